@@ -1,0 +1,43 @@
+// swift-tools-version:6.0
+// Orrery: a terminal deep-learning playground on its own CPU compute core.
+// Layers (dependencies point downwards): orrery → NN, Formats → Compute → CKernels.
+import PackageDescription
+
+// Hot targets get -Ounchecked and no exclusivity checks in release builds. No CPU-specific flags here:
+// the SIMD micro-kernels live in CKernels behind run-time CPU-feature dispatch, so one binary runs on
+// AVX-512, AVX2 and baseline x86-64, and on arm64.
+let hot: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+    .swiftLanguageMode(.v5),
+]
+
+let package = Package(
+    name: "Orrery",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "orrery", targets: ["orrery"]),
+        .library(name: "Compute", targets: ["Compute"]),
+        .library(name: "NN", targets: ["NN"]),
+        .library(name: "Formats", targets: ["Formats"]),
+        .library(name: "Models", targets: ["Models"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "Compute", dependencies: ["CKernels"], swiftSettings: hot),
+        .target(name: "NN", dependencies: ["Compute"], swiftSettings: hot),
+        .target(name: "Formats", dependencies: ["Compute"], swiftSettings: hot),
+        .target(name: "Models", dependencies: ["Compute", "NN"], swiftSettings: hot),
+        .executableTarget(
+            name: "orrery",
+            dependencies: ["Compute", "NN", "Formats", "Models",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: hot),
+        .testTarget(name: "ComputeTests", dependencies: ["Compute", "NN"], swiftSettings: hot),
+        .testTarget(name: "NNTests", dependencies: ["Compute", "NN", "Models"], swiftSettings: hot),
+        .testTarget(name: "FormatsTests", dependencies: ["Compute", "Formats"], swiftSettings: hot),
+        .testTarget(name: "OrreryCLITests", dependencies: ["orrery"], swiftSettings: hot),
+    ]
+)

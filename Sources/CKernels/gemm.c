@@ -1,0 +1,239 @@
+// SGEMM: BLIS loop order, packed panels, register-blocked micro-kernels chosen by CPU feature.
+//
+//   for jc (NC columns of B/C)            B block  [KC x NC] packed into NR-wide panels (L3)
+//     for pc (KC of the shared dimension)
+//       for ic (MC rows of A/C)           A block  [MC x KC] packed into MR-tall panels (L2)
+//         for jr, ir: micro-kernel        C tile   [MR x NR] lives in registers over KC steps
+//
+// Not here: threading (the Swift caller splits M or N across cores and calls this per slice) and
+// beta scaling (the caller scales or zeroes C first). Panels are zero-padded so edge tiles run the
+// same kernel into a scratch tile.
+#include "CKernels.h"
+#include <stdlib.h>
+#include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#define KC 256
+#define MC 144
+#define NC 2048
+#define MAXMR 8
+#define MAXNR 32
+
+typedef void (*ukernel_fn)(long kc, const float *a, const float *b, float *c, long ldc, float alpha);
+
+// ---------------------------------------------------------------- generic (any CPU, auto-vectorised)
+static void uk_generic_4x16(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                            long ldc, float alpha) {
+    float acc[4][16];
+    memset(acc, 0, sizeof acc);
+    for (long k = 0; k < kc; k++) {
+        for (int i = 0; i < 4; i++) {
+            float ai = a[i];
+            for (int j = 0; j < 16; j++) acc[i][j] += ai * b[j];
+        }
+        a += 4; b += 16;
+    }
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 16; j++) c[i * ldc + j] += alpha * acc[i][j];
+}
+
+#if defined(__x86_64__)
+// ---------------------------------------------------------------- AVX2 + FMA: 6 x 16 (12 ymm accumulators)
+__attribute__((target("avx2,fma")))
+static void uk_avx2_6x16(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                         long ldc, float alpha) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+           c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    for (long k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        __m256 ai;
+        ai = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(ai, b0, c00); c01 = _mm256_fmadd_ps(ai, b1, c01);
+        ai = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(ai, b0, c10); c11 = _mm256_fmadd_ps(ai, b1, c11);
+        ai = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(ai, b0, c20); c21 = _mm256_fmadd_ps(ai, b1, c21);
+        ai = _mm256_broadcast_ss(a + 3); c30 = _mm256_fmadd_ps(ai, b0, c30); c31 = _mm256_fmadd_ps(ai, b1, c31);
+        ai = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(ai, b0, c40); c41 = _mm256_fmadd_ps(ai, b1, c41);
+        ai = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(ai, b0, c50); c51 = _mm256_fmadd_ps(ai, b1, c51);
+        a += 6; b += 16;
+    }
+    __m256 al = _mm256_set1_ps(alpha);
+#define ST2(r, x0, x1) \
+    _mm256_storeu_ps(c + r * ldc, _mm256_fmadd_ps(al, x0, _mm256_loadu_ps(c + r * ldc))); \
+    _mm256_storeu_ps(c + r * ldc + 8, _mm256_fmadd_ps(al, x1, _mm256_loadu_ps(c + r * ldc + 8)));
+    ST2(0, c00, c01) ST2(1, c10, c11) ST2(2, c20, c21) ST2(3, c30, c31) ST2(4, c40, c41) ST2(5, c50, c51)
+#undef ST2
+}
+
+// ---------------------------------------------------------------- AVX-512: 8 x 32 (16 zmm accumulators)
+__attribute__((target("avx512f,fma")))
+static void uk_avx512_8x32(long kc, const float *restrict a, const float *restrict b, float *restrict c,
+                           long ldc, float alpha) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
+           c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+    for (long k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        __m512 ai;
+        ai = _mm512_set1_ps(a[0]); c00 = _mm512_fmadd_ps(ai, b0, c00); c01 = _mm512_fmadd_ps(ai, b1, c01);
+        ai = _mm512_set1_ps(a[1]); c10 = _mm512_fmadd_ps(ai, b0, c10); c11 = _mm512_fmadd_ps(ai, b1, c11);
+        ai = _mm512_set1_ps(a[2]); c20 = _mm512_fmadd_ps(ai, b0, c20); c21 = _mm512_fmadd_ps(ai, b1, c21);
+        ai = _mm512_set1_ps(a[3]); c30 = _mm512_fmadd_ps(ai, b0, c30); c31 = _mm512_fmadd_ps(ai, b1, c31);
+        ai = _mm512_set1_ps(a[4]); c40 = _mm512_fmadd_ps(ai, b0, c40); c41 = _mm512_fmadd_ps(ai, b1, c41);
+        ai = _mm512_set1_ps(a[5]); c50 = _mm512_fmadd_ps(ai, b0, c50); c51 = _mm512_fmadd_ps(ai, b1, c51);
+        ai = _mm512_set1_ps(a[6]); c60 = _mm512_fmadd_ps(ai, b0, c60); c61 = _mm512_fmadd_ps(ai, b1, c61);
+        ai = _mm512_set1_ps(a[7]); c70 = _mm512_fmadd_ps(ai, b0, c70); c71 = _mm512_fmadd_ps(ai, b1, c71);
+        a += 8; b += 32;
+    }
+    __m512 al = _mm512_set1_ps(alpha);
+#define ST2(r, x0, x1) \
+    _mm512_storeu_ps(c + r * ldc, _mm512_fmadd_ps(al, x0, _mm512_loadu_ps(c + r * ldc))); \
+    _mm512_storeu_ps(c + r * ldc + 16, _mm512_fmadd_ps(al, x1, _mm512_loadu_ps(c + r * ldc + 16)));
+    ST2(0, c00, c01) ST2(1, c10, c11) ST2(2, c20, c21) ST2(3, c30, c31)
+    ST2(4, c40, c41) ST2(5, c50, c51) ST2(6, c60, c61) ST2(7, c70, c71)
+#undef ST2
+}
+#endif
+
+// ---------------------------------------------------------------- dispatch
+typedef struct { const char *name; ukernel_fn fn; int mr, nr; } kernel_t;
+static const kernel_t K_GENERIC = {"generic-4x16", uk_generic_4x16, 4, 16};
+#if defined(__x86_64__)
+static const kernel_t K_AVX2 = {"avx2-6x16", uk_avx2_6x16, 6, 16};
+static const kernel_t K_AVX512 = {"avx512-8x32", uk_avx512_8x32, 8, 32};
+#endif
+static const kernel_t *g_kernel = NULL;
+
+static const kernel_t *pick_kernel(void) {
+    const kernel_t *k = __atomic_load_n(&g_kernel, __ATOMIC_ACQUIRE);
+    if (k) return k;
+    k = &K_GENERIC;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) k = &K_AVX512;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) k = &K_AVX2;
+#endif
+    __atomic_store_n(&g_kernel, k, __ATOMIC_RELEASE);
+    return k;
+}
+
+const char *orr_gemm_kernel_name(void) { return pick_kernel()->name; }
+
+int orr_gemm_force_kernel(const char *name) {
+    const kernel_t *k = NULL;
+    if (strcmp(name, "generic-4x16") == 0) k = &K_GENERIC;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (strcmp(name, "avx2-6x16") == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) k = &K_AVX2;
+    if (strcmp(name, "avx512-8x32") == 0 && __builtin_cpu_supports("avx512f")) k = &K_AVX512;
+#endif
+    if (strcmp(name, "auto") == 0) { __atomic_store_n(&g_kernel, NULL, __ATOMIC_RELEASE); pick_kernel(); return 1; }
+    if (!k) return 0;
+    __atomic_store_n(&g_kernel, k, __ATOMIC_RELEASE);
+    return 1;
+}
+
+// ---------------------------------------------------------------- per-thread packing buffers
+static _Thread_local float *tl_apack = NULL, *tl_bpack = NULL;
+
+static float *aligned_buffer(float **slot, size_t floats) {
+    if (!*slot) {
+        void *p = NULL;
+        if (posix_memalign(&p, 64, floats * sizeof(float)) != 0) return NULL;
+        *slot = (float *)p;
+    }
+    return *slot;
+}
+
+// A block [mc x kc] → panels of mr rows: dst[p][k][i] = A[(p*mr+i), k], zero past mc.
+static void pack_a(int mr, long mc, long kc, const float *A, long rs, long cs, float *dst) {
+    for (long p = 0; p < mc; p += mr) {
+        long rows = mc - p < mr ? mc - p : mr;
+        if (rs == 1) {
+            for (long k = 0; k < kc; k++) {
+                const float *src = A + p + k * cs;
+                long i = 0;
+                for (; i < rows; i++) dst[i] = src[i];
+                for (; i < mr; i++) dst[i] = 0.0f;
+                dst += mr;
+            }
+        } else {
+            for (long k = 0; k < kc; k++) {
+                const float *src = A + p * rs + k * cs;
+                long i = 0;
+                for (; i < rows; i++) dst[i] = src[i * rs];
+                for (; i < mr; i++) dst[i] = 0.0f;
+                dst += mr;
+            }
+        }
+    }
+}
+
+// B block [kc x nc] → panels of nr columns: dst[p][k][j] = B[k, p*nr+j], zero past nc.
+static void pack_b(int nr, long kc, long nc, const float *B, long rs, long cs, float *dst) {
+    for (long p = 0; p < nc; p += nr) {
+        long cols = nc - p < nr ? nc - p : nr;
+        if (cs == 1) {
+            for (long k = 0; k < kc; k++) {
+                const float *src = B + k * rs + p;
+                if (cols == nr) memcpy(dst, src, (size_t)nr * sizeof(float));
+                else { long j = 0; for (; j < cols; j++) dst[j] = src[j]; for (; j < nr; j++) dst[j] = 0.0f; }
+                dst += nr;
+            }
+        } else {
+            for (long k = 0; k < kc; k++) {
+                const float *src = B + k * rs + p * cs;
+                long j = 0;
+                for (; j < cols; j++) dst[j] = src[j * cs];
+                for (; j < nr; j++) dst[j] = 0.0f;
+                dst += nr;
+            }
+        }
+    }
+}
+
+void orr_sgemm_acc(long M, long N, long K, float alpha,
+                   const float *A, long rsA, long csA,
+                   const float *B, long rsB, long csB,
+                   float *C, long rsC, long csC) {
+    if (M <= 0 || N <= 0 || K <= 0 || alpha == 0.0f) return;
+    const kernel_t *kern = pick_kernel();
+    const int mr = kern->mr, nr = kern->nr;
+    float *ap = aligned_buffer(&tl_apack, (size_t)(MC + MAXMR) * KC);
+    float *bp = aligned_buffer(&tl_bpack, (size_t)(NC + MAXNR) * KC);
+    if (!ap || !bp) abort();
+    float tile[MAXMR * MAXNR] __attribute__((aligned(64)));
+
+    for (long jc = 0; jc < N; jc += NC) {
+        long nc = N - jc < NC ? N - jc : NC;
+        for (long pc = 0; pc < K; pc += KC) {
+            long kc = K - pc < KC ? K - pc : KC;
+            pack_b(nr, kc, nc, B + pc * rsB + jc * csB, rsB, csB, bp);
+            for (long ic = 0; ic < M; ic += MC) {
+                long mc = M - ic < MC ? M - ic : MC;
+                pack_a(mr, mc, kc, A + ic * rsA + pc * csA, rsA, csA, ap);
+                for (long jr = 0; jr < nc; jr += nr) {
+                    long ncols = nc - jr < nr ? nc - jr : nr;
+                    const float *bpanel = bp + jr * kc;
+                    for (long ir = 0; ir < mc; ir += mr) {
+                        long nrows = mc - ir < mr ? mc - ir : mr;
+                        const float *apanel = ap + ir * kc;
+                        float *c = C + (ic + ir) * rsC + (jc + jr) * csC;
+                        if (nrows == mr && ncols == nr && csC == 1) {
+                            kern->fn(kc, apanel, bpanel, c, rsC, alpha);
+                        } else {
+                            memset(tile, 0, sizeof(float) * (size_t)(mr * nr));
+                            kern->fn(kc, apanel, bpanel, tile, nr, 1.0f);
+                            for (long i = 0; i < nrows; i++)
+                                for (long j = 0; j < ncols; j++) c[i * rsC + j * csC] += alpha * tile[i * nr + j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- grad mode (thread-local)
+static _Thread_local int tl_grad_disabled = 0;
+int orr_grad_enabled(void) { return !tl_grad_disabled; }
+void orr_set_grad_enabled(int on) { tl_grad_disabled = !on; }

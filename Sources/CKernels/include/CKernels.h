@@ -1,0 +1,43 @@
+// CKernels: the few kernels that need per-function CPU targets (which Swift cannot express),
+// chosen at run time by CPU feature so one binary runs on AVX-512, AVX2, baseline x86-64 and arm64.
+// Everything else of the compute core is Swift.
+#ifndef ORRERY_CKERNELS_H
+#define ORRERY_CKERNELS_H
+#include <stddef.h>
+#include <stdint.h>
+
+/// Name of the GEMM micro-kernel picked for this CPU ("avx512-8x32", "avx2-6x16", "generic-4x16").
+const char *orr_gemm_kernel_name(void);
+
+/// Forces a micro-kernel by name (tests compare them); returns 0 if that kernel is unavailable here.
+int orr_gemm_force_kernel(const char *name);
+
+/// Single-threaded strided SGEMM that accumulates:  C[M,N] += alpha * A[M,K] · B[K,N]
+/// Element (i,k) of A lives at A[i*rsA + k*csA]; likewise B and C. Any strides (transposes, views).
+/// Packs A and B into cache-sized panels (BLIS loop order) and runs the register-blocked micro-kernel.
+void orr_sgemm_acc(long M, long N, long K, float alpha,
+                   const float *A, long rsA, long csA,
+                   const float *B, long rsB, long csB,
+                   float *C, long rsC, long csC);
+
+/// Per-thread grad-mode flag for autograd (thread-local; 1 = record operations).
+int orr_grad_enabled(void);
+void orr_set_grad_enabled(int on);
+
+/// Vectorised transcendental maps over contiguous buffers (n elements). y may alias x.
+void orr_vexp(const float *x, float *y, long n);
+/// Row softmax over `rows` rows of length `n` (contiguous), in place allowed.
+void orr_softmax_rows(const float *x, float *y, long rows, long n);
+/// Row log-softmax; also writes the log-sum-exp of each row to lse (may be NULL).
+void orr_logsoftmax_rows(const float *x, float *y, float *lse, long rows, long n);
+/// Dot product and y += a*x for contiguous buffers.
+float orr_sdot(const float *x, const float *y, long n);
+void orr_saxpy(long n, float a, const float *x, float *y);
+
+/// IEEE half and bfloat16 conversions (round to nearest even, NaN/Inf preserved).
+void orr_f32_to_f16(const float *x, uint16_t *y, long n);
+void orr_f16_to_f32(const uint16_t *x, float *y, long n);
+void orr_f32_to_bf16(const float *x, uint16_t *y, long n);
+void orr_bf16_to_f32(const uint16_t *x, float *y, long n);
+
+#endif

@@ -1,0 +1,164 @@
+// Vectorisable maps (exp, softmax, dot, axpy) compiled once per ISA with target_clones where the
+// toolchain and platform support it, so the loader picks the widest vectors this CPU has.
+#include "CKernels.h"
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__linux__) && defined(__clang__)
+#define MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define MULTIVERSION
+#endif
+
+static inline float bits_to_float(int32_t b) { float f; memcpy(&f, &b, 4); return f; }
+
+// exp(x) to ~1 ulp over the float range (Cephes expf polynomial), branch-free so it vectorises.
+// Underflow gives 0, overflow +inf, NaN stays NaN.
+static inline float exp_fast(float x) {
+    float xc = x < -87.33654f ? -87.33654f : (x > 88.3762626f ? 88.3762626f : x);
+    float t = xc * 1.44269504088896341f;
+    float n = (t + 12582912.0f) - 12582912.0f;  // round to nearest
+    float r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    float y = p * r * r + r + 1.0f;
+    int32_t e = ((int32_t)n + 127) << 23;
+    y = y * bits_to_float(e);
+    y = x < -87.33654f ? 0.0f : y;
+    y = x > 88.72283f ? INFINITY : y;
+    return x != x ? x : y;
+}
+
+MULTIVERSION
+void orr_vexp(const float *x, float *y, long n) {
+    for (long i = 0; i < n; i++) y[i] = exp_fast(x[i]);
+}
+
+MULTIVERSION
+static float row_max(const float *x, long n) {
+    float m = -INFINITY;
+    for (long i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+MULTIVERSION
+static float exp_shift_sum(const float *x, float *y, long n, float m) {
+    float s = 0.0f;
+    for (long i = 0; i < n; i++) { float e = exp_fast(x[i] - m); y[i] = e; s += e; }
+    return s;
+}
+
+MULTIVERSION
+static void scale_row(float *y, long n, float a) {
+    for (long i = 0; i < n; i++) y[i] *= a;
+}
+
+MULTIVERSION
+static float exp_shift_sum_only(const float *x, long n, float m) {
+    float s = 0.0f;
+    for (long i = 0; i < n; i++) s += exp_fast(x[i] - m);
+    return s;
+}
+
+MULTIVERSION
+static void sub_row(const float *x, float *y, long n, float a) {
+    for (long i = 0; i < n; i++) y[i] = x[i] - a;
+}
+
+static int has_nan(const float *x, long n) {
+    for (long i = 0; i < n; i++) if (x[i] != x[i]) return 1;
+    return 0;
+}
+
+void orr_softmax_rows(const float *x, float *y, long rows, long n) {
+    for (long r = 0; r < rows; r++) {
+        const float *xr = x + r * n; float *yr = y + r * n;
+        float m = row_max(xr, n);
+        if (m == -INFINITY) { memset(yr, 0, sizeof(float) * (size_t)n); continue; }  // fully masked row
+        if (m != m || has_nan(xr, n)) { for (long i = 0; i < n; i++) yr[i] = NAN; continue; }
+        float s = exp_shift_sum(xr, yr, n, m);
+        scale_row(yr, n, 1.0f / s);
+    }
+}
+
+void orr_logsoftmax_rows(const float *x, float *y, float *lse, long rows, long n) {
+    for (long r = 0; r < rows; r++) {
+        const float *xr = x + r * n; float *yr = y + r * n;
+        float m = row_max(xr, n);
+        float l;
+        if (m == -INFINITY) l = -INFINITY;
+        else if (m != m || has_nan(xr, n)) l = NAN;
+        else l = m + logf(exp_shift_sum_only(xr, n, m));
+        if (lse) lse[r] = l;
+        sub_row(xr, yr, n, l);
+    }
+}
+
+MULTIVERSION
+float orr_sdot(const float *x, const float *y, long n) {
+    float s = 0.0f;
+    for (long i = 0; i < n; i++) s += x[i] * y[i];
+    return s;
+}
+
+MULTIVERSION
+void orr_saxpy(long n, float a, const float *x, float *y) {
+    for (long i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+// ---------------------------------------------------------------- half / bfloat16
+static inline uint16_t f32_to_f16_one(float f) {
+    uint32_t x; memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000u;
+    uint32_t exp = (x >> 23) & 0xffu, man = x & 0x7fffffu;
+    if (exp == 0xffu) return (uint16_t)(sign | 0x7c00u | (man ? 0x200u | (man >> 13) : 0u));  // inf / nan
+    int32_t e = (int32_t)exp - 127 + 15;
+    if (e >= 0x1f) return (uint16_t)(sign | 0x7c00u);  // overflow → inf
+    if (e <= 0) {  // subnormal or zero
+        if (e < -10) return (uint16_t)sign;
+        man |= 0x800000u;
+        uint32_t shift = (uint32_t)(14 - e);
+        uint32_t half = man >> shift;
+        uint32_t rem = man & ((1u << shift) - 1u), mid = 1u << (shift - 1u);
+        if (rem > mid || (rem == mid && (half & 1u))) half++;
+        return (uint16_t)(sign | half);
+    }
+    uint32_t half = sign | ((uint32_t)e << 10) | (man >> 13);
+    uint32_t rem = man & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (half & 1u))) half++;  // may carry into exponent: correct
+    return (uint16_t)half;
+}
+
+static inline float f16_to_f32_one(uint16_t h) {
+    uint32_t sign = ((uint32_t)h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, x;
+    if (exp == 0) {
+        if (man == 0) x = sign;
+        else {  // subnormal: normalise
+            int e = -1;
+            do { e++; man <<= 1; } while (!(man & 0x400u));
+            x = sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3ffu) << 13);
+        }
+    } else if (exp == 0x1f) x = sign | 0x7f800000u | (man << 13);
+    else x = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    float f; memcpy(&f, &x, 4); return f;
+}
+
+void orr_f32_to_f16(const float *x, uint16_t *y, long n) { for (long i = 0; i < n; i++) y[i] = f32_to_f16_one(x[i]); }
+void orr_f16_to_f32(const uint16_t *x, float *y, long n) { for (long i = 0; i < n; i++) y[i] = f16_to_f32_one(x[i]); }
+
+void orr_f32_to_bf16(const float *x, uint16_t *y, long n) {
+    for (long i = 0; i < n; i++) {
+        uint32_t b; memcpy(&b, &x[i], 4);
+        if ((b & 0x7fffffffu) > 0x7f800000u) { y[i] = (uint16_t)((b >> 16) | 0x40u); continue; }  // quiet NaN
+        b += 0x7fffu + ((b >> 16) & 1u);
+        y[i] = (uint16_t)(b >> 16);
+    }
+}
+void orr_bf16_to_f32(const uint16_t *x, float *y, long n) {
+    for (long i = 0; i < n; i++) { uint32_t b = (uint32_t)x[i] << 16; memcpy(&y[i], &b, 4); }
+}

@@ -1,0 +1,185 @@
+// Reverse-mode autograd. Every differentiable op records a Node: its inputs and a closure mapping
+// the gradient of its output to gradients of its inputs. Backward closures are written with the
+// same differentiable ops (or, for fused kernels, fall back to their composite definition) so that,
+// with `createGraph: true`, the backward pass is itself recorded and can be differentiated again
+// (gradients of gradients, e.g. the WGAN-GP penalty).
+import CKernels
+
+/// One recorded operation.
+public final class Node {
+    public let name: String
+    let inputs: [Tensor]
+    let backward: (Tensor) -> [Tensor?]
+
+    init(name: String, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) {
+        self.name = name
+        self.inputs = inputs
+        self.backward = backward
+    }
+}
+
+/// Whether ops record for autograd on this thread.
+public enum GradMode {
+    public static var isEnabled: Bool { orr_grad_enabled() != 0 }
+
+    /// Runs `body` with recording switched on or off, restoring the previous mode afterwards.
+    @inlinable
+    public static func with<T>(_ enabled: Bool, _ body: () throws -> T) rethrows -> T {
+        let old = orr_grad_enabled()
+        orr_set_grad_enabled(enabled ? 1 : 0)
+        defer { orr_set_grad_enabled(old) }
+        return try body()
+    }
+}
+
+/// Runs `body` without recording any operation (evaluation, optimizer updates).
+@inlinable
+public func noGrad<T>(_ body: () throws -> T) rethrows -> T { try GradMode.with(false, body) }
+
+extension Tensor {
+    /// Attaches a Node to `self` (an op's fresh output) when recording and some input needs a gradient.
+    @inline(__always)
+    func recorded(_ name: String, _ inputs: [Tensor], _ backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+        if GradMode.isEnabled, inputs.contains(where: { $0.requiresGrad }) {
+            requiresGrad = true
+            gradFn = Node(name: name, inputs: inputs, backward: backward)
+        }
+        return self
+    }
+
+    /// Marks this tensor as a leaf that accumulates gradients; returns self for chaining.
+    @discardableResult
+    public func requiringGrad(_ on: Bool = true) -> Tensor { requiresGrad = on; return self }
+
+    /// Back-propagates from this tensor (a scalar unless `gradient` is given) and accumulates into
+    /// the `.grad` of every leaf that requires one. With `createGraph`, the gradients themselves are
+    /// recorded and can be differentiated again.
+    public func backward(_ gradient: Tensor? = nil, createGraph: Bool = false) {
+        let g = gradient ?? Tensor.ones(shape)
+        precondition(g.shape == shape, "backward: gradient shape \(g.shape) differs from \(shape)")
+        let result = Autograd.run(roots: [(self, g)], stopAt: [], createGraph: createGraph)
+        GradMode.with(createGraph) {
+            for (leaf, lg) in result.leaves {
+                if let old = leaf.grad { leaf.grad = createGraph ? old + lg : Kernels.binary(old, lg, AddF()) }
+                else { leaf.grad = lg }
+            }
+        }
+    }
+}
+
+public enum Autograd {
+    struct Result {
+        var leaves: [(Tensor, Tensor)] = []
+        var stopped: [ObjectIdentifier: Tensor] = [:]
+    }
+
+    /// Gradients of `outputs` (weighted by `gradOutputs`, default ones) with respect to `inputs`,
+    /// returned instead of accumulated into `.grad`. nil for an input the outputs do not depend on.
+    public static func grad(of outputs: [Tensor], wrt inputs: [Tensor], gradOutputs: [Tensor]? = nil,
+                            createGraph: Bool = false) -> [Tensor?] {
+        let gs = gradOutputs ?? outputs.map { Tensor.ones($0.shape) }
+        let stop = Set(inputs.map { ObjectIdentifier($0) })
+        let r = run(roots: Array(zip(outputs, gs)), stopAt: stop, createGraph: createGraph)
+        return inputs.map { r.stopped[ObjectIdentifier($0)] }
+    }
+
+    /// Convenience for one output and one input.
+    public static func grad(of output: Tensor, wrt input: Tensor, gradOutput: Tensor? = nil,
+                            createGraph: Bool = false) -> Tensor? {
+        grad(of: [output], wrt: [input], gradOutputs: gradOutput.map { [$0] }, createGraph: createGraph)[0]
+    }
+
+    /// The engine: topological order from the roots, then each node's backward in reverse order.
+    static func run(roots: [(Tensor, Tensor)], stopAt: Set<ObjectIdentifier>, createGraph: Bool) -> Result {
+        // Post-order DFS over tensors (iterative, graphs can be deep).
+        var order: [Tensor] = []
+        var visited = Set<ObjectIdentifier>()
+        var leaves: [Tensor] = []
+        var stack: [(Tensor, Bool)] = roots.map { ($0.0, false) }
+        while let (t, expanded) = stack.popLast() {
+            let id = ObjectIdentifier(t)
+            if expanded { order.append(t); continue }
+            if visited.contains(id) { continue }
+            visited.insert(id)
+            guard t.requiresGrad else { continue }
+            if stopAt.contains(id) { continue }
+            guard let node = t.gradFn else { leaves.append(t); continue }
+            stack.append((t, true))
+            for inp in node.inputs where inp.requiresGrad && !visited.contains(ObjectIdentifier(inp)) {
+                stack.append((inp, false))
+            }
+        }
+        var grads: [ObjectIdentifier: Tensor] = [:]
+        func accumulate(_ t: Tensor, _ g: Tensor) {
+            precondition(g.shape == t.shape, "internal: gradient shape \(g.shape) for tensor \(t.shape)")
+            let id = ObjectIdentifier(t)
+            if let old = grads[id] { grads[id] = createGraph ? old + g : Kernels.binary(old, g, AddF()) }
+            else { grads[id] = g }
+        }
+        GradMode.with(createGraph) {
+            for (t, g) in roots where t.requiresGrad { accumulate(t, g) }
+            for t in order.reversed() {
+                let id = ObjectIdentifier(t)
+                guard let g = grads[id], let node = t.gradFn else { continue }
+                grads[id] = nil  // free as we go: peak memory stays near the forward's
+                let gi = node.backward(g)
+                for (inp, ig) in zip(node.inputs, gi) where inp.requiresGrad {
+                    if let ig { accumulate(inp, ig) }
+                }
+            }
+        }
+        var r = Result()
+        for l in leaves { if let g = grads[ObjectIdentifier(l)] { r.leaves.append((l, g)) } }
+        for id in stopAt { if let g = grads[id] { r.stopped[id] = g } }
+        return r
+    }
+
+    /// Vector-Jacobian product of a composite (differentiable) definition: used by fused ops when
+    /// the backward must itself be differentiable. Returns one gradient per input (nil if unused).
+    static func compositeVJP(_ inputs: [Tensor], _ g: Tensor, _ f: ([Tensor]) -> Tensor) -> [Tensor?] {
+        let y = GradMode.with(true) { f(inputs) }
+        let need = inputs.filter { $0.requiresGrad }
+        let gs = grad(of: [y], wrt: need, gradOutputs: [g], createGraph: true)
+        var k = 0
+        return inputs.map { inp in
+            guard inp.requiresGrad else { return nil }
+            defer { k += 1 }
+            return gs[k]
+        }
+    }
+
+    /// Global L2 norm of the parameters' gradients; if above `maxNorm`, scales them down to it.
+    /// Returns the norm before clipping (a NaN norm is returned as is and nothing is scaled).
+    @discardableResult
+    public static func clipGradNorm(_ params: [Tensor], maxNorm: Float) -> Float {
+        var total: Double = 0
+        for p in params { if let g = p.grad { total += Double(Kernels.sumSquares(g)) } }
+        let norm = Float(total.squareRoot())
+        if norm.isFinite && norm > maxNorm {
+            let s = maxNorm / (norm + 1e-6)
+            for p in params { if let g = p.grad { Kernels.map(g, into: g, AffineF(scale: s, shift: 0)) } }
+        }
+        return norm
+    }
+}
+
+extension Kernels {
+    /// Σ x² (Double accumulation per worker-independent chunk of 4096, for a stable norm).
+    public static func sumSquares(_ x: Tensor) -> Float {
+        let c = x.contiguousRaw()
+        let n = c.count, p = c.data
+        let chunks = (n + 4095) / 4096
+        var partial = [Double](repeating: 0, count: chunks)
+        partial.withUnsafeMutableBufferPointer { pb in
+            let pp = pb.baseAddress!
+            Parallel.forRanges(chunks, grain: 8) { r in
+                for ch in r {
+                    var s: Float = 0
+                    for i in (ch * 4096)..<min(n, ch * 4096 + 4096) { s += p[i] * p[i] }
+                    pp[ch] = Double(s)
+                }
+            }
+        }
+        return Float(partial.reduce(0, +))
+    }
+}

@@ -1,0 +1,101 @@
+// Activations. Fused forward kernels; the backward uses a fused derivative kernel on the fast path
+// and the op's composite definition when the backward itself is being recorded (createGraph).
+import Foundation
+
+extension Tensor {
+    public func relu() -> Tensor {
+        let out = Kernels.unary(self, ClosureMap { $0 > 0 ? $0 : 0 })
+        let mask = Kernels.unary(self, ClosureMap { $0 > 0 ? 1 : 0 })
+        return out.recorded("relu", [self]) { g in [g * mask] }
+    }
+
+    public func leakyRelu(_ slope: Float = 0.01) -> Tensor {
+        let out = Kernels.unary(self, ClosureMap { $0 > 0 ? $0 : $0 * slope })
+        let mask = Kernels.unary(self, ClosureMap { $0 > 0 ? 1 : slope })
+        return out.recorded("leakyRelu", [self]) { g in [g * mask] }
+    }
+
+    public func sigmoid() -> Tensor {
+        let out = Kernels.unary(self, ClosureMap { 1 / (1 + Foundation.exp(-$0)) })
+        let od = out.detach()
+        return out.recorded("sigmoid", [self]) { g in
+            let s = GradMode.isEnabled ? self.sigmoid() : od
+            return [g * s * (1 - s)]
+        }
+    }
+
+    public func tanh() -> Tensor {
+        let out = Kernels.unary(self, ClosureMap { Foundation.tanh($0) })
+        let od = out.detach()
+        return out.recorded("tanh", [self]) { g in
+            let t = GradMode.isEnabled ? self.tanh() : od
+            return [g * (1 - t * t)]
+        }
+    }
+
+    /// Gauss error function.
+    public func erf() -> Tensor {
+        let out = Kernels.unary(self, ClosureMap { Foundation.erf($0) })
+        return out.recorded("erf", [self]) { g in [g * (-(self * self)).exp() * Float(2 / Double.pi.squareRoot())] }
+    }
+
+    public enum GELUApproximation: Sendable { case none, tanh }
+
+    /// GELU: x·Φ(x) (exact, PyTorch's default) or the tanh approximation (GPT-2's "gelu_new").
+    public func gelu(approximate: GELUApproximation = .none) -> Tensor {
+        let k = Float((2 / Double.pi).squareRoot())
+        let out: Tensor, deriv: Tensor
+        switch approximate {
+        case .none:
+            out = Kernels.unary(self, ClosureMap { 0.5 * $0 * (1 + Foundation.erf($0 * 0.70710678)) })
+            deriv = Kernels.unary(self, ClosureMap { x in
+                0.5 * (1 + Foundation.erf(x * 0.70710678)) + x * 0.39894228 * Foundation.exp(-0.5 * x * x)
+            })
+        case .tanh:
+            out = Kernels.unary(self, ClosureMap { x in 0.5 * x * (1 + Foundation.tanh(k * (x + 0.044715 * x * x * x))) })
+            deriv = Kernels.unary(self, ClosureMap { x in
+                let t = Foundation.tanh(k * (x + 0.044715 * x * x * x))
+                return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
+            })
+        }
+        return out.recorded("gelu", [self]) { g in
+            if GradMode.isEnabled {
+                return Autograd.compositeVJP([self], g) { i in
+                    let x = i[0]
+                    switch approximate {
+                    case .none: return x * 0.5 * ((x * Float(0.70710678)).erf() + 1)
+                    case .tanh: return x * 0.5 * (((x + x.pow(3) * 0.044715) * k).tanh() + 1)
+                    }
+                }
+            }
+            return [g * deriv]
+        }
+    }
+
+    /// SiLU (swish): x·σ(x).
+    public func silu() -> Tensor {
+        let out = Kernels.unary(self, ClosureMap { $0 / (1 + Foundation.exp(-$0)) })
+        return out.recorded("silu", [self]) { g in
+            if GradMode.isEnabled { return Autograd.compositeVJP([self], g) { i in i[0] * i[0].sigmoid() } }
+            let d = Kernels.unary(self, ClosureMap { x in
+                let s = 1 / (1 + Foundation.exp(-x)); return s * (1 + x * (1 - s))
+            })
+            return [g * d]
+        }
+    }
+
+    /// softplus(x) = log(1 + eˣ), computed stably.
+    public func softplus() -> Tensor {
+        let out = Kernels.unary(self, ClosureMap { x in x > 20 ? x : Foundation.log1p(Foundation.exp(x)) })
+        return out.recorded("softplus", [self]) { g in [g * self.sigmoid()] }
+    }
+
+    /// Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1−p).
+    public func dropout(_ p: Float, rng: inout RNG) -> Tensor {
+        if p <= 0 { return self }
+        let mask = Tensor.empty(shape)
+        let keep = 1 / (1 - p)
+        for i in 0..<mask.count { mask.data[i] = rng.uniform() < p ? 0 : keep }
+        return self * mask
+    }
+}

@@ -1,0 +1,134 @@
+// Differentiable reductions, softmax, log-softmax and matrix products.
+
+extension Tensor {
+    /// Sum over `dims` (all when empty); `keepDim` keeps them with size 1.
+    public func sum(_ dims: [Int] = [], keepDim: Bool = false) -> Tensor {
+        let ds = dims.isEmpty ? Array(0..<rank) : Array(Set(dims.map { dim($0) })).sorted()
+        let kept = Kernels.sum(self, dims: ds)
+        let outShape = keepDim ? kept.shape : shape.enumerated().filter { !ds.contains($0.offset) }.map(\.element)
+        let out = Tensor(storage: kept.storage, shape: outShape, strides: Tensor.contiguousStrides(outShape))
+        let inShape = shape, keptShape = kept.shape
+        return out.recorded("sum", [self]) { g in [g.reshape(keptShape).expand(inShape)] }
+    }
+
+    public func sum(_ d: Int, keepDim: Bool = false) -> Tensor { sum([d], keepDim: keepDim) }
+
+    public func mean(_ dims: [Int] = [], keepDim: Bool = false) -> Tensor {
+        let ds = dims.isEmpty ? Array(0..<rank) : dims.map { dim($0) }
+        let n = ds.reduce(1) { $0 * shape[$1] }
+        return sum(dims, keepDim: keepDim) * (1 / Float(Swift.max(n, 1)))
+    }
+
+    public func mean(_ d: Int, keepDim: Bool = false) -> Tensor { mean([d], keepDim: keepDim) }
+
+    /// Population variance over `dims`.
+    public func variance(_ dims: [Int], keepDim: Bool = false) -> Tensor {
+        let mu = mean(dims, keepDim: true)
+        return (self - mu).square().mean(dims, keepDim: keepDim)
+    }
+
+    /// Max along `dim` with its indices (gradient flows to the argmax).
+    public func max(_ d: Int, keepDim: Bool = false) -> (values: Tensor, indices: [Int]) {
+        let dd = dim(d)
+        let (_, idx) = Kernels.maxAlong(self, dim: dd)
+        var ishape = shape; ishape[dd] = 1
+        let v = gather(dd, index: idx, indexShape: ishape)
+        return (keepDim ? v : v.squeeze(dd), idx)
+    }
+
+    /// Indices of the maximum along `dim` (row-major over the other dims).
+    public func argmax(_ d: Int) -> [Int] { Kernels.maxAlong(self, dim: dim(d)).indices }
+
+    /// Softmax along `dim` (default last).
+    public func softmax(_ d: Int = -1) -> Tensor {
+        let dd = dim(d)
+        if dd != rank - 1 { return transpose(dd, -1).softmax(-1).transpose(dd, -1) }
+        let out = Kernels.softmaxLastDim(self)
+        let od = out.detach()
+        return out.recorded("softmax", [self]) { g in
+            let y = GradMode.isEnabled ? self.softmax(-1) : od
+            return [y * (g - (g * y).sum(-1, keepDim: true))]
+        }
+    }
+
+    /// log-softmax along `dim` (default last).
+    public func logSoftmax(_ d: Int = -1) -> Tensor {
+        let dd = dim(d)
+        if dd != rank - 1 { return transpose(dd, -1).logSoftmax(-1).transpose(dd, -1) }
+        let out = Kernels.logSoftmaxLastDim(self)
+        let od = out.detach()
+        return out.recorded("logSoftmax", [self]) { g in
+            let p = GradMode.isEnabled ? self.softmax(-1) : od.exp()
+            return [g - p * g.sum(-1, keepDim: true)]
+        }
+    }
+
+    /// log Σ exp along `dim`.
+    public func logSumExp(_ d: Int = -1, keepDim: Bool = false) -> Tensor {
+        let m = noGrad { self.max(d, keepDim: true).values.detach() }
+        let s = (self - m).exp().sum(d, keepDim: true).log() + m
+        return keepDim ? s : s.squeeze(d)
+    }
+
+    /// Matrix product with broadcasting over batch dims: [..., M, K] · [..., K, N].
+    public func matmul(_ other: Tensor) -> Tensor {
+        let out = Kernels.matmul(self, other)
+        let sa = shape, sb = other.shape
+        return out.recorded("matmul", [self, other]) { g in
+            [self.requiresGrad ? g.matmul(other.mT).sumTo(sa) : nil,
+             other.requiresGrad ? self.mT.matmul(g).sumTo(sb) : nil]
+        }
+    }
+}
+
+/// Fused losses.
+extension Tensor {
+    /// Mean cross-entropy of logits [N, C] against class indices (`ignoreIndex` rows skipped),
+    /// fused with log-softmax: backward is (softmax − one-hot) / count.
+    public func crossEntropy(_ targets: [Int], ignoreIndex: Int = -100) -> Tensor {
+        precondition(rank == 2 && targets.count == shape[0], "crossEntropy: logits \(shape), \(targets.count) targets")
+        let N = shape[0], C = shape[1]
+        let lse = Tensor.empty([N])
+        let logp = Kernels.logSoftmaxLastDim(self, lse: lse.data)
+        var total: Double = 0
+        var used = 0
+        for (i, t) in targets.enumerated() where t != ignoreIndex {
+            precondition(t >= 0 && t < C, "crossEntropy: target \(t) out of range 0..<\(C)")
+            total -= Double(logp.data[i * C + t]); used += 1
+        }
+        let out = Tensor.scalar(used == 0 ? 0 : Float(total / Double(used)))
+        return out.recorded("crossEntropy", [self]) { g in
+            if GradMode.isEnabled {
+                return Autograd.compositeVJP([self], g) { i in
+                    let lp = i[0].logSoftmax(-1)
+                    let idx = targets.map { $0 == ignoreIndex ? 0 : $0 }
+                    let picked = lp.gather(1, index: idx, indexShape: [N, 1]).reshape([N])
+                    let w = Tensor(shape: [N], data: targets.map { $0 == ignoreIndex ? 0 : 1 / Float(Swift.max(used, 1)) })
+                    return -(picked * w).sum()
+                }
+            }
+            let dx = Tensor.empty([N, C])
+            let scale = g.item() / Float(Swift.max(used, 1))
+            let lp = logp.data, dp = dx.data
+            Parallel.forRanges(N, grain: Swift.max(1, 4096 / Swift.max(C, 1))) { r in
+                for i in r {
+                    let t = targets[i]
+                    if t == ignoreIndex { for j in 0..<C { dp[i * C + j] = 0 }; continue }
+                    orr_exp_scaled(lp + i * C, dp + i * C, C, scale)
+                    dp[i * C + t] -= scale
+                }
+            }
+            return [dx]
+        }
+    }
+
+    /// Mean squared error against a target of the same shape.
+    public func mseLoss(_ target: Tensor) -> Tensor { (self - target).square().mean() }
+}
+
+import CKernels
+@inline(__always)
+func orr_exp_scaled(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, _ s: Float) {
+    orr_vexp(x, y, n)
+    for j in 0..<n { y[j] *= s }
+}

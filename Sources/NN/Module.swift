@@ -1,0 +1,94 @@
+// Module: a named tree of parameters, found by reflection over stored properties (Tensor leaves
+// that require gradients, child Modules and arrays of Modules), so a model declares its layers as
+// plain properties and gets dotted names ("layers.0.weight") for checkpoints for free.
+import Compute
+
+open class Module {
+    /// Training or evaluation behaviour (dropout); set recursively by `train(_:)`.
+    public var isTraining = true
+
+    public init() {}
+
+    /// Parameters with dotted names, in declaration order.
+    open func namedParameters() -> [(String, Tensor)] {
+        var out: [(String, Tensor)] = []
+        collect(prefix: "", into: &out)
+        return out
+    }
+
+    func collect(prefix: String, into out: inout [(String, Tensor)]) {
+        for child in Mirror(reflecting: self).children {
+            guard let label = child.label else { continue }
+            let name = prefix + label
+            switch child.value {
+            case let t as Tensor where t.requiresGrad: out.append((name, t))
+            case let t as Tensor? where t?.requiresGrad == true: out.append((name, t!))
+            case let m as Module: m.collect(prefix: name + ".", into: &out)
+            case let ms as [Module]:
+                for (i, m) in ms.enumerated() { m.collect(prefix: "\(name).\(i).", into: &out) }
+            default: break
+            }
+        }
+    }
+
+    public var parameters: [Tensor] { namedParameters().map(\.1) }
+
+    /// Total number of scalar parameters.
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
+
+    /// Clears every parameter's gradient.
+    public func zeroGrad() { for p in parameters { p.grad = nil } }
+
+    /// Switches training behaviour on or off for this module and its children.
+    public func train(_ on: Bool = true) {
+        isTraining = on
+        for child in Mirror(reflecting: self).children {
+            if let m = child.value as? Module { m.train(on) }
+            if let ms = child.value as? [Module] { ms.forEach { $0.train(on) } }
+        }
+    }
+}
+
+/// A trainable leaf tensor.
+public func Parameter(_ t: Tensor) -> Tensor { t.requiringGrad() }
+
+/// y = x·Wᵀ + b with W [out, in] (PyTorch layout), initialised U(−1/√in, 1/√in) like PyTorch.
+public final class Linear: Module {
+    public let weight: Tensor
+    public let bias: Tensor?
+
+    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, rng: inout RNG) {
+        let bound = 1 / Float(inFeatures).squareRoot()
+        weight = Parameter(Tensor.rand([outFeatures, inFeatures], -bound, bound, rng: &rng))
+        self.bias = bias ? Parameter(Tensor.rand([outFeatures], -bound, bound, rng: &rng)) : nil
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let y = x.matmul(weight.mT)
+        if let b = bias { return y + b }
+        return y
+    }
+}
+
+/// A multi-layer perceptron: Linear → activation → … → Linear.
+public final class MLP: Module {
+    public let layers: [Module]
+    public let activation: @Sendable (Tensor) -> Tensor
+
+    public init(_ sizes: [Int], activation: @escaping @Sendable (Tensor) -> Tensor = { $0.relu() }, rng: inout RNG) {
+        precondition(sizes.count >= 2, "MLP needs at least input and output sizes")
+        var ls: [Module] = []
+        for i in 0..<(sizes.count - 1) { ls.append(Linear(sizes[i], sizes[i + 1], rng: &rng)) }
+        layers = ls
+        self.activation = activation
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        var h = x
+        for (i, l) in layers.enumerated() {
+            h = (l as! Linear)(h)
+            if i < layers.count - 1 { h = activation(h) }
+        }
+        return h
+    }
+}

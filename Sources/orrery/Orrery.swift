@@ -1,0 +1,64 @@
+// The `orrery` command: argument parsing and wiring only; the work lives in the libraries.
+import ArgumentParser
+import Compute
+import Foundation
+
+@main
+struct Orrery: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "orrery",
+        abstract: "Watch neural networks learn, in the terminal, on Orrery's own CPU compute core.",
+        discussion: "With no subcommand, trains the built-in two-spirals MLP demo and reports its accuracy.",
+        version: OrreryVersion.string,
+        subcommands: [Train.self, Inspect.self, Bench.self, Version.self],
+        defaultSubcommand: nil)
+
+    @OptionGroup var common: CommonOptions
+
+    mutating func run() throws {
+        let demo = try TrainSpirals.parse(common.threads.map { ["--threads", "\($0)"] } ?? [])
+        try demo.run()
+    }
+}
+
+enum OrreryVersion {
+    static let string = "0.1.0"
+}
+
+/// Options every command accepts.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .long, help: "Worker threads for kernels (default: all cores).")
+    var threads: Int?
+
+    func apply() throws {
+        if let t = threads {
+            guard t >= 1 && t <= 1024 else { throw ValidationError("--threads must be between 1 and 1024, got \(t)") }
+            Parallel.threads = t
+        }
+    }
+}
+
+struct Version: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the version and the compute kernels this CPU uses.")
+    @Flag(help: "Print one JSON object.") var json = false
+    func run() throws {
+        let info: [String: Any] = ["version": OrreryVersion.string, "gemm_kernel": Kernels.gemmKernelName,
+                                   "threads": Parallel.threads]
+        if json { print(JSONLine.encode(info)) }
+        else { print("orrery \(OrreryVersion.string) (gemm kernel \(Kernels.gemmKernelName), \(Parallel.threads) threads)") }
+    }
+}
+
+/// Writes errors as the contract wants: one line on stderr, non-zero exit.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ what: String) { description = what }
+}
+
+enum JSONLine {
+    /// One-line JSON with sorted keys.
+    static func encode(_ object: [String: Any]) -> String {
+        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .fragmentsAllowed])
+        return String(decoding: data, as: UTF8.self)
+    }
+}
