@@ -1,0 +1,195 @@
+import Compute
+import XCTest
+
+/// Every differentiable op against central finite differences, including broadcasting.
+final class GradientTests: XCTestCase {
+    func testArithmeticWithBroadcasting() {
+        let a = randn([3, 4], seed: 1), b = randn([4], seed: 2), c = randn([3, 1], seed: 3)
+        gradCheck("add", [a, b]) { $0[0] + $0[1] }
+        gradCheck("sub", [a, c]) { $0[0] - $0[1] }
+        gradCheck("mul", [a, b, c]) { $0[0] * $0[1] * $0[2] }
+        let pos = randn([1, 4], seed: 4).abs() + 0.5
+        gradCheck("div", [a, pos]) { $0[0] / $0[1] }
+        gradCheck("scalar ops", [a]) { ((($0[0] * 3) + 1) - 2) / 4 }
+        gradCheck("neg", [a]) { -$0[0] }
+        gradCheck("3-d broadcast", [randn([2, 1, 3], seed: 5), randn([4, 1], seed: 6)]) { $0[0] * $0[1] + $0[1] }
+    }
+
+    func testUnaryOps() {
+        let x = randn([2, 5], seed: 7)
+        let pos = randn([2, 5], seed: 8).abs() + 0.5
+        let away = randnAwayFromZero([2, 5], seed: 9)
+        gradCheck("exp", [x]) { $0[0].exp() }
+        gradCheck("log", [pos]) { $0[0].log() }
+        gradCheck("sqrt", [pos]) { $0[0].sqrt() }
+        gradCheck("pow 3", [x]) { $0[0].pow(3) }
+        gradCheck("pow 1.5", [pos]) { $0[0].pow(1.5) }
+        gradCheck("square", [x]) { $0[0].square() }
+        gradCheck("abs", [away]) { $0[0].abs() }
+        gradCheck("relu", [away]) { $0[0].relu() }
+        gradCheck("leakyRelu", [away]) { $0[0].leakyRelu(0.2) }
+        gradCheck("sigmoid", [x]) { $0[0].sigmoid() }
+        gradCheck("tanh", [x]) { $0[0].tanh() }
+        gradCheck("erf", [x]) { $0[0].erf() }
+        gradCheck("gelu", [x]) { $0[0].gelu() }
+        gradCheck("gelu tanh", [x]) { $0[0].gelu(approximate: .tanh) }
+        gradCheck("silu", [x]) { $0[0].silu() }
+        gradCheck("softplus", [x]) { $0[0].softplus() }
+        gradCheck("clamp", [away]) { $0[0].clamp(min: -0.5, max: 0.7) }
+        gradCheck("maximum", [away, randnAwayFromZero([5], seed: 10) * 0.3]) { $0[0].maximum($0[1]) }
+    }
+
+    func testReductions() {
+        let x = randn([2, 3, 4], seed: 11)
+        gradCheck("sum all", [x]) { $0[0].sum() }
+        gradCheck("sum dim 1", [x]) { $0[0].sum(1) }
+        gradCheck("sum dims 0,2 keep", [x]) { $0[0].sum([0, 2], keepDim: true) }
+        gradCheck("mean", [x]) { $0[0].mean(-1) }
+        gradCheck("variance", [x]) { $0[0].variance([1]) }
+        gradCheck("max dim", [x]) { $0[0].max(2).values }
+        gradCheck("softmax last", [x]) { $0[0].softmax(-1) }
+        gradCheck("softmax dim 1", [x]) { $0[0].softmax(1) }
+        gradCheck("logSoftmax", [x]) { $0[0].logSoftmax(-1) }
+        gradCheck("logSoftmax dim 0", [x]) { $0[0].logSoftmax(0) }
+        gradCheck("logSumExp", [x]) { $0[0].logSumExp(-1) }
+    }
+
+    func testMatmul() {
+        gradCheck("matmul 2d", [randn([3, 4], seed: 12), randn([4, 5], seed: 13)]) { $0[0].matmul($0[1]) }
+        gradCheck("matmul batched broadcast", [randn([2, 3, 4], seed: 14), randn([4, 2], seed: 15)]) { $0[0].matmul($0[1]) }
+        gradCheck("matmul broadcast batch dims", [randn([2, 1, 3, 4], seed: 16), randn([3, 4, 2], seed: 17)]) { $0[0].matmul($0[1]) }
+        gradCheck("matmul transposed views", [randn([4, 3], seed: 18), randn([5, 4], seed: 19)]) { $0[0].mT.matmul($0[1].mT) }
+    }
+
+    func testViewsAndIndexing() {
+        let x = randn([3, 4, 2], seed: 20)
+        gradCheck("reshape", [x]) { $0[0].reshape([4, -1]) * 2 }
+        gradCheck("permute", [x]) { $0[0].permute([2, 0, 1]).contiguous() * 1.5 }
+        gradCheck("transpose+reshape", [x]) { $0[0].transpose(0, 1).reshape([-1]) }
+        gradCheck("slice step", [x]) { $0[0].slice(1, 1, 4, step: 2) }
+        gradCheck("select", [x]) { $0[0].select(0, 2) }
+        gradCheck("expand", [randn([3, 1], seed: 21)]) { $0[0].expand([2, 3, 4]) }
+        gradCheck("unsqueeze/squeeze", [x]) { $0[0].unsqueeze(1).squeeze(1) * $0[0] }
+        gradCheck("cat", [randn([2, 3], seed: 22), randn([2, 2], seed: 23)]) { Tensor.cat([$0[0], $0[1]], dim: 1) }
+        gradCheck("split", [x]) { let p = $0[0].split([1, 3], dim: 1); return p[0] * p[1].sum(1, keepDim: true) }
+        gradCheck("chunk", [x]) { let p = $0[0].chunk(2, dim: 2); return p[0] * p[1] }
+        gradCheck("indexSelect repeat", [randn([5, 3], seed: 24)]) { $0[0].indexSelect([4, 0, 4, 2]) }
+        gradCheck("gather", [randn([3, 4], seed: 25)]) { $0[0].gather(1, index: [3, 1, 0, 0, 2, 2], indexShape: [3, 2]) }
+    }
+
+    func testLossesAndNorms() {
+        let logits = randn([4, 5], seed: 26)
+        gradCheck("crossEntropy", [logits]) { $0[0].crossEntropy([1, 0, 4, 2]) }
+        gradCheck("crossEntropy ignore", [logits]) { $0[0].crossEntropy([1, -100, 4, 2]) }
+        gradCheck("mse", [randn([3, 2], seed: 27), randn([3, 2], seed: 28)]) { $0[0].mseLoss($0[1]) }
+        let x = randn([3, 6], seed: 29), w = randn([6], seed: 30), b = randn([6], seed: 31)
+        gradCheck("layerNorm", [x, w, b]) { $0[0].layerNorm(weight: $0[1], bias: $0[2]) }
+        gradCheck("layerNorm no affine", [x]) { $0[0].layerNorm(weight: nil, bias: nil) }
+        gradCheck("rmsNorm", [x, w]) { $0[0].rmsNorm(weight: $0[1]) }
+        let xg = randn([2, 4, 3], seed: 32), wg = randn([4], seed: 33), bg = randn([4], seed: 34)
+        gradCheck("groupNorm", [xg, wg, bg]) { $0[0].groupNorm(groups: 2, weight: $0[1], bias: $0[2]) }
+        gradCheck("embedding", [randn([6, 3], seed: 35)]) { $0[0].embedding([5, 1, 1]) }
+    }
+
+    func testConvolutionAndPooling() {
+        let x = randn([2, 4, 5, 6], seed: 36)
+        gradCheck("conv2d stride pad", [x, randn([3, 4, 3, 3], seed: 37), randn([3], seed: 38)]) {
+            $0[0].conv2d($0[1], bias: $0[2], stride: (2, 1), padding: (1, 1))
+        }
+        gradCheck("conv2d groups dilation", [x, randn([6, 2, 2, 2], seed: 39)]) {
+            $0[0].conv2d($0[1], dilation: (2, 1), groups: 2)
+        }
+        gradCheck("conv2d 1x1", [x, randn([2, 4, 1, 1], seed: 40)]) { $0[0].conv2d($0[1]) }
+        gradCheck("convTranspose2d", [randn([2, 4, 3, 3], seed: 41), randn([4, 3, 3, 3], seed: 42), randn([3], seed: 43)]) {
+            $0[0].convTranspose2d($0[1], bias: $0[2], stride: (2, 2), padding: (1, 1), outputPadding: (1, 0))
+        }
+        gradCheck("convTranspose2d groups", [randn([1, 4, 3, 2], seed: 44), randn([4, 1, 2, 2], seed: 45)]) {
+            $0[0].convTranspose2d($0[1], groups: 2)
+        }
+        let distinct = Tensor(shape: [1, 2, 4, 4], data: (0..<32).map { Float(($0 * 7) % 32) / 10 })
+        gradCheck("maxPool", [distinct]) { $0[0].maxPool2d(kernel: (2, 2)) }
+        gradCheck("avgPool pad", [x]) { $0[0].avgPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1)) }
+        gradCheck("upsample nearest", [randn([1, 2, 2, 3], seed: 46)]) { $0[0].upsampleNearest(2) }
+        gradCheck("upsample bilinear", [randn([1, 2, 3, 3], seed: 47)]) { $0[0].upsampleBilinear(5, 7) }
+    }
+
+    /// Second order: the gradient of a gradient norm (as in the WGAN-GP penalty) against finite
+    /// differences of the first-order gradient norm, through fused ops' composite backward.
+    func testGradientOfGradientNorm() {
+        let x = randn([3, 4], seed: 50), w1 = randn([4, 5], seed: 51, scale: 0.5), w2 = randn([5, 1], seed: 52, scale: 0.5)
+        let lnw = randn([5], seed: 53)
+        func critic(_ x: Tensor, _ w1: Tensor, _ w2: Tensor, _ lnw: Tensor) -> Tensor {
+            let h = x.matmul(w1).layerNorm(weight: lnw, bias: nil).gelu()
+            return (h.softmax(-1) * h).matmul(w2).tanh().sum()
+        }
+        func penalty(_ ps: [Tensor]) -> Double {
+            let xi = x.detach().clone().requiringGrad()
+            let out = critic(xi, ps[0], ps[1], ps[2])
+            let g = Autograd.grad(of: out, wrt: xi)!
+            return Double(g.square().sum().item())
+        }
+        let params = [w1, w2, lnw]
+        for p in params { p.requiresGrad = true; p.grad = nil }
+        let xi = x.detach().clone().requiringGrad()
+        let out = critic(xi, w1, w2, lnw)
+        let g = Autograd.grad(of: out, wrt: xi, createGraph: true)!
+        XCTAssertTrue(g.requiresGrad, "createGraph must record the backward")
+        g.square().sum().backward()
+        let eps: Float = 1e-3
+        for (k, p) in params.enumerated() {
+            let ga = p.grad!.toArray()
+            for i in 0..<p.count {
+                let old = p.data[i]
+                p.data[i] = old + eps; let lp = penalty(params)
+                p.data[i] = old - eps; let lm = penalty(params)
+                p.data[i] = old
+                let num = (lp - lm) / (2 * Double(eps))
+                XCTAssertEqual(Double(ga[i]), num, accuracy: 3e-3 + 3e-2 * abs(num), "param \(k) element \(i)")
+            }
+        }
+    }
+
+    func testSecondOrderThroughConvAndCrossEntropy() {
+        let x = randn([1, 2, 4, 4], seed: 60), w = randn([3, 2, 3, 3], seed: 61, scale: 0.4)
+        func f(_ x: Tensor, _ w: Tensor) -> Tensor {
+            let y = x.conv2d(w, padding: (1, 1)).silu().reshape([3, 16]).mT
+            return y.crossEntropy(Array(repeating: 1, count: 16)) + y.rmsNorm(weight: nil).sum() * 0.1
+        }
+        w.requiresGrad = true
+        let xi = x.clone().requiringGrad()
+        let g = Autograd.grad(of: f(xi, w), wrt: xi, createGraph: true)!
+        g.square().sum().backward()
+        let ga = w.grad!.toArray()
+        let eps: Float = 1e-3
+        func pen() -> Double {
+            let xi = x.clone().requiringGrad()
+            return Double(Autograd.grad(of: f(xi, w), wrt: xi)!.square().sum().item())
+        }
+        for i in stride(from: 0, to: w.count, by: 3) {
+            let old = w.data[i]
+            w.data[i] = old + eps; let lp = pen()
+            w.data[i] = old - eps; let lm = pen()
+            w.data[i] = old
+            let num = (lp - lm) / (2 * Double(eps))
+            XCTAssertEqual(Double(ga[i]), num, accuracy: 3e-3 + 3e-2 * abs(num), "w element \(i)")
+        }
+    }
+
+    func testAccumulationNoGradAndClipping() {
+        let w = randn([3], seed: 70).requiringGrad()
+        (w * 2).sum().backward()
+        (w * 3).sum().backward()
+        assertClose(w.grad!.toArray(), [5, 5, 5], "gradients accumulate across backward calls")
+        let y = noGrad { w * 2 }
+        XCTAssertFalse(y.requiresGrad)
+        XCTAssertNil(y.gradFn)
+        let a = Tensor([3, 0]).requiringGrad(), b = Tensor([0, 4]).requiringGrad()
+        a.grad = Tensor([3, 0]); b.grad = Tensor([0, 4])
+        let norm = Autograd.clipGradNorm([a, b], maxNorm: 1)
+        XCTAssertEqual(norm, 5, accuracy: 1e-5)
+        XCTAssertEqual(Kernels.sumSquares(a.grad!) + Kernels.sumSquares(b.grad!), 1, accuracy: 1e-4)
+        let c = Tensor([0.1]).requiringGrad(); c.grad = Tensor([0.1])
+        XCTAssertEqual(Autograd.clipGradNorm([c], maxNorm: 1), 0.1, accuracy: 1e-6)
+        XCTAssertEqual(c.grad!.item(), 0.1, accuracy: 1e-7, "below the threshold nothing is scaled")
+    }
+}
