@@ -19,6 +19,10 @@ public enum AtomicFile {
         let dir = url.deletingLastPathComponent().path
         let base = url.lastPathComponent
         let tmpName = "\(dir)/.\(base).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        var st = stat()
+        if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
+            throw WriteError(path: path, reason: "exists and is not a regular file")
+        }
         var linked = false
         #if os(Linux)
         var fd = open(dir, 0o20200000 /* O_TMPFILE */ | O_WRONLY | O_CLOEXEC, 0o644)
