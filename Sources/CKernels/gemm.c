@@ -17,7 +17,7 @@
 
 #define KC 256
 #define MC 144
-#define NC 2048
+#define NC 1024
 #define MAXMR 8
 #define MAXNR 32
 

@@ -15,6 +15,20 @@ struct Orrery: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
+    /// Runs the command line; user errors become one `error: …` line on stderr and a non-zero exit.
+    static func main() {
+        setvbuf(stdout, nil, _IOLBF, 0)
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let e as CLIError {
+            FileHandle.standardError.write("error: \(e.description)\n".data(using: .utf8)!)
+            Foundation.exit(1)
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     mutating func run() throws {
         let demo = try TrainSpirals.parse(common.threads.map { ["--threads", "\($0)"] } ?? [])
         try demo.run()

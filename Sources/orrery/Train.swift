@@ -1,5 +1,6 @@
 import ArgumentParser
 import Compute
+import Formats
 import Foundation
 import Models
 import NN
@@ -20,6 +21,7 @@ struct TrainSpirals: ParsableCommand {
     @Option(help: "Learning rate (Adam).") var lr: Float = 0.01
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Flag(help: "Print JSON lines (step events and a final done event).") var json = false
+    @Option(help: "Save the trained weights to this .safetensors file (written atomically).") var save: String?
 
     func validate() throws {
         guard steps >= 1 && steps <= 1_000_000 else { throw ValidationError("--steps must be 1…1000000") }
@@ -51,6 +53,13 @@ struct TrainSpirals: ParsableCommand {
         progress.finish()
         let acc = noGrad { data.accuracy(model(data.points)) }
         let secs = Date().timeIntervalSince(start)
+        if let path = save {
+            let items = model.namedParameters().map { SafetensorsWriter.Item($0.0, $0.1) }
+            do {
+                try SafetensorsWriter.write(items, metadata: ["model": "mlp-two-spirals", "hidden": "\(hidden)",
+                                                              "steps": "\(steps)", "accuracy": "\(acc)"], to: path)
+            } catch { throw CLIError("\(error)") }
+        }
         if json {
             print(JSONLine.encode(["type": "done", "steps": steps, "loss": Double(loss), "accuracy": acc,
                                    "seconds": secs, "parameters": model.parameterCount]))

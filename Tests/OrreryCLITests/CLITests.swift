@@ -1,0 +1,104 @@
+// Drives the real `orrery` binary the way a script would.
+import Foundation
+import XCTest
+
+final class CLITests: XCTestCase {
+    /// The built executable, next to this test bundle.
+    var binary: URL {
+        var dir = Bundle.main.bundleURL
+        for b in Bundle.allBundles where b.bundlePath.hasSuffix(".xctest") { dir = b.bundleURL.deletingLastPathComponent() }
+        return dir.appendingPathComponent("orrery")
+    }
+
+    func run(_ args: [String], stdin: String? = nil) throws -> (code: Int32, out: String, err: String) {
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = args
+        let o = Pipe(), e = Pipe()
+        p.standardOutput = o; p.standardError = e
+        try p.run()
+        let out = o.fileHandleForReading.readDataToEndOfFile(), err = e.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    }
+
+    func jsonLines(_ s: String) -> [[String: Any]] {
+        s.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    func testVersionAndHelp() throws {
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: binary.path), "binary at \(binary.path)")
+        let v = try run(["version", "--json"])
+        XCTAssertEqual(v.code, 0)
+        let obj = jsonLines(v.out).first
+        XCTAssertEqual(obj?["version"] as? String, "0.1.0")
+        XCTAssertNotNil(obj?["gemm_kernel"])
+        let h = try run(["--help"])
+        XCTAssertEqual(h.code, 0)
+        for sub in ["train", "inspect", "bench", "version"] { XCTAssertTrue(h.out.contains(sub), "help lists \(sub)") }
+    }
+
+    func testTrainSpiralsJSONContract() throws {
+        let r = try run(["train", "spirals", "--steps", "400", "--json", "--threads", "1"])
+        XCTAssertEqual(r.code, 0, r.err)
+        let lines = jsonLines(r.out)
+        XCTAssertTrue(lines.allSatisfy { $0["type"] is String }, "every line has a type")
+        let steps = lines.filter { $0["type"] as? String == "step" }.compactMap { $0["loss"] as? Double }
+        XCTAssertGreaterThan(steps.count, 2)
+        XCTAssertLessThan(steps.last!, steps.first! * 0.5, "loss falls")
+        let done = lines.last!
+        XCTAssertEqual(done["type"] as? String, "done")
+        XCTAssertGreaterThan(done["accuracy"] as? Double ?? 0, 0.8)
+    }
+
+    func testInspectAndBadInput() throws {
+        let dir = NSTemporaryDirectory() + "orrery-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A valid file, made byte by byte.
+        let header = #"{"w":{"dtype":"F32","shape":[2,1],"data_offsets":[0,8]}}"#
+        var bytes: [UInt8] = []
+        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { bytes += $0 }
+        bytes += Array(header.utf8) + [UInt8](repeating: 0, count: 8)
+        let good = dir + "/good.safetensors"
+        FileManager.default.createFile(atPath: good, contents: Data(bytes))
+        let r = try run(["inspect", good, "--json"])
+        XCTAssertEqual(r.code, 0, r.err)
+        let obj = jsonLines(r.out).first!
+        let tensors = obj["tensors"] as! [[String: Any]]
+        XCTAssertEqual(tensors.first?["name"] as? String, "w")
+        XCTAssertEqual(tensors.first?["shape"] as? [Int], [2, 1])
+        XCTAssertEqual(tensors.first?["bytes"] as? Int, 8)
+        let text = try run(["inspect", good])
+        XCTAssertTrue(text.out.contains("F32") && text.out.contains("[2, 1]"))
+        // A truncated file: one error line naming the problem and the file, non-zero exit, no trace.
+        let bad = dir + "/bad.safetensors"
+        FileManager.default.createFile(atPath: bad, contents: Data(bytes.dropLast(3)))
+        let b = try run(["inspect", bad])
+        XCTAssertNotEqual(b.code, 0)
+        let errLines = b.err.split(separator: "\n")
+        XCTAssertEqual(errLines.count, 1, b.err)
+        XCTAssertTrue(b.err.hasPrefix("error: ") && b.err.contains("bad.safetensors") && b.err.contains("past the"), b.err)
+        let missing = try run(["inspect", dir + "/none.safetensors"])
+        XCTAssertNotEqual(missing.code, 0)
+        XCTAssertTrue(missing.err.hasPrefix("error: ") && missing.err.contains("No such file"), missing.err)
+        let badArg = try run(["train", "spirals", "--steps", "0"])
+        XCTAssertNotEqual(badArg.code, 0)
+        XCTAssertTrue(badArg.err.contains("--steps"), badArg.err)
+    }
+
+    func testBenchGEMMJSONContract() throws {
+        let r = try run(["bench", "gemm", "--sizes", "64,33x17x9", "--runs", "3", "--json", "--threads", "2"])
+        XCTAssertEqual(r.code, 0, r.err)
+        let lines = jsonLines(r.out)
+        XCTAssertEqual(lines.count, 2)
+        for l in lines {
+            XCTAssertEqual(l["bench"] as? String, "gemm")
+            XCTAssertEqual(l["impl"] as? String, "orrery")
+            XCTAssertEqual(l["threads"] as? Int, 2)
+            XCTAssertEqual(l["runs"] as? Int, 3)
+            for k in ["median_ms", "min_ms", "max_ms", "gflops"] { XCTAssertGreaterThan(l[k] as? Double ?? 0, 0, k) }
+        }
+        XCTAssertEqual(lines.map { $0["case"] as? String }, ["64x64x64", "33x17x9"])
+    }
+}
