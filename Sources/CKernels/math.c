@@ -162,3 +162,29 @@ void orr_f32_to_bf16(const float *x, uint16_t *y, long n) {
 void orr_bf16_to_f32(const uint16_t *x, float *y, long n) {
     for (long i = 0; i < n; i++) { uint32_t b = (uint32_t)x[i] << 16; memcpy(&y[i], &b, 4); }
 }
+
+// ---------------------------------------------------------------- attention row helpers
+MULTIVERSION
+float orr_row_max(const float *x, long n) {
+    float m = -INFINITY;
+    for (long i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+MULTIVERSION
+float orr_exp_sub_sum(float *x, long n, float m) {
+    float s = 0.0f;
+    for (long i = 0; i < n; i++) { float e = exp_fast(x[i] - m); x[i] = e; s += e; }
+    return s;
+}
+
+MULTIVERSION
+void orr_scale(float *x, long n, float a) {
+    for (long i = 0; i < n; i++) x[i] *= a;
+}
+
+// dS = P ∘ (dP − D) in place in dp.
+MULTIVERSION
+void orr_softmax_grad_row(const float *p, float *dp, long n, float d) {
+    for (long i = 0; i < n; i++) dp[i] = p[i] * (dp[i] - d);
+}

@@ -34,6 +34,12 @@ void orr_logsoftmax_rows(const float *x, float *y, float *lse, long rows, long n
 float orr_sdot(const float *x, const float *y, long n);
 void orr_saxpy(long n, float a, const float *x, float *y);
 
+/// Attention row helpers: max; x ← exp(x − m) returning Σ; x ← a·x; dp ← p ∘ (dp − d).
+float orr_row_max(const float *x, long n);
+float orr_exp_sub_sum(float *x, long n, float m);
+void orr_scale(float *x, long n, float a);
+void orr_softmax_grad_row(const float *p, float *dp, long n, float d);
+
 /// IEEE half and bfloat16 conversions (round to nearest even, NaN/Inf preserved).
 void orr_f32_to_f16(const float *x, uint16_t *y, long n);
 void orr_f16_to_f32(const uint16_t *x, float *y, long n);
