@@ -39,17 +39,32 @@ void orr_vexp(const float *x, float *y, long n) {
     for (long i = 0; i < n; i++) y[i] = exp_fast(x[i]);
 }
 
+// Reductions keep 16 independent partial results so the compiler can vectorise them without
+// reassociating a single accumulator (which strict IEEE semantics forbid).
+#define LANES 16
+
 MULTIVERSION
 static float row_max(const float *x, long n) {
+    float acc[LANES];
+    for (int j = 0; j < LANES; j++) acc[j] = -INFINITY;
+    long i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++) acc[j] = x[i + j] > acc[j] ? x[i + j] : acc[j];
     float m = -INFINITY;
-    for (long i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+    for (int j = 0; j < LANES; j++) m = acc[j] > m ? acc[j] : m;
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
     return m;
 }
 
 MULTIVERSION
-static float exp_shift_sum(const float *x, float *y, long n, float m) {
+static float exp_shift_sum(const float *restrict x, float *restrict y, long n, float m) {
+    float acc[LANES] = {0};
+    long i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++) { float e = exp_fast(x[i + j] - m); y[i + j] = e; acc[j] += e; }
     float s = 0.0f;
-    for (long i = 0; i < n; i++) { float e = exp_fast(x[i] - m); y[i] = e; s += e; }
+    for (int j = 0; j < LANES; j++) s += acc[j];
+    for (; i < n; i++) { float e = exp_fast(x[i] - m); y[i] = e; s += e; }
     return s;
 }
 
@@ -60,8 +75,13 @@ static void scale_row(float *y, long n, float a) {
 
 MULTIVERSION
 static float exp_shift_sum_only(const float *x, long n, float m) {
+    float acc[LANES] = {0};
+    long i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++) acc[j] += exp_fast(x[i + j] - m);
     float s = 0.0f;
-    for (long i = 0; i < n; i++) s += exp_fast(x[i] - m);
+    for (int j = 0; j < LANES; j++) s += acc[j];
+    for (; i < n; i++) s += exp_fast(x[i] - m);
     return s;
 }
 
@@ -101,8 +121,13 @@ void orr_logsoftmax_rows(const float *x, float *y, float *lse, long rows, long n
 
 MULTIVERSION
 float orr_sdot(const float *x, const float *y, long n) {
+    float acc[LANES] = {0};
+    long i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++) acc[j] += x[i + j] * y[i + j];
     float s = 0.0f;
-    for (long i = 0; i < n; i++) s += x[i] * y[i];
+    for (int j = 0; j < LANES; j++) s += acc[j];
+    for (; i < n; i++) s += x[i] * y[i];
     return s;
 }
 
@@ -164,17 +189,17 @@ void orr_bf16_to_f32(const uint16_t *x, float *y, long n) {
 }
 
 // ---------------------------------------------------------------- attention row helpers
-MULTIVERSION
-float orr_row_max(const float *x, long n) {
-    float m = -INFINITY;
-    for (long i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
-    return m;
-}
+float orr_row_max(const float *x, long n) { return row_max(x, n); }
 
 MULTIVERSION
-float orr_exp_sub_sum(float *x, long n, float m) {
+float orr_exp_sub_sum(float *x, long n, float m) {  // in place: one pointer, so no aliasing fallback
+    float acc[LANES] = {0};
+    long i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++) { float e = exp_fast(x[i + j] - m); x[i + j] = e; acc[j] += e; }
     float s = 0.0f;
-    for (long i = 0; i < n; i++) { float e = exp_fast(x[i] - m); x[i] = e; s += e; }
+    for (int j = 0; j < LANES; j++) s += acc[j];
+    for (; i < n; i++) { float e = exp_fast(x[i] - m); x[i] = e; s += e; }
     return s;
 }
 

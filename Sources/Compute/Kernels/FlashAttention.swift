@@ -79,9 +79,9 @@ public struct AttentionMask: Sendable, Equatable {
 }
 
 public enum FlashAttention {
-    /// Query and key tile sizes (rows). 64 × 64 keeps a score tile in L1.
-    nonisolated(unsafe) public static var blockQ = 64
-    nonisolated(unsafe) public static var blockK = 64
+    /// Query and key tile sizes (rows): 128 × 128 measured fastest here (score tile 64 KiB, in L2).
+    nonisolated(unsafe) public static var blockQ = 128
+    nonisolated(unsafe) public static var blockK = 128
 
     /// O = softmax(scale·Q Kᵀ + mask) V for q [B, H, Nq, d], k/v [B, Hkv, Nk, d] (H a multiple of Hkv);
     /// writes O (same layout as q) and lse [B·H·Nq] (natural log; −∞ for a row that sees no key).
