@@ -3,10 +3,12 @@ import XCTest
 
 /// FlashAttention against the naive materialised definition, forward and backward.
 final class AttentionTests: XCTestCase {
-    /// max |a − b| / max |b|: relative to the scale of the reference.
+    /// max |a − b| / max |b|: relative to the scale of the reference. A reference that is exactly
+    /// zero in exact arithmetic (N = 1: softmax ≡ 1, so dQ = dK = 0) is compared at the scale of
+    /// its O(1) inputs, hence the floor of 0.01.
     func relErr(_ a: Tensor, _ b: Tensor) -> Float {
         let x = a.toArray(), y = b.toArray()
-        var num: Float = 0, den: Float = 1e-12
+        var num: Float = 0, den: Float = 1e-2
         for i in 0..<x.count { num = max(num, abs(x[i] - y[i])); den = max(den, abs(y[i])) }
         return num / den
     }
