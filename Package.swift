@@ -37,6 +37,7 @@ let package = Package(
             swiftSettings: hot),
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "NN"], swiftSettings: hot),
         .testTarget(name: "NNTests", dependencies: ["Compute", "NN", "Models"], swiftSettings: hot),
+        .testTarget(name: "ModelsTests", dependencies: ["Compute", "NN", "Models"], swiftSettings: hot),
         .testTarget(name: "FormatsTests", dependencies: ["Compute", "Formats"], swiftSettings: hot),
         .testTarget(name: "OrreryCLITests", dependencies: ["orrery"], swiftSettings: hot),
     ]

@@ -113,6 +113,21 @@ final class GradientTests: XCTestCase {
         gradCheck("upsample bilinear", [randn([1, 2, 3, 3], seed: 47)]) { $0[0].upsampleBilinear(5, 7) }
     }
 
+    func testRoPEAttentionAndCheckpoint() {
+        let table = RotaryTable(headDim: 4, maxPositions: 8)
+        gradCheck("rope", [randn([2, 3, 2, 4], seed: 80)]) { $0[0].rope(table, positions: [2, 0, 7]) }
+        gradCheck("flash attention", [randn([1, 2, 5, 4], seed: 81), randn([1, 1, 5, 4], seed: 82), randn([1, 1, 5, 4], seed: 83)]) {
+            Tensor.attention($0[0], $0[1], $0[2], causal: true)
+        }
+        gradCheck("packed attention", [randn([1, 1, 6, 4], seed: 84), randn([1, 1, 6, 4], seed: 85), randn([1, 1, 6, 4], seed: 86)]) {
+            Tensor.attention($0[0], $0[1], $0[2], causal: false, cuSeqlens: [0, 2, 3, 6])
+        }
+        let w = randn([3, 3], seed: 87)
+        gradCheck("checkpoint", [randn([4, 3], seed: 88), w]) { i in
+            Autograd.checkpoint([i[0]], parameters: [i[1]]) { $0[0].matmul(i[1]).tanh().matmul(i[1]) }
+        }
+    }
+
     /// Second order: the gradient of a gradient norm (as in the WGAN-GP penalty) against finite
     /// differences of the first-order gradient norm, through fused ops' composite backward.
     func testGradientOfGradientNorm() {

@@ -183,3 +183,26 @@ extension Kernels {
         return Float(partial.reduce(0, +))
     }
 }
+
+extension Autograd {
+    /// Gradient checkpointing: runs `body(inputs)` without keeping its intermediate activations and,
+    /// in the backward pass, runs it again with recording to get the gradients — the same gradients,
+    /// for the memory of the segment's inputs and output instead of all its activations.
+    /// `parameters` are the leaves the body uses (e.g. a block's `parameters`); the body must be
+    /// deterministic (pass dropout an RNG it copies, so the recomputation draws the same masks).
+    public static func checkpoint(_ inputs: [Tensor], parameters: [Tensor], _ body: @escaping ([Tensor]) -> Tensor) -> Tensor {
+        let all = inputs + parameters
+        guard GradMode.isEnabled, all.contains(where: { $0.requiresGrad }) else { return body(inputs) }
+        var out = noGrad { body(inputs) }
+        if inputs.contains(where: { $0 === out }) { out = out.clone() }
+        let n = inputs.count
+        return out.recorded("checkpoint", all) { g in
+            if GradMode.isEnabled {  // differentiable backward requested: recompute on the originals
+                return compositeVJP(all, g) { body(Array($0.prefix(n))) }
+            }
+            let detached = inputs.map { $0.detach().requiringGrad($0.requiresGrad) }
+            let y = GradMode.with(true) { body(detached) }
+            return grad(of: [y], wrt: detached + parameters, gradOutputs: [g])
+        }
+    }
+}

@@ -1,0 +1,104 @@
+// GPT: a decoder-only transformer in the LLaMA style — token embedding, rotary positions, pre-norm
+// RMSNorm, multi-head (optionally grouped-query) attention through the FlashAttention kernel, SwiGLU
+// MLP, output head tied to the embedding. Dimension letters: B batch, T tokens, C width, H heads,
+// D head dim, V vocabulary.
+import Compute
+import NN
+
+public struct GPTConfig: Codable, Equatable, Sendable {
+    public var vocabSize: Int
+    public var contextLength: Int
+    public var layers: Int
+    public var heads: Int
+    public var kvHeads: Int
+    public var width: Int
+    /// SwiGLU hidden width (default ⌈8C/3⌉ rounded up to a multiple of 16, as LLaMA).
+    public var mlpHidden: Int
+    public var ropeBase: Float
+    /// Recompute each block in the backward pass instead of storing its activations.
+    public var checkpointBlocks: Bool
+
+    public init(vocabSize: Int, contextLength: Int, layers: Int, heads: Int, kvHeads: Int? = nil, width: Int,
+                mlpHidden: Int? = nil, ropeBase: Float = 10000, checkpointBlocks: Bool = false) {
+        self.vocabSize = vocabSize; self.contextLength = contextLength; self.layers = layers
+        self.heads = heads; self.kvHeads = kvHeads ?? heads; self.width = width
+        self.mlpHidden = mlpHidden ?? ((8 * width / 3 + 15) / 16 * 16)
+        self.ropeBase = ropeBase; self.checkpointBlocks = checkpointBlocks
+    }
+
+    public var headDim: Int { width / heads }
+}
+
+/// One pre-norm block: x + Attn(RMSNorm(x)), then + SwiGLU(RMSNorm(·)).
+public final class GPTBlock: Module {
+    public let attnNorm: RMSNorm, qkv: Linear, proj: Linear
+    public let mlpNorm: RMSNorm, gate: Linear, up: Linear, down: Linear
+    let config: GPTConfig
+
+    public init(_ c: GPTConfig, rng: inout RNG) {
+        config = c
+        attnNorm = RMSNorm(c.width)
+        qkv = Linear(c.width, (c.heads + 2 * c.kvHeads) * c.headDim, bias: false, rng: &rng)
+        proj = Linear(c.width, c.width, bias: false, rng: &rng)
+        mlpNorm = RMSNorm(c.width)
+        gate = Linear(c.width, c.mlpHidden, bias: false, rng: &rng)
+        up = Linear(c.width, c.mlpHidden, bias: false, rng: &rng)
+        down = Linear(c.mlpHidden, c.width, bias: false, rng: &rng)
+    }
+
+    /// x [B, T, C] → [B, T, C]. `positions` [T] per token; `cuSeqlens` packs documents along T.
+    public func callAsFunction(_ x: Tensor, rope: RotaryTable, positions: [Int], cuSeqlens: [Int]?) -> Tensor {
+        let B = x.shape[0], T = x.shape[1], H = config.heads, Hkv = config.kvHeads, D = config.headDim
+        let h = qkv(attnNorm(x)).reshape([B, T, H + 2 * Hkv, D])
+        let parts = h.split([H, Hkv, Hkv], dim: 2)
+        let q = parts[0].rope(rope, positions: positions).permute([0, 2, 1, 3])   // [B, H, T, D]
+        let k = parts[1].rope(rope, positions: positions).permute([0, 2, 1, 3])
+        let v = parts[2].permute([0, 2, 1, 3])
+        let a = Tensor.attention(q, k, v, causal: true, cuSeqlens: cuSeqlens)       // [B, H, T, D]
+        let x1 = x + proj(a.permute([0, 2, 1, 3]).reshape([B, T, H * D]))
+        let m = mlpNorm(x1)
+        return x1 + down(gate(m).silu() * up(m))
+    }
+}
+
+public final class GPT: Module {
+    public let config: GPTConfig
+    public let embed: Embedding
+    public let blocks: [Module]
+    public let finalNorm: RMSNorm
+    public let rope: RotaryTable
+
+    public init(_ c: GPTConfig, seed: UInt64) {
+        precondition(c.width % c.heads == 0 && c.heads % c.kvHeads == 0, "GPT: width, heads and kvHeads do not divide")
+        var rng = RNG(seed: seed)
+        config = c
+        embed = Embedding(c.vocabSize, c.width, rng: &rng)
+        blocks = (0..<c.layers).map { _ in GPTBlock(c, rng: &rng) }
+        finalNorm = RMSNorm(c.width)
+        rope = RotaryTable(headDim: c.headDim, maxPositions: c.contextLength)
+    }
+
+    /// Logits [B·T, V] for tokens [B, T] (row-major). Positions default to 0..<T per row; for packed
+    /// documents pass each token's position within its document and the cumulative lengths.
+    public func logits(_ tokens: [Int], batch B: Int, positions: [Int]? = nil, cuSeqlens: [Int]? = nil) -> Tensor {
+        let T = tokens.count / B
+        precondition(T * B == tokens.count && T >= 1, "GPT: \(tokens.count) tokens do not make \(B) rows")
+        let pos = positions ?? Array(0..<T)
+        var x = embed(tokens).reshape([B, T, config.width])
+        for blk in blocks {
+            let b = blk as! GPTBlock
+            if config.checkpointBlocks {
+                let rope = self.rope
+                x = Autograd.checkpoint([x], parameters: b.parameters) { b($0[0], rope: rope, positions: pos, cuSeqlens: cuSeqlens) }
+            } else {
+                x = b(x, rope: rope, positions: pos, cuSeqlens: cuSeqlens)
+            }
+        }
+        return finalNorm(x).reshape([B * T, config.width]).matmul(embed.weight.mT)
+    }
+
+    /// Mean next-token cross-entropy; targets of −100 are ignored (padding, document ends).
+    public func loss(_ tokens: [Int], targets: [Int], batch B: Int, positions: [Int]? = nil, cuSeqlens: [Int]? = nil) -> Tensor {
+        logits(tokens, batch: B, positions: positions, cuSeqlens: cuSeqlens).crossEntropy(targets)
+    }
+}
