@@ -105,6 +105,23 @@ final class GPTTests: XCTestCase {
         XCTAssertEqual(Double(model.loss(tokens, targets: targets, batch: padded.count).item()), weighted / Double(n), accuracy: 1e-5)
     }
 
+    func testAttentionProbeOfALayerAndHead() {
+        let model = GPT(tiny, seed: 8)
+        let tokens = [3, 1, 4, 1, 5, 9, 2]
+        for layer in 0..<2 {
+            for head in [0, 3] {
+                let p = model.attentionProbabilities(tokens, layer: layer, head: head)
+                XCTAssertEqual(p.shape, [7, 7])
+                for i in 0..<7 {
+                    XCTAssertEqual(p.select(0, i).sum().item(), 1, accuracy: 1e-5)
+                    for j in (i + 1)..<7 { XCTAssertEqual(p[i, j], 0) }
+                }
+            }
+        }
+        XCTAssertNotEqual(model.attentionProbabilities(tokens, layer: 1, head: 0).toArray(),
+                          model.attentionProbabilities(tokens, layer: 0, head: 0).toArray())
+    }
+
     func testRotaryEmbeddingIsARelativePositionEncoding() {
         let table = RotaryTable(headDim: 8, maxPositions: 32)
         var r = RNG(seed: 7)

@@ -46,14 +46,20 @@ public final class GPTBlock: Module {
         down = Linear(c.mlpHidden, c.width, bias: false, rng: &rng)
     }
 
-    /// x [B, T, C] → [B, T, C]. `positions` [T] per token; `cuSeqlens` packs documents along T.
-    public func callAsFunction(_ x: Tensor, rope: RotaryTable, positions: [Int], cuSeqlens: [Int]?) -> Tensor {
+    /// Queries [B, H, T, D], keys and values [B, Hkv, T, D] (rotated) of the attention sub-layer.
+    public func queriesKeysValues(_ x: Tensor, rope: RotaryTable, positions: [Int]) -> (Tensor, Tensor, Tensor) {
         let B = x.shape[0], T = x.shape[1], H = config.heads, Hkv = config.kvHeads, D = config.headDim
         let h = qkv(attnNorm(x)).reshape([B, T, H + 2 * Hkv, D])
         let parts = h.split([H, Hkv, Hkv], dim: 2)
-        let q = parts[0].rope(rope, positions: positions).permute([0, 2, 1, 3])   // [B, H, T, D]
+        let q = parts[0].rope(rope, positions: positions).permute([0, 2, 1, 3])
         let k = parts[1].rope(rope, positions: positions).permute([0, 2, 1, 3])
-        let v = parts[2].permute([0, 2, 1, 3])
+        return (q, k, parts[2].permute([0, 2, 1, 3]))
+    }
+
+    /// x [B, T, C] → [B, T, C]. `positions` [T] per token; `cuSeqlens` packs documents along T.
+    public func callAsFunction(_ x: Tensor, rope: RotaryTable, positions: [Int], cuSeqlens: [Int]?) -> Tensor {
+        let B = x.shape[0], T = x.shape[1], H = config.heads, D = config.headDim
+        let (q, k, v) = queriesKeysValues(x, rope: rope, positions: positions)
         let a = Tensor.attention(q, k, v, causal: true, cuSeqlens: cuSeqlens)       // [B, H, T, D]
         let x1 = x + proj(a.permute([0, 2, 1, 3]).reshape([B, T, H * D]))
         let m = mlpNorm(x1)
@@ -95,6 +101,18 @@ public final class GPT: Module {
             }
         }
         return finalNorm(x).reshape([B * T, config.width]).matmul(embed.weight.mT)
+    }
+
+    /// Attention probabilities [T, T] of (layer, head) on a short probe sequence — what heatmaps show.
+    public func attentionProbabilities(_ tokens: [Int], layer: Int, head: Int) -> Tensor {
+        precondition(layer >= 0 && layer < config.layers && head >= 0 && head < config.heads, "probe: no layer \(layer) head \(head)")
+        return noGrad {
+            let pos = Array(0..<tokens.count)
+            var x = embed(tokens).reshape([1, tokens.count, config.width])
+            for l in 0..<layer { x = (blocks[l] as! GPTBlock)(x, rope: rope, positions: pos, cuSeqlens: nil) }
+            let (q, k, _) = (blocks[layer] as! GPTBlock).queriesKeysValues(x, rope: rope, positions: pos)
+            return Tensor.attentionProbabilities(q, k, head: head, causal: true)
+        }
     }
 
     /// Mean next-token cross-entropy; targets of −100 are ignored (padding, document ends).
