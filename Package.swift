@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "NN", targets: ["NN"]),
         .library(name: "Formats", targets: ["Formats"]),
         .library(name: "Models", targets: ["Models"]),
+        .library(name: "Labs", targets: ["Labs"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -30,14 +31,16 @@ let package = Package(
         .target(name: "NN", dependencies: ["Compute"], swiftSettings: hot),
         .target(name: "Formats", dependencies: ["Compute"], swiftSettings: hot),
         .target(name: "Models", dependencies: ["Compute", "NN"], swiftSettings: hot),
+        .target(name: "Labs", dependencies: ["Compute", "NN", "Models", "Formats"], swiftSettings: hot),
         .executableTarget(
             name: "orrery",
-            dependencies: ["Compute", "NN", "Formats", "Models",
+            dependencies: ["Compute", "NN", "Formats", "Models", "Labs",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: hot),
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "NN"], swiftSettings: hot),
         .testTarget(name: "NNTests", dependencies: ["Compute", "NN", "Models"], swiftSettings: hot),
         .testTarget(name: "ModelsTests", dependencies: ["Compute", "NN", "Models"], swiftSettings: hot),
+        .testTarget(name: "LabsTests", dependencies: ["Compute", "NN", "Models", "Labs", "Formats"], swiftSettings: hot),
         .testTarget(name: "FormatsTests", dependencies: ["Compute", "Formats"], swiftSettings: hot),
         .testTarget(name: "OrreryCLITests", dependencies: ["orrery"], swiftSettings: hot),
     ]

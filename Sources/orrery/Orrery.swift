@@ -10,7 +10,7 @@ struct Orrery: ParsableCommand {
         abstract: "Watch neural networks learn, in the terminal, on Orrery's own CPU compute core.",
         discussion: "With no subcommand, trains the built-in two-spirals MLP demo and reports its accuracy.",
         version: OrreryVersion.string,
-        subcommands: [Train.self, Inspect.self, Bench.self, Version.self],
+        subcommands: [Train.self, Sample.self, Chat.self, Inspect.self, Bench.self, Version.self],
         defaultSubcommand: nil)
 
     @OptionGroup var common: CommonOptions

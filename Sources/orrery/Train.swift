@@ -8,7 +8,7 @@ import NN
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model headless (progress on a terminal, JSON lines with --json).",
-        subcommands: [TrainSpirals.self])
+        subcommands: [TrainSpirals.self, TrainGPT.self, TrainLSTM.self, TrainGRU.self, TrainChat.self])
 }
 
 /// The two-spirals MLP: the smallest real training run, and the default demo.

@@ -58,16 +58,20 @@ public final class GPTBlock: Module {
 
     /// x [B, T, C] → [B, T, C]. `positions` [T] per token; `cuSeqlens` packs documents along T.
     public func callAsFunction(_ x: Tensor, rope: RotaryTable, positions: [Int], cuSeqlens: [Int]?) -> Tensor {
-        let B = x.shape[0], T = x.shape[1], H = config.heads, D = config.headDim
         let (q, k, v) = queriesKeysValues(x, rope: rope, positions: positions)
-        let a = Tensor.attention(q, k, v, causal: true, cuSeqlens: cuSeqlens)       // [B, H, T, D]
+        return finish(x, Tensor.attention(q, k, v, causal: true, cuSeqlens: cuSeqlens))
+    }
+
+    /// The rest of the block once attention a [B, H, T, D] is known: residual, then the SwiGLU MLP.
+    public func finish(_ x: Tensor, _ a: Tensor) -> Tensor {
+        let B = x.shape[0], T = x.shape[1], H = config.heads, D = config.headDim
         let x1 = x + proj(a.permute([0, 2, 1, 3]).reshape([B, T, H * D]))
         let m = mlpNorm(x1)
         return x1 + down(gate(m).silu() * up(m))
     }
 }
 
-public final class GPT: Module {
+public final class GPT: Module, LanguageModel {
     public let config: GPTConfig
     public let embed: Embedding
     public let blocks: [Module]
@@ -103,6 +107,13 @@ public final class GPT: Module {
         return finalNorm(x).reshape([B * T, config.width]).matmul(embed.weight.mT)
     }
 
+    public var vocabSize: Int { config.vocabSize }
+    public var contextLength: Int { config.contextLength }
+
+    public func logits(_ tokens: [Int], batch B: Int) -> Tensor { logits(tokens, batch: B, positions: nil, cuSeqlens: nil) }
+
+    public func makeDecoder() -> IncrementalDecoder { GPTDecoder(self) }
+
     /// Attention probabilities [T, T] of (layer, head) on a short probe sequence — what heatmaps show.
     public func attentionProbabilities(_ tokens: [Int], layer: Int, head: Int) -> Tensor {
         precondition(layer >= 0 && layer < config.layers && head >= 0 && head < config.heads, "probe: no layer \(layer) head \(head)")
@@ -118,5 +129,42 @@ public final class GPT: Module {
     /// Mean next-token cross-entropy; targets of −100 are ignored (padding, document ends).
     public func loss(_ tokens: [Int], targets: [Int], batch B: Int, positions: [Int]? = nil, cuSeqlens: [Int]? = nil) -> Tensor {
         logits(tokens, batch: B, positions: positions, cuSeqlens: cuSeqlens).crossEntropy(targets)
+    }
+}
+
+/// Incremental decoding with a KV cache: each layer's rotated keys and values of every token seen so
+/// far are kept in preallocated [1, Hkv, context, D] buffers, so a new token costs one row of work.
+public final class GPTDecoder: IncrementalDecoder {
+    let model: GPT
+    let keys: [Tensor], values: [Tensor]
+    public private(set) var length = 0
+
+    init(_ m: GPT) {
+        model = m
+        let c = m.config
+        keys = (0..<c.layers).map { _ in Tensor.zeros([1, c.kvHeads, c.contextLength, c.headDim]) }
+        values = (0..<c.layers).map { _ in Tensor.zeros([1, c.kvHeads, c.contextLength, c.headDim]) }
+    }
+
+    /// Bytes held by the cache.
+    public var cacheBytes: Int { (keys + values).reduce(0) { $0 + $1.count * 4 } }
+
+    public func feed(_ tokens: [Int]) -> Tensor {
+        let n = tokens.count, c = model.config
+        precondition(n >= 1 && length + n <= c.contextLength, "KV cache holds \(c.contextLength) tokens; \(length) + \(n) do not fit")
+        return noGrad {
+            let pos = Array(length..<(length + n))
+            var x = model.embed(tokens).reshape([1, n, c.width])
+            for (l, blk) in model.blocks.enumerated() {
+                let b = blk as! GPTBlock
+                let (q, k, v) = b.queriesKeysValues(x, rope: model.rope, positions: pos)
+                keys[l].slice(2, length, length + n).assign(k)
+                values[l].slice(2, length, length + n).assign(v)
+                let a = Tensor.attention(q, keys[l].slice(2, 0, length + n), values[l].slice(2, 0, length + n), causal: true)
+                x = b.finish(x, a)
+            }
+            length += n
+            return model.finalNorm(x.select(1, n - 1)).matmul(model.embed.weight.mT).reshape([c.vocabSize])
+        }
     }
 }

@@ -1,0 +1,264 @@
+// The language lab's training session: config + tokenizer + model + data + optimizer + metrics.
+// It runs headless (tests, `orrery train`) exactly as it will under the TUI, is deterministic for a
+// seed and thread count (batch k depends only on (seed, k)), saves and resumes as one directory,
+// and survives non-finite losses by skipping, then rolling back and lowering the learning rate.
+import Compute
+import Foundation
+import Formats
+import Models
+import NN
+
+public struct LMConfig: Codable, Equatable, Sendable {
+    public enum ModelKind: String, Codable, Sendable, CaseIterable { case gpt, lstm, gru }
+    public var model: ModelKind = .gpt
+    /// "stories", "dialogue", or a path to a text file.
+    public var corpus = "stories"
+    /// Documents generated for a built-in corpus.
+    public var corpusDocuments = 4000
+    /// Accept binary / non-UTF-8 files (byte-level tokens).
+    public var byteLevel = false
+    /// "char" or "bpe".
+    public var tokenizer = "char"
+    public var bpeVocab = 512
+    public var layers = 4, width = 128, heads = 4, context = 128, batch = 32
+    public var kvHeads: Int? = nil
+    public var steps = 1000, warmup = 50
+    public var lr: Float = 3e-3, minLR: Float = 3e-4, weightDecay: Float = 0.1, clip: Float = 1
+    public var seed: UInt64 = 1
+    public var evalEvery = 100, evalBatches = 8, checkpointEvery = 250
+    public var valFraction: Float = 0.1
+    public init() {}
+
+    /// Ready-made configurations by lab name.
+    public static func preset(_ name: String) -> LMConfig? {
+        var c = LMConfig()
+        switch name {
+        case "gpt": break
+        case "lstm": c.model = .lstm; c.layers = 2; c.width = 256; c.lr = 3e-3
+        case "gru": c.model = .gru; c.layers = 2; c.width = 256; c.lr = 3e-3
+        case "chat":
+            c.corpus = "dialogue"; c.corpusDocuments = 30000; c.steps = 3000; c.warmup = 100
+            c.layers = 4; c.width = 128; c.heads = 4; c.context = 128; c.batch = 32; c.lr = 3e-3; c.minLR = 1e-4
+        default: return nil
+        }
+        return c
+    }
+}
+
+public struct StepMetrics: Codable, Equatable, Sendable {
+    public var step: Int
+    public var loss: Float
+    public var valLoss: Float?
+    public var lr: Float
+    public var tokensPerSecond: Double
+    public var gradNorm: Float
+    public var layerGradNorms: [String: Float]
+    public var clipped: Bool
+    public var skipped: Bool
+}
+
+public enum SessionEvent: Equatable, Sendable {
+    case nonFiniteLoss(step: Int), rollback(toStep: Int, lrScale: Float), saved(step: Int)
+}
+
+public enum SessionError: Error, CustomStringConvertible {
+    case invalidCheckpoint(String, String)
+    case corpus(CorpusError)
+    case config(String)
+    public var description: String {
+        switch self {
+        case .invalidCheckpoint(let dir, let why): return "invalid checkpoint: \(why) (\(dir))"
+        case .corpus(let e): return e.description
+        case .config(let why): return "invalid configuration: \(why)"
+        }
+    }
+}
+
+public final class LanguageSession {
+    public let config: LMConfig
+    public let tokenizer: Tokenizer
+    public let model: LanguageModel
+    public let optimizer: Adam
+    public let trainTokens: [Int], valTokens: [Int]
+    let schedule: WarmupCosine
+    public internal(set) var step = 0
+    public internal(set) var lrScale: Float = 1
+    public internal(set) var history: [StepMetrics] = []
+    public internal(set) var events: [SessionEvent] = []
+    public var directory: String?
+    /// Steps whose loss is replaced by NaN once (fault injection for tests and demos).
+    public var injectNaN: Set<Int> = []
+    var badSteps = 0
+    var good: (step: Int, params: [[Float]], m: [[Float]], v: [[Float]], adamStep: Int, history: Int)?
+
+    // MARK: building
+
+    public init(config: LMConfig, directory: String? = nil) throws {
+        try LanguageSession.validate(config)
+        self.config = config
+        self.directory = directory
+        let bytes = try LanguageSession.corpusBytes(config)
+        let tok: Tokenizer
+        switch config.tokenizer {
+        case "bpe": tok = try ByteBPE.train(Array(bytes.prefix(4 << 20)), vocabSize: config.bpeVocab)
+        default: tok = config.byteLevel ? CharTokenizer(chars: []) : CharTokenizer(training: String(decoding: bytes, as: UTF8.self))
+        }
+        tokenizer = tok
+        (trainTokens, valTokens) = LanguageSession.split(tok.encode(bytes), config)
+        model = LanguageSession.makeModel(config, vocab: tok.vocabSize)
+        optimizer = Adam.adamW(model.namedParameters(), lr: config.lr, betas: (0.9, 0.95), weightDecay: config.weightDecay)
+        schedule = WarmupCosine(peak: config.lr, warmup: config.warmup, total: config.steps, minLR: config.minLR)
+        guard trainTokens.count > config.context + 1 else {
+            throw SessionError.config("the corpus has \(trainTokens.count) training tokens, fewer than one context of \(config.context)")
+        }
+        snapshotGood()
+    }
+
+    init(config: LMConfig, tokenizer: Tokenizer, model: LanguageModel, directory: String) throws {
+        self.config = config; self.tokenizer = tokenizer; self.model = model; self.directory = directory
+        let bytes = try LanguageSession.corpusBytes(config)
+        (trainTokens, valTokens) = LanguageSession.split(tokenizer.encode(bytes), config)
+        optimizer = Adam.adamW(model.namedParameters(), lr: config.lr, betas: (0.9, 0.95), weightDecay: config.weightDecay)
+        schedule = WarmupCosine(peak: config.lr, warmup: config.warmup, total: config.steps, minLR: config.minLR)
+    }
+
+    static func validate(_ c: LMConfig) throws {
+        func check(_ ok: Bool, _ what: String) throws { if !ok { throw SessionError.config(what) } }
+        try check(c.layers >= 1 && c.layers <= 64, "layers must be 1…64")
+        try check(c.width >= 4 && c.width <= 4096, "width must be 4…4096")
+        try check(c.context >= 2 && c.context <= 8192, "context must be 2…8192")
+        try check(c.batch >= 1 && c.batch <= 4096, "batch must be 1…4096")
+        try check(c.steps >= 1, "steps must be positive")
+        try check(c.lr > 0 && c.lr.isFinite, "learning rate must be positive")
+        if c.model == .gpt {
+            try check(c.heads >= 1 && c.width % c.heads == 0 && (c.width / c.heads) % 2 == 0, "width must be a multiple of 2·heads")
+            try check(c.heads % (c.kvHeads ?? c.heads) == 0, "heads must be a multiple of kvHeads")
+        }
+        try check(c.tokenizer == "char" || c.tokenizer == "bpe", "tokenizer must be char or bpe")
+        try check(c.bpeVocab >= 256 && c.bpeVocab <= 65536, "bpe vocabulary must be 256…65536")
+    }
+
+    static func corpusBytes(_ c: LMConfig) throws -> [UInt8] {
+        switch c.corpus {
+        case "stories": return Array(StoryCorpus.corpus(stories: c.corpusDocuments, seed: c.seed).utf8)
+        case "dialogue": return Array(DialogueWorld.corpus(dialogues: c.corpusDocuments, seed: c.seed).utf8)
+        default:
+            do { return try CorpusLoader.load(c.corpus, allowBytes: c.byteLevel) } catch let e as CorpusError { throw SessionError.corpus(e) }
+        }
+    }
+
+    static func split(_ tokens: [Int], _ c: LMConfig) -> ([Int], [Int]) {
+        let nVal = max(c.context + 2, Int(Float(tokens.count) * c.valFraction))
+        if tokens.count < 2 * nVal { return (tokens, tokens) }   // tiny corpus: validate on training text
+        return (Array(tokens.prefix(tokens.count - nVal)), Array(tokens.suffix(nVal)))
+    }
+
+    public static func makeModel(_ c: LMConfig, vocab: Int) -> LanguageModel {
+        switch c.model {
+        case .gpt: return GPT(GPTConfig(vocabSize: vocab, contextLength: c.context, layers: c.layers, heads: c.heads,
+                                        kvHeads: c.kvHeads, width: c.width), seed: c.seed)
+        case .lstm: return RNNLM(RNNConfig(kind: .lstm, vocabSize: vocab, contextLength: c.context, layers: c.layers, width: c.width), seed: c.seed)
+        case .gru: return RNNLM(RNNConfig(kind: .gru, vocabSize: vocab, contextLength: c.context, layers: c.layers, width: c.width), seed: c.seed)
+        }
+    }
+
+    // MARK: training
+
+    /// Batch of `batch` windows for step k: inputs and next-token targets, from (seed, k) alone.
+    func batch(_ tokens: [Int], index k: Int, salt: UInt64) -> ([Int], [Int]) {
+        var rng = RNG(seed: config.seed &* 0x9E37_79B9 &+ UInt64(k) &* 0x1000_0001 &+ salt)
+        let T = config.context
+        var x: [Int] = [], y: [Int] = []
+        x.reserveCapacity(config.batch * T); y.reserveCapacity(config.batch * T)
+        for _ in 0..<config.batch {
+            let o = rng.int(below: tokens.count - T)
+            x += tokens[o..<(o + T)]; y += tokens[(o + 1)..<(o + T + 1)]
+        }
+        return (x, y)
+    }
+
+    public var learningRate: Float { schedule.lr(at: step) * lrScale }
+
+    /// One optimisation step (or a skipped one if the loss is not finite).
+    @discardableResult
+    public func trainStep() -> StepMetrics {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let (x, y) = batch(trainTokens, index: step, salt: 0)
+        model.zeroGrad()
+        let loss = model.logits(x, batch: config.batch).crossEntropy(y)
+        var value = loss.item()
+        if injectNaN.remove(step) != nil { value = .nan }
+        var m = StepMetrics(step: step, loss: value, valLoss: nil, lr: learningRate, tokensPerSecond: 0, gradNorm: .nan,
+                            layerGradNorms: [:], clipped: false, skipped: false)
+        if value.isFinite {
+            loss.backward()
+            m.layerGradNorms = layerNorms()
+            m.gradNorm = Autograd.clipGradNorm(model.parameters, maxNorm: config.clip)
+            m.clipped = m.gradNorm > config.clip
+        }
+        if !value.isFinite || !m.gradNorm.isFinite {
+            m.skipped = true
+            events.append(.nonFiniteLoss(step: step))
+            badSteps += 1
+            step += 1
+            if badSteps >= 3 { rollback() }
+        } else {
+            badSteps = 0
+            optimizer.learningRate = learningRate
+            optimizer.step()
+            step += 1
+        }
+        m.tokensPerSecond = Double(config.batch * config.context) / (Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        if config.evalEvery > 0 && (step % config.evalEvery == 0 || step == config.steps) { m.valLoss = evaluate() }
+        history.append(m)
+        if !m.skipped && config.checkpointEvery > 0 && step % config.checkpointEvery == 0 { snapshotGood() }
+        return m
+    }
+
+    func layerNorms() -> [String: Float] {
+        var sums: [String: Double] = [:]
+        for (name, p) in model.namedParameters() {
+            guard let g = p.grad else { continue }
+            let parts = name.split(separator: ".")
+            let key = parts.count > 2 && Int(parts[1]) != nil ? "\(parts[0]).\(parts[1])" : String(parts[0])
+            sums[key, default: 0] += Double(Kernels.sumSquares(g))
+        }
+        return sums.mapValues { Float($0.squareRoot()) }
+    }
+
+    /// Mean validation loss over `evalBatches` fixed batches.
+    public func evaluate() -> Float {
+        noGrad {
+            var total: Float = 0
+            for k in 0..<config.evalBatches {
+                let (x, y) = batch(valTokens, index: k, salt: 0xE7A1)
+                total += model.logits(x, batch: config.batch).crossEntropy(y).item()
+            }
+            return total / Float(max(1, config.evalBatches))
+        }
+    }
+
+    func snapshotGood() {
+        let ps = model.parameters
+        good = (step, ps.map { $0.toArray() }, optimizer.m.map { $0.toArray() }, optimizer.v.map { $0.toArray() },
+                optimizer.stepCount, history.count)
+    }
+
+    /// Back to the last good state, with half the learning rate.
+    func rollback() {
+        guard let g = good else { return }
+        for (p, v) in zip(model.parameters, g.params) { p.assign(Tensor(shape: p.shape, data: v)) }
+        optimizer.load(step: g.adamStep, m: zip(optimizer.m, g.m).map { Tensor(shape: $0.0.shape, data: $0.1) },
+                       v: zip(optimizer.v, g.v).map { Tensor(shape: $0.0.shape, data: $0.1) })
+        step = g.step
+        lrScale *= 0.5
+        badSteps = 0
+        events.append(.rollback(toStep: g.step, lrScale: lrScale))
+    }
+
+    // MARK: generation
+
+    public func generator(prompt: String, options: SamplingOptions) -> TextGenerator {
+        TextGenerator(model: model, tokenizer: tokenizer, prompt: tokenizer.encode(prompt), options: options)
+    }
+}

@@ -1,0 +1,151 @@
+// Sampling and streaming generation: temperature, top-k, top-p (nucleus, Holtzman et al. 2020),
+// repetition penalty (Keskar et al. 2019: divide positive logits, multiply negative ones), stop
+// strings, and streaming that holds back a UTF-8 character split across tokens until it is whole.
+import Compute
+import Foundation
+
+public struct SamplingOptions: Codable, Equatable, Sendable {
+    public var temperature: Float = 0.8
+    public var topK: Int = 0          // 0: off
+    public var topP: Float = 1        // 1: off
+    public var repetitionPenalty: Float = 1
+    public var maxTokens: Int = 200
+    public var stop: [String] = []
+    public var seed: UInt64 = 0
+    public init() {}
+}
+
+public struct Sampler {
+    public let options: SamplingOptions
+    var rng: RNG
+    public init(_ o: SamplingOptions) { options = o; rng = RNG(seed: o.seed) }
+
+    /// Picks the next token from logits [V]; `history` feeds the repetition penalty.
+    public mutating func pick(_ logits: Tensor, history: [Int]) -> Int {
+        var l = logits.toArray()
+        if options.repetitionPenalty != 1 {
+            for t in Set(history) where t < l.count { l[t] = l[t] > 0 ? l[t] / options.repetitionPenalty : l[t] * options.repetitionPenalty }
+        }
+        if options.temperature <= 0 { return l.indices.max { l[$0] < l[$1] } ?? 0 }  // greedy
+        var idx = Array(l.indices).sorted { l[$0] > l[$1] }
+        if options.topK > 0 { idx = Array(idx.prefix(options.topK)) }
+        let m = l[idx[0]]
+        var p = idx.map { Foundation.exp(Double((l[$0] - m) / options.temperature)) }
+        if options.topP < 1 {
+            let total = p.reduce(0, +)
+            var acc = 0.0, keep = 0
+            while keep < p.count { acc += p[keep] / total; keep += 1; if acc >= Double(options.topP) { break } }
+            idx = Array(idx.prefix(keep)); p = Array(p.prefix(keep))
+        }
+        return idx[rng.categorical(p.map { Float($0) })]
+    }
+}
+
+/// Streams generated text from a model: `next()` returns the next printable piece (possibly empty
+/// while a UTF-8 character is incomplete), nil when finished (max tokens or a stop string).
+public final class TextGenerator {
+    let model: LanguageModel
+    let tokenizer: Tokenizer
+    var sampler: Sampler
+    var decoder: IncrementalDecoder
+    public private(set) var tokens: [Int]
+    var pendingLogits: Tensor?
+    var emitted: [UInt8] = []      // bytes already returned
+    var generated: [UInt8] = []    // bytes of generated tokens
+    public private(set) var produced = 0
+    public private(set) var finished = false
+    /// The token just sampled (for UIs that show per-token state).
+    public private(set) var lastToken: Int?
+
+    public init(model: LanguageModel, tokenizer: Tokenizer, prompt: [Int], options: SamplingOptions) {
+        self.model = model; self.tokenizer = tokenizer; sampler = Sampler(options)
+        decoder = model.makeDecoder()
+        tokens = prompt.isEmpty ? [0] : prompt
+        pendingLogits = feedWindow(tokens)
+    }
+
+    /// Feeds tokens, sliding the window (re-encoding the most recent half context) when full.
+    func feedWindow(_ new: [Int]) -> Tensor {
+        let ctx = model.contextLength
+        if decoder.length + new.count > ctx {
+            decoder = model.makeDecoder()
+            let keep = Array(tokens.suffix(max(1, ctx / 2)))
+            return decoder.feed(keep)
+        }
+        return decoder.feed(new)
+    }
+
+    public func next() -> String? {
+        if finished { return nil }
+        let o = sampler.options
+        guard produced < o.maxTokens, let logits = pendingLogits else { return finish() }
+        let t = sampler.pick(logits, history: tokens)
+        lastToken = t
+        tokens.append(t); produced += 1
+        generated += tokenizer.decode([t])
+        // Stop strings: end before the stop text.
+        let text = generated
+        for s in o.stop where !s.isEmpty {
+            let sb = Array(s.utf8)
+            if let r = text.firstRange(of: sb) {
+                generated = Array(text[..<r.lowerBound])
+                finished = true
+                return flush(all: true)
+            }
+        }
+        pendingLogits = feedWindow([t])
+        // Hold back a possible stop-string prefix and an incomplete UTF-8 character.
+        let hold = o.stop.map { s -> Int in
+            let sb = Array(s.utf8)
+            var k = min(sb.count - 1, text.count)
+            while k > 0 && Array(text.suffix(k)) != Array(sb.prefix(k)) { k -= 1 }
+            return k
+        }.max() ?? 0
+        return flush(all: false, hold: hold)
+    }
+
+    func flush(all: Bool, hold: Int = 0) -> String {
+        let limit = all ? generated.count : UTF8Scan.completePrefix(Array(generated.dropLast(hold)))
+        guard limit > emitted.count else { return "" }
+        let piece = Array(generated[emitted.count..<limit])
+        emitted = Array(generated[..<limit])
+        return String(decoding: piece, as: UTF8.self)
+    }
+
+    func finish() -> String? {
+        finished = true
+        let s = flush(all: true)
+        return s.isEmpty ? nil : s
+    }
+
+    /// Runs to the end and returns the whole text.
+    public func run() -> String {
+        var s = ""
+        while let piece = next() { s += piece }
+        return s
+    }
+}
+
+/// Chat formatting: the turn template of the built-in dialogue corpus ("User: …\nBot: …\n") and
+/// context management that drops the oldest turns first.
+public struct ChatFormat {
+    public var userPrefix = "User: ", assistantPrefix = "Bot: "
+    public init() {}
+
+    public func prompt(history: [(user: String, assistant: String)], user: String) -> String {
+        var s = ""
+        for (u, a) in history { s += userPrefix + u + "\n" + assistantPrefix + a + "\n" }
+        return s + userPrefix + user + "\n" + assistantPrefix
+    }
+
+    /// Token ids of the prompt, dropping the oldest turns until it leaves `reserve` tokens of room.
+    public func fit(history: [(user: String, assistant: String)], user: String, tokenizer: Tokenizer,
+                    context: Int, reserve: Int) -> (tokens: [Int], keptTurns: Int) {
+        var h = history
+        while true {
+            let t = tokenizer.encode(prompt(history: h, user: user))
+            if t.count + reserve <= context || h.isEmpty { return (Array(t.suffix(max(1, context - reserve))), h.count) }
+            h.removeFirst()
+        }
+    }
+}

@@ -1,0 +1,19 @@
+// What every language model here offers to training sessions and generation.
+import Compute
+import NN
+
+public protocol LanguageModel: Module {
+    var vocabSize: Int { get }
+    var contextLength: Int { get }
+    /// Logits [B·T, V] for tokens [B, T] (row-major).
+    func logits(_ tokens: [Int], batch: Int) -> Tensor
+    /// A fresh incremental decoder (KV cache for GPT, recurrent state for RNNs).
+    func makeDecoder() -> IncrementalDecoder
+}
+
+/// Feeds tokens one chunk at a time and returns the logits [V] after the last one.
+public protocol IncrementalDecoder: AnyObject {
+    /// Number of tokens consumed so far.
+    var length: Int { get }
+    func feed(_ tokens: [Int]) -> Tensor
+}

@@ -1,0 +1,127 @@
+import ArgumentParser
+import Compute
+import Foundation
+import Labs
+import Models
+
+/// Where the shipped models live: --checkpoint, $ORRERY_ASSETS, or an `assets/` folder found next to
+/// the executable or above it (the repository when run through `swift run`), or in the current directory.
+enum Assets {
+    static func find(_ relative: String) -> String? {
+        var candidates: [String] = []
+        if let env = ProcessInfo.processInfo.environment["ORRERY_ASSETS"] { candidates.append(env + "/" + relative) }
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<6 {
+            candidates.append(dir.appendingPathComponent("assets/" + relative).path)
+            dir = dir.deletingLastPathComponent()
+        }
+        candidates.append(FileManager.default.currentDirectoryPath + "/assets/" + relative)
+        return candidates.first { FileManager.default.fileExists(atPath: $0 + "/config.json") }
+    }
+}
+
+struct SamplingFlags: ParsableArguments {
+    @Option(help: "Sampling temperature (0: greedy).") var temperature: Float?
+    @Option(help: "Keep only the k most likely tokens (0: off).") var topK = 0
+    @Option(help: "Nucleus sampling: keep the smallest set with this probability (1: off).") var topP: Float = 1
+    @Option(help: "Repetition penalty (1: off).") var repetitionPenalty: Float = 1
+    @Option(help: "Random seed for sampling.") var seed: UInt64 = 0
+
+    func validate() throws {
+        if let t = temperature, !(t >= 0 && t <= 10) { throw ValidationError("--temperature must be 0…10") }
+        guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0") }
+        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+        guard repetitionPenalty > 0 else { throw ValidationError("--repetition-penalty must be positive") }
+    }
+
+    func options(maxTokens: Int, defaultTemperature: Float) -> SamplingOptions {
+        var o = SamplingOptions()
+        o.temperature = temperature ?? defaultTemperature; o.topK = topK; o.topP = topP
+        o.repetitionPenalty = repetitionPenalty; o.seed = seed; o.maxTokens = maxTokens
+        return o
+    }
+}
+
+func loadCheckpoint(_ dir: String?) throws -> (LMConfig, Tokenizer, LanguageModel, String) {
+    guard let d = dir ?? Assets.find("models/chat") else {
+        throw CLIError("no checkpoint given and the shipped model was not found (assets/models/chat; set ORRERY_ASSETS or pass --checkpoint DIR)")
+    }
+    do {
+        let (c, t, m, _) = try LanguageCheckpoint.loadModel(d)
+        return (c, t, m, d)
+    } catch { throw CLIError("\(error)") }
+}
+
+struct Sample: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Generate text from a trained language model, streaming tokens.")
+    @OptionGroup var common: CommonOptions
+    @Option(help: "Session directory (default: the shipped chat model).") var checkpoint: String?
+    @Option(help: "Text to continue.") var prompt = ""
+    @Option(help: "Tokens to generate.") var maxTokens = 200
+    @Option(help: "Stop when this text is generated (repeatable).") var stop: [String] = []
+    @OptionGroup var sampling: SamplingFlags
+    @Flag(help: "JSON lines: one token event per piece, then done.") var json = false
+
+    func run() throws {
+        try common.apply()
+        guard maxTokens >= 1 && maxTokens <= 100_000 else { throw CLIError("--max-tokens must be 1…100000") }
+        let (_, tok, model, _) = try loadCheckpoint(checkpoint)
+        var o = sampling.options(maxTokens: maxTokens, defaultTemperature: 0.8)
+        o.stop = stop
+        let gen = TextGenerator(model: model, tokenizer: tok, prompt: tok.encode(prompt), options: o)
+        let start = Date()
+        if !json { print(prompt, terminator: ""); fflush(stdout) }
+        var text = ""
+        while let piece = gen.next() {
+            text += piece
+            if json { if !piece.isEmpty { print(JSONLine.encode(["type": "token", "text": piece])) } }
+            else { print(piece, terminator: ""); fflush(stdout) }
+        }
+        let secs = Date().timeIntervalSince(start)
+        if json {
+            print(JSONLine.encode(["type": "done", "text": text, "tokens": gen.produced,
+                                   "tokens_per_s": Double(gen.produced) / max(secs, 1e-9)]))
+        } else { print() }
+    }
+}
+
+struct Chat: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Chat with a language model (default: the shipped tiny chat model).",
+        discussion: "When stdin is not a terminal, each input line is one user turn and each output line one answer.")
+    @OptionGroup var common: CommonOptions
+    @Option(help: "Session directory (default: assets/models/chat).") var checkpoint: String?
+    @Option(help: "Longest answer in tokens.") var maxTokens = 120
+    @OptionGroup var sampling: SamplingFlags
+    @Flag(help: "Forget earlier turns (each question stands alone).") var noHistory = false
+
+    func run() throws {
+        try common.apply()
+        let (config, tok, model, _) = try loadCheckpoint(checkpoint)
+        let format = ChatFormat()
+        var history: [(user: String, assistant: String)] = []
+        let interactive = isatty(0) == 1
+        if interactive { print("chatting with \(config.model.rawValue) \(config.layers)×\(config.width) — an empty line or Ctrl-D ends") }
+        var turn = 0
+        while true {
+            if interactive { print("you> ", terminator: ""); fflush(stdout) }
+            guard let line = readLine() else { break }
+            let user = line.trimmingCharacters(in: .whitespaces)
+            if user.isEmpty { if interactive { break } else { print(); continue } }
+            let (prompt, _) = format.fit(history: noHistory ? [] : history, user: user, tokenizer: tok,
+                                          context: config.context, reserve: min(maxTokens, config.context / 2))
+            var o = sampling.options(maxTokens: maxTokens, defaultTemperature: 0)
+            o.stop = ["\n"]; o.seed = sampling.seed &+ UInt64(turn)
+            let gen = TextGenerator(model: model, tokenizer: tok, prompt: prompt, options: o)
+            if interactive { print("bot> ", terminator: "") }
+            var answer = ""
+            while let piece = gen.next() {
+                answer += piece
+                if interactive { print(piece, terminator: ""); fflush(stdout) }
+            }
+            if interactive { print() } else { print(answer); fflush(stdout) }
+            history.append((user, answer))
+            turn += 1
+        }
+    }
+}

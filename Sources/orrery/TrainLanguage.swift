@@ -1,0 +1,148 @@
+import ArgumentParser
+import Compute
+import Foundation
+import Labs
+import Models
+
+/// Set by SIGINT/SIGTERM: the training loop finishes its step, saves, and exits.
+nonisolated(unsafe) var interruptRequested: sig_atomic_t = 0
+
+func installInterruptHandler() {
+    signal(SIGINT) { _ in interruptRequested = 1 }
+    signal(SIGTERM) { _ in interruptRequested = 1 }
+}
+
+/// `orrery train gpt|lstm|gru|chat`: one command, four presets of the language lab.
+/// Options shared by the language-model training commands.
+struct TrainLanguage: ParsableArguments {
+    @OptionGroup var common: CommonOptions
+    @Option(help: "Optimisation steps.") var steps: Int?
+    @Option(help: "Train on this UTF-8 text file instead of the built-in corpus.") var corpus: String?
+    @Flag(help: "Accept binary or non-UTF-8 corpora as raw bytes.") var bytes = false
+    @Option(help: "Session directory to save into (config, tokenizer, weights, optimizer, metrics).") var out: String?
+    @Option(help: "Continue the session saved in this directory.") var resume: String?
+    @Option(help: "Layers.") var layers: Int?
+    @Option(help: "Width (model dimension / hidden size).") var width: Int?
+    @Option(help: "Attention heads (GPT).") var heads: Int?
+    @Option(help: "Context length in tokens.") var context: Int?
+    @Option(help: "Sequences per batch.") var batch: Int?
+    @Option(help: "Peak learning rate.") var lr: Float?
+    @Option(help: "Random seed.") var seed: UInt64?
+    @Option(help: "Tokenizer: char or bpe.") var tokenizer: String?
+    @Option(help: "Documents generated for a built-in corpus.") var documents: Int?
+    @Option(help: "Evaluate every N steps.") var evalEvery: Int?
+    @Option(help: "Save every N steps (with --out).") var checkpointEvery: Int?
+    @Option(help: "Print a sample every N steps (0: never).") var sampleEvery = 0
+    @Flag(help: "JSON lines: step, eval, sample, done and error events.") var json = false
+
+    func makeSession(preset: String) throws -> LanguageSession {
+        if let dir = resume {
+            let s = try LanguageCheckpoint.resume(dir)
+            if let o = out, o != dir { s.directory = o } else { s.directory = dir }
+            return s
+        }
+        guard var c = LMConfig.preset(preset) else { throw CLIError("unknown model \(preset)") }
+        if let v = steps { c.steps = v }
+        if let v = corpus { c.corpus = v }
+        c.byteLevel = bytes
+        if let v = layers { c.layers = v }
+        if let v = width { c.width = v }
+        if let v = heads { c.heads = v }
+        if let v = context { c.context = v }
+        if let v = batch { c.batch = v }
+        if let v = lr { c.lr = v; c.minLR = min(c.minLR, v / 10) }
+        if let v = seed { c.seed = v }
+        if let v = tokenizer { c.tokenizer = v }
+        if let v = documents { c.corpusDocuments = v }
+        if let v = evalEvery { c.evalEvery = v }
+        if let v = checkpointEvery { c.checkpointEvery = v }
+        return try LanguageSession(config: c, directory: out)
+    }
+
+    func run(preset: String) throws {
+        try common.apply()
+        let session: LanguageSession
+        do { session = try makeSession(preset: preset) } catch let e as SessionError { throw CLIError(e.description) }
+        installInterruptHandler()
+        let c = session.config
+        if steps != nil && resume != nil, let s = steps, s != c.steps {
+            throw CLIError("--steps cannot change a resumed run (its schedule is fixed at \(c.steps) steps)")
+        }
+        let params = session.model.parameterCount
+        if !json {
+            print("\(c.model.rawValue) \(c.layers)×\(c.width), \(params) parameters, vocab \(session.tokenizer.vocabSize), " +
+                  "context \(c.context), batch \(c.batch), corpus \(c.corpus): \(session.trainTokens.count) train / \(session.valTokens.count) val tokens")
+        } else {
+            print(JSONLine.encode(["type": "start", "model": c.model.rawValue, "parameters": params, "step": session.step,
+                                   "steps": c.steps, "vocab": session.tokenizer.vocabSize]))
+        }
+        let progress = Progress(total: c.steps, label: c.model.rawValue, enabled: !json)
+        let start = Date()
+        var tokens = 0
+        while session.step < c.steps {
+            let m = session.trainStep()
+            tokens += c.batch * c.context
+            if json {
+                var o: [String: Any] = ["type": "step", "step": m.step, "loss": Double(m.loss), "lr": Double(m.lr),
+                                        "tokens_per_s": m.tokensPerSecond, "grad_norm": Double(m.gradNorm), "clipped": m.clipped]
+                if m.skipped { o["skipped"] = true }
+                print(JSONLine.encode(o))
+                if let v = m.valLoss { print(JSONLine.encode(["type": "eval", "step": m.step, "val_loss": Double(v)])) }
+            }
+            var detail = String(format: "loss %.3f", m.loss)
+            if let v = session.history.last(where: { $0.valLoss != nil })?.valLoss { detail += String(format: " val %.3f", v) }
+            progress.update(session.step, detail: detail + String(format: " %.0f tok/s", m.tokensPerSecond))
+            if sampleEvery > 0 && session.step % sampleEvery == 0 {
+                var o = SamplingOptions(); o.maxTokens = 120; o.seed = UInt64(session.step)
+                let text = session.generator(prompt: c.corpus == "dialogue" ? "User: " : "", options: o).run()
+                if json { print(JSONLine.encode(["type": "sample", "step": session.step, "text": text])) }
+                else { progress.finish(); print("--- sample at step \(session.step) ---\n\(text)\n---") }
+            }
+            if session.directory != nil && c.checkpointEvery > 0 && session.step % c.checkpointEvery == 0 {
+                try saveOrFail(session)
+            }
+            if interruptRequested != 0 { break }
+        }
+        progress.finish()
+        if session.directory != nil { try saveOrFail(session) }
+        let secs = Date().timeIntervalSince(start)
+        let val = session.evaluate()
+        if json {
+            print(JSONLine.encode(["type": "done", "step": session.step, "val_loss": Double(val), "seconds": secs,
+                                   "tokens_per_s": Double(tokens) / max(secs, 1e-9), "interrupted": interruptRequested != 0]))
+        } else {
+            print(String(format: "step %d: validation loss %.4f, %.0f tokens/s over %.1f s", session.step, val, Double(tokens) / max(secs, 1e-9), secs))
+            if let d = session.directory { print("saved to \(d)") }
+        }
+        if interruptRequested != 0 { throw CLIError("interrupted at step \(session.step)" + (session.directory.map { "; saved to \($0)" } ?? "")) }
+    }
+
+    func saveOrFail(_ s: LanguageSession) throws {
+        do { try s.save() } catch { throw CLIError("\(error)") }
+    }
+}
+
+struct TrainGPT: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "gpt", abstract: "Train a GPT on the story corpus (or --corpus).")
+    @OptionGroup var options: TrainLanguage
+    func run() throws { try options.run(preset: "gpt") }
+}
+
+struct TrainLSTM: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "lstm", abstract: "Train an LSTM language model.")
+    @OptionGroup var options: TrainLanguage
+    func run() throws { try options.run(preset: "lstm") }
+}
+
+struct TrainGRU: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "gru", abstract: "Train a GRU language model.")
+    @OptionGroup var options: TrainLanguage
+    func run() throws { try options.run(preset: "gru") }
+}
+
+struct TrainChat: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "chat",
+                                                    abstract: "Train the chat model on the built-in dialogue corpus.")
+    @OptionGroup var options: TrainLanguage
+    func run() throws { try options.run(preset: "chat") }
+}
