@@ -55,7 +55,7 @@ final class SafetensorsTests: XCTestCase {
         for v: Float in [1, 2, 3, 4] { withUnsafeBytes(of: v.bitPattern.littleEndian) { file += $0 } }
         file += [0x00, 0x3C, 0x00, 0xC0]  // f16 1.0, -2.0
         let path = dir + "/fixture.safetensors"
-        FileManager.default.createFile(atPath: path, contents: Data(file))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(file))
         let f = try SafetensorsFile(path: path)
         XCTAssertEqual(try f.tensor("w").toArray(), [1, 2, 3, 4])
         XCTAssertEqual(try f.tensor("h").toArray(), [1, -2])
@@ -74,7 +74,7 @@ final class SafetensorsTests: XCTestCase {
         withUnsafeBytes(of: (lengthOverride ?? UInt64(header.utf8.count)).littleEndian) { bytes += $0 }
         bytes += Array(header.utf8) + data
         let path = dir + "/\(name).safetensors"
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
         return path
     }
 
@@ -91,7 +91,7 @@ final class SafetensorsTests: XCTestCase {
         let ok = #"{"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#
         let eight = [UInt8](repeating: 0, count: 8)
         let tiny = dir + "/tiny.safetensors"
-        FileManager.default.createFile(atPath: tiny, contents: Data([1, 2, 3]))
+        _ = FileManager.default.createFile(atPath: tiny, contents: Data([1, 2, 3]))
         assertRejects(tiny, { if case .fileTooSmall(3) = $0 { true } else { false } }, "shorter than the length field")
         assertRejects(file(header: ok, data: eight, lengthOverride: 200_000_000, name: "huge"),
                       { if case .headerTooLarge(200_000_000, _) = $0 { true } else { false } }, "header length over 100 MB")
@@ -104,7 +104,7 @@ final class SafetensorsTests: XCTestCase {
             var d = try! Data(contentsOf: URL(fileURLWithPath: badUTF8))
             d[10] = 0xFF
             badUTF8 = dir + "/utf8b.safetensors"
-            FileManager.default.createFile(atPath: badUTF8, contents: d)
+            _ = FileManager.default.createFile(atPath: badUTF8, contents: d)
         }
         assertRejects(badUTF8, { $0 == .headerNotUTF8 }, "header not UTF-8")
         assertRejects(file(header: "{\"t\": [", name: "json"), { if case .invalidJSON = $0 { true } else { false } }, "invalid JSON")

@@ -98,11 +98,11 @@ final class LanguageSessionTests: XCTestCase {
             var c = small(.gpt); c.corpus = path; c.byteLevel = bytes
             do { _ = try LanguageSession(config: c); return "no error" } catch { return "\(error)" }
         }
-        let empty = dir + "/empty.txt"; FileManager.default.createFile(atPath: empty, contents: Data())
+        let empty = dir + "/empty.txt"; _ = FileManager.default.createFile(atPath: empty, contents: Data())
         XCTAssertTrue(err(empty).contains("empty"))
-        let bin = dir + "/bin.dat"; FileManager.default.createFile(atPath: bin, contents: Data([0x41, 0, 0x42] + Array(repeating: 0x43, count: 100)))
+        let bin = dir + "/bin.dat"; _ = FileManager.default.createFile(atPath: bin, contents: Data([0x41, 0, 0x42] + Array(repeating: 0x43, count: 100)))
         XCTAssertTrue(err(bin).contains("binary"))
-        let latin = dir + "/latin1.txt"; FileManager.default.createFile(atPath: latin, contents: Data(Array("caf".utf8) + [0xE9] + Array(repeating: 0x61, count: 100)))
+        let latin = dir + "/latin1.txt"; _ = FileManager.default.createFile(atPath: latin, contents: Data(Array("caf".utf8) + [0xE9] + Array(repeating: 0x61, count: 100)))
         XCTAssertTrue(err(latin).contains("not valid UTF-8 at byte 3"), err(latin))
         XCTAssertFalse(err(latin, bytes: true).contains("UTF-8"), "explicit byte-level mode accepts it")
         XCTAssertTrue(err(dir).contains("directory"))
@@ -111,7 +111,7 @@ final class LanguageSessionTests: XCTestCase {
         XCTAssertEqual(mkfifo(fifo, 0o644), 0)
         XCTAssertTrue(err(fifo).contains("FIFO"), "a FIFO is refused without opening it (which would block)")
         let huge = dir + "/oneline.txt"
-        FileManager.default.createFile(atPath: huge, contents: nil)
+        _ = FileManager.default.createFile(atPath: huge, contents: nil)
         let fh = FileHandle(forWritingAtPath: huge)!
         try fh.truncate(atOffset: 100 << 20)   // a single 100 MB "line" (sparse: costs no disk)
         try fh.close()

@@ -14,9 +14,11 @@ final class CLITests: XCTestCase {
         let p = Process()
         p.executableURL = binary
         p.arguments = args
-        let o = Pipe(), e = Pipe()
-        p.standardOutput = o; p.standardError = e
+        let o = Pipe(), e = Pipe(), i = Pipe()
+        p.standardOutput = o; p.standardError = e; p.standardInput = i
         try p.run()
+        if let s = stdin { i.fileHandleForWriting.write(s.data(using: .utf8)!) }
+        try i.fileHandleForWriting.close()
         let out = o.fileHandleForReading.readDataToEndOfFile(), err = e.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return (p.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
@@ -61,7 +63,7 @@ final class CLITests: XCTestCase {
         withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { bytes += $0 }
         bytes += Array(header.utf8) + [UInt8](repeating: 0, count: 8)
         let good = dir + "/good.safetensors"
-        FileManager.default.createFile(atPath: good, contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: good, contents: Data(bytes))
         let r = try run(["inspect", good, "--json"])
         XCTAssertEqual(r.code, 0, r.err)
         let obj = jsonLines(r.out).first!
@@ -73,7 +75,7 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(text.out.contains("F32") && text.out.contains("[2, 1]"))
         // A truncated file: one error line naming the problem and the file, non-zero exit, no trace.
         let bad = dir + "/bad.safetensors"
-        FileManager.default.createFile(atPath: bad, contents: Data(bytes.dropLast(3)))
+        _ = FileManager.default.createFile(atPath: bad, contents: Data(bytes.dropLast(3)))
         let b = try run(["inspect", bad])
         XCTAssertNotEqual(b.code, 0)
         let errLines = b.err.split(separator: "\n")
@@ -85,6 +87,46 @@ final class CLITests: XCTestCase {
         let badArg = try run(["train", "spirals", "--steps", "0"])
         XCTAssertNotEqual(badArg.code, 0)
         XCTAssertTrue(badArg.err.contains("--steps"), badArg.err)
+    }
+
+    func testChatAnswersFromTheShippedModel() throws {
+        let r = try run(["chat"], stdin: "what is 3 plus 4?\nwhere is Ana?\n")
+        XCTAssertEqual(r.code, 0, r.err)
+        let lines = r.out.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 2, r.out)
+        XCTAssertTrue(lines[0].contains("7"), lines[0])
+        XCTAssertEqual(lines[1], "Ana is in the kitchen.")
+        let bad = try run(["chat", "--checkpoint", "/nonexistent/dir"], stdin: "hi\n")
+        XCTAssertNotEqual(bad.code, 0)
+        XCTAssertTrue(bad.err.hasPrefix("error: invalid checkpoint"), bad.err)
+    }
+
+    func testTrainSampleAndResumeThroughTheCLI() throws {
+        let dir = NSTemporaryDirectory() + "orrery-cli-lm-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let common = ["--documents", "200", "--layers", "1", "--width", "32", "--context", "32", "--batch", "4", "--eval-every", "5"]
+        let t = try run(["train", "gpt", "--steps", "10", "--out", dir, "--json", "--checkpoint-every", "5"] + common)
+        XCTAssertEqual(t.code, 0, t.err)
+        let events = jsonLines(t.out)
+        XCTAssertEqual(events.filter { $0["type"] as? String == "step" }.count, 10)
+        XCTAssertTrue(events.contains { $0["type"] as? String == "eval" })
+        XCTAssertEqual(events.last?["type"] as? String, "done")
+        for f in ["config.json", "tokenizer.json", "model.safetensors", "optimizer.safetensors", "metrics.jsonl"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/" + f), f)
+        }
+        let s = try run(["sample", "--checkpoint", dir, "--prompt", "Once", "--max-tokens", "20", "--json", "--seed", "3"])
+        XCTAssertEqual(s.code, 0, s.err)
+        XCTAssertEqual(jsonLines(s.out).last?["tokens"] as? Int, 20)
+        let again = try run(["train", "gpt", "--resume", dir, "--json"])
+        XCTAssertEqual(again.code, 0, again.err)
+        XCTAssertEqual(jsonLines(again.out).first?["step"] as? Int, 10, "resumes at the saved step")
+        let ins = try run(["inspect", dir + "/model.safetensors", "--json"])
+        XCTAssertEqual(ins.code, 0, ins.err)
+        let empty = dir + "/empty.txt"
+        _ = FileManager.default.createFile(atPath: empty, contents: Data())
+        let e = try run(["train", "gpt", "--corpus", empty])
+        XCTAssertNotEqual(e.code, 0)
+        XCTAssertTrue(e.err.hasPrefix("error: corpus is empty"), e.err)
     }
 
     func testBenchGEMMJSONContract() throws {
