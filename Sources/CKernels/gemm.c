@@ -144,7 +144,30 @@ static float *aligned_buffer(float **slot, size_t floats) {
     return *slot;
 }
 
+// Copies an n×kn block (n rows of a row-major source with row stride ld, kn ≤ 16 columns) into
+// dst[kk*stride + i] (transposed). 4×4 SSE transposes where possible (baseline on x86-64).
+static inline void transpose_block(const float *src, long ld, long n, long kn, float *dst, long stride) {
+    long i = 0;
+#if defined(__x86_64__)
+    for (; i + 4 <= n; i += 4) {
+        long kk = 0;
+        for (; kk + 4 <= kn; kk += 4) {
+            __m128 r0 = _mm_loadu_ps(src + (i + 0) * ld + kk), r1 = _mm_loadu_ps(src + (i + 1) * ld + kk);
+            __m128 r2 = _mm_loadu_ps(src + (i + 2) * ld + kk), r3 = _mm_loadu_ps(src + (i + 3) * ld + kk);
+            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+            _mm_storeu_ps(dst + (kk + 0) * stride + i, r0); _mm_storeu_ps(dst + (kk + 1) * stride + i, r1);
+            _mm_storeu_ps(dst + (kk + 2) * stride + i, r2); _mm_storeu_ps(dst + (kk + 3) * stride + i, r3);
+        }
+        for (; kk < kn; kk++)
+            for (long r = 0; r < 4; r++) dst[kk * stride + i + r] = src[(i + r) * ld + kk];
+    }
+#endif
+    for (; i < n; i++)
+        for (long kk = 0; kk < kn; kk++) dst[kk * stride + i] = src[i * ld + kk];
+}
+
 // A block [mc x kc] → panels of mr rows: dst[p][k][i] = A[(p*mr+i), k], zero past mc.
+// Row-major A (cs == 1) is transposed in 16-wide k blocks: contiguous reads, writes within 1 KiB.
 static void pack_a(int mr, long mc, long kc, const float *A, long rs, long cs, float *dst) {
     for (long p = 0; p < mc; p += mr) {
         long rows = mc - p < mr ? mc - p : mr;
@@ -156,6 +179,13 @@ static void pack_a(int mr, long mc, long kc, const float *A, long rs, long cs, f
                 for (; i < mr; i++) dst[i] = 0.0f;
                 dst += mr;
             }
+        } else if (cs == 1) {
+            if (rows < mr) memset(dst, 0, sizeof(float) * (size_t)(kc * mr));
+            for (long kb = 0; kb < kc; kb += 16) {
+                long kn = kc - kb < 16 ? kc - kb : 16;
+                transpose_block(A + p * rs + kb, rs, rows, kn, dst + kb * mr, mr);
+            }
+            dst += kc * mr;
         } else {
             for (long k = 0; k < kc; k++) {
                 const float *src = A + p * rs + k * cs;
@@ -169,6 +199,7 @@ static void pack_a(int mr, long mc, long kc, const float *A, long rs, long cs, f
 }
 
 // B block [kc x nc] → panels of nr columns: dst[p][k][j] = B[k, p*nr+j], zero past nc.
+// Transposed B (rs == 1, e.g. x·Wᵀ with W row-major) is transposed in 16-wide k blocks.
 static void pack_b(int nr, long kc, long nc, const float *B, long rs, long cs, float *dst) {
     for (long p = 0; p < nc; p += nr) {
         long cols = nc - p < nr ? nc - p : nr;
@@ -179,6 +210,13 @@ static void pack_b(int nr, long kc, long nc, const float *B, long rs, long cs, f
                 else { long j = 0; for (; j < cols; j++) dst[j] = src[j]; for (; j < nr; j++) dst[j] = 0.0f; }
                 dst += nr;
             }
+        } else if (rs == 1) {
+            if (cols < nr) memset(dst, 0, sizeof(float) * (size_t)(kc * nr));
+            for (long kb = 0; kb < kc; kb += 16) {
+                long kn = kc - kb < 16 ? kc - kb : 16;
+                transpose_block(B + p * cs + kb, cs, cols, kn, dst + kb * nr, nr);
+            }
+            dst += kc * nr;
         } else {
             for (long k = 0; k < kc; k++) {
                 const float *src = B + k * rs + p * cs;
