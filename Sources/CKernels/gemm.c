@@ -94,6 +94,42 @@ static void uk_avx512_8x32(long kc, const float *restrict a, const float *restri
 }
 #endif
 
+#if defined(__x86_64__)
+// AVX-512 8 × 32 reading A straight from row-major storage (row stride lda): no packing of A.
+// Each k broadcasts a[r·lda + k] from 8 rows — 8 sequential streams the prefetcher follows, and an
+// 8 × KC block of A (8 KiB) stays in L1 across the N panels. Rows past the edge repeat the last row.
+__attribute__((target("avx512f,fma")))
+static void uk_avx512_8x32_rowA(long kc, const float *restrict a, long lda, long rows, const float *restrict b,
+                                float *restrict c, long ldc, float alpha) {
+    const float *r0 = a, *r1 = a + (rows > 1 ? 1 : 0) * lda, *r2 = a + (rows > 2 ? 2 : rows - 1) * lda,
+                *r3 = a + (rows > 3 ? 3 : rows - 1) * lda, *r4 = a + (rows > 4 ? 4 : rows - 1) * lda,
+                *r5 = a + (rows > 5 ? 5 : rows - 1) * lda, *r6 = a + (rows > 6 ? 6 : rows - 1) * lda,
+                *r7 = a + (rows > 7 ? 7 : rows - 1) * lda;
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
+           c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+    for (long k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        __m512 ai;
+        ai = _mm512_set1_ps(r0[k]); c00 = _mm512_fmadd_ps(ai, b0, c00); c01 = _mm512_fmadd_ps(ai, b1, c01);
+        ai = _mm512_set1_ps(r1[k]); c10 = _mm512_fmadd_ps(ai, b0, c10); c11 = _mm512_fmadd_ps(ai, b1, c11);
+        ai = _mm512_set1_ps(r2[k]); c20 = _mm512_fmadd_ps(ai, b0, c20); c21 = _mm512_fmadd_ps(ai, b1, c21);
+        ai = _mm512_set1_ps(r3[k]); c30 = _mm512_fmadd_ps(ai, b0, c30); c31 = _mm512_fmadd_ps(ai, b1, c31);
+        ai = _mm512_set1_ps(r4[k]); c40 = _mm512_fmadd_ps(ai, b0, c40); c41 = _mm512_fmadd_ps(ai, b1, c41);
+        ai = _mm512_set1_ps(r5[k]); c50 = _mm512_fmadd_ps(ai, b0, c50); c51 = _mm512_fmadd_ps(ai, b1, c51);
+        ai = _mm512_set1_ps(r6[k]); c60 = _mm512_fmadd_ps(ai, b0, c60); c61 = _mm512_fmadd_ps(ai, b1, c61);
+        ai = _mm512_set1_ps(r7[k]); c70 = _mm512_fmadd_ps(ai, b0, c70); c71 = _mm512_fmadd_ps(ai, b1, c71);
+        b += 32;
+    }
+    __m512 al = _mm512_set1_ps(alpha);
+#define ST2(r, x0, x1) \
+    _mm512_storeu_ps(c + r * ldc, _mm512_fmadd_ps(al, x0, _mm512_loadu_ps(c + r * ldc))); \
+    _mm512_storeu_ps(c + r * ldc + 16, _mm512_fmadd_ps(al, x1, _mm512_loadu_ps(c + r * ldc + 16)));
+    ST2(0, c00, c01) ST2(1, c10, c11) ST2(2, c20, c21) ST2(3, c30, c31)
+    ST2(4, c40, c41) ST2(5, c50, c51) ST2(6, c60, c61) ST2(7, c70, c71)
+#undef ST2
+}
+#endif
+
 // ---------------------------------------------------------------- dispatch
 typedef struct { const char *name; ukernel_fn fn; int mr, nr; } kernel_t;
 static const kernel_t K_GENERIC = {"generic-4x16", uk_generic_4x16, 4, 16};
@@ -246,6 +282,27 @@ void orr_sgemm_acc(long M, long N, long K, float alpha,
         for (long pc = 0; pc < K; pc += KC) {
             long kc = K - pc < KC ? K - pc : KC;
             pack_b(nr, kc, nc, B + pc * rsB + jc * csB, rsB, csB, bp);
+#if defined(__x86_64__)
+            if (kern == &K_AVX512 && csA == 1 && rsA != 1) {  // row-major A: no packing
+                for (long ic = 0; ic < M; ic += 8) {
+                    long nrows = M - ic < 8 ? M - ic : 8;
+                    const float *arow = A + ic * rsA + pc;
+                    for (long jr = 0; jr < nc; jr += 32) {
+                        long ncols = nc - jr < 32 ? nc - jr : 32;
+                        float *c = C + ic * rsC + (jc + jr) * csC;
+                        if (nrows == 8 && ncols == 32 && csC == 1) {
+                            uk_avx512_8x32_rowA(kc, arow, rsA, 8, bp + jr * kc, c, rsC, alpha);
+                        } else {
+                            memset(tile, 0, sizeof(float) * 8 * 32);
+                            uk_avx512_8x32_rowA(kc, arow, rsA, nrows, bp + jr * kc, tile, 32, 1.0f);
+                            for (long i = 0; i < nrows; i++)
+                                for (long j = 0; j < ncols; j++) c[i * rsC + j * csC] += alpha * tile[i * 32 + j];
+                        }
+                    }
+                }
+                continue;
+            }
+#endif
             for (long ic = 0; ic < M; ic += MC) {
                 long mc = M - ic < MC ? M - ic : MC;
                 pack_a(mr, mc, kc, A + ic * rsA + pc * csA, rsA, csA, ap);

@@ -213,3 +213,29 @@ MULTIVERSION
 void orr_softmax_grad_row(const float *p, float *dp, long n, float d) {
     for (long i = 0; i < n; i++) dp[i] = p[i] * (dp[i] - d);
 }
+
+// ---------------------------------------------------------------- SiLU (the SwiGLU gate)
+MULTIVERSION
+void orr_silu(const float *restrict x, float *restrict y, long n) {
+    for (long i = 0; i < n; i++) y[i] = x[i] / (1.0f + exp_fast(-x[i]));
+}
+
+// dx = g · σ(x)(1 + x(1 − σ(x)))
+MULTIVERSION
+void orr_silu_backward(const float *restrict x, const float *restrict g, float *restrict dx, long n) {
+    for (long i = 0; i < n; i++) {
+        float s = 1.0f / (1.0f + exp_fast(-x[i]));
+        dx[i] = g[i] * s * (1.0f + x[i] * (1.0f - s));
+    }
+}
+
+// ---------------------------------------------------------------- allocator
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+void orr_tune_allocator(void) {
+#if defined(__GLIBC__)
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}

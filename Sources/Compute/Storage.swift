@@ -1,5 +1,6 @@
 // Storage: one 64-byte-aligned Float32 buffer shared by every view of it.
 // Live and peak bytes are counted at allocation, so later screens can show memory honestly.
+import CKernels
 import Synchronization
 
 /// Process-wide tensor memory accounting (bytes of Float32 storage currently alive and the peak).
@@ -31,8 +32,16 @@ public final class Storage {
     public let count: Int
     public let base: UnsafeMutablePointer<Float>
 
+    /// Keep freed tensor memory in the heap instead of returning it to the OS with munmap, so the
+    /// next step's tensors reuse already-mapped pages (no page-fault storm every training step).
+    static let allocatorTuned: Bool = {
+        orr_tune_allocator()
+        return true
+    }()
+
     public init(count: Int, zeroed: Bool = true) {
         precondition(count >= 0, "negative storage size")
+        _ = Storage.allocatorTuned
         self.count = count
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
         let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)

@@ -40,6 +40,13 @@ float orr_exp_sub_sum(float *x, long n, float m);
 void orr_scale(float *x, long n, float a);
 void orr_softmax_grad_row(const float *p, float *dp, long n, float d);
 
+/// SiLU x·σ(x) and its backward (contiguous buffers).
+void orr_silu(const float *x, float *y, long n);
+void orr_silu_backward(const float *x, const float *g, float *dx, long n);
+
+/// Keeps freed large blocks in the heap (glibc): tensors of the next step reuse mapped pages.
+void orr_tune_allocator(void);
+
 /// IEEE half and bfloat16 conversions (round to nearest even, NaN/Inf preserved).
 void orr_f32_to_f16(const float *x, uint16_t *y, long n);
 void orr_f16_to_f32(const uint16_t *x, float *y, long n);

@@ -38,7 +38,9 @@ extension Kernels {
             if beta != 1 {
                 for i in 0..<(m1 - m0) {
                     let row = c + i * rsC
-                    if beta == 0 { for j in 0..<(n1 - n0) { row[j * csC] = 0 } }
+                    if beta == 0 {
+                        if csC == 1 { row.update(repeating: 0, count: n1 - n0) } else { for j in 0..<(n1 - n0) { row[j * csC] = 0 } }
+                    }
                     else { for j in 0..<(n1 - n0) { row[j * csC] *= beta } }
                 }
             }

@@ -1,5 +1,6 @@
 // Activations. Fused forward kernels; the backward uses a fused derivative kernel on the fast path
 // and the op's composite definition when the backward itself is being recorded (createGraph).
+import CKernels
 import Foundation
 
 extension Tensor {
@@ -74,13 +75,19 @@ extension Tensor {
 
     /// SiLU (swish): x·σ(x).
     public func silu() -> Tensor {
-        let out = Kernels.unary(self, ClosureMap { $0 / (1 + Foundation.exp(-$0)) })
+        let x = contiguousRaw()
+        let out = Tensor.empty(shape)
+        let n = count, xp = x.data, op = out.data
+        Parallel.forRanges(n, grain: 1 << 15) { r in orr_silu(xp + r.lowerBound, op + r.lowerBound, r.count) }
         return out.recorded("silu", [self]) { g in
             if GradMode.isEnabled { return Autograd.compositeVJP([self], g) { i in i[0] * i[0].sigmoid() } }
-            let d = Kernels.unary(self, ClosureMap { x in
-                let s = 1 / (1 + Foundation.exp(-x)); return s * (1 + x * (1 - s))
-            })
-            return [g * d]
+            let gc = g.contiguousRaw()
+            let dx = Tensor.empty(self.shape)
+            let gp = gc.data, dp = dx.data
+            Parallel.forRanges(n, grain: 1 << 15) { r in
+                orr_silu_backward(xp + r.lowerBound, gp + r.lowerBound, dp + r.lowerBound, r.count)
+            }
+            return [dx]
         }
     }
 
