@@ -27,6 +27,10 @@ let package = Package(
     ],
     targets: [
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "CTerm", linkerSettings: [.linkedLibrary("ncursesw"), .linkedLibrary("tinfo")]),
+        .target(name: "CPNG", linkerSettings: [.linkedLibrary("png16")]),
+        .target(name: "TerminalUI", dependencies: ["CTerm"], swiftSettings: hot),
+        .target(name: "Playground", dependencies: ["TerminalUI", "Labs", "Models", "Compute", "NN", "CPNG"], swiftSettings: hot),
         .target(name: "Compute", dependencies: ["CKernels"], swiftSettings: hot),
         .target(name: "NN", dependencies: ["Compute"], swiftSettings: hot),
         .target(name: "Formats", dependencies: ["Compute"], swiftSettings: hot),
@@ -34,13 +38,15 @@ let package = Package(
         .target(name: "Labs", dependencies: ["Compute", "NN", "Models", "Formats"], swiftSettings: hot),
         .executableTarget(
             name: "orrery",
-            dependencies: ["Compute", "NN", "Formats", "Models", "Labs",
+            dependencies: ["Compute", "NN", "Formats", "Models", "Labs", "Playground", "TerminalUI",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: hot),
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "NN"], swiftSettings: hot),
         .testTarget(name: "NNTests", dependencies: ["Compute", "NN", "Models"], swiftSettings: hot),
         .testTarget(name: "ModelsTests", dependencies: ["Compute", "NN", "Models"], swiftSettings: hot),
         .testTarget(name: "LabsTests", dependencies: ["Compute", "NN", "Models", "Labs", "Formats"], swiftSettings: hot),
+        .testTarget(name: "TerminalUITests", dependencies: ["TerminalUI"], swiftSettings: hot),
+        .testTarget(name: "PlaygroundTests", dependencies: ["Playground", "TerminalUI", "Labs", "Models", "Compute"], swiftSettings: hot),
         .testTarget(name: "FormatsTests", dependencies: ["Compute", "Formats"], swiftSettings: hot),
         .testTarget(name: "OrreryCLITests", dependencies: ["orrery"], swiftSettings: hot),
     ]

@@ -2,13 +2,15 @@
 import ArgumentParser
 import Compute
 import Foundation
+import Playground
+import TerminalUI
 
 @main
 struct Orrery: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "orrery",
         abstract: "Watch neural networks learn, in the terminal, on Orrery's own CPU compute core.",
-        discussion: "With no subcommand, trains the built-in two-spirals MLP demo and reports its accuracy.",
+        discussion: "With no subcommand, opens the terminal UI (on a terminal); every feature also has a headless subcommand.",
         version: OrreryVersion.string,
         subcommands: [Train.self, Sample.self, Chat.self, Inspect.self, Bench.self, Version.self],
         defaultSubcommand: nil)
@@ -29,9 +31,11 @@ struct Orrery: ParsableCommand {
         }
     }
 
+    @Option(help: "Chat model directory for the chat lab (default: assets/models/chat).") var chatCheckpoint: String?
+
     mutating func run() throws {
-        let demo = try TrainSpirals.parse(common.threads.map { ["--threads", "\($0)"] } ?? [])
-        try demo.run()
+        try common.apply()
+        try UI.launch(chatCheckpoint: chatCheckpoint ?? Assets.find("models/chat"))
     }
 }
 
@@ -74,5 +78,19 @@ enum JSONLine {
     static func encode(_ object: [String: Any]) -> String {
         let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .fragmentsAllowed])
         return String(decoding: data, as: UTF8.self)
+    }
+}
+
+enum UI {
+    static func launch(chatCheckpoint: String?) throws {
+        let backend: NcursesBackend
+        do { backend = try NcursesBackend(environment: ProcessInfo.processInfo.environment) } catch let e as TerminalUnavailable {
+            throw CLIError("cannot start the terminal UI: \(e.reason); use the headless commands instead: " +
+                           "orrery train gpt|lstm|gru|chat|spirals, orrery sample, orrery chat, orrery inspect, orrery bench (see orrery --help)")
+        }
+        let app = App(backend: backend, chatCheckpoint: chatCheckpoint)
+        app.run(quitSignal: { backend.quitSignal })
+        backend.stop()
+        if backend.quitSignal != 0 { Foundation.exit(128 + backend.quitSignal) }
     }
 }

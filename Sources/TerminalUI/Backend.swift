@@ -1,0 +1,101 @@
+// Backends show a Buffer. NcursesBackend draws only the cells that changed since the last frame.
+import CTerm
+
+public enum Key: Equatable, Sendable {
+    case char(Character), enter, backspace, escape, left, right, up, down, tab, resize, ctrl(Character)
+}
+
+public protocol Backend: AnyObject {
+    var size: (width: Int, height: Int) { get }
+    var glyphs: Glyphs { get }
+    var colors: Int { get }
+    func draw(_ buffer: Buffer)
+    /// The next key, waiting at most `timeoutMs` (nil if none).
+    func poll(timeoutMs: Int) -> Key?
+}
+
+/// Why the terminal UI cannot start.
+public struct TerminalUnavailable: Error, CustomStringConvertible {
+    public let reason: String
+    public var description: String { reason }
+}
+
+public final class NcursesBackend: Backend {
+    public let glyphs: Glyphs
+    public private(set) var colors: Int
+    var last: Buffer?
+
+    /// Starts ncurses; refuses a dumb or unknown terminal, or stdin/stdout that are not terminals.
+    public init(environment: [String: String]) throws {
+        let term = environment["TERM"] ?? ""
+        guard isatty(0) == 1 && isatty(1) == 1 else { throw TerminalUnavailable(reason: "stdin and stdout must be a terminal") }
+        guard !term.isEmpty && term != "dumb" else { throw TerminalUnavailable(reason: "TERM=\(term.isEmpty ? "(unset)" : term) cannot show the UI") }
+        let utf8 = term_locale_is_utf8() != 0
+        let noColor = !(environment["NO_COLOR"] ?? "").isEmpty
+        guard term_start(noColor ? 0 : 1) == 0 else { throw TerminalUnavailable(reason: "cannot initialise terminal type \"\(term)\"") }
+        term_install_signal_handlers()
+        glyphs = Glyphs(unicode: utf8)
+        colors = Int(term_colors())
+    }
+
+    deinit { term_stop() }
+
+    public func stop() { term_stop() }
+
+    public var size: (width: Int, height: Int) { (Int(term_cols()), Int(term_rows())) }
+
+    public func draw(_ b: Buffer) {
+        if last == nil || last!.width != b.width || last!.height != b.height { term_clear(); last = nil }
+        for y in 0..<b.height {
+            for x in 0..<b.width {
+                let c = b.cells[y * b.width + x]
+                if let l = last, l.cells[y * b.width + x] == c { continue }
+                term_put(Int32(y), Int32(x), c.ch.value, Int32(c.style.fg), Int32(c.style.bg), c.style.bold ? 1 : 0)
+            }
+        }
+        term_refresh()
+        last = b
+    }
+
+    public func poll(timeoutMs: Int) -> Key? {
+        let k = term_getch(Int32(timeoutMs))
+        if k < 0 { return nil }
+        switch k {
+        case term_key_resize(): last = nil; return .resize
+        case term_key_left(): return .left
+        case term_key_right(): return .right
+        case term_key_up(): return .up
+        case term_key_down(): return .down
+        case term_key_enter(), 10, 13: return .enter
+        case term_key_backspace(), 127, 8: return .backspace
+        case 27: return .escape
+        case 9: return .tab
+        case 1...26: return .ctrl(Character(Unicode.Scalar(UInt8(k + 96))))
+        default:
+            if k < 0x110000, let u = Unicode.Scalar(UInt32(k)) { return .char(Character(u)) }
+            return nil
+        }
+    }
+
+    /// 0, or the signal (SIGINT, SIGTERM, SIGHUP) that asked the app to quit.
+    public var quitSignal: Int32 { term_quit_signal() }
+}
+
+/// Renders into memory: tests read `buffer.lines`, and queued keys drive the app.
+public final class TestBackend: Backend {
+    public var size: (width: Int, height: Int)
+    public let glyphs: Glyphs
+    public let colors: Int
+    public private(set) var buffer: Buffer
+    public var keys: [Key] = []
+    public private(set) var frames = 0
+
+    public init(width: Int, height: Int, unicode: Bool = true, colors: Int = 256) {
+        size = (width, height); glyphs = Glyphs(unicode: unicode); self.colors = colors
+        buffer = Buffer(width: width, height: height)
+    }
+    public func draw(_ b: Buffer) { buffer = b; frames += 1 }
+    public func poll(timeoutMs: Int) -> Key? { keys.isEmpty ? nil : keys.removeFirst() }
+}
+
+import Foundation
