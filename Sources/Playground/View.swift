@@ -17,8 +17,8 @@ extension App {
     func view(into buf: inout Buffer) {
         let g = backend.glyphs, colors = backend.colors
         if buf.width < App.minWidth || buf.height < App.minHeight {
-            buf.text(0, 0, "enlarge the terminal (\(App.minWidth)×\(App.minHeight) needed, now \(buf.width)×\(buf.height))",
-                     Style(fg: 214), maxWidth: buf.width)
+            let msg = "enlarge the terminal: \(App.minWidth)×\(App.minHeight) needed, now \(buf.width)×\(buf.height)"
+            for (i, line) in wrap(msg, width: buf.width).prefix(buf.height).enumerated() { buf.text(0, i, line, Style(fg: 214)) }
             return
         }
         let (main, status) = buf.area.splitBottom(1)

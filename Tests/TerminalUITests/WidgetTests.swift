@@ -1,0 +1,84 @@
+import TerminalUI
+import XCTest
+
+/// Widgets render into a Buffer; tests compare text line by line.
+final class WidgetTests: XCTestCase {
+    let uni = Glyphs(unicode: true), ascii = Glyphs(unicode: false)
+
+    func testBoxTitleAndLayout() {
+        var b = Buffer(width: 12, height: 4)
+        let inner = b.box(b.area, title: "hi", glyphs: uni)
+        XCTAssertEqual(inner, Rect(x: 1, y: 1, width: 10, height: 2))
+        XCTAssertEqual(b.lines, ["┌─ hi ─────┐", "│          │", "│          │", "└──────────┘"])
+        var a = Buffer(width: 6, height: 3)
+        a.box(a.area, glyphs: ascii)
+        XCTAssertEqual(a.lines, ["+----+", "|    |", "+----+"])
+        let cols = Rect(x: 0, y: 0, width: 10, height: 5).columns([3, 2])
+        XCTAssertEqual(cols.map(\.width), [6, 4])
+        XCTAssertEqual(Rect(x: 0, y: 0, width: 10, height: 5).splitBottom(1).1, Rect(x: 0, y: 4, width: 10, height: 1))
+    }
+
+    func testLinePlotDrawsBrailleAndLabels() {
+        var b = Buffer(width: 30, height: 6)
+        let pts = (0..<50).map { (x: Double($0), y: 5.0 - Double($0) / 10) }
+        LinePlot(series: [Series(name: "train", points: pts, color: 75)]).render(b.area, into: &b, glyphs: uni)
+        let text = b.lines.joined(separator: "\n")
+        XCTAssertTrue(b.lines[0].hasPrefix("5.25"), b.lines[0])
+        XCTAssertTrue(text.unicodeScalars.contains { $0.value >= 0x2801 && $0.value <= 0x28FF }, "braille dots drawn")
+        XCTAssertTrue(b.lines[5].contains("train") && b.lines[5].contains("49.0"), b.lines[5])
+        // The curve falls: the first column with a dot is higher than the last.
+        func firstRow(_ col: Int) -> Int? { (0..<5).first { b[col, $0].ch.value >= 0x2800 } }
+        XCTAssertLessThan(firstRow(7)!, firstRow(29)!)
+        var a = Buffer(width: 30, height: 6)
+        LinePlot(series: [Series(name: "t", points: pts, color: 75)], logY: true, smoothing: 0.5).render(a.area, into: &a, glyphs: ascii)
+        XCTAssertTrue(a.lines.joined().contains("*") || a.lines.joined().contains("."), "ASCII fallback")
+        var e = Buffer(width: 30, height: 4)
+        LinePlot(series: []).render(e.area, into: &e, glyphs: uni)
+        XCTAssertTrue(e.lines[0].hasPrefix("waiting for data"))
+    }
+
+    func testHeatmapWithoutColourUsesTheRamp() {
+        var b = Buffer(width: 12, height: 5)
+        Heatmap(values: [[0, 1], [1, 0]], rowLabels: ["a", "b"], columnLabels: ["x", "y"], range: (0, 1)).render(b.area, into: &b, glyphs: uni, colors: 0)
+        XCTAssertEqual(Array(b.lines[0].prefix(6)), Array("  x y "))
+        XCTAssertEqual(Array(b.lines[1].prefix(6)), Array("a   ██"))
+        XCTAssertEqual(Array(b.lines[2].prefix(6)), Array("b ██  "))
+        var c = Buffer(width: 12, height: 5)
+        Heatmap(values: [[0, 1], [1, 0]], range: (0, 1)).render(c.area, into: &c, glyphs: uni, colors: 256)
+        XCTAssertEqual(c[0, 0].style.bg, Heatmap.color(0))
+        XCTAssertEqual(c[2, 0].style.bg, Heatmap.color(1))
+        // Larger than the area: block maxima keep the structure.
+        let big = (0..<100).map { i in (0..<100).map { j in Float(i == j ? 1 : 0) } }
+        var d = Buffer(width: 20, height: 12)
+        Heatmap(values: big, range: (0, 1)).render(d.area, into: &d, glyphs: uni, colors: 0)
+        XCTAssertEqual(d[0, 0].ch, "█"); XCTAssertEqual(d[19, 0].ch, " ")
+    }
+
+    func testBarsLogInputStatusProgressAndImage() {
+        var b = Buffer(width: 30, height: 2)
+        BarChart(items: [("a", 2), ("bb", 1)]).render(b.area, into: &b, glyphs: ascii)
+        XCTAssertTrue(b.lines[0].hasPrefix("a  ##################"), b.lines[0])
+        XCTAssertTrue(b.lines[1].hasPrefix("bb #########"), b.lines[1])
+        XCTAssertEqual(wrap("the quick brown fox", width: 9), ["the quick", "brown fox"])
+        XCTAssertEqual(wrap("abcdefghij", width: 4), ["abcd", "efgh", "ij"])
+        var l = Buffer(width: 10, height: 2)
+        TextLog(lines: [("one", .plain), ("two", .plain), ("three", .plain)]).render(l.area, into: &l)
+        XCTAssertEqual(l.lines, ["two       ", "three     "])
+        var i = Buffer(width: 12, height: 1)
+        InputLine(prompt: "> ", text: "hello", active: true).render(i.area, into: &i)
+        XCTAssertEqual(i.lines[0], "> hello_    ")
+        var s = Buffer(width: 30, height: 1)
+        StatusBar(fields: [("step", "3/10")], message: "ok").render(s.area, into: &s)
+        XCTAssertTrue(s.lines[0].contains("step 3/10") && s.lines[0].hasSuffix("ok "))
+        var p = Buffer(width: 20, height: 1)
+        ProgressBar(fraction: 0.5, label: "x").render(p.area, into: &p, glyphs: ascii)
+        XCTAssertEqual(p.lines[0], "x ######...... 50%  ")
+        XCTAssertEqual(ImageView.quantize(255, 0, 0), 196)
+        XCTAssertEqual(ImageView.quantize(0, 0, 0), 16)
+        XCTAssertEqual(ImageView.quantize(128, 128, 128), 244)
+        var im = Buffer(width: 2, height: 1)
+        ImageView(width: 2, height: 2, rgb: [255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255]).render(im.area, into: &im, glyphs: uni, colors: 256)
+        XCTAssertEqual(im[0, 0].ch, "▀")
+        XCTAssertEqual(im[0, 0].style.fg, 196); XCTAssertEqual(im[0, 0].style.bg, 21)
+    }
+}
