@@ -1,0 +1,210 @@
+// End-to-end: the real release binary in tmux (send-keys in, capture-pane out).
+import Foundation
+import XCTest
+
+/// One private tmux server (its own socket) running one window.
+final class Tmux {
+    let socket = "orrery-test-\(UUID().uuidString.prefix(8))"
+    let session = "t"
+
+    static var available: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux") || which("tmux") != nil }
+    static func which(_ cmd: String) -> String? {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
+            let p = "\(dir)/\(cmd)"
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return nil
+    }
+
+    static func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+
+    /// Runs a tmux command through the shell (popen/system: Foundation's Process does not reap the
+    /// tmux client that forks the server). The command that starts the server gets no pipe at all,
+    /// since the daemon would keep it open and EOF would never come.
+    @discardableResult
+    func tmux(_ args: [String], output: Bool = true) -> String {
+        let cmd = (["tmux", "-L", socket] + args).map(Tmux.quote).joined(separator: " ") + " 2>/dev/null"
+        if !output { _ = system(cmd + " >/dev/null </dev/null"); return "" }
+        guard let f = popen(cmd, "r") else { return "" }
+        var out = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = fread(&buf, 1, buf.count, f)
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        pclose(f)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Starts `command` through bash with the given environment (TERM defaults to tmux-256color).
+    init(width: Int, height: Int, command: String, env: [String: String] = [:]) {
+        var e = ["TERM": "tmux-256color", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"]
+        for (k, v) in env { e[k] = v }
+        let exports = e.map { "export \($0.key)='\($0.value)';" }.joined(separator: " ")
+        tmux(["new-session", "-d", "-s", session, "-x", "\(width)", "-y", "\(height)", "bash --norc --noprofile -c \"\(exports) \(command)\""], output: false)
+    }
+
+    func keys(_ k: String...) { tmux(["send-keys", "-t", session] + k) }
+    func literal(_ s: String) { tmux(["send-keys", "-t", session, "-l", s]) }
+    func capture(escapes: Bool = false) -> String { tmux(["capture-pane", "-p"] + (escapes ? ["-e"] : []) + ["-t", session]) }
+    func resize(_ w: Int, _ h: Int) { tmux(["resize-window", "-t", session, "-x", "\(w)", "-y", "\(h)"]) }
+    var panePID: Int32 { Int32(tmux(["display-message", "-p", "-t", session, "#{pane_pid}"]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 }
+    var dead: Bool { tmux(["display-message", "-p", "-t", session, "#{pane_dead}"]).hasPrefix("1") }
+
+    @discardableResult
+    func wait(for text: String, timeout: Double = 20) -> Bool {
+        let end = Date().addingTimeInterval(timeout)
+        while Date() < end {
+            if capture().contains(text) { return true }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        return false
+    }
+
+    func kill() { tmux(["kill-server"], output: false) }
+}
+
+final class TUITests: XCTestCase {
+    var binary: String {
+        var dir = Bundle.main.bundleURL
+        for b in Bundle.allBundles where b.bundlePath.hasSuffix(".xctest") { dir = b.bundleURL.deletingLastPathComponent() }
+        return dir.appendingPathComponent("orrery").path
+    }
+    var tmp: String!
+
+    override func setUpWithError() throws {
+        try XCTSkipUnless(Tmux.available, "tmux is not installed (.ci/run installs it)")
+        tmp = NSTemporaryDirectory() + "orrery-tui-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+    }
+    override func tearDown() { if let t = tmp { try? FileManager.default.removeItem(atPath: t) } }
+
+    /// Runs orrery, then records the terminal settings once it exits.
+    func launch(_ t: inout Tmux?, env: [String: String] = [:], width: Int = 140, height: Int = 45) -> Tmux {
+        let m = Tmux(width: width, height: height, command: "cd \(tmp!); \(binary); echo EXIT=\\$?; stty -a > \(tmp!)/stty.txt; sleep 30", env: env)
+        t = m
+        return m
+    }
+
+    func sttyRestored(file: StaticString = #filePath, line: UInt = #line) {
+        let end = Date().addingTimeInterval(10)
+        var s = ""
+        while Date() < end { s = (try? String(contentsOfFile: tmp + "/stty.txt", encoding: .utf8)) ?? ""; if !s.isEmpty { break }; Thread.sleep(forTimeInterval: 0.1) }
+        let words = Set(s.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == ";" }).map(String.init))
+        XCTAssertTrue(words.contains("echo") && words.contains("icanon"), "terminal restored (stty: \(s.prefix(300)))", file: file, line: line)
+    }
+
+    func testHomeLanguageLabHeatmapKeysExportAndQuit() throws {
+        var t: Tmux?; let m = launch(&t); defer { m.kill() }
+        XCTAssertTrue(m.wait(for: "Language lab"), m.capture())
+        XCTAssertTrue(m.capture().contains("Chat") && m.capture().contains("Attention lesson"))
+        m.keys("Enter"); XCTAssertTrue(m.wait(for: "configure"))
+        m.keys("Enter"); XCTAssertTrue(m.wait(for: "attention layer 0 head 0"), m.capture())
+        func loss() -> String? {
+            m.capture().split(separator: "\n").last { $0.contains("step ") }.flatMap { l in
+                l.range(of: "loss ").map { String(l[$0.upperBound...].prefix(6)) }
+            }
+        }
+        let a = loss()
+        Thread.sleep(forTimeInterval: 2)
+        let b = loss()
+        XCTAssertNotNil(a); XCTAssertNotEqual(a, b, "loss changes between captures")
+        m.keys("l"); XCTAssertTrue(m.wait(for: "attention layer 1 head 0", timeout: 5))
+        m.keys("h"); XCTAssertTrue(m.wait(for: "attention layer 1 head 1", timeout: 5))
+        m.keys("e"); XCTAssertTrue(m.wait(for: "wrote ", timeout: 5), m.capture())
+        let pngs = try FileManager.default.contentsOfDirectory(atPath: tmp).filter { $0.hasSuffix(".png") }
+        XCTAssertEqual(pngs.count, 1)
+        let data = try Data(contentsOf: URL(fileURLWithPath: tmp + "/" + pngs[0]))
+        XCTAssertEqual(Array(data.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        func be32(_ o: Int) -> Int { data[o..<(o + 4)].reduce(0) { $0 << 8 | Int($1) } }
+        XCTAssertEqual([be32(16), be32(20)], [640, 360], "the loss plot PNG decodes to its size")
+        m.keys("?"); XCTAssertTrue(m.wait(for: "pause / resume", timeout: 5)); m.keys("x")
+        m.keys("q"); XCTAssertTrue(m.wait(for: "Save the session", timeout: 5))
+        m.keys("n"); XCTAssertTrue(m.wait(for: "EXIT=0", timeout: 10), m.capture())
+        sttyRestored()
+    }
+
+    func testLessonAnimatesAndChatAnswers() {
+        var t: Tmux?; let m = launch(&t); defer { m.kill() }
+        XCTAssertTrue(m.wait(for: "Attention lesson"))
+        m.keys("Down", "Down", "Enter")
+        XCTAssertTrue(m.wait(for: "online softmax"))
+        let s1 = m.capture().range(of: "step \\d+ of", options: .regularExpression).map { m.capture()[$0] }
+        Thread.sleep(forTimeInterval: 1.2)
+        let s2 = m.capture().range(of: "step \\d+ of", options: .regularExpression).map { m.capture()[$0] }
+        XCTAssertNotEqual(s1, s2, "the lesson animates")
+        m.keys("Escape", "Up", "Enter")
+        XCTAssertTrue(m.wait(for: "gpt 4×128"), m.capture())
+        m.literal("what is 3 plus 4?"); m.keys("Enter")
+        XCTAssertTrue(m.wait(for: "bot: 3 plus 4 is 7."), m.capture())
+        m.keys("Escape", "q"); XCTAssertTrue(m.wait(for: "EXIT=0", timeout: 10))
+        sttyRestored()
+    }
+
+    func testResizingRepeatedlyKeepsItRunning() {
+        var t: Tmux?; let m = launch(&t); defer { m.kill() }
+        XCTAssertTrue(m.wait(for: "Language lab"))
+        for _ in 0..<3 {
+            m.resize(20, 5); XCTAssertTrue(m.wait(for: "enlarge", timeout: 5), m.capture())
+            m.resize(100, 30); XCTAssertTrue(m.wait(for: "Attention lesson", timeout: 5), m.capture())
+        }
+        m.resize(70, 22); XCTAssertTrue(m.wait(for: "Language lab", timeout: 5))
+        XCTAssertFalse(m.capture().contains("EXIT="))
+        m.keys("q"); XCTAssertTrue(m.wait(for: "EXIT=0", timeout: 10))
+    }
+
+    func testCtrlCSigtermAndACrashRestoreTheTerminal() throws {
+        do {
+            var t: Tmux?; let m = launch(&t); defer { m.kill() }
+            XCTAssertTrue(m.wait(for: "Language lab"))
+            m.keys("C-c"); XCTAssertTrue(m.wait(for: "EXIT=130", timeout: 10), m.capture())
+            sttyRestored()
+        }
+        try FileManager.default.removeItem(atPath: tmp + "/stty.txt")
+        do {
+            var t: Tmux?; let m = launch(&t); defer { m.kill() }
+            XCTAssertTrue(m.wait(for: "Language lab"))
+            var child: Int32 = 0
+            if let f = popen("pgrep -P \(m.panePID) -x orrery", "r") {
+                var line = [CChar](repeating: 0, count: 64)
+                if fgets(&line, 64, f) != nil { child = Int32(String(cString: line).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 }
+                pclose(f)
+            }
+            XCTAssertGreaterThan(child, 0)
+            kill(child, SIGTERM)
+            XCTAssertTrue(m.wait(for: "EXIT=143", timeout: 10), m.capture())
+            sttyRestored()
+        }
+        try FileManager.default.removeItem(atPath: tmp + "/stty.txt")
+        do {  // a trap on the session thread (hidden debug switch)
+            var t: Tmux?; let m = launch(&t, env: ["ORRERY_DEBUG_CRASH_AFTER_STEPS": "2"]); defer { m.kill() }
+            XCTAssertTrue(m.wait(for: "Language lab"))
+            m.keys("Enter"); XCTAssertTrue(m.wait(for: "configure"))
+            m.keys("Enter")
+            XCTAssertTrue(m.wait(for: "EXIT=1", timeout: 20), m.capture())   // 132 (SIGILL) or 133 (SIGTRAP)
+            sttyRestored()
+        }
+    }
+
+    func testDumbTerminalNoColorAndCLocale() {
+        do {
+            var t: Tmux?; let m = launch(&t, env: ["TERM": "dumb"]); defer { m.kill() }
+            XCTAssertTrue(m.wait(for: "EXIT=1"), m.capture())
+            XCTAssertTrue(m.capture().contains("cannot start the terminal UI") && m.capture().contains("orrery train"), m.capture())
+        }
+        do {
+            var t: Tmux?; let m = launch(&t, env: ["NO_COLOR": "1"]); defer { m.kill() }
+            XCTAssertTrue(m.wait(for: "Language lab"))
+            let esc = m.capture(escapes: true)
+            XCTAssertFalse(esc.contains("38;5;") || esc.contains("48;5;"), "no 256-colour codes with NO_COLOR")
+            m.keys("q"); XCTAssertTrue(m.wait(for: "EXIT=0", timeout: 10))
+        }
+        do {
+            var t: Tmux?; let m = launch(&t, env: ["LANG": "C", "LC_ALL": "C"]); defer { m.kill() }
+            XCTAssertTrue(m.wait(for: "Language lab"))
+            XCTAssertTrue(m.capture().hasPrefix("+- Orrery"), "ASCII boxes without a UTF-8 locale: \(m.capture().prefix(200))")
+            m.keys("q"); XCTAssertTrue(m.wait(for: "EXIT=0", timeout: 10))
+        }
+    }
+}
