@@ -5,7 +5,7 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernels (release build): medians over repeated runs after a warm-up.",
-        subcommands: [BenchGEMM.self, BenchAttention.self, BenchPacking.self, BenchTrainGPT.self, BenchGenerate.self])
+        subcommands: [BenchGEMM.self, BenchAttention.self, BenchPacking.self, BenchTrainGPT.self, BenchGenerate.self, BenchTUI.self])
 }
 
 /// One measurement line of the --json contract.
