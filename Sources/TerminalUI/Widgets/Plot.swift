@@ -49,7 +49,7 @@ public struct LinePlot: Sendable {
         var (y0, y1) = (all.map(\.1).min()!, all.map(\.1).max()!)
         if x1 == x0 { x1 = x0 + 1 }
         if y1 == y0 { y0 -= 0.5; y1 += 0.5 }
-        let pad = (y1 - y0) * 0.05; y0 -= pad; y1 += pad
+        let pad = (y1 - y0) * 0.05; y0 = y0 >= 0 ? Swift.max(0, y0 - pad) : y0 - pad; y1 += pad
         let dotsW = plot.width * 2, dotsH = plot.height * 4
         var bits = [UInt8](repeating: 0, count: plot.width * plot.height)
         var color = [Color](repeating: -1, count: plot.width * plot.height)
