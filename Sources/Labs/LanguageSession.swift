@@ -24,6 +24,8 @@ public struct LMConfig: Codable, Equatable, Sendable {
     public var kvHeads: Int? = nil
     public var steps = 1000, warmup = 50
     public var lr: Float = 3e-3, minLR: Float = 3e-4, weightDecay: Float = 0.1, clip: Float = 1
+    /// GPT residual dropout (nil or 0: off; optional so older session files still load).
+    public var dropout: Float? = nil
     public var seed: UInt64 = 1
     public var evalEvery = 100, evalBatches = 8, checkpointEvery = 250
     public var valFraction: Float = 0.1
@@ -136,6 +138,7 @@ public final class LanguageSession {
         }
         try check(c.tokenizer == "char" || c.tokenizer == "bpe", "tokenizer must be char or bpe")
         try check(c.bpeVocab >= 256 && c.bpeVocab <= 65536, "bpe vocabulary must be 256…65536")
+        try check((c.dropout ?? 0) >= 0 && (c.dropout ?? 0) < 1, "dropout must be in [0, 1)")
     }
 
     static func corpusBytes(_ c: LMConfig) throws -> [UInt8] {
@@ -155,8 +158,10 @@ public final class LanguageSession {
 
     public static func makeModel(_ c: LMConfig, vocab: Int) -> LanguageModel {
         switch c.model {
-        case .gpt: return GPT(GPTConfig(vocabSize: vocab, contextLength: c.context, layers: c.layers, heads: c.heads,
-                                        kvHeads: c.kvHeads, width: c.width), seed: c.seed)
+        case .gpt:
+            var g = GPTConfig(vocabSize: vocab, contextLength: c.context, layers: c.layers, heads: c.heads, kvHeads: c.kvHeads, width: c.width)
+            g.dropout = c.dropout ?? 0
+            return GPT(g, seed: c.seed)
         case .lstm: return RNNLM(RNNConfig(kind: .lstm, vocabSize: vocab, contextLength: c.context, layers: c.layers, width: c.width), seed: c.seed)
         case .gru: return RNNLM(RNNConfig(kind: .gru, vocabSize: vocab, contextLength: c.context, layers: c.layers, width: c.width), seed: c.seed)
         }
@@ -184,6 +189,8 @@ public final class LanguageSession {
     public func trainStep() -> StepMetrics {
         let t0 = DispatchTime.now().uptimeNanoseconds
         let (x, y) = batch(trainTokens, index: step, salt: 0)
+        (model as? GPT)?.seedDropout(config.seed &* 31 &+ UInt64(step))
+        model.train(true)
         model.zeroGrad()
         let loss = model.logits(x, batch: config.batch).crossEntropy(y)
         var value = loss.item()
@@ -228,7 +235,9 @@ public final class LanguageSession {
 
     /// Mean validation loss over `evalBatches` fixed batches.
     public func evaluate() -> Float {
-        noGrad {
+        model.train(false)
+        defer { model.train(true) }
+        return noGrad {
             var total: Float = 0
             for k in 0..<config.evalBatches {
                 let (x, y) = batch(valTokens, index: k, salt: 0xE7A1)

@@ -30,6 +30,7 @@ struct TrainLanguage: ParsableArguments {
     @Option(help: "Random seed.") var seed: UInt64?
     @Option(help: "Tokenizer: char or bpe.") var tokenizer: String?
     @Option(help: "Documents generated for a built-in corpus.") var documents: Int?
+    @Option(help: "GPT residual dropout probability.") var dropout: Float?
     @Option(help: "Evaluate every N steps.") var evalEvery: Int?
     @Option(help: "Save every N steps (with --out).") var checkpointEvery: Int?
     @Option(help: "Print a sample every N steps (0: never).") var sampleEvery = 0
@@ -55,6 +56,7 @@ struct TrainLanguage: ParsableArguments {
         if let v = tokenizer { c.tokenizer = v }
         if let v = documents { c.corpusDocuments = v }
         if let v = evalEvery { c.evalEvery = v }
+        if let v = dropout { c.dropout = v }
         if let v = checkpointEvery { c.checkpointEvery = v }
         return try LanguageSession(config: c, directory: out)
     }

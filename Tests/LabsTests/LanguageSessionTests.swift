@@ -34,6 +34,29 @@ final class LanguageSessionTests: XCTestCase {
         }
     }
 
+    func testDropoutIsDeterministicAndOffForEvaluation() throws {
+        var c = small(.gpt, steps: 6); c.dropout = 0.2
+        let a = try LanguageSession(config: c), b = try LanguageSession(config: c)
+        while a.step < 6 { a.trainStep(); b.trainStep() }
+        XCTAssertEqual(a.history.map(\.loss), b.history.map(\.loss), "same seed, same dropout masks")
+        var plain = c; plain.dropout = nil
+        let p = try LanguageSession(config: plain)
+        p.trainStep()
+        XCTAssertNotEqual(p.history[0].loss, a.history[0].loss, "dropout changes the training loss")
+        XCTAssertEqual(a.evaluate(), a.evaluate(), "evaluation runs without dropout")
+    }
+
+    func testChatContextDropsTheOldestTurnsFirst() throws {
+        let tok = CharTokenizer(training: "abcdefghijklmnopqrstuvwxyz UserBot:?.\n0123456789")
+        let history = (0..<10).map { (user: "question \($0)", assistant: "answer \($0)") }
+        let (tokens, kept) = ChatFormat().fit(history: history, user: "last?", tokenizer: tok, context: 90, reserve: 20)
+        XCTAssertLessThanOrEqual(tokens.count + 20, 90)
+        XCTAssertLessThan(kept, 10)
+        let text = tok.decodeString(tokens)
+        XCTAssertTrue(text.hasSuffix("User: last?\nBot: "))
+        XCTAssertTrue(text.contains("question 9") && !text.contains("question 0"), text)
+    }
+
     func testSaveThenResumeIsBitIdenticalToAnUninterruptedRun() throws {
         let c = small(.gpt, steps: 12)
         let straight = try LanguageSession(config: c)

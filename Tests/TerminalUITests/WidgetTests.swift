@@ -80,5 +80,11 @@ final class WidgetTests: XCTestCase {
         ImageView(width: 2, height: 2, rgb: [255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255]).render(im.area, into: &im, glyphs: uni, colors: 256)
         XCTAssertEqual(im[0, 0].ch, "▀")
         XCTAssertEqual(im[0, 0].style.fg, 196); XCTAssertEqual(im[0, 0].style.bg, 21)
+        // A grid of two images, and the ASCII ramp without colour.
+        let white = ImageView(width: 2, height: 2, rgb: [UInt8](repeating: 255, count: 12))
+        let black = ImageView(width: 2, height: 2, rgb: [UInt8](repeating: 0, count: 12))
+        var g = Buffer(width: 5, height: 1)
+        ImageGrid(images: [white, black], columns: 2).render(g.area, into: &g, glyphs: ascii, colors: 0)
+        XCTAssertEqual(g.lines[0], "@@   ")
     }
 }

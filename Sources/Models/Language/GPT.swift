@@ -17,6 +17,8 @@ public struct GPTConfig: Codable, Equatable, Sendable {
     public var ropeBase: Float
     /// Recompute each block in the backward pass instead of storing its activations.
     public var checkpointBlocks: Bool
+    /// Dropout on each residual branch while training (0: off).
+    public var dropout: Float = 0
 
     public init(vocabSize: Int, contextLength: Int, layers: Int, heads: Int, kvHeads: Int? = nil, width: Int,
                 mlpHidden: Int? = nil, ropeBase: Float = 10000, checkpointBlocks: Bool = false) {
@@ -62,12 +64,19 @@ public final class GPTBlock: Module {
         return finish(x, Tensor.attention(q, k, v, causal: true, cuSeqlens: cuSeqlens))
     }
 
+    /// Seeded by the model before each training step when dropout is on (deterministic, resumable).
+    var dropoutRNG: RNG?
+
     /// The rest of the block once attention a [B, H, T, D] is known: residual, then the SwiGLU MLP.
     public func finish(_ x: Tensor, _ a: Tensor) -> Tensor {
         let B = x.shape[0], T = x.shape[1], H = config.heads, D = config.headDim
-        let x1 = x + proj(a.permute([0, 2, 1, 3]).reshape([B, T, H * D]))
+        var attn = proj(a.permute([0, 2, 1, 3]).reshape([B, T, H * D]))
+        if config.dropout > 0 && isTraining, var r = dropoutRNG { attn = attn.dropout(config.dropout, rng: &r); dropoutRNG = r }
+        let x1 = x + attn
         let m = mlpNorm(x1)
-        return x1 + down(gate(m).silu() * up(m))
+        var mlp = down(gate(m).silu() * up(m))
+        if config.dropout > 0 && isTraining, var r = dropoutRNG { mlp = mlp.dropout(config.dropout, rng: &r); dropoutRNG = r }
+        return x1 + mlp
     }
 }
 
@@ -111,6 +120,12 @@ public final class GPT: Module, LanguageModel {
     public var contextLength: Int { config.contextLength }
 
     public func logits(_ tokens: [Int], batch B: Int) -> Tensor { logits(tokens, batch: B, positions: nil, cuSeqlens: nil) }
+
+    /// Seeds every block's dropout stream (call before a training step with a step-derived seed).
+    public func seedDropout(_ seed: UInt64) {
+        var r = RNG(seed: seed)
+        for b in blocks { (b as! GPTBlock).dropoutRNG = r.split() }
+    }
 
     public func makeDecoder() -> IncrementalDecoder { GPTDecoder(self) }
 
