@@ -16,6 +16,49 @@ func trainFlopsPerToken(nonEmbedding: Int, layers: Int, context: Int, width: Int
     Double(6 * nonEmbedding + 12 * layers * context * width)
 }
 
+/// The PyTorch peer: nanoGPT's architecture (learned positions, pre-LayerNorm, GELU MLP, tied head,
+/// no biases) with an optional preallocated KV cache — one definition for both benchmarks.
+func torchNanoGPTSource(threads: Int, vocab: Int, layers: Int, heads: Int, width: Int, positions: Int) -> String {
+    """
+    import math, time, torch, torch.nn as nn, torch.nn.functional as F
+    torch.set_num_threads(\(threads))
+    V, L, H, C, MAXT = \(vocab), \(layers), \(heads), \(width), \(positions)
+    class Block(nn.Module):
+        def __init__(s):
+            super().__init__()
+            s.ln_1, s.ln_2 = nn.LayerNorm(C, bias=False), nn.LayerNorm(C, bias=False)
+            s.c_attn, s.a_proj = nn.Linear(C, 3 * C, bias=False), nn.Linear(C, C, bias=False)
+            s.c_fc, s.m_proj = nn.Linear(C, 4 * C, bias=False), nn.Linear(4 * C, C, bias=False)
+            s.kc = s.vc = None
+        def forward(s, x, pos):
+            b, t, _ = x.shape
+            q, k, v = (z.view(b, t, H, C // H).transpose(1, 2) for z in s.c_attn(s.ln_1(x)).split(C, dim=2))
+            if pos is None:
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            else:
+                s.kc[:, :, pos:pos + t] = k; s.vc[:, :, pos:pos + t] = v
+                y = F.scaled_dot_product_attention(q, s.kc[:, :, :pos + t], s.vc[:, :, :pos + t], is_causal=(t > 1))
+            x = x + s.a_proj(y.transpose(1, 2).contiguous().view(b, t, C))
+            return x + s.m_proj(F.gelu(s.c_fc(s.ln_2(x))))
+    class GPT(nn.Module):
+        def __init__(s):
+            super().__init__()
+            s.wte, s.wpe = nn.Embedding(V, C), nn.Embedding(MAXT, C)
+            s.h = nn.ModuleList([Block() for _ in range(L)])
+            s.ln_f, s.lm_head = nn.LayerNorm(C, bias=False), nn.Linear(C, V, bias=False)
+            s.wte.weight = s.lm_head.weight
+            for p in s.parameters():
+                if p.dim() == 2: nn.init.normal_(p, 0, 0.02)
+        def hidden(s, idx, pos):
+            p0 = 0 if pos is None else pos
+            x = s.wte(idx) + s.wpe(torch.arange(p0, p0 + idx.shape[1]))
+            for b in s.h: x = b(x, pos)
+            return s.ln_f(x)
+    torch.manual_seed(0)
+
+    """
+}
+
 struct BenchTrainGPT: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train-gpt",
@@ -84,36 +127,8 @@ struct BenchTrainGPT: ParsableCommand {
     }
 
     func torchTrainScript(_ s: GPTBenchShape) -> String {
-        """
-        import math, time, torch, torch.nn as nn, torch.nn.functional as F
-        torch.set_num_threads(\(Parallel.threads))
-        V, T, L, H, C, B = 65, \(s.context), \(s.layers), \(s.heads), \(s.width), \(s.batch)
-        class Block(nn.Module):
-            def __init__(s):
-                super().__init__()
-                s.ln_1, s.ln_2 = nn.LayerNorm(C, bias=False), nn.LayerNorm(C, bias=False)
-                s.c_attn, s.a_proj = nn.Linear(C, 3 * C, bias=False), nn.Linear(C, C, bias=False)
-                s.c_fc, s.m_proj = nn.Linear(C, 4 * C, bias=False), nn.Linear(4 * C, C, bias=False)
-            def forward(s, x):
-                b, t, _ = x.shape
-                q, k, v = (z.view(b, t, H, C // H).transpose(1, 2) for z in s.c_attn(s.ln_1(x)).split(C, dim=2))
-                y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-                x = x + s.a_proj(y.transpose(1, 2).contiguous().view(b, t, C))
-                return x + s.m_proj(F.gelu(s.c_fc(s.ln_2(x))))
-        class GPT(nn.Module):
-            def __init__(s):
-                super().__init__()
-                s.wte, s.wpe = nn.Embedding(V, C), nn.Embedding(T, C)
-                s.h = nn.ModuleList([Block() for _ in range(L)])
-                s.ln_f, s.lm_head = nn.LayerNorm(C, bias=False), nn.Linear(C, V, bias=False)
-                s.wte.weight = s.lm_head.weight
-                for p in s.parameters():
-                    if p.dim() == 2: nn.init.normal_(p, 0, 0.02)
-            def forward(s, idx, tgt):
-                x = s.wte(idx) + s.wpe(torch.arange(idx.shape[1]))
-                for b in s.h: x = b(x)
-                return F.cross_entropy(s.lm_head(s.ln_f(x)).view(-1, V), tgt.view(-1))
-        torch.manual_seed(0)
+        torchNanoGPTSource(threads: Parallel.threads, vocab: 65, layers: s.layers, heads: s.heads, width: s.width, positions: s.context) + """
+        T, B = \(s.context), \(s.batch)
         m = GPT()
         print("params", sum(p.numel() for p in m.parameters()))
         opt = torch.optim.AdamW([{"params": [p for p in m.parameters() if p.dim() >= 2], "weight_decay": 0.1},
@@ -124,7 +139,7 @@ struct BenchTrainGPT: ParsableCommand {
             x = torch.stack([data[j:j + T] for j in ix]); y = torch.stack([data[j + 1:j + 1 + T] for j in ix])
             t0 = time.perf_counter()
             opt.zero_grad(set_to_none=True)
-            m(x, y).backward()
+            F.cross_entropy(m.lm_head(m.hidden(x, None)).view(-1, V), y.view(-1)).backward()
             torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
             opt.step()
             if i >= 5: print("step", (time.perf_counter() - t0) * 1e3)
@@ -187,42 +202,15 @@ struct BenchGenerate: ParsableCommand {
     }
 
     func torchScript(_ threads: Int) -> String {
-        """
-        import time, torch, torch.nn as nn, torch.nn.functional as F
-        torch.set_num_threads(\(threads))
-        V, L, H, C, MAXT, N = 65, 4, 4, 128, 512, \(tokens)
-        class Block(nn.Module):
-            def __init__(s):
-                super().__init__()
-                s.ln_1, s.ln_2 = nn.LayerNorm(C, bias=False), nn.LayerNorm(C, bias=False)
-                s.c_attn, s.a_proj = nn.Linear(C, 3 * C, bias=False), nn.Linear(C, C, bias=False)
-                s.c_fc, s.m_proj = nn.Linear(C, 4 * C, bias=False), nn.Linear(4 * C, C, bias=False)
-            def forward(s, x, pos):
-                b, t, _ = x.shape
-                q, k, v = (z.view(b, t, H, C // H).transpose(1, 2) for z in s.c_attn(s.ln_1(x)).split(C, dim=2))
-                s.kc[:, :, pos:pos + t] = k; s.vc[:, :, pos:pos + t] = v
-                y = F.scaled_dot_product_attention(q, s.kc[:, :, :pos + t], s.vc[:, :, :pos + t], is_causal=(t > 1))
-                x = x + s.a_proj(y.transpose(1, 2).reshape(b, t, C))
-                return x + s.m_proj(F.gelu(s.c_fc(s.ln_2(x))))
-        class GPT(nn.Module):
-            def __init__(s):
-                super().__init__()
-                s.wte, s.wpe = nn.Embedding(V, C), nn.Embedding(MAXT, C)
-                s.h = nn.ModuleList([Block() for _ in range(L)])
-                s.ln_f, s.lm_head = nn.LayerNorm(C, bias=False), nn.Linear(C, V, bias=False)
-                s.wte.weight = s.lm_head.weight
-            def forward(s, idx, pos):
-                x = s.wte(idx) + s.wpe(torch.arange(pos, pos + idx.shape[1]))
-                for b in s.h: x = b(x, pos)
-                return s.lm_head(s.ln_f(x[:, -1:, :]))[:, -1, :]
-        torch.manual_seed(0)
+        torchNanoGPTSource(threads: threads, vocab: 65, layers: 4, heads: 4, width: 128, positions: 512) + """
+        N = \(tokens)
         m = GPT().eval()
         @torch.inference_mode()
         def gen():
             for b in m.h: b.kc = torch.zeros(1, H, MAXT, C // H); b.vc = torch.zeros(1, H, MAXT, C // H)
-            idx = torch.zeros(1, 1, dtype=torch.long); logits = m(idx, 0); pos = 1
+            idx = torch.zeros(1, 1, dtype=torch.long); logits = m.lm_head(m.hidden(idx, 0)[:, -1, :]); pos = 1
             for _ in range(N):
-                nxt = torch.multinomial(F.softmax(logits, -1), 1); logits = m(nxt, pos); pos += 1
+                nxt = torch.multinomial(F.softmax(logits, -1), 1); logits = m.lm_head(m.hidden(nxt, pos)[:, -1, :]); pos += 1
         gen(); gen()
         for _ in range(\(runs)):
             t = time.perf_counter(); gen(); print("run", (time.perf_counter() - t) * 1e3)

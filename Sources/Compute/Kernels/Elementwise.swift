@@ -94,7 +94,6 @@ public struct AddF: BinaryMap { public init() {}; @inline(__always) public func 
 public struct SubF: BinaryMap { public init() {}; @inline(__always) public func callAsFunction(_ a: Float, _ b: Float) -> Float { a - b } }
 public struct MulF: BinaryMap { public init() {}; @inline(__always) public func callAsFunction(_ a: Float, _ b: Float) -> Float { a * b } }
 public struct DivF: BinaryMap { public init() {}; @inline(__always) public func callAsFunction(_ a: Float, _ b: Float) -> Float { a / b } }
-public struct MaxF: BinaryMap { public init() {}; @inline(__always) public func callAsFunction(_ a: Float, _ b: Float) -> Float { a >= b || b.isNaN == false && a.isNaN ? a : b } }
 public struct AffineF: UnaryMap {
     let scale: Float, shift: Float
     public init(scale: Float, shift: Float) { self.scale = scale; self.shift = shift }
