@@ -50,11 +50,29 @@ public final class NcursesBackend: Backend {
             for x in 0..<b.width {
                 let c = b.cells[y * b.width + x]
                 if let l = last, l.cells[y * b.width + x] == c { continue }
-                term_put(Int32(y), Int32(x), c.ch.value, Int32(c.style.fg), Int32(c.style.bg), c.style.bold ? 1 : 0)
+                let ch = glyphs.unicode ? c.ch.value : NcursesBackend.ascii(c.ch)
+                term_put(Int32(y), Int32(x), ch, Int32(c.style.fg), Int32(c.style.bg), c.style.bold ? 1 : 0)
             }
         }
         term_refresh()
         last = b
+    }
+
+    /// Without a UTF-8 locale, text symbols become their nearest ASCII (widgets already use ASCII
+    /// glyph sets for boxes, bars and plots).
+    static func ascii(_ u: Unicode.Scalar) -> UInt32 {
+        if u.value < 128 { return u.value }
+        switch u {
+        case "—", "–", "─", "━": return UInt32(UInt8(ascii: "-"))
+        case "▶", "→": return UInt32(UInt8(ascii: ">"))
+        case "◀", "←": return UInt32(UInt8(ascii: "<"))
+        case "·", "•": return UInt32(UInt8(ascii: "."))
+        case "×": return UInt32(UInt8(ascii: "x"))
+        case "…": return UInt32(UInt8(ascii: "~"))
+        case "⏎": return UInt32(UInt8(ascii: "|"))
+        case "▌", "█", "▀": return UInt32(UInt8(ascii: "#"))
+        default: return UInt32(UInt8(ascii: "?"))
+        }
     }
 
     public func poll(timeoutMs: Int) -> Key? {

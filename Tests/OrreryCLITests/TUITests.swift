@@ -203,7 +203,8 @@ final class TUITests: XCTestCase {
         do {
             var t: Tmux?; let m = launch(&t, env: ["LANG": "C", "LC_ALL": "C"]); defer { m.kill() }
             XCTAssertTrue(m.wait(for: "Language lab"))
-            XCTAssertTrue(m.capture().hasPrefix("+- Orrery"), "ASCII boxes without a UTF-8 locale: \(m.capture().prefix(200))")
+            XCTAssertTrue(m.capture().hasPrefix("+- Orrery - watch neural networks learn -"), "ASCII without a UTF-8 locale: \(m.capture().prefix(200))")
+            XCTAssertTrue(m.capture().contains("> Language lab"))
             m.keys("q"); XCTAssertTrue(m.wait(for: "EXIT=0", timeout: 10))
         }
     }
