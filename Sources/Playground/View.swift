@@ -69,12 +69,26 @@ extension App {
             let sel = i == state.selected
             buf.text(inner.x + 2, y, (sel ? "▶ " : "  ") + lab.title, Style(fg: sel ? 45 : 252, bold: sel))
             buf.text(inner.x + 24, y, lab.summary, Style(fg: 246), maxWidth: inner.width - 26)
-        }
-        if let l = language {
-            let s = l.snapshot.get()
-            buf.text(inner.x + 2, inner.y + 4 + App.labs.count * 2, "language session: step \(s.step)/\(s.totalSteps)" + (s.finished ? " (finished)" : ""), Style(fg: 114))
+            buf.text(inner.x + 24, y + 1, status(of: lab.screen), Style(fg: 114), maxWidth: inner.width - 26)
         }
         buf.text(inner.x + 2, inner.y + inner.height - 1, "Enter opens a lab · ? keys · q quits", Style(fg: 240))
+    }
+
+    /// One line per lab on the home screen: what it is doing now.
+    func status(of screen: ScreenID) -> String {
+        switch screen {
+        case .configure, .language:
+            guard let s = language?.snapshot.get() else { return "idle" }
+            if let e = s.error { return "error: \(e)" }
+            return "\(s.model): step \(s.step)/\(s.totalSteps)" + (s.finished ? ", finished" : s.paused ? ", paused" : ", training")
+                + (s.losses.last.map { String(format: ", loss %.3f", $0.y) } ?? "")
+        case .chat:
+            let s = chat.snapshot.get()
+            if let e = s.error { return "error: \(e)" }
+            return s.modelName.isEmpty ? "model not loaded yet" : "\(s.modelName), \(s.turns.count) turns"
+        case .lesson: return "step \(state.lesson.index + 1) of \(state.lesson.steps.count)"
+        case .home: return ""
+        }
     }
 
     func viewConfigure(_ r: Rect, _ buf: inout Buffer, _ g: Glyphs) {

@@ -26,6 +26,7 @@ final class AppTests: XCTestCase {
         let app = App(backend: b, chatCheckpoint: chatDir)
         app.render()
         for lab in App.labs { XCTAssertTrue(screen(b).contains(lab.title), lab.title) }
+        XCTAssertTrue(screen(b).contains("idle") && screen(b).contains("model not loaded yet"), "each lab shows its status")
         app.handle(.char("?")); app.render()
         XCTAssertTrue(screen(b).contains("choose a lab"))
         app.handle(.char("x")); app.render()
