@@ -265,6 +265,31 @@ public final class LanguageSession {
         events.append(.rollback(toStep: g.step, lrScale: lrScale))
     }
 
+    // MARK: seeing inside
+
+    /// Attention probabilities of a fixed probe sequence (the first `length` validation tokens) for
+    /// every layer and head — [layer][head][query][key] — and the probe's tokens as text.
+    /// nil for models without attention (LSTM, GRU).
+    public func attentionProbe(length: Int = 24) -> (tokens: [String], maps: [[[[Float]]]])? {
+        guard let gpt = model as? GPT else { return nil }
+        let ids = Array(valTokens.prefix(min(length, gpt.config.contextLength)))
+        let n = ids.count
+        let maps = (0..<gpt.config.layers).map { l in
+            (0..<gpt.config.heads).map { h -> [[Float]] in
+                let a = gpt.attentionProbabilities(ids, layer: l, head: h).toArray()
+                return (0..<n).map { Array(a[($0 * n)..<($0 * n + n)]) }
+            }
+        }
+        return (ids.map { tokenizer.decodeString([$0]).replacingOccurrences(of: "\n", with: "⏎") }, maps)
+    }
+
+    /// A sample from the current model, starting with the corpus's natural opening.
+    public func sampleText(maxTokens: Int = 160, temperature: Float = 0.8) -> String {
+        var o = SamplingOptions(); o.maxTokens = maxTokens; o.seed = UInt64(step); o.temperature = temperature
+        let prompt = config.corpus == "dialogue" ? "User: " : (config.corpus == "stories" ? "Once" : "")
+        return prompt + generator(prompt: prompt, options: o).run()
+    }
+
     // MARK: generation
 
     public func generator(prompt: String, options: SamplingOptions) -> TextGenerator {

@@ -110,27 +110,13 @@ public final class LanguageRunner: @unchecked Sendable {
     }
 
     func publishProbe(_ session: LanguageSession) {
-        guard let gpt = session.model as? GPT else { return }
-        let ids = Array(session.valTokens.prefix(min(24, gpt.config.contextLength)))
-        var maps: [[[[Float]]]] = []
-        for l in 0..<gpt.config.layers {
-            var heads: [[[Float]]] = []
-            for h in 0..<gpt.config.heads {
-                let p = gpt.attentionProbabilities(ids, layer: l, head: h)
-                let n = ids.count
-                let a = p.toArray()
-                heads.append((0..<n).map { Array(a[($0 * n)..<($0 * n + n)]) })
-            }
-            maps.append(heads)
-        }
-        let labels = ids.map { session.tokenizer.decodeString([$0]).replacingOccurrences(of: "\n", with: "⏎") }
+        guard let (labels, maps) = session.attentionProbe() else { return }
         snapshot.update { $0.attention = maps; $0.probeTokens = labels }
     }
 
     func publishSample(_ session: LanguageSession) {
-        var o = SamplingOptions(); o.maxTokens = 160; o.seed = UInt64(session.step); o.temperature = 0.8
-        let text = session.generator(prompt: config.corpus == "dialogue" ? "User: " : "Once", options: o).run()
-        snapshot.update { $0.sample = (self.config.corpus == "dialogue" ? "User: " : "Once") + text }
+        let text = session.sampleText()
+        snapshot.update { $0.sample = text }
     }
 }
 

@@ -34,6 +34,7 @@ struct TrainLanguage: ParsableArguments {
     @Option(help: "Evaluate every N steps.") var evalEvery: Int?
     @Option(help: "Save every N steps (with --out).") var checkpointEvery: Int?
     @Option(help: "Print a sample every N steps (0: never).") var sampleEvery = 0
+    @Option(help: "With --json, emit the probe sequence's attention maps (every layer and head) every N steps (GPT; 0: never).") var attentionEvery = 0
     @Flag(help: "JSON lines: step, eval, sample, done and error events.") var json = false
 
     func makeSession(preset: String) throws -> LanguageSession {
@@ -95,10 +96,17 @@ struct TrainLanguage: ParsableArguments {
             if let v = session.history.last(where: { $0.valLoss != nil })?.valLoss { detail += String(format: " val %.3f", v) }
             progress.update(session.step, detail: detail + String(format: " %.0f tok/s", m.tokensPerSecond))
             if sampleEvery > 0 && session.step % sampleEvery == 0 {
-                var o = SamplingOptions(); o.maxTokens = 120; o.seed = UInt64(session.step)
-                let text = session.generator(prompt: c.corpus == "dialogue" ? "User: " : "", options: o).run()
+                let text = session.sampleText(maxTokens: 120)
                 if json { print(JSONLine.encode(["type": "sample", "step": session.step, "text": text])) }
                 else { progress.finish(); print("--- sample at step \(session.step) ---\n\(text)\n---") }
+            }
+            if json && attentionEvery > 0 && session.step % attentionEvery == 0, let (tokens, maps) = session.attentionProbe() {
+                for (l, heads) in maps.enumerated() {
+                    for (h, m) in heads.enumerated() {
+                        print(JSONLine.encode(["type": "attention", "step": session.step, "layer": l, "head": h, "tokens": tokens,
+                                               "probs": m.map { $0.map { Double($0) } }]))
+                    }
+                }
             }
             if session.directory != nil && c.checkpointEvery > 0 && session.step % c.checkpointEvery == 0 {
                 try saveOrFail(session)

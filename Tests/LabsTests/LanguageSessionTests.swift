@@ -46,6 +46,16 @@ final class LanguageSessionTests: XCTestCase {
         XCTAssertEqual(a.evaluate(), a.evaluate(), "evaluation runs without dropout")
     }
 
+    func testAttentionProbeAndSampleComeFromTheSession() throws {
+        let s = try LanguageSession(config: small(.gpt, steps: 2))
+        let (tokens, maps) = try XCTUnwrap(s.attentionProbe(length: 10))
+        XCTAssertEqual(tokens.count, 10)
+        XCTAssertEqual(maps.count, 2); XCTAssertEqual(maps[0].count, 2)
+        for row in maps[1][0].indices { XCTAssertEqual(maps[1][0][row].reduce(0, +), 1, accuracy: 1e-4) }
+        XCTAssertTrue(s.sampleText(maxTokens: 5).hasPrefix("Once"))
+        XCTAssertNil(try LanguageSession(config: small(.gru, steps: 2)).attentionProbe(), "no attention in a GRU")
+    }
+
     func testChatContextDropsTheOldestTurnsFirst() throws {
         let tok = CharTokenizer(training: "abcdefghijklmnopqrstuvwxyz UserBot:?.\n0123456789")
         let history = (0..<10).map { (user: "question \($0)", assistant: "answer \($0)") }

@@ -105,9 +105,14 @@ final class CLITests: XCTestCase {
         let dir = NSTemporaryDirectory() + "orrery-cli-lm-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let common = ["--documents", "200", "--layers", "1", "--width", "32", "--context", "32", "--batch", "4", "--eval-every", "5"]
-        let t = try run(["train", "gpt", "--steps", "10", "--out", dir, "--json", "--checkpoint-every", "5"] + common)
+        let t = try run(["train", "gpt", "--steps", "10", "--out", dir, "--json", "--checkpoint-every", "5",
+                         "--attention-every", "10", "--sample-every", "10"] + common)
         XCTAssertEqual(t.code, 0, t.err)
         let events = jsonLines(t.out)
+        let attn = events.filter { $0["type"] as? String == "attention" }
+        XCTAssertEqual(attn.count, 1 * 4, "one layer × four heads (default heads)")
+        XCTAssertEqual((attn.first?["probs"] as? [[Double]])?.count, (attn.first?["tokens"] as? [String])?.count)
+        XCTAssertEqual(events.filter { $0["type"] as? String == "sample" }.count, 1)
         XCTAssertEqual(events.filter { $0["type"] as? String == "step" }.count, 10)
         XCTAssertTrue(events.contains { $0["type"] as? String == "eval" })
         XCTAssertEqual(events.last?["type"] as? String, "done")
