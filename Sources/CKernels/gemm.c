@@ -65,32 +65,30 @@ static void uk_avx2_6x16(long kc, const float *restrict a, const float *restrict
 #undef ST2
 }
 
+// The 8 × 32 AVX-512 tile shared by both AVX-512 kernels: 16 zmm accumulators c<row><half>,
+// one rank-1 update per k (broadcast one A value per row against two B vectors), then C += α·acc.
+#define ACC8x32_DECLARE \
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00, \
+           c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00
+#define ACC8x32_ROW(r, value) \
+    ai = _mm512_set1_ps(value); c##r##0 = _mm512_fmadd_ps(ai, b0, c##r##0); c##r##1 = _mm512_fmadd_ps(ai, b1, c##r##1);
+#define ACC8x32_STEP(A0, A1, A2, A3, A4, A5, A6, A7) { \
+    __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16), ai; \
+    ACC8x32_ROW(0, A0) ACC8x32_ROW(1, A1) ACC8x32_ROW(2, A2) ACC8x32_ROW(3, A3) \
+    ACC8x32_ROW(4, A4) ACC8x32_ROW(5, A5) ACC8x32_ROW(6, A6) ACC8x32_ROW(7, A7) b += 32; }
+#define ACC8x32_ST2(r) \
+    _mm512_storeu_ps(c + r * ldc, _mm512_fmadd_ps(al, c##r##0, _mm512_loadu_ps(c + r * ldc))); \
+    _mm512_storeu_ps(c + r * ldc + 16, _mm512_fmadd_ps(al, c##r##1, _mm512_loadu_ps(c + r * ldc + 16)));
+#define ACC8x32_STORE { __m512 al = _mm512_set1_ps(alpha); \
+    ACC8x32_ST2(0) ACC8x32_ST2(1) ACC8x32_ST2(2) ACC8x32_ST2(3) ACC8x32_ST2(4) ACC8x32_ST2(5) ACC8x32_ST2(6) ACC8x32_ST2(7) }
+
 // ---------------------------------------------------------------- AVX-512: 8 x 32 (16 zmm accumulators)
 __attribute__((target("avx512f,fma")))
 static void uk_avx512_8x32(long kc, const float *restrict a, const float *restrict b, float *restrict c,
                            long ldc, float alpha) {
-    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
-           c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
-    for (long k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-        __m512 ai;
-        ai = _mm512_set1_ps(a[0]); c00 = _mm512_fmadd_ps(ai, b0, c00); c01 = _mm512_fmadd_ps(ai, b1, c01);
-        ai = _mm512_set1_ps(a[1]); c10 = _mm512_fmadd_ps(ai, b0, c10); c11 = _mm512_fmadd_ps(ai, b1, c11);
-        ai = _mm512_set1_ps(a[2]); c20 = _mm512_fmadd_ps(ai, b0, c20); c21 = _mm512_fmadd_ps(ai, b1, c21);
-        ai = _mm512_set1_ps(a[3]); c30 = _mm512_fmadd_ps(ai, b0, c30); c31 = _mm512_fmadd_ps(ai, b1, c31);
-        ai = _mm512_set1_ps(a[4]); c40 = _mm512_fmadd_ps(ai, b0, c40); c41 = _mm512_fmadd_ps(ai, b1, c41);
-        ai = _mm512_set1_ps(a[5]); c50 = _mm512_fmadd_ps(ai, b0, c50); c51 = _mm512_fmadd_ps(ai, b1, c51);
-        ai = _mm512_set1_ps(a[6]); c60 = _mm512_fmadd_ps(ai, b0, c60); c61 = _mm512_fmadd_ps(ai, b1, c61);
-        ai = _mm512_set1_ps(a[7]); c70 = _mm512_fmadd_ps(ai, b0, c70); c71 = _mm512_fmadd_ps(ai, b1, c71);
-        a += 8; b += 32;
-    }
-    __m512 al = _mm512_set1_ps(alpha);
-#define ST2(r, x0, x1) \
-    _mm512_storeu_ps(c + r * ldc, _mm512_fmadd_ps(al, x0, _mm512_loadu_ps(c + r * ldc))); \
-    _mm512_storeu_ps(c + r * ldc + 16, _mm512_fmadd_ps(al, x1, _mm512_loadu_ps(c + r * ldc + 16)));
-    ST2(0, c00, c01) ST2(1, c10, c11) ST2(2, c20, c21) ST2(3, c30, c31)
-    ST2(4, c40, c41) ST2(5, c50, c51) ST2(6, c60, c61) ST2(7, c70, c71)
-#undef ST2
+    ACC8x32_DECLARE;
+    for (long k = 0; k < kc; k++, a += 8) ACC8x32_STEP(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7])
+    ACC8x32_STORE
 }
 #endif
 
@@ -105,28 +103,9 @@ static void uk_avx512_8x32_rowA(long kc, const float *restrict a, long lda, long
                 *r3 = a + (rows > 3 ? 3 : rows - 1) * lda, *r4 = a + (rows > 4 ? 4 : rows - 1) * lda,
                 *r5 = a + (rows > 5 ? 5 : rows - 1) * lda, *r6 = a + (rows > 6 ? 6 : rows - 1) * lda,
                 *r7 = a + (rows > 7 ? 7 : rows - 1) * lda;
-    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
-           c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
-    for (long k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-        __m512 ai;
-        ai = _mm512_set1_ps(r0[k]); c00 = _mm512_fmadd_ps(ai, b0, c00); c01 = _mm512_fmadd_ps(ai, b1, c01);
-        ai = _mm512_set1_ps(r1[k]); c10 = _mm512_fmadd_ps(ai, b0, c10); c11 = _mm512_fmadd_ps(ai, b1, c11);
-        ai = _mm512_set1_ps(r2[k]); c20 = _mm512_fmadd_ps(ai, b0, c20); c21 = _mm512_fmadd_ps(ai, b1, c21);
-        ai = _mm512_set1_ps(r3[k]); c30 = _mm512_fmadd_ps(ai, b0, c30); c31 = _mm512_fmadd_ps(ai, b1, c31);
-        ai = _mm512_set1_ps(r4[k]); c40 = _mm512_fmadd_ps(ai, b0, c40); c41 = _mm512_fmadd_ps(ai, b1, c41);
-        ai = _mm512_set1_ps(r5[k]); c50 = _mm512_fmadd_ps(ai, b0, c50); c51 = _mm512_fmadd_ps(ai, b1, c51);
-        ai = _mm512_set1_ps(r6[k]); c60 = _mm512_fmadd_ps(ai, b0, c60); c61 = _mm512_fmadd_ps(ai, b1, c61);
-        ai = _mm512_set1_ps(r7[k]); c70 = _mm512_fmadd_ps(ai, b0, c70); c71 = _mm512_fmadd_ps(ai, b1, c71);
-        b += 32;
-    }
-    __m512 al = _mm512_set1_ps(alpha);
-#define ST2(r, x0, x1) \
-    _mm512_storeu_ps(c + r * ldc, _mm512_fmadd_ps(al, x0, _mm512_loadu_ps(c + r * ldc))); \
-    _mm512_storeu_ps(c + r * ldc + 16, _mm512_fmadd_ps(al, x1, _mm512_loadu_ps(c + r * ldc + 16)));
-    ST2(0, c00, c01) ST2(1, c10, c11) ST2(2, c20, c21) ST2(3, c30, c31)
-    ST2(4, c40, c41) ST2(5, c50, c51) ST2(6, c60, c61) ST2(7, c70, c71)
-#undef ST2
+    ACC8x32_DECLARE;
+    for (long k = 0; k < kc; k++) ACC8x32_STEP(r0[k], r1[k], r2[k], r3[k], r4[k], r5[k], r6[k], r7[k])
+    ACC8x32_STORE
 }
 #endif
 

@@ -25,26 +25,25 @@ public struct Rect: Equatable, Sendable {
     /// The area inside a one-cell border.
     public var inner: Rect { Rect(x: x + 1, y: y + 1, width: width - 2, height: height - 2) }
 
-    /// Splits into columns of the given weights (the last takes the remainder).
-    public func columns(_ weights: [Int]) -> [Rect] {
-        let total = weights.reduce(0, +)
-        var out: [Rect] = [], at = x
+    /// Splits [start, start + length) by weights; the last part takes the remainder.
+    static func split(_ start: Int, _ length: Int, _ weights: [Int]) -> [(Int, Int)] {
+        let total = max(weights.reduce(0, +), 1)
+        var out: [(Int, Int)] = [], at = start
         for (i, w) in weights.enumerated() {
-            let cw = i == weights.count - 1 ? x + width - at : width * w / max(total, 1)
-            out.append(Rect(x: at, y: y, width: cw, height: height)); at += cw
+            let n = i == weights.count - 1 ? start + length - at : length * w / total
+            out.append((at, n)); at += n
         }
         return out
     }
 
+    /// Splits into columns of the given weights (the last takes the remainder).
+    public func columns(_ weights: [Int]) -> [Rect] {
+        Rect.split(x, width, weights).map { Rect(x: $0.0, y: y, width: $0.1, height: height) }
+    }
+
     /// Splits into rows of the given weights (the last takes the remainder).
     public func rows(_ weights: [Int]) -> [Rect] {
-        let total = weights.reduce(0, +)
-        var out: [Rect] = [], at = y
-        for (i, w) in weights.enumerated() {
-            let ch = i == weights.count - 1 ? y + height - at : height * w / max(total, 1)
-            out.append(Rect(x: x, y: at, width: width, height: ch)); at += ch
-        }
-        return out
+        Rect.split(y, height, weights).map { Rect(x: x, y: $0.0, width: width, height: $0.1) }
     }
 
     /// Top `n` rows and the rest.
