@@ -6,15 +6,19 @@
 import Compute
 import Foundation
 
-/// Element types of the format (bytes per element in `size`).
+/// Element types of the format, with their width in bits (the reference library's complete table:
+/// F4 and the F6 types are packed below a byte, so a tensor of them must fill whole bytes).
 public enum SafetensorsDType: String, CaseIterable, Sendable {
-    case BOOL, U8, I8, F8_E5M2, F8_E4M3, I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64
-    public var size: Int {
+    case BOOL, F4, F6_E2M3, F6_E3M2, U8, I8, F8_E5M2, F8_E4M3, F8_E8M0, F8_E4M3FNUZ, F8_E5M2FNUZ
+    case I16, U16, F16, BF16, I32, U32, F32, C64, F64, I64, U64
+    public var bits: Int {
         switch self {
-        case .BOOL, .U8, .I8, .F8_E5M2, .F8_E4M3: return 1
-        case .I16, .U16, .F16, .BF16: return 2
-        case .I32, .U32, .F32: return 4
-        case .F64, .I64, .U64: return 8
+        case .F4: return 4
+        case .F6_E2M3, .F6_E3M2: return 6
+        case .BOOL, .U8, .I8, .F8_E5M2, .F8_E4M3, .F8_E8M0, .F8_E4M3FNUZ, .F8_E5M2FNUZ: return 8
+        case .I16, .U16, .F16, .BF16: return 16
+        case .I32, .U32, .F32: return 32
+        case .C64, .F64, .I64, .U64: return 64
         }
     }
 }
@@ -38,6 +42,7 @@ public enum SafetensorsError: Error, CustomStringConvertible, Equatable {
     case unsupportedDType(tensor: String, dtype: String)
     case missingTensor(String)
     case invalidName(String)
+    case partialByte(tensor: String, bits: Int)
 
     public var description: String {
         switch self {
@@ -59,6 +64,7 @@ public enum SafetensorsError: Error, CustomStringConvertible, Equatable {
         case let .unsupportedDType(t, d): return "tensor \"\(t)\": dtype \(d) cannot be loaded as Float32 (F32, F16, BF16 only)"
         case let .missingTensor(n): return "no tensor named \"\(n)\""
         case let .invalidName(n): return "invalid tensor name \"\(n)\""
+        case let .partialByte(t, b): return "tensor \"\(t)\": \(b) bits do not fill whole bytes"
         }
     }
 }
@@ -89,13 +95,16 @@ public final class SafetensorsFile {
     /// Opens and validates `path`; throws a `SafetensorsError` naming the first problem.
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw SafetensorsError.io(path: path, reason: String(cString: strerror(errno))) }
+        let fd: Int32, size: Int
+        do { (fd, size) = try BoundedFile.openRegular(path) } catch let e as BoundedFileError {
+            switch e {
+            case .missing: throw SafetensorsError.io(path: path, reason: String(cString: strerror(ENOENT)))
+            case .notRegularFile(_, let kind): throw SafetensorsError.io(path: path, reason: "is a \(kind), not a regular file")
+            case .unreadable(_, let reason): throw SafetensorsError.io(path: path, reason: reason)
+            case .tooLarge: throw SafetensorsError.io(path: path, reason: "too large")
+            }
+        }
         defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw SafetensorsError.io(path: path, reason: String(cString: strerror(errno))) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw SafetensorsError.io(path: path, reason: "not a regular file") }
-        let size = Int(st.st_size)
         fileSize = size
         var ptr: UnsafeRawPointer? = nil
         if size > 0 {
@@ -108,6 +117,10 @@ public final class SafetensorsFile {
             let buf = UnsafeRawBufferPointer(start: ptr, count: size)
             let parsed = try SafetensorsFile.validate(buf)
             entries = parsed.entries; metadata = parsed.metadata; dataStart = parsed.dataStart
+            var index: [[UInt8]: Int] = [:]
+            index.reserveCapacity(parsed.entries.count)
+            for (i, e) in parsed.entries.enumerated() { index[Array(e.name.utf8)] = i }
+            self.index = index
         } catch {
             if let p = ptr { munmap(UnsafeMutableRawPointer(mutating: p), size) }
             throw error
@@ -116,7 +129,11 @@ public final class SafetensorsFile {
 
     deinit { if mapped, let p = base { munmap(UnsafeMutableRawPointer(mutating: p), fileSize) } }
 
-    public func entry(_ name: String) -> SafetensorsEntry? { entries.first { $0.name == name } }
+    /// Entries by the bytes of their names (the format compares names as bytes: two names that differ
+    /// only in Unicode normalisation are two tensors).
+    let index: [[UInt8]: Int]
+
+    public func entry(_ name: String) -> SafetensorsEntry? { index[Array(name.utf8)].map { entries[$0] } }
 
     /// Raw bytes of a tensor (valid while this file object lives).
     public func bytes(of e: SafetensorsEntry) -> UnsafeRawBufferPointer {
@@ -178,6 +195,7 @@ public final class SafetensorsFile {
         var entries: [SafetensorsEntry] = []
         for (name, value) in fields {
             if name == "__metadata__" {
+                if case .null = value { continue }  // the reference library reads a null __metadata__ as absent
                 guard case .object(let m) = value else { throw SafetensorsError.invalidMetadata("is not an object") }
                 for (k, v) in m {
                     guard case .string(let s) = v else { throw SafetensorsError.invalidMetadata("value of \"\(k)\" is not a string") }
@@ -214,7 +232,7 @@ public final class SafetensorsFile {
             case "data_offsets":
                 offsets = try intArray(v, name, "data_offsets")
             default:
-                throw SafetensorsError.invalidEntry(tensor: name, reason: "unknown field \"\(k)\"")
+                continue  // the reference library ignores fields it does not know
             }
         }
         guard let ds = dtypeS else { throw SafetensorsError.invalidEntry(tensor: name, reason: "missing dtype") }
@@ -223,12 +241,16 @@ public final class SafetensorsFile {
         guard let dtype = SafetensorsDType(rawValue: ds) else { throw SafetensorsError.unknownDType(tensor: name, dtype: ds) }
         guard off.count == 2 else { throw SafetensorsError.invalidEntry(tensor: name, reason: "data_offsets must have 2 numbers") }
         guard off[0] <= off[1] else { throw SafetensorsError.invalidEntry(tensor: name, reason: "data_offsets begin \(off[0]) > end \(off[1])") }
-        var bytes = dtype.size
+        var elements = 1
         for d in sh {
-            let (p, o) = bytes.multipliedReportingOverflow(by: d)
+            let (p, o) = elements.multipliedReportingOverflow(by: d)
             guard !o else { throw SafetensorsError.sizeOverflow(tensor: name) }
-            bytes = p
+            elements = p
         }
+        let (bits, o) = elements.multipliedReportingOverflow(by: dtype.bits)
+        guard !o else { throw SafetensorsError.sizeOverflow(tensor: name) }
+        guard bits % 8 == 0 else { throw SafetensorsError.partialByte(tensor: name, bits: bits) }
+        let bytes = bits / 8
         guard bytes == off[1] - off[0] else { throw SafetensorsError.sizeMismatch(tensor: name, expected: bytes, found: off[1] - off[0]) }
         return SafetensorsEntry(name: name, dtype: dtype, shape: sh, begin: off[0], end: off[1])
     }

@@ -1,3 +1,4 @@
+import Foundation
 // A small strict JSON reader for hostile file headers: bounded depth, exact UTF-8, and duplicate
 // keys reported (Foundation's parser silently keeps the last one). Objects keep their key order.
 
@@ -57,15 +58,16 @@ public struct StrictJSONParser {
         case UInt8(ascii: "{"):
             i += 1; skipWS()
             var fields: [(String, JSONValue)] = []
-            var seen = Set<String>()
+            var seen = Set<[UInt8]>()  // keys compare as bytes, not by Unicode canonical equivalence
             if i < b.count, b[i] == UInt8(ascii: "}") { i += 1; return .object(fields) }
             while true {
                 skipWS()
                 guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
                 let keyAt = i
                 let k = try string()
-                if seen.contains(k) { throw JSONParseError(offset: keyAt, reason: "duplicate key \"\(k)\"") }
-                seen.insert(k)
+                guard seen.insert(Array(k.utf8)).inserted else {
+                    throw JSONParseError(offset: keyAt, reason: "duplicate key \"\(k)\"")
+                }
                 skipWS()
                 guard i < b.count, b[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
                 i += 1; skipWS()
@@ -121,7 +123,9 @@ public struct StrictJSONParser {
             while i < b.count, (0x30...0x39).contains(b[i]) { i += 1 }
         }
         let text = String(decoding: b[start..<i], as: UTF8.self)
-        if integer, let v = Int(text) { return .int(v) }
+        // "-0" is a negative zero, not the integer 0 (as serde_json reads it): a count or offset written
+        // "-0" is rejected like any other negative number.
+        if integer, let v = Int(text), !(v == 0 && b[start] == UInt8(ascii: "-")) { return .int(v) }
         guard let d = Double(text) else { throw JSONParseError(offset: start, reason: "invalid number") }
         return .number(d)
     }
@@ -175,7 +179,8 @@ public struct StrictJSONParser {
                         guard (0xDC00...0xDFFF).contains(lo) else { throw fail("unpaired surrogate") }
                         cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00)
                     } else if (0xDC00...0xDFFF).contains(cp) { throw fail("unpaired surrogate") }
-                    out.append(contentsOf: Array(String(Character(Unicode.Scalar(cp)!)).utf8))
+                    guard let scalar = Unicode.Scalar(cp) else { throw fail("invalid code point in \\u escape") }
+                    out.append(contentsOf: Array(String(Character(scalar)).utf8))
                 default: throw fail("invalid escape")
                 }
                 continue
@@ -218,4 +223,23 @@ extension JSONValue {
     }
 }
 
-import Foundation
+
+
+extension JSONValue {
+    /// The value as Foundation's JSONSerialization would return it (dictionaries, arrays, Int, Double,
+    /// String, Bool, NSNull), for code written against that shape.
+    public var foundationObject: Any {
+        switch self {
+        case .object(let fields):
+            var d: [String: Any] = [:]
+            for (k, v) in fields { d[k] = v.foundationObject }
+            return d
+        case .array(let a): return a.map(\.foundationObject)
+        case .string(let s): return s
+        case .int(let v): return v
+        case .number(let d): return d
+        case .bool(let b): return b
+        case .null: return NSNull()
+        }
+    }
+}

@@ -64,14 +64,24 @@ public enum SessionEvent: Equatable, Sendable {
 }
 
 public enum SessionError: Error, CustomStringConvertible {
-    case invalidCheckpoint(String, String)
+    case checkpoint(CheckpointError)
     case corpus(CorpusError)
     case config(String)
+    /// Training could not recover from non-finite losses within `LanguageSession.maxRollbacks` rollbacks.
+    case diverged(step: Int, rollbacks: Int)
+    public var reason: String {
+        switch self {
+        case .checkpoint(let e): return e.description
+        case .corpus(let e): return e.description
+        case .config(let why): return why
+        case .diverged(let step, let n):
+            return "training diverged: the loss was still not finite at step \(step) after \(n) rollbacks (lower --lr)"
+        }
+    }
     public var description: String {
         switch self {
-        case .invalidCheckpoint(let dir, let why): return "invalid checkpoint: \(why) (\(dir))"
-        case .corpus(let e): return e.description
         case .config(let why): return "invalid configuration: \(why)"
+        default: return reason
         }
     }
 }
@@ -91,6 +101,11 @@ public final class LanguageSession {
     /// Steps whose loss is replaced by NaN once (fault injection for tests and demos).
     public var injectNaN: Set<Int> = []
     var badSteps = 0
+    /// Steps skipped for a non-finite loss or gradient, and rollbacks, over the whole run.
+    public internal(set) var skippedSteps = 0, rollbacks = 0
+    /// Set when `maxRollbacks` rollbacks did not bring the loss back: the caller stops training.
+    public internal(set) var diverged = false
+    public static let maxRollbacks = 20
     var good: (step: Int, params: [[Float]], m: [[Float]], v: [[Float]], adamStep: Int, history: Int)?
 
     // MARK: building
@@ -107,12 +122,11 @@ public final class LanguageSession {
         }
         tokenizer = tok
         (trainTokens, valTokens) = LanguageSession.split(tok.encode(bytes), config)
+        try LanguageSession.checkLongEnough(trainTokens.count, config)
+        try ModelBudget.check(config, vocab: tok.vocabSize, training: true)
         model = LanguageSession.makeModel(config, vocab: tok.vocabSize)
         optimizer = Adam.adamW(model.namedParameters(), lr: config.lr, betas: (0.9, 0.95), weightDecay: config.weightDecay)
         schedule = WarmupCosine(peak: config.lr, warmup: config.warmup, total: config.steps, minLR: config.minLR)
-        guard trainTokens.count > config.context + 1 else {
-            throw SessionError.config("the corpus has \(trainTokens.count) training tokens, fewer than one context of \(config.context)")
-        }
         snapshotGood()
     }
 
@@ -120,24 +134,48 @@ public final class LanguageSession {
         self.config = config; self.tokenizer = tokenizer; self.model = model; self.directory = directory
         let bytes = try LanguageSession.corpusBytes(config)
         (trainTokens, valTokens) = LanguageSession.split(tokenizer.encode(bytes), config)
+        try LanguageSession.checkLongEnough(trainTokens.count, config)
         optimizer = Adam.adamW(model.namedParameters(), lr: config.lr, betas: (0.9, 0.95), weightDecay: config.weightDecay)
         schedule = WarmupCosine(peak: config.lr, warmup: config.warmup, total: config.steps, minLR: config.minLR)
     }
 
-    static func validate(_ c: LMConfig) throws {
-        func check(_ ok: Bool, _ what: String) throws { if !ok { throw SessionError.config(what) } }
-        try check(c.layers >= 1 && c.layers <= 64, "layers must be 1…64")
-        try check(c.width >= 4 && c.width <= 4096, "width must be 4…4096")
-        try check(c.context >= 2 && c.context <= 8192, "context must be 2…8192")
-        try check(c.batch >= 1 && c.batch <= 4096, "batch must be 1…4096")
-        try check(c.steps >= 1, "steps must be positive")
-        try check(c.lr > 0 && c.lr.isFinite, "learning rate must be positive")
-        if c.model == .gpt {
-            try check(c.heads >= 1 && c.width % c.heads == 0 && (c.width / c.heads) % 2 == 0, "width must be a multiple of 2·heads")
-            try check(c.heads % (c.kvHeads ?? c.heads) == 0, "heads must be a multiple of kvHeads")
+    /// A batch window needs context + 1 tokens (inputs and their next-token targets).
+    static func checkLongEnough(_ tokens: Int, _ c: LMConfig) throws {
+        guard tokens >= c.context + 2 else {
+            throw SessionError.config("the corpus gives \(tokens) training tokens; a context of \(c.context) needs at least " +
+                                      "\(c.context + 2) (lower --context or use a longer corpus)")
         }
-        try check(c.tokenizer == "char" || c.tokenizer == "bpe", "tokenizer must be char or bpe")
-        try check(c.bpeVocab >= 256 && c.bpeVocab <= 65536, "bpe vocabulary must be 256…65536")
+    }
+
+    /// Every field of a configuration (from flags or from a session file) within its range.
+    public static func validate(_ c: LMConfig) throws {
+        func check(_ ok: Bool, _ what: String) throws { if !ok { throw SessionError.config(what) } }
+        try check(c.layers >= 1 && c.layers <= 64, "layers must be 1…64, got \(c.layers)")
+        try check(c.width >= 4 && c.width <= 4096, "width must be 4…4096, got \(c.width)")
+        try check(c.context >= 2 && c.context <= 8192, "context must be 2…8192, got \(c.context)")
+        try check(c.batch >= 1 && c.batch <= 4096, "batch must be 1…4096, got \(c.batch)")
+        try check(c.steps >= 1 && c.steps <= 100_000_000, "steps must be 1…100000000, got \(c.steps)")
+        try check(c.warmup >= 0 && c.warmup <= 100_000_000, "warmup must be 0…100000000, got \(c.warmup)")
+        try check(c.lr > 0 && c.lr.isFinite && c.lr <= 1e6, "learning rate must be a positive number, got \(c.lr)")
+        try check(c.minLR >= 0 && c.minLR <= c.lr, "minimum learning rate must be 0…lr (\(c.lr)), got \(c.minLR)")
+        try check(c.weightDecay >= 0 && c.weightDecay <= 10, "weight decay must be 0…10, got \(c.weightDecay)")
+        try check(c.clip > 0 && c.clip.isFinite, "gradient clip must be a positive number, got \(c.clip)")
+        try check(c.valFraction > 0 && c.valFraction <= 0.5, "valFraction must be in (0, 0.5], got \(c.valFraction)")
+        try check(c.evalEvery >= 0, "evalEvery must be ≥ 0 (0: never), got \(c.evalEvery)")
+        try check(c.evalBatches >= 1 && c.evalBatches <= 1000, "evalBatches must be 1…1000, got \(c.evalBatches)")
+        try check(c.checkpointEvery >= 0, "checkpointEvery must be ≥ 0 (0: only at the end), got \(c.checkpointEvery)")
+        try check(c.corpusDocuments >= 1 && c.corpusDocuments <= 200_000,
+                  "corpus documents must be 1…200000, got \(c.corpusDocuments)")
+        try check(!c.corpus.isEmpty, "corpus must name a built-in corpus or a file")
+        if c.model == .gpt {
+            let kv = c.kvHeads ?? c.heads
+            try check(c.heads >= 1 && c.heads <= c.width && c.width % c.heads == 0 && (c.width / c.heads) % 2 == 0,
+                      "width (\(c.width)) must be a multiple of 2 × heads (\(c.heads))")
+            try check(kv >= 1 && kv <= c.heads && c.heads % kv == 0,
+                      "kvHeads must divide heads (\(c.heads)) and be at least 1, got \(kv)")
+        }
+        try check(c.tokenizer == "char" || c.tokenizer == "bpe", "tokenizer must be char or bpe, got \"\(c.tokenizer)\"")
+        try check(c.bpeVocab >= 256 && c.bpeVocab <= 65536, "bpe vocabulary must be 256…65536, got \(c.bpeVocab)")
         try check((c.dropout ?? 0) >= 0 && (c.dropout ?? 0) < 1, "dropout must be in [0, 1)")
     }
 
@@ -146,7 +184,9 @@ public final class LanguageSession {
         case "stories": return Array(StoryCorpus.corpus(stories: c.corpusDocuments, seed: c.seed).utf8)
         case "dialogue": return Array(DialogueWorld.corpus(dialogues: c.corpusDocuments, seed: c.seed).utf8)
         default:
-            do { return try CorpusLoader.load(c.corpus, allowBytes: c.byteLevel) } catch let e as CorpusError { throw SessionError.corpus(e) }
+            do { return try CorpusLoader.load(c.corpus, allowBytes: c.byteLevel) } catch let e as CorpusError {
+                throw SessionError.corpus(e)
+            }
         }
     }
 
@@ -207,8 +247,11 @@ public final class LanguageSession {
             m.skipped = true
             events.append(.nonFiniteLoss(step: step))
             badSteps += 1
+            skippedSteps += 1
             step += 1
-            if badSteps >= 3 { rollback() }
+            if badSteps >= 3 {
+                if rollbacks >= LanguageSession.maxRollbacks { diverged = true } else { rollback() }
+            }
         } else {
             badSteps = 0
             optimizer.learningRate = learningRate
@@ -262,6 +305,7 @@ public final class LanguageSession {
         step = g.step
         lrScale *= 0.5
         badSteps = 0
+        rollbacks += 1
         events.append(.rollback(toStep: g.step, lrScale: lrScale))
     }
 

@@ -156,7 +156,7 @@ public final class ChatRunner: @unchecked Sendable {
         queue.async { [self] in
             guard let dir = checkpoint else { snapshot.update { $0.error = "no chat model found (assets/models/chat)" }; return }
             do {
-                let (c, t, m, _) = try LanguageCheckpoint.loadModel(dir)
+                let (c, t, m, _) = try LanguageSessionDirectory.loadModel(dir)
                 loaded = (c, t, m)
                 snapshot.update { s in
                     s.modelName = "\(c.model.rawValue) \(c.layers)×\(c.width)"

@@ -59,12 +59,12 @@ struct BenchGEMM: ParsableCommand {
 
     func parsedSizes() throws -> [(Int, Int, Int)] {
         try sizes.split(separator: ",").map { s in
-            let p = s.split(separator: "x").compactMap { Int($0) }
-            if p.count == 1, p[0] > 0 { return (p[0], p[0], p[0]) }
-            guard p.count == 3, p.allSatisfy({ $0 > 0 && $0 <= 16384 }) else {
+            let parts = s.split(separator: "x", omittingEmptySubsequences: false)
+            let p = parts.compactMap { Int($0) }
+            guard p.count == parts.count, p.count == 1 || p.count == 3, p.allSatisfy({ $0 > 0 && $0 <= 16384 }) else {
                 throw ValidationError("bad size \"\(s)\": use N or MxKxN with 1…16384")
             }
-            return (p[0], p[1], p[2])
+            return p.count == 1 ? (p[0], p[0], p[0]) : (p[0], p[1], p[2])
         }
     }
 

@@ -22,13 +22,35 @@ struct BenchAttention: ParsableCommand {
     @Option(help: "Flash query tile rows (default: the library's).") var blockQ: Int?
     @Option(help: "Flash key/value tile rows (default: the library's).") var blockK: Int?
 
+    func lengths() throws -> [Int] {
+        let parts = seq.split(separator: ",", omittingEmptySubsequences: false)
+        let values = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, values.count == parts.count, values.allSatisfy({ $0 >= 1 && $0 <= 65536 }) else {
+            throw ValidationError("--seq must be comma-separated lengths in 1…65536, got \"\(seq)\"")
+        }
+        return values
+    }
+
+    func validate() throws {
+        _ = try lengths()
+        guard ["causal", "full", "both"].contains(mask) else { throw ValidationError("--mask must be causal, full or both, got \"\(mask)\"") }
+        guard heads >= 1 && heads <= 64 else { throw ValidationError("--heads must be 1…64, got \(heads)") }
+        guard headDim >= 2 && headDim <= 256 && headDim % 2 == 0 else {
+            throw ValidationError("--head-dim must be even and 2…256, got \(headDim)")
+        }
+        guard runs >= 1 && runs <= 101 else { throw ValidationError("--runs must be 1…101, got \(runs)") }
+        guard naiveMax >= 0 else { throw ValidationError("--naive-max must be ≥ 0, got \(naiveMax)") }
+        for (name, b) in [("--block-q", blockQ), ("--block-k", blockK)] {
+            if let b, !(b >= 1 && b <= 1024) { throw ValidationError("\(name) must be 1…1024, got \(b)") }
+        }
+    }
+
     func run() throws {
         try common.apply()
         if let b = blockQ { FlashAttention.blockQ = b }
         if let b = blockK { FlashAttention.blockK = b }
         let threads = Parallel.threads
-        let lengths = seq.split(separator: ",").compactMap { Int($0) }
-        guard !lengths.isEmpty, lengths.allSatisfy({ $0 > 0 && $0 <= 65536 }) else { throw CLIError("bad --seq \(seq)") }
+        let lengths = try lengths()
         let masks: [Bool] = mask == "causal" ? [true] : mask == "full" ? [false] : [true, false]
         if !json {
             print("attention B=1 H=\(heads) d=\(headDim), \(threads) threads (median ms; peak = extra tensor bytes)")

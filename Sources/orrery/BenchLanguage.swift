@@ -74,6 +74,13 @@ struct BenchTrainGPT: ParsableCommand {
     @Option(help: "A Python with torch to measure side by side.") var torch: String?
     @Flag(help: "JSON lines per the bench contract.") var json = false
 
+    func validate() throws {
+        guard steps >= 1 && steps <= 10_000 else { throw ValidationError("--steps must be 1…10000, got \(steps)") }
+        guard ["all", "small", "large"].contains(shapes) else {
+            throw ValidationError("--shapes must be all, small or large, got \"\(shapes)\"")
+        }
+    }
+
     func run() throws {
         try common.apply()
         let threads = Parallel.threads
@@ -161,6 +168,11 @@ struct BenchGenerate: ParsableCommand {
     @Option(help: "Timed runs.") var runs = 7
     @Option(help: "A Python with torch to measure side by side.") var torch: String?
     @Flag(help: "JSON lines per the bench contract.") var json = false
+
+    func validate() throws {
+        guard tokens >= 1 && tokens <= 100_000 else { throw ValidationError("--tokens must be 1…100000, got \(tokens)") }
+        guard runs >= 1 && runs <= 101 else { throw ValidationError("--runs must be 1…101, got \(runs)") }
+    }
 
     func run() throws {
         try common.apply()

@@ -23,6 +23,16 @@ struct BenchPacking: ParsableCommand {
     @Option(help: "Layers.") var layers = 4
     @Flag(help: "JSON lines per the bench contract.") var json = false
 
+    func validate() throws {
+        guard documents >= 1 && documents <= 100_000 else { throw ValidationError("--documents must be 1…100000, got \(documents)") }
+        guard context >= 8 && context <= 8192 else { throw ValidationError("--context must be 8…8192, got \(context)") }
+        guard rows >= 1 && rows <= 4096 else { throw ValidationError("--rows must be 1…4096, got \(rows)") }
+        guard width >= 8 && width <= 2048 && width % 8 == 0 else {
+            throw ValidationError("--width must be a multiple of 8 in 8…2048 (4 heads of even size), got \(width)")
+        }
+        guard layers >= 1 && layers <= 48 else { throw ValidationError("--layers must be 1…48, got \(layers)") }
+    }
+
     func run() throws {
         try common.apply()
         var rng = RNG(seed: 5)

@@ -13,6 +13,11 @@ struct BenchTUI: ParsableCommand {
     @Option(help: "Training steps for the under-the-UI comparison.") var steps = 60
     @Flag(help: "JSON lines per the bench contract.") var json = false
 
+    func validate() throws {
+        guard frames >= 1 && frames <= 10_000 else { throw ValidationError("--frames must be 1…10000, got \(frames)") }
+        guard steps >= 1 && steps <= 100_000 else { throw ValidationError("--steps must be 1…100000, got \(steps)") }
+    }
+
     func run() throws {
         try common.apply()
         let threads = Parallel.threads

@@ -28,10 +28,12 @@ struct SamplingFlags: ParsableArguments {
     @Option(help: "Random seed for sampling.") var seed: UInt64 = 0
 
     func validate() throws {
-        if let t = temperature, !(t >= 0 && t <= 10) { throw ValidationError("--temperature must be 0…10") }
-        guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0") }
-        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
-        guard repetitionPenalty > 0 else { throw ValidationError("--repetition-penalty must be positive") }
+        if let t = temperature, !(t >= 0 && t <= 10) { throw ValidationError("--temperature must be 0…10, got \(t)") }
+        guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0, got \(topK)") }
+        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
+        guard repetitionPenalty > 0 && repetitionPenalty.isFinite && repetitionPenalty <= 100 else {
+            throw ValidationError("--repetition-penalty must be in (0, 100], got \(repetitionPenalty)")
+        }
     }
 
     func options(maxTokens: Int, defaultTemperature: Float) -> SamplingOptions {
@@ -47,9 +49,9 @@ func loadCheckpoint(_ dir: String?) throws -> (LMConfig, Tokenizer, LanguageMode
         throw CLIError("no checkpoint given and the shipped model was not found (assets/models/chat; set ORRERY_ASSETS or pass --checkpoint DIR)")
     }
     do {
-        let (c, t, m, _) = try LanguageCheckpoint.loadModel(d)
+        let (c, t, m, _) = try LanguageSessionDirectory.loadModel(d)
         return (c, t, m, d)
-    } catch { throw CLIError("\(error)") }
+    } catch let e as CheckpointError { throw CLIError(e.description) } catch { throw CLIError("\(error)") }
 }
 
 struct Sample: ParsableCommand {
@@ -62,9 +64,14 @@ struct Sample: ParsableCommand {
     @OptionGroup var sampling: SamplingFlags
     @Flag(help: "JSON lines: one token event per piece, then done.") var json = false
 
+    func validate() throws {
+        guard maxTokens >= 1 && maxTokens <= 100_000 else { throw ValidationError("--max-tokens must be 1…100000, got \(maxTokens)") }
+        guard stop.allSatisfy({ !$0.isEmpty }) else { throw ValidationError("--stop needs a non-empty string") }
+        guard prompt.utf8.count <= 1 << 20 else { throw ValidationError("--prompt is longer than 1 MiB") }
+    }
+
     func run() throws {
         try common.apply()
-        guard maxTokens >= 1 && maxTokens <= 100_000 else { throw CLIError("--max-tokens must be 1…100000") }
         let (_, tok, model, _) = try loadCheckpoint(checkpoint)
         var o = sampling.options(maxTokens: maxTokens, defaultTemperature: 0.8)
         o.stop = stop
@@ -76,6 +83,11 @@ struct Sample: ParsableCommand {
             text += piece
             if json { if !piece.isEmpty { print(JSONLine.encode(["type": "token", "text": piece])) } }
             else { print(piece, terminator: ""); fflush(stdout) }
+            try StandardOutput.check()
+        }
+        if let why = gen.failure {
+            if !json { print() }
+            throw CLIError(why)
         }
         let secs = Date().timeIntervalSince(start)
         if json {
@@ -95,6 +107,10 @@ struct Chat: ParsableCommand {
     @OptionGroup var sampling: SamplingFlags
     @Flag(help: "Forget earlier turns (each question stands alone).") var noHistory = false
 
+    func validate() throws {
+        guard maxTokens >= 1 && maxTokens <= 100_000 else { throw ValidationError("--max-tokens must be 1…100000, got \(maxTokens)") }
+    }
+
     func run() throws {
         try common.apply()
         let (config, tok, model, _) = try loadCheckpoint(checkpoint)
@@ -103,13 +119,16 @@ struct Chat: ParsableCommand {
         let interactive = isatty(0) == 1
         if interactive { print("chatting with \(config.model.rawValue) \(config.layers)×\(config.width) — an empty line or Ctrl-D ends") }
         var turn = 0
+        var input = LineReader()
         while true {
             if interactive { print("you> ", terminator: ""); fflush(stdout) }
-            guard let line = readLine() else { break }
+            guard let line = try input.next() else { break }
             let user = line.trimmingCharacters(in: .whitespaces)
             if user.isEmpty { if interactive { break } else { print(); continue } }
-            let (prompt, _) = format.fit(history: noHistory ? [] : history, user: user, tokenizer: tok,
-                                          context: config.context, reserve: min(maxTokens, config.context / 2))
+            let (prompt, kept) = format.fit(history: noHistory ? [] : history, user: user, tokenizer: tok,
+                                             context: config.context, reserve: min(maxTokens, config.context / 2))
+            // Turns that no longer fit the context are gone for good: history stays bounded.
+            history = Array(history.suffix(kept))
             var o = sampling.options(maxTokens: maxTokens, defaultTemperature: 0)
             o.stop = ["\n"]; o.seed = sampling.seed &+ UInt64(turn)
             let gen = TextGenerator(model: model, tokenizer: tok, prompt: prompt, options: o)
@@ -119,7 +138,9 @@ struct Chat: ParsableCommand {
                 answer += piece
                 if interactive { print(piece, terminator: ""); fflush(stdout) }
             }
+            if let why = gen.failure { throw CLIError(why) }
             if interactive { print() } else { print(answer); fflush(stdout) }
+            try StandardOutput.check()
             history.append((user, answer))
             turn += 1
         }

@@ -12,6 +12,7 @@ struct Inspect: ParsableCommand {
     func run() throws {
         let f: SafetensorsFile
         do { f = try SafetensorsFile(path: file) } catch let e as SafetensorsError {
+            if case .io(_, let reason) = e { throw CLIError("cannot open: \(reason) (\(file))") }
             throw CLIError("invalid safetensors file: \(e) (\(file))")
         }
         let total = f.entries.reduce(0) { $0 + $1.byteCount }
@@ -25,13 +26,17 @@ struct Inspect: ParsableCommand {
                                    "data_bytes": total]))
             return
         }
-        print("\(file): safetensors, \(f.entries.count) tensors, \(params) elements, \(total) data bytes")
-        for (k, v) in f.metadata.sorted(by: { $0.key < $1.key }) { print("  metadata \(k) = \(v)") }
-        let nameW = max(4, f.entries.map(\.name.count).max() ?? 0)
+        // Names and metadata come from the file: printed with control characters escaped.
+        let safe = TerminalText.safe
+        print("\(safe(file)): safetensors, \(f.entries.count) tensors, \(params) elements, \(total) data bytes")
+        for (k, v) in f.metadata.sorted(by: { $0.key < $1.key }) { print("  metadata \(safe(k)) = \(safe(v))") }
+        let names = f.entries.map { safe($0.name) }
+        let nameW = min(80, max(4, names.map(\.count).max() ?? 0))
         print("  " + "name".padding(toLength: nameW, withPad: " ", startingAt: 0) + "  dtype    shape                 bytes")
-        for e in f.entries {
+        for (e, name) in zip(f.entries, names) {
             let shape = "[" + e.shape.map(String.init).joined(separator: ", ") + "]"
-            print("  " + e.name.padding(toLength: nameW, withPad: " ", startingAt: 0) + "  "
+            let column = name.count >= nameW ? name : name.padding(toLength: nameW, withPad: " ", startingAt: 0)
+            print("  " + column + "  "
                   + e.dtype.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0) + "  "
                   + shape.padding(toLength: 20, withPad: " ", startingAt: 0) + "  \(e.byteCount)")
         }

@@ -17,18 +17,39 @@ struct Orrery: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    /// Runs the command line; user errors become one `error: …` line on stderr and a non-zero exit.
+    /// Runs the command line; every error becomes one `error: <what> (<where>)` line on stderr and a
+    /// non-zero exit.
     static func main() {
         setvbuf(stdout, nil, _IOLBF, 0)
-        do {
-            var command = try parseAsRoot()
-            try command.run()
-        } catch let e as CLIError {
-            FileHandle.standardError.write("error: \(e.description)\n".data(using: .utf8)!)
-            Foundation.exit(1)
-        } catch {
-            exit(withError: error)
+        signal(SIGXFSZ, SIG_IGN)  // a write past a file-size limit fails (EFBIG) and is reported, not fatal
+        let args = Arguments.normalized(Array(CommandLine.arguments.dropFirst()))
+        var command: ParsableCommand
+        do { command = try parseAsRoot(args) } catch {
+            if exitCode(for: error) == .success { exit(withError: error) }  // --help, --version
+            let what = message(for: error).split(whereSeparator: \.isNewline).map(String.init)
+                .filter { !$0.isEmpty && !$0.hasPrefix("Usage:") && !$0.hasPrefix("  See ") }.joined(separator: "; ")
+            let path = Arguments.commandPath(args)
+            fail("\(what) (see '\(path) --help')", code: exitCode(for: error).rawValue)
         }
+        do {
+            try command.run()
+            try StandardOutput.check()
+        } catch let e as ExitCode {
+            Foundation.exit(e.rawValue)
+        } catch let e as ValidationError {
+            fail("\(e.message) (see '\(Arguments.commandPath(args)) --help')", code: 64)
+        } catch {
+            if exitCode(for: error) == .success { exit(withError: error) }  // help requested from inside a command
+            fail("\(error)", code: 1)
+        }
+    }
+
+    /// Prints one error line (made safe for a terminal) and exits.
+    static func fail(_ message: String, code: Int32) -> Never {
+        fflush(stdout)
+        let line = "error: " + TerminalText.safe(message) + "\n"
+        FileHandle.standardError.write(Data(line.utf8))
+        Foundation.exit(code == 0 ? 1 : code)
     }
 
     @Option(help: "Chat model directory for the chat lab (default: assets/models/chat).") var chatCheckpoint: String?
@@ -67,18 +88,10 @@ struct Version: ParsableCommand {
     }
 }
 
-/// Writes errors as the contract wants: one line on stderr, non-zero exit.
+/// A user-facing error: one line on stderr, non-zero exit.
 struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ what: String) { description = what }
-}
-
-enum JSONLine {
-    /// One-line JSON with sorted keys.
-    static func encode(_ object: [String: Any]) -> String {
-        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .fragmentsAllowed])
-        return String(decoding: data, as: UTF8.self)
-    }
 }
 
 enum UI {

@@ -24,6 +24,13 @@ final class Progress {
         FileHandle.standardError.write(line.data(using: .utf8)!)
     }
 
+    /// Prints a line of its own (on stdout) without leaving a half-drawn bar behind it.
+    func interject(_ line: String) {
+        if enabled { FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!) }
+        print(line)
+        lastDraw = .distantPast
+    }
+
     func finish() {
         guard enabled else { return }
         FileHandle.standardError.write("\n".data(using: .utf8)!)

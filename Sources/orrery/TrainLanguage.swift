@@ -4,12 +4,22 @@ import Foundation
 import Labs
 import Models
 
-/// Set by SIGINT/SIGTERM: the training loop finishes its step, saves, and exits.
+/// Set by the first SIGINT/SIGTERM: the training loop finishes its step, saves, and exits.
 nonisolated(unsafe) var interruptRequested: sig_atomic_t = 0
 
+/// The first SIGINT or SIGTERM asks the run to stop at the next step boundary (and save); a second
+/// one ends the process at once with the signal's default action (a save in progress is atomic, so
+/// the previous one survives).
 func installInterruptHandler() {
-    signal(SIGINT) { _ in interruptRequested = 1 }
-    signal(SIGTERM) { _ in interruptRequested = 1 }
+    let handler: @convention(c) (Int32) -> Void = { sig in
+        if interruptRequested != 0 {
+            signal(sig, SIG_DFL)
+            raise(sig)
+        }
+        interruptRequested = 1
+    }
+    signal(SIGINT, handler)
+    signal(SIGTERM, handler)
 }
 
 /// `orrery train gpt|lstm|gru|chat`: one command, four presets of the language lab.
@@ -35,14 +45,20 @@ struct TrainLanguage: ParsableArguments {
     @Option(help: "Save every N steps (with --out).") var checkpointEvery: Int?
     @Option(help: "Print a sample every N steps (0: never).") var sampleEvery = 0
     @Option(help: "With --json, emit the probe sequence's attention maps (every layer and head) every N steps (GPT; 0: never).") var attentionEvery = 0
-    @Flag(help: "JSON lines: step, eval, sample, done and error events.") var json = false
+    @Flag(help: "JSON lines: step, eval, skipped, rollback, sample, done and error events.") var json = false
+    @Flag(help: "Replace a session already saved in --out.") var force = false
 
     func makeSession(preset: String) throws -> LanguageSession {
         if let dir = resume {
-            let s = try LanguageCheckpoint.resume(dir)
+            // Where the run will save is checked before the work starts, not at its first save.
+            if let o = out, o != dir { try SessionDirectory.prepareNew(o, replace: force) } else {
+                try SessionDirectory.probeWritable(dir)
+            }
+            let s = try LanguageSessionDirectory.resume(dir)
             if let o = out, o != dir { s.directory = o } else { s.directory = dir }
             return s
         }
+        if let o = out { try SessionDirectory.prepareNew(o, replace: force) }
         guard var c = LMConfig.preset(preset) else { throw CLIError("unknown model \(preset)") }
         if let v = steps { c.steps = v }
         if let v = corpus { c.corpus = v }
@@ -65,7 +81,9 @@ struct TrainLanguage: ParsableArguments {
     func run(preset: String) throws {
         try common.apply()
         let session: LanguageSession
-        do { session = try makeSession(preset: preset) } catch let e as SessionError { throw CLIError(e.description) }
+        do { session = try makeSession(preset: preset) } catch let e as SessionError { throw CLIError(e.description) } catch let e as CheckpointError {
+            throw CLIError(e.description)
+        }
         installInterruptHandler()
         let c = session.config
         if steps != nil && resume != nil, let s = steps, s != c.steps {
@@ -82,9 +100,17 @@ struct TrainLanguage: ParsableArguments {
         let progress = Progress(total: c.steps, label: c.model.rawValue, enabled: !json)
         let start = Date()
         var tokens = 0
+        var eventsSeen = session.events.count
         while session.step < c.steps {
             let m = session.trainStep()
             tokens += c.batch * c.context
+            for event in session.events[eventsSeen...] { report(event, progress: progress) }
+            eventsSeen = session.events.count
+            if session.diverged {
+                progress.finish()
+                throw CLIError(SessionError.diverged(step: session.step, rollbacks: session.rollbacks).reason
+                               + (session.directory.map { "; the last save in \($0) is kept" } ?? ""))
+            }
             if json {
                 var o: [String: Any] = ["type": "step", "step": m.step, "loss": Double(m.loss), "lr": Double(m.lr),
                                         "tokens_per_s": m.tokensPerSecond, "grad_norm": Double(m.gradNorm), "clipped": m.clipped]
@@ -111,24 +137,47 @@ struct TrainLanguage: ParsableArguments {
             if session.directory != nil && c.checkpointEvery > 0 && session.step % c.checkpointEvery == 0 {
                 try saveOrFail(session)
             }
+            if json { try StandardOutput.check() }
             if interruptRequested != 0 { break }
         }
         progress.finish()
-        if session.directory != nil { try saveOrFail(session) }
+        let savedNow = session.events.last == .saved(step: session.step)  // nothing happened since the last save
+        if session.directory != nil && !savedNow { try saveOrFail(session) }
         let secs = Date().timeIntervalSince(start)
         let val = session.evaluate()
         if json {
             print(JSONLine.encode(["type": "done", "step": session.step, "val_loss": Double(val), "seconds": secs,
-                                   "tokens_per_s": Double(tokens) / max(secs, 1e-9), "interrupted": interruptRequested != 0]))
+                                   "tokens_per_s": Double(tokens) / max(secs, 1e-9), "interrupted": interruptRequested != 0,
+                                   "skipped_steps": session.skippedSteps, "rollbacks": session.rollbacks]))
         } else {
             print(String(format: "step %d: validation loss %.4f, %.0f tokens/s over %.1f s", session.step, val, Double(tokens) / max(secs, 1e-9), secs))
+            if session.skippedSteps > 0 {
+                print("\(session.skippedSteps) steps skipped for a non-finite loss, \(session.rollbacks) rollbacks " +
+                      "(learning rate now ×\(session.lrScale))")
+            }
             if let d = session.directory { print("saved to \(d)") }
         }
+        guard val.isFinite else { throw CLIError("the validation loss is \(val): the model diverged (lower --lr)") }
         if interruptRequested != 0 { throw CLIError("interrupted at step \(session.step)" + (session.directory.map { "; saved to \($0)" } ?? "")) }
     }
 
     func saveOrFail(_ s: LanguageSession) throws {
         do { try s.save() } catch { throw CLIError("\(error)") }
+    }
+
+    /// A skipped step or a rollback is visible: a JSON event, or a line above the progress bar.
+    func report(_ event: SessionEvent, progress: Progress) {
+        switch event {
+        case .nonFiniteLoss(let step):
+            if json { print(JSONLine.encode(["type": "skipped", "step": step, "reason": "non-finite loss or gradient"])) } else {
+                progress.interject("step \(step): the loss or gradient is not finite; step skipped")
+            }
+        case .rollback(let to, let scale):
+            if json { print(JSONLine.encode(["type": "rollback", "to_step": to, "lr_scale": Double(scale)])) } else {
+                progress.interject("rolled back to step \(to) after 3 bad steps; learning rate now ×\(scale)")
+            }
+        case .saved: break
+        }
     }
 }
 

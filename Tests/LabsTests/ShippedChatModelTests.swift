@@ -19,7 +19,7 @@ final class ShippedChatModelTests: XCTestCase {
         let files = try FileManager.default.contentsOfDirectory(atPath: dir)
         let bytes = try files.reduce(0) { $0 + ((try FileManager.default.attributesOfItem(atPath: dir + "/" + $1)[.size] as? Int) ?? 0) }
         XCTAssertLessThanOrEqual(bytes, 8 << 20, "shipped model ≤ 8 MB")
-        let (_, tok, model, _) = try LanguageCheckpoint.loadModel(dir)
+        let (_, tok, model, _) = try LanguageSessionDirectory.loadModel(dir)
         XCTAssertEqual(answer("what is 3 plus 4?", model, tok), "3 plus 4 is 7.")
         var rng = RNG(seed: UInt64(Date().timeIntervalSince1970) % 1000)   // a different sample each run
         var correct = 0

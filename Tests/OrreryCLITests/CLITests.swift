@@ -3,33 +3,8 @@ import Foundation
 import XCTest
 
 final class CLITests: XCTestCase {
-    /// The built executable, next to this test bundle.
-    var binary: URL {
-        var dir = Bundle.main.bundleURL
-        for b in Bundle.allBundles where b.bundlePath.hasSuffix(".xctest") { dir = b.bundleURL.deletingLastPathComponent() }
-        return dir.appendingPathComponent("orrery")
-    }
-
-    func run(_ args: [String], stdin: String? = nil) throws -> (code: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = args
-        let o = Pipe(), e = Pipe(), i = Pipe()
-        p.standardOutput = o; p.standardError = e; p.standardInput = i
-        try p.run()
-        if let s = stdin { i.fileHandleForWriting.write(s.data(using: .utf8)!) }
-        try i.fileHandleForWriting.close()
-        let out = o.fileHandleForReading.readDataToEndOfFile(), err = e.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
-    }
-
-    func jsonLines(_ s: String) -> [[String: Any]] {
-        s.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-    }
-
     func testVersionAndHelp() throws {
-        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: binary.path), "binary at \(binary.path)")
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: orreryBinary.path), "binary at \(orreryBinary.path)")
         let v = try run(["version", "--json"])
         XCTAssertEqual(v.code, 0)
         let obj = jsonLines(v.out).first
@@ -98,7 +73,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(lines[1], "Ana is in the kitchen.")
         let bad = try run(["chat", "--checkpoint", "/nonexistent/dir"], stdin: "hi\n")
         XCTAssertNotEqual(bad.code, 0)
-        XCTAssertTrue(bad.err.hasPrefix("error: invalid checkpoint"), bad.err)
+        XCTAssertTrue(bad.err.hasPrefix("error: not a session directory"), bad.err)
     }
 
     func testTrainSampleAndResumeThroughTheCLI() throws {
@@ -116,8 +91,10 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(events.filter { $0["type"] as? String == "step" }.count, 10)
         XCTAssertTrue(events.contains { $0["type"] as? String == "eval" })
         XCTAssertEqual(events.last?["type"] as? String, "done")
+        let snapshot = try currentSnapshot(dir)
+        XCTAssertTrue(snapshot.hasSuffix("/step-00000010"), snapshot)
         for f in ["config.json", "tokenizer.json", "model.safetensors", "optimizer.safetensors", "metrics.jsonl"] {
-            XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/" + f), f)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: snapshot + "/" + f), f)
         }
         let s = try run(["sample", "--checkpoint", dir, "--prompt", "Once", "--max-tokens", "20", "--json", "--seed", "3"])
         XCTAssertEqual(s.code, 0, s.err)
@@ -125,7 +102,7 @@ final class CLITests: XCTestCase {
         let again = try run(["train", "gpt", "--resume", dir, "--json"])
         XCTAssertEqual(again.code, 0, again.err)
         XCTAssertEqual(jsonLines(again.out).first?["step"] as? Int, 10, "resumes at the saved step")
-        let ins = try run(["inspect", dir + "/model.safetensors", "--json"])
+        let ins = try run(["inspect", try currentSnapshot(dir) + "/model.safetensors", "--json"])
         XCTAssertEqual(ins.code, 0, ins.err)
         let empty = dir + "/empty.txt"
         _ = FileManager.default.createFile(atPath: empty, contents: Data())

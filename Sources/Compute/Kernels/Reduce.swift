@@ -117,3 +117,20 @@ extension Kernels {
         return out
     }
 }
+
+extension Kernels {
+    /// Whether every element is finite (no NaN, no ±inf): a checkpoint's weights must be.
+    public static func allFinite(_ x: Tensor) -> Bool {
+        let c = x.contiguousRaw()
+        let n = c.count, p = c.data
+        var i = 0
+        while i < n {
+            // x - x is 0 for finite x and NaN for NaN and ±inf; a sum of such terms stays 0 only if all are finite.
+            var acc: Float = 0
+            let end = min(n, i + 4096)
+            while i < end { acc += p[i] - p[i]; i += 1 }
+            if acc != 0 || acc.isNaN { return false }
+        }
+        return true
+    }
+}

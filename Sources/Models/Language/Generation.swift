@@ -56,9 +56,13 @@ public final class TextGenerator {
     public private(set) var finished = false
     /// The token just sampled (for UIs that show per-token state).
     public private(set) var lastToken: Int?
+    /// Why generation stopped early, if it did (the model produced NaN or infinite logits).
+    public private(set) var failure: String?
 
     public init(model: LanguageModel, tokenizer: Tokenizer, prompt: [Int], options: SamplingOptions) {
-        self.model = model; self.tokenizer = tokenizer; sampler = Sampler(options)
+        var o = options
+        o.stop = o.stop.filter { !$0.isEmpty }  // an empty stop string would match everywhere and nowhere
+        self.model = model; self.tokenizer = tokenizer; sampler = Sampler(o)
         decoder = model.makeDecoder()
         tokens = prompt.isEmpty ? [0] : prompt
         pendingLogits = feedWindow(tokens)
@@ -79,6 +83,10 @@ public final class TextGenerator {
         if finished { return nil }
         let o = sampler.options
         guard produced < o.maxTokens, let logits = pendingLogits else { return finish() }
+        guard Kernels.allFinite(logits) else {
+            failure = "the model produced non-finite logits after \(produced) tokens (its weights or inputs hold NaN or inf)"
+            return finish()
+        }
         let t = sampler.pick(logits, history: tokens)
         lastToken = t
         tokens.append(t); produced += 1

@@ -75,6 +75,12 @@ public final class CharTokenizer: Tokenizer {
 
 /// Byte-level BPE: tokens 0…255 are bytes; token 256 + r is the r-th learned merge.
 public final class ByteBPE: Tokenizer {
+    /// The longest token, in bytes. Merges can double a token's length, so a file of a few dozen
+    /// self-referencing merges would otherwise describe tokens of gigabytes; training respects the
+    /// same bound.
+    public static let maxTokenBytes = 256
+    /// The largest vocabulary a file may describe (256 byte tokens + merges).
+    public static let maxVocabulary = 65536 + 256
     public let merges: [(Int, Int)]
     let rank: [Int64: Int]
     let expansions: [[UInt8]]
@@ -82,9 +88,17 @@ public final class ByteBPE: Tokenizer {
     public init(merges: [(Int, Int)]) throws {
         var r: [Int64: Int] = [:]
         var ex: [[UInt8]] = (0..<256).map { [UInt8($0)] }
+        guard 256 + merges.count <= ByteBPE.maxVocabulary else {
+            throw TokenizerError.invalid("\(merges.count) merges exceed the \(ByteBPE.maxVocabulary - 256) allowed")
+        }
         for (i, (a, b)) in merges.enumerated() {
             guard a >= 0, b >= 0, a < 256 + i, b < 256 + i else { throw TokenizerError.invalid("merge \(i) refers to a later token") }
-            r[ByteBPE.key(a, b)] = i
+            guard ex[a].count + ex[b].count <= ByteBPE.maxTokenBytes else {
+                throw TokenizerError.invalid("merge \(i) makes a token longer than \(ByteBPE.maxTokenBytes) bytes")
+            }
+            guard r.updateValue(i, forKey: ByteBPE.key(a, b)) == nil else {
+                throw TokenizerError.invalid("merge \(i) repeats an earlier merge")
+            }
             ex.append(ex[a] + ex[b])
         }
         self.merges = merges; rank = r; expansions = ex
@@ -106,16 +120,20 @@ public final class ByteBPE: Tokenizer {
             cur.append(Int(b))
         }
         if !cur.isEmpty { words[cur, default: 0] += 1 }
-        var seqs = Array(words.keys), counts = seqs.map { words[$0]! }
+        var seqs = Array(words.keys), counts = seqs.map { words[$0] ?? 0 }
         var merges: [(Int, Int)] = []
+        var lengths = [Int](repeating: 1, count: 256)  // bytes per token
         while 256 + merges.count < vocabSize {
             var pairs: [Int64: Int] = [:]
             for (s, c) in zip(seqs, counts) where s.count > 1 {
-                for i in 0..<(s.count - 1) { pairs[key(s[i], s[i + 1]), default: 0] += c }
+                for i in 0..<(s.count - 1) where lengths[s[i]] + lengths[s[i + 1]] <= maxTokenBytes {
+                    pairs[key(s[i], s[i + 1]), default: 0] += c
+                }
             }
             guard let best = pairs.max(by: { ($0.value, -$0.key) < ($1.value, -$1.key) }), best.value >= 2 else { break }
             let a = Int(best.key >> 32), b = Int(best.key & 0xFFFF_FFFF), t = 256 + merges.count
             merges.append((a, b))
+            lengths.append(lengths[a] + lengths[b])
             for k in seqs.indices where seqs[k].count > 1 {
                 var s = seqs[k], out: [Int] = [], i = 0
                 while i < s.count {
@@ -162,22 +180,30 @@ public final class ByteBPE: Tokenizer {
 }
 
 public enum TokenizerFile {
+    /// Reads a tokenizer saved by `json()`, validating every value: character codes must be Unicode
+    /// scalars (no negatives, no surrogates) without repeats; merges must refer to earlier tokens and
+    /// stay within the token-length and vocabulary bounds.
     public static func load(_ obj: [String: Any]) throws -> Tokenizer {
         switch obj["type"] as? String {
         case "char":
-            guard let cs = obj["chars"] as? [Int] else { throw TokenizerError.invalid("char tokenizer without chars") }
-            let scalars = try cs.map { v -> Unicode.Scalar in
-                guard let s = Unicode.Scalar(UInt32(clamping: v)) else { throw TokenizerError.invalid("bad character \(v)") }
+            guard let cs = obj["chars"] as? [Int] else { throw TokenizerError.invalid("char tokenizer without a list of character codes") }
+            guard cs.count <= 0x110000 else { throw TokenizerError.invalid("\(cs.count) characters is more than Unicode has") }
+            var seen = Set<UInt32>()
+            let scalars = try cs.enumerated().map { (i, v) -> Unicode.Scalar in
+                guard v >= 0, v <= 0x10FFFF, let s = Unicode.Scalar(UInt32(v)) else {
+                    throw TokenizerError.invalid("character \(i) has code \(v), which is not a Unicode scalar")
+                }
+                guard seen.insert(s.value).inserted else { throw TokenizerError.invalid("character \(i) (code \(v)) is repeated") }
                 return s
             }
             return CharTokenizer(chars: scalars)
         case "bpe":
             guard let ms = obj["merges"] as? [[Int]], ms.allSatisfy({ $0.count == 2 }) else {
-                throw TokenizerError.invalid("bpe tokenizer without merges")
+                throw TokenizerError.invalid("bpe tokenizer without a list of merge pairs")
             }
             return try ByteBPE(merges: ms.map { ($0[0], $0[1]) })
         default:
-            throw TokenizerError.invalid("unknown type \(String(describing: obj["type"]))")
+            throw TokenizerError.invalid("unknown type \((obj["type"] as? String).map { "\"\($0)\"" } ?? "(missing)")")
         }
     }
 }

@@ -1,0 +1,254 @@
+// The language lab's files in a session directory (see SessionDirectory for how a save is made atomic):
+// config.json (format, lab, step, config), tokenizer.json, model.safetensors, optimizer.safetensors,
+// metrics.jsonl. Each file is stamped with the step, and loading checks that they agree. Loading treats
+// every file as hostile: sizes are capped before reading, JSON is parsed strictly (duplicate keys,
+// depth), the configuration is validated and its memory cost checked against the file and the machine
+// before the model is built, and weights must be finite.
+import Compute
+import Formats
+import Foundation
+import Models
+import NN
+
+public enum LanguageSessionDirectory {
+    public static let format = "orrery-language-session-1"
+    static let maxJSONBytes = 1 << 20
+    static let maxTokenizerBytes = 64 << 20
+    static let maxMetricsBytes = 256 << 20
+
+    /// Encoders for files that may hold non-finite numbers (a skipped step's NaN loss).
+    static var encoder: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return e
+    }
+
+    static var decoder: JSONDecoder {
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return d
+    }
+
+    static func json(_ o: Any) throws -> [UInt8] {
+        Array(try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .prettyPrinted]))
+    }
+
+    /// Saves the whole session as one atomic snapshot in `dir`.
+    public static func save(_ s: LanguageSession, to dir: String) throws {
+        let stepS = "\(s.step)"
+        let named = s.model.namedParameters()
+        var files: [(name: String, bytes: [UInt8])] = []
+        do {
+            files.append(("model.safetensors", try SafetensorsWriter.encode(named.map { .init($0.0, $0.1) },
+                                                                            metadata: ["step": stepS, "format": format])))
+            var opt: [SafetensorsWriter.Item] = []
+            for (i, (name, _)) in named.enumerated() {
+                opt.append(.init("m." + name, s.optimizer.m[i]))
+                opt.append(.init("v." + name, s.optimizer.v[i]))
+            }
+            let optMeta = ["step": stepS, "adam_step": "\(s.optimizer.stepCount)", "lr_scale": "\(s.lrScale)"]
+            files.append(("optimizer.safetensors", try SafetensorsWriter.encode(opt, metadata: optMeta)))
+            let enc = encoder
+            var lines: [UInt8] = []
+            for m in s.history {
+                lines += try enc.encode(m)
+                lines.append(0x0A)
+            }
+            files.append(("metrics.jsonl", lines))
+            files.append(("tokenizer.json", try json(s.tokenizer.json())))
+            let cfg = try JSONSerialization.jsonObject(with: try enc.encode(s.config))
+            files.append(("config.json", try json(["format": format, "lab": "language", "step": s.step, "config": cfg])))
+        } catch {
+            throw CheckpointError.writeFailed(dir: dir, reason: "cannot encode the session: \(error)")
+        }
+        try SessionDirectory.commit(files, step: s.step, to: dir)
+    }
+
+    /// Reads a small file of the snapshot, capped at `limit` bytes.
+    static func readFile(_ folder: String, _ name: String, dir: String, limit: Int) throws -> [UInt8] {
+        do { return try BoundedFile.read(folder + "/" + name, limit: limit) } catch let e as BoundedFileError {
+            switch e {
+            case .missing: throw CheckpointError.missingFile(dir: dir, file: name)
+            case .notRegularFile(_, let kind): throw CheckpointError.unreadable(dir: dir, file: name, reason: "it is a \(kind)")
+            case .tooLarge(_, let size, let limit):
+                throw CheckpointError.unreadable(dir: dir, file: name, reason: "\(size) bytes, over the \(limit)-byte limit")
+            case .unreadable(_, let r): throw CheckpointError.unreadable(dir: dir, file: name, reason: r)
+            }
+        }
+    }
+
+    /// Parses strictly (duplicate keys, nesting depth, exact UTF-8); returns the top-level object.
+    static func strictObject(_ bytes: [UInt8], file: String, dir: String) throws -> [String: Any] {
+        let value: JSONValue
+        do { value = try StrictJSONParser.parse(bytes) } catch {
+            throw CheckpointError.malformed(dir: dir, file: file, reason: "not valid JSON: \(error)")
+        }
+        guard case .object = value, let obj = value.foundationObject as? [String: Any] else {
+            throw CheckpointError.malformed(dir: dir, file: file, reason: "not a JSON object")
+        }
+        return obj
+    }
+
+    /// What a failed decode means, in one line (instead of Swift's DecodingError dump).
+    static func describe(_ error: Error) -> String {
+        guard let e = error as? DecodingError else { return "\(error)" }
+        func path(_ c: DecodingError.Context, _ extra: CodingKey? = nil) -> String {
+            let keys = c.codingPath + (extra.map { [$0] } ?? [])
+            return keys.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch e {
+        case .typeMismatch(let type, let c): return "\"\(path(c))\" should be \(typeName(type))"
+        case .valueNotFound(let type, let c): return "\"\(path(c))\" is null; it should be \(typeName(type))"
+        case .keyNotFound(let key, let c): return "\"\(path(c, key))\" is missing"
+        case .dataCorrupted(let c): return c.codingPath.isEmpty ? c.debugDescription : "\"\(path(c))\": \(c.debugDescription)"
+        @unknown default: return "\(e)"
+        }
+    }
+
+    static func typeName(_ t: Any.Type) -> String {
+        switch t {
+        case is Int.Type, is UInt64.Type: return "an integer"
+        case is Float.Type, is Double.Type: return "a number"
+        case is String.Type: return "a string"
+        case is Bool.Type: return "true or false"
+        default: return "\(t)"
+        }
+    }
+
+    /// Reads config, tokenizer and weights (everything inference needs), validating each file.
+    public static func loadModel(_ dir: String) throws -> (LMConfig, Tokenizer, LanguageModel, step: Int) {
+        let folder = try SessionDirectory.current(dir)
+        let cobj = try strictObject(try readFile(folder, "config.json", dir: dir, limit: maxJSONBytes),
+                                    file: "config.json", dir: dir)
+        guard cobj["format"] as? String == format else {
+            throw CheckpointError.wrongFormat(dir: dir, found: (cobj["format"] as? String) ?? "missing")
+        }
+        guard let step = cobj["step"] as? Int, step >= 0 else {
+            throw CheckpointError.invalidConfig(dir: dir, reason: "\"step\" is missing or negative")
+        }
+        guard let cfgObj = cobj["config"] as? [String: Any] else {
+            throw CheckpointError.invalidConfig(dir: dir, reason: "\"config\" is missing or not an object")
+        }
+        let config: LMConfig
+        do {
+            config = try decoder.decode(LMConfig.self, from: try JSONSerialization.data(withJSONObject: cfgObj))
+        } catch { throw CheckpointError.invalidConfig(dir: dir, reason: describe(error)) }
+        do { try LanguageSession.validate(config) } catch let e as SessionError {
+            throw CheckpointError.invalidConfig(dir: dir, reason: e.reason)
+        }
+        guard step <= config.steps else {
+            throw CheckpointError.invalidConfig(dir: dir, reason: "step \(step) is past the run's \(config.steps) steps")
+        }
+        let tobj = try strictObject(try readFile(folder, "tokenizer.json", dir: dir, limit: maxTokenizerBytes),
+                                    file: "tokenizer.json", dir: dir)
+        let tok: Tokenizer
+        do { tok = try TokenizerFile.load(tobj) } catch {
+            throw CheckpointError.malformed(dir: dir, file: "tokenizer.json", reason: "\(error)")
+        }
+        let kind = tobj["type"] as? String ?? "?"
+        guard kind == config.tokenizer else {
+            throw CheckpointError.invalidConfig(dir: dir, reason: "tokenizer is \"\(config.tokenizer)\" but tokenizer.json holds a \(kind) tokenizer")
+        }
+        let f: SafetensorsFile
+        do { f = try SafetensorsFile(path: folder + "/model.safetensors") } catch {
+            throw CheckpointError.malformed(dir: dir, file: "model.safetensors", reason: "\(error)")
+        }
+        guard f.metadata["step"] == "\(step)" else {
+            throw CheckpointError.stepMismatch(dir: dir, file: "model.safetensors", fileStep: f.metadata["step"] ?? "?",
+                                               sessionStep: step)
+        }
+        // The file must hold as many parameters as the configuration describes — checked before the
+        // model is built, so a config that describes a huge model cannot allocate it.
+        let expected = ModelBudget.parameterCount(config, vocab: tok.vocabSize)
+        let found = f.entries.reduce(0) { $0 &+ $1.shape.reduce(1, &*) }
+        guard expected == found else {
+            throw CheckpointError.invalidConfig(
+                dir: dir, reason: "it describes a model of \(expected) parameters but model.safetensors holds \(found)")
+        }
+        do { try ModelBudget.check(config, vocab: tok.vocabSize, training: false) } catch let e as SessionError {
+            throw CheckpointError.tooLarge(dir: dir, reason: e.reason)
+        }
+        let model = LanguageSession.makeModel(config, vocab: tok.vocabSize)
+        try loadParameters(model.namedParameters(), from: f, prefix: "", file: "model.safetensors", dir: dir)
+        return (config, tok, model, step)
+    }
+
+    static func loadParameters(_ named: [(String, Tensor)], from f: SafetensorsFile, prefix: String, file: String,
+                               dir: String) throws {
+        let expected = Set(named.map { prefix + $0.0 })
+        let found = Set(f.entries.map(\.name).filter { $0.hasPrefix(prefix) })
+        if let extra = found.subtracting(expected).sorted().first {
+            throw CheckpointError.unexpectedTensor(dir: dir, file: file, tensor: extra)
+        }
+        for (name, p) in named {
+            guard let e = f.entry(prefix + name) else {
+                throw CheckpointError.missingTensor(dir: dir, file: file, tensor: prefix + name)
+            }
+            guard e.shape == p.shape else {
+                throw CheckpointError.shapeMismatch(dir: dir, file: file, tensor: prefix + name, found: e.shape,
+                                                    expected: p.shape)
+            }
+            let t: Tensor
+            do { t = try f.tensor(e) } catch { throw CheckpointError.malformed(dir: dir, file: file, reason: "\(error)") }
+            guard Kernels.allFinite(t) else { throw CheckpointError.nonFinite(dir: dir, file: file, tensor: prefix + name) }
+            p.assign(t)
+        }
+    }
+
+    /// Restores a whole session to continue training exactly where it stopped.
+    public static func resume(_ dir: String) throws -> LanguageSession {
+        let (config, tok, model, step) = try loadModel(dir)
+        let folder = try SessionDirectory.current(dir)
+        try ModelBudget.check(config, vocab: tok.vocabSize, training: true)
+        let s = try LanguageSession(config: config, tokenizer: tok, model: model, directory: dir)
+        let f: SafetensorsFile
+        do { f = try SafetensorsFile(path: folder + "/optimizer.safetensors") } catch {
+            throw CheckpointError.malformed(dir: dir, file: "optimizer.safetensors", reason: "\(error)")
+        }
+        guard f.metadata["step"] == "\(step)" else {
+            throw CheckpointError.stepMismatch(dir: dir, file: "optimizer.safetensors",
+                                               fileStep: f.metadata["step"] ?? "?", sessionStep: step)
+        }
+        guard let adamStep = f.metadata["adam_step"].flatMap(Int.init), adamStep >= 0, adamStep <= step,
+              let scale = f.metadata["lr_scale"].flatMap(Float.init), scale > 0, scale <= 1 else {
+            throw CheckpointError.malformed(dir: dir, file: "optimizer.safetensors",
+                                            reason: "adam_step or lr_scale is missing or out of range")
+        }
+        let named = model.namedParameters()
+        let ms = named.map { Tensor.zeros($0.1.shape) }, vs = named.map { Tensor.zeros($0.1.shape) }
+        try loadParameters(zip(named, ms).map { ($0.0.0, $0.1) }, from: f, prefix: "m.", file: "optimizer.safetensors",
+                           dir: dir)
+        try loadParameters(zip(named, vs).map { ($0.0.0, $0.1) }, from: f, prefix: "v.", file: "optimizer.safetensors",
+                           dir: dir)
+        s.optimizer.load(step: adamStep, m: ms, v: vs)
+        var history: [StepMetrics] = []
+        let text = BoundedFile.exists(folder + "/metrics.jsonl")
+            ? try readFile(folder, "metrics.jsonl", dir: dir, limit: maxMetricsBytes) : []
+        let dec = decoder
+        for (n, line) in text.split(separator: UInt8(ascii: "\n")).enumerated() {
+            guard let m = try? dec.decode(StepMetrics.self, from: Data(line)) else {
+                throw CheckpointError.malformed(dir: dir, file: "metrics.jsonl", reason: "line \(n + 1) is not a step record")
+            }
+            history.append(m)
+        }
+        s.restore(step: step, lrScale: scale, history: history)
+        return s
+    }
+}
+
+extension LanguageSession {
+    func restore(step: Int, lrScale: Float, history: [StepMetrics]) {
+        self.step = step
+        self.lrScale = lrScale
+        self.history = history.filter { $0.step < step }
+        snapshotGood()
+    }
+
+    /// Saves to `directory` (if set) and records the event.
+    public func save() throws {
+        guard let d = directory else { return }
+        try LanguageSessionDirectory.save(self, to: d)
+        events.append(.saved(step: step))
+    }
+}
