@@ -89,7 +89,8 @@ public final class SafetensorsFile {
     public let metadata: [String: String]
     public let fileSize: Int
     let base: UnsafeRawPointer?
-    let dataStart: Int
+    /// Offset of the data section in the file.
+    public let dataStart: Int
     let mapped: Bool
 
     /// Opens and validates `path`; throws a `SafetensorsError` naming the first problem.

@@ -18,12 +18,17 @@ struct Inspect: ParsableCommand {
         let total = f.entries.reduce(0) { $0 + $1.byteCount }
         let params = f.entries.reduce(0) { $0 + $1.shape.reduce(1, *) }
         if json {
-            let tensors: [[String: Any]] = f.entries.map {
-                ["name": $0.name, "dtype": $0.dtype.rawValue, "shape": $0.shape, "bytes": $0.byteCount]
+            // Built as a JSONValue and serialised directly: Foundation's JSONSerialization takes ~10× longer
+            // on a file of a million tensors. Keys in sorted order, as every --json line.
+            let tensors: [JSONValue] = f.entries.map {
+                .object([("bytes", .int($0.byteCount)), ("dtype", .string($0.dtype.rawValue)), ("name", .string($0.name)),
+                         ("shape", .array($0.shape.map { .int($0) }))])
             }
-            print(JSONLine.encode(["file": file, "format": "safetensors", "file_bytes": f.fileSize,
-                                   "tensors": tensors, "metadata": f.metadata, "parameters": params,
-                                   "data_bytes": total]))
+            let metadata = JSONValue.object(f.metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })
+            let object = JSONValue.object([("data_bytes", .int(total)), ("file", .string(file)), ("file_bytes", .int(f.fileSize)),
+                                           ("format", .string("safetensors")), ("metadata", metadata),
+                                           ("parameters", .int(params)), ("tensors", .array(tensors))])
+            print(object.serialized)
             return
         }
         // Names and metadata come from the file: printed with control characters escaped.
@@ -32,13 +37,14 @@ struct Inspect: ParsableCommand {
         for (k, v) in f.metadata.sorted(by: { $0.key < $1.key }) { print("  metadata \(safe(k)) = \(safe(v))") }
         let names = f.entries.map { safe($0.name) }
         let nameW = min(80, max(4, names.map(\.count).max() ?? 0))
-        print("  " + "name".padding(toLength: nameW, withPad: " ", startingAt: 0) + "  dtype    shape                 bytes")
+        func pad(_ s: String, _ width: Int) -> String {
+            let n = s.count
+            return n >= width ? s : s + String(repeating: " ", count: width - n)
+        }
+        print("  " + pad("name", nameW) + "  dtype    shape                 bytes")
         for (e, name) in zip(f.entries, names) {
             let shape = "[" + e.shape.map(String.init).joined(separator: ", ") + "]"
-            let column = name.count >= nameW ? name : name.padding(toLength: nameW, withPad: " ", startingAt: 0)
-            print("  " + column + "  "
-                  + e.dtype.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0) + "  "
-                  + shape.padding(toLength: 20, withPad: " ", startingAt: 0) + "  \(e.byteCount)")
+            print("  " + pad(name, nameW) + "  " + pad(e.dtype.rawValue, 7) + "  " + pad(shape, 20) + "  \(e.byteCount)")
         }
     }
 }
