@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // Orrery: a terminal deep-learning playground on its own CPU compute core.
-// Layers (dependencies point downwards): orrery → NN, Formats → Compute → CKernels.
+// Layers (dependencies point downwards): orrery → Playground → Labs → Models → NN, Formats → Compute → CKernels.
 import PackageDescription
 
 // Hot targets get -Ounchecked and no exclusivity checks in release builds. No CPU-specific flags here:
@@ -8,6 +8,13 @@ import PackageDescription
 // AVX-512, AVX2 and baseline x86-64, and on arm64.
 let hot: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+    .swiftLanguageMode(.v5),
+]
+
+// Targets that read files, flags and configs a user or a hostile file controls keep Swift's bounds and
+// overflow checks in release builds: a malformed input must end in a thrown error, never in a read past
+// a buffer. Only the numeric targets (kernels, layers, the terminal renderer) drop them.
+let checked: [SwiftSetting] = [
     .swiftLanguageMode(.v5),
 ]
 
@@ -33,14 +40,14 @@ let package = Package(
         .target(name: "Playground", dependencies: ["TerminalUI", "Labs", "Models", "Compute", "NN", "CPNG"], swiftSettings: hot),
         .target(name: "Compute", dependencies: ["CKernels"], swiftSettings: hot),
         .target(name: "NN", dependencies: ["Compute"], swiftSettings: hot),
-        .target(name: "Formats", dependencies: ["Compute"], swiftSettings: hot),
-        .target(name: "Models", dependencies: ["Compute", "NN"], swiftSettings: hot),
-        .target(name: "Labs", dependencies: ["Compute", "NN", "Models", "Formats"], swiftSettings: hot),
+        .target(name: "Formats", dependencies: ["Compute"], swiftSettings: checked),
+        .target(name: "Models", dependencies: ["Compute", "NN"], swiftSettings: checked),
+        .target(name: "Labs", dependencies: ["Compute", "NN", "Models", "Formats"], swiftSettings: checked),
         .executableTarget(
             name: "orrery",
             dependencies: ["Compute", "NN", "Formats", "Models", "Labs", "Playground", "TerminalUI",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            swiftSettings: hot),
+            swiftSettings: checked),
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "NN"], swiftSettings: hot),
         .testTarget(name: "NNTests", dependencies: ["Compute", "NN", "Models"], swiftSettings: hot),
         .testTarget(name: "ModelsTests", dependencies: ["Compute", "NN", "Models"], swiftSettings: hot),

@@ -82,7 +82,17 @@ void term_put(int y, int x, uint32_t ch, int fg, int bg, int bold) {
 void term_refresh(void) { refresh(); }
 void term_clear(void) { clear(); }
 
-static void on_quit(int sig) { g_quit = sig; }
+/* The first SIGINT/SIGTERM asks the app to quit at its next frame; a second one ends the process at
+   once (terminal restored first, then the signal's default action). */
+static void on_quit(int sig) {
+    if (g_quit) {
+        endwin();
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    g_quit = sig;
+}
 
 static void on_crash(int sig) {
     if (g_active) { g_active = 0; endwin(); }
