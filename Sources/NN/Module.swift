@@ -72,12 +72,12 @@ public final class Linear: Module {
 
 /// A multi-layer perceptron: Linear → activation → … → Linear.
 public final class MLP: Module {
-    public let layers: [Module]
+    public let layers: [Linear]
     public let activation: @Sendable (Tensor) -> Tensor
 
     public init(_ sizes: [Int], activation: @escaping @Sendable (Tensor) -> Tensor = { $0.relu() }, rng: inout RNG) {
         precondition(sizes.count >= 2, "MLP needs at least input and output sizes")
-        var ls: [Module] = []
+        var ls: [Linear] = []
         for i in 0..<(sizes.count - 1) { ls.append(Linear(sizes[i], sizes[i + 1], rng: &rng)) }
         layers = ls
         self.activation = activation
@@ -86,7 +86,7 @@ public final class MLP: Module {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var h = x
         for (i, l) in layers.enumerated() {
-            h = (l as! Linear)(h)
+            h = l(h)
             if i < layers.count - 1 { h = activation(h) }
         }
         return h

@@ -194,7 +194,11 @@ public final class ChatRunner: @unchecked Sendable {
                     s.tokensPerSecond = tps
                 }
             }
-            snapshot.update { s in s.turns.append((question, answer)); s.pending = nil }
+            snapshot.update { s in
+                s.turns.append((question, answer))
+                s.pending = nil
+                if let why = gen.failure { s.error = why }
+            }
         }
     }
 }

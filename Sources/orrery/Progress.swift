@@ -21,18 +21,18 @@ final class Progress {
         let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
         let pct = total > 0 ? 100 * done / total : 100
         let line = "\r\(label) \(bar) \(pct)% \(done)/\(total) \(detail)  "
-        FileHandle.standardError.write(line.data(using: .utf8)!)
+        FileHandle.standardError.write(Data(line.utf8))
     }
 
     /// Prints a line of its own (on stdout) without leaving a half-drawn bar behind it.
     func interject(_ line: String) {
-        if enabled { FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!) }
+        if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         print(line)
         lastDraw = .distantPast
     }
 
     func finish() {
         guard enabled else { return }
-        FileHandle.standardError.write("\n".data(using: .utf8)!)
+        FileHandle.standardError.write(Data("\n".utf8))
     }
 }

@@ -83,7 +83,7 @@ public final class GPTBlock: Module {
 public final class GPT: Module, LanguageModel {
     public let config: GPTConfig
     public let embed: Embedding
-    public let blocks: [Module]
+    public let blocks: [GPTBlock]
     public let finalNorm: RMSNorm
     public let rope: RotaryTable
 
@@ -104,8 +104,7 @@ public final class GPT: Module, LanguageModel {
         precondition(T * B == tokens.count && T >= 1, "GPT: \(tokens.count) tokens do not make \(B) rows")
         let pos = positions ?? Array(0..<T)
         var x = embed(tokens).reshape([B, T, config.width])
-        for blk in blocks {
-            let b = blk as! GPTBlock
+        for b in blocks {
             if config.checkpointBlocks {
                 let rope = self.rope
                 x = Autograd.checkpoint([x], parameters: b.parameters) { b($0[0], rope: rope, positions: pos, cuSeqlens: cuSeqlens) }
@@ -124,7 +123,7 @@ public final class GPT: Module, LanguageModel {
     /// Seeds every block's dropout stream (call before a training step with a step-derived seed).
     public func seedDropout(_ seed: UInt64) {
         var r = RNG(seed: seed)
-        for b in blocks { (b as! GPTBlock).dropoutRNG = r.split() }
+        for b in blocks { b.dropoutRNG = r.split() }
     }
 
     public func makeDecoder() -> IncrementalDecoder { GPTDecoder(self) }
@@ -135,8 +134,8 @@ public final class GPT: Module, LanguageModel {
         return noGrad {
             let pos = Array(0..<tokens.count)
             var x = embed(tokens).reshape([1, tokens.count, config.width])
-            for l in 0..<layer { x = (blocks[l] as! GPTBlock)(x, rope: rope, positions: pos, cuSeqlens: nil) }
-            let (q, k, _) = (blocks[layer] as! GPTBlock).queriesKeysValues(x, rope: rope, positions: pos)
+            for l in 0..<layer { x = blocks[l](x, rope: rope, positions: pos, cuSeqlens: nil) }
+            let (q, k, _) = blocks[layer].queriesKeysValues(x, rope: rope, positions: pos)
             return Tensor.attentionProbabilities(q, k, head: head, causal: true)
         }
     }
@@ -170,8 +169,7 @@ public final class GPTDecoder: IncrementalDecoder {
         return noGrad {
             let pos = Array(length..<(length + n))
             var x = model.embed(tokens).reshape([1, n, c.width])
-            for (l, blk) in model.blocks.enumerated() {
-                let b = blk as! GPTBlock
+            for (l, b) in model.blocks.enumerated() {
                 let (q, k, v) = b.queriesKeysValues(x, rope: model.rope, positions: pos)
                 keys[l].slice(2, length, length + n).assign(k)
                 values[l].slice(2, length, length + n).assign(v)

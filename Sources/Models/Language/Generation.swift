@@ -146,14 +146,21 @@ public struct ChatFormat {
         return s + userPrefix + user + "\n" + assistantPrefix
     }
 
-    /// Token ids of the prompt, dropping the oldest turns until it leaves `reserve` tokens of room.
+    /// Token ids of the prompt with as many of the most recent turns as leave `reserve` tokens of room
+    /// (the oldest are dropped first). Grows from the newest turn backwards, so the cost depends on
+    /// what fits the context, not on how long the conversation has been.
     public func fit(history: [(user: String, assistant: String)], user: String, tokenizer: Tokenizer,
                     context: Int, reserve: Int) -> (tokens: [Int], keptTurns: Int) {
-        var h = history
-        while true {
-            let t = tokenizer.encode(prompt(history: h, user: user))
-            if t.count + reserve <= context || h.isEmpty { return (Array(t.suffix(max(1, context - reserve))), h.count) }
-            h.removeFirst()
+        let budget = max(1, context - reserve)
+        var best = tokenizer.encode(prompt(history: [], user: user))
+        if best.count > budget { return (Array(best.suffix(budget)), 0) }
+        var kept = 0
+        while kept < history.count {
+            let t = tokenizer.encode(prompt(history: Array(history.suffix(kept + 1)), user: user))
+            if t.count > budget { break }
+            best = t
+            kept += 1
         }
+        return (best, kept)
     }
 }
