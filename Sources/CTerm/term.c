@@ -30,6 +30,7 @@ int term_start(int color) {
     noecho();
     nonl();
     keypad(stdscr, TRUE);
+    set_escdelay(25); /* Esc acts at once (ncurses waits 1 s by default for an escape sequence) */
     curs_set(0);
     g_colors = 0;
     if (color && has_colors()) {
@@ -56,6 +57,21 @@ int term_getch(int timeout_ms) {
     timeout(timeout_ms);
     return getch();
 }
+
+/* The next key as a wide character (the locale's multibyte input decoded: é, 😀 arrive whole),
+   -1 if none arrived in time. *function is set to 1 for a KEY_* code (arrows, resize, …). */
+int term_get_key(int timeout_ms, int *function) {
+    timeout(timeout_ms);
+    wint_t w = 0;
+    int r = get_wch(&w);
+    if (r == ERR) return -1;
+    *function = (r == KEY_CODE_YES);
+    return (int)w;
+}
+
+int term_key_delete(void) { return KEY_DC; }
+int term_key_home(void) { return KEY_HOME; }
+int term_key_end(void) { return KEY_END; }
 
 int term_key_resize(void) { return KEY_RESIZE; }
 int term_key_left(void) { return KEY_LEFT; }

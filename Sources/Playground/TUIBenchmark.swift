@@ -11,11 +11,11 @@ public enum TUIBenchmark {
     public static func recordLanguageSnapshot(steps: Int = 20) -> LanguageSnapshot {
         var c = LMConfig()
         c.steps = steps; c.layers = 2; c.width = 64; c.context = 64; c.batch = 8; c.evalEvery = 5; c.corpusDocuments = 500
-        let r = LanguageRunner(config: c)
+        let r = LanguageRunner.language(c)
         r.start()
         let end = Date().addingTimeInterval(120)
         while r.snapshot.get().step < steps && Date() < end { Thread.sleep(forTimeInterval: 0.02) }
-        r.send(.sample)
+        r.send(.lab(.sample))
         Thread.sleep(forTimeInterval: 0.3)
         r.send(.stop)
         return r.snapshot.get()
@@ -25,9 +25,9 @@ public enum TUIBenchmark {
     public static func frameTimes(width: Int = 200, height: Int = 60, frames: Int = 60, chatCheckpoint: String?) -> [FrameResult] {
         let backend = TestBackend(width: width, height: height)
         let app = App(backend: backend, chatCheckpoint: chatCheckpoint)
-        let lang = LanguageRunner(config: LMConfig())
+        let lang = LanguageRunner.language(LMConfig())
         lang.snapshot.set(recordLanguageSnapshot())
-        app.language = lang
+        app.adopt(lang)
         var chat = ChatSnapshot()
         chat.turns = [("what is 3 plus 4?", "3 plus 4 is 7."), ("where is Ana?", "Ana is in the kitchen.")]
         chat.attention = (0..<24).map { i in (0..<24).map { j in j <= i ? 1 / Float(i + 1) : 0 } }
@@ -35,14 +35,18 @@ public enum TUIBenchmark {
         chat.modelName = "gpt 4×128"; chat.layers = 4; chat.heads = 4
         app.chat.snapshot.set(chat)
         var out: [FrameResult] = []
-        for (name, screen) in [("home", ScreenID.home), ("configure", .configure), ("language", .language), ("chat", .chat), ("lesson", .lesson)] {
-            app.state.screen = screen
+        let screens: [(String, () -> Screen?)] = [("home", { nil }), ("configure", { LanguageConfigureScreen() }),
+                                                  ("language", { LanguageScreen() }), ("chat", { ChatScreen() }),
+                                                  ("lesson", { AttentionLessonScreen() })]
+        for (name, make) in screens {
+            app.home()
+            if let screen = make() { app.push(screen) }
             var times: [Double] = []
             for i in 0..<(frames + 5) {
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 app.render()
                 if i >= 5 { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
-                if screen == .lesson { app.state.lesson.forward() }
+                (app.top as? AttentionLessonScreen)?.lesson.forward()
             }
             out.append(FrameResult(screen: name, timesMs: times))
         }
@@ -57,9 +61,9 @@ public enum TUIBenchmark {
         while session.step < config.steps { headless.append(session.trainStep().tokensPerSecond) }
         let backend = TestBackend(width: 200, height: 60)
         let app = App(backend: backend, chatCheckpoint: nil)
-        let runner = LanguageRunner(config: config)
-        app.language = runner
-        app.state.screen = .language
+        let runner = LanguageRunner.language(config)
+        app.adopt(runner)
+        app.push(LanguageScreen())
         runner.start()
         var seen = Set<Int>(), ui: [Double] = []
         let end = Date().addingTimeInterval(600)
@@ -67,7 +71,8 @@ public enum TUIBenchmark {
             app.render()
             let s = runner.snapshot.get()
             if s.step > 1 && !seen.contains(s.step) { seen.insert(s.step); ui.append(s.tokensPerSecond) }
-            if s.step >= config.steps || s.error != nil { break }
+            if s.step >= config.steps { break }
+            if case .failed = runner.status.get().phase { break }
             Thread.sleep(forTimeInterval: 1.0 / 30)
         }
         runner.send(.stop)

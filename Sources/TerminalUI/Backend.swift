@@ -3,6 +3,7 @@ import CTerm
 
 public enum Key: Equatable, Sendable {
     case char(Character), enter, backspace, escape, left, right, up, down, tab, resize, ctrl(Character)
+    case delete, home, end, backtab
 }
 
 public protocol Backend: AnyObject {
@@ -76,21 +77,38 @@ public final class NcursesBackend: Backend {
     }
 
     public func poll(timeoutMs: Int) -> Key? {
-        let k = term_getch(Int32(timeoutMs))
+        var function: Int32 = 0
+        let k = term_get_key(Int32(timeoutMs), &function)
         if k < 0 { return nil }
+        if function != 0 {
+            switch k {
+            case term_key_resize(): last = nil; return .resize
+            case term_key_left(): return .left
+            case term_key_right(): return .right
+            case term_key_up(): return .up
+            case term_key_down(): return .down
+            case term_key_enter(): return .enter
+            case term_key_backspace(): return .backspace
+            case term_key_delete(): return .delete
+            case term_key_home(): return .home
+            case term_key_end(): return .end
+            case 0x161: return .backtab  // KEY_BTAB
+            default: return nil
+            }
+        }
+        return NcursesBackend.key(forCodePoint: Int(k))
+    }
+
+    /// A typed character (already decoded from the locale's multibyte input) or a control code.
+    public static func key(forCodePoint k: Int) -> Key? {
         switch k {
-        case term_key_resize(): last = nil; return .resize
-        case term_key_left(): return .left
-        case term_key_right(): return .right
-        case term_key_up(): return .up
-        case term_key_down(): return .down
-        case term_key_enter(), 10, 13: return .enter
-        case term_key_backspace(), 127, 8: return .backspace
+        case 10, 13: return .enter
+        case 127, 8: return .backspace
         case 27: return .escape
         case 9: return .tab
         case 1...26: return .ctrl(Character(Unicode.Scalar(UInt8(k + 96))))
         default:
-            if k < 0x110000, let u = Unicode.Scalar(UInt32(k)) { return .char(Character(u)) }
+            if k >= 0x20, k < 0x110000, let u = Unicode.Scalar(UInt32(k)) { return .char(Character(u)) }
             return nil
         }
     }

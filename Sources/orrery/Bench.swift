@@ -58,7 +58,8 @@ struct BenchGEMM: ParsableCommand {
     @Flag(help: "JSON lines per the bench contract.") var json = false
 
     func parsedSizes() throws -> [(Int, Int, Int)] {
-        try sizes.split(separator: ",").map { s in
+        guard !sizes.isEmpty else { throw ValidationError("--sizes needs at least one size (N or MxKxN)") }
+        return try sizes.split(separator: ",", omittingEmptySubsequences: false).map { s in
             let parts = s.split(separator: "x", omittingEmptySubsequences: false)
             let p = parts.compactMap { Int($0) }
             guard p.count == parts.count, p.count == 1 || p.count == 3, p.allSatisfy({ $0 > 0 && $0 <= 16384 }) else {
@@ -130,22 +131,9 @@ struct BenchGEMM: ParsableCommand {
         for _ in range(R):
             t = time.perf_counter()
             for _ in range(inner): np.matmul(A, B, out=C)
-            print((time.perf_counter() - t) / inner * 1e3)
+            print('t', (time.perf_counter() - t) / inner * 1e3)
         """
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = [python, "-c", script]
-        var env = ProcessInfo.processInfo.environment
-        env["OPENBLAS_CORETYPE"] = nil; env["OPENBLAS_L2_SIZE"] = nil  // they halve a current numpy's speed
-        env["OPENBLAS_NUM_THREADS"] = "\(threads)"; env["OMP_NUM_THREADS"] = "\(threads)"
-        p.environment = env
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        do { try p.run() } catch { throw CLIError("cannot run \(python): \(error.localizedDescription)") }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw CLIError("numpy peer exited with status \(p.terminationStatus) (\(python))") }
-        let vals = String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { Double($0) }
+        let vals = try runPython(python, script, threads: threads).filter { $0.0 == "t" }.map(\.1)
         guard vals.count == runs else { throw CLIError("numpy peer printed \(vals.count) timings, expected \(runs)") }
         return vals
     }

@@ -151,7 +151,7 @@ func runPython(_ python: String, _ script: String, threads: Int) throws -> [(Str
     let errData = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     guard p.terminationStatus == 0 else {
-        let last = String(decoding: errData, as: UTF8.self).split(separator: "\n").last ?? ""
+        let last = String(decoding: errData, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? "no error output"
         throw CLIError("peer \(python) exited with status \(p.terminationStatus): \(last)")
     }
     return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { line in

@@ -15,7 +15,7 @@ struct BenchTUI: ParsableCommand {
 
     func validate() throws {
         guard frames >= 1 && frames <= 10_000 else { throw ValidationError("--frames must be 1…10000, got \(frames)") }
-        guard steps >= 1 && steps <= 100_000 else { throw ValidationError("--steps must be 1…100000, got \(steps)") }
+        guard steps >= 5 && steps <= 100_000 else { throw ValidationError("--steps must be 5…100000, got \(steps)") }
     }
 
     func run() throws {

@@ -2,6 +2,7 @@
 import ArgumentParser
 import Compute
 import Foundation
+import Labs
 import Playground
 import TerminalUI
 
@@ -22,6 +23,7 @@ struct Orrery: ParsableCommand {
     static func main() {
         setvbuf(stdout, nil, _IOLBF, 0)
         signal(SIGXFSZ, SIG_IGN)  // a write past a file-size limit fails (EFBIG) and is reported, not fatal
+        signal(SIGPIPE, SIG_IGN)  // a closed pipe is seen as EPIPE, so a training run can save before it ends
         let args = Arguments.normalized(Array(CommandLine.arguments.dropFirst()))
         var command: ParsableCommand
         do { command = try parseAsRoot(args) } catch {
@@ -36,6 +38,8 @@ struct Orrery: ParsableCommand {
             try StandardOutput.check()
         } catch let e as ExitCode {
             Foundation.exit(e.rawValue)
+        } catch let e as StandardOutput.Failure where e.brokenPipe {
+            Foundation.exit(141)  // the reader went away (| head): quiet, as SIGPIPE would be
         } catch let e as ValidationError {
             fail("\(e.message) (see '\(Arguments.commandPath(args)) --help')", code: 64)
         } catch {
@@ -53,10 +57,16 @@ struct Orrery: ParsableCommand {
     }
 
     @Option(help: "Chat model directory for the chat lab (default: assets/models/chat).") var chatCheckpoint: String?
+    @Option(help: "Open a saved language session (a directory written by 'train --out' or the UI's save) in the language lab.")
+    var open: String?
 
     mutating func run() throws {
         try common.apply()
-        try UI.launch(chatCheckpoint: chatCheckpoint ?? Assets.find("models/chat"))
+        if let dir = open {
+            // Checked before the terminal is taken over, so a bad directory is a plain one-line error.
+            do { _ = try SessionDirectory.current(dir) } catch let e as CheckpointError { throw CLIError(e.description) }
+        }
+        try UI.launch(chatCheckpoint: chatCheckpoint ?? Assets.find("models/chat"), open: open)
     }
 }
 
@@ -69,11 +79,13 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .long, help: "Worker threads for kernels (default: all cores).")
     var threads: Int?
 
+    func validate() throws {
+        if let t = threads, !(t >= 1 && t <= 1024) { throw ValidationError("--threads must be between 1 and 1024, got \(t)") }
+    }
+
     func apply() throws {
-        if let t = threads {
-            guard t >= 1 && t <= 1024 else { throw ValidationError("--threads must be between 1 and 1024, got \(t)") }
-            Parallel.threads = t
-        }
+        try validate()
+        if let t = threads { Parallel.threads = t }
     }
 }
 
@@ -95,15 +107,18 @@ struct CLIError: Error, CustomStringConvertible {
 }
 
 enum UI {
-    static func launch(chatCheckpoint: String?) throws {
+    static func launch(chatCheckpoint: String?, open: String?) throws {
         let backend: NcursesBackend
         do { backend = try NcursesBackend(environment: ProcessInfo.processInfo.environment) } catch let e as TerminalUnavailable {
             throw CLIError("cannot start the terminal UI: \(e.reason); use the headless commands instead: " +
                            "orrery train gpt|lstm|gru|chat|spirals, orrery sample, orrery chat, orrery inspect, orrery bench (see orrery --help)")
         }
         let app = App(backend: backend, chatCheckpoint: chatCheckpoint)
+        if let dir = open { app.openLanguage(directory: dir) }
         app.run(quitSignal: { backend.quitSignal })
         backend.stop()
+        // Where the work went, once the terminal is back.
+        for line in app.exitMessages { print(line) }
         if backend.quitSignal != 0 { Foundation.exit(128 + backend.quitSignal) }
     }
 }

@@ -26,7 +26,7 @@ struct TrainSpirals: ParsableCommand {
     func validate() throws {
         guard steps >= 1 && steps <= 1_000_000 else { throw ValidationError("--steps must be 1…1000000") }
         guard hidden >= 1 && hidden <= 4096 else { throw ValidationError("--hidden must be 1…4096") }
-        guard lr > 0 && lr.isFinite else { throw ValidationError("--lr must be a positive number") }
+        guard lr > 0 && lr <= 1e6 else { throw ValidationError("--lr must be in (0, 1000000], got \(lr)") }
     }
 
     func run() throws {

@@ -48,6 +48,21 @@ struct TrainLanguage: ParsableArguments {
     @Flag(help: "JSON lines: step, eval, skipped, rollback, sample, done and error events.") var json = false
     @Flag(help: "Replace a session already saved in --out.") var force = false
 
+    func validate() throws {
+        guard sampleEvery >= 0 else { throw ValidationError("--sample-every must be ≥ 0 (0: never), got \(sampleEvery)") }
+        guard attentionEvery >= 0 else { throw ValidationError("--attention-every must be ≥ 0 (0: never), got \(attentionEvery)") }
+        if resume != nil {
+            // A resumed run continues exactly: what shapes the model, the data or the schedule is fixed.
+            let fixed: [(String, Bool)] = [("--layers", layers != nil), ("--width", width != nil), ("--heads", heads != nil),
+                                           ("--context", context != nil), ("--batch", batch != nil), ("--lr", lr != nil),
+                                           ("--seed", seed != nil), ("--tokenizer", tokenizer != nil), ("--corpus", corpus != nil),
+                                           ("--documents", documents != nil), ("--dropout", dropout != nil), ("--bytes", bytes)]
+            if let name = fixed.first(where: \.1)?.0 {
+                throw ValidationError("\(name) cannot change a resumed run (the session's saved configuration is used)")
+            }
+        }
+    }
+
     func makeSession(preset: String) throws -> LanguageSession {
         if let dir = resume {
             // Where the run will save is checked before the work starts, not at its first save.
@@ -55,6 +70,11 @@ struct TrainLanguage: ParsableArguments {
                 try SessionDirectory.probeWritable(dir)
             }
             let s = try LanguageSessionDirectory.resume(dir)
+            let expected = LMConfig.preset(preset)?.model ?? .gpt
+            guard s.config.model == expected else {
+                throw CLIError("the session in \(dir) is a \(s.config.model.rawValue); continue it with " +
+                               "'orrery train \(s.config.model.rawValue) --resume \(dir)'")
+            }
             if let o = out, o != dir { s.directory = o } else { s.directory = dir }
             return s
         }
@@ -79,11 +99,27 @@ struct TrainLanguage: ParsableArguments {
     }
 
     func run(preset: String) throws {
+        do { try train(preset: preset) } catch {
+            // With --json the failure is an event too (and still the one-line error on stderr).
+            if json && !(error is StandardOutput.Failure) {
+                print(JSONLine.encode(["type": "error", "message": "\(error)"]))
+            }
+            throw error
+        }
+    }
+
+    func train(preset: String) throws {
         try common.apply()
         let session: LanguageSession
         do { session = try makeSession(preset: preset) } catch let e as SessionError { throw CLIError(e.description) } catch let e as CheckpointError {
             throw CLIError(e.description)
         }
+        // One writer per session directory for the whole run.
+        let lock: SessionDirectory.Lock?
+        do { lock = try session.directory.map { try SessionDirectory.lock($0) } } catch let e as CheckpointError {
+            throw CLIError(e.description)
+        }
+        defer { withExtendedLifetime(lock) {} }
         installInterruptHandler()
         let c = session.config
         if steps != nil && resume != nil, let s = steps, s != c.steps {
@@ -137,12 +173,15 @@ struct TrainLanguage: ParsableArguments {
             if session.directory != nil && c.checkpointEvery > 0 && session.step % c.checkpointEvery == 0 {
                 try saveOrFail(session)
             }
-            if json { try StandardOutput.check() }
+            // A closed or full stdout stops the run like Ctrl-C does: the work is saved first.
+            if StandardOutput.failed { break }
             if interruptRequested != 0 { break }
         }
         progress.finish()
         let savedNow = session.events.last == .saved(step: session.step)  // nothing happened since the last save
         if session.directory != nil && !savedNow { try saveOrFail(session) }
+        for event in session.events[eventsSeen...] { report(event, progress: progress) }
+        try StandardOutput.check()
         let secs = Date().timeIntervalSince(start)
         let val = session.evaluate()
         if json {
@@ -175,6 +214,10 @@ struct TrainLanguage: ParsableArguments {
         case .rollback(let to, let scale):
             if json { print(JSONLine.encode(["type": "rollback", "to_step": to, "lr_scale": Double(scale)])) } else {
                 progress.interject("rolled back to step \(to) after 3 bad steps; learning rate now ×\(scale)")
+            }
+        case .restoredForSave(let to):
+            if json { print(JSONLine.encode(["type": "restored", "to_step": to, "reason": "the newest steps were not finite"])) } else {
+                progress.interject("the newest steps were not finite: saving the last good state (step \(to)) instead")
             }
         case .saved: break
         }

@@ -110,7 +110,7 @@ final class LanguageSessionTests: XCTestCase {
         }
         try "{\"format\": 3}".write(toFile: newSnapshot + "/config.json", atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try LanguageSessionDirectory.resume(dir)) { e in
-            XCTAssertEqual(e as? CheckpointError, .wrongFormat(dir: dir, found: "missing"))
+            XCTAssertEqual(e as? CheckpointError, .wrongFormat(dir: dir, found: "3"))
         }
         XCTAssertThrowsError(try LanguageSessionDirectory.resume(dir + "/missing")) { e in
             XCTAssertEqual(e as? CheckpointError, .notASession(dir: dir + "/missing"))

@@ -31,11 +31,20 @@ final class SessionDirectoryTests: XCTestCase {
         let third = try SessionDirectory.current(dir)
         XCTAssertEqual(read(third + "/a.txt"), "three")
         let items = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
-        XCTAssertEqual(items, ["CURRENT", "step-00000003"])
+        XCTAssertEqual(items, [".lock", "CURRENT", "step-00000003"])
         // Saving the same step again makes a new snapshot and removes the old one.
         try SessionDirectory.commit([("a.txt", Array("again".utf8))], step: 3, to: dir)
         XCTAssertEqual(read(try SessionDirectory.current(dir) + "/a.txt"), "again")
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).count, 2)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).count, 3)
+        // A second writer is refused while one holds the directory.
+        let lock = try SessionDirectory.lock(dir)
+        let other = Process()
+        other.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+        other.arguments = ["-n", dir + "/.lock", "true"]
+        try other.run()
+        other.waitUntilExit()
+        XCTAssertNotEqual(other.terminationStatus, 0, "the lock is held")
+        withExtendedLifetime(lock) {}
     }
 
     func testPointerIsValidatedAndFlatLayoutIsRead() throws {
@@ -71,6 +80,26 @@ final class SessionDirectoryTests: XCTestCase {
         }
         XCTAssertThrowsError(try SessionDirectory.prepareNew(other + "/notes.txt", replace: true)) {
             XCTAssertEqual($0 as? CheckpointError, .notADirectory(dir: other + "/notes.txt"))
+        }
+    }
+
+    func testNegativeSecondMomentsAreRefusedOnResume() throws {
+        var c = LMConfig()
+        c.corpusDocuments = 200; c.layers = 1; c.width = 16; c.heads = 2; c.context = 16; c.batch = 2; c.steps = 4; c.evalEvery = 0
+        let s = try LanguageSession(config: c, directory: dir)
+        s.trainStep()
+        try s.save()
+        let path = try SessionDirectory.current(dir) + "/optimizer.safetensors"
+        let f = try SafetensorsFile(path: path)
+        let items = try f.entries.map { e -> SafetensorsWriter.Item in
+            let t = try f.tensor(e)
+            return .init(e.name, e.name.hasPrefix("v.") ? Tensor(shape: t.shape, data: t.toArray().map { _ in -1 }) : t)
+        }
+        try SafetensorsWriter.write(items, metadata: f.metadata, to: path)
+        XCTAssertThrowsError(try LanguageSessionDirectory.resume(dir)) { e in
+            guard case .malformed(_, "optimizer.safetensors", let why) = e as? CheckpointError, why.contains("negative") else {
+                return XCTFail("\(e)")
+            }
         }
     }
 

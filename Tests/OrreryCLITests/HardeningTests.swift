@@ -297,6 +297,8 @@ final class HardeningTests: XCTestCase {
             ("valFraction", 2.0, "valFraction"), ("clip", -1.0, "clip"), ("warmup", -5, "warmup"),
             ("layers", "four", "\"layers\" should be an integer"), ("tokenizer", "bpe", "tokenizer"),
             ("evalEvery", -3, "evalEvery"), ("lr", 0, "learning rate"),
+            ("layers", 2.5, "\"layers\" should be an integer, got 2.5"), ("model", "bogus", "should be one of gpt, lstm, gru"),
+            ("seed", -1, "\"seed\" should be a non-negative integer"),
         ]
         for (key, value, mention) in cases {
             let c = try savedSession()
@@ -313,6 +315,70 @@ final class HardeningTests: XCTestCase {
         try JSONSerialization.data(withJSONObject: ["type": "char", "chars": [-5, 97]])
             .write(to: URL(fileURLWithPath: try currentSnapshot(t) + "/tokenizer.json"))
         assertCleanError(try run(["sample", "--checkpoint", t]), mentions: ["-5"], "negative character code")
+    }
+
+    func testOutOfRangeNumbersInAConfigNameTheField() throws {
+        let c = try savedSession()
+        let path = try currentSnapshot(c) + "/config.json"
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        try text.replacingOccurrences(of: "\"lr\" : 0.003", with: "\"lr\" : 1e400").write(toFile: path, atomically: true, encoding: .utf8)
+        assertCleanError(try run(["sample", "--checkpoint", c]), mentions: ["\"lr\" should be a number"], "lr 1e400")
+    }
+
+    func testADivergenceNearTheEndSavesTheLastGoodState() throws {
+        let dir = try temporaryDirectory("late") + "/D"
+        let r = try run(["train", "gpt", "--steps", "16", "--lr", "1e3", "--checkpoint-every", "10", "--out", dir, "--threads", "1"]
+                        + HardeningTests.tiny)
+        XCTAssertFalse(r.signaled)
+        XCTAssertTrue(r.out.contains("saving the last good state (step 10)"), r.out)
+        let s = try run(["sample", "--checkpoint", dir, "--max-tokens", "5"])
+        XCTAssertEqual(s.code, 0, "the saved session gives finite outputs: \(s.err)")
+    }
+
+    func testFlagsThatCannotApplyAreRefused() throws {
+        let c = try savedSession()
+        let cases: [([String], String)] = [
+            (["train", "gpt", "--sample-every", "-1"], "--sample-every"),
+            (["train", "gpt", "--attention-every", "-1"], "--attention-every"),
+            (["train", "gpt", "--resume", c, "--layers", "4"], "--layers cannot change a resumed run"),
+            (["train", "gpt", "--resume", c, "--corpus", "x.txt"], "--corpus cannot change a resumed run"),
+            (["train", "lstm", "--resume", c], "is a gpt"),
+            (["bench", "gemm", "--sizes", ""], "--sizes"),
+            (["bench", "gemm", "--sizes", "64,"], "bad size"),
+            (["--threads", "0", "version"], "--threads"),
+            (["train", "spirals", "--lr", "1e12"], "--lr"),
+            (["train", "gpt", "--out", ""], "empty"),
+        ]
+        for (args, mention) in cases { assertCleanError(try run(args, timeout: 30), mentions: [mention], args.joined(separator: " ")) }
+        let dir = try temporaryDirectory("afile")
+        try "x".write(toFile: dir + "/afile", atomically: true, encoding: .utf8)
+        assertCleanError(try run(["train", "gpt", "--out", dir + "/afile/sub"] + HardeningTests.tiny),
+                         mentions: ["afile is a regular file"], "--out under a file")
+    }
+
+    func testAClosedPipeEndsQuietlyAfterSaving() throws {
+        let c = try savedSession()
+        let dir = try temporaryDirectory("pipe") + "/P"
+        let sh = "'\(orreryBinary.path)' sample --checkpoint '\(c)' --max-tokens 3000 2>\(dir).err | head -c 5 >/dev/null; "
+            + "echo ${PIPESTATUS[0]}; '\(orreryBinary.path)' train gpt --steps 500 --out '\(dir)' --json "
+            + HardeningTests.tiny.joined(separator: " ") + " | head -1 >/dev/null; echo ${PIPESTATUS[0]}"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = ["-c", sh]
+        let o = Pipe()
+        p.standardOutput = o
+        try p.run()
+        let out = String(decoding: o.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(out.split(separator: "\n"), ["141", "141"], "status 141 as for SIGPIPE")
+        XCTAssertEqual((try? String(contentsOfFile: dir + ".err", encoding: .utf8)) ?? "", "", "quiet")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/CURRENT"), "the run saved before it ended")
+    }
+
+    func testJSONRunsReportTheirFailureAsAnEvent() throws {
+        let r = try run(["train", "gpt", "--steps", "16", "--lr", "1e3", "--json", "--threads", "1"] + HardeningTests.tiny)
+        XCTAssertEqual(r.code, 1)
+        XCTAssertEqual(jsonLines(r.out).last?["type"] as? String, "error", r.out)
     }
 
     func testInspectEscapesControlCharactersFromTheFile() throws {

@@ -1,5 +1,7 @@
 import CPNG
 import Foundation
+import Labs
+import Models
 import Playground
 import TerminalUI
 import XCTest
@@ -21,11 +23,42 @@ final class AppTests: XCTestCase {
         return false
     }
 
+    func waitUntil(_ app: App, timeout: Double = 30, _ condition: () -> Bool) -> Bool {
+        let end = Date().addingTimeInterval(timeout)
+        while Date() < end {
+            app.tick()
+            if condition() { return true }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        return false
+    }
+
+    func temporaryDirectory() throws -> String {
+        let dir = NSTemporaryDirectory() + "orrery-app-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        return dir
+    }
+
+    /// A tiny language run started from the configure screen (steps 200, layers 1, width 32, context 32, batch 4).
+    func startTinyRun(_ app: App, model: Int = 0) {
+        app.handle(.enter)
+        XCTAssertTrue(app.top is LanguageConfigureScreen)
+        for _ in 0..<model { app.handle(.right) }
+        app.handle(.down); app.handle(.left); app.handle(.left)
+        app.handle(.down); for _ in 0..<4 { app.handle(.left) }
+        app.handle(.down); for _ in 0..<4 { app.handle(.left) }
+        app.handle(.down); for _ in 0..<4 { app.handle(.left) }
+        app.handle(.down); for _ in 0..<4 { app.handle(.left) }
+        app.handle(.enter)
+        XCTAssertTrue(app.top is LanguageScreen)
+    }
+
     func testHomeHelpAndTinyTerminal() {
         let b = TestBackend(width: 100, height: 30)
         let app = App(backend: b, chatCheckpoint: chatDir)
         app.render()
-        for lab in App.labs { XCTAssertTrue(screen(b).contains(lab.title), lab.title) }
+        for lab in HomeScreen.labs { XCTAssertTrue(screen(b).contains(lab.title), lab.title) }
         XCTAssertTrue(screen(b).contains("idle") && screen(b).contains("model not loaded yet"), "each lab shows its status")
         app.handle(.char("?")); app.render()
         XCTAssertTrue(screen(b).contains("choose a lab"))
@@ -37,72 +70,183 @@ final class AppTests: XCTestCase {
         b.size = (100, 30); app.render()
         XCTAssertTrue(screen(b).contains("Attention lesson"))
         app.handle(.char("q"))
-        XCTAssertTrue(app.state.quit)
+        XCTAssertTrue(app.quit)
     }
 
-    func testLessonAnimatesAndSteps() {
+    func testEveryKeyTableDrivesDispatchAndHelp() {
+        let b = TestBackend(width: 160, height: 48)
+        let app = App(backend: b, chatCheckpoint: nil)
+        let screens: [Screen] = [HomeScreen(), LanguageConfigureScreen(), LanguageScreen(), ChatScreen(), AttentionLessonScreen()]
+        for s in screens {
+            app.home()
+            if !(s is HomeScreen) { app.push(s) }
+            let table = app.top.keyTable + App.globalKeys
+            app.help = true
+            app.render()
+            let text = screen(b)
+            app.help = false
+            for binding in table {
+                XCTAssertTrue(text.contains(binding.help), "\(s.title): help lists \(binding.help)")
+                // The key a binding names triggers that binding, not another one that shadows it.
+                for key in binding.keys {
+                    XCTAssertEqual(app.binding(for: key)?.help, binding.help, "\(s.title): \(key) dispatches to its row")
+                }
+            }
+        }
+    }
+
+    func testLessonAt80x24KeepsTheKeyLinesAndHasASCIISpellings() {
+        for unicode in [true, false] {
+            let b = TestBackend(width: 80, height: 24, unicode: unicode)
+            let app = App(backend: b, chatCheckpoint: nil)
+            app.handle(.down); app.handle(.down); app.handle(.enter)
+            XCTAssertTrue(app.top is AttentionLessonScreen)
+            app.render()
+            let s = screen(b)
+            XCTAssertTrue(s.contains("max m:") && s.contains("sum l:") && s.contains("rescale:"), s)
+            XCTAssertTrue(s.contains(unicode ? "+ Σ" : "+ sum"), s)
+            if !unicode {
+                app.handle(.char("?")); app.render()
+                XCTAssertTrue(screen(b).contains("Right"), screen(b))
+                let wide = b.buffer.lines.joined().unicodeScalars.filter { $0.value > 127 }
+                XCTAssertTrue(wide.isEmpty, "only ASCII without UTF-8: \(String(String.UnicodeScalarView(wide)))")
+            }
+        }
         let b = TestBackend(width: 120, height: 40)
         let app = App(backend: b, chatCheckpoint: nil)
         app.handle(.down); app.handle(.down); app.handle(.enter)
-        XCTAssertEqual(app.state.screen, .lesson)
         app.render()
         XCTAssertTrue(screen(b).contains("step 1 of"))
         XCTAssertTrue(waitFor(app, b, "step 2 of", timeout: 3), "plays by itself")
+        guard let lesson = app.top as? AttentionLessonScreen else { return XCTFail("lesson") }
         app.handle(.char(" "))
-        let i = app.state.lesson.index
-        app.handle(.right); XCTAssertEqual(app.state.lesson.index, i + 1)
-        app.handle(.left); app.handle(.left); XCTAssertEqual(app.state.lesson.index, i - 1)
-        app.render()
-        XCTAssertTrue(screen(b).contains("online softmax") && screen(b).contains("m:"))
+        let i = lesson.lesson.index
+        app.handle(.right); XCTAssertEqual(lesson.lesson.index, i + 1)
+        app.handle(.left); app.handle(.left); XCTAssertEqual(lesson.lesson.index, i - 1)
     }
 
     func testLanguageLabTrainsAndExportsPNG() throws {
-        let dir = NSTemporaryDirectory() + "orrery-app-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dir = try temporaryDirectory()
         let b = TestBackend(width: 160, height: 48)
         let app = App(backend: b, chatCheckpoint: nil, exportDirectory: dir)
-        app.handle(.enter)
-        XCTAssertEqual(app.state.screen, .configure)
-        // Smaller model: steps 200, layers 2, width 64, context 64, batch 8.
-        app.handle(.down); app.handle(.left); app.handle(.left)
-        app.handle(.down); app.handle(.left); app.handle(.left)
-        app.handle(.down); app.handle(.left)
-        app.handle(.down); app.handle(.left)
-        app.handle(.down); app.handle(.left); app.handle(.left)
-        app.handle(.enter)
-        XCTAssertEqual(app.state.screen, .language)
-        let end = Date().addingTimeInterval(20)
-        while app.language!.snapshot.get().step < 3 && Date() < end { Thread.sleep(forTimeInterval: 0.02) }
+        startTinyRun(app)
+        guard let runner = app.language else { return XCTFail("no run") }
+        XCTAssertTrue(waitUntil(app) { runner.snapshot.get().step >= 3 })
         app.render()
         XCTAssertTrue(screen(b).contains("/200") && screen(b).contains("loss"), screen(b))
         XCTAssertTrue(waitFor(app, b, "attention layer 0 head 0"))
-        app.handle(.char("l")); app.handle(.char("h")); app.render()
-        XCTAssertTrue(screen(b).contains("attention layer 1 head 1"))
+        app.handle(.char("h")); app.render()
+        XCTAssertTrue(screen(b).contains("attention layer 0 head 1"))
         app.handle(.char("e")); app.render()
-        XCTAssertTrue(app.state.status.hasPrefix("wrote "), app.state.status)
-        let path = String(app.state.status.dropFirst(6))
+        XCTAssertTrue(app.status.hasPrefix("wrote "), app.status)
         var w: Int32 = 0, h: Int32 = 0
-        XCTAssertEqual(png_read_size(path, &w, &h), 0)
+        XCTAssertEqual(png_read_size(String(app.status.dropFirst(6)), &w, &h), 0)
         XCTAssertEqual([w, h], [640, 360], "loss plot PNG")
         app.handle(.tab); app.handle(.char("e"))
-        let hp = String(app.state.status.dropFirst(6))
-        XCTAssertEqual(png_read_size(hp, &w, &h), 0)
+        XCTAssertEqual(png_read_size(String(app.status.dropFirst(6)), &w, &h), 0)
         XCTAssertEqual(w, h, "attention heatmap PNG is square")
-        XCTAssertEqual(w % 16, 0)
-        app.language?.send(.stop)
+        runner.send(.stop)
     }
 
-    func testChatStreamsAnAnswerFromTheShippedModel() {
+    func testRecurrentModelsHaveNoAttentionKeysOrPane() throws {
+        let dir = try temporaryDirectory()
+        let b = TestBackend(width: 160, height: 48)
+        let app = App(backend: b, chatCheckpoint: nil, exportDirectory: dir)
+        startTinyRun(app, model: 1)  // lstm
+        guard let runner = app.language else { return XCTFail("no run") }
+        XCTAssertTrue(waitUntil(app) { runner.snapshot.get().step >= 2 })
+        app.render()
+        XCTAssertFalse(app.top.keyTable.contains { $0.keys.contains(.char("l")) }, "no layer keys without attention")
+        XCTAssertFalse(screen(b).contains("attention layer"))
+        XCTAssertTrue(screen(b).contains("validation loss"))
+        app.handle(.tab); app.handle(.char("e"))
+        XCTAssertTrue(app.status.contains("orrery-loss"), app.status)
+        runner.send(.stop)
+    }
+
+    func testSessionLifecycleNeverLosesWork() throws {
+        let dir = try temporaryDirectory()
+        let b = TestBackend(width: 120, height: 40)
+        let app = App(backend: b, chatCheckpoint: nil, exportDirectory: dir)
+        startTinyRun(app)
+        guard let runner = app.language else { return XCTFail("no run") }
+        XCTAssertTrue(waitUntil(app) { runner.snapshot.get().step >= 3 })
+        // Esc leaves the run training; the home list shows it and Enter reopens it (not a new run).
+        app.handle(.escape)
+        XCTAssertTrue(app.top is HomeScreen)
+        XCTAssertTrue(waitFor(app, b, "training"), screen(b))
+        app.handle(.enter)
+        XCTAssertTrue(app.top is LanguageScreen, "reopened the running session")
+        XCTAssertTrue(app.language === runner)
+        // Starting a new run while this one is unsaved asks first; "no" keeps it.
+        app.handle(.char("n"))
+        XCTAssertTrue(app.top is LanguageConfigureScreen)
+        app.handle(.enter)
+        XCTAssertNotNil(app.confirmation, "asks before discarding")
+        app.handle(.char("x"))
+        XCTAssertTrue(app.language === runner, "kept")
+        app.pop()
+        // w saves; more steps; q then y saves the newest step into the same directory, then quits.
+        app.handle(.char("w"))
+        XCTAssertTrue(waitUntil(app) { runner.status.get().savedStep != nil })
+        let saved = try XCTUnwrap(runner.status.get().savedDirectory)
+        let first = try XCTUnwrap(runner.status.get().savedStep)
+        XCTAssertTrue(waitUntil(app) { runner.snapshot.get().step > first + 2 })
+        app.handle(.char("q"))
+        XCTAssertNotNil(app.confirmation)
+        XCTAssertFalse(app.quit)
+        app.handle(.char("y"))
+        XCTAssertTrue(waitUntil(app) { app.quit }, "quits once the save reports back")
+        let last = try XCTUnwrap(runner.status.get().savedStep)
+        XCTAssertGreaterThan(last, first, "the quit saved the newest step, not the older save")
+        XCTAssertEqual(runner.status.get().savedDirectory, saved)
+        XCTAssertTrue(app.exitMessages.last?.contains(saved) ?? false, "where it went is printed after the UI closes")
+        let resumed = try LanguageSessionDirectory.resume(saved)
+        XCTAssertEqual(resumed.step, last)
+        runner.send(.stop)
+    }
+
+    func testAFinishedRunSaysSoAndStillAsksBeforeQuitting() throws {
+        let b = TestBackend(width: 120, height: 40)
+        let app = App(backend: b, chatCheckpoint: nil, exportDirectory: try temporaryDirectory())
+        var c = LMConfig()
+        c.steps = 4; c.layers = 1; c.width = 16; c.heads = 2; c.context = 16; c.batch = 2; c.corpusDocuments = 200; c.evalEvery = 2
+        app.startLanguage(c)
+        XCTAssertTrue(waitFor(app, b, "finished"), screen(b))
+        XCTAssertFalse(screen(b).contains("training "), "the live screen does not claim it is training")
+        app.handle(.char("q"))
+        XCTAssertNotNil(app.confirmation, "an unsaved finished run is still work")
+        app.handle(.char("n"))
+        XCTAssertTrue(app.quit)
+    }
+
+    func testChatTakesUTF8TextAndAnswers() {
         let b = TestBackend(width: 120, height: 30)
         let app = App(backend: b, chatCheckpoint: chatDir)
         app.handle(.down); app.handle(.enter)
-        XCTAssertEqual(app.state.screen, .chat)
+        guard let chat = app.top as? ChatScreen else { return XCTFail("chat") }
         XCTAssertTrue(waitFor(app, b, "gpt 4×128"), "model loaded")
+        // Letters are text while the input has the focus: q, e and ? do not quit, export or open help.
+        for c in "quiet? e" { app.handle(.char(c)) }
+        XCTAssertFalse(app.quit)
+        XCTAssertFalse(app.help)
+        XCTAssertEqual(chat.field.text, "quiet? e")
+        app.handle(.ctrl("u"))
+        XCTAssertEqual(chat.field.text, "")
+        for c in "héllo 😀 🇫🇷" { app.handle(.char(c)) }
+        app.handle(.char("\u{301}"))  // a combining acute joins the flag? no: it joins the character before
+        app.handle(.backspace)
+        XCTAssertEqual(chat.field.text, "héllo 😀 ", "backspace removes one grapheme (the flag with its mark)")
+        app.render()
+        XCTAssertTrue(screen(b).contains("you> héllo 😀"), screen(b))
+        app.handle(.left); app.handle(.left); app.handle(.char("!"))
+        XCTAssertEqual(chat.field.text, "héllo !😀 ")
+        app.handle(.ctrl("u"))
         for c in "what is 3 plus 4?" { app.handle(.char(c)) }
         app.handle(.enter)
         XCTAssertTrue(waitFor(app, b, "bot: 3 plus 4 is 7."), screen(b))
-        XCTAssertTrue(screen(b).contains("attention of the generated token"))
         XCTAssertFalse(app.chat.snapshot.get().attention.isEmpty)
+        app.handle(.up)
+        XCTAssertEqual(chat.field.text, "what is 3 plus 4?", "↑ recalls the last question")
     }
 }

@@ -25,7 +25,7 @@ final class WidgetTests: XCTestCase {
         let text = b.lines.joined(separator: "\n")
         XCTAssertTrue(b.lines[0].hasPrefix("5.25"), b.lines[0])
         XCTAssertTrue(text.unicodeScalars.contains { $0.value >= 0x2801 && $0.value <= 0x28FF }, "braille dots drawn")
-        XCTAssertTrue(b.lines[5].contains("train") && b.lines[5].contains("49.0"), b.lines[5])
+        XCTAssertTrue(b.lines[5].contains("train") && b.lines[5].hasSuffix("49"), "integer steps: \(b.lines[5])")
         // The curve falls: the first column with a dot is higher than the last.
         func firstRow(_ col: Int) -> Int? { (0..<5).first { b[col, $0].ch.value >= 0x2800 } }
         XCTAssertLessThan(firstRow(7)!, firstRow(29)!)
@@ -66,7 +66,8 @@ final class WidgetTests: XCTestCase {
         XCTAssertEqual(l.lines, ["two       ", "three     "])
         var i = Buffer(width: 12, height: 1)
         InputLine(prompt: "> ", text: "hello", active: true).render(i.area, into: &i)
-        XCTAssertEqual(i.lines[0], "> hello_    ")
+        XCTAssertEqual(i.lines[0], "> hello     ")
+        XCTAssertEqual(i[7, 0].style.bg, 45, "the cursor is a reversed cell after the text")
         var s = Buffer(width: 30, height: 1)
         StatusBar(fields: [("step", "3/10")], message: "ok").render(s.area, into: &s)
         XCTAssertTrue(s.lines[0].contains("step 3/10") && s.lines[0].hasSuffix("ok "))
@@ -86,5 +87,47 @@ final class WidgetTests: XCTestCase {
         var g = Buffer(width: 5, height: 1)
         ImageGrid(images: [white, black], columns: 2).render(g.area, into: &g, glyphs: ascii, colors: 0)
         XCTAssertEqual(g.lines[0], "@@   ")
+    }
+}
+
+final class PlotAndFieldTests: XCTestCase {
+    func testMonochromePlotsTellSeriesApartByGlyph() {
+        var buf = Buffer(width: 40, height: 10)
+        var plot = LinePlot(series: [Series(name: "train", points: (0..<50).map { (Double($0), 3 - Double($0) / 25) }, color: 75),
+                                     Series(name: "validation", points: [(10, 2.6), (30, 1.9), (49, 1.2)], color: 214)])
+        plot.monochrome = true
+        plot.render(buf.area, into: &buf, glyphs: Glyphs(unicode: true))
+        let text = buf.lines.joined(separator: "\n")
+        let plotRows = buf.lines.dropLast().joined(separator: "\n")
+        XCTAssertEqual(plotRows.filter { $0 == "o" }.count, 3, "three validation markers: \(text)")
+        XCTAssertTrue(text.contains("o validation"), text)
+        XCTAssertTrue(text.contains("49"), "integer step labels: \(text)")
+    }
+
+    func testTextFieldEditsByGrapheme() {
+        var f = TextField()
+        f.insert("e")
+        f.insert("\u{301}")  // combining acute: one grapheme "é"
+        f.insert("👍🏽")
+        XCTAssertEqual(f.characters.count, 2)
+        f.left()
+        f.insert("x")
+        XCTAssertEqual(f.text, "e\u{301}x👍🏽")
+        f.backspace()
+        f.backspace()
+        XCTAssertEqual(f.text, "👍🏽")
+        XCTAssertEqual(f.submit(), "👍🏽")
+        f.insert("draft")
+        f.historyUp()
+        XCTAssertEqual(f.text, "👍🏽")
+        f.historyDown()
+        XCTAssertEqual(f.text, "draft")
+    }
+
+    func testKeysDecodeFromCodePoints() {
+        XCTAssertEqual(NcursesBackend.key(forCodePoint: 0xE9), .char("é"))
+        XCTAssertEqual(NcursesBackend.key(forCodePoint: 0x1F600), .char("😀"))
+        XCTAssertEqual(NcursesBackend.key(forCodePoint: 21), .ctrl("u"))
+        XCTAssertEqual(NcursesBackend.key(forCodePoint: 27), .escape)
     }
 }

@@ -16,6 +16,10 @@ int term_rows(void);
 int term_cols(void);
 /// Next key (ncurses code; -1 when none arrived within `timeout_ms`).
 int term_getch(int timeout_ms);
+int term_get_key(int timeout_ms, int *function);
+int term_key_delete(void);
+int term_key_home(void);
+int term_key_end(void);
 /// Key codes Swift cannot see as macros.
 int term_key_resize(void);
 int term_key_left(void);

@@ -190,7 +190,7 @@ public enum TokenizerFile {
             guard cs.count <= 0x110000 else { throw TokenizerError.invalid("\(cs.count) characters is more than Unicode has") }
             var seen = Set<UInt32>()
             let scalars = try cs.enumerated().map { (i, v) -> Unicode.Scalar in
-                guard v >= 0, v <= 0x10FFFF, let s = Unicode.Scalar(UInt32(v)) else {
+                guard v > 0, v <= 0x10FFFF, let s = Unicode.Scalar(UInt32(v)) else {
                     throw TokenizerError.invalid("character \(i) has code \(v), which is not a Unicode scalar")
                 }
                 guard seen.insert(s.value).inserted else { throw TokenizerError.invalid("character \(i) (code \(v)) is repeated") }

@@ -14,6 +14,12 @@ public struct LinePlot: Sendable {
     public var logY = false
     /// Exponential moving average factor (0: raw values).
     public var smoothing: Double = 0
+    /// Without colour, series after the first are drawn as marker glyphs at their points (o, x, +), so
+    /// curves stay distinguishable on a monochrome terminal or with NO_COLOR.
+    public var monochrome = false
+    /// Label the x axis with integers (steps).
+    public var integerX = true
+    public static let markers: [Unicode.Scalar] = ["o", "x", "+", "*"]
     public init(series: [Series], logY: Bool = false, smoothing: Double = 0) { self.series = series; self.logY = logY; self.smoothing = smoothing }
 
     func transformed(_ s: Series) -> [(Double, Double)] {
@@ -60,7 +66,17 @@ public struct LinePlot: Sendable {
             bits[cy * plot.width + cx] |= bit[dy % 4][dx % 2]
             color[cy * plot.width + cx] = c
         }
+        var marks: [(Int, Int, Unicode.Scalar)] = []
         for (si, pts) in data.enumerated() {
+            if monochrome && si > 0 {
+                let m = LinePlot.markers[(si - 1) % LinePlot.markers.count]
+                for (x, y) in pts {
+                    let cx = Int(((x - x0) / (x1 - x0) * Double(plot.width - 1)).rounded())
+                    let cy = Int(((y1 - y) / (y1 - y0) * Double(plot.height - 1)).rounded())
+                    marks.append((cx, cy, m))
+                }
+                continue
+            }
             var prev: (Int, Int)?
             for (x, y) in pts {
                 let dx = Int(((x - x0) / (x1 - x0) * Double(dotsW - 1)).rounded())
@@ -89,6 +105,9 @@ public struct LinePlot: Sendable {
                 buf.set(plot.x + cx, plot.y + cy, ch, Style(fg: color[cy * plot.width + cx]))
             }
         }
+        for (cx, cy, m) in marks where cx >= 0 && cy >= 0 && cx < plot.width && cy < plot.height {
+            buf.set(plot.x + cx, plot.y + cy, m, Style(fg: 252, bold: true))
+        }
         // y ticks: top, middle, bottom
         for (frac, row) in [(0.0, 0), (0.5, plot.height / 2), (1.0, plot.height - 1)] {
             var v = y1 - frac * (y1 - y0)
@@ -96,12 +115,14 @@ public struct LinePlot: Sendable {
             buf.text(area.x, plot.y + row, LinePlot.label(v).padding(toLength: labelW - 1, withPad: " ", startingAt: 0), Style(fg: 244))
             buf.set(area.x + labelW - 1, plot.y + row, glyphs.unicode ? "┤" : "+", Style(fg: 240))
         }
-        let left = LinePlot.label(x0), right = LinePlot.label(x1)
+        let xLabel = { (v: Double) in integerX ? String(Int(v.rounded())) : LinePlot.label(v) }
+        let left = xLabel(x0), right = xLabel(x1)
         buf.text(xAxis.x, xAxis.y, left, Style(fg: 244))
         buf.text(xAxis.x + xAxis.width - right.count, xAxis.y, right, Style(fg: 244))
         var lx = xAxis.x + left.count + 2
-        for s in series where lx < xAxis.x + xAxis.width - right.count - 2 {
-            lx += buf.text(lx, xAxis.y, (glyphs.unicode ? "━ " : "- ") + s.name, Style(fg: s.color), maxWidth: xAxis.x + xAxis.width - right.count - 2 - lx) + 2
+        for (si, s) in series.enumerated() where lx < xAxis.x + xAxis.width - right.count - 2 {
+            let key = monochrome && si > 0 ? String(LinePlot.markers[(si - 1) % LinePlot.markers.count]) + " " : (glyphs.unicode ? "━ " : "- ")
+            lx += buf.text(lx, xAxis.y, key + s.name, Style(fg: s.color), maxWidth: xAxis.x + xAxis.width - right.count - 2 - lx) + 2
         }
     }
 }

@@ -44,14 +44,27 @@ public struct ChatTranscript: Sendable {
 }
 
 public struct InputLine: Sendable {
-    public var prompt: String, text: String, active: Bool
-    public init(prompt: String, text: String, active: Bool) { self.prompt = prompt; self.text = text; self.active = active }
+    public var prompt: String, field: TextField, active: Bool
+    public init(prompt: String, field: TextField, active: Bool) { self.prompt = prompt; self.field = field; self.active = active }
+    public init(prompt: String, text: String, active: Bool) {
+        var f = TextField()
+        f.insert(text)
+        self.init(prompt: prompt, field: f, active: active)
+    }
+    /// The prompt, then as much of the text as fits with the cursor kept in view; the cursor is shown
+    /// as a reversed cell when the field is active.
     public func render(_ area: Rect, into buf: inout Buffer) {
-        let x = buf.text(area.x, area.y, prompt, Style(fg: 45, bold: true))
-        let room = area.width - x - 1
-        let shown = String(text.suffix(Swift.max(0, room)))
-        let w = buf.text(area.x + x, area.y, shown, .plain, maxWidth: room)
-        if active { buf.set(area.x + x + w, area.y, "_", Style(fg: 45, bold: true)) }
+        let x = buf.text(area.x, area.y, prompt, Style(fg: 45, bold: true), maxWidth: area.width)
+        let room = Swift.max(1, area.width - x - 1)
+        let chars = field.characters
+        let start = Swift.max(0, field.cursor - room + 1)
+        let shown = String(chars[Swift.min(start, chars.count)..<Swift.min(chars.count, start + room)])
+        buf.text(area.x + x, area.y, shown, .plain, maxWidth: room)
+        if active {
+            let column = String(chars[Swift.min(start, chars.count)..<field.cursor]).unicodeScalars.count
+            let under = field.cursor < chars.count ? chars[field.cursor].unicodeScalars.first ?? " " : " "
+            buf.set(area.x + x + Swift.min(column, room), area.y, under, Style(fg: 16, bg: 45, bold: true))
+        }
     }
 }
 

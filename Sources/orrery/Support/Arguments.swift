@@ -61,15 +61,32 @@ enum TerminalText {
     }
 }
 
-/// Standard output that reports a failed write (a full disk, a closed pipe into a file) instead of
-/// finishing "successfully" with nothing written.
+/// Standard output that reports a failed write (a full disk, a file-size limit) instead of finishing
+/// "successfully" with nothing written. A closed pipe (`| head`) ends the command quietly with status
+/// 141, as SIGPIPE would, but only after a training run has saved its work.
 enum StandardOutput {
+    struct Failure: Error, CustomStringConvertible {
+        let reason: String
+        let brokenPipe: Bool
+        var description: String { "cannot write to standard output: \(reason)" }
+    }
+
+    /// Whether a write to stdout has failed so far.
+    static var failed: Bool { fflush(stdout) != 0 || ferror(stdout) != 0 }
+
     /// Throws if a write to stdout has failed so far.
     static func check() throws {
-        if fflush(stdout) != 0 || ferror(stdout) != 0 {
-            let reason = errno != 0 ? String(cString: strerror(errno)) : "write error"
-            throw CLIError("cannot write to standard output: \(reason)")
-        }
+        guard failed else { return }
+        if readerIsGone() { throw Failure(reason: String(cString: strerror(EPIPE)), brokenPipe: true) }
+        throw Failure(reason: errno != 0 ? String(cString: strerror(errno)) : "write error", brokenPipe: false)
+    }
+
+    /// True when stdout is a pipe or socket whose reading end has been closed (poll reports an error).
+    static func readerIsGone() -> Bool {
+        var st = stat()
+        guard fstat(1, &st) == 0, (st.st_mode & S_IFMT) == S_IFIFO || (st.st_mode & S_IFMT) == S_IFSOCK else { return false }
+        var p = pollfd(fd: 1, events: Int16(POLLOUT), revents: 0)
+        return poll(&p, 1, 0) == 1 && (p.revents & Int16(POLLERR | POLLHUP)) != 0
     }
 }
 

@@ -10,6 +10,14 @@ import Foundation
 import Models
 import NN
 
+/// config.json as written by `save`.
+struct ConfigFile: Decodable {
+    var format: String?
+    var lab: String?
+    var step: Int?
+    var config: LMConfig?
+}
+
 public enum LanguageSessionDirectory {
     public static let format = "orrery-language-session-1"
     static let maxJSONBytes = 1 << 20
@@ -90,6 +98,12 @@ public enum LanguageSessionDirectory {
         return obj
     }
 
+    /// A safetensors error without the file's path (the session error names the directory and file).
+    static func reason(_ error: Error) -> String {
+        if case .io(_, let why) = error as? SafetensorsError { return why }
+        return "\(error)"
+    }
+
     /// What a failed decode means, in one line (instead of Swift's DecodingError dump).
     static func describe(_ error: Error) -> String {
         guard let e = error as? DecodingError else { return "\(error)" }
@@ -101,7 +115,9 @@ public enum LanguageSessionDirectory {
         case .typeMismatch(let type, let c): return "\"\(path(c))\" should be \(typeName(type))"
         case .valueNotFound(let type, let c): return "\"\(path(c))\" is null; it should be \(typeName(type))"
         case .keyNotFound(let key, let c): return "\"\(path(c, key))\" is missing"
-        case .dataCorrupted(let c): return c.codingPath.isEmpty ? c.debugDescription : "\"\(path(c))\": \(c.debugDescription)"
+        case .dataCorrupted(let c):
+            if c.codingPath.isEmpty { return "not valid JSON" }
+            return "\"\(path(c))\" has an invalid value (\(c.debugDescription.replacingOccurrences(of: "\n", with: " ")))"
         @unknown default: return "\(e)"
         }
     }
@@ -119,21 +135,32 @@ public enum LanguageSessionDirectory {
     /// Reads config, tokenizer and weights (everything inference needs), validating each file.
     public static func loadModel(_ dir: String) throws -> (LMConfig, Tokenizer, LanguageModel, step: Int) {
         let folder = try SessionDirectory.current(dir)
-        let cobj = try strictObject(try readFile(folder, "config.json", dir: dir, limit: maxJSONBytes),
-                                    file: "config.json", dir: dir)
-        guard cobj["format"] as? String == format else {
-            throw CheckpointError.wrongFormat(dir: dir, found: (cobj["format"] as? String) ?? "missing")
+        let cbytes = try readFile(folder, "config.json", dir: dir, limit: maxJSONBytes)
+        _ = try strictObject(cbytes, file: "config.json", dir: dir)  // duplicate keys, depth, UTF-8
+        if case .object(let top)? = try? StrictJSONParser.parse(cbytes) {
+            // The format first: a file of another kind is named as such, not picked apart field by field.
+            switch top.first(where: { $0.0 == "format" })?.1 {
+            case .string(let f)? where f == format: break
+            case .string(let f)?: throw CheckpointError.wrongFormat(dir: dir, found: f)
+            case let other?: throw CheckpointError.wrongFormat(dir: dir, found: String(other.serialized.prefix(40)))
+            case nil: throw CheckpointError.wrongFormat(dir: dir, found: "missing")
+            }
+            if let cfg = top.first(where: { $0.0 == "config" })?.1, let problem = ConfigTypes.problem(in: cfg) {
+                throw CheckpointError.invalidConfig(dir: dir, reason: problem)
+            }
         }
-        guard let step = cobj["step"] as? Int, step >= 0 else {
+        let file: ConfigFile
+        do { file = try decoder.decode(ConfigFile.self, from: Data(cbytes)) } catch {
+            throw CheckpointError.invalidConfig(dir: dir, reason: describe(error))
+        }
+        guard file.format == format else { throw CheckpointError.wrongFormat(dir: dir, found: file.format ?? "missing") }
+        if let lab = file.lab, lab != "language" {
+            throw CheckpointError.invalidConfig(dir: dir, reason: "the session belongs to the \(lab) lab, not the language lab")
+        }
+        guard let step = file.step, step >= 0 else {
             throw CheckpointError.invalidConfig(dir: dir, reason: "\"step\" is missing or negative")
         }
-        guard let cfgObj = cobj["config"] as? [String: Any] else {
-            throw CheckpointError.invalidConfig(dir: dir, reason: "\"config\" is missing or not an object")
-        }
-        let config: LMConfig
-        do {
-            config = try decoder.decode(LMConfig.self, from: try JSONSerialization.data(withJSONObject: cfgObj))
-        } catch { throw CheckpointError.invalidConfig(dir: dir, reason: describe(error)) }
+        guard let config = file.config else { throw CheckpointError.invalidConfig(dir: dir, reason: "\"config\" is missing") }
         do { try LanguageSession.validate(config) } catch let e as SessionError {
             throw CheckpointError.invalidConfig(dir: dir, reason: e.reason)
         }
@@ -152,7 +179,7 @@ public enum LanguageSessionDirectory {
         }
         let f: SafetensorsFile
         do { f = try SafetensorsFile(path: folder + "/model.safetensors") } catch {
-            throw CheckpointError.malformed(dir: dir, file: "model.safetensors", reason: "\(error)")
+            throw CheckpointError.malformed(dir: dir, file: "model.safetensors", reason: reason(error))
         }
         guard f.metadata["step"] == "\(step)" else {
             throw CheckpointError.stepMismatch(dir: dir, file: "model.safetensors", fileStep: f.metadata["step"] ?? "?",
@@ -192,6 +219,10 @@ public enum LanguageSessionDirectory {
             let t: Tensor
             do { t = try f.tensor(e) } catch { throw CheckpointError.malformed(dir: dir, file: file, reason: "\(error)") }
             guard Kernels.allFinite(t) else { throw CheckpointError.nonFinite(dir: dir, file: file, tensor: prefix + name) }
+            // Adam's second moments are averages of squares.
+            if prefix == "v.", t.toArray().contains(where: { $0 < 0 }) {
+                throw CheckpointError.malformed(dir: dir, file: file, reason: "tensor \(prefix + name) holds negative second moments")
+            }
             p.assign(t)
         }
     }
@@ -204,7 +235,7 @@ public enum LanguageSessionDirectory {
         let s = try LanguageSession(config: config, tokenizer: tok, model: model, directory: dir)
         let f: SafetensorsFile
         do { f = try SafetensorsFile(path: folder + "/optimizer.safetensors") } catch {
-            throw CheckpointError.malformed(dir: dir, file: "optimizer.safetensors", reason: "\(error)")
+            throw CheckpointError.malformed(dir: dir, file: "optimizer.safetensors", reason: reason(error))
         }
         guard f.metadata["step"] == "\(step)" else {
             throw CheckpointError.stepMismatch(dir: dir, file: "optimizer.safetensors",
@@ -245,9 +276,11 @@ extension LanguageSession {
         snapshotGood()
     }
 
-    /// Saves to `directory` (if set) and records the event.
+    /// Saves to `directory` (if set) and records the event. A state reached through non-finite steps
+    /// is never saved: the session first goes back to its last good state.
     public func save() throws {
         guard let d = directory else { return }
+        if !isInGoodState { restoreForSave() }
         try LanguageSessionDirectory.save(self, to: d)
         events.append(.saved(step: step))
     }

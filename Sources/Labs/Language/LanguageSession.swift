@@ -61,6 +61,8 @@ public struct StepMetrics: Codable, Equatable, Sendable {
 
 public enum SessionEvent: Equatable, Sendable {
     case nonFiniteLoss(step: Int), rollback(toStep: Int, lrScale: Float), saved(step: Int)
+    /// The newest steps were not finite, so a save went back to the last good state first.
+    case restoredForSave(toStep: Int)
 }
 
 public enum SessionError: Error, CustomStringConvertible {
@@ -156,7 +158,7 @@ public final class LanguageSession {
         try check(c.batch >= 1 && c.batch <= 4096, "batch must be 1…4096, got \(c.batch)")
         try check(c.steps >= 1 && c.steps <= 100_000_000, "steps must be 1…100000000, got \(c.steps)")
         try check(c.warmup >= 0 && c.warmup <= 100_000_000, "warmup must be 0…100000000, got \(c.warmup)")
-        try check(c.lr > 0 && c.lr.isFinite && c.lr <= 1e6, "learning rate must be a positive number, got \(c.lr)")
+        try check(c.lr > 0 && c.lr.isFinite && c.lr <= 1e6, "learning rate must be in (0, 1000000], got \(c.lr)")
         try check(c.minLR >= 0 && c.minLR <= c.lr, "minimum learning rate must be 0…lr (\(c.lr)), got \(c.minLR)")
         try check(c.weightDecay >= 0 && c.weightDecay <= 10, "weight decay must be 0…10, got \(c.weightDecay)")
         try check(c.clip > 0 && c.clip.isFinite, "gradient clip must be a positive number, got \(c.clip)")
@@ -169,6 +171,7 @@ public final class LanguageSession {
         try check(!c.corpus.isEmpty, "corpus must name a built-in corpus or a file")
         if c.model == .gpt {
             let kv = c.kvHeads ?? c.heads
+            try check(c.heads >= 1, "heads must be at least 1, got \(c.heads)")
             try check(c.heads >= 1 && c.heads <= c.width && c.width % c.heads == 0 && (c.width / c.heads) % 2 == 0,
                       "width (\(c.width)) must be a multiple of 2 × heads (\(c.heads))")
             try check(kv >= 1 && kv <= c.heads && c.heads % kv == 0,
@@ -296,13 +299,29 @@ public final class LanguageSession {
                 optimizer.stepCount, history.count)
     }
 
-    /// Back to the last good state, with half the learning rate.
-    func rollback() {
+    /// Whether the newest step was a good one (a save of a state after non-finite steps would keep
+    /// weights that no longer give finite outputs).
+    public var isInGoodState: Bool { badSteps == 0 }
+
+    /// Back to the last good state (without changing the learning rate), before a save.
+    func restoreForSave() {
         guard let g = good else { return }
+        restore(g)
+        badSteps = 0
+        events.append(.restoredForSave(toStep: g.step))
+    }
+
+    func restore(_ g: (step: Int, params: [[Float]], m: [[Float]], v: [[Float]], adamStep: Int, history: Int)) {
         for (p, v) in zip(model.parameters, g.params) { p.assign(Tensor(shape: p.shape, data: v)) }
         optimizer.load(step: g.adamStep, m: zip(optimizer.m, g.m).map { Tensor(shape: $0.0.shape, data: $0.1) },
                        v: zip(optimizer.v, g.v).map { Tensor(shape: $0.0.shape, data: $0.1) })
         step = g.step
+    }
+
+    /// Back to the last good state, with half the learning rate.
+    func rollback() {
+        guard let g = good else { return }
+        restore(g)
         lrScale *= 0.5
         badSteps = 0
         rollbacks += 1

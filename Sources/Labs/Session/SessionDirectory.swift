@@ -59,6 +59,61 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
 public enum SessionDirectory {
     public static let pointerName = "CURRENT"
     static let partialPrefix = ".partial-"
+    static let lockName = ".lock"
+
+    /// An exclusive hold on a session directory (flock on DIR/.lock), so two processes never save into
+    /// one directory at once. Released when the object goes away (or the process ends).
+    public final class Lock {
+        let fd: Int32
+        let dir: String
+        init(fd: Int32, dir: String) {
+            self.fd = fd
+            self.dir = dir
+        }
+        deinit {
+            SessionDirectory.held.update { $0.remove(dir) }
+            close(fd)
+        }
+    }
+
+    /// Directories this process holds a lock on (a save from the same process needs no second lock).
+    static let held = LatestValue(Set<String>())
+
+    /// Takes the directory's lock, or throws if another process holds it.
+    public static func lock(_ dir: String) throws -> Lock {
+        let key = canonical(dir)
+        let fd = open(dir + "/" + lockName, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw CheckpointError.writeFailed(dir: dir, reason: "cannot create its lock file: \(String(cString: strerror(errno)))")
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw CheckpointError.writeFailed(dir: dir, reason: "another orrery process is saving into this directory")
+        }
+        held.update { $0.insert(key) }
+        return Lock(fd: fd, dir: key)
+    }
+
+    static func canonical(_ dir: String) -> String { URL(fileURLWithPath: dir).standardizedFileURL.resolvingSymlinksInPath().path }
+
+    /// mkdir -p with the system's reason on failure (not Foundation's "The operation could not be completed").
+    static func makeDirectories(_ dir: String) throws {
+        guard !dir.isEmpty else { throw CheckpointError.writeFailed(dir: dir, reason: "the directory path is empty") }
+        var path = dir.hasPrefix("/") ? "" : "."
+        for part in dir.split(separator: "/", omittingEmptySubsequences: true) {
+            path += "/" + part
+            var st = stat()
+            if stat(path, &st) == 0 {
+                guard (st.st_mode & S_IFMT) == S_IFDIR else {
+                    throw CheckpointError.writeFailed(dir: dir, reason: "cannot create the directory: \(path) is a \(BoundedFile.kind(st.st_mode))")
+                }
+                continue
+            }
+            if mkdir(path, 0o755) != 0 && errno != EEXIST {
+                throw CheckpointError.writeFailed(dir: dir, reason: "cannot create the directory: \(String(cString: strerror(errno)))")
+            }
+        }
+    }
 
     /// Whether `dir` holds a saved session (either layout).
     public static func holdsSession(_ dir: String) -> Bool {
@@ -101,18 +156,17 @@ public enum SessionDirectory {
     /// refuses a path that is a file, a directory holding a session (unless `replace`) or other files,
     /// and proves the directory writable with a probe file.
     public static func prepareNew(_ dir: String, replace: Bool) throws {
+        guard !dir.isEmpty else { throw CheckpointError.writeFailed(dir: dir, reason: "the directory path is empty") }
         var st = stat()
         if stat(dir, &st) == 0 {
             guard (st.st_mode & S_IFMT) == S_IFDIR else { throw CheckpointError.notADirectory(dir: dir) }
             if holdsSession(dir) {
                 if !replace { throw CheckpointError.alreadyExists(dir: dir) }
-            } else if let items = try? FileManager.default.contentsOfDirectory(atPath: dir), !items.isEmpty {
+            } else if let items = try? FileManager.default.contentsOfDirectory(atPath: dir), !items.filter({ $0 != lockName }).isEmpty {
                 throw CheckpointError.notEmpty(dir: dir)
             }
         } else {
-            do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-                throw CheckpointError.writeFailed(dir: dir, reason: "cannot create the directory: \(reason(error))")
-            }
+            try makeDirectories(dir)
         }
         try probeWritable(dir)
     }
@@ -135,10 +189,11 @@ public enum SessionDirectory {
         if stat(dir, &st) == 0 {
             guard (st.st_mode & S_IFMT) == S_IFDIR else { throw CheckpointError.notADirectory(dir: dir) }
         } else {
-            do { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-                throw CheckpointError.writeFailed(dir: dir, reason: "cannot create the directory: \(reason(error))")
-            }
+            try makeDirectories(dir)
         }
+        // One writer at a time: take the lock unless this process already holds it for a whole run.
+        let lock = held.get().contains(canonical(dir)) ? nil : try SessionDirectory.lock(dir)
+        defer { withExtendedLifetime(lock) {} }
         let existing = (try? fm.contentsOfDirectory(atPath: dir)) ?? []
         for item in existing where item.hasPrefix(partialPrefix) { try? fm.removeItem(atPath: dir + "/" + item) }
         var name = String(format: "step-%08d", step)

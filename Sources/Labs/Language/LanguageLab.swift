@@ -1,0 +1,111 @@
+// The language lab as a stepped session for a SessionRunner: training steps, and every few steps the
+// attention probe and a sample, published as a LanguageSnapshot (plain arrays: tensors stay here).
+import Compute
+import Foundation
+import Models
+
+public struct LanguageSnapshot: Sendable {
+    public var step = 0, totalSteps = 0
+    public var model = "", parameters = 0
+    public var modelKind: LMConfig.ModelKind = .gpt
+    public var losses: [(x: Double, y: Double)] = []
+    public var valLosses: [(x: Double, y: Double)] = []
+    public var tokensPerSecond = 0.0, learningRate: Float = 0
+    public var gradNorms: [(label: String, value: Double)] = []
+    /// Attention probabilities of the probe sequence: [layer][head] → rows × cols (empty for RNNs).
+    public var attention: [[[[Float]]]] = []
+    public var probeTokens: [String] = []
+    public var sample = ""
+    public var skippedSteps = 0, rollbacks = 0
+    /// Bytes held by tensors (Orrery's allocator) — the process's resident memory is larger.
+    public var tensorBytes = 0
+    public var elapsed = 0.0
+    public init() {}
+}
+
+public enum LanguageLabCommand: Sendable { case sample }
+
+public final class LanguageLab: SteppedSession {
+    public let session: LanguageSession
+    /// Steps between attention probes and between samples.
+    public var probeEvery = 10, sampleEvery = 100
+    let started = Date()
+    var last: StepMetrics?
+    var probe: (tokens: [String], maps: [[[[Float]]]])?
+    var sample = ""
+    var newMetrics: [StepMetrics] = []
+    /// Test hook: trap on the session thread after this many steps (ORRERY_DEBUG_CRASH_AFTER_STEPS).
+    let crashAfter = ProcessInfo.processInfo.environment["ORRERY_DEBUG_CRASH_AFTER_STEPS"].flatMap(Int.init)
+
+    public init(_ session: LanguageSession) {
+        self.session = session
+        probe = session.attentionProbe()
+    }
+
+    public convenience init(config: LMConfig) throws { self.init(try LanguageSession(config: config)) }
+
+    public var step: Int { session.step }
+    public var isFinished: Bool { session.step >= session.config.steps }
+
+    public func advance() throws {
+        let m = session.trainStep()
+        if let n = crashAfter, session.step >= n { fatalError("debug crash on the session thread (ORRERY_DEBUG_CRASH_AFTER_STEPS)") }
+        newMetrics.append(m)
+        if session.diverged { throw SessionError.diverged(step: session.step, rollbacks: session.rollbacks) }
+        if session.step % probeEvery == 0 { probe = session.attentionProbe() }
+        if session.step % sampleEvery == 0 { sample = session.sampleText() }
+    }
+
+    public func handle(_ command: LanguageLabCommand) {
+        switch command {
+        case .sample: sample = session.sampleText()
+        }
+    }
+
+    public func publish(into s: inout LanguageSnapshot) {
+        let c = session.config
+        s.totalSteps = c.steps
+        s.model = "\(c.model.rawValue) \(c.layers)×\(c.width)"
+        s.modelKind = c.model
+        s.parameters = session.model.parameterCount
+        s.step = session.step
+        for m in newMetrics {
+            s.losses.append((Double(m.step), Double(m.loss)))
+            if s.losses.count > 4000 { s.losses = stride(from: 0, to: s.losses.count, by: 2).map { s.losses[$0] } }
+            if let v = m.valLoss { s.valLosses.append((Double(m.step), Double(v))) }
+            s.tokensPerSecond = m.tokensPerSecond
+            s.learningRate = m.lr
+            if !m.layerGradNorms.isEmpty {
+                s.gradNorms = m.layerGradNorms.sorted { $0.key < $1.key }.map { (label: $0.key, value: Double($0.value)) }
+            }
+        }
+        newMetrics.removeAll()
+        if let p = probe {
+            s.attention = p.maps
+            s.probeTokens = p.tokens
+        }
+        s.sample = sample
+        s.skippedSteps = session.skippedSteps
+        s.rollbacks = session.rollbacks
+        s.tensorBytes = MemoryStats.liveBytes
+        s.elapsed = Date().timeIntervalSince(started)
+    }
+
+    public func save(to directory: String) throws {
+        session.directory = directory
+        try session.save()
+    }
+}
+
+public typealias LanguageRunner = SessionRunner<LanguageLab>
+
+extension SessionRunner where Session == LanguageLab {
+    /// A runner that builds and trains a language session for `config`.
+    public static func language(_ config: LMConfig) -> LanguageRunner {
+        var initial = LanguageSnapshot()
+        initial.totalSteps = config.steps
+        initial.model = "\(config.model.rawValue) \(config.layers)×\(config.width)"
+        initial.modelKind = config.model
+        return LanguageRunner(title: "Language lab (\(config.model.rawValue))", initial: initial) { try LanguageLab(config: config) }
+    }
+}

@@ -1,0 +1,55 @@
+// Drawing the frame: the top screen, the status line (fields on the left, the screen's main keys on
+// the right), and the overlays. Pure: reads the app, writes the buffer.
+import Foundation
+import TerminalUI
+
+extension App {
+    func draw(into buf: inout Buffer, _ ctx: RenderContext) {
+        if buf.width < App.minWidth || buf.height < App.minHeight {
+            let msg = "enlarge the terminal: \(App.minWidth)×\(App.minHeight) needed, now \(buf.width)×\(buf.height)"
+            for (i, line) in wrap(ctx.pick(msg, msg.replacingOccurrences(of: "×", with: "x")), width: buf.width)
+                .prefix(buf.height).enumerated() {
+                buf.text(0, i, line, Style(fg: 214))
+            }
+            return
+        }
+        let (main, statusLine) = buf.area.splitBottom(1)
+        top.render(main, into: &buf, ctx)
+        drawStatus(statusLine, &buf, ctx)
+        if help {
+            let table = top.keyTable + App.globalKeys
+            let width = table.map { $0.label(unicode: ctx.glyphs.unicode).count }.max() ?? 8
+            let lines = table.map { $0.label(unicode: ctx.glyphs.unicode).padding(toLength: width + 2, withPad: " ", startingAt: 0) + $0.help }
+            overlay(title: ctx.pick("keys · ", "keys - ") + top.title, lines: lines, &buf, ctx)
+        }
+        if let c = confirmation { overlay(title: c.title, lines: c.lines, &buf, ctx) }
+    }
+
+    /// The screen's fields, the status message, and (right-aligned) its footer keys.
+    func drawStatus(_ r: Rect, _ buf: inout Buffer, _ ctx: RenderContext) {
+        var fields = top.statusFields(app: self)
+        if let l = language, top !== stack[0] || l.status.get().isActive {
+            if !(top is LanguageScreen), l.status.get().isActive { fields.append(("running", "language lab")) }
+        }
+        let footer = (top.keyTable + App.globalKeys).filter(\.footer)
+            .map { "\($0.label(unicode: ctx.glyphs.unicode)) \($0.help.split(separator: " ").first ?? "")" }
+            .joined(separator: ctx.pick(" · ", " | "))
+        let footerWidth = min(footer.count, r.width / 2)
+        let left = Rect(x: r.x, y: r.y, width: r.width - footerWidth - 1, height: 1)
+        StatusBar(fields: fields, message: status).render(left, into: &buf)
+        buf.text(r.x + r.width - footerWidth, r.y, String(footer.suffix(footerWidth)), Style(fg: 244))
+    }
+
+    func overlay(title: String, lines: [String], _ buf: inout Buffer, _ ctx: RenderContext) {
+        let maxW = buf.width - 4
+        let wrapped = lines.flatMap { $0.isEmpty ? [""] : wrap($0, width: maxW - 4) }
+        let w = min(maxW, max(title.count + 6, (wrapped.map(\.count).max() ?? 10) + 4))
+        let h = min(buf.height - 2, wrapped.count + 2)
+        let r = Rect(x: (buf.width - w) / 2, y: (buf.height - h) / 2, width: w, height: h)
+        buf.fill(r, " ", Style(bg: 235))
+        let inner = buf.box(r, title: title, glyphs: ctx.glyphs, focused: true)
+        for (i, l) in wrapped.prefix(inner.height).enumerated() {
+            buf.text(inner.x + 1, inner.y + i, l, Style(fg: 252, bg: 235), maxWidth: inner.width - 1)
+        }
+    }
+}

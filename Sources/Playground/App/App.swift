@@ -1,0 +1,221 @@
+// The playground app: a run loop, a stack of screens (home at the bottom), two overlays (help and a
+// confirmation dialog), and the sessions the labs started. Screens own their state and keys; the app
+// owns what outlives a screen: running sessions, the quit rule and the status line.
+//
+// The quit rule (q, Ctrl-C and SIGINT alike): if a session holds steps that no save holds, ask —
+// y saves every such session (into the directory it was last saved to, or a new one) and quits when
+// the saves report back, n quits without saving, any other key stays. A second SIGINT ends the
+// process at once. SIGTERM and SIGHUP quit at once. The directories saved to are printed after the
+// terminal is restored.
+import Foundation
+import Labs
+import Models
+import TerminalUI
+
+public final class App {
+    public static let minWidth = 60, minHeight = 20
+
+    public private(set) var stack: [Screen] = []
+    public var top: Screen { stack[stack.count - 1] }
+    public var help = false
+    public var confirmation: Confirmation?
+    public var quit = false
+    public var status = ""
+    /// Lines to print once the terminal is restored (where sessions were saved).
+    public private(set) var exitMessages: [String] = []
+    public let exportDirectory: String
+    public let chat: ChatRunner
+    /// The language lab's current run (kept when its screen is left: the home list reopens it).
+    public private(set) var language: LanguageRunner?
+    var quittingAfterSaves = false
+    var interruptHandled = false
+    let backend: Backend
+
+    public struct Confirmation {
+        public let title: String
+        public let lines: [String]
+        public let onYes: (App) -> Void
+        public let onNo: (App) -> Void
+    }
+
+    public init(backend: Backend, chatCheckpoint: String?, exportDirectory: String = FileManager.default.currentDirectoryPath) {
+        self.backend = backend
+        chat = ChatRunner(checkpoint: chatCheckpoint)
+        self.exportDirectory = exportDirectory
+        stack = [HomeScreen()]
+    }
+
+    // MARK: run loop
+
+    /// Runs until the user quits or a signal asks to; `quitSignal` is polled every frame.
+    public func run(quitSignal: () -> Int32 = { 0 }, frames: Int = .max) {
+        var n = 0
+        while !quit && n < frames {
+            let sig = quitSignal()
+            if sig == SIGINT {
+                if !interruptHandled {
+                    interruptHandled = true
+                    requestQuit()
+                }
+            } else if sig != 0 {
+                break
+            }
+            render()
+            if let k = backend.poll(timeoutMs: 33) { handle(k) }
+            tick()
+            n += 1
+        }
+        language?.send(.stop)
+    }
+
+    public func render() {
+        let (w, h) = backend.size
+        var buf = Buffer(width: w, height: h)
+        draw(into: &buf, RenderContext(glyphs: backend.glyphs, colors: backend.colors, app: self))
+        backend.draw(buf)
+    }
+
+    /// Time-driven updates: screen animations and the events sessions report.
+    public func tick() {
+        top.tick(app: self)
+        guard let runner = language else { return }
+        for event in runner.takeEvents() {
+            switch event {
+            case .saved(let dir, let step):
+                status = "saved step \(step) to \(dir)"
+                exitMessages.append("saved the language session (step \(step)) to \(dir)")
+            case .saveFailed(let why):
+                status = "save failed: \(why)"
+                quittingAfterSaves = false
+            case .finished(let step): status = "training finished at step \(step)"
+            case .failed(let why): status = "error: \(why)"
+            }
+        }
+        if quittingAfterSaves && !runner.status.get().saving { quit = true }
+    }
+
+    // MARK: keys
+
+    /// Keys every screen has (listed after the screen's own in help).
+    public static let globalKeys: [KeyBinding] = [
+        KeyBinding([.char("?")], "?", "keys of this screen", footer: true) { $0.help = true },
+        KeyBinding([.escape], "Esc", "back (a running session keeps running)") { $0.pop() },
+        KeyBinding([.char("q"), .ctrl("c")], "q", "quit (asks to save unsaved sessions)", footer: true) { $0.requestQuit() },
+    ]
+
+    /// The binding a key triggers on the current screen: the screen's table first, then the global one.
+    public func binding(for key: Key) -> KeyBinding? {
+        if let b = top.keyTable.first(where: { $0.keys.contains(key) }) { return b }
+        return App.globalKeys.first { $0.keys.contains(key) }
+    }
+
+    public func handle(_ key: Key) {
+        if key == .resize { return }
+        if let c = confirmation {
+            confirmation = nil
+            switch key {
+            case .char("y"), .char("Y"): c.onYes(self)
+            case .char("n"), .char("N"): c.onNo(self)
+            default: break
+            }
+            return
+        }
+        if help {
+            help = false
+            return
+        }
+        if top.capturesText && top.input(key, app: self) { return }
+        binding(for: key)?.action(self)
+    }
+
+    // MARK: screens
+
+    public func push(_ screen: Screen) { stack.append(screen) }
+
+    public func pop() {
+        if stack.count > 1 { stack.removeLast() }
+    }
+
+    /// Goes back to the home screen.
+    public func home() { stack = [stack[0]] }
+
+    // MARK: sessions
+
+    /// Starts a language-lab run; if the current one holds unsaved steps, asks first.
+    public func startLanguage(_ config: LMConfig) {
+        let start: (App) -> Void = { app in
+            app.language?.send(.stop)
+            let r = LanguageRunner.language(config)
+            app.language = r
+            r.start()
+            app.home()
+            app.push(LanguageScreen())
+            app.status = "training \(config.model.rawValue)"
+        }
+        if let r = language, r.status.get().hasUnsavedWork {
+            let s = r.status.get()
+            confirmation = Confirmation(
+                title: "discard the current run?",
+                lines: ["The running \(r.snapshot.get().model) is at step \(s.step) and that step is not saved.",
+                        "", "y: discard it and start the new run   any other key: keep it"],
+                onYes: start, onNo: { _ in })
+        } else {
+            start(self)
+        }
+    }
+
+    /// Shows `runner` as the language lab's run (benchmarks drive recorded snapshots through it).
+    public func adopt(_ runner: LanguageRunner) { language = runner }
+
+    /// Continues a saved language session (`orrery --open DIR`).
+    public func openLanguage(directory: String) {
+        language?.send(.stop)
+        var initial = LanguageSnapshot()
+        initial.model = "session \(directory)"
+        let r = LanguageRunner(title: "Language lab", initial: initial) {
+            LanguageLab(try LanguageSessionDirectory.resume(directory))
+        }
+        language = r
+        r.start()
+        push(LanguageScreen())
+        status = "opened \(directory)"
+    }
+
+    /// A new directory for a session saved from the UI.
+    func newSessionDirectory() -> String {
+        var dir = exportDirectory + "/orrery-session-\(Int(Date().timeIntervalSince1970))"
+        var k = 1
+        while FileManager.default.fileExists(atPath: dir) {
+            dir = exportDirectory + "/orrery-session-\(Int(Date().timeIntervalSince1970))-\(k)"
+            k += 1
+        }
+        return dir
+    }
+
+    /// Saves the language run (into the directory it was last saved to, or a new one).
+    public func saveLanguage() {
+        guard let r = language else { return }
+        let dir = r.status.get().savedDirectory ?? newSessionDirectory()
+        r.send(.save(directory: dir))
+        status = "saving to \(dir)…"
+    }
+
+    /// Quits, first asking about sessions with unsaved steps.
+    public func requestQuit() {
+        guard let r = language, r.status.get().hasUnsavedWork else {
+            quit = true
+            return
+        }
+        let s = r.status.get()
+        let where_ = s.savedDirectory.map { "y saves into \($0)" } ?? "y saves into a new orrery-session-… folder here"
+        confirmation = Confirmation(
+            title: "quit",
+            lines: ["The language lab (\(r.snapshot.get().model)) is at step \(s.step); that step is not saved.",
+                    where_ + ".", "", "y: save and quit   n: quit without saving   any other key: stay"],
+            onYes: { app in
+                app.saveLanguage()
+                app.quittingAfterSaves = true
+            },
+            onNo: { app in app.quit = true })
+    }
+}

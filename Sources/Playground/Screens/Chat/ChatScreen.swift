@@ -1,0 +1,126 @@
+// Chat with the shipped model (or a session's): a transcript, an input line edited by grapheme with
+// history, and the attention of the token being generated. While the input has the focus, every
+// printable key is text (q, e and ? included); Tab moves the focus to the attention map, where the
+// arrows pick layer and head and e exports it. Esc leaves.
+import Foundation
+import Labs
+import TerminalUI
+
+public final class ChatScreen: Screen {
+    public enum Focus: Equatable { case input, attention }
+    public let title = "chat"
+    public var focus: Focus = .input
+    public var field = TextField(maxCharacters: 1000)
+
+    public init() {}
+
+    static func homeStatus(_ app: App) -> String {
+        let s = app.chat.snapshot.get()
+        if let e = s.error { return "error: \(e)" }
+        return s.modelName.isEmpty ? "model not loaded yet" : "\(s.modelName), \(s.turns.count) turns"
+    }
+
+    static func open(_ app: App) {
+        app.chat.load()
+        app.push(ChatScreen())
+    }
+
+    public var capturesText: Bool { focus == .input }
+
+    public func input(_ key: Key, app: App) -> Bool {
+        switch key {
+        case .char(let c): field.insert(c)
+        case .backspace: field.backspace()
+        case .delete: field.deleteForward()
+        case .left: field.left()
+        case .right: field.right()
+        case .home, .ctrl("a"): field.home()
+        case .end, .ctrl("e"): field.end()
+        case .ctrl("u"): field.clear()
+        case .up: field.historyUp()
+        case .down: field.historyDown()
+        case .enter:
+            guard app.chat.snapshot.get().pending == nil else { return true }
+            let q = field.submit()
+            if !q.isEmpty { app.chat.ask(q) }
+        default: return false
+        }
+        return true
+    }
+
+    public var keyTable: [KeyBinding] {
+        func me(_ app: App) -> ChatScreen? { app.top as? ChatScreen }
+        return [
+            KeyBinding([], "type, Enter", "ask (letters are text while the input has the focus)") { _ in },
+            KeyBinding([], "←/→ ↑/↓", ascii: "Left/Right Up/Down", "in the input: move the cursor / earlier questions") { _ in },
+            KeyBinding([], "Ctrl-U", "clear the input") { _ in },
+            KeyBinding([.tab], "Tab", "focus the input / the attention map", footer: true) { app in
+                guard let m = me(app) else { return }
+                m.focus = m.focus == .input ? .attention : .input
+            },
+            KeyBinding([.right], "→/←", ascii: "Right/Left", "attention map: next / previous head") { app in
+                app.chat.selectHead(layerDelta: 0, headDelta: 1)
+            },
+            KeyBinding([.left], "←", ascii: "Left", "attention map: previous head") { app in
+                app.chat.selectHead(layerDelta: 0, headDelta: -1)
+            },
+            KeyBinding([.up], "↑/↓", ascii: "Up/Down", "attention map: next / previous layer") { app in
+                app.chat.selectHead(layerDelta: 1, headDelta: 0)
+            },
+            KeyBinding([.down], "↓", ascii: "Down", "attention map: previous layer") { app in
+                app.chat.selectHead(layerDelta: -1, headDelta: 0)
+            },
+            KeyBinding([.char("e"), .ctrl("x")], "e", "export the attention map as PNG (Ctrl-X from the input)", footer: true) { app in
+                me(app)?.export(app)
+            },
+        ]
+    }
+
+    public func render(_ r: Rect, into buf: inout Buffer, _ ctx: RenderContext) {
+        let s = ctx.app.chat.snapshot.get()
+        let cols = r.width >= 100 ? r.columns([3, 2]) : r.rows([3, 2])
+        let left = buf.box(cols[0], title: "chat", glyphs: ctx.glyphs, focused: focus == .input)
+        let (log, input) = left.splitBottom(1)
+        var top = log.y
+        if let e = s.error {
+            buf.text(log.x, log.y, "error: \(e)", Style(fg: 196), maxWidth: log.width)
+            top += 1
+        } else if s.turns.isEmpty && s.pending == nil {
+            buf.text(log.x, log.y, elide("Ask about numbers (what is 3 plus 4?) or the world (where is Ana?).", log.width, ctx),
+                     Style(fg: 244))
+            top += 1
+        }
+        ChatTranscript(turns: s.turns, pending: s.pending)
+            .render(Rect(x: log.x, y: top, width: log.width, height: log.y + log.height - top), into: &buf)
+        InputLine(prompt: "you> ", field: field, active: focus == .input).render(input, into: &buf)
+        let hm = buf.box(cols[1], title: "attention of the generated token · L\(s.layer) H\(s.head)", glyphs: ctx.glyphs,
+                         focused: focus == .attention)
+        if s.attention.isEmpty {
+            buf.text(hm.x, hm.y, "appears while an answer streams", Style(fg: 244), maxWidth: hm.width)
+        } else {
+            let shown = min(s.attention.count, max(0, hm.height - 1))
+            Heatmap(values: Array(s.attention.suffix(shown)), rowLabels: Array(s.attentionLabels.suffix(shown)),
+                    columnLabels: s.attentionLabels, range: (0, 1)).render(hm, into: &buf, glyphs: ctx.glyphs, colors: ctx.colors)
+        }
+    }
+
+    public func statusFields(app: App) -> [(String, String)] {
+        let s = app.chat.snapshot.get()
+        return [("model", s.modelName.isEmpty ? "loading" : s.modelName), ("layer", "\(s.layer)"), ("head", "\(s.head)"),
+                ("tok/s", String(format: "%.0f", s.tokensPerSecond))]
+    }
+
+    func export(_ app: App) {
+        let s = app.chat.snapshot.get()
+        guard !s.attention.isEmpty else {
+            app.status = "no attention to export yet"
+            return
+        }
+        let (w, h, px) = PNGExport.heatmap(s.attention)
+        let path = app.exportDirectory + "/orrery-chat-attention-L\(s.layer)H\(s.head).png"
+        do {
+            try PNGExport.write(path, width: w, height: h, rgb: px)
+            app.status = "wrote \(path)"
+        } catch { app.status = "\(error)" }
+    }
+}

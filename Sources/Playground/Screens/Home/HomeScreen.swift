@@ -1,0 +1,71 @@
+// The home screen: every lab with what it is doing now; Enter opens it (a running session reopens).
+import Foundation
+import TerminalUI
+
+/// One row of the home list. Adding a lab to the playground is one line in `HomeScreen.labs`.
+public struct LabEntry {
+    public let title: String, summary: String
+    /// What the lab is doing now (one line).
+    public let status: (App) -> String
+    public let open: (App) -> Void
+}
+
+public final class HomeScreen: Screen {
+    public var selected = 0
+    public let title = "home"
+
+    public static let labs: [LabEntry] = [
+        LabEntry(title: "Language lab", summary: "train a GPT, LSTM or GRU on built-in stories; watch loss, samples, attention",
+                 status: LanguageScreen.homeStatus, open: LanguageScreen.open),
+        LabEntry(title: "Chat", summary: "talk to the shipped tiny chat model; see the attention of each generated token",
+                 status: ChatScreen.homeStatus, open: ChatScreen.open),
+        LabEntry(title: "Attention lesson", summary: "FlashAttention's online softmax, tile by tile",
+                 status: { _ in "an animation of the kernel's trace" }, open: { $0.push(AttentionLessonScreen()) }),
+    ]
+
+    public init() {}
+
+    public var keyTable: [KeyBinding] {
+        [
+            KeyBinding([.up, .char("k")], "↑/↓ j/k", ascii: "Up/Down j/k", "choose a lab") { app in
+                (app.top as? HomeScreen)?.move(-1)
+            },
+            KeyBinding([.down, .char("j")], "↓ j", ascii: "Down j", "next lab") { app in (app.top as? HomeScreen)?.move(1) },
+            KeyBinding([.enter], "Enter", "open it (a running session reopens)", footer: true) { app in
+                guard let home = app.top as? HomeScreen else { return }
+                HomeScreen.labs[home.selected].open(app)
+            },
+        ]
+    }
+
+    func move(_ d: Int) { selected = (selected + d + HomeScreen.labs.count) % HomeScreen.labs.count }
+
+    public func render(_ r: Rect, into buf: inout Buffer, _ ctx: RenderContext) {
+        let inner = buf.box(r, title: ctx.pick("Orrery — watch neural networks learn", "Orrery - watch neural networks learn"),
+                            glyphs: ctx.glyphs, focused: true)
+        buf.text(inner.x + 2, inner.y + 1, "Labs", Style(fg: 252, bold: true))
+        // Wide terminals: title and summary side by side; 80 columns: the summary below the title.
+        let wide = inner.width >= 100
+        let rowHeight = wide ? 2 : 3
+        for (i, lab) in HomeScreen.labs.enumerated() {
+            let y = inner.y + 3 + i * rowHeight
+            let sel = i == selected
+            buf.text(inner.x + 2, y, (sel ? ctx.pick("▶ ", "> ") : "  ") + lab.title, Style(fg: sel ? 45 : 252, bold: sel))
+            let x = wide ? inner.x + 24 : inner.x + 4
+            let dy = wide ? 0 : 1
+            let room = inner.x + inner.width - x - 1
+            buf.text(x, y + dy, elide(lab.summary, room, ctx), Style(fg: 246), maxWidth: room)
+            buf.text(x, y + dy + 1, elide(lab.status(ctx.app), room, ctx), Style(fg: 114), maxWidth: room)
+        }
+    }
+
+    public func statusFields(app: App) -> [(String, String)] { [("orrery", "")] }
+}
+
+/// `s` cut to `width` cells with an ellipsis, so a cut line says it was cut.
+func elide(_ s: String, _ width: Int, _ ctx: RenderContext) -> String {
+    guard width > 0 else { return "" }
+    if s.unicodeScalars.count <= width { return s }
+    let mark = ctx.pick("…", "~")
+    return String(String.UnicodeScalarView(s.unicodeScalars.prefix(max(0, width - 1)))) + mark
+}
