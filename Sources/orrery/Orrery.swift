@@ -27,7 +27,7 @@ struct Orrery: ParsableCommand {
         let args = Arguments.normalized(Array(CommandLine.arguments.dropFirst()))
         var command: ParsableCommand
         do { command = try parseAsRoot(args) } catch {
-            if exitCode(for: error) == .success { exit(withError: error) }  // --help, --version
+            if exitCode(for: error) == .success { printHelp(error) }  // --help, --version
             let what = message(for: error).split(whereSeparator: \.isNewline).map(String.init)
                 .filter { !$0.isEmpty && !$0.hasPrefix("Usage:") && !$0.hasPrefix("  See ") }.joined(separator: "; ")
             let path = Arguments.commandPath(args)
@@ -43,9 +43,19 @@ struct Orrery: ParsableCommand {
         } catch let e as ValidationError {
             fail("\(e.message) (see '\(Arguments.commandPath(args)) --help')", code: 64)
         } catch {
-            if exitCode(for: error) == .success { exit(withError: error) }  // help requested from inside a command
+            if exitCode(for: error) == .success { printHelp(error) }  // help requested from inside a command
             fail("\(error)", code: 1)
         }
+    }
+
+    /// Prints help or the version (a "clean exit" of the parser), checking that stdout took it.
+    static func printHelp(_ error: Error) -> Never {
+        print(fullMessage(for: error))
+        do { try StandardOutput.check() } catch let e as StandardOutput.Failure {
+            if e.brokenPipe { Foundation.exit(141) }
+            fail(e.description, code: 1)
+        } catch { fail("\(error)", code: 1) }
+        Foundation.exit(0)
     }
 
     /// Prints one error line (made safe for a terminal) and exits.

@@ -111,7 +111,10 @@ struct TrainLanguage: ParsableArguments {
     func train(preset: String) throws {
         try common.apply()
         let session: LanguageSession
-        do { session = try makeSession(preset: preset) } catch let e as SessionError { throw CLIError(e.description) } catch let e as CheckpointError {
+        do { session = try makeSession(preset: preset) } catch let e as SessionError {
+            if case .config = e, resume == nil { throw CLIError("\(e.description) (see 'orrery train \(preset) --help')") }
+            throw CLIError(e.description)
+        } catch let e as CheckpointError {
             throw CLIError(e.description)
         }
         // One writer per session directory for the whole run.
