@@ -114,35 +114,33 @@ struct Chat: ParsableCommand {
     func run() throws {
         try common.apply()
         let (config, tok, model, _) = try loadCheckpoint(checkpoint)
-        let format = ChatFormat()
-        var history: [(user: String, assistant: String)] = []
+        var policy = ChatPolicy()
+        policy.maxTokens = maxTokens
+        policy.temperature = sampling.temperature ?? 0
+        policy.topK = sampling.topK
+        policy.topP = sampling.topP
+        policy.repetitionPenalty = sampling.repetitionPenalty
+        policy.seed = sampling.seed
+        policy.rememberHistory = !noHistory
+        let chat = ChatSession(model: model, tokenizer: tok, modelName: "\(config.model.rawValue) \(config.layers)×\(config.width)",
+                               policy: policy)
         let interactive = isatty(0) == 1
-        if interactive { print("chatting with \(config.model.rawValue) \(config.layers)×\(config.width) — an empty line or Ctrl-D ends") }
-        var turn = 0
+        if interactive { print("chatting with \(chat.modelName) — an empty line or Ctrl-D ends") }
         var input = LineReader()
         while true {
             if interactive { print("you> ", terminator: ""); fflush(stdout) }
             guard let line = try input.next() else { break }
             let user = line.trimmingCharacters(in: .whitespaces)
             if user.isEmpty { if interactive { break } else { print(); continue } }
-            let (prompt, kept) = format.fit(history: noHistory ? [] : history, user: user, tokenizer: tok,
-                                             context: config.context, reserve: min(maxTokens, config.context / 2))
-            // Turns that no longer fit the context are gone for good: history stays bounded.
-            history = Array(history.suffix(kept))
-            var o = sampling.options(maxTokens: maxTokens, defaultTemperature: 0)
-            o.stop = ["\n"]; o.seed = sampling.seed &+ UInt64(turn)
-            let gen = TextGenerator(model: model, tokenizer: tok, prompt: prompt, options: o)
             if interactive { print("bot> ", terminator: "") }
-            var answer = ""
-            while let piece = gen.next() {
-                answer += piece
-                if interactive { print(piece, terminator: ""); fflush(stdout) }
-            }
-            if let why = gen.failure { throw CLIError(why) }
+            let answer: String
+            do {
+                answer = try chat.reply(to: user) { piece, _ in
+                    if interactive { print(piece, terminator: ""); fflush(stdout) }
+                }
+            } catch let e as ChatError { throw CLIError(e.description) }
             if interactive { print() } else { print(answer); fflush(stdout) }
             try StandardOutput.check()
-            history.append((user, answer))
-            turn += 1
         }
     }
 }

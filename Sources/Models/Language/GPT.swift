@@ -3,6 +3,7 @@
 // MLP, output head tied to the embedding. Dimension letters: B batch, T tokens, C width, H heads,
 // D head dim, V vocabulary.
 import Compute
+import Foundation
 import NN
 
 public struct GPTConfig: Codable, Equatable, Sendable {
@@ -151,6 +152,8 @@ public final class GPT: Module, LanguageModel {
 public final class GPTDecoder: IncrementalDecoder {
     let model: GPT
     let keys: [Tensor], values: [Tensor]
+    /// Each layer's rotated query of the last token fed [H, D], kept for `attentionRow`.
+    var lastQueries: [[Float]] = []
     public private(set) var length = 0
 
     init(_ m: GPT) {
@@ -171,6 +174,8 @@ public final class GPTDecoder: IncrementalDecoder {
             var x = model.embed(tokens).reshape([1, n, c.width])
             for (l, b) in model.blocks.enumerated() {
                 let (q, k, v) = b.queriesKeysValues(x, rope: model.rope, positions: pos)
+                if lastQueries.count < c.layers { lastQueries.append([]) }
+                lastQueries[l] = q.slice(2, n - 1, n).contiguous().toArray()  // [1, H, 1, D] → H·D
                 keys[l].slice(2, length, length + n).assign(k)
                 values[l].slice(2, length, length + n).assign(v)
                 let a = Tensor.attention(q, keys[l].slice(2, 0, length + n), values[l].slice(2, 0, length + n), causal: true)
@@ -179,5 +184,29 @@ public final class GPTDecoder: IncrementalDecoder {
             length += n
             return model.finalNorm(x.select(1, n - 1)).matmul(model.embed.weight.mT).reshape([c.vocabSize])
         }
+    }
+
+    public var attentionShape: (layers: Int, heads: Int)? { (model.config.layers, model.config.heads) }
+
+    /// softmax(q·Kᵀ/√D) of the last token over the cached keys of its head's KV group.
+    public func attentionRow(layer: Int, head: Int) -> [Float]? {
+        let c = model.config
+        guard layer >= 0, layer < c.layers, head >= 0, head < c.heads, layer < lastQueries.count, length > 0 else { return nil }
+        let D = c.headDim, group = head / (c.heads / c.kvHeads)
+        let q = Array(lastQueries[layer][(head * D)..<(head * D + D)])
+        let k = keys[layer].slice(1, group, group + 1).slice(2, 0, length).contiguous().toArray()  // [length · D]
+        let scale = 1 / Float(D).squareRoot()
+        var scores = (0..<length).map { t -> Float in
+            var dot: Float = 0
+            for d in 0..<D { dot += q[d] * k[t * D + d] }
+            return dot * scale
+        }
+        let m = scores.max() ?? 0
+        var total: Float = 0
+        for i in scores.indices {
+            scores[i] = Foundation.exp(scores[i] - m)
+            total += scores[i]
+        }
+        return scores.map { $0 / total }
     }
 }

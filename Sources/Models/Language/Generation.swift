@@ -20,9 +20,13 @@ public struct Sampler {
     var rng: RNG
     public init(_ o: SamplingOptions) { options = o; rng = RNG(seed: o.seed) }
 
-    /// Picks the next token from logits [V]; `history` feeds the repetition penalty.
-    public mutating func pick(_ logits: Tensor, history: [Int]) -> Int {
+    /// Picks the next token from logits [V]; `history` feeds the repetition penalty; tokens outside
+    /// `allowed` are never picked.
+    public mutating func pick(_ logits: Tensor, history: [Int], allowed: Range<Int>? = nil) -> Int {
         var l = logits.toArray()
+        if let a = allowed, !a.isEmpty {
+            for i in l.indices where !a.contains(i) { l[i] = -.infinity }
+        }
         if options.repetitionPenalty != 1 {
             for t in Set(history) where t < l.count { l[t] = l[t] > 0 ? l[t] / options.repetitionPenalty : l[t] * options.repetitionPenalty }
         }
@@ -87,7 +91,7 @@ public final class TextGenerator {
             failure = "the model produced non-finite logits after \(produced) tokens (its weights or inputs hold NaN or inf)"
             return finish()
         }
-        let t = sampler.pick(logits, history: tokens)
+        let t = sampler.pick(logits, history: tokens, allowed: tokenizer.generatableTokens)
         lastToken = t
         tokens.append(t); produced += 1
         generated += tokenizer.decode([t])
@@ -125,6 +129,15 @@ public final class TextGenerator {
         let s = flush(all: true)
         return s.isEmpty ? nil : s
     }
+
+    /// The attention capability of the model's decoder (nil shape: no attention, e.g. LSTM/GRU).
+    public var attentionShape: (layers: Int, heads: Int)? { decoder.attentionShape }
+
+    /// The attention of the token sampled last over the tokens in the decoder's window.
+    public func attentionRow(layer: Int, head: Int) -> [Float]? { decoder.attentionRow(layer: layer, head: head) }
+
+    /// The ids of the tokens in the decoder's window, oldest first (what `attentionRow` spans).
+    public var windowTokens: [Int] { Array(tokens.suffix(decoder.length)) }
 
     /// Runs to the end and returns the whole text.
     public func run() -> String {

@@ -16,4 +16,14 @@ public protocol IncrementalDecoder: AnyObject {
     /// Number of tokens consumed so far.
     var length: Int { get }
     func feed(_ tokens: [Int]) -> Tensor
+    /// Layers and heads whose attention `attentionRow` can report (nil: the model has no attention).
+    var attentionShape: (layers: Int, heads: Int)? { get }
+    /// The attention probabilities of the token fed last over every position in the cache ([length]),
+    /// computed from the decoder's own cache — no second forward pass. nil without attention.
+    func attentionRow(layer: Int, head: Int) -> [Float]?
+}
+
+extension IncrementalDecoder {
+    public var attentionShape: (layers: Int, heads: Int)? { nil }
+    public func attentionRow(layer: Int, head: Int) -> [Float]? { nil }
 }

@@ -11,6 +11,11 @@ public protocol Tokenizer: AnyObject {
     func decode(_ tokens: [Int]) -> [UInt8]
     /// JSON for `save`; `TokenizerFile.load` reads it back.
     func json() -> [String: Any]
+    /// The tokens a model trained on this tokenizer's text can meaningfully emit (nil: all). A character
+    /// tokenizer's byte-fallback tokens never occur in its training text, yet an untrained model gives
+    /// them probability: sampling them printed bytes the vocabulary does not have (`^`, `:`, and lone
+    /// UTF-8 continuation bytes shown as U+FFFD).
+    var generatableTokens: Range<Int>? { get }
 }
 
 extension Tokenizer {
@@ -41,6 +46,9 @@ public final class CharTokenizer: Tokenizer {
     }
 
     public var vocabSize: Int { 256 + chars.count }
+
+    /// The learned characters only (byte-level mode, with no characters, may emit any byte).
+    public var generatableTokens: Range<Int>? { chars.isEmpty ? nil : 256..<vocabSize }
 
     public func encode(_ bytes: [UInt8]) -> [Int] {
         var out: [Int] = []
@@ -107,6 +115,9 @@ public final class ByteBPE: Tokenizer {
     static func key(_ a: Int, _ b: Int) -> Int64 { Int64(a) << 32 | Int64(b) }
 
     public var vocabSize: Int { 256 + merges.count }
+
+    /// Every byte and merge: byte-level BPE text is made of them.
+    public var generatableTokens: Range<Int>? { nil }
 
     /// Learns `vocabSize − 256` merges from `bytes`: repeatedly merges the most frequent adjacent pair
     /// (ties: the smallest pair), within chunks split at whitespace so merges do not cross words.

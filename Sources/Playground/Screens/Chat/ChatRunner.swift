@@ -1,5 +1,6 @@
-// The chat lab's model on a background thread: answers stream token by token into a snapshot, with
-// the attention of the token being generated (the probe over the most recent tokens).
+// The chat lab's model on a background thread. Answers come from a ChatSession (the same policy as
+// `orrery chat`) and stream token by token into a snapshot, with the attention of each generated token
+// over its context, read from the decoder's own KV cache (no second forward pass).
 import Compute
 import Foundation
 import Labs
@@ -8,23 +9,25 @@ import Models
 public struct ChatSnapshot: Sendable {
     public var turns: [(user: String, assistant: String)] = []
     public var pending: String?
+    /// Rows: one per generated token (newest last), over the last `attentionLabels.count` positions.
     public var attention: [[Float]] = []
     public var attentionLabels: [String] = []
     public var layer = 0, head = 0, layers = 1, heads = 1
+    public var hasAttention = true
     public var error: String?
     public var modelName = ""
     public var tokensPerSecond = 0.0
     public init() {}
 }
 
-/// Answers chat turns on a background thread, streaming tokens and the attention of the token
-/// being generated (the probe over the most recent tokens) into its snapshot.
 public final class ChatRunner: @unchecked Sendable {
     public let snapshot = LatestValue(ChatSnapshot())
     let checkpoint: String?
-    var loaded: (LMConfig, Tokenizer, LanguageModel)?
+    var session: ChatSession?
     let queue = DispatchQueue(label: "orrery.chat")
     let view = LatestValue((layer: 0, head: 0))
+    /// Positions shown in the attention view.
+    static let window = 24
 
     public init(checkpoint: String?) { self.checkpoint = checkpoint }
 
@@ -34,18 +37,29 @@ public final class ChatRunner: @unchecked Sendable {
             v.layer = (v.layer + layerDelta + s.layers) % max(1, s.layers)
             v.head = (v.head + headDelta + s.heads) % max(1, s.heads)
         }
-        snapshot.update { $0.layer = self.view.get().layer; $0.head = self.view.get().head }
+        let v = view.get()
+        snapshot.update {
+            $0.layer = v.layer
+            $0.head = v.head
+        }
     }
 
     public func load() {
         queue.async { [self] in
-            guard let dir = checkpoint else { snapshot.update { $0.error = "no chat model found (assets/models/chat)" }; return }
+            guard session == nil else { return }
+            guard let dir = checkpoint else {
+                snapshot.update { $0.error = "no chat model found (assets/models/chat; set ORRERY_ASSETS or pass --chat-checkpoint)" }
+                return
+            }
             do {
-                let (c, t, m, _) = try LanguageSessionDirectory.loadModel(dir)
-                loaded = (c, t, m)
+                let chat = try ChatSession(directory: dir)
+                session = chat
+                let probe = chat.model.makeDecoder().attentionShape
                 snapshot.update { s in
-                    s.modelName = "\(c.model.rawValue) \(c.layers)×\(c.width)"
-                    s.layers = c.layers; s.heads = c.heads
+                    s.modelName = chat.modelName
+                    s.layers = probe?.layers ?? 1
+                    s.heads = probe?.heads ?? 1
+                    s.hasAttention = probe != nil
                 }
             } catch { snapshot.update { $0.error = "\(error)" } }
         }
@@ -53,36 +67,54 @@ public final class ChatRunner: @unchecked Sendable {
 
     public func ask(_ question: String) {
         queue.async { [self] in
-            guard let (c, tok, model) = loaded else { return }
-            let history = snapshot.get().turns
-            snapshot.update { $0.pending = "" }
-            let (prompt, _) = ChatFormat().fit(history: history, user: question, tokenizer: tok, context: c.context, reserve: 48)
-            var o = SamplingOptions(); o.temperature = 0; o.stop = ["\n"]; o.maxTokens = 60
-            let gen = TextGenerator(model: model, tokenizer: tok, prompt: prompt, options: o)
-            var answer = ""
-            let t0 = Date()
-            while let piece = gen.next() {
-                answer += piece
-                var maps: [[Float]] = [], labels: [String] = []
-                if let gpt = model as? GPT {
-                    let ids = Array(gen.tokens.suffix(min(24, c.context)))
-                    let v = view.get()
-                    let p = gpt.attentionProbabilities(ids, layer: v.layer, head: v.head).toArray()
-                    let n = ids.count
-                    maps = (0..<n).map { Array(p[($0 * n)..<($0 * n + n)]) }
-                    labels = ids.map { tok.decodeString([$0]).replacingOccurrences(of: "\n", with: "⏎") }
-                }
-                let tps = Double(gen.produced) / max(1e-9, Date().timeIntervalSince(t0))
-                snapshot.update { s in
-                    s.pending = answer
-                    if !maps.isEmpty { s.attention = maps; s.attentionLabels = labels }
-                    s.tokensPerSecond = tps
-                }
+            guard let chat = session else { return }
+            snapshot.update {
+                $0.pending = ""
+                $0.attention = []
             }
+            var answer = ""
+            var rows: [(end: Int, values: [Float])] = []  // each token's attention over absolute positions ..<end
+            let t0 = Date()
+            var produced = 0
+            do {
+                _ = try chat.reply(to: question) { piece, gen in
+                    answer += piece
+                    produced = gen.produced
+                    let v = view.get()
+                    var labels: [String] = []
+                    let end = gen.tokens.count
+                    var start = end
+                    if let row = gen.attentionRow(layer: v.layer, head: v.head) {
+                        let n = min(ChatRunner.window, row.count)
+                        start = end - n
+                        rows.append((end, row))
+                        if rows.count > ChatRunner.window { rows.removeFirst(rows.count - ChatRunner.window) }
+                        labels = gen.windowTokens.suffix(n).map {
+                            chat.tokenizer.decodeString([$0]).replacingOccurrences(of: "\n", with: "⏎")
+                        }
+                    }
+                    let tps = Double(produced) / max(1e-9, Date().timeIntervalSince(t0))
+                    // Columns are the same absolute positions for every row; a position after a row's
+                    // token is in its future (0).
+                    let shown = rows.map { r in
+                        (start..<end).map { p -> Float in
+                            let first = r.end - r.values.count
+                            return p >= first && p < r.end ? r.values[p - first] : 0
+                        }
+                    }
+                    snapshot.update { s in
+                        s.pending = answer
+                        if !labels.isEmpty {
+                            s.attention = shown
+                            s.attentionLabels = labels
+                        }
+                        s.tokensPerSecond = tps
+                    }
+                }
+            } catch { snapshot.update { $0.error = "\(error)" } }
             snapshot.update { s in
                 s.turns.append((question, answer))
                 s.pending = nil
-                if let why = gen.failure { s.error = why }
             }
         }
     }
