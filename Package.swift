@@ -34,6 +34,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "CAssets", cSettings: [.unsafeFlags(["-Wno-c23-extensions"])]),
         .target(name: "CTerm", linkerSettings: [.linkedLibrary("ncursesw"), .linkedLibrary("tinfo")]),
         .target(name: "CPNG", linkerSettings: [.linkedLibrary("png16")]),
         .target(name: "TerminalUI", dependencies: ["CTerm"], swiftSettings: hot),
@@ -42,7 +43,7 @@ let package = Package(
         .target(name: "NN", dependencies: ["Compute"], swiftSettings: hot),
         .target(name: "Formats", dependencies: ["Compute"], swiftSettings: checked),
         .target(name: "Models", dependencies: ["Compute", "NN"], swiftSettings: checked),
-        .target(name: "Labs", dependencies: ["Compute", "NN", "Models", "Formats"], swiftSettings: checked),
+        .target(name: "Labs", dependencies: ["Compute", "NN", "Models", "Formats", "CAssets"], swiftSettings: checked),
         .executableTarget(
             name: "orrery",
             dependencies: ["Compute", "NN", "Formats", "Models", "Labs", "Playground", "TerminalUI",

@@ -128,6 +128,19 @@ public final class SafetensorsFile {
         }
     }
 
+    /// Validates a file image that lives for the whole process (e.g. a model compiled into the binary).
+    public init(staticImage: UnsafeRawBufferPointer, name: String) throws {
+        path = name
+        fileSize = staticImage.count
+        base = staticImage.baseAddress
+        mapped = false
+        let parsed = try SafetensorsFile.validate(staticImage)
+        entries = parsed.entries; metadata = parsed.metadata; dataStart = parsed.dataStart
+        var index: [[UInt8]: Int] = [:]
+        for (i, e) in parsed.entries.enumerated() { index[Array(e.name.utf8)] = i }
+        self.index = index
+    }
+
     deinit { if mapped, let p = base { munmap(UnsafeMutableRawPointer(mutating: p), fileSize) } }
 
     /// Entries by the bytes of their names (the format compares names as bytes: two names that differ

@@ -22,9 +22,9 @@ public enum TUIBenchmark {
     }
 
     /// Renders each screen `frames` times at width × height; returns per-frame milliseconds.
-    public static func frameTimes(width: Int = 200, height: Int = 60, frames: Int = 60, chatCheckpoint: String?) -> [FrameResult] {
+    public static func frameTimes(width: Int = 200, height: Int = 60, frames: Int = 60, chatModel: ModelSource?) -> [FrameResult] {
         let backend = TestBackend(width: width, height: height)
-        let app = App(backend: backend, chatCheckpoint: chatCheckpoint)
+        let app = App(backend: backend, chatModel: chatModel)
         let lang = LanguageRunner.language(LMConfig())
         lang.snapshot.set(recordLanguageSnapshot())
         app.adopt(lang)
@@ -60,7 +60,7 @@ public enum TUIBenchmark {
         var headless: [Double] = []
         while session.step < config.steps { headless.append(session.trainStep().tokensPerSecond) }
         let backend = TestBackend(width: 200, height: 60)
-        let app = App(backend: backend, chatCheckpoint: nil)
+        let app = App(backend: backend, chatModel: nil)
         let runner = LanguageRunner.language(config)
         app.adopt(runner)
         app.push(LanguageScreen())

@@ -21,7 +21,7 @@ struct BenchTUI: ParsableCommand {
     func run() throws {
         try common.apply()
         let threads = Parallel.threads
-        for r in TUIBenchmark.frameTimes(frames: frames, chatCheckpoint: Assets.find("models/chat")) {
+        for r in TUIBenchmark.frameTimes(frames: frames, chatModel: .defaultChat) {
             let rec = BenchRecord(bench: "tui", caseName: "200x60,\(r.screen)", impl: "orrery", threads: threads, timesMs: r.timesMs,
                                   extra: ["frame_ms": BenchRecord(bench: "", caseName: "", impl: "", threads: 0, timesMs: r.timesMs, extra: [:]).median])
             if json { print(JSONLine.encode(rec.json)) }

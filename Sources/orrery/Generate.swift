@@ -4,22 +4,6 @@ import Foundation
 import Labs
 import Models
 
-/// Where the shipped models live: --checkpoint, $ORRERY_ASSETS, or an `assets/` folder found next to
-/// the executable or above it (the repository when run through `swift run`), or in the current directory.
-enum Assets {
-    static func find(_ relative: String) -> String? {
-        var candidates: [String] = []
-        if let env = ProcessInfo.processInfo.environment["ORRERY_ASSETS"] { candidates.append(env + "/" + relative) }
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<6 {
-            candidates.append(dir.appendingPathComponent("assets/" + relative).path)
-            dir = dir.deletingLastPathComponent()
-        }
-        candidates.append(FileManager.default.currentDirectoryPath + "/assets/" + relative)
-        return candidates.first { FileManager.default.fileExists(atPath: $0 + "/config.json") }
-    }
-}
-
 struct SamplingFlags: ParsableArguments {
     @Option(help: "Sampling temperature (0: greedy).") var temperature: Float?
     @Option(help: "Keep only the k most likely tokens (0: off).") var topK = 0
@@ -44,20 +28,18 @@ struct SamplingFlags: ParsableArguments {
     }
 }
 
-func loadCheckpoint(_ dir: String?) throws -> (LMConfig, Tokenizer, LanguageModel, String) {
-    guard let d = dir ?? Assets.find("models/chat") else {
-        throw CLIError("no checkpoint given and the shipped model was not found (assets/models/chat; set ORRERY_ASSETS or pass --checkpoint DIR)")
+/// The model of a session directory, or (no directory given) the chat model shipped in the binary.
+func loadCheckpoint(_ dir: String?) throws -> (LMConfig, Tokenizer, LanguageModel) {
+    let source = dir.map { ModelSource.directory($0) } ?? .defaultChat
+    do { return try source.load() } catch let e as CheckpointError { throw CLIError(e.description) } catch {
+        throw CLIError("\(error)")
     }
-    do {
-        let (c, t, m, _) = try LanguageSessionDirectory.loadModel(d)
-        return (c, t, m, d)
-    } catch let e as CheckpointError { throw CLIError(e.description) } catch { throw CLIError("\(error)") }
 }
 
 struct Sample: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Generate text from a trained language model, streaming tokens.")
     @OptionGroup var common: CommonOptions
-    @Option(help: "Session directory (default: the shipped chat model).") var checkpoint: String?
+    @Option(help: "Session directory (default: the chat model shipped in the binary).") var checkpoint: String?
     @Option(help: "Text to continue.") var prompt = ""
     @Option(help: "Tokens to generate.") var maxTokens = 200
     @Option(help: "Stop when this text is generated (repeatable).") var stop: [String] = []
@@ -72,7 +54,7 @@ struct Sample: ParsableCommand {
 
     func run() throws {
         try common.apply()
-        let (_, tok, model, _) = try loadCheckpoint(checkpoint)
+        let (_, tok, model) = try loadCheckpoint(checkpoint)
         var o = sampling.options(maxTokens: maxTokens, defaultTemperature: 0.8)
         o.stop = stop
         let gen = TextGenerator(model: model, tokenizer: tok, prompt: tok.encode(prompt), options: o)
@@ -102,7 +84,7 @@ struct Chat: ParsableCommand {
         abstract: "Chat with a language model (default: the shipped tiny chat model).",
         discussion: "When stdin is not a terminal, each input line is one user turn and each output line one answer.")
     @OptionGroup var common: CommonOptions
-    @Option(help: "Session directory (default: assets/models/chat).") var checkpoint: String?
+    @Option(help: "Session directory (default: the chat model shipped in the binary).") var checkpoint: String?
     @Option(help: "Longest answer in tokens.") var maxTokens = 120
     @OptionGroup var sampling: SamplingFlags
     @Flag(help: "Forget earlier turns (each question stands alone).") var noHistory = false
@@ -113,7 +95,7 @@ struct Chat: ParsableCommand {
 
     func run() throws {
         try common.apply()
-        let (config, tok, model, _) = try loadCheckpoint(checkpoint)
+        let (config, tok, model) = try loadCheckpoint(checkpoint)
         var policy = ChatPolicy()
         policy.maxTokens = maxTokens
         policy.temperature = sampling.temperature ?? 0

@@ -66,7 +66,7 @@ struct Orrery: ParsableCommand {
         Foundation.exit(code == 0 ? 1 : code)
     }
 
-    @Option(help: "Chat model directory for the chat lab (default: assets/models/chat).") var chatCheckpoint: String?
+    @Option(help: "Chat model directory for the chat lab (default: the model shipped in the binary).") var chatCheckpoint: String?
     @Option(help: "Open a saved language session (a directory written by 'train --out' or the UI's save) in the language lab.")
     var open: String?
 
@@ -76,7 +76,7 @@ struct Orrery: ParsableCommand {
             // Checked before the terminal is taken over, so a bad directory is a plain one-line error.
             do { _ = try SessionDirectory.current(dir) } catch let e as CheckpointError { throw CLIError(e.description) }
         }
-        try UI.launch(chatCheckpoint: chatCheckpoint ?? Assets.find("models/chat"), open: open)
+        try UI.launch(chatModel: chatCheckpoint.map { .directory($0) } ?? .defaultChat, open: open)
     }
 }
 
@@ -117,13 +117,13 @@ struct CLIError: Error, CustomStringConvertible {
 }
 
 enum UI {
-    static func launch(chatCheckpoint: String?, open: String?) throws {
+    static func launch(chatModel: ModelSource, open: String?) throws {
         let backend: NcursesBackend
         do { backend = try NcursesBackend(environment: ProcessInfo.processInfo.environment) } catch let e as TerminalUnavailable {
             throw CLIError("cannot start the terminal UI: \(e.reason); use the headless commands instead: " +
                            "orrery train gpt|lstm|gru|chat|spirals, orrery sample, orrery chat, orrery inspect, orrery bench (see orrery --help)")
         }
-        let app = App(backend: backend, chatCheckpoint: chatCheckpoint)
+        let app = App(backend: backend, chatModel: chatModel)
         if let dir = open { app.openLanguage(directory: dir) }
         app.run(quitSignal: { backend.quitSignal })
         backend.stop()

@@ -76,6 +76,31 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(bad.err.hasPrefix("error: not a session directory"), bad.err)
     }
 
+    func testACopiedBinaryChatsFromAnEmptyDirectory() throws {
+        // The shipped model is compiled into the binary: no assets/ folder needs to be next to it.
+        let dir = try temporaryDirectory("installed")
+        try FileManager.default.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/empty", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: orreryBinary.path, toPath: dir + "/bin/orrery")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: dir + "/bin/orrery")
+        p.arguments = ["chat"]
+        p.currentDirectoryURL = URL(fileURLWithPath: dir + "/empty")
+        var env = ProcessInfo.processInfo.environment
+        env["ORRERY_ASSETS"] = nil
+        p.environment = env
+        let i = Pipe(), o = Pipe(), e = Pipe()
+        p.standardInput = i; p.standardOutput = o; p.standardError = e
+        try p.run()
+        i.fileHandleForWriting.write(Data("what is 3 plus 4?\n".utf8))
+        try i.fileHandleForWriting.close()
+        let out = String(decoding: o.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let err = String(decoding: e.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, err)
+        XCTAssertEqual(out, "3 plus 4 is 7.\n")
+    }
+
     func testTrainSampleAndResumeThroughTheCLI() throws {
         let dir = NSTemporaryDirectory() + "orrery-cli-lm-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -56,7 +56,7 @@ final class AppTests: XCTestCase {
 
     func testHomeHelpAndTinyTerminal() {
         let b = TestBackend(width: 100, height: 30)
-        let app = App(backend: b, chatCheckpoint: chatDir)
+        let app = App(backend: b, chatModel: .shipped)
         app.render()
         for lab in HomeScreen.labs { XCTAssertTrue(screen(b).contains(lab.title), lab.title) }
         XCTAssertTrue(screen(b).contains("idle") && screen(b).contains("model not loaded yet"), "each lab shows its status")
@@ -75,7 +75,7 @@ final class AppTests: XCTestCase {
 
     func testEveryKeyTableDrivesDispatchAndHelp() {
         let b = TestBackend(width: 160, height: 48)
-        let app = App(backend: b, chatCheckpoint: nil)
+        let app = App(backend: b, chatModel: nil)
         let screens: [Screen] = [HomeScreen(), LanguageConfigureScreen(), LanguageScreen(), ChatScreen(), AttentionLessonScreen()]
         for s in screens {
             app.home()
@@ -98,7 +98,7 @@ final class AppTests: XCTestCase {
     func testLessonAt80x24KeepsTheKeyLinesAndHasASCIISpellings() {
         for unicode in [true, false] {
             let b = TestBackend(width: 80, height: 24, unicode: unicode)
-            let app = App(backend: b, chatCheckpoint: nil)
+            let app = App(backend: b, chatModel: nil)
             app.handle(.down); app.handle(.down); app.handle(.enter)
             XCTAssertTrue(app.top is AttentionLessonScreen)
             app.render()
@@ -113,7 +113,7 @@ final class AppTests: XCTestCase {
             }
         }
         let b = TestBackend(width: 120, height: 40)
-        let app = App(backend: b, chatCheckpoint: nil)
+        let app = App(backend: b, chatModel: nil)
         app.handle(.down); app.handle(.down); app.handle(.enter)
         app.render()
         XCTAssertTrue(screen(b).contains("step 1 of"))
@@ -128,7 +128,7 @@ final class AppTests: XCTestCase {
     func testLanguageLabTrainsAndExportsPNG() throws {
         let dir = try temporaryDirectory()
         let b = TestBackend(width: 160, height: 48)
-        let app = App(backend: b, chatCheckpoint: nil, exportDirectory: dir)
+        let app = App(backend: b, chatModel: nil, exportDirectory: dir)
         startTinyRun(app)
         guard let runner = app.language else { return XCTFail("no run") }
         XCTAssertTrue(waitUntil(app) { runner.snapshot.get().step >= 3 })
@@ -151,7 +151,7 @@ final class AppTests: XCTestCase {
     func testRecurrentModelsHaveNoAttentionKeysOrPane() throws {
         let dir = try temporaryDirectory()
         let b = TestBackend(width: 160, height: 48)
-        let app = App(backend: b, chatCheckpoint: nil, exportDirectory: dir)
+        let app = App(backend: b, chatModel: nil, exportDirectory: dir)
         startTinyRun(app, model: 1)  // lstm
         guard let runner = app.language else { return XCTFail("no run") }
         XCTAssertTrue(waitUntil(app) { runner.snapshot.get().step >= 2 })
@@ -167,7 +167,7 @@ final class AppTests: XCTestCase {
     func testSessionLifecycleNeverLosesWork() throws {
         let dir = try temporaryDirectory()
         let b = TestBackend(width: 120, height: 40)
-        let app = App(backend: b, chatCheckpoint: nil, exportDirectory: dir)
+        let app = App(backend: b, chatModel: nil, exportDirectory: dir)
         startTinyRun(app)
         guard let runner = app.language else { return XCTFail("no run") }
         XCTAssertTrue(waitUntil(app) { runner.snapshot.get().step >= 3 })
@@ -208,7 +208,7 @@ final class AppTests: XCTestCase {
 
     func testAFinishedRunSaysSoAndStillAsksBeforeQuitting() throws {
         let b = TestBackend(width: 120, height: 40)
-        let app = App(backend: b, chatCheckpoint: nil, exportDirectory: try temporaryDirectory())
+        let app = App(backend: b, chatModel: nil, exportDirectory: try temporaryDirectory())
         var c = LMConfig()
         c.steps = 4; c.layers = 1; c.width = 16; c.heads = 2; c.context = 16; c.batch = 2; c.corpusDocuments = 200; c.evalEvery = 2
         app.startLanguage(c)
@@ -222,7 +222,7 @@ final class AppTests: XCTestCase {
 
     func testChatTakesUTF8TextAndAnswers() {
         let b = TestBackend(width: 120, height: 30)
-        let app = App(backend: b, chatCheckpoint: chatDir)
+        let app = App(backend: b, chatModel: .shipped)
         app.handle(.down); app.handle(.enter)
         guard let chat = app.top as? ChatScreen else { return XCTFail("chat") }
         XCTAssertTrue(waitFor(app, b, "gpt 4×128"), "model loaded")

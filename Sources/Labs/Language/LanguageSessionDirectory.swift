@@ -10,6 +10,15 @@ import Foundation
 import Models
 import NN
 
+/// Where a snapshot's files come from: a session directory, or a model compiled into the binary.
+public struct SnapshotFiles {
+    /// Named in errors (a directory path, or "the shipped chat model").
+    public let label: String
+    /// The bytes of a small file, at most `limit`.
+    public let read: (_ name: String, _ limit: Int) throws -> [UInt8]
+    public let safetensors: (_ name: String) throws -> SafetensorsFile
+}
+
 /// config.json as written by `save`.
 struct ConfigFile: Decodable {
     var format: String?
@@ -135,7 +144,14 @@ public enum LanguageSessionDirectory {
     /// Reads config, tokenizer and weights (everything inference needs), validating each file.
     public static func loadModel(_ dir: String) throws -> (LMConfig, Tokenizer, LanguageModel, step: Int) {
         let folder = try SessionDirectory.current(dir)
-        let cbytes = try readFile(folder, "config.json", dir: dir, limit: maxJSONBytes)
+        return try loadModel(SnapshotFiles(label: dir, read: { name, limit in try readFile(folder, name, dir: dir, limit: limit) },
+                                           safetensors: { name in try SafetensorsFile(path: folder + "/" + name) }))
+    }
+
+    /// Reads config, tokenizer and weights from `files` (a directory, or a model compiled into the binary).
+    public static func loadModel(_ files: SnapshotFiles) throws -> (LMConfig, Tokenizer, LanguageModel, step: Int) {
+        let dir = files.label
+        let cbytes = try files.read("config.json", maxJSONBytes)
         _ = try strictObject(cbytes, file: "config.json", dir: dir)  // duplicate keys, depth, UTF-8
         if case .object(let top)? = try? StrictJSONParser.parse(cbytes) {
             // The format first: a file of another kind is named as such, not picked apart field by field.
@@ -167,7 +183,7 @@ public enum LanguageSessionDirectory {
         guard step <= config.steps else {
             throw CheckpointError.invalidConfig(dir: dir, reason: "step \(step) is past the run's \(config.steps) steps")
         }
-        let tobj = try strictObject(try readFile(folder, "tokenizer.json", dir: dir, limit: maxTokenizerBytes),
+        let tobj = try strictObject(try files.read("tokenizer.json", maxTokenizerBytes),
                                     file: "tokenizer.json", dir: dir)
         let tok: Tokenizer
         do { tok = try TokenizerFile.load(tobj) } catch {
@@ -178,7 +194,7 @@ public enum LanguageSessionDirectory {
             throw CheckpointError.invalidConfig(dir: dir, reason: "tokenizer is \"\(config.tokenizer)\" but tokenizer.json holds a \(kind) tokenizer")
         }
         let f: SafetensorsFile
-        do { f = try SafetensorsFile(path: folder + "/model.safetensors") } catch {
+        do { f = try files.safetensors("model.safetensors") } catch {
             throw CheckpointError.malformed(dir: dir, file: "model.safetensors", reason: reason(error))
         }
         guard f.metadata["step"] == "\(step)" else {

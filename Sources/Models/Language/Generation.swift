@@ -149,7 +149,7 @@ public final class TextGenerator {
 
 /// Chat formatting: the turn template of the built-in dialogue corpus ("User: …\nBot: …\n") and
 /// context management that drops the oldest turns first.
-public struct ChatFormat {
+public struct ChatFormat: Sendable {
     public var userPrefix = "User: ", assistantPrefix = "Bot: "
     public init() {}
 

@@ -38,9 +38,10 @@ public final class App {
         public let onNo: (App) -> Void
     }
 
-    public init(backend: Backend, chatCheckpoint: String?, exportDirectory: String = FileManager.default.currentDirectoryPath) {
+    /// `chatModel` nil: the chat lab has no model (benchmarks and tests of other screens).
+    public init(backend: Backend, chatModel: ModelSource?, exportDirectory: String = FileManager.default.currentDirectoryPath) {
         self.backend = backend
-        chat = ChatRunner(checkpoint: chatCheckpoint)
+        chat = ChatRunner(source: chatModel)
         self.exportDirectory = exportDirectory
         stack = [HomeScreen()]
     }

@@ -22,14 +22,15 @@ public struct ChatSnapshot: Sendable {
 
 public final class ChatRunner: @unchecked Sendable {
     public let snapshot = LatestValue(ChatSnapshot())
-    let checkpoint: String?
+    let source: ModelSource?
     var session: ChatSession?
     let queue = DispatchQueue(label: "orrery.chat")
     let view = LatestValue((layer: 0, head: 0))
     /// Positions shown in the attention view.
     static let window = 24
 
-    public init(checkpoint: String?) { self.checkpoint = checkpoint }
+    /// nil: no chat model (benchmarks and tests of other screens).
+    public init(source: ModelSource?) { self.source = source }
 
     public func selectHead(layerDelta: Int, headDelta: Int) {
         let s = snapshot.get()
@@ -47,12 +48,12 @@ public final class ChatRunner: @unchecked Sendable {
     public func load() {
         queue.async { [self] in
             guard session == nil else { return }
-            guard let dir = checkpoint else {
-                snapshot.update { $0.error = "no chat model found (assets/models/chat; set ORRERY_ASSETS or pass --chat-checkpoint)" }
+            guard let source else {
+                snapshot.update { $0.error = "no chat model given" }
                 return
             }
             do {
-                let chat = try ChatSession(directory: dir)
+                let chat = try ChatSession(source: source)
                 session = chat
                 let probe = chat.model.makeDecoder().attentionShape
                 snapshot.update { s in

@@ -1,0 +1,22 @@
+// The files of assets/models/chat, embedded at build time. The safetensors image is 8-byte aligned
+// (its header is padded to 8 bytes, so the float data stays 4-byte aligned for loading).
+#include "CAssets.h"
+
+const unsigned char orrery_chat_config_json[] = {
+#embed "../../assets/models/chat/config.json"
+};
+const unsigned long orrery_chat_config_json_size = sizeof(orrery_chat_config_json);
+
+const unsigned char orrery_chat_tokenizer_json[] = {
+#embed "../../assets/models/chat/tokenizer.json"
+};
+const unsigned long orrery_chat_tokenizer_json_size = sizeof(orrery_chat_tokenizer_json);
+
+__attribute__((aligned(64))) const unsigned char orrery_chat_model_safetensors[] = {
+#embed "../../assets/models/chat/model.safetensors"
+};
+const unsigned long orrery_chat_model_safetensors_size = sizeof(orrery_chat_model_safetensors);
+
+const unsigned char *orrery_chat_config_json_ptr(void) { return orrery_chat_config_json; }
+const unsigned char *orrery_chat_tokenizer_json_ptr(void) { return orrery_chat_tokenizer_json; }
+const unsigned char *orrery_chat_model_safetensors_ptr(void) { return orrery_chat_model_safetensors; }

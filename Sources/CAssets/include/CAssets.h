@@ -1,0 +1,19 @@
+// The shipped tiny models, compiled into the binary (C23 #embed), so a copied or installed `orrery`
+// finds them with no files next to it.
+#ifndef ORRERY_CASSETS_H
+#define ORRERY_CASSETS_H
+
+extern const unsigned char orrery_chat_config_json[];
+extern const unsigned long orrery_chat_config_json_size;
+extern const unsigned char orrery_chat_tokenizer_json[];
+extern const unsigned long orrery_chat_tokenizer_json_size;
+extern const unsigned char orrery_chat_model_safetensors[];
+extern const unsigned long orrery_chat_model_safetensors_size;
+
+// Pointers as functions: Swift imports a C array of unknown size as a tuple-less symbol it cannot take
+// the address of directly.
+const unsigned char *orrery_chat_config_json_ptr(void);
+const unsigned char *orrery_chat_tokenizer_json_ptr(void);
+const unsigned char *orrery_chat_model_safetensors_ptr(void);
+
+#endif
