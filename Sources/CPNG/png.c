@@ -27,3 +27,15 @@ int png_read_size(const char *path, int *width, int *height) {
     png_image_free(&img);
     return 0;
 }
+
+int png_read_rgb(const char *path, uint8_t *rgb, int capacity, int *width, int *height) {
+    png_image img;
+    memset(&img, 0, sizeof img);
+    img.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_file(&img, path)) return -1;
+    img.format = PNG_FORMAT_RGB;
+    *width = (int)img.width; *height = (int)img.height;
+    if ((long)PNG_IMAGE_SIZE(img) > (long)capacity) { png_image_free(&img); return -2; }
+    if (!png_image_finish_read(&img, NULL, rgb, 0, NULL)) return -1;
+    return 0;
+}

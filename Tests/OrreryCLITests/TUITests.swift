@@ -128,13 +128,13 @@ final class TUITests: XCTestCase {
     func testLessonAnimatesAndChatAnswers() {
         var t: Tmux?; let m = launch(&t); defer { m.kill() }
         XCTAssertTrue(m.wait(for: "Attention lesson"))
-        m.keys("Down", "Down", "Enter")
+        m.keys("Down", "Down", "Down", "Enter")
         XCTAssertTrue(m.wait(for: "online softmax"))
         let s1 = m.capture().range(of: "step \\d+ of", options: .regularExpression).map { m.capture()[$0] }
         Thread.sleep(forTimeInterval: 1.2)
         let s2 = m.capture().range(of: "step \\d+ of", options: .regularExpression).map { m.capture()[$0] }
         XCTAssertNotEqual(s1, s2, "the lesson animates")
-        m.keys("Escape", "Up", "Enter")
+        m.keys("Escape", "Up", "Up", "Enter")
         XCTAssertTrue(m.wait(for: "gpt 4×128"), m.capture())
         m.literal("what is 3 plus 4?"); m.keys("Enter")
         XCTAssertTrue(m.wait(for: "bot: 3 plus 4 is 7."), m.capture())

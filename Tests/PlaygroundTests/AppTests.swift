@@ -99,7 +99,7 @@ final class AppTests: XCTestCase {
         for unicode in [true, false] {
             let b = TestBackend(width: 80, height: 24, unicode: unicode)
             let app = App(backend: b, chatModel: nil)
-            app.handle(.down); app.handle(.down); app.handle(.enter)
+            app.handle(.down); app.handle(.down); app.handle(.down); app.handle(.enter)
             XCTAssertTrue(app.top is AttentionLessonScreen)
             app.render()
             let s = screen(b)
@@ -114,7 +114,7 @@ final class AppTests: XCTestCase {
         }
         let b = TestBackend(width: 120, height: 40)
         let app = App(backend: b, chatModel: nil)
-        app.handle(.down); app.handle(.down); app.handle(.enter)
+        app.handle(.down); app.handle(.down); app.handle(.down); app.handle(.enter)
         app.render()
         XCTAssertTrue(screen(b).contains("step 1 of"))
         XCTAssertTrue(waitFor(app, b, "step 2 of", timeout: 3), "plays by itself")
@@ -218,6 +218,39 @@ final class AppTests: XCTestCase {
         XCTAssertNotNil(app.confirmation, "an unsaved finished run is still work")
         app.handle(.char("n"))
         XCTAssertTrue(app.quit)
+    }
+
+    func testClassifierPlaygroundSeparatesSpiralsAndExportsBothColours() throws {
+        let dir = try temporaryDirectory()
+        let b = TestBackend(width: 120, height: 40)
+        let app = App(backend: b, chatModel: nil, exportDirectory: dir)
+        app.handle(.down); app.handle(.down); app.handle(.enter)
+        XCTAssertTrue(app.top is ClassifierConfigureScreen)
+        app.handle(.enter)
+        XCTAssertTrue(app.top is ClassifierScreen)
+        guard let runner = app.runners[LabID.classifier] as? ClassifierRunner else { return XCTFail("no run") }
+        XCTAssertTrue(waitUntil(app, timeout: 60) { runner.snapshot.get().accuracy >= 0.98 }, "accuracy \(runner.snapshot.get().accuracy)")
+        app.render()
+        XCTAssertTrue(screen(b).contains("spirals") && screen(b).contains("accuracy"), screen(b))
+        XCTAssertTrue(b.buffer.lines.joined().contains("●"), "data points drawn over the map")
+        app.handle(.char("e"))
+        XCTAssertTrue(app.status.hasPrefix("wrote "), app.status)
+        var w: Int32 = 0, h: Int32 = 0
+        var px = [UInt8](repeating: 0, count: 512 * 512 * 3)
+        XCTAssertEqual(png_read_rgb(String(app.status.dropFirst(6)), &px, Int32(px.count), &w, &h), 0)
+        var blueish = 0, orangeish = 0
+        let count = Int(w) * Int(h)
+        for i in 0..<count {
+            let r = Int(px[3 * i]), bl = Int(px[3 * i + 2])
+            if bl > r + 60 { blueish += 1 }
+            if r > bl + 60 { orangeish += 1 }
+        }
+        XCTAssertGreaterThan(blueish, count / 5, "class 0's colour covers its region")
+        XCTAssertGreaterThan(orangeish, count / 5, "class 1's colour covers its region")
+        // The session can be left and reopened from home, like any lab's.
+        app.handle(.escape)
+        XCTAssertTrue(waitFor(app, b, "accuracy"), screen(b))
+        runner.send(.stop)
     }
 
     func testChatTakesUTF8TextAndAnswers() {

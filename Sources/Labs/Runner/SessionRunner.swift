@@ -168,3 +168,18 @@ public final class SessionRunner<Session: SteppedSession>: @unchecked Sendable {
         }
     }
 }
+
+/// What the app needs of any lab's runner, whatever its session type: to show its state, collect its
+/// events, save it and stop it.
+public protocol ManagedRunner: AnyObject {
+    var title: String { get }
+    var status: LatestValue<RunnerStatus> { get }
+    func takeEvents() -> [RunnerEvent]
+    func requestSave(to directory: String)
+    func stop()
+}
+
+extension SessionRunner: ManagedRunner {
+    public func requestSave(to directory: String) { send(.save(directory: directory)) }
+    public func stop() { send(.stop) }
+}

@@ -28,9 +28,9 @@ extension App {
     /// The screen's fields, the status message, and (right-aligned) its footer keys.
     func drawStatus(_ r: Rect, _ buf: inout Buffer, _ ctx: RenderContext) {
         var fields = top.statusFields(app: self)
-        if let l = language, top !== stack[0] || l.status.get().isActive {
-            if !(top is LanguageScreen), l.status.get().isActive { fields.append(("running", "language lab")) }
-        }
+        // Sessions running behind the current screen (several labs may train at once).
+        let running = runners.values.filter { $0.status.get().isActive }.map(\.title).sorted()
+        if !running.isEmpty && !(top is HomeScreen) { fields.append(("running", "\(running.count)")) }
         let footer = (top.keyTable + App.globalKeys).filter(\.footer)
             .map { "\($0.label(unicode: ctx.glyphs.unicode)) \($0.help.split(separator: " ").first ?? "")" }
             .joined(separator: ctx.pick(" · ", " | "))

@@ -25,8 +25,10 @@ public final class App {
     public private(set) var exitMessages: [String] = []
     public let exportDirectory: String
     public let chat: ChatRunner
-    /// The language lab's current run (kept when its screen is left: the home list reopens it).
-    public private(set) var language: LanguageRunner?
+    /// Each lab's current run, by lab (kept when its screen is left: the home list reopens it).
+    public private(set) var runners: [String: ManagedRunner] = [:]
+    /// The language lab's current run.
+    public var language: LanguageRunner? { runners[LabID.language] as? LanguageRunner }
     var quittingAfterSaves = false
     var interruptHandled = false
     let backend: Backend
@@ -66,7 +68,7 @@ public final class App {
             tick()
             n += 1
         }
-        language?.send(.stop)
+        for r in runners.values { r.stop() }
     }
 
     public func render() {
@@ -79,20 +81,21 @@ public final class App {
     /// Time-driven updates: screen animations and the events sessions report.
     public func tick() {
         top.tick(app: self)
-        guard let runner = language else { return }
-        for event in runner.takeEvents() {
-            switch event {
-            case .saved(let dir, let step):
-                status = "saved step \(step) to \(dir)"
-                exitMessages.append("saved the language session (step \(step)) to \(dir)")
-            case .saveFailed(let why):
-                status = "save failed: \(why)"
-                quittingAfterSaves = false
-            case .finished(let step): status = "training finished at step \(step)"
-            case .failed(let why): status = "error: \(why)"
+        for (lab, runner) in runners.sorted(by: { $0.key < $1.key }) {
+            for event in runner.takeEvents() {
+                switch event {
+                case .saved(let dir, let step):
+                    status = "saved step \(step) to \(dir)"
+                    exitMessages.append("saved the \(lab) session (step \(step)) to \(dir)")
+                case .saveFailed(let why):
+                    status = "save failed: \(why)"
+                    quittingAfterSaves = false
+                case .finished(let step): status = "\(runner.title): finished at step \(step)"
+                case .failed(let why): status = "\(runner.title): \(why)"
+                }
             }
         }
-        if quittingAfterSaves && !runner.status.get().saving { quit = true }
+        if quittingAfterSaves && !runners.values.contains(where: { $0.status.get().saving }) { quit = true }
     }
 
     // MARK: keys
@@ -142,22 +145,21 @@ public final class App {
 
     // MARK: sessions
 
-    /// Starts a language-lab run; if the current one holds unsaved steps, asks first.
-    public func startLanguage(_ config: LMConfig) {
+    /// Starts a lab's run and shows `screen`; if the lab's current run holds unsaved steps, asks first.
+    public func start(lab: String, _ make: @escaping () -> ManagedRunner, screen: @escaping () -> Screen) {
         let start: (App) -> Void = { app in
-            app.language?.send(.stop)
-            let r = LanguageRunner.language(config)
-            app.language = r
-            r.start()
+            app.runners[lab]?.stop()
+            let r = make()
+            app.runners[lab] = r
             app.home()
-            app.push(LanguageScreen())
-            app.status = "training \(config.model.rawValue)"
+            app.push(screen())
+            app.status = "started \(r.title)"
         }
-        if let r = language, r.status.get().hasUnsavedWork {
+        if let r = runners[lab], r.status.get().hasUnsavedWork {
             let s = r.status.get()
             confirmation = Confirmation(
                 title: "discard the current run?",
-                lines: ["The running \(r.snapshot.get().model) is at step \(s.step) and that step is not saved.",
+                lines: ["\(r.title) is at step \(s.step) and that step is not saved.",
                         "", "y: discard it and start the new run   any other key: keep it"],
                 onYes: start, onNo: { _ in })
         } else {
@@ -165,18 +167,27 @@ public final class App {
         }
     }
 
+    /// Starts a language-lab run (asks before discarding an unsaved one).
+    public func startLanguage(_ config: LMConfig) {
+        start(lab: LabID.language, {
+            let r = LanguageRunner.language(config)
+            r.start()
+            return r
+        }, screen: { LanguageScreen() })
+    }
+
     /// Shows `runner` as the language lab's run (benchmarks drive recorded snapshots through it).
-    public func adopt(_ runner: LanguageRunner) { language = runner }
+    public func adopt(_ runner: LanguageRunner) { runners[LabID.language] = runner }
 
     /// Continues a saved language session (`orrery --open DIR`).
     public func openLanguage(directory: String) {
-        language?.send(.stop)
+        runners[LabID.language]?.stop()
         var initial = LanguageSnapshot()
         initial.model = "session \(directory)"
         let r = LanguageRunner(title: "Language lab", initial: initial) {
             LanguageLab(try LanguageSessionDirectory.resume(directory))
         }
-        language = r
+        runners[LabID.language] = r
         r.start()
         push(LanguageScreen())
         status = "opened \(directory)"
@@ -193,30 +204,41 @@ public final class App {
         return dir
     }
 
-    /// Saves the language run (into the directory it was last saved to, or a new one).
-    public func saveLanguage() {
-        guard let r = language else { return }
+    /// Saves a lab's run (into the directory it was last saved to, or a new one).
+    public func save(lab: String) {
+        guard let r = runners[lab] else { return }
         let dir = r.status.get().savedDirectory ?? newSessionDirectory()
-        r.send(.save(directory: dir))
+        r.requestSave(to: dir)
         status = "saving to \(dir)…"
     }
 
+    public func saveLanguage() { save(lab: LabID.language) }
+
     /// Quits, first asking about sessions with unsaved steps.
     public func requestQuit() {
-        guard let r = language, r.status.get().hasUnsavedWork else {
+        let unsaved = runners.sorted { $0.key < $1.key }.filter { $0.value.status.get().hasUnsavedWork }
+        guard !unsaved.isEmpty else {
             quit = true
             return
         }
-        let s = r.status.get()
-        let where_ = s.savedDirectory.map { "y saves into \($0)" } ?? "y saves into a new orrery-session-… folder here"
+        var lines = unsaved.map { lab, r -> String in
+            let s = r.status.get()
+            return "\(r.title) is at step \(s.step); that step is not saved"
+                + (s.savedDirectory.map { " (y saves into \($0))" } ?? " (y saves into a new orrery-session-… folder here)") + "."
+        }
+        lines += ["", "y: save and quit   n: quit without saving   any other key: stay"]
         confirmation = Confirmation(
-            title: "quit",
-            lines: ["The language lab (\(r.snapshot.get().model)) is at step \(s.step); that step is not saved.",
-                    where_ + ".", "", "y: save and quit   n: quit without saving   any other key: stay"],
+            title: "quit", lines: lines,
             onYes: { app in
-                app.saveLanguage()
+                for (lab, _) in unsaved { app.save(lab: lab) }
                 app.quittingAfterSaves = true
             },
             onNo: { app in app.quit = true })
     }
+}
+
+/// The labs that run sessions in the app (keys of `App.runners`).
+public enum LabID {
+    public static let language = "language"
+    public static let classifier = "classifier"
 }

@@ -86,14 +86,27 @@ public struct StatusBar: Sendable {
     public init(fields: [(String, String)], message: String = "") { self.fields = fields; self.message = message }
     public func render(_ area: Rect, into buf: inout Buffer) {
         buf.fill(area, " ", Style(fg: 16, bg: 238))
+        // The message (what just happened: "wrote …", "saved …") is never dropped: it keeps up to 60 %
+        // of the line, the fields get the rest and are cut at a field boundary.
+        let messageRoom = message.isEmpty ? 0 : Swift.min(message.unicodeScalars.count, area.width * 3 / 5)
+        let fieldEnd = area.x + area.width - messageRoom - (messageRoom > 0 ? 2 : 0)
         var x = area.x + 1
         for (k, v) in fields {
-            x += buf.text(x, area.y, k + " ", Style(fg: 250, bg: 238))
+            let need = (k.isEmpty ? 0 : k.unicodeScalars.count + 1) + v.unicodeScalars.count
+            if x + need > fieldEnd { break }
+            if !k.isEmpty { x += buf.text(x, area.y, k + " ", Style(fg: 250, bg: 238)) }
             x += buf.text(x, area.y, v, Style(fg: 231, bg: 238, bold: true)) + 2
         }
-        if !message.isEmpty {
-            let m = String(message.prefix(Swift.max(0, area.width - (x - area.x) - 1)))
-            buf.text(area.x + area.width - m.count - 1, area.y, m, Style(fg: 229, bg: 238))
+        if messageRoom > 0 {
+            let scalars = Array(message.unicodeScalars)
+            var shown = String(String.UnicodeScalarView(scalars.prefix(messageRoom)))
+            if scalars.count > messageRoom {
+                // Keep the first word (what happened) and the end (a path's file name); mark the cut.
+                let head = Array((message.split(separator: " ").first.map { String($0) + " …" } ?? "…").unicodeScalars)
+                let keepHead = head.count < messageRoom / 2 ? head : ["…"]
+                shown = String(String.UnicodeScalarView(keepHead + scalars.suffix(messageRoom - keepHead.count)))
+            }
+            buf.text(area.x + area.width - messageRoom - 1, area.y, shown, Style(fg: 229, bg: 238))
         }
     }
 }

@@ -19,6 +19,8 @@ public final class HomeScreen: Screen {
                  status: LanguageScreen.homeStatus, open: LanguageScreen.open),
         LabEntry(title: "Chat", summary: "talk to the shipped tiny chat model; see the attention of each generated token",
                  status: ChatScreen.homeStatus, open: ChatScreen.open),
+        LabEntry(title: "Classifier playground", summary: "an MLP separates two classes in the plane; watch its decision boundary form",
+                 status: ClassifierScreen.homeStatus, open: ClassifierScreen.open),
         LabEntry(title: "Attention lesson", summary: "FlashAttention's online softmax, tile by tile",
                  status: { _ in "an animation of the kernel's trace" }, open: { $0.push(AttentionLessonScreen()) }),
     ]

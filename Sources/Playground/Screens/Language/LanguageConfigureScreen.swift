@@ -5,20 +5,12 @@ import Models
 import TerminalUI
 
 public final class LanguageConfigureScreen: Screen {
-    /// One setting: its choices, each a label and what it does to the configuration.
-    public struct Setting {
-        public let name: String
-        public let choices: [(label: String, apply: (inout LMConfig) -> Void)]
-        public var index: Int
-        public var label: String { choices[index].label }
-    }
-
-    public let title = "language lab · configure"
-    public var settings: [Setting]
+    public let title = "language lab - configure"
+    public var settings: [Setting<LMConfig>]
     public var selected = 0
 
     public init() {
-        func ints(_ name: String, _ values: [Int], _ at: Int, _ set: @escaping (inout LMConfig, Int) -> Void) -> Setting {
+        func ints(_ name: String, _ values: [Int], _ at: Int, _ set: @escaping (inout LMConfig, Int) -> Void) -> Setting<LMConfig> {
             Setting(name: name, choices: values.map { v in ("\(v)", { set(&$0, v) }) }, index: at)
         }
         settings = [
@@ -46,47 +38,26 @@ public final class LanguageConfigureScreen: Screen {
     }
 
     public var keyTable: [KeyBinding] {
-        [
-            KeyBinding([.up], "↑/↓", ascii: "Up/Down", "choose a setting") { app in
-                guard let me = app.top as? LanguageConfigureScreen else { return }
-                me.selected = (me.selected + me.settings.count - 1) % me.settings.count
-            },
-            KeyBinding([.down], "↓", ascii: "Down", "next setting") { app in
-                guard let me = app.top as? LanguageConfigureScreen else { return }
-                me.selected = (me.selected + 1) % me.settings.count
-            },
-            KeyBinding([.left], "←/→", ascii: "Left/Right", "change it") { app in
-                guard let me = app.top as? LanguageConfigureScreen else { return }
-                me.settings[me.selected].index = max(0, me.settings[me.selected].index - 1)
-            },
-            KeyBinding([.right], "→", ascii: "Right", "next value") { app in
-                guard let me = app.top as? LanguageConfigureScreen else { return }
-                let s = me.settings[me.selected]
-                me.settings[me.selected].index = min(s.choices.count - 1, s.index + 1)
-            },
-            KeyBinding([.enter], "Enter", "start training", footer: true) { app in
+        settingKeys(selected: { ($0.top as? LanguageConfigureScreen)?.selected ?? 0 },
+                    setSelected: { app, i in (app.top as? LanguageConfigureScreen)?.selected = i },
+                    count: settings.count,
+                    step: { app, d in
+                        guard let me = app.top as? LanguageConfigureScreen else { return }
+                        let s = me.settings[me.selected]
+                        me.settings[me.selected].index = max(0, min(s.choices.count - 1, s.index + d))
+                    })
+            + [KeyBinding([.enter], "Enter", "start training", footer: true) { app in
                 guard let me = app.top as? LanguageConfigureScreen else { return }
                 app.startLanguage(me.config)
-            },
-        ]
+            }]
     }
 
     public func render(_ r: Rect, into buf: inout Buffer, _ ctx: RenderContext) {
-        let inner = buf.box(r, title: ctx.pick("Language lab — configure", "Language lab - configure"), glyphs: ctx.glyphs, focused: true)
-        let valueX = inner.x + 18, rangeX = inner.x + 34
-        for (i, s) in settings.enumerated() {
-            let sel = i == selected
-            let y = inner.y + 1 + i
-            buf.text(inner.x + 2, y, (sel ? ctx.pick("▶ ", "> ") : "  ") + s.name, Style(fg: sel ? 45 : 252, bold: sel))
-            buf.text(valueX, y, ctx.pick("◀ \(s.label) ▶", "< \(s.label) >"), Style(fg: sel ? 229 : 250, bold: sel))
-            let range = s.choices.map(\.label).joined(separator: ctx.pick(" · ", " "))
-            buf.text(rangeX, y, elide(range, inner.x + inner.width - rangeX - 1, ctx), Style(fg: 240))
-        }
-        let y = inner.y + settings.count + 2
-        buf.text(inner.x + 2, y, "Enter starts training; Esc goes back.", Style(fg: 240), maxWidth: inner.width - 3)
+        var footer = "Enter starts training; Esc goes back."
         if let r = ctx.app.language, r.status.get().hasUnsavedWork {
-            buf.text(inner.x + 2, y + 1, elide("A run with unsaved steps is open: starting asks before discarding it.",
-                                               inner.width - 3, ctx), Style(fg: 214))
+            footer += " A run with unsaved steps is open: starting asks before discarding it."
         }
+        renderSettings(settings.map { ($0.name, $0.label, $0.choices.map(\.label)) }, selected: selected,
+                       title: ctx.pick("Language lab — configure", "Language lab - configure"), footer: footer, r, &buf, ctx)
     }
 }

@@ -1,0 +1,43 @@
+import Compute
+import Foundation
+import Labs
+import Models
+import XCTest
+
+final class ClassifierLabTests: XCTestCase {
+    func testSpiralsAreSeparatedWithinSeconds() throws {
+        let session = try ClassifierSession(ClassifierConfig())
+        let start = Date()
+        while session.accuracy < 0.98 && session.step < 3000 { session.trainStep() }
+        let secs = Date().timeIntervalSince(start)
+        XCTAssertGreaterThanOrEqual(session.accuracy, 0.98, "accuracy \(session.accuracy) after \(session.step) steps")
+        print("two spirals: accuracy \(session.accuracy) after \(session.step) steps in \(secs) s")
+        // The probability map agrees with the labels at the data points' own cells.
+        let (p, neurons) = session.probe(n: 64)
+        XCTAssertEqual(p.count, 64)
+        XCTAssertEqual(neurons.count, 8)
+        let flat = p.flatMap { $0 }
+        XCTAssertLessThan(flat.min() ?? 1, 0.1)
+        XCTAssertGreaterThan(flat.max() ?? 0, 0.9, "both classes have regions")
+    }
+
+    func testEveryDatasetIsLearnable() throws {
+        for d in ToyDataset.allCases {
+            var c = ClassifierConfig()
+            c.dataset = d
+            let s = try ClassifierSession(c)
+            XCTAssertEqual(Set(s.data.labels), [0, 1])
+            while s.step < 600 { s.trainStep() }
+            XCTAssertGreaterThan(s.accuracy, d == .spirals ? 0.9 : 0.95, "\(d)")
+        }
+    }
+
+    func testConfigIsValidated() {
+        var c = ClassifierConfig()
+        c.layers = 0
+        XCTAssertThrowsError(try ClassifierSession(c))
+        c = ClassifierConfig()
+        c.lr = -1
+        XCTAssertThrowsError(try ClassifierSession(c))
+    }
+}
