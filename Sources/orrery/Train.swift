@@ -10,7 +10,7 @@ import NN
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model headless (progress on a terminal, JSON lines with --json).",
-        subcommands: [TrainClassifier.self, TrainSpirals.self, TrainGPT.self, TrainLSTM.self, TrainGRU.self, TrainChat.self])
+        subcommands: [TrainClassifier.self, TrainSpirals.self, TrainGPT.self, TrainRace.self, TrainLSTM.self, TrainGRU.self, TrainChat.self])
 }
 
 /// `orrery train classifier`: the classifier playground headless — an MLP on a 2-D dataset.

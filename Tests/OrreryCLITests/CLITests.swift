@@ -76,6 +76,20 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(bad.err.hasPrefix("error: not a session directory"), bad.err)
     }
 
+    func testTheRaceTrainsThreeModelsOnTheSameData() throws {
+        let r = try run(["train", "race", "--steps", "20", "--eval-every", "10", "--documents", "200", "--context", "16",
+                         "--batch", "4", "--json"])
+        XCTAssertEqual(r.code, 0, r.err)
+        let events = jsonLines(r.out)
+        XCTAssertEqual(events.filter { $0["type"] as? String == "eval" }.count, 3 * 2, "three models, two evaluations each")
+        let results = events.last?["results"] as? [[String: Any]] ?? []
+        XCTAssertEqual(results.compactMap { ($0["model"] as? String)?.split(separator: " ").first.map(String.init) }, ["gpt", "lstm", "gru"])
+        for res in results {
+            XCTAssertEqual(res["step"] as? Int, 20)
+            XCTAssertLessThan(res["val_loss"] as? Double ?? 99, 6, "\(res)")
+        }
+    }
+
     func testACopiedBinaryChatsFromAnEmptyDirectory() throws {
         // The shipped model is compiled into the binary: no assets/ folder needs to be next to it.
         let dir = try temporaryDirectory("installed")

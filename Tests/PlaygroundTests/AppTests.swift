@@ -253,6 +253,25 @@ final class AppTests: XCTestCase {
         runner.send(.stop)
     }
 
+    func testTheRaceStartsFromTheLanguageLabAndPlotsThreeCurves() throws {
+        let b = TestBackend(width: 200, height: 60)
+        let app = App(backend: b, chatModel: nil, exportDirectory: try temporaryDirectory())
+        app.handle(.enter)
+        guard let configure = app.top as? LanguageConfigureScreen else { return XCTFail("configure") }
+        configure.settings[1].index = 0  // 200 steps
+        configure.settings[4].index = 0  // context 32
+        configure.settings[5].index = 0  // batch 4
+        app.handle(.char("r"))
+        XCTAssertTrue(app.top is RaceScreen)
+        guard let runner = app.runners[LabID.race] as? RaceRunner else { return XCTFail("no race") }
+        XCTAssertTrue(waitUntil(app, timeout: 120) { let e = runner.snapshot.get().entries; return !e.isEmpty && e.allSatisfy { $0.byStep.count >= 1 } })
+        app.render()
+        for name in ["gpt 4×128", "lstm 2×256", "gru 2×256", "validation loss vs steps", "seconds of compute"] {
+            XCTAssertTrue(screen(b).contains(name), name)
+        }
+        runner.send(.stop)
+    }
+
     func testChatTakesUTF8TextAndAnswers() {
         let b = TestBackend(width: 120, height: 30)
         let app = App(backend: b, chatModel: .shipped)

@@ -31,13 +31,21 @@ extension App {
         // Sessions running behind the current screen (several labs may train at once).
         let running = runners.values.filter { $0.status.get().isActive }.map(\.title).sorted()
         if !running.isEmpty && !(top is HomeScreen) { fields.append(("running", "\(running.count)")) }
-        let footer = (top.keyTable + App.globalKeys).filter(\.footer)
+        // Footer: the screen's main keys, whole items only, as many as fit in a third of the line
+        // ("? keys" first, so help is always one key away).
+        let items = ([App.globalKeys[0]] + top.keyTable.filter(\.footer) + App.globalKeys.dropFirst().filter(\.footer))
             .map { "\($0.label(unicode: ctx.glyphs.unicode)) \($0.help.split(separator: " ").first ?? "")" }
-            .joined(separator: ctx.pick(" · ", " | "))
-        let footerWidth = min(footer.count, r.width / 2)
+        let separator = ctx.pick(" · ", " | ")
+        var footer = ""
+        for item in items {
+            let next = footer.isEmpty ? item : footer + separator + item
+            if next.count > r.width / 3 { continue }
+            footer = next
+        }
+        let footerWidth = footer.count
         let left = Rect(x: r.x, y: r.y, width: r.width - footerWidth - 1, height: 1)
         StatusBar(fields: fields, message: status).render(left, into: &buf)
-        buf.text(r.x + r.width - footerWidth, r.y, String(footer.suffix(footerWidth)), Style(fg: 244))
+        buf.text(r.x + r.width - footerWidth, r.y, footer, Style(fg: 244))
     }
 
     func overlay(title: String, lines: [String], _ buf: inout Buffer, _ ctx: RenderContext) {

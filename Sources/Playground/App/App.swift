@@ -241,4 +241,5 @@ public final class App {
 public enum LabID {
     public static let language = "language"
     public static let classifier = "classifier"
+    public static let race = "race"
 }

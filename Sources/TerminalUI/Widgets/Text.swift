@@ -86,9 +86,9 @@ public struct StatusBar: Sendable {
     public init(fields: [(String, String)], message: String = "") { self.fields = fields; self.message = message }
     public func render(_ area: Rect, into buf: inout Buffer) {
         buf.fill(area, " ", Style(fg: 16, bg: 238))
-        // The message (what just happened: "wrote …", "saved …") is never dropped: it keeps up to 60 %
+        // The message (what just happened: "wrote …", "saved …") is never dropped: it keeps up to 40 %
         // of the line, the fields get the rest and are cut at a field boundary.
-        let messageRoom = message.isEmpty ? 0 : Swift.min(message.unicodeScalars.count, area.width * 3 / 5)
+        let messageRoom = message.isEmpty ? 0 : Swift.min(message.unicodeScalars.count, area.width * 2 / 5)
         let fieldEnd = area.x + area.width - messageRoom - (messageRoom > 0 ? 2 : 0)
         var x = area.x + 1
         for (k, v) in fields {

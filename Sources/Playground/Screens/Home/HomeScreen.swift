@@ -23,6 +23,14 @@ public final class HomeScreen: Screen {
                  status: ClassifierScreen.homeStatus, open: ClassifierScreen.open),
         LabEntry(title: "Attention lesson", summary: "FlashAttention's online softmax, tile by tile",
                  status: { _ in "an animation of the kernel's trace" }, open: { $0.push(AttentionLessonScreen()) }),
+        LabEntry(title: "The race", summary: "GPT vs LSTM vs GRU on the same corpus: validation loss vs steps and vs time",
+                 status: { app in
+                     guard let r = RaceScreen.runner(app) else { return "idle (start it from the language lab: r)" }
+                     return "step \(r.status.get().step)/\(r.snapshot.get().steps), \(LanguageScreen.phaseWord(r.status.get().phase))"
+                 },
+                 open: { app in
+                     if RaceScreen.runner(app) != nil { app.push(RaceScreen()) } else { app.push(LanguageConfigureScreen()) }
+                 }),
     ]
 
     public init() {}

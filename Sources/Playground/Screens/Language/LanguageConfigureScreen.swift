@@ -49,11 +49,21 @@ public final class LanguageConfigureScreen: Screen {
             + [KeyBinding([.enter], "Enter", "start training", footer: true) { app in
                 guard let me = app.top as? LanguageConfigureScreen else { return }
                 app.startLanguage(me.config)
+            },
+               KeyBinding([.char("r")], "r", "race: GPT, LSTM and GRU on the same corpus at once", footer: true) { app in
+                guard let me = app.top as? LanguageConfigureScreen else { return }
+                let base = me.config
+                app.start(lab: LabID.race, {
+                    let r = RaceRunner.race(base)
+                    r.start()
+                    return r
+                }, screen: { RaceScreen() })
             }]
     }
 
     public func render(_ r: Rect, into buf: inout Buffer, _ ctx: RenderContext) {
-        var footer = "Enter starts training; Esc goes back."
+        var footer = "Enter starts training; r races a GPT, an LSTM and a GRU (their preset shapes) on the same corpus, " +
+            "context, batch and steps; Esc goes back."
         if let r = ctx.app.language, r.status.get().hasUnsavedWork {
             footer += " A run with unsaved steps is open: starting asks before discarding it."
         }

@@ -122,7 +122,7 @@ public final class LanguageScreen: Screen {
             TextLog(lines: [(s.sample.isEmpty ? "(a sample appears every 100 steps; s for one now)" : s.sample, Style(fg: 252))])
                 .render(sa, into: &buf)
             if shown < map.values.count {
-                buf.text(a.x, a.y + a.height - 1, "last \(shown) of \(map.values.count) rows (enlarge to see all)", Style(fg: 240),
+                buf.text(a.x, a.y + a.height - 1, "rows \(map.values.count - shown + 1)-\(map.values.count) of \(map.values.count)", Style(fg: 240),
                          maxWidth: a.width)
             }
         } else {
