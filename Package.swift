@@ -15,7 +15,7 @@ let hot: [SwiftSetting] = [
 // overflow checks in release builds: a malformed input must end in a thrown error, never in a read past
 // a buffer. Only the numeric targets (kernels, layers, the terminal renderer) drop them.
 let checked: [SwiftSetting] = [
-    .swiftLanguageMode(.v5),
+    .swiftLanguageMode(.v5)
 ]
 
 let package = Package(
@@ -30,7 +30,7 @@ let package = Package(
         .library(name: "Labs", targets: ["Labs"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
     ],
     targets: [
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
@@ -38,7 +38,9 @@ let package = Package(
         .target(name: "CTerm", linkerSettings: [.linkedLibrary("ncursesw"), .linkedLibrary("tinfo")]),
         .target(name: "CPNG", linkerSettings: [.linkedLibrary("png16")]),
         .target(name: "TerminalUI", dependencies: ["CTerm"], swiftSettings: hot),
-        .target(name: "Playground", dependencies: ["TerminalUI", "Labs", "Models", "Compute", "NN", "CPNG"], swiftSettings: hot),
+        .target(
+            name: "Playground", dependencies: ["TerminalUI", "Labs", "Models", "Compute", "NN", "CPNG"],
+            swiftSettings: hot),
         .target(name: "Compute", dependencies: ["CKernels"], swiftSettings: hot),
         .target(name: "NN", dependencies: ["Compute"], swiftSettings: hot),
         .target(name: "Formats", dependencies: ["Compute"], swiftSettings: checked),
@@ -46,15 +48,20 @@ let package = Package(
         .target(name: "Labs", dependencies: ["Compute", "NN", "Models", "Formats", "CAssets"], swiftSettings: checked),
         .executableTarget(
             name: "orrery",
-            dependencies: ["Compute", "NN", "Formats", "Models", "Labs", "Playground", "TerminalUI",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "Compute", "NN", "Formats", "Models", "Labs", "Playground", "TerminalUI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: checked),
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "NN"], swiftSettings: hot),
         .testTarget(name: "NNTests", dependencies: ["Compute", "NN", "Models"], swiftSettings: hot),
         .testTarget(name: "ModelsTests", dependencies: ["Compute", "NN", "Models"], swiftSettings: hot),
-        .testTarget(name: "LabsTests", dependencies: ["Compute", "NN", "Models", "Labs", "Formats"], swiftSettings: hot),
+        .testTarget(
+            name: "LabsTests", dependencies: ["Compute", "NN", "Models", "Labs", "Formats"], swiftSettings: hot),
         .testTarget(name: "TerminalUITests", dependencies: ["TerminalUI"], swiftSettings: hot),
-        .testTarget(name: "PlaygroundTests", dependencies: ["Playground", "TerminalUI", "Labs", "Models", "Compute"], swiftSettings: hot),
+        .testTarget(
+            name: "PlaygroundTests", dependencies: ["Playground", "TerminalUI", "Labs", "Models", "Compute"],
+            swiftSettings: hot),
         .testTarget(name: "FormatsTests", dependencies: ["Compute", "Formats"], swiftSettings: hot),
         .testTarget(name: "OrreryCLITests", dependencies: ["orrery"], swiftSettings: hot),
     ]

@@ -19,10 +19,14 @@ public enum Parallel {
     public static func forRanges(_ n: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
         if n <= 0 { return }
         let chunks = min(threads, max(1, n / max(grain, 1)))
-        if chunks <= 1 { body(0..<n); return }
+        if chunks <= 1 {
+            body(0..<n)
+            return
+        }
         withoutActuallyEscaping(body) { body in
             DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                let lo = n * c / chunks, hi = n * (c + 1) / chunks
+                let lo = n * c / chunks
+                let hi = n * (c + 1) / chunks
                 if lo < hi { body(lo..<hi) }
             }
         }

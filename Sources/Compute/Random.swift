@@ -27,16 +27,20 @@ public struct RNG {
 
     /// A new independent generator; advances this one so successive splits differ.
     public mutating func split() -> RNG {
-        let a = UInt64(next32()), b = UInt64(next32())
+        let a = UInt64(next32())
+        let b = UInt64(next32())
         let s = RNG.splitmix((a << 32) | b)
         return RNG(key: (UInt32(truncatingIfNeeded: s), UInt32(truncatingIfNeeded: s >> 32)))
     }
 
     @inline(__always)
     static func philox(_ ctr: UInt64, _ key: (UInt32, UInt32)) -> (UInt32, UInt32, UInt32, UInt32) {
-        var c0 = UInt32(truncatingIfNeeded: ctr), c1 = UInt32(truncatingIfNeeded: ctr >> 32)
-        var c2: UInt32 = 0, c3: UInt32 = 0
-        var k0 = key.0, k1 = key.1
+        var c0 = UInt32(truncatingIfNeeded: ctr)
+        var c1 = UInt32(truncatingIfNeeded: ctr >> 32)
+        var c2: UInt32 = 0
+        var c3: UInt32 = 0
+        var k0 = key.0
+        var k1 = key.1
         for _ in 0..<10 {
             let p0 = UInt64(0xD251_1F53) * UInt64(c0)
             let p1 = UInt64(0xCD9E_8D57) * UInt64(c2)
@@ -44,8 +48,12 @@ public struct RNG {
             let n1 = UInt32(truncatingIfNeeded: p1)
             let n2 = UInt32(truncatingIfNeeded: p0 >> 32) ^ c3 ^ k1
             let n3 = UInt32(truncatingIfNeeded: p0)
-            c0 = n0; c1 = n1; c2 = n2; c3 = n3
-            k0 = k0 &+ 0x9E37_79B9; k1 = k1 &+ 0xBB67_AE85
+            c0 = n0
+            c1 = n1
+            c2 = n2
+            c3 = n3
+            k0 = k0 &+ 0x9E37_79B9
+            k1 = k1 &+ 0xBB67_AE85
         }
         return (c0, c1, c2, c3)
     }
@@ -74,7 +82,10 @@ public struct RNG {
 
     /// Standard normal (Box–Muller, both values used).
     public mutating func normal() -> Float {
-        if let s = spareNormal { spareNormal = nil; return s }
+        if let s = spareNormal {
+            spareNormal = nil
+            return s
+        }
         var u1 = Double(next32() >> 8) * (1.0 / 16_777_216.0)
         if u1 < 1e-12 { u1 = 1e-12 }
         let u2 = Double(next32() >> 8) * (1.0 / 16_777_216.0)
@@ -118,4 +129,3 @@ public struct RNG {
         return p
     }
 }
-

@@ -46,8 +46,9 @@ public final class Tensor {
 
     /// Contiguous tensor whose contents the caller fills (not zeroed).
     public static func empty(_ shape: [Int]) -> Tensor {
-        Tensor(storage: Storage(count: shape.reduce(1, *), zeroed: false), shape: shape,
-               strides: contiguousStrides(shape))
+        Tensor(
+            storage: Storage(count: shape.reduce(1, *), zeroed: false), shape: shape,
+            strides: contiguousStrides(shape))
     }
 
     public static func zeros(_ shape: [Int]) -> Tensor { Tensor(zeros: shape) }
@@ -77,7 +78,10 @@ public final class Tensor {
     public static func contiguousStrides(_ shape: [Int]) -> [Int] {
         var s = [Int](repeating: 1, count: shape.count)
         var acc = 1
-        for i in stride(from: shape.count - 1, through: 0, by: -1) { s[i] = acc; acc *= Swift.max(shape[i], 1) }
+        for i in stride(from: shape.count - 1, through: 0, by: -1) {
+            s[i] = acc
+            acc *= Swift.max(shape[i], 1)
+        }
         return s
     }
 
@@ -161,8 +165,12 @@ public final class Tensor {
         var st = [Int](repeating: 0, count: target.count)
         let lead = target.count - rank
         for i in 0..<rank {
-            if shape[i] == target[lead + i] { st[lead + i] = strides[i] }
-            else { precondition(shape[i] == 1, "cannot broadcast \(shape) to \(target)"); st[lead + i] = 0 }
+            if shape[i] == target[lead + i] {
+                st[lead + i] = strides[i]
+            } else {
+                precondition(shape[i] == 1, "cannot broadcast \(shape) to \(target)")
+                st[lead + i] = 0
+            }
         }
         return Tensor(storage: storage, shape: target, strides: st, offset: offset)
     }

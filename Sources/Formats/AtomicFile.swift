@@ -25,9 +25,9 @@ public enum AtomicFile {
         }
         var linked = false
         #if os(Linux)
-        var fd = open(dir, 0o20200000 /* O_TMPFILE */ | O_WRONLY | O_CLOEXEC, 0o644)
+            var fd = open(dir, 0o20200000 | O_WRONLY | O_CLOEXEC, 0o644)  // 0o20200000: O_TMPFILE
         #else
-        var fd: Int32 = -1
+            var fd: Int32 = -1
         #endif
         if fd < 0 {
             fd = open(tmpName, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
@@ -43,22 +43,28 @@ public enum AtomicFile {
         try bytes.withUnsafeBytes { raw in
             while written < raw.count {
                 let r = Foundation.write(fd, raw.baseAddress! + written, raw.count - written)
-                if r < 0 { if errno == EINTR { continue }; throw fail(path, "write failed") }
+                if r < 0 {
+                    if errno == EINTR { continue }
+                    throw fail(path, "write failed")
+                }
                 written += r
             }
         }
         guard fsync(fd) == 0 else { throw fail(path, "fsync failed") }
         #if os(Linux)
-        if !linked {
-            guard linkat(AT_FDCWD, "/proc/self/fd/\(fd)", AT_FDCWD, tmpName, AT_SYMLINK_FOLLOW) == 0 else {
-                throw fail(path, "cannot link the temporary file")
+            if !linked {
+                guard linkat(AT_FDCWD, "/proc/self/fd/\(fd)", AT_FDCWD, tmpName, AT_SYMLINK_FOLLOW) == 0 else {
+                    throw fail(path, "cannot link the temporary file")
+                }
+                linked = true
             }
-            linked = true
-        }
         #endif
         guard rename(tmpName, path) == 0 else { throw fail(path, "cannot rename the temporary file into place") }
         ok = true
         let dfd = open(dir, O_RDONLY | O_DIRECTORY)
-        if dfd >= 0 { fsync(dfd); close(dfd) }
+        if dfd >= 0 {
+            fsync(dfd)
+            close(dfd)
+        }
     }
 }

@@ -46,25 +46,29 @@ public enum SafetensorsError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case let .io(p, r): return "\(r) (\(p))"
-        case let .fileTooSmall(s): return "file of \(s) bytes is too small for a safetensors header (needs ≥ 8)"
-        case let .headerTooLarge(l, lim): return "header length \(l) exceeds the \(lim)-byte limit"
-        case let .headerOutOfBounds(l, f): return "header length \(l) runs past the end of the \(f)-byte file"
+        case .io(let p, let r): return "\(r) (\(p))"
+        case .fileTooSmall(let s): return "file of \(s) bytes is too small for a safetensors header (needs ≥ 8)"
+        case .headerTooLarge(let l, let lim): return "header length \(l) exceeds the \(lim)-byte limit"
+        case .headerOutOfBounds(let l, let f): return "header length \(l) runs past the end of the \(f)-byte file"
         case .headerNotUTF8: return "header is not valid UTF-8"
-        case let .invalidJSON(r): return "header is not valid JSON: \(r)"
+        case .invalidJSON(let r): return "header is not valid JSON: \(r)"
         case .headerNotObject: return "header is not a JSON object"
-        case let .invalidMetadata(r): return "__metadata__ \(r)"
-        case let .invalidEntry(t, r): return "tensor \"\(t)\": \(r)"
-        case let .unknownDType(t, d): return "tensor \"\(t)\": unknown dtype \"\(d)\""
-        case let .sizeOverflow(t): return "tensor \"\(t)\": element count × dtype size overflows"
-        case let .sizeMismatch(t, e, f): return "tensor \"\(t)\": shape and dtype need \(e) bytes but data_offsets span \(f)"
-        case let .offsetsNotContiguous(t, e, f): return "tensor \"\(t)\": data begins at \(f), expected \(e) (offsets must be sorted and contiguous from 0)"
-        case let .dataOutOfBounds(t, e, d): return "tensor \"\(t)\": data ends at \(e), past the \(d)-byte data section"
-        case let .dataSizeMismatch(e, f): return "tensors cover \(e) bytes but the data section holds \(f)"
-        case let .unsupportedDType(t, d): return "tensor \"\(t)\": dtype \(d) cannot be loaded as Float32 (F32, F16, BF16 only)"
-        case let .missingTensor(n): return "no tensor named \"\(n)\""
-        case let .invalidName(n): return "invalid tensor name \"\(n)\""
-        case let .partialByte(t, b): return "tensor \"\(t)\": \(b) bits do not fill whole bytes"
+        case .invalidMetadata(let r): return "__metadata__ \(r)"
+        case .invalidEntry(let t, let r): return "tensor \"\(t)\": \(r)"
+        case .unknownDType(let t, let d): return "tensor \"\(t)\": unknown dtype \"\(d)\""
+        case .sizeOverflow(let t): return "tensor \"\(t)\": element count × dtype size overflows"
+        case .sizeMismatch(let t, let e, let f):
+            return "tensor \"\(t)\": shape and dtype need \(e) bytes but data_offsets span \(f)"
+        case .offsetsNotContiguous(let t, let e, let f):
+            return "tensor \"\(t)\": data begins at \(f), expected \(e) (offsets must be sorted and contiguous from 0)"
+        case .dataOutOfBounds(let t, let e, let d):
+            return "tensor \"\(t)\": data ends at \(e), past the \(d)-byte data section"
+        case .dataSizeMismatch(let e, let f): return "tensors cover \(e) bytes but the data section holds \(f)"
+        case .unsupportedDType(let t, let d):
+            return "tensor \"\(t)\": dtype \(d) cannot be loaded as Float32 (F32, F16, BF16 only)"
+        case .missingTensor(let n): return "no tensor named \"\(n)\""
+        case .invalidName(let n): return "invalid tensor name \"\(n)\""
+        case .partialByte(let t, let b): return "tensor \"\(t)\": \(b) bits do not fill whole bytes"
         }
     }
 }
@@ -96,11 +100,13 @@ public final class SafetensorsFile {
     /// Opens and validates `path`; throws a `SafetensorsError` naming the first problem.
     public init(path: String) throws {
         self.path = path
-        let fd: Int32, size: Int
+        let fd: Int32
+        let size: Int
         do { (fd, size) = try BoundedFile.openRegular(path) } catch let e as BoundedFileError {
             switch e {
             case .missing: throw SafetensorsError.io(path: path, reason: String(cString: strerror(ENOENT)))
-            case .notRegularFile(_, let kind): throw SafetensorsError.io(path: path, reason: "is a \(kind), not a regular file")
+            case .notRegularFile(_, let kind):
+                throw SafetensorsError.io(path: path, reason: "is a \(kind), not a regular file")
             case .unreadable(_, let reason): throw SafetensorsError.io(path: path, reason: reason)
             case .tooLarge: throw SafetensorsError.io(path: path, reason: "too large")
             }
@@ -110,14 +116,19 @@ public final class SafetensorsFile {
         var ptr: UnsafeRawPointer? = nil
         if size > 0 {
             let m = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
-            guard let m, m != MAP_FAILED else { throw SafetensorsError.io(path: path, reason: "mmap failed: \(String(cString: strerror(errno)))") }
+            guard let m, m != MAP_FAILED else {
+                throw SafetensorsError.io(path: path, reason: "mmap failed: \(String(cString: strerror(errno)))")
+            }
             ptr = UnsafeRawPointer(m)
         }
-        base = ptr; mapped = ptr != nil
+        base = ptr
+        mapped = ptr != nil
         do {
             let buf = UnsafeRawBufferPointer(start: ptr, count: size)
             let parsed = try SafetensorsFile.validate(buf)
-            entries = parsed.entries; metadata = parsed.metadata; dataStart = parsed.dataStart
+            entries = parsed.entries
+            metadata = parsed.metadata
+            dataStart = parsed.dataStart
             var index: [[UInt8]: Int] = [:]
             index.reserveCapacity(parsed.entries.count)
             for (i, e) in parsed.entries.enumerated() { index[Array(e.name.utf8)] = i }
@@ -135,7 +146,9 @@ public final class SafetensorsFile {
         base = staticImage.baseAddress
         mapped = false
         let parsed = try SafetensorsFile.validate(staticImage)
-        entries = parsed.entries; metadata = parsed.metadata; dataStart = parsed.dataStart
+        entries = parsed.entries
+        metadata = parsed.metadata
+        dataStart = parsed.dataStart
         var index: [[UInt8]: Int] = [:]
         for (i, e) in parsed.entries.enumerated() { index[Array(e.name.utf8)] = i }
         self.index = index
@@ -172,7 +185,8 @@ public final class SafetensorsFile {
             var bits = [UInt16](repeating: 0, count: n)
             if n > 0 { bits.withUnsafeMutableBytes { _ = memcpy($0.baseAddress!, raw.baseAddress!, n * 2) } }
             return bits.withUnsafeBufferPointer {
-                e.dtype == .F16 ? HalfConversion.fromFloat16Bits($0, shape: e.shape)
+                e.dtype == .F16
+                    ? HalfConversion.fromFloat16Bits($0, shape: e.shape)
                     : HalfConversion.fromBFloat16Bits($0, shape: e.shape)
             }
         default:
@@ -187,7 +201,11 @@ public final class SafetensorsFile {
         return out
     }
 
-    struct Parsed { var entries: [SafetensorsEntry]; var metadata: [String: String]; var dataStart: Int }
+    struct Parsed {
+        var entries: [SafetensorsEntry]
+        var metadata: [String: String]
+        var dataStart: Int
+    }
 
     /// Validates a whole file image; the checks mirror the reference implementation.
     static func validate(_ buf: UnsafeRawBufferPointer) throws -> Parsed {
@@ -195,7 +213,9 @@ public final class SafetensorsFile {
         guard size >= 8 else { throw SafetensorsError.fileTooSmall(size: size) }
         var n: UInt64 = 0
         for k in 0..<8 { n |= UInt64(buf[k]) << (8 * UInt64(k)) }
-        guard n <= UInt64(maxHeaderBytes) else { throw SafetensorsError.headerTooLarge(length: n, limit: maxHeaderBytes) }
+        guard n <= UInt64(maxHeaderBytes) else {
+            throw SafetensorsError.headerTooLarge(length: n, limit: maxHeaderBytes)
+        }
         let (end, overflow) = Int(n).addingReportingOverflow(8)
         guard !overflow, end <= size else { throw SafetensorsError.headerOutOfBounds(length: n, fileSize: size) }
         let headerBytes = Array(buf[8..<end])
@@ -212,7 +232,9 @@ public final class SafetensorsFile {
                 if case .null = value { continue }  // the reference library reads a null __metadata__ as absent
                 guard case .object(let m) = value else { throw SafetensorsError.invalidMetadata("is not an object") }
                 for (k, v) in m {
-                    guard case .string(let s) = v else { throw SafetensorsError.invalidMetadata("value of \"\(k)\" is not a string") }
+                    guard case .string(let s) = v else {
+                        throw SafetensorsError.invalidMetadata("value of \"\(k)\" is not a string")
+                    }
                     metadata[k] = s
                 }
                 continue
@@ -226,7 +248,9 @@ public final class SafetensorsFile {
             guard e.begin == expected else {
                 throw SafetensorsError.offsetsNotContiguous(tensor: e.name, expectedBegin: expected, found: e.begin)
             }
-            guard e.end <= dataSize else { throw SafetensorsError.dataOutOfBounds(tensor: e.name, end: e.end, dataSize: dataSize) }
+            guard e.end <= dataSize else {
+                throw SafetensorsError.dataOutOfBounds(tensor: e.name, end: e.end, dataSize: dataSize)
+            }
             expected = e.end
         }
         guard expected == dataSize else { throw SafetensorsError.dataSizeMismatch(expected: expected, found: dataSize) }
@@ -234,12 +258,18 @@ public final class SafetensorsFile {
     }
 
     static func parseEntry(_ name: String, _ value: JSONValue) throws -> SafetensorsEntry {
-        guard case .object(let f) = value else { throw SafetensorsError.invalidEntry(tensor: name, reason: "entry is not an object") }
-        var dtypeS: String?, shape: [Int]?, offsets: [Int]?
+        guard case .object(let f) = value else {
+            throw SafetensorsError.invalidEntry(tensor: name, reason: "entry is not an object")
+        }
+        var dtypeS: String?
+        var shape: [Int]?
+        var offsets: [Int]?
         for (k, v) in f {
             switch k {
             case "dtype":
-                guard case .string(let s) = v else { throw SafetensorsError.invalidEntry(tensor: name, reason: "dtype is not a string") }
+                guard case .string(let s) = v else {
+                    throw SafetensorsError.invalidEntry(tensor: name, reason: "dtype is not a string")
+                }
                 dtypeS = s
             case "shape":
                 shape = try intArray(v, name, "shape")
@@ -251,10 +281,18 @@ public final class SafetensorsFile {
         }
         guard let ds = dtypeS else { throw SafetensorsError.invalidEntry(tensor: name, reason: "missing dtype") }
         guard let sh = shape else { throw SafetensorsError.invalidEntry(tensor: name, reason: "missing shape") }
-        guard let off = offsets else { throw SafetensorsError.invalidEntry(tensor: name, reason: "missing data_offsets") }
-        guard let dtype = SafetensorsDType(rawValue: ds) else { throw SafetensorsError.unknownDType(tensor: name, dtype: ds) }
-        guard off.count == 2 else { throw SafetensorsError.invalidEntry(tensor: name, reason: "data_offsets must have 2 numbers") }
-        guard off[0] <= off[1] else { throw SafetensorsError.invalidEntry(tensor: name, reason: "data_offsets begin \(off[0]) > end \(off[1])") }
+        guard let off = offsets else {
+            throw SafetensorsError.invalidEntry(tensor: name, reason: "missing data_offsets")
+        }
+        guard let dtype = SafetensorsDType(rawValue: ds) else {
+            throw SafetensorsError.unknownDType(tensor: name, dtype: ds)
+        }
+        guard off.count == 2 else {
+            throw SafetensorsError.invalidEntry(tensor: name, reason: "data_offsets must have 2 numbers")
+        }
+        guard off[0] <= off[1] else {
+            throw SafetensorsError.invalidEntry(tensor: name, reason: "data_offsets begin \(off[0]) > end \(off[1])")
+        }
         var elements = 1
         for d in sh {
             let (p, o) = elements.multipliedReportingOverflow(by: d)
@@ -265,15 +303,20 @@ public final class SafetensorsFile {
         guard !o else { throw SafetensorsError.sizeOverflow(tensor: name) }
         guard bits % 8 == 0 else { throw SafetensorsError.partialByte(tensor: name, bits: bits) }
         let bytes = bits / 8
-        guard bytes == off[1] - off[0] else { throw SafetensorsError.sizeMismatch(tensor: name, expected: bytes, found: off[1] - off[0]) }
+        guard bytes == off[1] - off[0] else {
+            throw SafetensorsError.sizeMismatch(tensor: name, expected: bytes, found: off[1] - off[0])
+        }
         return SafetensorsEntry(name: name, dtype: dtype, shape: sh, begin: off[0], end: off[1])
     }
 
     static func intArray(_ v: JSONValue, _ name: String, _ field: String) throws -> [Int] {
-        guard case .array(let a) = v else { throw SafetensorsError.invalidEntry(tensor: name, reason: "\(field) is not an array") }
+        guard case .array(let a) = v else {
+            throw SafetensorsError.invalidEntry(tensor: name, reason: "\(field) is not an array")
+        }
         return try a.map {
             guard case .int(let x) = $0, x >= 0 else {
-                throw SafetensorsError.invalidEntry(tensor: name, reason: "\(field) holds a value that is not a non-negative integer")
+                throw SafetensorsError.invalidEntry(
+                    tensor: name, reason: "\(field) holds a value that is not a non-negative integer")
             }
             return x
         }
@@ -288,7 +331,9 @@ public enum SafetensorsWriter {
         public let tensor: Tensor
         public let dtype: SafetensorsDType
         public init(_ name: String, _ tensor: Tensor, dtype: SafetensorsDType = .F32) {
-            self.name = name; self.tensor = tensor; self.dtype = dtype
+            self.name = name
+            self.tensor = tensor
+            self.dtype = dtype
         }
     }
 
@@ -297,7 +342,8 @@ public enum SafetensorsWriter {
         var seen = Set<String>()
         var fields: [(String, JSONValue)] = []
         if !metadata.isEmpty {
-            fields.append(("__metadata__", .object(metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })))
+            fields.append(
+                ("__metadata__", .object(metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })))
         }
         var offset = 0
         var blobs: [[UInt8]] = []
@@ -318,9 +364,15 @@ public enum SafetensorsWriter {
             default:
                 throw SafetensorsError.unsupportedDType(tensor: it.name, dtype: it.dtype.rawValue)
             }
-            fields.append((it.name, .object([("dtype", .string(it.dtype.rawValue)),
-                                              ("shape", .array(it.tensor.shape.map { .int($0) })),
-                                              ("data_offsets", .array([.int(offset), .int(offset + blob.count)]))])))
+            fields.append(
+                (
+                    it.name,
+                    .object([
+                        ("dtype", .string(it.dtype.rawValue)),
+                        ("shape", .array(it.tensor.shape.map { .int($0) })),
+                        ("data_offsets", .array([.int(offset), .int(offset + blob.count)])),
+                    ])
+                ))
             offset += blob.count
             blobs.append(blob)
         }

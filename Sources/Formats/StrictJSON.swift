@@ -1,4 +1,5 @@
 import Foundation
+
 // A small strict JSON reader for hostile file headers: bounded depth, exact UTF-8, and duplicate
 // keys reported (Foundation's parser silently keeps the last one). Objects keep their key order.
 
@@ -13,12 +14,13 @@ public indirect enum JSONValue: Equatable, Sendable {
 
     public static func == (a: JSONValue, b: JSONValue) -> Bool {
         switch (a, b) {
-        case let (.object(x), .object(y)): return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
-        case let (.array(x), .array(y)): return x == y
-        case let (.string(x), .string(y)): return x == y
-        case let (.int(x), .int(y)): return x == y
-        case let (.number(x), .number(y)): return x == y
-        case let (.bool(x), .bool(y)): return x == y
+        case (.object(let x), .object(let y)):
+            return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        case (.array(let x), .array(let y)): return x == y
+        case (.string(let x), .string(let y)): return x == y
+        case (.int(let x), .int(let y)): return x == y
+        case (.number(let x), .number(let y)): return x == y
+        case (.bool(let x), .bool(let y)): return x == y
         case (.null, .null): return true
         default: return false
         }
@@ -47,7 +49,9 @@ public struct StrictJSONParser {
         return v
     }
 
-    mutating func skipWS() { while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
+    mutating func skipWS() {
+        while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 }
+    }
 
     func fail(_ r: String) -> JSONParseError { JSONParseError(offset: i, reason: r) }
 
@@ -56,10 +60,14 @@ public struct StrictJSONParser {
         guard i < b.count else { throw fail("unexpected end of JSON") }
         switch b[i] {
         case UInt8(ascii: "{"):
-            i += 1; skipWS()
+            i += 1
+            skipWS()
             var fields: [(String, JSONValue)] = []
             var seen = Set<[UInt8]>()  // keys compare as bytes, not by Unicode canonical equivalence
-            if i < b.count, b[i] == UInt8(ascii: "}") { i += 1; return .object(fields) }
+            if i < b.count, b[i] == UInt8(ascii: "}") {
+                i += 1
+                return .object(fields)
+            }
             while true {
                 skipWS()
                 guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
@@ -70,31 +78,54 @@ public struct StrictJSONParser {
                 }
                 skipWS()
                 guard i < b.count, b[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
-                i += 1; skipWS()
+                i += 1
+                skipWS()
                 fields.append((k, try value(depth: depth + 1)))
                 skipWS()
                 guard i < b.count else { throw fail("unexpected end of object") }
-                if b[i] == UInt8(ascii: ",") { i += 1; continue }
-                if b[i] == UInt8(ascii: "}") { i += 1; return .object(fields) }
+                if b[i] == UInt8(ascii: ",") {
+                    i += 1
+                    continue
+                }
+                if b[i] == UInt8(ascii: "}") {
+                    i += 1
+                    return .object(fields)
+                }
                 throw fail("expected ',' or '}'")
             }
         case UInt8(ascii: "["):
-            i += 1; skipWS()
+            i += 1
+            skipWS()
             var items: [JSONValue] = []
-            if i < b.count, b[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
+            if i < b.count, b[i] == UInt8(ascii: "]") {
+                i += 1
+                return .array(items)
+            }
             while true {
                 skipWS()
                 items.append(try value(depth: depth + 1))
                 skipWS()
                 guard i < b.count else { throw fail("unexpected end of array") }
-                if b[i] == UInt8(ascii: ",") { i += 1; continue }
-                if b[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
+                if b[i] == UInt8(ascii: ",") {
+                    i += 1
+                    continue
+                }
+                if b[i] == UInt8(ascii: "]") {
+                    i += 1
+                    return .array(items)
+                }
                 throw fail("expected ',' or ']'")
             }
         case UInt8(ascii: "\""): return .string(try string())
-        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "t"):
+            try literal("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try literal("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try literal("null")
+            return .null
         default: return try number()
         }
     }
@@ -112,12 +143,14 @@ public struct StrictJSONParser {
         if b[i] == 0x30 { i += 1 } else { while i < b.count, (0x30...0x39).contains(b[i]) { i += 1 } }
         var integer = true
         if i < b.count, b[i] == UInt8(ascii: ".") {
-            integer = false; i += 1
+            integer = false
+            i += 1
             guard i < b.count, (0x30...0x39).contains(b[i]) else { throw fail("digit expected after '.'") }
             while i < b.count, (0x30...0x39).contains(b[i]) { i += 1 }
         }
         if i < b.count, b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") {
-            integer = false; i += 1
+            integer = false
+            i += 1
             if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") { i += 1 }
             guard i < b.count, (0x30...0x39).contains(b[i]) else { throw fail("digit expected in exponent") }
             while i < b.count, (0x30...0x39).contains(b[i]) { i += 1 }
@@ -134,7 +167,8 @@ public struct StrictJSONParser {
         guard i + 4 <= b.count else { throw fail("truncated \\u escape") }
         var v: UInt32 = 0
         for _ in 0..<4 {
-            let c = b[i]; i += 1
+            let c = b[i]
+            i += 1
             let d: UInt32
             switch c {
             case 0x30...0x39: d = UInt32(c - 0x30)
@@ -153,12 +187,16 @@ public struct StrictJSONParser {
         while true {
             guard i < b.count else { throw fail("unterminated string") }
             let c = b[i]
-            if c == UInt8(ascii: "\"") { i += 1; break }
+            if c == UInt8(ascii: "\"") {
+                i += 1
+                break
+            }
             if c < 0x20 { throw fail("control character in string") }
             if c == UInt8(ascii: "\\") {
                 i += 1
                 guard i < b.count else { throw fail("unterminated escape") }
-                let e = b[i]; i += 1
+                let e = b[i]
+                i += 1
                 switch e {
                 case UInt8(ascii: "\""): out.append(0x22)
                 case UInt8(ascii: "\\"): out.append(0x5C)
@@ -178,14 +216,17 @@ public struct StrictJSONParser {
                         let lo = try hex4()
                         guard (0xDC00...0xDFFF).contains(lo) else { throw fail("unpaired surrogate") }
                         cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00)
-                    } else if (0xDC00...0xDFFF).contains(cp) { throw fail("unpaired surrogate") }
+                    } else if (0xDC00...0xDFFF).contains(cp) {
+                        throw fail("unpaired surrogate")
+                    }
                     guard let scalar = Unicode.Scalar(cp) else { throw fail("invalid code point in \\u escape") }
                     out.append(contentsOf: Array(String(Character(scalar)).utf8))
                 default: throw fail("invalid escape")
                 }
                 continue
             }
-            out.append(c); i += 1
+            out.append(c)
+            i += 1
         }
         guard let s = String(validating: out, as: UTF8.self) else { throw fail("string is not valid UTF-8") }
         return s
@@ -196,7 +237,8 @@ extension JSONValue {
     /// Serialises compactly (keys in stored order).
     public var serialized: String {
         switch self {
-        case .object(let f): return "{" + f.map { "\(JSONValue.quote($0.0)):\($0.1.serialized)" }.joined(separator: ",") + "}"
+        case .object(let f):
+            return "{" + f.map { "\(JSONValue.quote($0.0)):\($0.1.serialized)" }.joined(separator: ",") + "}"
         case .array(let a): return "[" + a.map(\.serialized).joined(separator: ",") + "]"
         case .string(let s): return JSONValue.quote(s)
         case .int(let v): return String(v)
@@ -222,8 +264,6 @@ extension JSONValue {
         return out + "\""
     }
 }
-
-
 
 extension JSONValue {
     /// The value as Foundation's JSONSerialization would return it (dictionaries, arrays, Int, Double,

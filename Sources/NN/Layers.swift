@@ -16,7 +16,8 @@ public final class RMSNorm: Module {
     public let weight: Tensor
     public let eps: Float
     public init(_ width: Int, eps: Float = 1e-6) {
-        weight = Parameter(Tensor.ones([width])); self.eps = eps
+        weight = Parameter(Tensor.ones([width]))
+        self.eps = eps
     }
     public func callAsFunction(_ x: Tensor) -> Tensor { x.rmsNorm(weight: weight, eps: eps) }
 }
@@ -26,7 +27,9 @@ public final class LayerNorm: Module {
     public let weight: Tensor, bias: Tensor
     public let eps: Float
     public init(_ width: Int, eps: Float = 1e-5) {
-        weight = Parameter(Tensor.ones([width])); bias = Parameter(Tensor.zeros([width])); self.eps = eps
+        weight = Parameter(Tensor.ones([width]))
+        bias = Parameter(Tensor.zeros([width]))
+        self.eps = eps
     }
     public func callAsFunction(_ x: Tensor) -> Tensor { x.layerNorm(weight: weight, bias: bias, eps: eps) }
 }

@@ -44,7 +44,7 @@ open class Module {
         isTraining = on
         for child in Mirror(reflecting: self).children {
             if let m = child.value as? Module { m.train(on) }
-            if let ms = child.value as? [Module] { ms.forEach { $0.train(on) } }
+            if let ms = child.value as? [Module] { for m in ms { m.train(on) } }
         }
     }
 }

@@ -23,8 +23,11 @@ public final class SGD: Optimizer {
     var velocity: [Tensor?]
 
     public init(_ params: [Tensor], lr: Float, momentum: Float = 0, weightDecay: Float = 0, nesterov: Bool = false) {
-        self.params = params; learningRate = lr
-        self.momentum = momentum; self.weightDecay = weightDecay; self.nesterov = nesterov
+        self.params = params
+        learningRate = lr
+        self.momentum = momentum
+        self.weightDecay = weightDecay
+        self.nesterov = nesterov
         velocity = Array(repeating: nil, count: params.count)
     }
 
@@ -32,9 +35,14 @@ public final class SGD: Optimizer {
         noGrad {
             for (i, p) in params.enumerated() {
                 guard let gt = p.grad else { continue }
-                let g = gt.contiguousRaw(), n = p.count, pp = p.data, gp = g.data
+                let g = gt.contiguousRaw()
+                let n = p.count
+                let pp = p.data
+                let gp = g.data
                 precondition(p.isContiguous, "optimizer parameters must be contiguous")
-                let lr = learningRate, wd = weightDecay, mu = momentum
+                let lr = learningRate
+                let wd = weightDecay
+                let mu = momentum
                 if mu == 0 {
                     for j in 0..<n { pp[j] -= lr * (gp[j] + wd * pp[j]) }
                     continue
@@ -44,8 +52,11 @@ public final class SGD: Optimizer {
                 let vp = velocity[i]!.data
                 // PyTorch: the first step sets v = g (no dampening), later v = μv + g.
                 for j in 0..<n { vp[j] = (first ? 0 : mu * vp[j]) + gp[j] + wd * pp[j] }
-                if nesterov { for j in 0..<n { pp[j] -= lr * (gp[j] + wd * pp[j] + mu * vp[j]) } }
-                else { for j in 0..<n { pp[j] -= lr * vp[j] } }
+                if nesterov {
+                    for j in 0..<n { pp[j] -= lr * (gp[j] + wd * pp[j] + mu * vp[j]) }
+                } else {
+                    for j in 0..<n { pp[j] -= lr * vp[j] }
+                }
             }
         }
     }
@@ -63,10 +74,16 @@ public final class Adam: Optimizer {
     public private(set) var v: [Tensor]
     public private(set) var stepCount = 0
 
-    public init(_ params: [Tensor], lr: Float = 1e-3, betas: (Float, Float) = (0.9, 0.999), eps: Float = 1e-8,
-                weightDecay: Float = 0, decoupled: Bool = false, decayMask: [Bool]? = nil) {
-        self.params = params; learningRate = lr
-        (beta1, beta2) = betas; self.eps = eps; self.weightDecay = weightDecay; self.decoupled = decoupled
+    public init(
+        _ params: [Tensor], lr: Float = 1e-3, betas: (Float, Float) = (0.9, 0.999), eps: Float = 1e-8,
+        weightDecay: Float = 0, decoupled: Bool = false, decayMask: [Bool]? = nil
+    ) {
+        self.params = params
+        learningRate = lr
+        (beta1, beta2) = betas
+        self.eps = eps
+        self.weightDecay = weightDecay
+        self.decoupled = decoupled
         self.decayMask = decayMask ?? Array(repeating: true, count: params.count)
         precondition(self.decayMask.count == params.count, "decay mask length differs from parameters")
         m = params.map { Tensor.zeros($0.shape) }
@@ -75,33 +92,47 @@ public final class Adam: Optimizer {
 
     /// AdamW over named parameters, with the usual mask: decay matrices (rank ≥ 2), but not biases,
     /// norm weights or embeddings (names containing "embed" or "norm").
-    public static func adamW(_ named: [(String, Tensor)], lr: Float = 1e-3, betas: (Float, Float) = (0.9, 0.95),
-                             eps: Float = 1e-8, weightDecay: Float = 0.1) -> Adam {
+    public static func adamW(
+        _ named: [(String, Tensor)], lr: Float = 1e-3, betas: (Float, Float) = (0.9, 0.95),
+        eps: Float = 1e-8, weightDecay: Float = 0.1
+    ) -> Adam {
         let mask = named.map { name, t in
             t.rank >= 2 && !name.lowercased().contains("embed") && !name.lowercased().contains("norm")
         }
-        return Adam(named.map(\.1), lr: lr, betas: betas, eps: eps, weightDecay: weightDecay, decoupled: true,
-                    decayMask: mask)
+        return Adam(
+            named.map(\.1), lr: lr, betas: betas, eps: eps, weightDecay: weightDecay, decoupled: true,
+            decayMask: mask)
     }
 
     /// Restores step count and moments (for resuming a run).
     public func load(step: Int, m: [Tensor], v: [Tensor]) {
         precondition(m.count == params.count && v.count == params.count, "optimizer state size mismatch")
         stepCount = step
-        for i in 0..<params.count { self.m[i].assign(m[i]); self.v[i].assign(v[i]) }
+        for i in 0..<params.count {
+            self.m[i].assign(m[i])
+            self.v[i].assign(v[i])
+        }
     }
 
     public func step() {
         stepCount += 1
         let t = Float(stepCount)
-        let bc1 = 1 - Foundation.pow(beta1, t), bc2 = 1 - Foundation.pow(beta2, t)
-        let lr = learningRate, b1 = beta1, b2 = beta2, e = eps
+        let bc1 = 1 - Foundation.pow(beta1, t)
+        let bc2 = 1 - Foundation.pow(beta2, t)
+        let lr = learningRate
+        let b1 = beta1
+        let b2 = beta2
+        let e = eps
         noGrad {
             for (i, p) in params.enumerated() {
                 guard let gt = p.grad else { continue }
                 precondition(p.isContiguous, "optimizer parameters must be contiguous")
                 let g = gt.contiguousRaw()
-                let n = p.count, pp = p.data, gp = g.data, mp = m[i].data, vp = v[i].data
+                let n = p.count
+                let pp = p.data
+                let gp = g.data
+                let mp = m[i].data
+                let vp = v[i].data
                 let wd = decayMask[i] ? weightDecay : 0
                 let decoupled = self.decoupled
                 Parallel.forRanges(n, grain: 1 << 14) { r in
@@ -110,7 +141,8 @@ public final class Adam: Optimizer {
                         if decoupled { pp[j] -= lr * wd * pp[j] } else { gj += wd * pp[j] }
                         mp[j] = b1 * mp[j] + (1 - b1) * gj
                         vp[j] = b2 * vp[j] + (1 - b2) * gj * gj
-                        let mh = mp[j] / bc1, vh = vp[j] / bc2
+                        let mh = mp[j] / bc1
+                        let vh = vp[j] / bc2
                         pp[j] -= lr * mh / (vh.squareRoot() + e)
                     }
                 }

@@ -10,7 +10,10 @@ public protocol LRSchedule: Sendable {
 public struct WarmupCosine: LRSchedule {
     public let peak: Float, minLR: Float, warmup: Int, total: Int
     public init(peak: Float, warmup: Int, total: Int, minLR: Float = 0) {
-        self.peak = peak; self.warmup = warmup; self.total = total; self.minLR = minLR
+        self.peak = peak
+        self.warmup = warmup
+        self.total = total
+        self.minLR = minLR
     }
     public func lr(at step: Int) -> Float {
         if step < warmup { return peak * Float(step + 1) / Float(warmup) }
@@ -24,7 +27,11 @@ public struct WarmupCosine: LRSchedule {
 /// 31.6 % of peak after 80 % of the steps and to 10 % after 90 %.
 public struct MultiStepLR: LRSchedule {
     public let peak: Float, warmup: Int, total: Int
-    public init(peak: Float, warmup: Int, total: Int) { self.peak = peak; self.warmup = warmup; self.total = total }
+    public init(peak: Float, warmup: Int, total: Int) {
+        self.peak = peak
+        self.warmup = warmup
+        self.total = total
+    }
     public func lr(at step: Int) -> Float {
         if step < warmup { return peak * Float(step + 1) / Float(warmup) }
         let f = Double(step) / Double(total)

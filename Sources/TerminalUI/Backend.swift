@@ -1,8 +1,11 @@
 // Backends show a Buffer. NcursesBackend draws only the cells that changed since the last frame.
 import CTerm
+import Foundation
 
 public enum Key: Equatable, Sendable {
-    case char(Character), enter, backspace, escape, left, right, up, down, tab, resize, ctrl(Character)
+    case char(Character)
+    case enter, backspace, escape, left, right, up, down, tab, resize
+    case ctrl(Character)
     case delete, home, end, backtab
 }
 
@@ -29,11 +32,17 @@ public final class NcursesBackend: Backend {
     /// Starts ncurses; refuses a dumb or unknown terminal, or stdin/stdout that are not terminals.
     public init(environment: [String: String]) throws {
         let term = environment["TERM"] ?? ""
-        guard isatty(0) == 1 && isatty(1) == 1 else { throw TerminalUnavailable(reason: "stdin and stdout must be a terminal") }
-        guard !term.isEmpty && term != "dumb" else { throw TerminalUnavailable(reason: "TERM=\(term.isEmpty ? "(unset)" : term) cannot show the UI") }
+        guard isatty(0) == 1 && isatty(1) == 1 else {
+            throw TerminalUnavailable(reason: "stdin and stdout must be a terminal")
+        }
+        guard !term.isEmpty && term != "dumb" else {
+            throw TerminalUnavailable(reason: "TERM=\(term.isEmpty ? "(unset)" : term) cannot show the UI")
+        }
         let utf8 = term_locale_is_utf8() != 0
         let noColor = !(environment["NO_COLOR"] ?? "").isEmpty
-        guard term_start(noColor ? 0 : 1) == 0 else { throw TerminalUnavailable(reason: "cannot initialise terminal type \"\(term)\"") }
+        guard term_start(noColor ? 0 : 1) == 0 else {
+            throw TerminalUnavailable(reason: "cannot initialise terminal type \"\(term)\"")
+        }
         term_install_signal_handlers()
         glyphs = Glyphs(unicode: utf8)
         colors = Int(term_colors())
@@ -46,7 +55,10 @@ public final class NcursesBackend: Backend {
     public var size: (width: Int, height: Int) { (Int(term_cols()), Int(term_rows())) }
 
     public func draw(_ b: Buffer) {
-        if last == nil || last!.width != b.width || last!.height != b.height { term_clear(); last = nil }
+        if last == nil || last!.width != b.width || last!.height != b.height {
+            term_clear()
+            last = nil
+        }
         for y in 0..<b.height {
             for x in 0..<b.width {
                 let c = b.cells[y * b.width + x]
@@ -82,7 +94,9 @@ public final class NcursesBackend: Backend {
         if k < 0 { return nil }
         if function != 0 {
             switch k {
-            case term_key_resize(): last = nil; return .resize
+            case term_key_resize():
+                last = nil
+                return .resize
             case term_key_left(): return .left
             case term_key_right(): return .right
             case term_key_up(): return .up
@@ -127,11 +141,14 @@ public final class TestBackend: Backend {
     public private(set) var frames = 0
 
     public init(width: Int, height: Int, unicode: Bool = true, colors: Int = 256) {
-        size = (width, height); glyphs = Glyphs(unicode: unicode); self.colors = colors
+        size = (width, height)
+        glyphs = Glyphs(unicode: unicode)
+        self.colors = colors
         buffer = Buffer(width: width, height: height)
     }
-    public func draw(_ b: Buffer) { buffer = b; frames += 1 }
+    public func draw(_ b: Buffer) {
+        buffer = b
+        frames += 1
+    }
     public func poll(timeoutMs: Int) -> Key? { keys.isEmpty ? nil : keys.removeFirst() }
 }
-
-import Foundation

@@ -7,7 +7,11 @@ public typealias Color = Int16
 
 public struct Style: Equatable, Sendable {
     public var fg: Color = -1, bg: Color = -1, bold = false
-    public init(fg: Color = -1, bg: Color = -1, bold: Bool = false) { self.fg = fg; self.bg = bg; self.bold = bold }
+    public init(fg: Color = -1, bg: Color = -1, bold: Bool = false) {
+        self.fg = fg
+        self.bg = bg
+        self.bold = bold
+    }
     public static let plain = Style()
 }
 
@@ -19,7 +23,10 @@ public struct Cell: Equatable, Sendable {
 public struct Rect: Equatable, Sendable {
     public var x, y, width, height: Int
     public init(x: Int, y: Int, width: Int, height: Int) {
-        self.x = x; self.y = y; self.width = max(0, width); self.height = max(0, height)
+        self.x = x
+        self.y = y
+        self.width = max(0, width)
+        self.height = max(0, height)
     }
     public var isEmpty: Bool { width <= 0 || height <= 0 }
     /// The area inside a one-cell border.
@@ -28,10 +35,12 @@ public struct Rect: Equatable, Sendable {
     /// Splits [start, start + length) by weights; the last part takes the remainder.
     static func split(_ start: Int, _ length: Int, _ weights: [Int]) -> [(Int, Int)] {
         let total = max(weights.reduce(0, +), 1)
-        var out: [(Int, Int)] = [], at = start
+        var out: [(Int, Int)] = []
+        var at = start
         for (i, w) in weights.enumerated() {
             let n = i == weights.count - 1 ? start + length - at : length * w / total
-            out.append((at, n)); at += n
+            out.append((at, n))
+            at += n
         }
         return out
     }
@@ -53,7 +62,9 @@ public struct Rect: Equatable, Sendable {
     }
     public func splitBottom(_ n: Int) -> (Rect, Rect) {
         let h = min(n, height)
-        return (Rect(x: x, y: y, width: width, height: height - h), Rect(x: x, y: y + height - h, width: width, height: h))
+        return (
+            Rect(x: x, y: y, width: width, height: height - h), Rect(x: x, y: y + height - h, width: width, height: h)
+        )
     }
 }
 
@@ -77,7 +88,8 @@ public struct Buffer: Equatable, Sendable {
     public var cells: [Cell]
 
     public init(width: Int, height: Int) {
-        self.width = max(0, width); self.height = max(0, height)
+        self.width = max(0, width)
+        self.height = max(0, height)
         cells = Array(repeating: Cell(), count: self.width * self.height)
     }
 
@@ -101,7 +113,8 @@ public struct Buffer: Equatable, Sendable {
         for u in s.unicodeScalars {
             if i >= maxWidth || x + i >= width { break }
             if u.value < 0x20 { continue }
-            set(x + i, y, u, style); i += 1
+            set(x + i, y, u, style)
+            i += 1
         }
         return i
     }
@@ -112,15 +125,27 @@ public struct Buffer: Equatable, Sendable {
 
     /// A titled box; returns the inner area.
     @discardableResult
-    public mutating func box(_ r: Rect, title: String = "", glyphs: Glyphs, style: Style = Style(fg: 244), focused: Bool = false) -> Rect {
+    public mutating func box(
+        _ r: Rect, title: String = "", glyphs: Glyphs, style: Style = Style(fg: 244), focused: Bool = false
+    ) -> Rect {
         guard r.width >= 2 && r.height >= 2 else { return Rect(x: r.x, y: r.y, width: 0, height: 0) }
         let st = focused ? Style(fg: 45, bold: true) : style
         let (tl, tr, bl, br) = glyphs.corners
-        for xx in (r.x + 1)..<(r.x + r.width - 1) { set(xx, r.y, glyphs.horizontal, st); set(xx, r.y + r.height - 1, glyphs.horizontal, st) }
-        for yy in (r.y + 1)..<(r.y + r.height - 1) { set(r.x, yy, glyphs.vertical, st); set(r.x + r.width - 1, yy, glyphs.vertical, st) }
-        set(r.x, r.y, tl, st); set(r.x + r.width - 1, r.y, tr, st)
-        set(r.x, r.y + r.height - 1, bl, st); set(r.x + r.width - 1, r.y + r.height - 1, br, st)
-        if !title.isEmpty { text(r.x + 2, r.y, " \(title) ", Style(fg: focused ? 45 : 252, bold: true), maxWidth: r.width - 4) }
+        for xx in (r.x + 1)..<(r.x + r.width - 1) {
+            set(xx, r.y, glyphs.horizontal, st)
+            set(xx, r.y + r.height - 1, glyphs.horizontal, st)
+        }
+        for yy in (r.y + 1)..<(r.y + r.height - 1) {
+            set(r.x, yy, glyphs.vertical, st)
+            set(r.x + r.width - 1, yy, glyphs.vertical, st)
+        }
+        set(r.x, r.y, tl, st)
+        set(r.x + r.width - 1, r.y, tr, st)
+        set(r.x, r.y + r.height - 1, bl, st)
+        set(r.x + r.width - 1, r.y + r.height - 1, br, st)
+        if !title.isEmpty {
+            text(r.x + 2, r.y, " \(title) ", Style(fg: focused ? 45 : 252, bold: true), maxWidth: r.width - 4)
+        }
         return r.inner
     }
 

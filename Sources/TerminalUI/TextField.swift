@@ -56,7 +56,9 @@ public struct TextField: Sendable, Equatable {
     public mutating func historyUp() {
         guard !history.isEmpty else { return }
         let i: Int
-        if let h = historyIndex { i = max(0, h - 1) } else {
+        if let h = historyIndex {
+            i = max(0, h - 1)
+        } else {
             draft = characters
             i = history.count - 1
         }

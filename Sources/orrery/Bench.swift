@@ -5,7 +5,10 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernels (release build): medians over repeated runs after a warm-up.",
-        subcommands: [BenchGEMM.self, BenchAttention.self, BenchPacking.self, BenchTrainGPT.self, BenchGenerate.self, BenchTUI.self])
+        subcommands: [
+            BenchGEMM.self, BenchAttention.self, BenchPacking.self, BenchTrainGPT.self, BenchGenerate.self,
+            BenchTUI.self,
+        ])
 }
 
 /// One measurement line of the --json contract.
@@ -14,11 +17,16 @@ struct BenchRecord {
     var timesMs: [Double]
     var extra: [String: Any]
 
-    var median: Double { let s = timesMs.sorted(); return s[s.count / 2] }
+    var median: Double {
+        let s = timesMs.sorted()
+        return s[s.count / 2]
+    }
     var json: [String: Any] {
-        var o: [String: Any] = ["bench": bench, "case": caseName, "impl": impl, "threads": threads,
-                                "median_ms": median, "min_ms": timesMs.min()!, "max_ms": timesMs.max()!,
-                                "runs": timesMs.count]
+        var o: [String: Any] = [
+            "bench": bench, "case": caseName, "impl": impl, "threads": threads,
+            "median_ms": median, "min_ms": timesMs.min()!, "max_ms": timesMs.max()!,
+            "runs": timesMs.count,
+        ]
         for (k, v) in extra { o[k] = v }
         return o
     }
@@ -31,7 +39,10 @@ func measure(runs: Int = 7, minSeconds: Double = 0.2, _ body: () -> Void) -> [Do
     var inner = 1
     let t0 = DispatchTime.now().uptimeNanoseconds
     var calls = 0
-    while Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 < minSeconds / 2 { body(); calls += 1 }
+    while Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 < minSeconds / 2 {
+        body()
+        calls += 1
+    }
     inner = max(1, calls * 2)
     var out: [Double] = []
     for _ in 0..<runs {
@@ -47,9 +58,9 @@ struct BenchGEMM: ParsableCommand {
         commandName: "gemm",
         abstract: "SGEMM GFLOPS (C = A·B, float32) for square and transformer shapes.",
         discussion: """
-        With --numpy PYTHON, numpy (OpenBLAS) runs the same shape right after Orrery, in the same
-        process tree and thread count, and a ratio line is printed (impl "ratio").
-        """)
+            With --numpy PYTHON, numpy (OpenBLAS) runs the same shape right after Orrery, in the same
+            process tree and thread count, and a ratio line is printed (impl "ratio").
+            """)
     @OptionGroup var common: CommonOptions
     @Option(help: "Comma-separated sizes: N for N×N×N or MxKxN.") var sizes =
         "256,512,1024,2048,4096x128x384,4096x128x512,4096x512x128,128x4096x128"
@@ -83,32 +94,42 @@ struct BenchGEMM: ParsableCommand {
         }
         var rng = RNG(seed: 42)
         for (M, K, N) in try parsedSizes() {
-            let a = Tensor.randn([M, K], rng: &rng), b = Tensor.randn([K, N], rng: &rng)
+            let a = Tensor.randn([M, K], rng: &rng)
+            let b = Tensor.randn([K, N], rng: &rng)
             let c = Tensor.empty([M, N])
             let times = measure(runs: runs) {
-                Kernels.gemm(M: M, N: N, K: K, A: a.data, rsA: K, csA: 1, B: b.data, rsB: N, csB: 1,
-                             C: c.data, rsC: N, csC: 1)
+                Kernels.gemm(
+                    M: M, N: N, K: K, A: a.data, rsA: K, csA: 1, B: b.data, rsB: N, csB: 1,
+                    C: c.data, rsC: N, csC: 1)
             }
             let flop = 2.0 * Double(M) * Double(N) * Double(K)
-            var rec = BenchRecord(bench: "gemm", caseName: "\(M)x\(K)x\(N)", impl: "orrery", threads: threads,
-                                  timesMs: times, extra: [:])
+            var rec = BenchRecord(
+                bench: "gemm", caseName: "\(M)x\(K)x\(N)", impl: "orrery", threads: threads,
+                timesMs: times, extra: [:])
             let gf = flop / (rec.median * 1e6)
             rec.extra["gflops"] = gf
             rec.extra["kernel"] = Kernels.gemmKernelName
             var peerGF: Double?
             if let py = numpy {
                 let peerTimes = try runNumpy(py, M, K, N, threads)
-                var prec = BenchRecord(bench: "gemm", caseName: rec.caseName, impl: "numpy", threads: threads,
-                                       timesMs: peerTimes, extra: [:])
+                var prec = BenchRecord(
+                    bench: "gemm", caseName: rec.caseName, impl: "numpy", threads: threads,
+                    timesMs: peerTimes, extra: [:])
                 let peer = flop / (prec.median * 1e6)
                 peerGF = peer
                 prec.extra["gflops"] = peer
                 if json {
-                    print(JSONLine.encode(rec.json)); print(JSONLine.encode(prec.json))
-                    print(JSONLine.encode(["bench": "gemm", "case": rec.caseName, "impl": "ratio",
-                                           "threads": threads, "ratio": gf / peer, "vs": "numpy"]))
+                    print(JSONLine.encode(rec.json))
+                    print(JSONLine.encode(prec.json))
+                    print(
+                        JSONLine.encode([
+                            "bench": "gemm", "case": rec.caseName, "impl": "ratio",
+                            "threads": threads, "ratio": gf / peer, "vs": "numpy",
+                        ]))
                 }
-            } else if json { print(JSONLine.encode(rec.json)) }
+            } else if json {
+                print(JSONLine.encode(rec.json))
+            }
             if !json {
                 var line = String(format: "%7d %5d %5d | %15.1f", M, K, N, gf)
                 if let p = peerGF { line += String(format: " | %15.1f | %5.2fx", p, gf / p) }
@@ -120,19 +141,19 @@ struct BenchGEMM: ParsableCommand {
     /// Runs numpy's matmul for one shape in a child process; returns ms per call per repetition.
     func runNumpy(_ python: String, _ M: Int, _ K: Int, _ N: Int, _ threads: Int) throws -> [Double] {
         let script = """
-        import time, numpy as np
-        M, K, N, R = \(M), \(K), \(N), \(runs)
-        rng = np.random.default_rng(0)
-        A = rng.standard_normal((M, K), dtype=np.float32); B = rng.standard_normal((K, N), dtype=np.float32)
-        C = np.empty((M, N), dtype=np.float32); np.matmul(A, B, out=C)
-        t0 = time.perf_counter(); n = 0
-        while time.perf_counter() - t0 < 0.1: np.matmul(A, B, out=C); n += 1
-        inner = max(1, n * 2)
-        for _ in range(R):
-            t = time.perf_counter()
-            for _ in range(inner): np.matmul(A, B, out=C)
-            print('t', (time.perf_counter() - t) / inner * 1e3)
-        """
+            import time, numpy as np
+            M, K, N, R = \(M), \(K), \(N), \(runs)
+            rng = np.random.default_rng(0)
+            A = rng.standard_normal((M, K), dtype=np.float32); B = rng.standard_normal((K, N), dtype=np.float32)
+            C = np.empty((M, N), dtype=np.float32); np.matmul(A, B, out=C)
+            t0 = time.perf_counter(); n = 0
+            while time.perf_counter() - t0 < 0.1: np.matmul(A, B, out=C); n += 1
+            inner = max(1, n * 2)
+            for _ in range(R):
+                t = time.perf_counter()
+                for _ in range(inner): np.matmul(A, B, out=C)
+                print('t', (time.perf_counter() - t) / inner * 1e3)
+            """
         let vals = try runPython(python, script, threads: threads).filter { $0.0 == "t" }.map(\.1)
         guard vals.count == runs else { throw CLIError("numpy peer printed \(vals.count) timings, expected \(runs)") }
         return vals

@@ -7,9 +7,9 @@ struct BenchAttention: ParsableCommand {
         commandName: "attention",
         abstract: "Naive (materialised) vs flash attention: forward and forward+backward time and peak extra bytes.",
         discussion: """
-        Batch 1, 4 heads, head dim 64. With --torch PYTHON, PyTorch's scaled_dot_product_attention runs
-        each case right after Orrery with the same thread count, and ratio lines are printed.
-        """)
+            Batch 1, 4 heads, head dim 64. With --torch PYTHON, PyTorch's scaled_dot_product_attention runs
+            each case right after Orrery with the same thread count, and ratio lines are printed.
+            """)
     @OptionGroup var common: CommonOptions
     @Option(help: "Comma-separated sequence lengths.") var seq = "256,1024,4096"
     @Option(help: "Heads.") var heads = 4
@@ -33,7 +33,9 @@ struct BenchAttention: ParsableCommand {
 
     func validate() throws {
         _ = try lengths()
-        guard ["causal", "full", "both"].contains(mask) else { throw ValidationError("--mask must be causal, full or both, got \"\(mask)\"") }
+        guard ["causal", "full", "both"].contains(mask) else {
+            throw ValidationError("--mask must be causal, full or both, got \"\(mask)\"")
+        }
         guard heads >= 1 && heads <= 64 else { throw ValidationError("--heads must be 1…64, got \(heads)") }
         guard headDim >= 2 && headDim <= 256 && headDim % 2 == 0 else {
             throw ValidationError("--head-dim must be even and 2…256, got \(headDim)")
@@ -54,12 +56,16 @@ struct BenchAttention: ParsableCommand {
         let masks: [Bool] = mask == "causal" ? [true] : mask == "full" ? [false] : [true, false]
         if !json {
             print("attention B=1 H=\(heads) d=\(headDim), \(threads) threads (median ms; peak = extra tensor bytes)")
-            print("    N  mask   | impl  |    fwd ms | fwd+bwd ms |  peak MiB" + (torch != nil ? " | torch sdpa fwd+bwd | ratio" : ""))
+            print(
+                "    N  mask   | impl  |    fwd ms | fwd+bwd ms |  peak MiB"
+                    + (torch != nil ? " | torch sdpa fwd+bwd | ratio" : ""))
         }
         var rng = RNG(seed: 1)
         for N in lengths {
-            let q = Tensor.randn([1, heads, N, headDim], rng: &rng), k = Tensor.randn([1, heads, N, headDim], rng: &rng)
-            let v = Tensor.randn([1, heads, N, headDim], rng: &rng), dO = Tensor.randn([1, heads, N, headDim], rng: &rng)
+            let q = Tensor.randn([1, heads, N, headDim], rng: &rng)
+            let k = Tensor.randn([1, heads, N, headDim], rng: &rng)
+            let v = Tensor.randn([1, heads, N, headDim], rng: &rng)
+            let dO = Tensor.randn([1, heads, N, headDim], rng: &rng)
             for causal in masks {
                 let reps = N >= 4096 ? min(runs, 5) : runs
                 var flashFB: Double?
@@ -68,41 +74,62 @@ struct BenchAttention: ParsableCommand {
                     let fwd = measure(runs: reps, minSeconds: 0.05) {
                         _ = noGrad { Tensor.attention(q, k, v, causal: causal, implementation: impl) }
                     }
-                    let qs = q.requiringGrad(), ks = k.requiringGrad(), vs = v.requiringGrad()
+                    let qs = q.requiringGrad()
+                    let ks = k.requiringGrad()
+                    let vs = v.requiringGrad()
                     let fb = measure(runs: reps, minSeconds: 0.05) {
                         Tensor.attention(qs, ks, vs, causal: causal, implementation: impl).backward(dO)
-                        qs.grad = nil; ks.grad = nil; vs.grad = nil
+                        qs.grad = nil
+                        ks.grad = nil
+                        vs.grad = nil
                     }
                     let base = MemoryStats.liveBytes
                     MemoryStats.resetPeak()
                     Tensor.attention(qs, ks, vs, causal: causal, implementation: impl).backward(dO)
-                    qs.grad = nil; ks.grad = nil; vs.grad = nil
+                    qs.grad = nil
+                    ks.grad = nil
+                    vs.grad = nil
                     let peak = MemoryStats.peakBytes - base
                     for t in [q, k, v] { t.requiresGrad = false }
                     let caseName = "n=\(N),\(causal ? "causal" : "full")"
-                    let f = BenchRecord(bench: "attention", caseName: caseName + ",fwd", impl: impl.rawValue, threads: threads, timesMs: fwd, extra: [:])
-                    let b = BenchRecord(bench: "attention", caseName: caseName + ",fwd+bwd", impl: impl.rawValue, threads: threads,
-                                        timesMs: fb, extra: ["peak_bytes": peak])
+                    let f = BenchRecord(
+                        bench: "attention", caseName: caseName + ",fwd", impl: impl.rawValue, threads: threads,
+                        timesMs: fwd, extra: [:])
+                    let b = BenchRecord(
+                        bench: "attention", caseName: caseName + ",fwd+bwd", impl: impl.rawValue, threads: threads,
+                        timesMs: fb, extra: ["peak_bytes": peak])
                     if impl == .flash { flashFB = b.median }
-                    if json { print(JSONLine.encode(f.json)); print(JSONLine.encode(b.json)) }
-                    else {
-                        print(String(format: "%5d  %-6@ | %-5@ | %9.2f | %10.2f | %9.1f", N, causal ? "causal" : "full",
-                                     impl.rawValue, f.median, b.median, Double(peak) / 1048576))
+                    if json {
+                        print(JSONLine.encode(f.json))
+                        print(JSONLine.encode(b.json))
+                    } else {
+                        print(
+                            String(
+                                format: "%5d  %-6@ | %-5@ | %9.2f | %10.2f | %9.1f", N, causal ? "causal" : "full",
+                                impl.rawValue, f.median, b.median, Double(peak) / 1_048_576))
                     }
                 }
                 if let py = torch, let mine = flashFB {
                     let (tf, tfb) = try runTorch(py, N: N, causal: causal, threads: threads, reps: reps)
-                    let tr = BenchRecord(bench: "attention", caseName: "n=\(N),\(causal ? "causal" : "full"),fwd+bwd",
-                                         impl: "torch-sdpa", threads: threads, timesMs: tfb, extra: [:])
-                    let tf0 = BenchRecord(bench: "attention", caseName: "n=\(N),\(causal ? "causal" : "full"),fwd",
-                                          impl: "torch-sdpa", threads: threads, timesMs: tf, extra: [:])
+                    let tr = BenchRecord(
+                        bench: "attention", caseName: "n=\(N),\(causal ? "causal" : "full"),fwd+bwd",
+                        impl: "torch-sdpa", threads: threads, timesMs: tfb, extra: [:])
+                    let tf0 = BenchRecord(
+                        bench: "attention", caseName: "n=\(N),\(causal ? "causal" : "full"),fwd",
+                        impl: "torch-sdpa", threads: threads, timesMs: tf, extra: [:])
                     if json {
-                        print(JSONLine.encode(tf0.json)); print(JSONLine.encode(tr.json))
-                        print(JSONLine.encode(["bench": "attention", "case": tr.caseName, "impl": "ratio", "threads": threads,
-                                               "vs": "torch-sdpa", "ratio": tr.median / mine]))
+                        print(JSONLine.encode(tf0.json))
+                        print(JSONLine.encode(tr.json))
+                        print(
+                            JSONLine.encode([
+                                "bench": "attention", "case": tr.caseName, "impl": "ratio", "threads": threads,
+                                "vs": "torch-sdpa", "ratio": tr.median / mine,
+                            ]))
                     } else {
-                        print(String(format: "%5d  %-6@ | torch |  %8.2f | %10.2f |           | flash is %.2fx faster",
-                                     N, causal ? "causal" : "full", tf0.median, tr.median, tr.median / mine))
+                        print(
+                            String(
+                                format: "%5d  %-6@ | torch |  %8.2f | %10.2f |           | flash is %.2fx faster",
+                                N, causal ? "causal" : "full", tf0.median, tr.median, tr.median / mine))
                     }
                 }
             }
@@ -112,24 +139,27 @@ struct BenchAttention: ParsableCommand {
     /// PyTorch's F.scaled_dot_product_attention on the same shape in a child process.
     func runTorch(_ python: String, N: Int, causal: Bool, threads: Int, reps: Int) throws -> ([Double], [Double]) {
         let script = """
-        import time, torch, torch.nn.functional as F
-        torch.set_num_threads(\(threads))
-        g = torch.Generator().manual_seed(0)
-        q, k, v, do = (torch.randn(1, \(heads), \(N), \(headDim), generator=g) for _ in range(4))
-        for t in (q, k, v): t.requires_grad_(True)
-        def fwd():
-            with torch.no_grad(): F.scaled_dot_product_attention(q, k, v, is_causal=\(causal ? "True" : "False"))
-        def fb():
-            o = F.scaled_dot_product_attention(q, k, v, is_causal=\(causal ? "True" : "False")); o.backward(do)
-            for t in (q, k, v): t.grad = None
-        for f in (fwd, fb):
-            f(); f()
-            for _ in range(\(reps)):
-                t = time.perf_counter(); f(); print(f.__name__, (time.perf_counter() - t) * 1e3)
-        """
+            import time, torch, torch.nn.functional as F
+            torch.set_num_threads(\(threads))
+            g = torch.Generator().manual_seed(0)
+            q, k, v, do = (torch.randn(1, \(heads), \(N), \(headDim), generator=g) for _ in range(4))
+            for t in (q, k, v): t.requires_grad_(True)
+            def fwd():
+                with torch.no_grad(): F.scaled_dot_product_attention(q, k, v, is_causal=\(causal ? "True" : "False"))
+            def fb():
+                o = F.scaled_dot_product_attention(q, k, v, is_causal=\(causal ? "True" : "False")); o.backward(do)
+                for t in (q, k, v): t.grad = None
+            for f in (fwd, fb):
+                f(); f()
+                for _ in range(\(reps)):
+                    t = time.perf_counter(); f(); print(f.__name__, (time.perf_counter() - t) * 1e3)
+            """
         let out = try runPython(python, script, threads: threads)
-        let f = out.filter { $0.0 == "fwd" }.map(\.1), b = out.filter { $0.0 == "fb" }.map(\.1)
-        guard f.count == reps && b.count == reps else { throw CLIError("torch peer printed unexpected output (\(python))") }
+        let f = out.filter { $0.0 == "fwd" }.map(\.1)
+        let b = out.filter { $0.0 == "fb" }.map(\.1)
+        guard f.count == reps && b.count == reps else {
+            throw CLIError("torch peer printed unexpected output (\(python))")
+        }
         return (f, b)
     }
 }
@@ -141,17 +171,22 @@ func runPython(_ python: String, _ script: String, threads: Int) throws -> [(Str
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = [python, "-c", script]
     var env = ProcessInfo.processInfo.environment
-    env["OPENBLAS_CORETYPE"] = nil; env["OPENBLAS_L2_SIZE"] = nil
-    env["OMP_NUM_THREADS"] = "\(threads)"; env["OPENBLAS_NUM_THREADS"] = "\(threads)"
+    env["OPENBLAS_CORETYPE"] = nil
+    env["OPENBLAS_L2_SIZE"] = nil
+    env["OMP_NUM_THREADS"] = "\(threads)"
+    env["OPENBLAS_NUM_THREADS"] = "\(threads)"
     p.environment = env
-    let pipe = Pipe(), err = Pipe()
-    p.standardOutput = pipe; p.standardError = err
+    let pipe = Pipe()
+    let err = Pipe()
+    p.standardOutput = pipe
+    p.standardError = err
     do { try p.run() } catch { throw CLIError("cannot run \(python): \(error.localizedDescription)") }
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     let errData = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     guard p.terminationStatus == 0 else {
-        let last = String(decoding: errData, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? "no error output"
+        let last =
+            String(decoding: errData, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? "no error output"
         throw CLIError("peer \(python) exited with status \(p.terminationStatus): \(last)")
     }
     return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { line in

@@ -7,8 +7,10 @@ import NN
 /// The two reference GPT shapes (depth, width, heads, context, batch) used to compare with PyTorch.
 struct GPTBenchShape {
     let name: String, layers: Int, width: Int, heads: Int, context: Int, batch: Int
-    static let all = [GPTBenchShape(name: "4Lx128,T=128,B=32", layers: 4, width: 128, heads: 4, context: 128, batch: 32),
-                      GPTBenchShape(name: "6Lx384,T=256,B=8", layers: 6, width: 384, heads: 6, context: 256, batch: 8)]
+    static let all = [
+        GPTBenchShape(name: "4Lx128,T=128,B=32", layers: 4, width: 128, heads: 4, context: 128, batch: 32),
+        GPTBenchShape(name: "6Lx384,T=256,B=8", layers: 6, width: 384, heads: 6, context: 256, batch: 8),
+    ]
 }
 
 /// Training FLOPs per token: 6 × non-embedding parameters + attention 12·L·T·C (nanoGPT / PaLM estimate).
@@ -64,10 +66,10 @@ struct BenchTrainGPT: ParsableCommand {
         commandName: "train-gpt",
         abstract: "GPT training steps (forward, backward, clip, AdamW) in tokens/s for two shapes.",
         discussion: """
-        Orrery's GPT (RoPE, RMSNorm, SwiGLU) against a nanoGPT-architecture model (learned positions,
-        LayerNorm, GELU) at the same depth, width, heads, context and batch; vocab 65; 5 warm-up steps,
-        then --steps timed steps, median. With --torch PYTHON, PyTorch runs each shape right after Orrery.
-        """)
+            Orrery's GPT (RoPE, RMSNorm, SwiGLU) against a nanoGPT-architecture model (learned positions,
+            LayerNorm, GELU) at the same depth, width, heads, context and batch; vocab 65; 5 warm-up steps,
+            then --steps timed steps, median. With --torch PYTHON, PyTorch runs each shape right after Orrery.
+            """)
     @OptionGroup var common: CommonOptions
     @Option(help: "Timed steps per shape.") var steps = 20
     @Option(help: "Which shapes: all, small or large.") var shapes = "all"
@@ -87,14 +89,21 @@ struct BenchTrainGPT: ParsableCommand {
         let list = GPTBenchShape.all.filter { shapes == "all" || (shapes == "small" ? $0.layers == 4 : $0.layers == 6) }
         if !json { print("GPT training step, vocab 65, \(threads) threads (median of \(steps) steps)") }
         for s in list {
-            let model = GPT(GPTConfig(vocabSize: 65, contextLength: s.context, layers: s.layers, heads: s.heads, width: s.width), seed: 1)
+            let model = GPT(
+                GPTConfig(vocabSize: 65, contextLength: s.context, layers: s.layers, heads: s.heads, width: s.width),
+                seed: 1)
             let opt = Adam.adamW(model.namedParameters(), lr: 1e-3, betas: (0.9, 0.99), weightDecay: 0.1)
             var rng = RNG(seed: 2)
             let data = (0..<100_000).map { _ in rng.int(below: 65) }
             var times: [Double] = []
             for i in 0..<(5 + steps) {
-                var x: [Int] = [], y: [Int] = []
-                for _ in 0..<s.batch { let o = rng.int(below: data.count - s.context - 1); x += data[o..<(o + s.context)]; y += data[(o + 1)..<(o + 1 + s.context)] }
+                var x: [Int] = []
+                var y: [Int] = []
+                for _ in 0..<s.batch {
+                    let o = rng.int(below: data.count - s.context - 1)
+                    x += data[o..<(o + s.context)]
+                    y += data[(o + 1)..<(o + 1 + s.context)]
+                }
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 model.zeroGrad()
                 model.loss(x, targets: y, batch: s.batch).backward()
@@ -104,29 +113,39 @@ struct BenchTrainGPT: ParsableCommand {
             }
             let tokens = Double(s.batch * s.context)
             let nonEmb = model.parameterCount - 65 * s.width
-            let flopsTok = trainFlopsPerToken(nonEmbedding: nonEmb, layers: s.layers, context: s.context, width: s.width)
-            var rec = BenchRecord(bench: "train-gpt", caseName: s.name, impl: "orrery", threads: threads, timesMs: times, extra: [:])
+            let flopsTok = trainFlopsPerToken(
+                nonEmbedding: nonEmb, layers: s.layers, context: s.context, width: s.width)
+            var rec = BenchRecord(
+                bench: "train-gpt", caseName: s.name, impl: "orrery", threads: threads, timesMs: times, extra: [:])
             let tps = tokens / (rec.median / 1000)
             rec.extra = ["tokens_per_s": tps, "model_gflops": tps * flopsTok / 1e9, "parameters": model.parameterCount]
-            var line = String(format: "%-20@ orrery %8.1f ms/step %9.0f tok/s %6.1f GFLOP/s (%.2fM params)",
-                              s.name, rec.median, tps, tps * flopsTok / 1e9, Double(model.parameterCount) / 1e6)
+            var line = String(
+                format: "%-20@ orrery %8.1f ms/step %9.0f tok/s %6.1f GFLOP/s (%.2fM params)",
+                s.name, rec.median, tps, tps * flopsTok / 1e9, Double(model.parameterCount) / 1e6)
             if json { print(JSONLine.encode(rec.json)) }
             if let py = torch {
                 let out = try runPython(py, torchTrainScript(s), threads: threads)
                 let tt = out.filter { $0.0 == "step" }.map(\.1)
                 let tparams = Int(out.first { $0.0 == "params" }?.1 ?? 0)
                 guard tt.count == steps else { throw CLIError("torch peer printed \(tt.count) step times") }
-                var prec = BenchRecord(bench: "train-gpt", caseName: s.name, impl: "torch", threads: threads, timesMs: tt, extra: [:])
+                var prec = BenchRecord(
+                    bench: "train-gpt", caseName: s.name, impl: "torch", threads: threads, timesMs: tt, extra: [:])
                 let ttps = tokens / (prec.median / 1000)
-                let tflops = trainFlopsPerToken(nonEmbedding: tparams - 65 * s.width - s.context * s.width, layers: s.layers,
-                                                context: s.context, width: s.width)
+                let tflops = trainFlopsPerToken(
+                    nonEmbedding: tparams - 65 * s.width - s.context * s.width, layers: s.layers,
+                    context: s.context, width: s.width)
                 prec.extra = ["tokens_per_s": ttps, "model_gflops": ttps * tflops / 1e9, "parameters": tparams]
-                line += String(format: "\n%-20@ torch  %8.1f ms/step %9.0f tok/s %6.1f GFLOP/s (%.2fM params) → orrery/torch %.2fx",
-                               s.name, prec.median, ttps, ttps * tflops / 1e9, Double(tparams) / 1e6, tps / ttps)
+                line += String(
+                    format:
+                        "\n%-20@ torch  %8.1f ms/step %9.0f tok/s %6.1f GFLOP/s (%.2fM params) → orrery/torch %.2fx",
+                    s.name, prec.median, ttps, ttps * tflops / 1e9, Double(tparams) / 1e6, tps / ttps)
                 if json {
                     print(JSONLine.encode(prec.json))
-                    print(JSONLine.encode(["bench": "train-gpt", "case": s.name, "impl": "ratio", "threads": threads,
-                                           "vs": "torch", "ratio": tps / ttps]))
+                    print(
+                        JSONLine.encode([
+                            "bench": "train-gpt", "case": s.name, "impl": "ratio", "threads": threads,
+                            "vs": "torch", "ratio": tps / ttps,
+                        ]))
                 }
             }
             if !json { print(line) }
@@ -134,23 +153,26 @@ struct BenchTrainGPT: ParsableCommand {
     }
 
     func torchTrainScript(_ s: GPTBenchShape) -> String {
-        torchNanoGPTSource(threads: Parallel.threads, vocab: 65, layers: s.layers, heads: s.heads, width: s.width, positions: s.context) + """
-        T, B = \(s.context), \(s.batch)
-        m = GPT()
-        print("params", sum(p.numel() for p in m.parameters()))
-        opt = torch.optim.AdamW([{"params": [p for p in m.parameters() if p.dim() >= 2], "weight_decay": 0.1},
-                                 {"params": [p for p in m.parameters() if p.dim() < 2], "weight_decay": 0.0}], lr=1e-3, betas=(0.9, 0.99))
-        data = torch.randint(0, V, (100000,))
-        for i in range(5 + \(steps)):
-            ix = torch.randint(len(data) - T - 1, (B,))
-            x = torch.stack([data[j:j + T] for j in ix]); y = torch.stack([data[j + 1:j + 1 + T] for j in ix])
-            t0 = time.perf_counter()
-            opt.zero_grad(set_to_none=True)
-            F.cross_entropy(m.lm_head(m.hidden(x, None)).view(-1, V), y.view(-1)).backward()
-            torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
-            opt.step()
-            if i >= 5: print("step", (time.perf_counter() - t0) * 1e3)
-        """
+        torchNanoGPTSource(
+            threads: Parallel.threads, vocab: 65, layers: s.layers, heads: s.heads, width: s.width, positions: s.context
+        ) + """
+            T, B = \(s.context), \(s.batch)
+            m = GPT()
+            print("params", sum(p.numel() for p in m.parameters()))
+            opt = torch.optim.AdamW([{"params": [p for p in m.parameters() if p.dim() >= 2], "weight_decay": 0.1},
+                                     {"params": [p for p in m.parameters() if p.dim() < 2], "weight_decay": 0.0}],
+                                    lr=1e-3, betas=(0.9, 0.99))
+            data = torch.randint(0, V, (100000,))
+            for i in range(5 + \(steps)):
+                ix = torch.randint(len(data) - T - 1, (B,))
+                x = torch.stack([data[j:j + T] for j in ix]); y = torch.stack([data[j + 1:j + 1 + T] for j in ix])
+                t0 = time.perf_counter()
+                opt.zero_grad(set_to_none=True)
+                F.cross_entropy(m.lm_head(m.hidden(x, None)).view(-1, V), y.view(-1)).backward()
+                torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+                opt.step()
+                if i >= 5: print("step", (time.perf_counter() - t0) * 1e3)
+            """
     }
 }
 
@@ -159,10 +181,10 @@ struct BenchGenerate: ParsableCommand {
         commandName: "generate",
         abstract: "Autoregressive generation at batch 1 with the KV cache: tokens/s.",
         discussion: """
-        A 4-layer × 128 GPT (4 heads, vocab 65): a 1-token prompt, then --tokens single-token steps,
-        sampling from softmax at temperature 1. With --torch PYTHON, a nanoGPT-architecture model with a
-        preallocated KV cache runs side by side.
-        """)
+            A 4-layer × 128 GPT (4 heads, vocab 65): a 1-token prompt, then --tokens single-token steps,
+            sampling from softmax at temperature 1. With --torch PYTHON, a nanoGPT-architecture model with a
+            preallocated KV cache runs side by side.
+            """)
     @OptionGroup var common: CommonOptions
     @Option(help: "Tokens generated per run.") var tokens = 256
     @Option(help: "Timed runs.") var runs = 7
@@ -170,7 +192,9 @@ struct BenchGenerate: ParsableCommand {
     @Flag(help: "JSON lines per the bench contract.") var json = false
 
     func validate() throws {
-        guard tokens >= 1 && tokens <= 100_000 else { throw ValidationError("--tokens must be 1…100000, got \(tokens)") }
+        guard tokens >= 1 && tokens <= 100_000 else {
+            throw ValidationError("--tokens must be 1…100000, got \(tokens)")
+        }
         guard runs >= 1 && runs <= 101 else { throw ValidationError("--runs must be 1…101, got \(runs)") }
     }
 
@@ -179,35 +203,49 @@ struct BenchGenerate: ParsableCommand {
         let threads = Parallel.threads
         let model = GPT(GPTConfig(vocabSize: 65, contextLength: 512, layers: 4, heads: 4, width: 128), seed: 1)
         let tok = CharTokenizer(chars: [])
-        var o = SamplingOptions(); o.temperature = 1; o.maxTokens = tokens
+        var o = SamplingOptions()
+        o.temperature = 1
+        o.maxTokens = tokens
         func once(_ seed: UInt64) {
             o.seed = seed
             let g = TextGenerator(model: model, tokenizer: tok, prompt: [0], options: o)
             while g.next() != nil {}
         }
-        once(0); once(1)
+        once(0)
+        once(1)
         var times: [Double] = []
         for r in 0..<runs {
             let t0 = DispatchTime.now().uptimeNanoseconds
             once(UInt64(r + 2))
             times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
         }
-        var rec = BenchRecord(bench: "generate", caseName: "4Lx128,B=1,\(tokens)tok", impl: "orrery", threads: threads, timesMs: times, extra: [:])
+        var rec = BenchRecord(
+            bench: "generate", caseName: "4Lx128,B=1,\(tokens)tok", impl: "orrery", threads: threads, timesMs: times,
+            extra: [:])
         let tps = Double(tokens) / (rec.median / 1000)
         rec.extra["tokens_per_s"] = tps
-        var line = String(format: "generate 4L×128, batch 1, KV cache: orrery %.0f tokens/s (%.1f ms per %d tokens)", tps, rec.median, tokens)
+        var line = String(
+            format: "generate 4L×128, batch 1, KV cache: orrery %.0f tokens/s (%.1f ms per %d tokens)", tps, rec.median,
+            tokens)
         if json { print(JSONLine.encode(rec.json)) }
         if let py = torch {
             let out = try runPython(py, torchScript(threads), threads: threads)
             let tt = out.filter { $0.0 == "run" }.map(\.1)
             guard tt.count == runs else { throw CLIError("torch peer printed \(tt.count) timings") }
-            var prec = BenchRecord(bench: "generate", caseName: rec.caseName, impl: "torch", threads: threads, timesMs: tt, extra: [:])
+            var prec = BenchRecord(
+                bench: "generate", caseName: rec.caseName, impl: "torch", threads: threads, timesMs: tt, extra: [:])
             let ttps = Double(tokens) / (prec.median / 1000)
             prec.extra["tokens_per_s"] = ttps
-            line += String(format: "\n                                         torch  %.0f tokens/s → orrery/torch %.2fx", ttps, tps / ttps)
+            line += String(
+                format: "\n                                         torch  %.0f tokens/s → orrery/torch %.2fx", ttps,
+                tps / ttps)
             if json {
                 print(JSONLine.encode(prec.json))
-                print(JSONLine.encode(["bench": "generate", "case": rec.caseName, "impl": "ratio", "threads": threads, "vs": "torch", "ratio": tps / ttps]))
+                print(
+                    JSONLine.encode([
+                        "bench": "generate", "case": rec.caseName, "impl": "ratio", "threads": threads, "vs": "torch",
+                        "ratio": tps / ttps,
+                    ]))
             }
         }
         if !json { print(line) }
@@ -215,17 +253,18 @@ struct BenchGenerate: ParsableCommand {
 
     func torchScript(_ threads: Int) -> String {
         torchNanoGPTSource(threads: threads, vocab: 65, layers: 4, heads: 4, width: 128, positions: 512) + """
-        N = \(tokens)
-        m = GPT().eval()
-        @torch.inference_mode()
-        def gen():
-            for b in m.h: b.kc = torch.zeros(1, H, MAXT, C // H); b.vc = torch.zeros(1, H, MAXT, C // H)
-            idx = torch.zeros(1, 1, dtype=torch.long); logits = m.lm_head(m.hidden(idx, 0)[:, -1, :]); pos = 1
-            for _ in range(N):
-                nxt = torch.multinomial(F.softmax(logits, -1), 1); logits = m.lm_head(m.hidden(nxt, pos)[:, -1, :]); pos += 1
-        gen(); gen()
-        for _ in range(\(runs)):
-            t = time.perf_counter(); gen(); print("run", (time.perf_counter() - t) * 1e3)
-        """
+            N = \(tokens)
+            m = GPT().eval()
+            @torch.inference_mode()
+            def gen():
+                for b in m.h: b.kc = torch.zeros(1, H, MAXT, C // H); b.vc = torch.zeros(1, H, MAXT, C // H)
+                idx = torch.zeros(1, 1, dtype=torch.long); logits = m.lm_head(m.hidden(idx, 0)[:, -1, :]); pos = 1
+                for _ in range(N):
+                    nxt = torch.multinomial(F.softmax(logits, -1), 1)
+                    logits = m.lm_head(m.hidden(nxt, pos)[:, -1, :]); pos += 1
+            gen(); gen()
+            for _ in range(\(runs)):
+                t = time.perf_counter(); gen(); print("run", (time.perf_counter() - t) * 1e3)
+            """
     }
 }

@@ -22,8 +22,12 @@ struct SamplingFlags: ParsableArguments {
 
     func options(maxTokens: Int, defaultTemperature: Float) -> SamplingOptions {
         var o = SamplingOptions()
-        o.temperature = temperature ?? defaultTemperature; o.topK = topK; o.topP = topP
-        o.repetitionPenalty = repetitionPenalty; o.seed = seed; o.maxTokens = maxTokens
+        o.temperature = temperature ?? defaultTemperature
+        o.topK = topK
+        o.topP = topP
+        o.repetitionPenalty = repetitionPenalty
+        o.seed = seed
+        o.maxTokens = maxTokens
         return o
     }
 }
@@ -37,7 +41,8 @@ func loadCheckpoint(_ dir: String?) throws -> (LMConfig, Tokenizer, LanguageMode
 }
 
 struct Sample: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Generate text from a trained language model, streaming tokens.")
+    static let configuration = CommandConfiguration(
+        abstract: "Generate text from a trained language model, streaming tokens.")
     @OptionGroup var common: CommonOptions
     @Option(help: "Session directory (default: the chat model shipped in the binary).") var checkpoint: String?
     @Option(help: "Text to continue.") var prompt = ""
@@ -47,7 +52,9 @@ struct Sample: ParsableCommand {
     @Flag(help: "JSON lines: one token event per piece, then done.") var json = false
 
     func validate() throws {
-        guard maxTokens >= 1 && maxTokens <= 100_000 else { throw ValidationError("--max-tokens must be 1…100000, got \(maxTokens)") }
+        guard maxTokens >= 1 && maxTokens <= 100_000 else {
+            throw ValidationError("--max-tokens must be 1…100000, got \(maxTokens)")
+        }
         guard stop.allSatisfy({ !$0.isEmpty }) else { throw ValidationError("--stop needs a non-empty string") }
         guard prompt.utf8.count <= 1 << 20 else { throw ValidationError("--prompt is longer than 1 MiB") }
     }
@@ -59,12 +66,19 @@ struct Sample: ParsableCommand {
         o.stop = stop
         let gen = TextGenerator(model: model, tokenizer: tok, prompt: tok.encode(prompt), options: o)
         let start = Date()
-        if !json { print(prompt, terminator: ""); fflush(stdout) }
+        if !json {
+            print(prompt, terminator: "")
+            fflush(stdout)
+        }
         var text = ""
         while let piece = gen.next() {
             text += piece
-            if json { if !piece.isEmpty { print(JSONLine.encode(["type": "token", "text": piece])) } }
-            else { print(piece, terminator: ""); fflush(stdout) }
+            if json {
+                if !piece.isEmpty { print(JSONLine.encode(["type": "token", "text": piece])) }
+            } else {
+                print(piece, terminator: "")
+                fflush(stdout)
+            }
             try StandardOutput.check()
         }
         if let why = gen.failure {
@@ -73,9 +87,14 @@ struct Sample: ParsableCommand {
         }
         let secs = Date().timeIntervalSince(start)
         if json {
-            print(JSONLine.encode(["type": "done", "text": text, "tokens": gen.produced,
-                                   "tokens_per_s": Double(gen.produced) / max(secs, 1e-9)]))
-        } else { print() }
+            print(
+                JSONLine.encode([
+                    "type": "done", "text": text, "tokens": gen.produced,
+                    "tokens_per_s": Double(gen.produced) / max(secs, 1e-9),
+                ]))
+        } else {
+            print()
+        }
     }
 }
 
@@ -90,7 +109,9 @@ struct Chat: ParsableCommand {
     @Flag(help: "Forget earlier turns (each question stands alone).") var noHistory = false
 
     func validate() throws {
-        guard maxTokens >= 1 && maxTokens <= 100_000 else { throw ValidationError("--max-tokens must be 1…100000, got \(maxTokens)") }
+        guard maxTokens >= 1 && maxTokens <= 100_000 else {
+            throw ValidationError("--max-tokens must be 1…100000, got \(maxTokens)")
+        }
     }
 
     func run() throws {
@@ -104,24 +125,43 @@ struct Chat: ParsableCommand {
         policy.repetitionPenalty = sampling.repetitionPenalty
         policy.seed = sampling.seed
         policy.rememberHistory = !noHistory
-        let chat = ChatSession(model: model, tokenizer: tok, modelName: "\(config.model.rawValue) \(config.layers)×\(config.width)",
-                               policy: policy)
+        let chat = ChatSession(
+            model: model, tokenizer: tok, modelName: "\(config.model.rawValue) \(config.layers)×\(config.width)",
+            policy: policy)
         let interactive = isatty(0) == 1
         if interactive { print("chatting with \(chat.modelName) — an empty line or Ctrl-D ends") }
         var input = LineReader()
         while true {
-            if interactive { print("you> ", terminator: ""); fflush(stdout) }
+            if interactive {
+                print("you> ", terminator: "")
+                fflush(stdout)
+            }
             guard let line = try input.next() else { break }
             let user = line.trimmingCharacters(in: .whitespaces)
-            if user.isEmpty { if interactive { break } else { print(); continue } }
+            if user.isEmpty {
+                if interactive {
+                    break
+                } else {
+                    print()
+                    continue
+                }
+            }
             if interactive { print("bot> ", terminator: "") }
             let answer: String
             do {
                 answer = try chat.reply(to: user) { piece, _ in
-                    if interactive { print(piece, terminator: ""); fflush(stdout) }
+                    if interactive {
+                        print(piece, terminator: "")
+                        fflush(stdout)
+                    }
                 }
             } catch let e as ChatError { throw CLIError(e.description) }
-            if interactive { print() } else { print(answer); fflush(stdout) }
+            if interactive {
+                print()
+            } else {
+                print(answer)
+                fflush(stdout)
+            }
             try StandardOutput.check()
         }
     }

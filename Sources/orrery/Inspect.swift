@@ -21,13 +21,17 @@ struct Inspect: ParsableCommand {
             // Built as a JSONValue and serialised directly: Foundation's JSONSerialization takes ~10× longer
             // on a file of a million tensors. Keys in sorted order, as every --json line.
             let tensors: [JSONValue] = f.entries.map {
-                .object([("bytes", .int($0.byteCount)), ("dtype", .string($0.dtype.rawValue)), ("name", .string($0.name)),
-                         ("shape", .array($0.shape.map { .int($0) }))])
+                .object([
+                    ("bytes", .int($0.byteCount)), ("dtype", .string($0.dtype.rawValue)), ("name", .string($0.name)),
+                    ("shape", .array($0.shape.map { .int($0) })),
+                ])
             }
             let metadata = JSONValue.object(f.metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })
-            let object = JSONValue.object([("data_bytes", .int(total)), ("file", .string(file)), ("file_bytes", .int(f.fileSize)),
-                                           ("format", .string("safetensors")), ("metadata", metadata),
-                                           ("parameters", .int(params)), ("tensors", .array(tensors))])
+            let object = JSONValue.object([
+                ("data_bytes", .int(total)), ("file", .string(file)), ("file_bytes", .int(f.fileSize)),
+                ("format", .string("safetensors")), ("metadata", metadata),
+                ("parameters", .int(params)), ("tensors", .array(tensors)),
+            ])
             print(object.serialized)
             return
         }
@@ -44,7 +48,8 @@ struct Inspect: ParsableCommand {
         print("  " + pad("name", nameW) + "  dtype    shape                 bytes")
         for (e, name) in zip(f.entries, names) {
             let shape = "[" + e.shape.map(String.init).joined(separator: ", ") + "]"
-            print("  " + pad(name, nameW) + "  " + pad(e.dtype.rawValue, 7) + "  " + pad(shape, 20) + "  \(e.byteCount)")
+            print(
+                "  " + pad(name, nameW) + "  " + pad(e.dtype.rawValue, 7) + "  " + pad(shape, 20) + "  \(e.byteCount)")
         }
     }
 }

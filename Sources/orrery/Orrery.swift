@@ -11,7 +11,8 @@ struct Orrery: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "orrery",
         abstract: "Watch neural networks learn, in the terminal, on Orrery's own CPU compute core.",
-        discussion: "With no subcommand, opens the terminal UI (on a terminal); every feature also has a headless subcommand.",
+        discussion:
+            "With no subcommand, opens the terminal UI (on a terminal); every feature also has a headless subcommand.",
         version: OrreryVersion.string,
         subcommands: [Train.self, Sample.self, Chat.self, Inspect.self, Bench.self, Version.self],
         defaultSubcommand: nil)
@@ -66,15 +67,21 @@ struct Orrery: ParsableCommand {
         Foundation.exit(code == 0 ? 1 : code)
     }
 
-    @Option(help: "Chat model directory for the chat lab (default: the model shipped in the binary).") var chatCheckpoint: String?
-    @Option(help: "Open a saved language session (a directory written by 'train --out' or the UI's save) in the language lab.")
+    @Option(help: "Chat model directory for the chat lab (default: the model shipped in the binary).")
+    var chatCheckpoint: String?
+    @Option(
+        help:
+            "Open a saved language session (a directory written by 'train --out' or the UI's save) in the language lab."
+    )
     var open: String?
 
     mutating func run() throws {
         try common.apply()
         if let dir = open {
             // Checked before the terminal is taken over, so a bad directory is a plain one-line error.
-            do { _ = try SessionDirectory.current(dir) } catch let e as CheckpointError { throw CLIError(e.description) }
+            do { _ = try SessionDirectory.current(dir) } catch let e as CheckpointError {
+                throw CLIError(e.description)
+            }
         }
         try UI.launch(chatModel: chatCheckpoint.map { .directory($0) } ?? .defaultChat, open: open)
     }
@@ -90,7 +97,9 @@ struct CommonOptions: ParsableArguments {
     var threads: Int?
 
     func validate() throws {
-        if let t = threads, !(t >= 1 && t <= 1024) { throw ValidationError("--threads must be between 1 and 1024, got \(t)") }
+        if let t = threads, !(t >= 1 && t <= 1024) {
+            throw ValidationError("--threads must be between 1 and 1024, got \(t)")
+        }
     }
 
     func apply() throws {
@@ -100,13 +109,19 @@ struct CommonOptions: ParsableArguments {
 }
 
 struct Version: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print the version and the compute kernels this CPU uses.")
+    static let configuration = CommandConfiguration(
+        abstract: "Print the version and the compute kernels this CPU uses.")
     @Flag(help: "Print one JSON object.") var json = false
     func run() throws {
-        let info: [String: Any] = ["version": OrreryVersion.string, "gemm_kernel": Kernels.gemmKernelName,
-                                   "threads": Parallel.threads]
-        if json { print(JSONLine.encode(info)) }
-        else { print("orrery \(OrreryVersion.string) (gemm kernel \(Kernels.gemmKernelName), \(Parallel.threads) threads)") }
+        let info: [String: Any] = [
+            "version": OrreryVersion.string, "gemm_kernel": Kernels.gemmKernelName,
+            "threads": Parallel.threads,
+        ]
+        if json {
+            print(JSONLine.encode(info))
+        } else {
+            print("orrery \(OrreryVersion.string) (gemm kernel \(Kernels.gemmKernelName), \(Parallel.threads) threads)")
+        }
     }
 }
 
@@ -119,9 +134,14 @@ struct CLIError: Error, CustomStringConvertible {
 enum UI {
     static func launch(chatModel: ModelSource, open: String?) throws {
         let backend: NcursesBackend
-        do { backend = try NcursesBackend(environment: ProcessInfo.processInfo.environment) } catch let e as TerminalUnavailable {
-            throw CLIError("cannot start the terminal UI: \(e.reason); use the headless commands instead: " +
-                           "orrery train gpt|lstm|gru|chat|spirals, orrery sample, orrery chat, orrery inspect, orrery bench (see orrery --help)")
+        do { backend = try NcursesBackend(environment: ProcessInfo.processInfo.environment) } catch let e
+            as TerminalUnavailable
+        {
+            throw CLIError(
+                "cannot start the terminal UI: \(e.reason); use the headless commands instead: "
+                    + "orrery train gpt|lstm|gru|chat|race|classifier, orrery sample, orrery chat, orrery inspect, "
+                    + "orrery bench (see orrery --help)"
+            )
         }
         let app = App(backend: backend, chatModel: chatModel)
         if let dir = open { app.openLanguage(directory: dir) }

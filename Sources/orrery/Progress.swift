@@ -7,7 +7,8 @@ final class Progress {
     let start = Date()
 
     init(total: Int, label: String, enabled: Bool = true) {
-        self.total = total; self.label = label
+        self.total = total
+        self.label = label
         self.enabled = enabled && isatty(2) == 1
     }
 

@@ -1,16 +1,19 @@
 import ArgumentParser
 import Compute
-import Labs
-import Playground
 import Formats
 import Foundation
+import Labs
 import Models
 import NN
+import Playground
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model headless (progress on a terminal, JSON lines with --json).",
-        subcommands: [TrainClassifier.self, TrainSpirals.self, TrainGPT.self, TrainRace.self, TrainLSTM.self, TrainGRU.self, TrainChat.self])
+        subcommands: [
+            TrainClassifier.self, TrainSpirals.self, TrainGPT.self, TrainRace.self, TrainLSTM.self, TrainGRU.self,
+            TrainChat.self,
+        ])
 }
 
 /// `orrery train classifier`: the classifier playground headless — an MLP on a 2-D dataset.
@@ -24,8 +27,9 @@ struct TrainClassifier: ParsableCommand {
 
 /// `orrery train spirals`: the same, on two spirals (the smallest real training run).
 struct TrainSpirals: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "spirals",
-                                                    abstract: "Train an MLP to separate two interleaved spirals (= train classifier --dataset spirals).")
+    static let configuration = CommandConfiguration(
+        commandName: "spirals",
+        abstract: "Train an MLP to separate two interleaved spirals (= train classifier --dataset spirals).")
     @OptionGroup var options: ClassifierOptions
     func run() throws { try options.run(dataset: .spirals) }
 }
@@ -56,7 +60,13 @@ struct ClassifierOptions: ParsableArguments {
     func run(dataset: ToyDataset) throws {
         try common.apply()
         var c = ClassifierConfig()
-        c.dataset = dataset; c.steps = steps; c.layers = layers; c.width = hidden; c.activation = activation; c.lr = lr; c.seed = seed
+        c.dataset = dataset
+        c.steps = steps
+        c.layers = layers
+        c.width = hidden
+        c.activation = activation
+        c.lr = lr
+        c.seed = seed
         let session: ClassifierSession
         do { session = try ClassifierSession(c) } catch { throw CLIError("\(error)") }
         let progress = Progress(total: steps, label: dataset.rawValue, enabled: !json)
@@ -78,20 +88,29 @@ struct ClassifierOptions: ParsableArguments {
         if let path = save {
             let items = session.model.namedParameters().map { SafetensorsWriter.Item($0.0, $0.1) }
             do {
-                try SafetensorsWriter.write(items, metadata: ["model": "mlp-\(dataset.rawValue)", "hidden": "\(hidden)",
-                                                              "layers": "\(layers)", "steps": "\(steps)", "accuracy": "\(acc)"], to: path)
+                try SafetensorsWriter.write(
+                    items,
+                    metadata: [
+                        "model": "mlp-\(dataset.rawValue)", "hidden": "\(hidden)",
+                        "layers": "\(layers)", "steps": "\(steps)", "accuracy": "\(acc)",
+                    ], to: path)
             } catch { throw CLIError("\(error)") }
         }
         if let path = png {
             do { try ClassifierExport.boundaryPNG(session, to: path) } catch { throw CLIError("\(error)") }
         }
         if json {
-            print(JSONLine.encode(["type": "done", "steps": steps, "loss": Double(loss), "accuracy": acc, "dataset": dataset.rawValue,
-                                   "seconds": secs, "parameters": session.model.parameterCount]))
+            print(
+                JSONLine.encode([
+                    "type": "done", "steps": steps, "loss": Double(loss), "accuracy": acc, "dataset": dataset.rawValue,
+                    "seconds": secs, "parameters": session.model.parameterCount,
+                ]))
         } else {
             let sizes = ([2] + Array(repeating: hidden, count: layers) + [2]).map(String.init).joined(separator: "-")
-            print(String(format: "%@: %d points, MLP %@ %@ (%d parameters), %d Adam steps in %.2f s", dataset.rawValue,
-                         session.data.labels.count, sizes, activation.rawValue, session.model.parameterCount, steps, secs))
+            print(
+                String(
+                    format: "%@: %d points, MLP %@ %@ (%d parameters), %d Adam steps in %.2f s", dataset.rawValue,
+                    session.data.labels.count, sizes, activation.rawValue, session.model.parameterCount, steps, secs))
             print(String(format: "final loss %.4f, accuracy %.1f%%", loss, acc * 100))
             if let p = png { print("decision boundary written to \(p)") }
         }

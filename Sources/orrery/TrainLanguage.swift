@@ -44,19 +44,26 @@ struct TrainLanguage: ParsableArguments {
     @Option(help: "Evaluate every N steps.") var evalEvery: Int?
     @Option(help: "Save every N steps (with --out).") var checkpointEvery: Int?
     @Option(help: "Print a sample every N steps (0: never).") var sampleEvery = 0
-    @Option(help: "With --json, emit the probe sequence's attention maps (every layer and head) every N steps (GPT; 0: never).") var attentionEvery = 0
+    @Option(help: "With --json, emit the probe's attention maps (all layers and heads) every N steps (GPT; 0: never).")
+    var attentionEvery = 0
     @Flag(help: "JSON lines: step, eval, skipped, rollback, sample, done and error events.") var json = false
     @Flag(help: "Replace a session already saved in --out.") var force = false
 
     func validate() throws {
-        guard sampleEvery >= 0 else { throw ValidationError("--sample-every must be ≥ 0 (0: never), got \(sampleEvery)") }
-        guard attentionEvery >= 0 else { throw ValidationError("--attention-every must be ≥ 0 (0: never), got \(attentionEvery)") }
+        guard sampleEvery >= 0 else {
+            throw ValidationError("--sample-every must be ≥ 0 (0: never), got \(sampleEvery)")
+        }
+        guard attentionEvery >= 0 else {
+            throw ValidationError("--attention-every must be ≥ 0 (0: never), got \(attentionEvery)")
+        }
         if resume != nil {
             // A resumed run continues exactly: what shapes the model, the data or the schedule is fixed.
-            let fixed: [(String, Bool)] = [("--layers", layers != nil), ("--width", width != nil), ("--heads", heads != nil),
-                                           ("--context", context != nil), ("--batch", batch != nil), ("--lr", lr != nil),
-                                           ("--seed", seed != nil), ("--tokenizer", tokenizer != nil), ("--corpus", corpus != nil),
-                                           ("--documents", documents != nil), ("--dropout", dropout != nil), ("--bytes", bytes)]
+            let fixed: [(String, Bool)] = [
+                ("--layers", layers != nil), ("--width", width != nil), ("--heads", heads != nil),
+                ("--context", context != nil), ("--batch", batch != nil), ("--lr", lr != nil),
+                ("--seed", seed != nil), ("--tokenizer", tokenizer != nil), ("--corpus", corpus != nil),
+                ("--documents", documents != nil), ("--dropout", dropout != nil), ("--bytes", bytes),
+            ]
             if let name = fixed.first(where: \.1)?.0 {
                 throw ValidationError("\(name) cannot change a resumed run (the session's saved configuration is used)")
             }
@@ -66,14 +73,17 @@ struct TrainLanguage: ParsableArguments {
     func makeSession(preset: String) throws -> LanguageSession {
         if let dir = resume {
             // Where the run will save is checked before the work starts, not at its first save.
-            if let o = out, o != dir { try SessionDirectory.prepareNew(o, replace: force) } else {
+            if let o = out, o != dir {
+                try SessionDirectory.prepareNew(o, replace: force)
+            } else {
                 try SessionDirectory.probeWritable(dir)
             }
             let s = try LanguageSessionDirectory.resume(dir)
             let expected = LMConfig.preset(preset)?.model ?? .gpt
             guard s.config.model == expected else {
-                throw CLIError("the session in \(dir) is a \(s.config.model.rawValue); continue it with " +
-                               "'orrery train \(s.config.model.rawValue) --resume \(dir)'")
+                throw CLIError(
+                    "the session in \(dir) is a \(s.config.model.rawValue); continue it with "
+                        + "'orrery train \(s.config.model.rawValue) --resume \(dir)'")
             }
             if let o = out, o != dir { s.directory = o } else { s.directory = dir }
             return s
@@ -88,7 +98,10 @@ struct TrainLanguage: ParsableArguments {
         if let v = heads { c.heads = v }
         if let v = context { c.context = v }
         if let v = batch { c.batch = v }
-        if let v = lr { c.lr = v; c.minLR = min(c.minLR, v / 10) }
+        if let v = lr {
+            c.lr = v
+            c.minLR = min(c.minLR, v / 10)
+        }
         if let v = seed { c.seed = v }
         if let v = tokenizer { c.tokenizer = v }
         if let v = documents { c.corpusDocuments = v }
@@ -112,7 +125,9 @@ struct TrainLanguage: ParsableArguments {
         try common.apply()
         let session: LanguageSession
         do { session = try makeSession(preset: preset) } catch let e as SessionError {
-            if case .config = e, resume == nil { throw CLIError("\(e.description) (see 'orrery train \(preset) --help')") }
+            if case .config = e, resume == nil {
+                throw CLIError("\(e.description) (see 'orrery train \(preset) --help')")
+            }
             throw CLIError(e.description)
         } catch let e as CheckpointError {
             throw CLIError(e.description)
@@ -130,11 +145,18 @@ struct TrainLanguage: ParsableArguments {
         }
         let params = session.model.parameterCount
         if !json {
-            print("\(c.model.rawValue) \(c.layers)×\(c.width), \(params) parameters, vocab \(session.tokenizer.vocabSize), " +
-                  "context \(c.context), batch \(c.batch), corpus \(c.corpus): \(session.trainTokens.count) train / \(session.valTokens.count) val tokens")
+            print(
+                "\(c.model.rawValue) \(c.layers)×\(c.width), \(params) parameters, "
+                    + "vocab \(session.tokenizer.vocabSize), "
+                    + "context \(c.context), batch \(c.batch), corpus \(c.corpus): "
+                    + "\(session.trainTokens.count) train / \(session.valTokens.count) val tokens"
+            )
         } else {
-            print(JSONLine.encode(["type": "start", "model": c.model.rawValue, "parameters": params, "step": session.step,
-                                   "steps": c.steps, "vocab": session.tokenizer.vocabSize]))
+            print(
+                JSONLine.encode([
+                    "type": "start", "model": c.model.rawValue, "parameters": params, "step": session.step,
+                    "steps": c.steps, "vocab": session.tokenizer.vocabSize,
+                ]))
         }
         let progress = Progress(total: c.steps, label: c.model.rawValue, enabled: !json)
         let start = Date()
@@ -147,29 +169,45 @@ struct TrainLanguage: ParsableArguments {
             eventsSeen = session.events.count
             if session.diverged {
                 progress.finish()
-                throw CLIError(SessionError.diverged(step: session.step, rollbacks: session.rollbacks).reason
-                               + (session.directory.map { "; the last save in \($0) is kept" } ?? ""))
+                throw CLIError(
+                    SessionError.diverged(step: session.step, rollbacks: session.rollbacks).reason
+                        + (session.directory.map { "; the last save in \($0) is kept" } ?? ""))
             }
             if json {
-                var o: [String: Any] = ["type": "step", "step": m.step, "loss": Double(m.loss), "lr": Double(m.lr),
-                                        "tokens_per_s": m.tokensPerSecond, "grad_norm": Double(m.gradNorm), "clipped": m.clipped]
+                var o: [String: Any] = [
+                    "type": "step", "step": m.step, "loss": Double(m.loss), "lr": Double(m.lr),
+                    "tokens_per_s": m.tokensPerSecond, "grad_norm": Double(m.gradNorm), "clipped": m.clipped,
+                ]
                 if m.skipped { o["skipped"] = true }
                 print(JSONLine.encode(o))
-                if let v = m.valLoss { print(JSONLine.encode(["type": "eval", "step": m.step, "val_loss": Double(v)])) }
+                if let v = m.valLoss {
+                    print(JSONLine.encode(["type": "eval", "step": m.step, "val_loss": Double(v)]))
+                }
             }
             var detail = String(format: "loss %.3f", m.loss)
-            if let v = session.history.last(where: { $0.valLoss != nil })?.valLoss { detail += String(format: " val %.3f", v) }
+            if let v = session.history.last(where: { $0.valLoss != nil })?.valLoss {
+                detail += String(format: " val %.3f", v)
+            }
             progress.update(session.step, detail: detail + String(format: " %.0f tok/s", m.tokensPerSecond))
             if sampleEvery > 0 && session.step % sampleEvery == 0 {
                 let text = session.sampleText(maxTokens: 120)
-                if json { print(JSONLine.encode(["type": "sample", "step": session.step, "text": text])) }
-                else { progress.finish(); print("--- sample at step \(session.step) ---\n\(text)\n---") }
+                if json {
+                    print(JSONLine.encode(["type": "sample", "step": session.step, "text": text]))
+                } else {
+                    progress.finish()
+                    print("--- sample at step \(session.step) ---\n\(text)\n---")
+                }
             }
-            if json && attentionEvery > 0 && session.step % attentionEvery == 0, let (tokens, maps) = session.attentionProbe() {
+            if json && attentionEvery > 0 && session.step % attentionEvery == 0,
+                let (tokens, maps) = session.attentionProbe()
+            {
                 for (l, heads) in maps.enumerated() {
                     for (h, m) in heads.enumerated() {
-                        print(JSONLine.encode(["type": "attention", "step": session.step, "layer": l, "head": h, "tokens": tokens,
-                                               "probs": m.map { $0.map { Double($0) } }]))
+                        print(
+                            JSONLine.encode([
+                                "type": "attention", "step": session.step, "layer": l, "head": h, "tokens": tokens,
+                                "probs": m.map { $0.map { Double($0) } },
+                            ]))
                     }
                 }
             }
@@ -188,19 +226,28 @@ struct TrainLanguage: ParsableArguments {
         let secs = Date().timeIntervalSince(start)
         let val = session.evaluate()
         if json {
-            print(JSONLine.encode(["type": "done", "step": session.step, "val_loss": Double(val), "seconds": secs,
-                                   "tokens_per_s": Double(tokens) / max(secs, 1e-9), "interrupted": interruptRequested != 0,
-                                   "skipped_steps": session.skippedSteps, "rollbacks": session.rollbacks]))
+            print(
+                JSONLine.encode([
+                    "type": "done", "step": session.step, "val_loss": Double(val), "seconds": secs,
+                    "tokens_per_s": Double(tokens) / max(secs, 1e-9), "interrupted": interruptRequested != 0,
+                    "skipped_steps": session.skippedSteps, "rollbacks": session.rollbacks,
+                ]))
         } else {
-            print(String(format: "step %d: validation loss %.4f, %.0f tokens/s over %.1f s", session.step, val, Double(tokens) / max(secs, 1e-9), secs))
+            print(
+                String(
+                    format: "step %d: validation loss %.4f, %.0f tokens/s over %.1f s", session.step, val,
+                    Double(tokens) / max(secs, 1e-9), secs))
             if session.skippedSteps > 0 {
-                print("\(session.skippedSteps) steps skipped for a non-finite loss, \(session.rollbacks) rollbacks " +
-                      "(learning rate now ×\(session.lrScale))")
+                print(
+                    "\(session.skippedSteps) steps skipped for a non-finite loss, \(session.rollbacks) rollbacks "
+                        + "(learning rate now ×\(session.lrScale))")
             }
             if let d = session.directory { print("saved to \(d)") }
         }
         guard val.isFinite else { throw CLIError("the validation loss is \(val): the model diverged (lower --lr)") }
-        if interruptRequested != 0 { throw CLIError("interrupted at step \(session.step)" + (session.directory.map { "; saved to \($0)" } ?? "")) }
+        if interruptRequested != 0 {
+            throw CLIError("interrupted at step \(session.step)" + (session.directory.map { "; saved to \($0)" } ?? ""))
+        }
     }
 
     func saveOrFail(_ s: LanguageSession) throws {
@@ -211,15 +258,22 @@ struct TrainLanguage: ParsableArguments {
     func report(_ event: SessionEvent, progress: Progress) {
         switch event {
         case .nonFiniteLoss(let step):
-            if json { print(JSONLine.encode(["type": "skipped", "step": step, "reason": "non-finite loss or gradient"])) } else {
+            if json {
+                print(JSONLine.encode(["type": "skipped", "step": step, "reason": "non-finite loss or gradient"]))
+            } else {
                 progress.interject("step \(step): the loss or gradient is not finite; step skipped")
             }
         case .rollback(let to, let scale):
-            if json { print(JSONLine.encode(["type": "rollback", "to_step": to, "lr_scale": Double(scale)])) } else {
+            if json {
+                print(JSONLine.encode(["type": "rollback", "to_step": to, "lr_scale": Double(scale)]))
+            } else {
                 progress.interject("rolled back to step \(to) after 3 bad steps; learning rate now ×\(scale)")
             }
         case .restoredForSave(let to):
-            if json { print(JSONLine.encode(["type": "restored", "to_step": to, "reason": "the newest steps were not finite"])) } else {
+            if json {
+                print(
+                    JSONLine.encode(["type": "restored", "to_step": to, "reason": "the newest steps were not finite"]))
+            } else {
                 progress.interject("the newest steps were not finite: saving the last good state (step \(to)) instead")
             }
         case .saved: break
@@ -228,7 +282,8 @@ struct TrainLanguage: ParsableArguments {
 }
 
 struct TrainGPT: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "gpt", abstract: "Train a GPT on the story corpus (or --corpus).")
+    static let configuration = CommandConfiguration(
+        commandName: "gpt", abstract: "Train a GPT on the story corpus (or --corpus).")
     @OptionGroup var options: TrainLanguage
     func run() throws { try options.run(preset: "gpt") }
 }
@@ -246,8 +301,9 @@ struct TrainGRU: ParsableCommand {
 }
 
 struct TrainChat: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "chat",
-                                                    abstract: "Train the chat model on the built-in dialogue corpus.")
+    static let configuration = CommandConfiguration(
+        commandName: "chat",
+        abstract: "Train the chat model on the built-in dialogue corpus.")
     @OptionGroup var options: TrainLanguage
     func run() throws { try options.run(preset: "chat") }
 }

@@ -41,7 +41,9 @@ struct TrainRace: ParsableCommand {
         var snapshot = RaceSnapshot()
         race.publish(into: &snapshot)
         for e in snapshot.entries {
-            if json { print(JSONLine.encode(["type": "start", "model": e.name, "parameters": e.parameters, "steps": steps])) } else {
+            if json {
+                print(JSONLine.encode(["type": "start", "model": e.name, "parameters": e.parameters, "steps": steps]))
+            } else {
                 print("\(e.name): \(e.parameters) parameters")
             }
         }
@@ -53,10 +55,15 @@ struct TrainRace: ParsableCommand {
             for (i, e) in snapshot.entries.enumerated() where e.byStep.count > seen[i] {
                 let (step, val) = e.byStep[e.byStep.count - 1]
                 if json {
-                    print(JSONLine.encode(["type": "eval", "model": e.name, "step": Int(step), "val_loss": val, "seconds": e.seconds,
-                                           "tokens_per_s": e.tokensPerSecond]))
+                    print(
+                        JSONLine.encode([
+                            "type": "eval", "model": e.name, "step": Int(step), "val_loss": val, "seconds": e.seconds,
+                            "tokens_per_s": e.tokensPerSecond,
+                        ]))
                 } else {
-                    progress.interject(String(format: "%-10@ step %5d  val %.4f  (%.1f s of compute)", e.name, Int(step), val, e.seconds))
+                    progress.interject(
+                        String(
+                            format: "%-10@ step %5d  val %.4f  (%.1f s of compute)", e.name, Int(step), val, e.seconds))
                 }
                 seen[i] = e.byStep.count
             }
@@ -68,14 +75,20 @@ struct TrainRace: ParsableCommand {
         }
         try StandardOutput.check()
         let results: [[String: Any]] = snapshot.entries.map { e in
-            ["model": e.name, "parameters": e.parameters, "step": e.step, "val_loss": e.byStep.last?.y ?? Double.nan,
-             "seconds": e.seconds, "tokens_per_s": e.tokensPerSecond]
+            [
+                "model": e.name, "parameters": e.parameters, "step": e.step, "val_loss": e.byStep.last?.y ?? Double.nan,
+                "seconds": e.seconds, "tokens_per_s": e.tokensPerSecond,
+            ]
         }
-        if json { print(JSONLine.encode(["type": "done", "results": results])) } else {
+        if json {
+            print(JSONLine.encode(["type": "done", "results": results]))
+        } else {
             let ranked = snapshot.entries.sorted { ($0.byStep.last?.y ?? .infinity) < ($1.byStep.last?.y ?? .infinity) }
             for (k, e) in ranked.enumerated() {
-                print(String(format: "%d. %-10@ val %.4f after %d steps, %.1f s of compute, %.0f tokens/s", k + 1, e.name,
-                             e.byStep.last?.y ?? .nan, e.step, e.seconds, e.tokensPerSecond))
+                print(
+                    String(
+                        format: "%d. %-10@ val %.4f after %d steps, %.1f s of compute, %.0f tokens/s", k + 1, e.name,
+                        e.byStep.last?.y ?? .nan, e.step, e.seconds, e.tokensPerSecond))
             }
             if let dir = out { print("saved to \(dir)/gpt, \(dir)/lstm, \(dir)/gru") }
         }

@@ -7,20 +7,31 @@ final class AttentionTests: XCTestCase {
     /// zero in exact arithmetic (N = 1: softmax ≡ 1, so dQ = dK = 0) is compared at the scale of
     /// its O(1) inputs, hence the floor of 0.01.
     func relErr(_ a: Tensor, _ b: Tensor) -> Float {
-        let x = a.toArray(), y = b.toArray()
-        var num: Float = 0, den: Float = 1e-2
-        for i in 0..<x.count { num = max(num, abs(x[i] - y[i])); den = max(den, abs(y[i])) }
+        let x = a.toArray()
+        let y = b.toArray()
+        var num: Float = 0
+        var den: Float = 1e-2
+        for i in 0..<x.count {
+            num = max(num, abs(x[i] - y[i]))
+            den = max(den, abs(y[i]))
+        }
         return num / den
     }
 
-    func compare(B: Int = 1, H: Int, Hkv: Int, Nq: Int, Nk: Int, d: Int, causal: Bool, cu: [Int]? = nil,
-                 seed: UInt64, line: UInt = #line) {
-        let q = randn([B, H, Nq, d], seed: seed), k = randn([B, Hkv, Nk, d], seed: seed + 1)
-        let v = randn([B, Hkv, Nk, d], seed: seed + 2), dO = randn([B, H, Nq, d], seed: seed + 3)
+    func compare(
+        B: Int = 1, H: Int, Hkv: Int, Nq: Int, Nk: Int, d: Int, causal: Bool, cu: [Int]? = nil,
+        seed: UInt64, line: UInt = #line
+    ) {
+        let q = randn([B, H, Nq, d], seed: seed)
+        let k = randn([B, Hkv, Nk, d], seed: seed + 1)
+        let v = randn([B, Hkv, Nk, d], seed: seed + 2)
+        let dO = randn([B, H, Nq, d], seed: seed + 3)
         var grads: [[Tensor]] = []
         var outs: [Tensor] = []
         for impl in [AttentionImplementation.flash, .naive] {
-            let qs = q.clone().requiringGrad(), ks = k.clone().requiringGrad(), vs = v.clone().requiringGrad()
+            let qs = q.clone().requiringGrad()
+            let ks = k.clone().requiringGrad()
+            let vs = v.clone().requiringGrad()
             let o = Tensor.attention(qs, ks, vs, causal: causal, cuSeqlens: cu, implementation: impl)
             o.backward(dO)
             outs.append(o)
@@ -37,23 +48,29 @@ final class AttentionTests: XCTestCase {
         var seed: UInt64 = 1
         for (N, d) in [(1, 32), (37, 64), (64, 64), (130, 32), (200, 128)] {
             for causal in [false, true] {
-                compare(H: 2, Hkv: 2, Nq: N, Nk: N, d: d, causal: causal, seed: seed); seed += 10
+                compare(H: 2, Hkv: 2, Nq: N, Nk: N, d: d, causal: causal, seed: seed)
+                seed += 10
             }
         }
-        compare(B: 2, H: 4, Hkv: 2, Nq: 70, Nk: 70, d: 32, causal: true, seed: 100)    // GQA
-        compare(B: 1, H: 4, Hkv: 1, Nq: 90, Nk: 90, d: 64, causal: false, seed: 110)   // multi-query
-        compare(H: 2, Hkv: 2, Nq: 3, Nk: 70, d: 32, causal: true, seed: 120)           // decode: queries at the end
+        compare(B: 2, H: 4, Hkv: 2, Nq: 70, Nk: 70, d: 32, causal: true, seed: 100)  // GQA
+        compare(B: 1, H: 4, Hkv: 1, Nq: 90, Nk: 90, d: 64, causal: false, seed: 110)  // multi-query
+        compare(H: 2, Hkv: 2, Nq: 3, Nk: 70, d: 32, causal: true, seed: 120)  // decode: queries at the end
         compare(H: 2, Hkv: 1, Nq: 50, Nk: 20, d: 32, causal: false, seed: 130)
     }
 
     func testSmallTilesAndThreadCounts() {
         let (oq, ok) = (FlashAttention.blockQ, FlashAttention.blockK)
         let oldThreads = Parallel.threads
-        defer { FlashAttention.blockQ = oq; FlashAttention.blockK = ok; Parallel.threads = oldThreads }
-        FlashAttention.blockQ = 16; FlashAttention.blockK = 8
+        defer {
+            FlashAttention.blockQ = oq
+            FlashAttention.blockK = ok
+            Parallel.threads = oldThreads
+        }
+        FlashAttention.blockQ = 16
+        FlashAttention.blockK = 8
         for t in [1, 2, 3] {
             Parallel.threads = t
-            compare(H: 1, Hkv: 1, Nq: 45, Nk: 45, d: 32, causal: true, seed: 200)      // one head: split KV tiles
+            compare(H: 1, Hkv: 1, Nq: 45, Nk: 45, d: 32, causal: true, seed: 200)  // one head: split KV tiles
             compare(H: 3, Hkv: 1, Nq: 33, Nk: 33, d: 32, causal: false, seed: 210)
             compare(H: 2, Hkv: 2, Nq: 40, Nk: 40, d: 32, causal: true, cu: [0, 1, 9, 10, 33, 40], seed: 220)
         }
@@ -64,7 +81,9 @@ final class AttentionTests: XCTestCase {
         compare(H: 2, Hkv: 1, Nq: 131, Nk: 131, d: 64, causal: true, cu: cu, seed: 300)
         compare(H: 2, Hkv: 2, Nq: 131, Nk: 131, d: 32, causal: false, cu: cu, seed: 310)
         // Packed attention equals running each document alone.
-        let q = randn([1, 2, 131, 32], seed: 320), k = randn([1, 2, 131, 32], seed: 321), v = randn([1, 2, 131, 32], seed: 322)
+        let q = randn([1, 2, 131, 32], seed: 320)
+        let k = randn([1, 2, 131, 32], seed: 321)
+        let v = randn([1, 2, 131, 32], seed: 322)
         let packed = Tensor.attention(q, k, v, causal: true, cuSeqlens: cu)
         for doc in 0..<(cu.count - 1) {
             let (a, b) = (cu[doc], cu[doc + 1])
@@ -76,18 +95,22 @@ final class AttentionTests: XCTestCase {
     func testHeadLayoutViewsNeedNoCopy() {
         // q, k, v as views of one [B, N, 3, H, d] projection, permuted to [B, H, N, d].
         let qkv = randn([2, 20, 3, 2, 32], seed: 400)
-        let q = qkv.select(2, 0).permute([0, 2, 1, 3]), k = qkv.select(2, 1).permute([0, 2, 1, 3])
+        let q = qkv.select(2, 0).permute([0, 2, 1, 3])
+        let k = qkv.select(2, 1).permute([0, 2, 1, 3])
         let v = qkv.select(2, 2).permute([0, 2, 1, 3])
         XCTAssertFalse(q.isContiguous)
-        let a = Tensor.attention(q, k, v, causal: true), b = Tensor.attention(q, k, v, causal: true, implementation: .naive)
+        let a = Tensor.attention(q, k, v, causal: true)
+        let b = Tensor.attention(q, k, v, causal: true, implementation: .naive)
         XCTAssertLessThan(relErr(a, b), 1e-5)
     }
 
     func testSecondOrderThroughFlashUsesTheComposite() {
-        let q = randn([1, 1, 6, 8], seed: 500).requiringGrad(), k = randn([1, 1, 6, 8], seed: 501).requiringGrad()
+        let q = randn([1, 1, 6, 8], seed: 500).requiringGrad()
+        let k = randn([1, 1, 6, 8], seed: 501).requiringGrad()
         let v = randn([1, 1, 6, 8], seed: 502)
         func penalty(_ impl: AttentionImplementation) -> [Float] {
-            q.grad = nil; k.grad = nil
+            q.grad = nil
+            k.grad = nil
             let o = Tensor.attention(q, k, v, causal: true, implementation: impl)
             let g = Autograd.grad(of: o.tanh().sum(), wrt: q, createGraph: true)!
             g.square().sum().backward()
@@ -97,7 +120,9 @@ final class AttentionTests: XCTestCase {
     }
 
     func testProbeAndOnlineSoftmaxTrace() {
-        let q = randn([1, 2, 10, 16], seed: 600), k = randn([1, 1, 10, 16], seed: 601), v = randn([1, 1, 10, 16], seed: 602)
+        let q = randn([1, 2, 10, 16], seed: 600)
+        let k = randn([1, 1, 10, 16], seed: 601)
+        let v = randn([1, 1, 10, 16], seed: 602)
         let p = Tensor.attentionProbabilities(q, k, head: 1, causal: true)
         XCTAssertEqual(p.shape, [10, 10])
         for i in 0..<10 {
@@ -108,14 +133,18 @@ final class AttentionTests: XCTestCase {
         let viaProbe = p.matmul(v.select(0, 0).select(0, 0))
         XCTAssertLessThan(relErr(out.select(0, 0).select(0, 1), viaProbe), 1e-5, "probe is what the kernel computes")
 
-        let (traced, steps) = FlashAttention.trace(q: q.select(0, 0).select(0, 1), k: k.select(0, 0).select(0, 0),
-                                                   v: v.select(0, 0).select(0, 0), tile: 4, causal: true)
+        let (traced, steps) = FlashAttention.trace(
+            q: q.select(0, 0).select(0, 1), k: k.select(0, 0).select(0, 0),
+            v: v.select(0, 0).select(0, 0), tile: 4, causal: true)
         XCTAssertLessThan(relErr(traced, viaProbe), 1e-5, "the traced online softmax gives the same output")
         // Row 9 sees keys 0…9: tiles [0,4) [4,8) [8,10) → three steps; max never decreases.
         let row9 = steps.filter { $0.row == 9 }
         XCTAssertEqual(row9.map(\.keys), [0..<4, 4..<8, 8..<10])
         XCTAssertEqual(row9.first?.maxBefore, -.infinity)
-        for s in row9 { XCTAssertGreaterThanOrEqual(s.maxAfter, s.maxBefore); XCTAssertGreaterThan(s.sumAfter, 0) }
+        for s in row9 {
+            XCTAssertGreaterThanOrEqual(s.maxAfter, s.maxBefore)
+            XCTAssertGreaterThan(s.sumAfter, 0)
+        }
         // The final normaliser equals Σ exp(s − m) over the row.
         let scores = q.select(0, 0).select(0, 1).matmul(k.select(0, 0).select(0, 0).mT) * (1 / Float(16).squareRoot())
         let last = row9.last!
@@ -128,11 +157,15 @@ final class AttentionTests: XCTestCase {
     /// At N = 4096 the flash forward+backward needs under a tenth of the naive one's extra memory.
     func testFlashPeakMemoryIsAFractionOfNaive() {
         let N = 4096
-        let q = randn([1, 4, N, 64], seed: 700), k = randn([1, 4, N, 64], seed: 701)
-        let v = randn([1, 4, N, 64], seed: 702), dO = randn([1, 4, N, 64], seed: 703)
+        let q = randn([1, 4, N, 64], seed: 700)
+        let k = randn([1, 4, N, 64], seed: 701)
+        let v = randn([1, 4, N, 64], seed: 702)
+        let dO = randn([1, 4, N, 64], seed: 703)
         var peaks: [Int] = []
         for impl in [AttentionImplementation.flash, .naive] {
-            let qs = q.clone().requiringGrad(), ks = k.clone().requiringGrad(), vs = v.clone().requiringGrad()
+            let qs = q.clone().requiringGrad()
+            let ks = k.clone().requiringGrad()
+            let vs = v.clone().requiringGrad()
             let base = MemoryStats.liveBytes
             MemoryStats.resetPeak()
             Tensor.attention(qs, ks, vs, causal: true, implementation: impl).backward(dO)

@@ -3,38 +3,80 @@ import XCTest
 
 /// Convolutions against direct loops (PyTorch's definitions).
 final class ConvTests: XCTestCase {
-    func directConv(_ x: Tensor, _ w: Tensor, _ b: Tensor?, stride: (Int, Int), pad: (Int, Int), dil: (Int, Int), groups G: Int) -> Tensor {
-        let N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-        let O = w.shape[0], kh = w.shape[2], kw = w.shape[3]
+    func directConv(
+        _ x: Tensor, _ w: Tensor, _ b: Tensor?, stride: (Int, Int), pad: (Int, Int), dil: (Int, Int), groups G: Int
+    ) -> Tensor {
+        let N = x.shape[0]
+        let C = x.shape[1]
+        let H = x.shape[2]
+        let W = x.shape[3]
+        let O = w.shape[0]
+        let kh = w.shape[2]
+        let kw = w.shape[3]
         let Ho = (H + 2 * pad.0 - dil.0 * (kh - 1) - 1) / stride.0 + 1
         let Wo = (W + 2 * pad.1 - dil.1 * (kw - 1) - 1) / stride.1 + 1
         let out = Tensor.zeros([N, O, Ho, Wo])
-        let cg = C / G, og = O / G
-        for n in 0..<N { for o in 0..<O { for oy in 0..<Ho { for ox in 0..<Wo {
-            var s = Double(b?[o] ?? 0)
-            let g = o / og
-            for c in 0..<cg { for i in 0..<kh { for j in 0..<kw {
-                let iy = oy * stride.0 - pad.0 + i * dil.0, ix = ox * stride.1 - pad.1 + j * dil.1
-                if iy >= 0 && iy < H && ix >= 0 && ix < W { s += Double(x[n, g * cg + c, iy, ix]) * Double(w[o, c, i, j]) }
-            } } }
-            out[n, o, oy, ox] = Float(s)
-        } } } }
+        let cg = C / G
+        let og = O / G
+        for n in 0..<N {
+            for o in 0..<O {
+                for oy in 0..<Ho {
+                    for ox in 0..<Wo {
+                        var s = Double(b?[o] ?? 0)
+                        let g = o / og
+                        for c in 0..<cg {
+                            for i in 0..<kh {
+                                for j in 0..<kw {
+                                    let iy = oy * stride.0 - pad.0 + i * dil.0
+                                    let ix = ox * stride.1 - pad.1 + j * dil.1
+                                    if iy >= 0 && iy < H && ix >= 0 && ix < W {
+                                        s += Double(x[n, g * cg + c, iy, ix]) * Double(w[o, c, i, j])
+                                    }
+                                }
+                            }
+                        }
+                        out[n, o, oy, ox] = Float(s)
+                    }
+                }
+            }
+        }
         return out
     }
 
-    func directConvTranspose(_ x: Tensor, _ w: Tensor, stride: (Int, Int), pad: (Int, Int), outPad: (Int, Int), groups G: Int) -> Tensor {
-        let N = x.shape[0], Cin = x.shape[1], H = x.shape[2], W = x.shape[3]
-        let cog = w.shape[1], kh = w.shape[2], kw = w.shape[3]
-        let Ho = (H - 1) * stride.0 - 2 * pad.0 + kh + outPad.0, Wo = (W - 1) * stride.1 - 2 * pad.1 + kw + outPad.1
+    func directConvTranspose(
+        _ x: Tensor, _ w: Tensor, stride: (Int, Int), pad: (Int, Int), outPad: (Int, Int), groups G: Int
+    ) -> Tensor {
+        let N = x.shape[0]
+        let Cin = x.shape[1]
+        let H = x.shape[2]
+        let W = x.shape[3]
+        let cog = w.shape[1]
+        let kh = w.shape[2]
+        let kw = w.shape[3]
+        let Ho = (H - 1) * stride.0 - 2 * pad.0 + kh + outPad.0
+        let Wo = (W - 1) * stride.1 - 2 * pad.1 + kw + outPad.1
         let out = Tensor.zeros([N, cog * G, Ho, Wo])
         let cig = Cin / G
-        for n in 0..<N { for ci in 0..<Cin { for y in 0..<H { for xx in 0..<W {
-            let g = ci / cig
-            for co in 0..<cog { for i in 0..<kh { for j in 0..<kw {
-                let oy = y * stride.0 - pad.0 + i, ox = xx * stride.1 - pad.1 + j
-                if oy >= 0 && oy < Ho && ox >= 0 && ox < Wo { out[n, g * cog + co, oy, ox] += x[n, ci, y, xx] * w[ci, co, i, j] }
-            } } }
-        } } } }
+        for n in 0..<N {
+            for ci in 0..<Cin {
+                for y in 0..<H {
+                    for xx in 0..<W {
+                        let g = ci / cig
+                        for co in 0..<cog {
+                            for i in 0..<kh {
+                                for j in 0..<kw {
+                                    let oy = y * stride.0 - pad.0 + i
+                                    let ox = xx * stride.1 - pad.1 + j
+                                    if oy >= 0 && oy < Ho && ox >= 0 && ox < Wo {
+                                        out[n, g * cog + co, oy, ox] += x[n, ci, y, xx] * w[ci, co, i, j]
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         return out
     }
 
@@ -43,12 +85,14 @@ final class ConvTests: XCTestCase {
             ([2, 3, 7, 6], [4, 3, 3, 3], (1, 1), (1, 1), (1, 1), 1),
             ([1, 4, 9, 9], [6, 2, 3, 2], (2, 3), (2, 0), (1, 2), 2),
             ([3, 2, 5, 5], [5, 2, 1, 1], (1, 1), (0, 0), (1, 1), 1),
-            ([1, 6, 8, 8], [6, 1, 3, 3], (1, 1), (1, 1), (2, 2), 6),   // depthwise
+            ([1, 6, 8, 8], [6, 1, 3, 3], (1, 1), (1, 1), (2, 2), 6),  // depthwise
             ([1, 1, 1, 1], [1, 1, 1, 1], (1, 1), (0, 0), (1, 1), 1),
             ([2, 3, 32, 32], [16, 3, 4, 4], (2, 2), (1, 1), (1, 1), 1),
         ]
         for (k, (xs, ws, s, p, d, g)) in cases.enumerated() {
-            let x = randn(xs, seed: UInt64(k)), w = randn(ws, seed: UInt64(k + 50)), b = randn([ws[0]], seed: UInt64(k + 90))
+            let x = randn(xs, seed: UInt64(k))
+            let w = randn(ws, seed: UInt64(k + 50))
+            let b = randn([ws[0]], seed: UInt64(k + 90))
             let got = x.conv2d(w, bias: b, stride: s, padding: p, dilation: d, groups: g)
             let want = directConv(x, w, b, stride: s, pad: p, dil: d, groups: g)
             XCTAssertEqual(got.shape, want.shape, "case \(k)")
@@ -63,7 +107,8 @@ final class ConvTests: XCTestCase {
             ([1, 2, 5, 4], [2, 3, 2, 3], (1, 1), (0, 1), (0, 0), 1),
         ]
         for (k, (xs, ws, s, p, op, g)) in cases.enumerated() {
-            let x = randn(xs, seed: UInt64(k + 3)), w = randn(ws, seed: UInt64(k + 60))
+            let x = randn(xs, seed: UInt64(k + 3))
+            let w = randn(ws, seed: UInt64(k + 60))
             let got = x.convTranspose2d(w, stride: s, padding: p, outputPadding: op, groups: g)
             let want = directConvTranspose(x, w, stride: s, pad: p, outPad: op, groups: g)
             XCTAssertEqual(got.shape, want.shape, "case \(k)")
@@ -77,8 +122,10 @@ final class ConvTests: XCTestCase {
         XCTAssertEqual(x.avgPool2d(kernel: (2, 2)).toArray(), [2.5, 4.5, 10.5, 12.5])
         // Padding reads −∞ for max pooling and 0 for average pooling.
         let neg = Tensor.full([1, 1, 2, 2], -1)
-        XCTAssertEqual(neg.maxPool2d(kernel: (2, 2), stride: (1, 1), padding: (1, 1)).toArray(), [Float](repeating: -1, count: 9))
-        XCTAssertEqual(neg.avgPool2d(kernel: (2, 2), stride: (2, 2), padding: (1, 1)).toArray(), [-0.25, -0.25, -0.25, -0.25])
+        XCTAssertEqual(
+            neg.maxPool2d(kernel: (2, 2), stride: (1, 1), padding: (1, 1)).toArray(), [Float](repeating: -1, count: 9))
+        XCTAssertEqual(
+            neg.avgPool2d(kernel: (2, 2), stride: (2, 2), padding: (1, 1)).toArray(), [-0.25, -0.25, -0.25, -0.25])
         let small = Tensor(shape: [1, 1, 2, 2], data: [1, 2, 3, 4])
         XCTAssertEqual(small.upsampleNearest(2).toArray(), [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4])
         // PyTorch F.interpolate(mode="bilinear", align_corners=False) on [[1,2],[3,4]] to 4×4.

@@ -6,8 +6,10 @@ import XCTest
 /// views, alpha/beta, batched and broadcast matmul, each micro-kernel this CPU has, any thread count.
 final class GEMMTests: XCTestCase {
     /// C = alpha·op(A)·op(B) + beta·C0 in Double, operands given by strides.
-    func reference(M: Int, N: Int, K: Int, alpha: Float, A: [Float], rsA: Int, csA: Int,
-                   B: [Float], rsB: Int, csB: Int, beta: Float, C0: [Float]) -> [Float] {
+    func reference(
+        M: Int, N: Int, K: Int, alpha: Float, A: [Float], rsA: Int, csA: Int,
+        B: [Float], rsB: Int, csB: Int, beta: Float, C0: [Float]
+    ) -> [Float] {
         var out = [Float](repeating: 0, count: M * N)
         for i in 0..<M {
             for j in 0..<N {
@@ -19,33 +21,47 @@ final class GEMMTests: XCTestCase {
         return out
     }
 
-    func check(M: Int, N: Int, K: Int, transA: Bool, transB: Bool, alpha: Float = 1, beta: Float = 0, seed: UInt64,
-               threads: Int? = nil, file: StaticString = #filePath, line: UInt = #line) {
-        let a = randn([M * K], seed: seed).toArray(), b = randn([K * N], seed: seed + 1).toArray()
+    func check(
+        M: Int, N: Int, K: Int, transA: Bool, transB: Bool, alpha: Float = 1, beta: Float = 0, seed: UInt64,
+        threads: Int? = nil, file: StaticString = #filePath, line: UInt = #line
+    ) {
+        let a = randn([M * K], seed: seed).toArray()
+        let b = randn([K * N], seed: seed + 1).toArray()
         let c0 = randn([M * N], seed: seed + 2).toArray()
         // A stored [M,K] (rs K, cs 1) or as Aᵀ [K,M] (rs 1, cs M).
         let (rsA, csA) = transA ? (1, M) : (K, 1)
         let (rsB, csB) = transB ? (1, K) : (N, 1)
-        let want = reference(M: M, N: N, K: K, alpha: alpha, A: a, rsA: rsA, csA: csA, B: b, rsB: rsB, csB: csB,
-                             beta: beta, C0: c0)
+        let want = reference(
+            M: M, N: N, K: K, alpha: alpha, A: a, rsA: rsA, csA: csA, B: b, rsB: rsB, csB: csB,
+            beta: beta, C0: c0)
         var c = c0
-        a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
-            Kernels.gemm(M: M, N: N, K: K, alpha: alpha, A: ap.baseAddress!, rsA: rsA, csA: csA,
-                         B: bp.baseAddress!, rsB: rsB, csB: csB, beta: beta, C: cp.baseAddress!, rsC: N, csC: 1,
-                         threads: threads)
-        } } }
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                c.withUnsafeMutableBufferPointer { cp in
+                    Kernels.gemm(
+                        M: M, N: N, K: K, alpha: alpha, A: ap.baseAddress!, rsA: rsA, csA: csA,
+                        B: bp.baseAddress!, rsB: rsB, csB: csB, beta: beta, C: cp.baseAddress!, rsC: N, csC: 1,
+                        threads: threads)
+                }
+            }
+        }
         let tol = 1e-4 * Float(K).squareRoot() + 1e-5
-        assertClose(c, want, atol: tol, rtol: 1e-4, "gemm \(M)x\(K)x\(N) tA=\(transA) tB=\(transB) α=\(alpha) β=\(beta)",
-                    file: file, line: line)
+        assertClose(
+            c, want, atol: tol, rtol: 1e-4, "gemm \(M)x\(K)x\(N) tA=\(transA) tB=\(transB) α=\(alpha) β=\(beta)",
+            file: file, line: line)
     }
 
-    let shapes = [(1, 1, 1), (7, 13, 5), (1, 64, 1), (8, 1, 32), (33, 17, 65), (1023, 65, 257), (129, 300, 31), (2, 513, 3)]
+    let shapes = [
+        (1, 1, 1), (7, 13, 5), (1, 64, 1), (8, 1, 32), (33, 17, 65), (1023, 65, 257), (129, 300, 31), (2, 513, 3),
+    ]
 
     func testAllTransposesAndOddShapes() {
         for (i, (M, K, N)) in shapes.enumerated() {
-            for ta in [false, true] { for tb in [false, true] {
-                check(M: M, N: N, K: K, transA: ta, transB: tb, seed: UInt64(10 * i))
-            } }
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    check(M: M, N: N, K: K, transA: ta, transB: tb, seed: UInt64(10 * i))
+                }
+            }
         }
     }
 
@@ -55,10 +71,13 @@ final class GEMMTests: XCTestCase {
         // K = 0: C = beta·C
         var c: [Float] = [1, 2, 3, 4]
         let z: [Float] = [0]
-        z.withUnsafeBufferPointer { zp in c.withUnsafeMutableBufferPointer { cp in
-            Kernels.gemm(M: 2, N: 2, K: 0, A: zp.baseAddress!, rsA: 0, csA: 1, B: zp.baseAddress!, rsB: 1, csB: 0,
-                         beta: 0.5, C: cp.baseAddress!, rsC: 2, csC: 1)
-        } }
+        z.withUnsafeBufferPointer { zp in
+            c.withUnsafeMutableBufferPointer { cp in
+                Kernels.gemm(
+                    M: 2, N: 2, K: 0, A: zp.baseAddress!, rsA: 0, csA: 1, B: zp.baseAddress!, rsB: 1, csB: 0,
+                    beta: 0.5, C: cp.baseAddress!, rsC: 2, csC: 1)
+            }
+        }
         XCTAssertEqual(c, [0.5, 1, 1.5, 2])
         // Empty tensors.
         let e = Tensor.zeros([0, 3]).matmul(Tensor.zeros([3, 4]))
@@ -79,7 +98,8 @@ final class GEMMTests: XCTestCase {
     }
 
     func testThreadCountDoesNotChangeResults() {
-        let a = randn([300, 200], seed: 1), b = randn([200, 150], seed: 2)
+        let a = randn([300, 200], seed: 1)
+        let b = randn([200, 150], seed: 2)
         let old = Parallel.threads
         defer { Parallel.threads = old }
         Parallel.threads = 1
@@ -97,16 +117,22 @@ final class GEMMTests: XCTestCase {
     func testBatchedAndStridedViews() {
         func naive(_ a: Tensor, _ b: Tensor) -> [Float] {
             // a [Bt, M, K], b [Bt, K, N] materialised
-            let A = a.contiguous().toArray(), Bv = b.contiguous().toArray()
-            let bt = a.shape[0], M = a.shape[1], K = a.shape[2], N = b.shape[2]
+            let A = a.contiguous().toArray()
+            let Bv = b.contiguous().toArray()
+            let bt = a.shape[0]
+            let M = a.shape[1]
+            let K = a.shape[2]
+            let N = b.shape[2]
             var out: [Float] = []
             for t in 0..<bt {
-                out += reference(M: M, N: N, K: K, alpha: 1, A: Array(A[(t * M * K)...]), rsA: K, csA: 1,
-                                 B: Array(Bv[(t * K * N)...]), rsB: N, csB: 1, beta: 0, C0: [])
+                out += reference(
+                    M: M, N: N, K: K, alpha: 1, A: Array(A[(t * M * K)...]), rsA: K, csA: 1,
+                    B: Array(Bv[(t * K * N)...]), rsB: N, csB: 1, beta: 0, C0: [])
             }
             return out
         }
-        let a = randn([3, 5, 7], seed: 1), b = randn([3, 7, 4], seed: 2)
+        let a = randn([3, 5, 7], seed: 1)
+        let b = randn([3, 7, 4], seed: 2)
         assertClose(a.matmul(b).toArray(), naive(a, b), "batched")
         let shared = randn([7, 4], seed: 3)
         assertClose(a.matmul(shared).toArray(), naive(a, shared.unsqueeze(0).expand([3, 7, 4])), "broadcast b")
@@ -121,8 +147,10 @@ final class GEMMTests: XCTestCase {
         let rhs = randn([7, 2], seed: 7)
         assertClose(wide.matmul(rhs).toArray(), naive(wide.unsqueeze(0), rhs.unsqueeze(0)), "column slice")
         let perm = randn([5, 3, 7], seed: 8).permute([1, 0, 2])
-        assertClose(perm.matmul(shared).toArray(), naive(perm, shared.unsqueeze(0).expand([3, 7, 4])), "permuted batch")
-        let big = randn([4, 2, 33, 17], seed: 9), bigB = randn([2, 17, 9], seed: 10)
+        assertClose(
+            perm.matmul(shared).toArray(), naive(perm, shared.unsqueeze(0).expand([3, 7, 4])), "permuted batch")
+        let big = randn([4, 2, 33, 17], seed: 9)
+        let bigB = randn([2, 17, 9], seed: 10)
         let got = big.matmul(bigB)
         XCTAssertEqual(got.shape, [4, 2, 33, 9])
         let want = naive(big.reshape([8, 33, 17]), bigB.unsqueeze(0).expand([4, 2, 17, 9]).reshape([8, 17, 9]))

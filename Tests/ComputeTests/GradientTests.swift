@@ -4,7 +4,9 @@ import XCTest
 /// Every differentiable op against central finite differences, including broadcasting.
 final class GradientTests: XCTestCase {
     func testArithmeticWithBroadcasting() {
-        let a = randn([3, 4], seed: 1), b = randn([4], seed: 2), c = randn([3, 1], seed: 3)
+        let a = randn([3, 4], seed: 1)
+        let b = randn([4], seed: 2)
+        let c = randn([3, 1], seed: 3)
         gradCheck("add", [a, b]) { $0[0] + $0[1] }
         gradCheck("sub", [a, c]) { $0[0] - $0[1] }
         gradCheck("mul", [a, b, c]) { $0[0] * $0[1] * $0[2] }
@@ -56,9 +58,15 @@ final class GradientTests: XCTestCase {
 
     func testMatmul() {
         gradCheck("matmul 2d", [randn([3, 4], seed: 12), randn([4, 5], seed: 13)]) { $0[0].matmul($0[1]) }
-        gradCheck("matmul batched broadcast", [randn([2, 3, 4], seed: 14), randn([4, 2], seed: 15)]) { $0[0].matmul($0[1]) }
-        gradCheck("matmul broadcast batch dims", [randn([2, 1, 3, 4], seed: 16), randn([3, 4, 2], seed: 17)]) { $0[0].matmul($0[1]) }
-        gradCheck("matmul transposed views", [randn([4, 3], seed: 18), randn([5, 4], seed: 19)]) { $0[0].mT.matmul($0[1].mT) }
+        gradCheck("matmul batched broadcast", [randn([2, 3, 4], seed: 14), randn([4, 2], seed: 15)]) {
+            $0[0].matmul($0[1])
+        }
+        gradCheck("matmul broadcast batch dims", [randn([2, 1, 3, 4], seed: 16), randn([3, 4, 2], seed: 17)]) {
+            $0[0].matmul($0[1])
+        }
+        gradCheck("matmul transposed views", [randn([4, 3], seed: 18), randn([5, 4], seed: 19)]) {
+            $0[0].mT.matmul($0[1].mT)
+        }
     }
 
     func testViewsAndIndexing() {
@@ -71,10 +79,18 @@ final class GradientTests: XCTestCase {
         gradCheck("expand", [randn([3, 1], seed: 21)]) { $0[0].expand([2, 3, 4]) }
         gradCheck("unsqueeze/squeeze", [x]) { $0[0].unsqueeze(1).squeeze(1) * $0[0] }
         gradCheck("cat", [randn([2, 3], seed: 22), randn([2, 2], seed: 23)]) { Tensor.cat([$0[0], $0[1]], dim: 1) }
-        gradCheck("split", [x]) { let p = $0[0].split([1, 3], dim: 1); return p[0] * p[1].sum(1, keepDim: true) }
-        gradCheck("chunk", [x]) { let p = $0[0].chunk(2, dim: 2); return p[0] * p[1] }
+        gradCheck("split", [x]) {
+            let p = $0[0].split([1, 3], dim: 1)
+            return p[0] * p[1].sum(1, keepDim: true)
+        }
+        gradCheck("chunk", [x]) {
+            let p = $0[0].chunk(2, dim: 2)
+            return p[0] * p[1]
+        }
         gradCheck("indexSelect repeat", [randn([5, 3], seed: 24)]) { $0[0].indexSelect([4, 0, 4, 2]) }
-        gradCheck("gather", [randn([3, 4], seed: 25)]) { $0[0].gather(1, index: [3, 1, 0, 0, 2, 2], indexShape: [3, 2]) }
+        gradCheck("gather", [randn([3, 4], seed: 25)]) {
+            $0[0].gather(1, index: [3, 1, 0, 0, 2, 2], indexShape: [3, 2])
+        }
     }
 
     func testLossesAndNorms() {
@@ -82,11 +98,15 @@ final class GradientTests: XCTestCase {
         gradCheck("crossEntropy", [logits]) { $0[0].crossEntropy([1, 0, 4, 2]) }
         gradCheck("crossEntropy ignore", [logits]) { $0[0].crossEntropy([1, -100, 4, 2]) }
         gradCheck("mse", [randn([3, 2], seed: 27), randn([3, 2], seed: 28)]) { $0[0].mseLoss($0[1]) }
-        let x = randn([3, 6], seed: 29), w = randn([6], seed: 30), b = randn([6], seed: 31)
+        let x = randn([3, 6], seed: 29)
+        let w = randn([6], seed: 30)
+        let b = randn([6], seed: 31)
         gradCheck("layerNorm", [x, w, b]) { $0[0].layerNorm(weight: $0[1], bias: $0[2]) }
         gradCheck("layerNorm no affine", [x]) { $0[0].layerNorm(weight: nil, bias: nil) }
         gradCheck("rmsNorm", [x, w]) { $0[0].rmsNorm(weight: $0[1]) }
-        let xg = randn([2, 4, 3], seed: 32), wg = randn([4], seed: 33), bg = randn([4], seed: 34)
+        let xg = randn([2, 4, 3], seed: 32)
+        let wg = randn([4], seed: 33)
+        let bg = randn([4], seed: 34)
         gradCheck("groupNorm", [xg, wg, bg]) { $0[0].groupNorm(groups: 2, weight: $0[1], bias: $0[2]) }
         gradCheck("embedding", [randn([6, 3], seed: 35)]) { $0[0].embedding([5, 1, 1]) }
     }
@@ -100,7 +120,9 @@ final class GradientTests: XCTestCase {
             $0[0].conv2d($0[1], dilation: (2, 1), groups: 2)
         }
         gradCheck("conv2d 1x1", [x, randn([2, 4, 1, 1], seed: 40)]) { $0[0].conv2d($0[1]) }
-        gradCheck("convTranspose2d", [randn([2, 4, 3, 3], seed: 41), randn([4, 3, 3, 3], seed: 42), randn([3], seed: 43)]) {
+        gradCheck(
+            "convTranspose2d", [randn([2, 4, 3, 3], seed: 41), randn([4, 3, 3, 3], seed: 42), randn([3], seed: 43)]
+        ) {
             $0[0].convTranspose2d($0[1], bias: $0[2], stride: (2, 2), padding: (1, 1), outputPadding: (1, 0))
         }
         gradCheck("convTranspose2d groups", [randn([1, 4, 3, 2], seed: 44), randn([4, 1, 2, 2], seed: 45)]) {
@@ -116,10 +138,16 @@ final class GradientTests: XCTestCase {
     func testRoPEAttentionAndCheckpoint() {
         let table = RotaryTable(headDim: 4, maxPositions: 8)
         gradCheck("rope", [randn([2, 3, 2, 4], seed: 80)]) { $0[0].rope(table, positions: [2, 0, 7]) }
-        gradCheck("flash attention", [randn([1, 2, 5, 4], seed: 81), randn([1, 1, 5, 4], seed: 82), randn([1, 1, 5, 4], seed: 83)]) {
+        gradCheck(
+            "flash attention",
+            [randn([1, 2, 5, 4], seed: 81), randn([1, 1, 5, 4], seed: 82), randn([1, 1, 5, 4], seed: 83)]
+        ) {
             Tensor.attention($0[0], $0[1], $0[2], causal: true)
         }
-        gradCheck("packed attention", [randn([1, 1, 6, 4], seed: 84), randn([1, 1, 6, 4], seed: 85), randn([1, 1, 6, 4], seed: 86)]) {
+        gradCheck(
+            "packed attention",
+            [randn([1, 1, 6, 4], seed: 84), randn([1, 1, 6, 4], seed: 85), randn([1, 1, 6, 4], seed: 86)]
+        ) {
             Tensor.attention($0[0], $0[1], $0[2], causal: false, cuSeqlens: [0, 2, 3, 6])
         }
         let w = randn([3, 3], seed: 87)
@@ -131,7 +159,9 @@ final class GradientTests: XCTestCase {
     /// Second order: the gradient of a gradient norm (as in the WGAN-GP penalty) against finite
     /// differences of the first-order gradient norm, through fused ops' composite backward.
     func testGradientOfGradientNorm() {
-        let x = randn([3, 4], seed: 50), w1 = randn([4, 5], seed: 51, scale: 0.5), w2 = randn([5, 1], seed: 52, scale: 0.5)
+        let x = randn([3, 4], seed: 50)
+        let w1 = randn([4, 5], seed: 51, scale: 0.5)
+        let w2 = randn([5, 1], seed: 52, scale: 0.5)
         let lnw = randn([5], seed: 53)
         func critic(_ x: Tensor, _ w1: Tensor, _ w2: Tensor, _ lnw: Tensor) -> Tensor {
             let h = x.matmul(w1).layerNorm(weight: lnw, bias: nil).gelu()
@@ -144,7 +174,10 @@ final class GradientTests: XCTestCase {
             return Double(g.square().sum().item())
         }
         let params = [w1, w2, lnw]
-        for p in params { p.requiresGrad = true; p.grad = nil }
+        for p in params {
+            p.requiresGrad = true
+            p.grad = nil
+        }
         let xi = x.detach().clone().requiringGrad()
         let out = critic(xi, w1, w2, lnw)
         let g = Autograd.grad(of: out, wrt: xi, createGraph: true)!
@@ -155,8 +188,10 @@ final class GradientTests: XCTestCase {
             let ga = p.grad!.toArray()
             for i in 0..<p.count {
                 let old = p.data[i]
-                p.data[i] = old + eps; let lp = penalty(params)
-                p.data[i] = old - eps; let lm = penalty(params)
+                p.data[i] = old + eps
+                let lp = penalty(params)
+                p.data[i] = old - eps
+                let lm = penalty(params)
                 p.data[i] = old
                 let num = (lp - lm) / (2 * Double(eps))
                 XCTAssertEqual(Double(ga[i]), num, accuracy: 3e-3 + 3e-2 * abs(num), "param \(k) element \(i)")
@@ -165,7 +200,8 @@ final class GradientTests: XCTestCase {
     }
 
     func testSecondOrderThroughConvAndCrossEntropy() {
-        let x = randn([1, 2, 4, 4], seed: 60), w = randn([3, 2, 3, 3], seed: 61, scale: 0.4)
+        let x = randn([1, 2, 4, 4], seed: 60)
+        let w = randn([3, 2, 3, 3], seed: 61, scale: 0.4)
         func f(_ x: Tensor, _ w: Tensor) -> Tensor {
             let y = x.conv2d(w, padding: (1, 1)).silu().reshape([3, 16]).mT
             return y.crossEntropy(Array(repeating: 1, count: 16)) + y.rmsNorm(weight: nil).sum() * 0.1
@@ -182,8 +218,10 @@ final class GradientTests: XCTestCase {
         }
         for i in stride(from: 0, to: w.count, by: 3) {
             let old = w.data[i]
-            w.data[i] = old + eps; let lp = pen()
-            w.data[i] = old - eps; let lm = pen()
+            w.data[i] = old + eps
+            let lp = pen()
+            w.data[i] = old - eps
+            let lm = pen()
             w.data[i] = old
             let num = (lp - lm) / (2 * Double(eps))
             XCTAssertEqual(Double(ga[i]), num, accuracy: 3e-3 + 3e-2 * abs(num), "w element \(i)")
@@ -198,12 +236,15 @@ final class GradientTests: XCTestCase {
         let y = noGrad { w * 2 }
         XCTAssertFalse(y.requiresGrad)
         XCTAssertNil(y.gradFn)
-        let a = Tensor([3, 0]).requiringGrad(), b = Tensor([0, 4]).requiringGrad()
-        a.grad = Tensor([3, 0]); b.grad = Tensor([0, 4])
+        let a = Tensor([3, 0]).requiringGrad()
+        let b = Tensor([0, 4]).requiringGrad()
+        a.grad = Tensor([3, 0])
+        b.grad = Tensor([0, 4])
         let norm = Autograd.clipGradNorm([a, b], maxNorm: 1)
         XCTAssertEqual(norm, 5, accuracy: 1e-5)
         XCTAssertEqual(Kernels.sumSquares(a.grad!) + Kernels.sumSquares(b.grad!), 1, accuracy: 1e-4)
-        let c = Tensor([0.1]).requiringGrad(); c.grad = Tensor([0.1])
+        let c = Tensor([0.1]).requiringGrad()
+        c.grad = Tensor([0.1])
         XCTAssertEqual(Autograd.clipGradNorm([c], maxNorm: 1), 0.1, accuracy: 1e-6)
         XCTAssertEqual(c.grad!.item(), 0.1, accuracy: 1e-7, "below the threshold nothing is scaled")
     }

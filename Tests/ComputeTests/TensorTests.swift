@@ -23,7 +23,8 @@ final class TensorTests: XCTestCase {
     }
 
     func testConcatSplitGatherScatter() {
-        let a = Tensor(shape: [2, 2], data: [1, 2, 3, 4]), b = Tensor(shape: [2, 1], data: [5, 6])
+        let a = Tensor(shape: [2, 2], data: [1, 2, 3, 4])
+        let b = Tensor(shape: [2, 1], data: [5, 6])
         let c = Tensor.cat([a, b], dim: 1)
         XCTAssertEqual(c.toArray(), [1, 2, 5, 3, 4, 6])
         let parts = c.split([2, 1], dim: 1)
@@ -61,22 +62,34 @@ final class TensorTests: XCTestCase {
         let got = Tensor(xs).exp().toArray()
         for (x, y) in zip(xs, got) {
             let want = Float(Foundation.exp(Double(x)))
-            if want.isInfinite { XCTAssertEqual(y, .infinity, "exp(\(x))"); continue }
+            if want.isInfinite {
+                XCTAssertEqual(y, .infinity, "exp(\(x))")
+                continue
+            }
             XCTAssertEqual(y, want, accuracy: Swift.max(want * 3e-7, 1e-37), "exp(\(x))")
         }
         XCTAssertTrue(Tensor([.nan]).exp().item().isNaN)
     }
 
     func testHalfAndBFloat16Conversion() {
-        let values: [Float] = [0, -0.0, 1, -2, 65504, 65520, 1e-8, 6.1035156e-05, 5.9604645e-08, 3.0e-08, .infinity, -.infinity,
-                               1 + 1.0 / 2048, 1 + 3.0 / 2048, 0.1]
+        let values: [Float] = [
+            0, -0.0, 1, -2, 65504, 65520, 1e-8, 6.1035156e-05, 5.9604645e-08, 3.0e-08, .infinity, -.infinity,
+            1 + 1.0 / 2048, 1 + 3.0 / 2048, 0.1,
+        ]
         let bits = HalfConversion.toFloat16Bits(Tensor(values))
-        XCTAssertEqual(bits, [0x0000, 0x8000, 0x3C00, 0xC000, 0x7BFF, 0x7C00, 0x0000, 0x0400, 0x0001, 0x0001,
-                              0x7C00, 0xFC00, 0x3C00, 0x3C02, 0x2E66])
+        XCTAssertEqual(
+            bits,
+            [
+                0x0000, 0x8000, 0x3C00, 0xC000, 0x7BFF, 0x7C00, 0x0000, 0x0400, 0x0001, 0x0001,
+                0x7C00, 0xFC00, 0x3C00, 0x3C02, 0x2E66,
+            ])
         let back = bits.withUnsafeBufferPointer { HalfConversion.fromFloat16Bits($0, shape: [bits.count]) }.toArray()
-        XCTAssertEqual(back[4], 65504); XCTAssertEqual(back[8], 5.9604645e-08); XCTAssertEqual(back[13], 1 + 2.0 / 1024)
+        XCTAssertEqual(back[4], 65504)
+        XCTAssertEqual(back[8], 5.9604645e-08)
+        XCTAssertEqual(back[13], 1 + 2.0 / 1024)
         let nanBits = HalfConversion.toFloat16Bits(Tensor([.nan]))
-        XCTAssertEqual(nanBits[0] & 0x7C00, 0x7C00); XCTAssertNotEqual(nanBits[0] & 0x3FF, 0)
+        XCTAssertEqual(nanBits[0] & 0x7C00, 0x7C00)
+        XCTAssertNotEqual(nanBits[0] & 0x3FF, 0)
         let bf = HalfConversion.toBFloat16Bits(Tensor([1, -2, 1 + 1.0 / 256, 1 + 3.0 / 256, 3.4e38, .nan]))
         XCTAssertEqual(Array(bf.prefix(5)), [0x3F80, 0xC000, 0x3F80, 0x3F82, 0x7F80])
         let bfb = bf.withUnsafeBufferPointer { HalfConversion.fromBFloat16Bits($0, shape: [bf.count]) }.toArray()
@@ -85,12 +98,15 @@ final class TensorTests: XCTestCase {
     }
 
     func testRNGIsSeededSplittableAndFair() {
-        var a = RNG(seed: 7), b = RNG(seed: 7), c = RNG(seed: 8)
+        var a = RNG(seed: 7)
+        var b = RNG(seed: 7)
+        var c = RNG(seed: 8)
         let sa = (0..<10).map { _ in a.next32() }
         XCTAssertEqual(sa, (0..<10).map { _ in b.next32() })
         XCTAssertNotEqual(sa, (0..<10).map { _ in c.next32() })
         var parent = RNG(seed: 1)
-        var child1 = parent.split(), child2 = parent.split()
+        var child1 = parent.split()
+        var child2 = parent.split()
         XCTAssertNotEqual(child1.next64(), child2.next64(), "splits are independent streams")
         var r = RNG(seed: 3)
         let n = 20000
@@ -100,7 +116,8 @@ final class TensorTests: XCTestCase {
         let z = (0..<n).map { _ in Double(r.normal()) }
         let mean = z.reduce(0, +) / Double(n)
         let v = z.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(n)
-        XCTAssertEqual(mean, 0, accuracy: 0.03); XCTAssertEqual(v, 1, accuracy: 0.04)
+        XCTAssertEqual(mean, 0, accuracy: 0.03)
+        XCTAssertEqual(v, 1, accuracy: 0.04)
         var counts = [0, 0, 0]
         for _ in 0..<n { counts[r.categorical([1, 2, 7])] += 1 }
         XCTAssertEqual(Double(counts[2]) / Double(n), 0.7, accuracy: 0.02)
@@ -112,9 +129,11 @@ final class TensorTests: XCTestCase {
         let old = Parallel.threads
         defer { Parallel.threads = old }
         Parallel.threads = 1
-        var r1 = RNG(seed: 11); let t1 = Tensor.randn([1000], rng: &r1).toArray()
+        var r1 = RNG(seed: 11)
+        let t1 = Tensor.randn([1000], rng: &r1).toArray()
         Parallel.threads = 2
-        var r2 = RNG(seed: 11); let t2 = Tensor.randn([1000], rng: &r2).toArray()
+        var r2 = RNG(seed: 11)
+        let t2 = Tensor.randn([1000], rng: &r2).toArray()
         XCTAssertEqual(t1, t2)
     }
 

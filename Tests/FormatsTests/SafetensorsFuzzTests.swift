@@ -4,8 +4,8 @@
 // time and allocation bound. Also: the cases where the reference library's verdict differs from a
 // naive reading (names as bytes, sub-byte dtypes, unknown fields, null metadata, "-0").
 import Compute
-import Foundation
 import Formats
+import Foundation
 import XCTest
 
 final class SafetensorsFuzzTests: XCTestCase {
@@ -31,12 +31,18 @@ final class SafetensorsFuzzTests: XCTestCase {
     /// Valid seeds: several dtypes, metadata, a zero-element tensor.
     func seeds() throws -> [[UInt8]] {
         var rng = RNG(seed: 7)
-        let a = Tensor.randn([3, 5], rng: &rng), b = Tensor.randn([7], rng: &rng), z = Tensor.zeros([0, 4])
-        let one = try SafetensorsWriter.encode([.init("w", a), .init("b", b, dtype: .F16), .init("empty", z),
-                                                .init("h", a, dtype: .BF16)], metadata: ["format": "pt", "step": "3"])
+        let a = Tensor.randn([3, 5], rng: &rng)
+        let b = Tensor.randn([7], rng: &rng)
+        let z = Tensor.zeros([0, 4])
+        let one = try SafetensorsWriter.encode(
+            [
+                .init("w", a), .init("b", b, dtype: .F16), .init("empty", z),
+                .init("h", a, dtype: .BF16),
+            ], metadata: ["format": "pt", "step": "3"])
         let two = try SafetensorsWriter.encode([.init("layer.0.weight", Tensor.randn([16, 16], rng: &rng))])
-        let three = image(#"{"__metadata__":{"k":"v"},"a":{"dtype":"U8","shape":[2,3],"data_offsets":[0,6]},"#
-                          + #""b":{"dtype":"I64","shape":[1],"data_offsets":[6,14]}}"#, data: [UInt8](repeating: 9, count: 14))
+        let three = image(
+            #"{"__metadata__":{"k":"v"},"a":{"dtype":"U8","shape":[2,3],"data_offsets":[0,6]},"#
+                + #""b":{"dtype":"I64","shape":[1],"data_offsets":[6,14]}}"#, data: [UInt8](repeating: 9, count: 14))
         return [one, two, three]
     }
 
@@ -61,19 +67,26 @@ final class SafetensorsFuzzTests: XCTestCase {
             b += (0..<(1 + rng.int(below: 64))).map { _ in UInt8(truncatingIfNeeded: rng.next32()) }
         case 4:  // the length field at an extreme
             let n = UInt64(headerEnd - 8)
-            let values: [UInt64] = [0, 1, 2, n - 1, n + 1, n + 8, UInt64(b.count), UInt64(Int.max), UInt64.max, 1 << 40]
+            let values: [UInt64] = [
+                0, 1, 2, n - 1, n + 1, n + 8, UInt64(b.count), UInt64(Int.max), UInt64.max, 1 << 40,
+            ]
             withUnsafeBytes(of: values[rng.int(below: values.count)].littleEndian) { raw in
                 for k in 0..<8 { b[k] = raw[k] }
             }
         default:  // replace a number or a string of the header with an extreme
             let header = String(decoding: b[8..<headerEnd], as: UTF8.self)
-            let numbers = ["-1", "-0", "0", "1e400", "1.5", "18446744073709551616", "9223372036854775807",
-                           "4611686018427387904", "99999999999", "null", "[]", "{}", "\"x\"", "true"]
+            let numbers = [
+                "-1", "-0", "0", "1e400", "1.5", "18446744073709551616", "9223372036854775807",
+                "4611686018427387904", "99999999999", "null", "[]", "{}", "\"x\"", "true",
+            ]
             let dtypes = SafetensorsDType.allCases.map { "\"\($0.rawValue)\"" } + ["\"F33\"", "\"\"", "\"f32\""]
             var scalars = Array(header.unicodeScalars)
-            let digitRuns = scalars.indices.filter { scalars[$0].properties.numericType != nil
-                && ($0 == 0 || scalars[$0 - 1].properties.numericType == nil) }
-            if rng.int(below: 2) == 0, let start = digitRuns.isEmpty ? nil : digitRuns[rng.int(below: digitRuns.count)] {
+            let digitRuns = scalars.indices.filter {
+                scalars[$0].properties.numericType != nil
+                    && ($0 == 0 || scalars[$0 - 1].properties.numericType == nil)
+            }
+            if rng.int(below: 2) == 0, let start = digitRuns.isEmpty ? nil : digitRuns[rng.int(below: digitRuns.count)]
+            {
                 var end = start
                 while end < scalars.count, scalars[end].properties.numericType != nil { end += 1 }
                 scalars.replaceSubrange(start..<end, with: numbers[rng.int(below: numbers.count)].unicodeScalars)
@@ -84,7 +97,8 @@ final class SafetensorsFuzzTests: XCTestCase {
             var text = ""
             text.unicodeScalars.append(contentsOf: scalars)
             var h = Array(text.utf8)
-            if rng.int(below: 3) == 0 { h = Array(h.prefix(h.count / 2)) + Array(h.prefix(h.count / 2)) }  // repeat half
+            // Sometimes the first half twice.
+            if rng.int(below: 3) == 0 { h = Array(h.prefix(h.count / 2)) + Array(h.prefix(h.count / 2)) }
             var out: [UInt8] = []
             withUnsafeBytes(of: UInt64(h.count).littleEndian) { out += $0 }
             b = out + h + Array(b[headerEnd...])
@@ -94,8 +108,9 @@ final class SafetensorsFuzzTests: XCTestCase {
 
     func testMutatedFilesEndInATypedErrorOrAConsistentFile() throws {
         let seeds = try seeds()
-        var rng = RNG(seed: 20261129)
-        var accepted = 0, rejected = 0
+        var rng = RNG(seed: 20_261_129)
+        var accepted = 0
+        var rejected = 0
         var slowest = 0.0
         let start = Date()
         for k in 0..<4000 {
@@ -121,38 +136,51 @@ final class SafetensorsFuzzTests: XCTestCase {
             let secs = Date().timeIntervalSince(t0)
             slowest = max(slowest, secs)
             XCTAssertLessThan(secs, 1, "case \(k) took \(secs) s")
-            XCTAssertLessThanOrEqual(MemoryStats.peakBytes - base, 4 * bytes.count + 4096, "case \(k): allocation beyond the file")
+            XCTAssertLessThanOrEqual(
+                MemoryStats.peakBytes - base, 4 * bytes.count + 4096, "case \(k): allocation beyond the file")
         }
         XCTAssertGreaterThan(rejected, 1000, "the mutations reach the validator")
         XCTAssertGreaterThan(accepted, 20, "some mutations stay valid (e.g. data bytes flipped)")
-        print("safetensors fuzz: 4000 cases, \(accepted) accepted, \(rejected) rejected, slowest \(slowest) s, " +
-              "total \(Date().timeIntervalSince(start)) s")
+        print(
+            "safetensors fuzz: 4000 cases, \(accepted) accepted, \(rejected) rejected, slowest \(slowest) s, "
+                + "total \(Date().timeIntervalSince(start)) s")
     }
 
     // MARK: agreement with the reference implementation
 
     func testVerdictsMatchTheReferenceLibrary() throws {
         // Names that differ only in Unicode normalisation are two tensors (names compare as bytes).
-        let nfc = "caf\u{E9}", nfd = "cafe\u{301}"
-        let two = try open(image("{\"\(nfc)\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
-                                 + "\"\(nfd)\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}", data: [1, 2]))
+        let nfc = "caf\u{E9}"
+        let nfd = "cafe\u{301}"
+        let two = try open(
+            image(
+                "{\"\(nfc)\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
+                    + "\"\(nfd)\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}", data: [1, 2]))
         XCTAssertEqual(two.entries.count, 2)
         XCTAssertEqual(two.entry(nfc)?.begin, 0)
         XCTAssertEqual(two.entry(nfd)?.begin, 1)
         // The dtypes of the reference's table, including packed sub-byte ones.
-        for (dtype, shape, bytes) in [("C64", 2, 16), ("F4", 4, 2), ("F6_E2M3", 4, 3), ("F8_E8M0", 3, 3), ("F8_E4M3FNUZ", 2, 2),
-                                      ("F8_E5M2FNUZ", 1, 1), ("F6_E3M2", 8, 6)] {
-            let f = try open(image("{\"t\":{\"dtype\":\"\(dtype)\",\"shape\":[\(shape)],\"data_offsets\":[0,\(bytes)]}}",
-                                   data: [UInt8](repeating: 0, count: bytes)))
+        for (dtype, shape, bytes) in [
+            ("C64", 2, 16), ("F4", 4, 2), ("F6_E2M3", 4, 3), ("F8_E8M0", 3, 3), ("F8_E4M3FNUZ", 2, 2),
+            ("F8_E5M2FNUZ", 1, 1), ("F6_E3M2", 8, 6),
+        ] {
+            let f = try open(
+                image(
+                    "{\"t\":{\"dtype\":\"\(dtype)\",\"shape\":[\(shape)],\"data_offsets\":[0,\(bytes)]}}",
+                    data: [UInt8](repeating: 0, count: bytes)))
             XCTAssertEqual(f.entries.first?.dtype.rawValue, dtype)
-            XCTAssertThrowsError(try f.tensor("t")) { XCTAssertEqual($0 as? SafetensorsError, .unsupportedDType(tensor: "t", dtype: dtype)) }
+            XCTAssertThrowsError(try f.tensor("t")) {
+                XCTAssertEqual($0 as? SafetensorsError, .unsupportedDType(tensor: "t", dtype: dtype))
+            }
         }
         XCTAssertThrowsError(try open(image(#"{"t":{"dtype":"F4","shape":[3],"data_offsets":[0,2]}}"#, data: [0, 0]))) {
             XCTAssertEqual($0 as? SafetensorsError, .partialByte(tensor: "t", bits: 12))
         }
         // Unknown fields in an entry are ignored; a null __metadata__ is no metadata.
-        let extra = try open(image(#"{"__metadata__":null,"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"note":"x"}}"#,
-                                   data: [0, 0, 0x80, 0x3F]))
+        let extra = try open(
+            image(
+                #"{"__metadata__":null,"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"note":"x"}}"#,
+                data: [0, 0, 0x80, 0x3F]))
         XCTAssertEqual(try extra.tensor("t").toArray(), [1])
         XCTAssertEqual(extra.metadata, [:])
         // "-0" is a negative number, not a dimension.
@@ -166,7 +194,11 @@ final class SafetensorsFuzzTests: XCTestCase {
         let n = 200_000
         var header = "{"
         header.reserveCapacity(n * 60)
-        for i in 0..<n { header += (i > 0 ? "," : "") + "\"t\(i)\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[\(4 * i),\(4 * i + 4)]}" }
+        for i in 0..<n {
+            header +=
+                (i > 0 ? "," : "")
+                + "\"t\(i)\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[\(4 * i),\(4 * i + 4)]}"
+        }
         header += "}"
         let t0 = Date()
         let f = try open(image(header, data: [UInt8](repeating: 0, count: 4 * n)))

@@ -21,15 +21,19 @@ final class SafetensorsTests: XCTestCase {
         let b = Tensor(shape: [4], data: [0.1, 0.2, -0.3, 8])
         let empty = Tensor.zeros([0, 5])
         let path = dir + "/m.safetensors"
-        try SafetensorsWriter.write([.init("a", a), .init("b.half", b, dtype: .F16), .init("b.bf", b, dtype: .BF16),
-                                     .init("empty", empty), .init("scalar", Tensor.scalar(7))],
-                                    metadata: ["format": "pt", "note": "ünïcode ✓"], to: path)
+        try SafetensorsWriter.write(
+            [
+                .init("a", a), .init("b.half", b, dtype: .F16), .init("b.bf", b, dtype: .BF16),
+                .init("empty", empty), .init("scalar", Tensor.scalar(7)),
+            ],
+            metadata: ["format": "pt", "note": "ünïcode ✓"], to: path)
         let f = try SafetensorsFile(path: path)
         XCTAssertEqual(f.metadata, ["format": "pt", "note": "ünïcode ✓"])
         XCTAssertEqual(f.entries.map(\.name), ["a", "b.half", "b.bf", "empty", "scalar"])
         XCTAssertEqual(try f.tensor("a").toArray(), a.toArray())
         XCTAssertEqual(try f.tensor("a").shape, [2, 3])
-        let half = try f.tensor("b.half").toArray(), bf = try f.tensor("b.bf").toArray()
+        let half = try f.tensor("b.half").toArray()
+        let bf = try f.tensor("b.bf").toArray()
         for i in 0..<4 {
             XCTAssertEqual(half[i], b.toArray()[i], accuracy: abs(b.toArray()[i]) * 1e-3)
             XCTAssertEqual(bf[i], b.toArray()[i], accuracy: abs(b.toArray()[i]) * 8e-3)
@@ -37,7 +41,9 @@ final class SafetensorsTests: XCTestCase {
         XCTAssertEqual(try f.tensor("empty").shape, [0, 5])
         XCTAssertEqual(try f.tensor("scalar").shape, [])
         XCTAssertEqual(try f.tensor("scalar").item(), 7)
-        XCTAssertThrowsError(try f.tensor("missing")) { XCTAssertEqual($0 as? SafetensorsError, .missingTensor("missing")) }
+        XCTAssertThrowsError(try f.tensor("missing")) {
+            XCTAssertEqual($0 as? SafetensorsError, .missingTensor("missing"))
+        }
         // Header is padded to a multiple of 8 with spaces, as the reference writer does.
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         let n = bytes.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
@@ -46,7 +52,8 @@ final class SafetensorsTests: XCTestCase {
 
     /// A file laid out byte by byte from the format description, as the Python library writes it.
     func testHandMadeFixtureFromTheSpec() throws {
-        let header = #"{"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"h":{"dtype":"F16","shape":[2],"data_offsets":[16,20]}}"#
+        let header =
+            #"{"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"h":{"dtype":"F16","shape":[2],"data_offsets":[16,20]}}"#
         var h = Array(header.utf8)
         while h.count % 8 != 0 { h.append(0x20) }
         var file: [UInt8] = []
@@ -62,8 +69,9 @@ final class SafetensorsTests: XCTestCase {
         XCTAssertEqual(f.metadata["format"], "pt")
         // And what Orrery writes for the same tensors is read back identically.
         let out = dir + "/ours.safetensors"
-        try SafetensorsWriter.write([.init("w", try f.tensor("w")), .init("h", try f.tensor("h"), dtype: .F16)],
-                                    metadata: ["format": "pt"], to: out)
+        try SafetensorsWriter.write(
+            [.init("w", try f.tensor("w")), .init("h", try f.tensor("h"), dtype: .F16)],
+            metadata: ["format": "pt"], to: out)
         let g = try SafetensorsFile(path: out)
         XCTAssertEqual(g.entries.map(\.dtype), [.F32, .F16])
         XCTAssertEqual(Array(g.bytes(of: g.entry("h")!)), [0x00, 0x3C, 0x00, 0xC0])
@@ -78,10 +86,14 @@ final class SafetensorsTests: XCTestCase {
         return path
     }
 
-    func assertRejects(_ path: String, _ expected: (SafetensorsError) -> Bool, _ what: String,
-                       line: UInt = #line) {
+    func assertRejects(
+        _ path: String, _ expected: (SafetensorsError) -> Bool, _ what: String,
+        line: UInt = #line
+    ) {
         XCTAssertThrowsError(try SafetensorsFile(path: path), what, line: line) { e in
-            guard let se = e as? SafetensorsError else { return XCTFail("\(what): not a SafetensorsError: \(e)", line: line) }
+            guard let se = e as? SafetensorsError else {
+                return XCTFail("\(what): not a SafetensorsError: \(e)", line: line)
+            }
             XCTAssertTrue(expected(se), "\(what): got \(se)", line: line)
             XCTAssertFalse(se.description.isEmpty)
         }
@@ -93,12 +105,15 @@ final class SafetensorsTests: XCTestCase {
         let tiny = dir + "/tiny.safetensors"
         _ = FileManager.default.createFile(atPath: tiny, contents: Data([1, 2, 3]))
         assertRejects(tiny, { if case .fileTooSmall(3) = $0 { true } else { false } }, "shorter than the length field")
-        assertRejects(file(header: ok, data: eight, lengthOverride: 200_000_000, name: "huge"),
-                      { if case .headerTooLarge(200_000_000, _) = $0 { true } else { false } }, "header length over 100 MB")
-        assertRejects(file(header: ok, data: eight, lengthOverride: UInt64.max, name: "overflow"),
-                      { if case .headerTooLarge = $0 { true } else { false } }, "header length overflow")
-        assertRejects(file(header: ok, lengthOverride: 90, name: "past"),
-                      { if case .headerOutOfBounds(90, _) = $0 { true } else { false } }, "header past end of file")
+        assertRejects(
+            file(header: ok, data: eight, lengthOverride: 200_000_000, name: "huge"),
+            { if case .headerTooLarge(200_000_000, _) = $0 { true } else { false } }, "header length over 100 MB")
+        assertRejects(
+            file(header: ok, data: eight, lengthOverride: UInt64.max, name: "overflow"),
+            { if case .headerTooLarge = $0 { true } else { false } }, "header length overflow")
+        assertRejects(
+            file(header: ok, lengthOverride: 90, name: "past"),
+            { if case .headerOutOfBounds(90, _) = $0 { true } else { false } }, "header past end of file")
         var badUTF8 = file(header: "{\"\u{00E9}\":1}", name: "utf8")
         do {  // replace the é bytes by an invalid sequence
             var d = try! Data(contentsOf: URL(fileURLWithPath: badUTF8))
@@ -107,43 +122,69 @@ final class SafetensorsTests: XCTestCase {
             _ = FileManager.default.createFile(atPath: badUTF8, contents: d)
         }
         assertRejects(badUTF8, { $0 == .headerNotUTF8 }, "header not UTF-8")
-        assertRejects(file(header: "{\"t\": [", name: "json"), { if case .invalidJSON = $0 { true } else { false } }, "invalid JSON")
+        assertRejects(
+            file(header: "{\"t\": [", name: "json"), { if case .invalidJSON = $0 { true } else { false } },
+            "invalid JSON")
         assertRejects(file(header: "[1,2]", name: "array"), { $0 == .headerNotObject }, "header not an object")
-        assertRejects(file(header: #"{"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"t":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
-                           data: eight, name: "dup"),
-                      { if case .invalidJSON(let r) = $0 { r.contains("duplicate key \"t\"") } else { false } }, "duplicate key")
-        assertRejects(file(header: #"{"__metadata__":{"a":1}}"#, name: "meta"),
-                      { if case .invalidMetadata = $0 { true } else { false } }, "metadata value not a string")
-        assertRejects(file(header: #"{"t":{"dtype":"F33","shape":[2],"data_offsets":[0,8]}}"#, data: eight, name: "dtype"),
-                      { $0 == .unknownDType(tensor: "t", dtype: "F33") }, "unknown dtype")
-        assertRejects(file(header: #"{"t":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, data: eight, name: "size"),
-                      { $0 == .sizeMismatch(tensor: "t", expected: 12, found: 8) }, "shape × dtype ≠ byte length")
-        assertRejects(file(header: #"{"t":{"dtype":"F64","shape":[4611686018427387904,4],"data_offsets":[0,8]}}"#, data: eight, name: "ovf"),
-                      { $0 == .sizeOverflow(tensor: "t") }, "shape product overflow")
-        assertRejects(file(header: #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#,
-                           data: [UInt8](repeating: 0, count: 12), name: "gap"),
-                      { $0 == .offsetsNotContiguous(tensor: "b", expectedBegin: 4, found: 8) }, "gap between tensors")
-        assertRejects(file(header: #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#,
-                           data: eight, name: "overlap"),
-                      { if case .offsetsNotContiguous = $0 { true } else { false } }, "overlapping tensors")
-        assertRejects(file(header: ok, data: [0, 0, 0, 0], name: "short"),
-                      { $0 == .dataOutOfBounds(tensor: "t", end: 8, dataSize: 4) }, "data past end of file")
-        assertRejects(file(header: ok, data: eight + [0], name: "trailing"),
-                      { $0 == .dataSizeMismatch(expected: 8, found: 9) }, "bytes after the last tensor")
-        assertRejects(file(header: #"{"t":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}"#, data: eight, name: "neg"),
-                      { if case .invalidEntry(tensor: "t", _) = $0 { true } else { false } }, "negative dimension")
-        assertRejects(file(header: #"{"t":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}"#, data: eight, name: "rev"),
-                      { if case .invalidEntry(tensor: "t", _) = $0 { true } else { false } }, "begin after end")
-        assertRejects(file(header: #"{"t":{"dtype":"F32","shape":[2]}}"#, data: eight, name: "missing"),
-                      { $0 == .invalidEntry(tensor: "t", reason: "missing data_offsets") }, "missing field")
+        assertRejects(
+            file(
+                header:
+                    #"{"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"t":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
+                data: eight, name: "dup"),
+            { if case .invalidJSON(let r) = $0 { r.contains("duplicate key \"t\"") } else { false } }, "duplicate key")
+        assertRejects(
+            file(header: #"{"__metadata__":{"a":1}}"#, name: "meta"),
+            { if case .invalidMetadata = $0 { true } else { false } }, "metadata value not a string")
+        assertRejects(
+            file(header: #"{"t":{"dtype":"F33","shape":[2],"data_offsets":[0,8]}}"#, data: eight, name: "dtype"),
+            { $0 == .unknownDType(tensor: "t", dtype: "F33") }, "unknown dtype")
+        assertRejects(
+            file(header: #"{"t":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, data: eight, name: "size"),
+            { $0 == .sizeMismatch(tensor: "t", expected: 12, found: 8) }, "shape × dtype ≠ byte length")
+        assertRejects(
+            file(
+                header: #"{"t":{"dtype":"F64","shape":[4611686018427387904,4],"data_offsets":[0,8]}}"#, data: eight,
+                name: "ovf"),
+            { $0 == .sizeOverflow(tensor: "t") }, "shape product overflow")
+        assertRejects(
+            file(
+                header:
+                    #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#,
+                data: [UInt8](repeating: 0, count: 12), name: "gap"),
+            { $0 == .offsetsNotContiguous(tensor: "b", expectedBegin: 4, found: 8) }, "gap between tensors")
+        assertRejects(
+            file(
+                header:
+                    #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#,
+                data: eight, name: "overlap"),
+            { if case .offsetsNotContiguous = $0 { true } else { false } }, "overlapping tensors")
+        assertRejects(
+            file(header: ok, data: [0, 0, 0, 0], name: "short"),
+            { $0 == .dataOutOfBounds(tensor: "t", end: 8, dataSize: 4) }, "data past end of file")
+        assertRejects(
+            file(header: ok, data: eight + [0], name: "trailing"),
+            { $0 == .dataSizeMismatch(expected: 8, found: 9) }, "bytes after the last tensor")
+        assertRejects(
+            file(header: #"{"t":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}"#, data: eight, name: "neg"),
+            { if case .invalidEntry(tensor: "t", _) = $0 { true } else { false } }, "negative dimension")
+        assertRejects(
+            file(header: #"{"t":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}"#, data: eight, name: "rev"),
+            { if case .invalidEntry(tensor: "t", _) = $0 { true } else { false } }, "begin after end")
+        assertRejects(
+            file(header: #"{"t":{"dtype":"F32","shape":[2]}}"#, data: eight, name: "missing"),
+            { $0 == .invalidEntry(tensor: "t", reason: "missing data_offsets") }, "missing field")
         XCTAssertThrowsError(try SafetensorsFile(path: dir + "/nope.safetensors")) {
             guard case .io = $0 as? SafetensorsError else { return XCTFail("\($0)") }
         }
-        XCTAssertThrowsError(try SafetensorsFile(path: dir)) { guard case .io = $0 as? SafetensorsError else { return XCTFail("\($0)") } }
+        XCTAssertThrowsError(try SafetensorsFile(path: dir)) {
+            guard case .io = $0 as? SafetensorsError else { return XCTFail("\($0)") }
+        }
         // Loading an integer tensor as Float32 is refused with its own error.
         let ints = file(header: #"{"i":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#, data: eight, name: "ints")
         let f = try! SafetensorsFile(path: ints)
-        XCTAssertThrowsError(try f.tensor("i")) { XCTAssertEqual($0 as? SafetensorsError, .unsupportedDType(tensor: "i", dtype: "I64")) }
+        XCTAssertThrowsError(try f.tensor("i")) {
+            XCTAssertEqual($0 as? SafetensorsError, .unsupportedDType(tensor: "i", dtype: "I64"))
+        }
     }
 
     func testAtomicWriteKeepsThePreviousFileOnFailure() throws {
@@ -163,7 +204,9 @@ final class SafetensorsTests: XCTestCase {
             XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), now)
         }
         // A directory that does not exist: a clear error naming the path.
-        XCTAssertThrowsError(try SafetensorsWriter.write([.init("x", Tensor([9]))], to: dir + "/no/such/dir/m.safetensors")) {
+        XCTAssertThrowsError(
+            try SafetensorsWriter.write([.init("x", Tensor([9]))], to: dir + "/no/such/dir/m.safetensors")
+        ) {
             XCTAssertTrue("\($0)".contains("no/such/dir"))
         }
         // A full disk, simulated by a file-size limit (writes fail with EFBIG part-way through).
@@ -177,9 +220,12 @@ final class SafetensorsTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("write failed"), "\($0)")
         }
         setrlimit(Int32(RLIMIT_FSIZE.rawValue), &old)
-        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), now, "previous file intact after a failed write")
+        XCTAssertEqual(
+            try Data(contentsOf: URL(fileURLWithPath: path)), now, "previous file intact after a failed write")
         // Never replaces something that is not a regular file.
-        XCTAssertThrowsError(try AtomicFile.write([1], to: dir)) { XCTAssertTrue("\($0)".contains("not a regular file")) }
+        XCTAssertThrowsError(try AtomicFile.write([1], to: dir)) {
+            XCTAssertTrue("\($0)".contains("not a regular file"))
+        }
         // Duplicate names are refused before anything is written.
         XCTAssertThrowsError(try SafetensorsWriter.write([.init("x", Tensor([1])), .init("x", Tensor([2]))], to: path))
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), now)
@@ -188,10 +234,13 @@ final class SafetensorsTests: XCTestCase {
     }
 
     func testStrictJSON() throws {
-        XCTAssertEqual(try StrictJSONParser.parse(Array(#"{"a":[1,2.5,"x\u00e9\ud83d\ude00",true,null]}"#.utf8)),
-                       .object([("a", .array([.int(1), .number(2.5), .string("xé😀"), .bool(true), .null]))]))
-        for bad in [#"{"a":1,}"#, #"{"a" 1}"#, "[01]", #""\ud800""#, "{} x", "[1e]", #"{"a":1,"a":2}"#,
-                    String(repeating: "[", count: 100) + String(repeating: "]", count: 100)] {
+        XCTAssertEqual(
+            try StrictJSONParser.parse(Array(#"{"a":[1,2.5,"x\u00e9\ud83d\ude00",true,null]}"#.utf8)),
+            .object([("a", .array([.int(1), .number(2.5), .string("xé😀"), .bool(true), .null]))]))
+        for bad in [
+            #"{"a":1,}"#, #"{"a" 1}"#, "[01]", #""\ud800""#, "{} x", "[1e]", #"{"a":1,"a":2}"#,
+            String(repeating: "[", count: 100) + String(repeating: "]", count: 100),
+        ] {
             XCTAssertThrowsError(try StrictJSONParser.parse(Array(bad.utf8)), bad)
         }
     }

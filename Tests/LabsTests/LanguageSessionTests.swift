@@ -15,10 +15,21 @@ final class LanguageSessionTests: XCTestCase {
 
     func small(_ kind: LMConfig.ModelKind, steps: Int = 40) -> LMConfig {
         var c = LMConfig()
-        c.model = kind; c.corpus = "stories"; c.corpusDocuments = 300
-        c.layers = kind == .gpt ? 2 : 1; c.width = kind == .gpt ? 32 : 48; c.heads = 2
-        c.context = 32; c.batch = 8; c.steps = steps; c.warmup = 5; c.lr = 1e-2; c.minLR = 1e-3
-        c.evalEvery = 0; c.evalBatches = 4; c.checkpointEvery = 5
+        c.model = kind
+        c.corpus = "stories"
+        c.corpusDocuments = 300
+        c.layers = kind == .gpt ? 2 : 1
+        c.width = kind == .gpt ? 32 : 48
+        c.heads = 2
+        c.context = 32
+        c.batch = 8
+        c.steps = steps
+        c.warmup = 5
+        c.lr = 1e-2
+        c.minLR = 1e-3
+        c.evalEvery = 0
+        c.evalBatches = 4
+        c.checkpointEvery = 5
         return c
     }
 
@@ -35,11 +46,17 @@ final class LanguageSessionTests: XCTestCase {
     }
 
     func testDropoutIsDeterministicAndOffForEvaluation() throws {
-        var c = small(.gpt, steps: 6); c.dropout = 0.2
-        let a = try LanguageSession(config: c), b = try LanguageSession(config: c)
-        while a.step < 6 { a.trainStep(); b.trainStep() }
+        var c = small(.gpt, steps: 6)
+        c.dropout = 0.2
+        let a = try LanguageSession(config: c)
+        let b = try LanguageSession(config: c)
+        while a.step < 6 {
+            a.trainStep()
+            b.trainStep()
+        }
         XCTAssertEqual(a.history.map(\.loss), b.history.map(\.loss), "same seed, same dropout masks")
-        var plain = c; plain.dropout = nil
+        var plain = c
+        plain.dropout = nil
         let p = try LanguageSession(config: plain)
         p.trainStep()
         XCTAssertNotEqual(p.history[0].loss, a.history[0].loss, "dropout changes the training loss")
@@ -50,7 +67,8 @@ final class LanguageSessionTests: XCTestCase {
         let s = try LanguageSession(config: small(.gpt, steps: 2))
         let (tokens, maps) = try XCTUnwrap(s.attentionProbe(length: 10))
         XCTAssertEqual(tokens.count, 10)
-        XCTAssertEqual(maps.count, 2); XCTAssertEqual(maps[0].count, 2)
+        XCTAssertEqual(maps.count, 2)
+        XCTAssertEqual(maps[0].count, 2)
         for row in maps[1][0].indices { XCTAssertEqual(maps[1][0][row].reduce(0, +), 1, accuracy: 1e-4) }
         XCTAssertTrue(s.sampleText(maxTokens: 5).hasPrefix("Once"))
         XCTAssertNil(try LanguageSession(config: small(.gru, steps: 2)).attentionProbe(), "no attention in a GRU")
@@ -78,7 +96,9 @@ final class LanguageSessionTests: XCTestCase {
         XCTAssertEqual(resumed.step, 6)
         while resumed.step < 12 { resumed.trainStep() }
         XCTAssertEqual(resumed.history.map(\.loss), straight.history.map(\.loss), "losses identical bit for bit")
-        for (a, b) in zip(resumed.model.parameters, straight.model.parameters) { XCTAssertEqual(a.toArray(), b.toArray()) }
+        for (a, b) in zip(resumed.model.parameters, straight.model.parameters) {
+            XCTAssertEqual(a.toArray(), b.toArray())
+        }
         // The same seed and thread count reproduce a run exactly.
         let again = try LanguageSession(config: c)
         while again.step < 12 { again.trainStep() }
@@ -103,10 +123,14 @@ final class LanguageSessionTests: XCTestCase {
         try LanguageSessionDirectory.save(s, to: dir)
         let newSnapshot = try SessionDirectory.current(dir)
         XCTAssertNotEqual(newSnapshot, snapshot)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: snapshot), "the older snapshot is removed once the new one is current")
+        XCTAssertFalse(
+            FileManager.default.fileExists(atPath: snapshot),
+            "the older snapshot is removed once the new one is current")
         try good.write(to: URL(fileURLWithPath: newSnapshot + "/model.safetensors"))
         XCTAssertThrowsError(try LanguageSessionDirectory.resume(dir)) { e in
-            XCTAssertEqual(e as? CheckpointError, .stepMismatch(dir: dir, file: "model.safetensors", fileStep: "1", sessionStep: 2))
+            XCTAssertEqual(
+                e as? CheckpointError, .stepMismatch(dir: dir, file: "model.safetensors", fileStep: "1", sessionStep: 2)
+            )
         }
         try "{\"format\": 3}".write(toFile: newSnapshot + "/config.json", atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try LanguageSessionDirectory.resume(dir)) { e in
@@ -119,15 +143,16 @@ final class LanguageSessionTests: XCTestCase {
 
     func testInjectedNaNIsSkippedThenRolledBackWithALowerLearningRate() throws {
         let s = try LanguageSession(config: small(.gpt, steps: 30))
-        while s.step < 7 { s.trainStep() }          // a good snapshot at step 5
+        while s.step < 7 { s.trainStep() }  // a good snapshot at step 5
         let goodLoss = s.history[4].loss
         s.injectNaN = [7]
         let m = s.trainStep()
         XCTAssertTrue(m.skipped)
         XCTAssertEqual(s.events.last, .nonFiniteLoss(step: 7))
         XCTAssertEqual(s.lrScale, 1, "one bad step is skipped, not rolled back")
-        s.injectNaN = [8, 9]                        // three non-finite steps in a row: roll back
-        s.trainStep(); s.trainStep()
+        s.injectNaN = [8, 9]  // three non-finite steps in a row: roll back
+        s.trainStep()
+        s.trainStep()
         XCTAssertEqual(s.events.last, .rollback(toStep: 5, lrScale: 0.5))
         XCTAssertEqual(s.step, 5)
         XCTAssertEqual(s.lrScale, 0.5)
@@ -138,14 +163,24 @@ final class LanguageSessionTests: XCTestCase {
 
     func testBadCorpusFilesGiveClearErrors() throws {
         func err(_ path: String, bytes: Bool = false) -> String {
-            var c = small(.gpt); c.corpus = path; c.byteLevel = bytes
-            do { _ = try LanguageSession(config: c); return "no error" } catch { return "\(error)" }
+            var c = small(.gpt)
+            c.corpus = path
+            c.byteLevel = bytes
+            do {
+                _ = try LanguageSession(config: c)
+                return "no error"
+            } catch { return "\(error)" }
         }
-        let empty = dir + "/empty.txt"; _ = FileManager.default.createFile(atPath: empty, contents: Data())
+        let empty = dir + "/empty.txt"
+        _ = FileManager.default.createFile(atPath: empty, contents: Data())
         XCTAssertTrue(err(empty).contains("empty"))
-        let bin = dir + "/bin.dat"; _ = FileManager.default.createFile(atPath: bin, contents: Data([0x41, 0, 0x42] + Array(repeating: 0x43, count: 100)))
+        let bin = dir + "/bin.dat"
+        _ = FileManager.default.createFile(
+            atPath: bin, contents: Data([0x41, 0, 0x42] + Array(repeating: 0x43, count: 100)))
         XCTAssertTrue(err(bin).contains("binary"))
-        let latin = dir + "/latin1.txt"; _ = FileManager.default.createFile(atPath: latin, contents: Data(Array("caf".utf8) + [0xE9] + Array(repeating: 0x61, count: 100)))
+        let latin = dir + "/latin1.txt"
+        _ = FileManager.default.createFile(
+            atPath: latin, contents: Data(Array("caf".utf8) + [0xE9] + Array(repeating: 0x61, count: 100)))
         XCTAssertTrue(err(latin).contains("not valid UTF-8 at byte 3"), err(latin))
         XCTAssertFalse(err(latin, bytes: true).contains("UTF-8"), "explicit byte-level mode accepts it")
         XCTAssertTrue(err(dir).contains("directory"))
@@ -156,10 +191,11 @@ final class LanguageSessionTests: XCTestCase {
         let huge = dir + "/oneline.txt"
         _ = FileManager.default.createFile(atPath: huge, contents: nil)
         let fh = FileHandle(forWritingAtPath: huge)!
-        try fh.truncate(atOffset: 100 << 20)   // a single 100 MB "line" (sparse: costs no disk)
+        try fh.truncate(atOffset: 100 << 20)  // a single 100 MB "line" (sparse: costs no disk)
         try fh.close()
         XCTAssertTrue(err(huge).contains("limit"), err(huge))
-        let tiny = dir + "/tiny.txt"; try "hi".write(toFile: tiny, atomically: true, encoding: .utf8)
+        let tiny = dir + "/tiny.txt"
+        try "hi".write(toFile: tiny, atomically: true, encoding: .utf8)
         XCTAssertTrue(err(tiny).contains("a context of 32 needs at least 34"), err(tiny))
     }
 }

@@ -19,13 +19,16 @@ final class SessionDirectoryTests: XCTestCase {
         let first = try SessionDirectory.current(dir)
         XCTAssertEqual(read(first + "/a.txt"), "one")
         // A save that fails part-way (its second file cannot be created): nothing of it is visible.
-        XCTAssertThrowsError(try SessionDirectory.commit([("a.txt", Array("two".utf8)), ("no/such/b.txt", [])], step: 2, to: dir)) { e in
+        XCTAssertThrowsError(
+            try SessionDirectory.commit([("a.txt", Array("two".utf8)), ("no/such/b.txt", [])], step: 2, to: dir)
+        ) { e in
             guard case .writeFailed = e as? CheckpointError else { return XCTFail("\(e)") }
         }
         XCTAssertEqual(try SessionDirectory.current(dir), first)
         XCTAssertEqual(read(first + "/a.txt"), "one")
         // Leftovers of a killed save (a .partial folder) are ignored when reading and removed by the next save.
-        try FileManager.default.createDirectory(atPath: dir + "/.partial-step-00000003-1", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: dir + "/.partial-step-00000003-1", withIntermediateDirectories: true)
         XCTAssertEqual(try SessionDirectory.current(dir), first)
         try SessionDirectory.commit([("a.txt", Array("three".utf8))], step: 3, to: dir)
         let third = try SessionDirectory.current(dir)
@@ -49,7 +52,9 @@ final class SessionDirectoryTests: XCTestCase {
 
     func testPointerIsValidatedAndFlatLayoutIsRead() throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        XCTAssertThrowsError(try SessionDirectory.current(dir)) { XCTAssertEqual($0 as? CheckpointError, .notASession(dir: dir)) }
+        XCTAssertThrowsError(try SessionDirectory.current(dir)) {
+            XCTAssertEqual($0 as? CheckpointError, .notASession(dir: dir))
+        }
         try "{}".write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
         XCTAssertEqual(try SessionDirectory.current(dir), dir, "flat layout (the shipped models)")
         for bad in ["../../etc", "step-1/../..", "/tmp", "step-", "step-1-2-3", ""] {
@@ -60,7 +65,9 @@ final class SessionDirectoryTests: XCTestCase {
         }
         try "step-00000009".write(toFile: dir + "/CURRENT", atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try SessionDirectory.current(dir)) { e in
-            guard case .malformed(_, "CURRENT", let why) = e as? CheckpointError, why.contains("missing") else { return XCTFail("\(e)") }
+            guard case .malformed(_, "CURRENT", let why) = e as? CheckpointError, why.contains("missing") else {
+                return XCTFail("\(e)")
+            }
         }
     }
 
@@ -85,7 +92,14 @@ final class SessionDirectoryTests: XCTestCase {
 
     func testNegativeSecondMomentsAreRefusedOnResume() throws {
         var c = LMConfig()
-        c.corpusDocuments = 200; c.layers = 1; c.width = 16; c.heads = 2; c.context = 16; c.batch = 2; c.steps = 4; c.evalEvery = 0
+        c.corpusDocuments = 200
+        c.layers = 1
+        c.width = 16
+        c.heads = 2
+        c.context = 16
+        c.batch = 2
+        c.steps = 4
+        c.evalEvery = 0
         let s = try LanguageSession(config: c, directory: dir)
         s.trainStep()
         try s.save()
@@ -97,7 +111,8 @@ final class SessionDirectoryTests: XCTestCase {
         }
         try SafetensorsWriter.write(items, metadata: f.metadata, to: path)
         XCTAssertThrowsError(try LanguageSessionDirectory.resume(dir)) { e in
-            guard case .malformed(_, "optimizer.safetensors", let why) = e as? CheckpointError, why.contains("negative") else {
+            guard case .malformed(_, "optimizer.safetensors", let why) = e as? CheckpointError, why.contains("negative")
+            else {
                 return XCTFail("\(e)")
             }
         }
@@ -106,12 +121,18 @@ final class SessionDirectoryTests: XCTestCase {
     func testParameterCountMatchesTheBuiltModels() {
         for kind in LMConfig.ModelKind.allCases {
             var c = LMConfig()
-            c.model = kind; c.layers = 2; c.width = 48; c.heads = 4; c.kvHeads = kind == .gpt ? 2 : nil
+            c.model = kind
+            c.layers = 2
+            c.width = 48
+            c.heads = 4
+            c.kvHeads = kind == .gpt ? 2 : nil
             let model = LanguageSession.makeModel(c, vocab: 77)
             XCTAssertEqual(ModelBudget.parameterCount(c, vocab: 77), model.parameterCount, "\(kind)")
         }
         var huge = LMConfig()
-        huge.layers = 64; huge.width = 4096; huge.heads = 32
+        huge.layers = 64
+        huge.width = 4096
+        huge.heads = 32
         XCTAssertThrowsError(try ModelBudget.check(huge, vocab: 300, training: false, available: 24e9)) { e in
             XCTAssertTrue("\(e)".contains("GB"), "\(e)")
         }
@@ -120,17 +141,23 @@ final class SessionDirectoryTests: XCTestCase {
 
     func testEmptyStopStringsAreIgnoredAndNonFiniteLogitsStopGeneration() throws {
         var c = LMConfig()
-        c.layers = 1; c.width = 16; c.heads = 2; c.context = 16
+        c.layers = 1
+        c.width = 16
+        c.heads = 2
+        c.context = 16
         let model = LanguageSession.makeModel(c, vocab: 300)
         let tok = CharTokenizer(chars: Array("abcdefghijklmnopqrstuvwxyz ".unicodeScalars))
         var o = SamplingOptions()
-        o.temperature = 0; o.maxTokens = 40
+        o.temperature = 0
+        o.maxTokens = 40
         let plain = TextGenerator(model: model, tokenizer: tok, prompt: tok.encode("ab"), options: o).run()
         o.stop = [""]
         let withEmpty = TextGenerator(model: model, tokenizer: tok, prompt: tok.encode("ab"), options: o).run()
         XCTAssertEqual(withEmpty, plain)
-        model.parameters[0].assign(Tensor(shape: model.parameters[0].shape,
-                                          data: [Float](repeating: .nan, count: model.parameters[0].count)))
+        model.parameters[0].assign(
+            Tensor(
+                shape: model.parameters[0].shape,
+                data: [Float](repeating: .nan, count: model.parameters[0].count)))
         let gen = TextGenerator(model: model, tokenizer: tok, prompt: tok.encode("ab"), options: o)
         XCTAssertEqual(gen.run(), "")
         XCTAssertNotNil(gen.failure)

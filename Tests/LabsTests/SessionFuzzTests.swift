@@ -19,11 +19,20 @@ final class SessionFuzzTests: XCTestCase {
 
     func baseSession(tokenizer: String) throws -> String {
         var c = LMConfig()
-        c.corpusDocuments = 200; c.layers = 1; c.width = 16; c.heads = 2; c.context = 16; c.batch = 2; c.steps = 4
-        c.evalEvery = 0; c.tokenizer = tokenizer; c.bpeVocab = 280
+        c.corpusDocuments = 200
+        c.layers = 1
+        c.width = 16
+        c.heads = 2
+        c.context = 16
+        c.batch = 2
+        c.steps = 4
+        c.evalEvery = 0
+        c.tokenizer = tokenizer
+        c.bpeVocab = 280
         let path = dir + "/base-\(tokenizer)"
         let s = try LanguageSession(config: c, directory: path)
-        s.trainStep(); s.trainStep()
+        s.trainStep()
+        s.trainStep()
         try s.save()
         return path
     }
@@ -46,9 +55,13 @@ final class SessionFuzzTests: XCTestCase {
 
     /// JSON-level mutations: one value somewhere in the object replaced by an extreme of another kind.
     func mutateJSON(_ b: [UInt8], _ rng: inout RNG) -> [UInt8] {
-        guard var obj = (try? JSONSerialization.jsonObject(with: Data(b))) as? [String: Any] else { return mutateBytes(b, &rng) }
-        let extremes: [Any] = [-1, 0, 1, 3, -0.0, 1e30, Int.max, Int.min, Int(Int32.max), 65_537, 200_001, 4096, 8192, 0.5, 2.0,
-                                "bpe", "char", "", "x", NSNull(), [1, 2], [[1, 2], [3]], ["a": 1], true]
+        guard var obj = (try? JSONSerialization.jsonObject(with: Data(b))) as? [String: Any] else {
+            return mutateBytes(b, &rng)
+        }
+        let extremes: [Any] = [
+            -1, 0, 1, 3, -0.0, 1e30, Int.max, Int.min, Int(Int32.max), 65_537, 200_001, 4096, 8192, 0.5, 2.0,
+            "bpe", "char", "", "x", NSNull(), [1, 2], [[1, 2], [3]], ["a": 1], true,
+        ]
         func change(_ o: inout [String: Any], depth: Int) {
             let keys = o.keys.sorted()
             guard !keys.isEmpty else { return }
@@ -69,9 +82,12 @@ final class SessionFuzzTests: XCTestCase {
 
     func testMutatedSessionDirectoriesEndInATypedError() throws {
         let bases = [try baseSession(tokenizer: "char"), try baseSession(tokenizer: "bpe")]
-        let files = ["config.json", "tokenizer.json", "model.safetensors", "CURRENT", "optimizer.safetensors", "metrics.jsonl"]
+        let files = [
+            "config.json", "tokenizer.json", "model.safetensors", "CURRENT", "optimizer.safetensors", "metrics.jsonl",
+        ]
         var rng = RNG(seed: 99)
-        var loaded = 0, rejected = 0
+        var loaded = 0
+        var rejected = 0
         let work = dir + "/case"
         let start = Date()
         for k in 0..<2000 {
@@ -82,14 +98,20 @@ final class SessionFuzzTests: XCTestCase {
             let file = files[rng.int(below: files.count)]
             let path = file == "CURRENT" ? work + "/CURRENT" : snapshot + "/" + file
             let original = bytes(path)
-            let mutated = file.hasSuffix(".json") && rng.int(below: 3) > 0 ? mutateJSON(original, &rng) : mutateBytes(original, &rng)
+            let mutated =
+                file.hasSuffix(".json") && rng.int(below: 3) > 0
+                ? mutateJSON(original, &rng) : mutateBytes(original, &rng)
             try Data(mutated).write(to: URL(fileURLWithPath: path))
             let resume = file.hasPrefix("optimizer") || file.hasPrefix("metrics")
             MemoryStats.resetPeak()
             let live = MemoryStats.liveBytes
             let t0 = Date()
             do {
-                if resume { _ = try LanguageSessionDirectory.resume(work) } else { _ = try LanguageSessionDirectory.loadModel(work) }
+                if resume {
+                    _ = try LanguageSessionDirectory.resume(work)
+                } else {
+                    _ = try LanguageSessionDirectory.loadModel(work)
+                }
                 loaded += 1
             } catch is CheckpointError {
                 rejected += 1
@@ -100,10 +122,13 @@ final class SessionFuzzTests: XCTestCase {
             }
             let secs = Date().timeIntervalSince(t0)
             XCTAssertLessThan(secs, 5, "case \(k) (\(file)) took \(secs) s")
-            XCTAssertLessThan(MemoryStats.peakBytes - live, 64 << 20, "case \(k) (\(file)): allocated \(MemoryStats.peakBytes - live) bytes")
+            XCTAssertLessThan(
+                MemoryStats.peakBytes - live, 64 << 20,
+                "case \(k) (\(file)): allocated \(MemoryStats.peakBytes - live) bytes")
         }
         XCTAssertGreaterThan(rejected, 300)
-        print("session fuzz: 2000 cases, \(loaded) loaded, \(rejected) rejected in \(Date().timeIntervalSince(start)) s")
+        print(
+            "session fuzz: 2000 cases, \(loaded) loaded, \(rejected) rejected in \(Date().timeIntervalSince(start)) s")
     }
 
     func testRandomTokenizerFilesEndInATypedErrorOrRoundTrip() {
@@ -113,13 +138,25 @@ final class SessionFuzzTests: XCTestCase {
             let obj: [String: Any]
             if rng.int(below: 2) == 0 {
                 let n = rng.int(below: 40)
-                let pool = [-5, -1, 0, 9, 10, 65, 97, 0xD7FF, 0xD800, 0xDFFF, 0xFFFF, 0x10FFFF, 0x110000, Int.max, Int.min]
-                obj = ["type": "char", "chars": (0..<n).map { _ in rng.int(below: 3) == 0 ? pool[rng.int(below: pool.count)] : 32 + rng.int(below: 200) }]
+                let pool = [
+                    -5, -1, 0, 9, 10, 65, 97, 0xD7FF, 0xD800, 0xDFFF, 0xFFFF, 0x10FFFF, 0x110000, Int.max, Int.min,
+                ]
+                obj = [
+                    "type": "char",
+                    "chars": (0..<n).map { _ in
+                        rng.int(below: 3) == 0 ? pool[rng.int(below: pool.count)] : 32 + rng.int(below: 200)
+                    },
+                ]
             } else {
                 let n = rng.int(below: 60)
-                obj = ["type": "bpe", "merges": (0..<n).map { i in
-                    rng.int(below: 10) == 0 ? [rng.int(below: 3) - 1] : [rng.int(below: 256 + i + 2) - 1, rng.int(below: 256 + i + 2) - 1]
-                }]
+                obj = [
+                    "type": "bpe",
+                    "merges": (0..<n).map { i in
+                        rng.int(below: 10) == 0
+                            ? [rng.int(below: 3) - 1]
+                            : [rng.int(below: 256 + i + 2) - 1, rng.int(below: 256 + i + 2) - 1]
+                    },
+                ]
             }
             do {
                 let tok = try TokenizerFile.load(obj)

@@ -6,12 +6,15 @@ import XCTest
 
 /// The tiny chat model shipped in assets/models/chat (made by `orrery train chat`).
 final class ShippedChatModelTests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     let dir = root.appendingPathComponent("assets/models/chat").path
 
     func testShippedModelIsSmallAndAnswersEverySingleDigitSum() throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: dir)
-        let bytes = try files.reduce(0) { $0 + ((try FileManager.default.attributesOfItem(atPath: dir + "/" + $1)[.size] as? Int) ?? 0) }
+        let bytes = try files.reduce(0) {
+            $0 + ((try FileManager.default.attributesOfItem(atPath: dir + "/" + $1)[.size] as? Int) ?? 0)
+        }
         XCTAssertLessThanOrEqual(bytes, 8 << 20, "shipped model ≤ 8 MB")
         // The chat policy the TUI and `orrery chat` use, greedy: every pair, deterministically.
         var policy = ChatPolicy()

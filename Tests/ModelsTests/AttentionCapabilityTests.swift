@@ -6,7 +6,8 @@ final class AttentionCapabilityTests: XCTestCase {
     /// The decoder's attention row (from its KV cache) equals the last row of the model's own probe
     /// (a full forward pass) for every layer and head, with grouped-query attention.
     func testDecoderAttentionRowEqualsTheFullForwardProbe() {
-        let model = GPT(GPTConfig(vocabSize: 50, contextLength: 32, layers: 2, heads: 4, kvHeads: 2, width: 32), seed: 5)
+        let model = GPT(
+            GPTConfig(vocabSize: 50, contextLength: 32, layers: 2, heads: 4, kvHeads: 2, width: 32), seed: 5)
         let ids = [3, 14, 15, 9, 26, 5, 35, 8, 9, 7]
         let decoder = model.makeDecoder()
         _ = decoder.feed(Array(ids.prefix(6)))
@@ -22,7 +23,8 @@ final class AttentionCapabilityTests: XCTestCase {
                 for (a, b) in zip(row, expected) { XCTAssertEqual(a, b, accuracy: 1e-5, "layer \(layer) head \(head)") }
             }
         }
-        let rnn = RNNLM(RNNConfig(kind: .gru, vocabSize: 50, contextLength: 32, layers: 1, width: 16), seed: 1).makeDecoder()
+        let rnn = RNNLM(RNNConfig(kind: .gru, vocabSize: 50, contextLength: 32, layers: 1, width: 16), seed: 1)
+            .makeDecoder()
         XCTAssertNil(rnn.attentionShape, "recurrent models report no attention")
     }
 }

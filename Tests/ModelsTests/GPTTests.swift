@@ -1,7 +1,7 @@
 import Compute
+import Foundation
 import Models
 import NN
-import Foundation
 import XCTest
 
 final class GPTTests: XCTestCase {
@@ -18,7 +18,8 @@ final class GPTTests: XCTestCase {
         var r = RNG(seed: 2)
         let tokens = (0..<(2 * 16)).map { _ in r.int(below: 31) }
         let targets = Array(tokens.dropFirst()) + [0]
-        var first: Float = 0, last: Float = 0
+        var first: Float = 0
+        var last: Float = 0
         for step in 0..<60 {
             model.zeroGrad()
             let loss = model.loss(tokens, targets: targets, batch: 2)
@@ -33,7 +34,11 @@ final class GPTTests: XCTestCase {
 
     func testCheckpointedBlocksGiveTheSameGradientsWithLessMemory() {
         var big = tiny
-        big.width = 64; big.heads = 4; big.kvHeads = 4; big.layers = 4; big.contextLength = 256
+        big.width = 64
+        big.heads = 4
+        big.kvHeads = 4
+        big.layers = 4
+        big.contextLength = 256
         var r = RNG(seed: 3)
         let tokens = (0..<(4 * 256)).map { _ in r.int(below: 31) }
         let targets = tokens.map { ($0 + 1) % 31 }
@@ -53,7 +58,8 @@ final class GPTTests: XCTestCase {
         }
         XCTAssertEqual(losses[0], losses[1])
         for (a, b) in zip(grads[0], grads[1]) { assertCloseArrays(a, b, "checkpointed gradients") }
-        XCTAssertLessThan(Double(peaks[1]), Double(peaks[0]) * 0.75, "peak \(peaks[1]) with checkpointing vs \(peaks[0]) without")
+        XCTAssertLessThan(
+            Double(peaks[1]), Double(peaks[0]) * 0.75, "peak \(peaks[1]) with checkpointing vs \(peaks[0]) without")
     }
 
     func assertCloseArrays(_ a: [Float], _ b: [Float], _ msg: String, line: UInt = #line) {
@@ -69,10 +75,13 @@ final class GPTTests: XCTestCase {
         XCTAssertEqual(packed.reduce(0) { $0 + $1.count }, pairs, "every training pair packed once, no padding")
         for p in packed {
             XCTAssertLessThanOrEqual(p.count, 64)
-            XCTAssertEqual(p.cuSeqlens.first, 0); XCTAssertEqual(p.cuSeqlens.last, p.count)
+            XCTAssertEqual(p.cuSeqlens.first, 0)
+            XCTAssertEqual(p.cuSeqlens.last, p.count)
             XCTAssertEqual(p.realTokens, p.count)
             for d in 0..<(p.cuSeqlens.count - 1) {
-                XCTAssertEqual(Array(p.positions[p.cuSeqlens[d]..<p.cuSeqlens[d + 1]]), Array(0..<(p.cuSeqlens[d + 1] - p.cuSeqlens[d])))
+                XCTAssertEqual(
+                    Array(p.positions[p.cuSeqlens[d]..<p.cuSeqlens[d + 1]]),
+                    Array(0..<(p.cuSeqlens[d + 1] - p.cuSeqlens[d])))
             }
         }
         // Packing wastes little: buffers are nearly full.
@@ -91,18 +100,23 @@ final class GPTTests: XCTestCase {
         let packed = SequencePacker.pack(docs, capacity: 64)
         XCTAssertEqual(packed.count, 1)
         let p = packed[0]
-        let packedLoss = model.loss(p.tokens, targets: p.targets, batch: 1, positions: p.positions, cuSeqlens: p.cuSeqlens)
+        let packedLoss = model.loss(
+            p.tokens, targets: p.targets, batch: 1, positions: p.positions, cuSeqlens: p.cuSeqlens)
         var weighted: Double = 0
         var n = 0
         for d in docs {
             let l = model.loss(Array(d.dropLast()), targets: Array(d.dropFirst()), batch: 1).item()
-            weighted += Double(l) * Double(d.count - 1); n += d.count - 1
+            weighted += Double(l) * Double(d.count - 1)
+            n += d.count - 1
         }
         XCTAssertEqual(Double(packedLoss.item()), weighted / Double(n), accuracy: 1e-5)
         // Padded rows give the same loss too (padding is masked out of the loss and never attended).
         let padded = SequencePacker.padded(docs, length: 16)
-        let tokens = padded.flatMap(\.tokens), targets = padded.flatMap(\.targets)
-        XCTAssertEqual(Double(model.loss(tokens, targets: targets, batch: padded.count).item()), weighted / Double(n), accuracy: 1e-5)
+        let tokens = padded.flatMap(\.tokens)
+        let targets = padded.flatMap(\.targets)
+        XCTAssertEqual(
+            Double(model.loss(tokens, targets: targets, batch: padded.count).item()), weighted / Double(n),
+            accuracy: 1e-5)
     }
 
     func testAttentionProbeOfALayerAndHead() {
@@ -118,14 +132,16 @@ final class GPTTests: XCTestCase {
                 }
             }
         }
-        XCTAssertNotEqual(model.attentionProbabilities(tokens, layer: 1, head: 0).toArray(),
-                          model.attentionProbabilities(tokens, layer: 0, head: 0).toArray())
+        XCTAssertNotEqual(
+            model.attentionProbabilities(tokens, layer: 1, head: 0).toArray(),
+            model.attentionProbabilities(tokens, layer: 0, head: 0).toArray())
     }
 
     func testRotaryEmbeddingIsARelativePositionEncoding() {
         let table = RotaryTable(headDim: 8, maxPositions: 32)
         var r = RNG(seed: 7)
-        let q = Tensor.randn([1, 1, 1, 8], rng: &r), k = Tensor.randn([1, 1, 1, 8], rng: &r)
+        let q = Tensor.randn([1, 1, 1, 8], rng: &r)
+        let k = Tensor.randn([1, 1, 1, 8], rng: &r)
         func score(_ pq: Int, _ pk: Int) -> Float {
             (q.rope(table, positions: [pq]) * k.rope(table, positions: [pk])).sum().item()
         }

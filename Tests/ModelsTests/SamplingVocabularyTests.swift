@@ -10,7 +10,9 @@ final class SamplingVocabularyTests: XCTestCase {
         let tok = CharTokenizer(training: text)
         let model = GPT(GPTConfig(vocabSize: tok.vocabSize, contextLength: 64, layers: 2, heads: 2, width: 32), seed: 3)
         var o = SamplingOptions()
-        o.temperature = 1.5; o.maxTokens = 400; o.seed = 9
+        o.temperature = 1.5
+        o.maxTokens = 400
+        o.seed = 9
         let gen = TextGenerator(model: model, tokenizer: tok, prompt: tok.encode("the "), options: o)
         let sample = gen.run()
         XCTAssertEqual(gen.produced, 400)

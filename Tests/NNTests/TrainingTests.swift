@@ -24,14 +24,19 @@ final class TrainingTests: XCTestCase {
         // A linear model cannot do it: the task is real.
         let linear = Linear(2, 2, rng: &rng)
         let lopt = Adam(linear.parameters, lr: 0.01)
-        for _ in 0..<300 { linear.zeroGrad(); linear(data.points).crossEntropy(data.labels).backward(); lopt.step() }
+        for _ in 0..<300 {
+            linear.zeroGrad()
+            linear(data.points).crossEntropy(data.labels).backward()
+            lopt.step()
+        }
         XCTAssertLessThan(noGrad { data.accuracy(linear(data.points)) }, 0.75)
     }
 
     func testParameterDiscoveryAndNames() {
         var rng = RNG(seed: 1)
         let m = MLP([3, 4, 2], rng: &rng)
-        XCTAssertEqual(m.namedParameters().map(\.0), ["layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"])
+        XCTAssertEqual(
+            m.namedParameters().map(\.0), ["layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"])
         XCTAssertEqual(m.parameterCount, 3 * 4 + 4 + 4 * 2 + 2)
         let noBias = Linear(3, 5, bias: false, rng: &rng)
         XCTAssertEqual(noBias.namedParameters().map(\.0), ["weight"])
@@ -42,7 +47,11 @@ final class TrainingTests: XCTestCase {
     func run(_ make: ([Tensor]) -> Optimizer, steps: Int) -> Float {
         let p = Tensor([1]).requiringGrad()
         let opt = make([p])
-        for _ in 0..<steps { p.grad = nil; p.square().sum().backward(); opt.step() }
+        for _ in 0..<steps {
+            p.grad = nil
+            p.square().sum().backward()
+            opt.step()
+        }
         return p.item()
     }
 
@@ -51,19 +60,25 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(run({ SGD($0, lr: 0.1, momentum: 0.9, nesterov: true) }, steps: 3), -0.108352, accuracy: 1e-5)
         XCTAssertEqual(run({ SGD($0, lr: 0.1) }, steps: 2), 0.64, accuracy: 1e-6)
         XCTAssertEqual(run({ Adam($0, lr: 0.1) }, steps: 2), 0.8004122, accuracy: 1e-5)
-        XCTAssertEqual(run({ Adam($0, lr: 0.1, weightDecay: 0.1, decoupled: true) }, steps: 2), 0.7815719, accuracy: 1e-5)
+        XCTAssertEqual(
+            run({ Adam($0, lr: 0.1, weightDecay: 0.1, decoupled: true) }, steps: 2), 0.7815719, accuracy: 1e-5)
     }
 
     func testAdamWMasksNormsBiasesAndEmbeddings() {
-        let w = Tensor.ones([2, 2]).requiringGrad(), b = Tensor.ones([2]).requiringGrad()
-        let emb = Tensor.ones([3, 2]).requiringGrad(), norm = Tensor.ones([2]).requiringGrad()
-        let opt = Adam.adamW([("fc.weight", w), ("fc.bias", b), ("tok_embed.weight", emb), ("ln_norm.weight", norm)],
-                             lr: 0.1, weightDecay: 0.5)
+        let w = Tensor.ones([2, 2]).requiringGrad()
+        let b = Tensor.ones([2]).requiringGrad()
+        let emb = Tensor.ones([3, 2]).requiringGrad()
+        let norm = Tensor.ones([2]).requiringGrad()
+        let opt = Adam.adamW(
+            [("fc.weight", w), ("fc.bias", b), ("tok_embed.weight", emb), ("ln_norm.weight", norm)],
+            lr: 0.1, weightDecay: 0.5)
         XCTAssertEqual(opt.decayMask, [true, false, false, false])
         for p in [w, b, emb, norm] { p.grad = Tensor.zeros(p.shape) }
         opt.step()
         XCTAssertEqual(w.toArray(), [0.95, 0.95, 0.95, 0.95], "decayed: p − lr·wd·p with a zero gradient")
-        XCTAssertEqual(b.toArray(), [1, 1]); XCTAssertEqual(emb.toArray(), [1, 1, 1, 1, 1, 1]); XCTAssertEqual(norm.toArray(), [1, 1])
+        XCTAssertEqual(b.toArray(), [1, 1])
+        XCTAssertEqual(emb.toArray(), [1, 1, 1, 1, 1, 1])
+        XCTAssertEqual(norm.toArray(), [1, 1])
     }
 
     func testSchedules() {

@@ -55,7 +55,8 @@ final class CLITests: XCTestCase {
         XCTAssertNotEqual(b.code, 0)
         let errLines = b.err.split(separator: "\n")
         XCTAssertEqual(errLines.count, 1, b.err)
-        XCTAssertTrue(b.err.hasPrefix("error: ") && b.err.contains("bad.safetensors") && b.err.contains("past the"), b.err)
+        XCTAssertTrue(
+            b.err.hasPrefix("error: ") && b.err.contains("bad.safetensors") && b.err.contains("past the"), b.err)
         let missing = try run(["inspect", dir + "/none.safetensors"])
         XCTAssertNotEqual(missing.code, 0)
         XCTAssertTrue(missing.err.hasPrefix("error: ") && missing.err.contains("No such file"), missing.err)
@@ -77,13 +78,18 @@ final class CLITests: XCTestCase {
     }
 
     func testTheRaceTrainsThreeModelsOnTheSameData() throws {
-        let r = try run(["train", "race", "--steps", "20", "--eval-every", "10", "--documents", "200", "--context", "16",
-                         "--batch", "4", "--json"])
+        let r = try run([
+            "train", "race", "--steps", "20", "--eval-every", "10", "--documents", "200", "--context", "16",
+            "--batch", "4", "--json",
+        ])
         XCTAssertEqual(r.code, 0, r.err)
         let events = jsonLines(r.out)
-        XCTAssertEqual(events.filter { $0["type"] as? String == "eval" }.count, 3 * 2, "three models, two evaluations each")
+        XCTAssertEqual(
+            events.filter { $0["type"] as? String == "eval" }.count, 3 * 2, "three models, two evaluations each")
         let results = events.last?["results"] as? [[String: Any]] ?? []
-        XCTAssertEqual(results.compactMap { ($0["model"] as? String)?.split(separator: " ").first.map(String.init) }, ["gpt", "lstm", "gru"])
+        XCTAssertEqual(
+            results.compactMap { ($0["model"] as? String)?.split(separator: " ").first.map(String.init) },
+            ["gpt", "lstm", "gru"])
         for res in results {
             XCTAssertEqual(res["step"] as? Int, 20)
             XCTAssertLessThan(res["val_loss"] as? Double ?? 99, 6, "\(res)")
@@ -103,8 +109,12 @@ final class CLITests: XCTestCase {
         var env = ProcessInfo.processInfo.environment
         env["ORRERY_ASSETS"] = nil
         p.environment = env
-        let i = Pipe(), o = Pipe(), e = Pipe()
-        p.standardInput = i; p.standardOutput = o; p.standardError = e
+        let i = Pipe()
+        let o = Pipe()
+        let e = Pipe()
+        p.standardInput = i
+        p.standardOutput = o
+        p.standardError = e
         try p.run()
         i.fileHandleForWriting.write(Data("what is 3 plus 4?\n".utf8))
         try i.fileHandleForWriting.close()
@@ -118,9 +128,15 @@ final class CLITests: XCTestCase {
     func testTrainSampleAndResumeThroughTheCLI() throws {
         let dir = NSTemporaryDirectory() + "orrery-cli-lm-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let common = ["--documents", "200", "--layers", "1", "--width", "32", "--context", "32", "--batch", "4", "--eval-every", "5"]
-        let t = try run(["train", "gpt", "--steps", "10", "--out", dir, "--json", "--checkpoint-every", "5",
-                         "--attention-every", "10", "--sample-every", "10"] + common)
+        let common = [
+            "--documents", "200", "--layers", "1", "--width", "32", "--context", "32", "--batch", "4", "--eval-every",
+            "5",
+        ]
+        let t = try run(
+            [
+                "train", "gpt", "--steps", "10", "--out", dir, "--json", "--checkpoint-every", "5",
+                "--attention-every", "10", "--sample-every", "10",
+            ] + common)
         XCTAssertEqual(t.code, 0, t.err)
         let events = jsonLines(t.out)
         let attn = events.filter { $0["type"] as? String == "attention" }
@@ -135,7 +151,9 @@ final class CLITests: XCTestCase {
         for f in ["config.json", "tokenizer.json", "model.safetensors", "optimizer.safetensors", "metrics.jsonl"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: snapshot + "/" + f), f)
         }
-        let s = try run(["sample", "--checkpoint", dir, "--prompt", "Once", "--max-tokens", "20", "--json", "--seed", "3"])
+        let s = try run([
+            "sample", "--checkpoint", dir, "--prompt", "Once", "--max-tokens", "20", "--json", "--seed", "3",
+        ])
         XCTAssertEqual(s.code, 0, s.err)
         XCTAssertEqual(jsonLines(s.out).last?["tokens"] as? Int, 20)
         let again = try run(["train", "gpt", "--resume", dir, "--json"])

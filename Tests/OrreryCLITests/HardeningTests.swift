@@ -5,7 +5,9 @@ import Foundation
 import XCTest
 
 final class HardeningTests: XCTestCase {
-    static let tiny = ["--layers", "2", "--width", "32", "--heads", "2", "--context", "32", "--batch", "8", "--documents", "300"]
+    static let tiny = [
+        "--layers", "2", "--width", "32", "--heads", "2", "--context", "32", "--batch", "8", "--documents", "300",
+    ]
     /// A saved 40-step session, made once and copied by each test that mutates it.
     nonisolated(unsafe) static var session: String?
 
@@ -27,7 +29,9 @@ final class HardeningTests: XCTestCase {
     /// Rewrites the current snapshot's config.json through `edit`.
     func editConfig(_ dir: String, _ edit: (inout [String: Any]) -> Void) throws {
         let path = try currentSnapshot(dir) + "/config.json"
-        var obj = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any] ?? [:]
+        var obj =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
+            ?? [:]
         var cfg = obj["config"] as? [String: Any] ?? [:]
         edit(&cfg)
         obj["config"] = cfg
@@ -42,22 +46,28 @@ final class HardeningTests: XCTestCase {
         let lines = r.err.split(separator: "\n").filter { !$0.hasPrefix("\r") }
         XCTAssertEqual(lines.count, 1, "\(what): stderr is not one line:\n\(r.err)", line: line)
         XCTAssertTrue(r.err.hasPrefix("error: "), "\(what): \(r.err)", line: line)
-        for m in mentions { XCTAssertTrue(r.err.contains(m), "\(what): error does not mention \(m): \(r.err)", line: line) }
-        XCTAssertFalse(r.err.contains("DecodingError") || r.err.contains("NSError") || r.err.contains("Error Domain"),
-                       "\(what): raw error dump: \(r.err)", line: line)
+        for m in mentions {
+            XCTAssertTrue(r.err.contains(m), "\(what): error does not mention \(m): \(r.err)", line: line)
+        }
+        XCTAssertFalse(
+            r.err.contains("DecodingError") || r.err.contains("NSError") || r.err.contains("Error Domain"),
+            "\(what): raw error dump: \(r.err)", line: line)
     }
 
     // MARK: memory safety and crashes
 
     func testEmptyStopStringIsRejectedAndPrintsNoHeapBytes() throws {
         let c = try savedSession()
-        let r = try run(["sample", "--checkpoint", c, "--prompt", "hi", "--max-tokens", "60", "--stop", "", "--temperature", "0"])
+        let r = try run([
+            "sample", "--checkpoint", c, "--prompt", "hi", "--max-tokens", "60", "--stop", "", "--temperature", "0",
+        ])
         assertCleanError(r, mentions: ["--stop"], "empty stop string")
         XCTAssertFalse(r.outBytes.contains(0), "no NUL bytes on stdout")
     }
 
     func testNonFiniteLossesAreJSONEventsNotATrap() throws {
-        let r = try run(["train", "gpt", "--steps", "30", "--lr", "1e3", "--json", "--threads", "1"] + HardeningTests.tiny)
+        let r = try run(
+            ["train", "gpt", "--steps", "30", "--lr", "1e3", "--json", "--threads", "1"] + HardeningTests.tiny)
         XCTAssertFalse(r.signaled, "trapped: \(r.err)")
         let lines = r.out.split(separator: "\n")
         let events = jsonLines(r.out)
@@ -66,8 +76,9 @@ final class HardeningTests: XCTestCase {
         XCTAssertFalse(skipped.isEmpty, "skipped steps are events")
         XCTAssertTrue(events.contains { $0["type"] as? String == "rollback" }, "rollbacks are events")
         let nanStep = events.first { $0["type"] as? String == "step" && $0["loss"] is NSNull }
-        XCTAssertEqual((nanStep?["nonfinite"] as? [String: String])?["loss"].map { ["nan", "inf"].contains($0) }, true,
-                       "a non-finite loss is null with a nonfinite marker")
+        XCTAssertEqual(
+            (nanStep?["nonfinite"] as? [String: String])?["loss"].map { ["nan", "inf"].contains($0) }, true,
+            "a non-finite loss is null with a nonfinite marker")
         let done = events.last { $0["type"] as? String == "done" }
         XCTAssertEqual(done?["skipped_steps"] as? Int, skipped.count)
     }
@@ -82,8 +93,12 @@ final class HardeningTests: XCTestCase {
 
     func testSavesAfterANonFiniteStepSucceedAndResume() throws {
         let dir = try temporaryDirectory("nan-save") + "/S"
-        let r = try run(["train", "gpt", "--steps", "30", "--lr", "1e3", "--checkpoint-every", "10", "--out", dir, "--threads", "1"]
-                        + HardeningTests.tiny)
+        let r = try run(
+            [
+                "train", "gpt", "--steps", "30", "--lr", "1e3", "--checkpoint-every", "10", "--out", dir, "--threads",
+                "1",
+            ]
+                + HardeningTests.tiny)
         XCTAssertFalse(r.signaled)
         let metrics = try String(contentsOfFile: try currentSnapshot(dir) + "/metrics.jsonl", encoding: .utf8)
         XCTAssertTrue(metrics.contains("\"nan\"") || metrics.contains("\"inf\""), "non-finite losses are stored")
@@ -103,13 +118,18 @@ final class HardeningTests: XCTestCase {
     func testResumeWithACorpusShorterThanOneContext() throws {
         let dir = try temporaryDirectory("short")
         let corpus = dir + "/corpus.txt"
-        try String(repeating: "the cat sat on the mat. ", count: 40).write(toFile: corpus, atomically: true, encoding: .utf8)
-        let t = try run(["train", "gpt", "--steps", "40", "--checkpoint-every", "5", "--corpus", corpus, "--out", dir + "/S",
-                         "--threads", "1"] + HardeningTests.tiny.prefix(10))
+        try String(repeating: "the cat sat on the mat. ", count: 40).write(
+            toFile: corpus, atomically: true, encoding: .utf8)
+        let t = try run(
+            [
+                "train", "gpt", "--steps", "40", "--checkpoint-every", "5", "--corpus", corpus, "--out", dir + "/S",
+                "--threads", "1",
+            ] + HardeningTests.tiny.prefix(10))
         XCTAssertEqual(t.code, 0, t.err)
         try editConfig(dir + "/S") { $0["steps"] = 80 }
         try "the cat".write(toFile: corpus, atomically: true, encoding: .utf8)
-        assertCleanError(try run(["train", "gpt", "--resume", dir + "/S"]), mentions: ["context"], "short corpus on resume")
+        assertCleanError(
+            try run(["train", "gpt", "--resume", dir + "/S"]), mentions: ["context"], "short corpus on resume")
     }
 
     func testCorpusShorterThanAContextSaysWhatItNeeds() throws {
@@ -124,12 +144,17 @@ final class HardeningTests: XCTestCase {
 
     func testAHugeConfigIsRefusedBeforeAllocating() throws {
         let c = try savedSession()
-        try editConfig(c) { $0["layers"] = 64; $0["width"] = 4096; $0["heads"] = 32 }
+        try editConfig(c) {
+            $0["layers"] = 64
+            $0["width"] = 4096
+            $0["heads"] = 32
+        }
         let start = Date()
         let r = try run(["sample", "--checkpoint", c, "--max-tokens", "5"], timeout: 60)
         assertCleanError(r, mentions: ["parameters"], "64 × 4096 config")
         XCTAssertLessThan(Date().timeIntervalSince(start), 10, "refused before building the model")
-        let budget = try run(["train", "gpt", "--layers", "64", "--width", "4096", "--heads", "32", "--steps", "1"], timeout: 60)
+        let budget = try run(
+            ["train", "gpt", "--layers", "64", "--width", "4096", "--heads", "32", "--steps", "1"], timeout: 60)
         assertCleanError(budget, mentions: ["GB"], "64 × 4096 from flags")
     }
 
@@ -146,7 +171,9 @@ final class HardeningTests: XCTestCase {
 
     func testCountsFromFlagsAndFilesAreBounded() throws {
         for docs in ["-1", "1000000000"] {
-            assertCleanError(try run(["train", "gpt", "--documents", docs, "--steps", "1"]), mentions: ["documents"], "--documents \(docs)")
+            assertCleanError(
+                try run(["train", "gpt", "--documents", docs, "--steps", "1"]), mentions: ["documents"],
+                "--documents \(docs)")
         }
         let cases: [([String], String)] = [
             (["bench", "gemm", "--sizes", "100000"], "100000"),
@@ -161,10 +188,13 @@ final class HardeningTests: XCTestCase {
             (["train", "gpt", "--steps", "-1"], "-1"),
             (["train", "gpt", "--lr", "-0.5"], "-0.5"),
         ]
-        for (args, mention) in cases { assertCleanError(try run(args, timeout: 30), mentions: [mention], args.joined(separator: " ")) }
+        for (args, mention) in cases {
+            assertCleanError(try run(args, timeout: 30), mentions: [mention], args.joined(separator: " "))
+        }
         let c = try savedSession()
         try editConfig(c) { $0["corpusDocuments"] = -1 }
-        assertCleanError(try run(["train", "gpt", "--resume", c]), mentions: ["corpus documents"], "corpusDocuments -1 in a file")
+        assertCleanError(
+            try run(["train", "gpt", "--resume", c]), mentions: ["corpus documents"], "corpusDocuments -1 in a file")
     }
 
     func testChatInputIsBounded() throws {
@@ -185,27 +215,35 @@ final class HardeningTests: XCTestCase {
     func testFIFOsAreRefusedWithoutBlocking() throws {
         let dir = try temporaryDirectory("fifo")
         XCTAssertEqual(mkfifo(dir + "/x.safetensors", 0o644), 0)
-        assertCleanError(try run(["inspect", dir + "/x.safetensors"], timeout: 20), mentions: ["FIFO"], "FIFO safetensors")
+        assertCleanError(
+            try run(["inspect", dir + "/x.safetensors"], timeout: 20), mentions: ["FIFO"], "FIFO safetensors")
         for file in ["model.safetensors", "config.json", "tokenizer.json"] {
             let c = try savedSession()
             let path = try currentSnapshot(c) + "/" + file
             try FileManager.default.removeItem(atPath: path)
             XCTAssertEqual(mkfifo(path, 0o644), 0)
-            assertCleanError(try run(["sample", "--checkpoint", c, "--max-tokens", "3"], timeout: 20), mentions: ["FIFO"], file)
+            assertCleanError(
+                try run(["sample", "--checkpoint", c, "--max-tokens", "3"], timeout: 20), mentions: ["FIFO"], file)
         }
     }
 
     func testNegativeEvalBatchesIsRejected() throws {
         let c = try savedSession()
-        try editConfig(c) { $0["evalBatches"] = -1; $0["steps"] = 80 }
-        assertCleanError(try run(["train", "gpt", "--resume", c], timeout: 30), mentions: ["evalBatches"], "evalBatches -1")
+        try editConfig(c) {
+            $0["evalBatches"] = -1
+            $0["steps"] = 80
+        }
+        assertCleanError(
+            try run(["train", "gpt", "--resume", c], timeout: 30), mentions: ["evalBatches"], "evalBatches -1")
     }
 
     func testASecondSignalEndsTrainingAtOnce() throws {
         let p = Process()
         p.executableURL = orreryBinary
-        p.arguments = ["train", "gpt", "--steps", "100000", "--layers", "4", "--width", "256", "--batch", "64", "--context", "128",
-                       "--documents", "300", "--threads", "1"]
+        p.arguments = [
+            "train", "gpt", "--steps", "100000", "--layers", "4", "--width", "256", "--batch", "64", "--context", "128",
+            "--documents", "300", "--threads", "1",
+        ]
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
@@ -224,7 +262,8 @@ final class HardeningTests: XCTestCase {
         let c = try savedSession()
         let before = try currentSnapshot(c)
         // A 64 KiB file-size limit: the new run trains, then its save fails part-way through the weights.
-        let cmd = "ulimit -f 64; exec '\(orreryBinary.path)' train gpt --steps 20 --force --out '\(c)' --threads 1 "
+        let cmd =
+            "ulimit -f 64; exec '\(orreryBinary.path)' train gpt --steps 20 --force --out '\(c)' --threads 1 "
             + HardeningTests.tiny.joined(separator: " ")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
@@ -249,11 +288,14 @@ final class HardeningTests: XCTestCase {
         for attempt in 0..<5 {
             let p = Process()
             p.executableURL = orreryBinary
-            let args = attempt == 0
+            let args =
+                attempt == 0
                 ? ["train", "gpt", "--steps", "100000", "--out", dir]
                 : ["train", "gpt", "--resume", dir]
-            p.arguments = args + ["--checkpoint-every", "1", "--threads", "1"]
-                + (attempt == 0 ? ["--layers", "4", "--width", "256", "--batch", "2", "--context", "32", "--documents", "300"] : [])
+            p.arguments =
+                args + ["--checkpoint-every", "1", "--threads", "1"]
+                + (attempt == 0
+                    ? ["--layers", "4", "--width", "256", "--batch", "2", "--context", "32", "--documents", "300"] : [])
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
             try p.run()
@@ -272,11 +314,13 @@ final class HardeningTests: XCTestCase {
         let r = try run(["train", "gpt", "--steps", "5", "--out", file] + HardeningTests.tiny)
         assertCleanError(r, mentions: ["not a directory", file], "--out on a file")
         XCTAssertFalse(r.out.contains("step"), "refused before training")
-        assertCleanError(try run(["train", "gpt", "--steps", "5", "--out", "/proc/orrery-nope"] + HardeningTests.tiny),
-                         mentions: ["cannot create"], "--out on an unwritable place")
+        assertCleanError(
+            try run(["train", "gpt", "--steps", "5", "--out", "/proc/orrery-nope"] + HardeningTests.tiny),
+            mentions: ["cannot create"], "--out on an unwritable place")
         let c = try savedSession()
-        assertCleanError(try run(["train", "gpt", "--steps", "5", "--out", c] + HardeningTests.tiny),
-                         mentions: ["--resume", "--force"], "--out onto a saved session")
+        assertCleanError(
+            try run(["train", "gpt", "--steps", "5", "--out", c] + HardeningTests.tiny),
+            mentions: ["--resume", "--force"], "--out onto a saved session")
     }
 
     // MARK: silent accepts and unclear errors
@@ -286,7 +330,8 @@ final class HardeningTests: XCTestCase {
         let path = try currentSnapshot(c) + "/model.safetensors"
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         let n = Int(bytes[0]) | Int(bytes[1]) << 8 | Int(bytes[2]) << 16
-        for (k, b) in [0x00, 0x00, 0xC0, 0x7F].enumerated() { bytes[8 + n + 4 + k] = UInt8(b) }  // a NaN in the first tensor
+        // A NaN in the first tensor.
+        for (k, b) in [0x00, 0x00, 0xC0, 0x7F].enumerated() { bytes[8 + n + 4 + k] = UInt8(b) }
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         assertCleanError(try run(["sample", "--checkpoint", c, "--max-tokens", "5"]), mentions: ["NaN"], "NaN weights")
         assertCleanError(try run(["chat", "--checkpoint", c], stdin: "hi\n"), mentions: ["NaN"], "NaN weights in chat")
@@ -297,17 +342,21 @@ final class HardeningTests: XCTestCase {
             ("valFraction", 2.0, "valFraction"), ("clip", -1.0, "clip"), ("warmup", -5, "warmup"),
             ("layers", "four", "\"layers\" should be an integer"), ("tokenizer", "bpe", "tokenizer"),
             ("evalEvery", -3, "evalEvery"), ("lr", 0, "learning rate"),
-            ("layers", 2.5, "\"layers\" should be an integer, got 2.5"), ("model", "bogus", "should be one of gpt, lstm, gru"),
+            ("layers", 2.5, "\"layers\" should be an integer, got 2.5"),
+            ("model", "bogus", "should be one of gpt, lstm, gru"),
             ("seed", -1, "\"seed\" should be a non-negative integer"),
         ]
         for (key, value, mention) in cases {
             let c = try savedSession()
             try editConfig(c) { $0[key] = value }
-            assertCleanError(try run(["sample", "--checkpoint", c, "--max-tokens", "3"]), mentions: [mention], "\(key) = \(value)")
+            assertCleanError(
+                try run(["sample", "--checkpoint", c, "--max-tokens", "3"]), mentions: [mention], "\(key) = \(value)")
         }
         let c = try savedSession()
         let cfgPath = try currentSnapshot(c) + "/config.json"
-        var obj = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: cfgPath))) as? [String: Any] ?? [:]
+        var obj =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: cfgPath))) as? [String: Any]
+            ?? [:]
         obj["step"] = 10_000
         try JSONSerialization.data(withJSONObject: obj).write(to: URL(fileURLWithPath: cfgPath))
         assertCleanError(try run(["sample", "--checkpoint", c]), mentions: ["past the run"], "step > steps")
@@ -321,14 +370,19 @@ final class HardeningTests: XCTestCase {
         let c = try savedSession()
         let path = try currentSnapshot(c) + "/config.json"
         let text = try String(contentsOfFile: path, encoding: .utf8)
-        try text.replacingOccurrences(of: "\"lr\" : 0.003", with: "\"lr\" : 1e400").write(toFile: path, atomically: true, encoding: .utf8)
+        try text.replacingOccurrences(of: "\"lr\" : 0.003", with: "\"lr\" : 1e400").write(
+            toFile: path, atomically: true, encoding: .utf8)
         assertCleanError(try run(["sample", "--checkpoint", c]), mentions: ["\"lr\" should be a number"], "lr 1e400")
     }
 
     func testADivergenceNearTheEndSavesTheLastGoodState() throws {
         let dir = try temporaryDirectory("late") + "/D"
-        let r = try run(["train", "gpt", "--steps", "16", "--lr", "1e3", "--checkpoint-every", "10", "--out", dir, "--threads", "1"]
-                        + HardeningTests.tiny)
+        let r = try run(
+            [
+                "train", "gpt", "--steps", "16", "--lr", "1e3", "--checkpoint-every", "10", "--out", dir, "--threads",
+                "1",
+            ]
+                + HardeningTests.tiny)
         XCTAssertFalse(r.signaled)
         XCTAssertTrue(r.out.contains("saving the last good state (step 10)"), r.out)
         let s = try run(["sample", "--checkpoint", dir, "--max-tokens", "5"])
@@ -349,17 +403,21 @@ final class HardeningTests: XCTestCase {
             (["train", "spirals", "--lr", "1e12"], "--lr"),
             (["train", "gpt", "--out", ""], "empty"),
         ]
-        for (args, mention) in cases { assertCleanError(try run(args, timeout: 30), mentions: [mention], args.joined(separator: " ")) }
+        for (args, mention) in cases {
+            assertCleanError(try run(args, timeout: 30), mentions: [mention], args.joined(separator: " "))
+        }
         let dir = try temporaryDirectory("afile")
         try "x".write(toFile: dir + "/afile", atomically: true, encoding: .utf8)
-        assertCleanError(try run(["train", "gpt", "--out", dir + "/afile/sub"] + HardeningTests.tiny),
-                         mentions: ["afile is a regular file"], "--out under a file")
+        assertCleanError(
+            try run(["train", "gpt", "--out", dir + "/afile/sub"] + HardeningTests.tiny),
+            mentions: ["afile is a regular file"], "--out under a file")
     }
 
     func testAClosedPipeEndsQuietlyAfterSaving() throws {
         let c = try savedSession()
         let dir = try temporaryDirectory("pipe") + "/P"
-        let sh = "'\(orreryBinary.path)' sample --checkpoint '\(c)' --max-tokens 3000 2>\(dir).err | head -c 5 >/dev/null; "
+        let sh =
+            "'\(orreryBinary.path)' sample --checkpoint '\(c)' --max-tokens 3000 2>\(dir).err | head -c 5 >/dev/null; "
             + "echo ${PIPESTATUS[0]}; '\(orreryBinary.path)' train gpt --steps 500 --out '\(dir)' --json "
             + HardeningTests.tiny.joined(separator: " ") + " | head -1 >/dev/null; echo ${PIPESTATUS[0]}"
         let p = Process()
@@ -376,14 +434,16 @@ final class HardeningTests: XCTestCase {
     }
 
     func testJSONRunsReportTheirFailureAsAnEvent() throws {
-        let r = try run(["train", "gpt", "--steps", "16", "--lr", "1e3", "--json", "--threads", "1"] + HardeningTests.tiny)
+        let r = try run(
+            ["train", "gpt", "--steps", "16", "--lr", "1e3", "--json", "--threads", "1"] + HardeningTests.tiny)
         XCTAssertEqual(r.code, 1)
         XCTAssertEqual(jsonLines(r.out).last?["type"] as? String, "error", r.out)
     }
 
     func testInspectEscapesControlCharactersFromTheFile() throws {
         let dir = try temporaryDirectory("esc")
-        let header = #"{"__metadata__":{"note":"\u001b]0;pwned\u0007"},"\u001b[31mred":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#
+        let header =
+            #"{"__metadata__":{"note":"\u001b]0;pwned\u0007"},"\u001b[31mred":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#
         var bytes: [UInt8] = []
         withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { bytes += $0 }
         bytes += Array(header.utf8) + [0, 0, 0, 0]
@@ -415,11 +475,15 @@ final class HardeningTests: XCTestCase {
     }
 
     func testArgumentErrorsAreOneLineNamingTheCommand() throws {
-        assertCleanError(try run(["train", "gpt", "--bogus"]), mentions: ["--bogus", "(see 'orrery train gpt --help')"], "unknown flag")
+        assertCleanError(
+            try run(["train", "gpt", "--bogus"]), mentions: ["--bogus", "(see 'orrery train gpt --help')"],
+            "unknown flag")
         assertCleanError(try run(["train", "gpt", "--steps"]), mentions: ["--steps"], "missing value")
         assertCleanError(try run(["inspect"]), mentions: ["orrery inspect"], "missing argument")
         let missing = try run(["inspect", "/nonexistent/file.safetensors"])
         assertCleanError(missing, mentions: ["/nonexistent/file.safetensors"], "missing file")
-        XCTAssertEqual(missing.err.components(separatedBy: "/nonexistent/file.safetensors").count, 2, "the path once: \(missing.err)")
+        XCTAssertEqual(
+            missing.err.components(separatedBy: "/nonexistent/file.safetensors").count, 2,
+            "the path once: \(missing.err)")
     }
 }

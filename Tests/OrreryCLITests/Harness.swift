@@ -17,20 +17,28 @@ extension XCTestCase {
     /// The built executable, next to this test bundle.
     var orreryBinary: URL {
         var dir = Bundle.main.bundleURL
-        for b in Bundle.allBundles where b.bundlePath.hasSuffix(".xctest") { dir = b.bundleURL.deletingLastPathComponent() }
+        for b in Bundle.allBundles where b.bundlePath.hasSuffix(".xctest") {
+            dir = b.bundleURL.deletingLastPathComponent()
+        }
         return dir.appendingPathComponent("orrery")
     }
 
     @discardableResult
-    func run(_ args: [String], stdin: String? = nil, environment: [String: String]? = nil, directory: String? = nil,
-             timeout: Double = 120) throws -> CLIResult {
+    func run(
+        _ args: [String], stdin: String? = nil, environment: [String: String]? = nil, directory: String? = nil,
+        timeout: Double = 120
+    ) throws -> CLIResult {
         let p = Process()
         p.executableURL = orreryBinary
         p.arguments = args
         if let environment { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        let o = Pipe(), e = Pipe(), i = Pipe()
-        p.standardOutput = o; p.standardError = e; p.standardInput = i
+        let o = Pipe()
+        let e = Pipe()
+        let i = Pipe()
+        p.standardOutput = o
+        p.standardError = e
+        p.standardInput = i
         signal(SIGPIPE, SIG_IGN)  // a child that exits before reading all its input must not kill the test runner
         try p.run()
         let input = i.fileHandleForWriting
@@ -49,20 +57,30 @@ extension XCTestCase {
         feeder.start()
         let deadline = DispatchTime.now() + timeout
         var timedOut = false
-        let watchdog = DispatchWorkItem { if p.isRunning { timedOut = true; p.interrupt(); kill(p.processIdentifier, SIGKILL) } }
+        let watchdog = DispatchWorkItem {
+            if p.isRunning {
+                timedOut = true
+                p.interrupt()
+                kill(p.processIdentifier, SIGKILL)
+            }
+        }
         DispatchQueue.global().asyncAfter(deadline: deadline, execute: watchdog)
         final class Box: @unchecked Sendable { var data = Data() }
         let out = Box()
         let group = DispatchGroup()
         group.enter()
-        DispatchQueue.global().async { out.data = o.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        DispatchQueue.global().async {
+            out.data = o.fileHandleForReading.readDataToEndOfFile()
+            group.leave()
+        }
         let err = e.fileHandleForReading.readDataToEndOfFile()
         group.wait()
         p.waitUntilExit()
         watchdog.cancel()
-        return CLIResult(code: p.terminationStatus, out: String(decoding: out.data, as: UTF8.self),
-                         err: String(decoding: err, as: UTF8.self), timedOut: timedOut,
-                         signaled: p.terminationReason == .uncaughtSignal, outBytes: [UInt8](out.data))
+        return CLIResult(
+            code: p.terminationStatus, out: String(decoding: out.data, as: UTF8.self),
+            err: String(decoding: err, as: UTF8.self), timedOut: timedOut,
+            signaled: p.terminationReason == .uncaughtSignal, outBytes: [UInt8](out.data))
     }
 
     func jsonLines(_ s: String) -> [[String: Any]] {
@@ -71,7 +89,8 @@ extension XCTestCase {
 
     /// The folder of the current snapshot of a session directory.
     func currentSnapshot(_ dir: String) throws -> String {
-        let name = try String(contentsOfFile: dir + "/CURRENT", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let name = try String(contentsOfFile: dir + "/CURRENT", encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         return dir + "/" + name
     }
 

@@ -24,7 +24,10 @@ final class Tmux {
     @discardableResult
     func tmux(_ args: [String], output: Bool = true) -> String {
         let cmd = (["tmux", "-L", socket] + args).map(Tmux.quote).joined(separator: " ") + " 2>/dev/null"
-        if !output { _ = system(cmd + " >/dev/null </dev/null"); return "" }
+        if !output {
+            _ = system(cmd + " >/dev/null </dev/null")
+            return ""
+        }
         guard let f = popen(cmd, "r") else { return "" }
         var out = [UInt8]()
         var buf = [UInt8](repeating: 0, count: 4096)
@@ -42,14 +45,24 @@ final class Tmux {
         var e = ["TERM": "tmux-256color", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"]
         for (k, v) in env { e[k] = v }
         let exports = e.map { "export \($0.key)='\($0.value)';" }.joined(separator: " ")
-        tmux(["new-session", "-d", "-s", session, "-x", "\(width)", "-y", "\(height)", "bash --norc --noprofile -c \"\(exports) \(command)\""], output: false)
+        tmux(
+            [
+                "new-session", "-d", "-s", session, "-x", "\(width)", "-y", "\(height)",
+                "bash --norc --noprofile -c \"\(exports) \(command)\"",
+            ], output: false)
     }
 
     func keys(_ k: String...) { tmux(["send-keys", "-t", session] + k) }
     func literal(_ s: String) { tmux(["send-keys", "-t", session, "-l", s]) }
-    func capture(escapes: Bool = false) -> String { tmux(["capture-pane", "-p"] + (escapes ? ["-e"] : []) + ["-t", session]) }
+    func capture(escapes: Bool = false) -> String {
+        tmux(["capture-pane", "-p"] + (escapes ? ["-e"] : []) + ["-t", session])
+    }
     func resize(_ w: Int, _ h: Int) { tmux(["resize-window", "-t", session, "-x", "\(w)", "-y", "\(h)"]) }
-    var panePID: Int32 { Int32(tmux(["display-message", "-p", "-t", session, "#{pane_pid}"]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 }
+    var panePID: Int32 {
+        Int32(
+            tmux(["display-message", "-p", "-t", session, "#{pane_pid}"]).trimmingCharacters(
+                in: .whitespacesAndNewlines)) ?? 0
+    }
     var dead: Bool { tmux(["display-message", "-p", "-t", session, "#{pane_dead}"]).hasPrefix("1") }
 
     @discardableResult
@@ -68,7 +81,9 @@ final class Tmux {
 final class TUITests: XCTestCase {
     var binary: String {
         var dir = Bundle.main.bundleURL
-        for b in Bundle.allBundles where b.bundlePath.hasSuffix(".xctest") { dir = b.bundleURL.deletingLastPathComponent() }
+        for b in Bundle.allBundles where b.bundlePath.hasSuffix(".xctest") {
+            dir = b.bundleURL.deletingLastPathComponent()
+        }
         return dir.appendingPathComponent("orrery").path
     }
     var tmp: String!
@@ -82,7 +97,9 @@ final class TUITests: XCTestCase {
 
     /// Runs orrery, then records the terminal settings once it exits.
     func launch(_ t: inout Tmux?, env: [String: String] = [:], width: Int = 140, height: Int = 45) -> Tmux {
-        let m = Tmux(width: width, height: height, command: "cd \(tmp!); \(binary); echo EXIT=\\$?; stty -a > \(tmp!)/stty.txt; sleep 30", env: env)
+        let m = Tmux(
+            width: width, height: height,
+            command: "cd \(tmp!); \(binary); echo EXIT=\\$?; stty -a > \(tmp!)/stty.txt; sleep 30", env: env)
         t = m
         return m
     }
@@ -90,17 +107,27 @@ final class TUITests: XCTestCase {
     func sttyRestored(file: StaticString = #filePath, line: UInt = #line) {
         let end = Date().addingTimeInterval(10)
         var s = ""
-        while Date() < end { s = (try? String(contentsOfFile: tmp + "/stty.txt", encoding: .utf8)) ?? ""; if !s.isEmpty { break }; Thread.sleep(forTimeInterval: 0.1) }
+        while Date() < end {
+            s = (try? String(contentsOfFile: tmp + "/stty.txt", encoding: .utf8)) ?? ""
+            if !s.isEmpty { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
         let words = Set(s.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == ";" }).map(String.init))
-        XCTAssertTrue(words.contains("echo") && words.contains("icanon"), "terminal restored (stty: \(s.prefix(300)))", file: file, line: line)
+        XCTAssertTrue(
+            words.contains("echo") && words.contains("icanon"), "terminal restored (stty: \(s.prefix(300)))",
+            file: file, line: line)
     }
 
     func testHomeLanguageLabHeatmapKeysExportAndQuit() throws {
-        var t: Tmux?; let m = launch(&t); defer { m.kill() }
+        var t: Tmux?
+        let m = launch(&t)
+        defer { m.kill() }
         XCTAssertTrue(m.wait(for: "Language lab"), m.capture())
         XCTAssertTrue(m.capture().contains("Chat") && m.capture().contains("Attention lesson"))
-        m.keys("Enter"); XCTAssertTrue(m.wait(for: "configure"))
-        m.keys("Enter"); XCTAssertTrue(m.wait(for: "attention layer 0 head 0"), m.capture())
+        m.keys("Enter")
+        XCTAssertTrue(m.wait(for: "configure"))
+        m.keys("Enter")
+        XCTAssertTrue(m.wait(for: "attention layer 0 head 0"), m.capture())
         func loss() -> String? {
             m.capture().split(separator: "\n").last { $0.contains("step ") }.flatMap { l in
                 l.range(of: "loss ").map { String(l[$0.upperBound...].prefix(6)) }
@@ -109,24 +136,34 @@ final class TUITests: XCTestCase {
         let a = loss()
         Thread.sleep(forTimeInterval: 2)
         let b = loss()
-        XCTAssertNotNil(a); XCTAssertNotEqual(a, b, "loss changes between captures")
-        m.keys("l"); XCTAssertTrue(m.wait(for: "attention layer 1 head 0", timeout: 5))
-        m.keys("h"); XCTAssertTrue(m.wait(for: "attention layer 1 head 1", timeout: 5))
-        m.keys("e"); XCTAssertTrue(m.wait(for: "wrote ", timeout: 5), m.capture())
+        XCTAssertNotNil(a)
+        XCTAssertNotEqual(a, b, "loss changes between captures")
+        m.keys("l")
+        XCTAssertTrue(m.wait(for: "attention layer 1 head 0", timeout: 5))
+        m.keys("h")
+        XCTAssertTrue(m.wait(for: "attention layer 1 head 1", timeout: 5))
+        m.keys("e")
+        XCTAssertTrue(m.wait(for: "wrote ", timeout: 5), m.capture())
         let pngs = try FileManager.default.contentsOfDirectory(atPath: tmp).filter { $0.hasSuffix(".png") }
         XCTAssertEqual(pngs.count, 1)
         let data = try Data(contentsOf: URL(fileURLWithPath: tmp + "/" + pngs[0]))
         XCTAssertEqual(Array(data.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
         func be32(_ o: Int) -> Int { data[o..<(o + 4)].reduce(0) { $0 << 8 | Int($1) } }
         XCTAssertEqual([be32(16), be32(20)], [640, 360], "the loss plot PNG decodes to its size")
-        m.keys("?"); XCTAssertTrue(m.wait(for: "pause / resume", timeout: 5)); m.keys("x")
-        m.keys("q"); XCTAssertTrue(m.wait(for: "not saved", timeout: 5), m.capture())
-        m.keys("n"); XCTAssertTrue(m.wait(for: "EXIT=0", timeout: 10), m.capture())
+        m.keys("?")
+        XCTAssertTrue(m.wait(for: "pause / resume", timeout: 5))
+        m.keys("x")
+        m.keys("q")
+        XCTAssertTrue(m.wait(for: "not saved", timeout: 5), m.capture())
+        m.keys("n")
+        XCTAssertTrue(m.wait(for: "EXIT=0", timeout: 10), m.capture())
         sttyRestored()
     }
 
     func testLessonAnimatesAndChatAnswers() {
-        var t: Tmux?; let m = launch(&t); defer { m.kill() }
+        var t: Tmux?
+        let m = launch(&t)
+        defer { m.kill() }
         XCTAssertTrue(m.wait(for: "Attention lesson"))
         m.keys("Down", "Down", "Down", "Enter")
         XCTAssertTrue(m.wait(for: "online softmax"))
@@ -136,39 +173,54 @@ final class TUITests: XCTestCase {
         XCTAssertNotEqual(s1, s2, "the lesson animates")
         m.keys("Escape", "Up", "Up", "Enter")
         XCTAssertTrue(m.wait(for: "gpt 4×128"), m.capture())
-        m.literal("what is 3 plus 4?"); m.keys("Enter")
+        m.literal("what is 3 plus 4?")
+        m.keys("Enter")
         XCTAssertTrue(m.wait(for: "bot: 3 plus 4 is 7."), m.capture())
-        m.keys("Escape", "q"); XCTAssertTrue(m.wait(for: "EXIT=0", timeout: 10))
+        m.keys("Escape", "q")
+        XCTAssertTrue(m.wait(for: "EXIT=0", timeout: 10))
         sttyRestored()
     }
 
     func testResizingRepeatedlyKeepsItRunning() {
-        var t: Tmux?; let m = launch(&t); defer { m.kill() }
+        var t: Tmux?
+        let m = launch(&t)
+        defer { m.kill() }
         XCTAssertTrue(m.wait(for: "Language lab"))
         for _ in 0..<3 {
-            m.resize(20, 5); XCTAssertTrue(m.wait(for: "enlarge", timeout: 5), m.capture())
-            m.resize(100, 30); XCTAssertTrue(m.wait(for: "Attention lesson", timeout: 5), m.capture())
+            m.resize(20, 5)
+            XCTAssertTrue(m.wait(for: "enlarge", timeout: 5), m.capture())
+            m.resize(100, 30)
+            XCTAssertTrue(m.wait(for: "Attention lesson", timeout: 5), m.capture())
         }
-        m.resize(70, 22); XCTAssertTrue(m.wait(for: "Language lab", timeout: 5))
+        m.resize(70, 22)
+        XCTAssertTrue(m.wait(for: "Language lab", timeout: 5))
         XCTAssertFalse(m.capture().contains("EXIT="))
-        m.keys("q"); XCTAssertTrue(m.wait(for: "EXIT=0", timeout: 10))
+        m.keys("q")
+        XCTAssertTrue(m.wait(for: "EXIT=0", timeout: 10))
     }
 
     func testCtrlCSigtermAndACrashRestoreTheTerminal() throws {
         do {
-            var t: Tmux?; let m = launch(&t); defer { m.kill() }
+            var t: Tmux?
+            let m = launch(&t)
+            defer { m.kill() }
             XCTAssertTrue(m.wait(for: "Language lab"))
-            m.keys("C-c"); XCTAssertTrue(m.wait(for: "EXIT=130", timeout: 10), m.capture())
+            m.keys("C-c")
+            XCTAssertTrue(m.wait(for: "EXIT=130", timeout: 10), m.capture())
             sttyRestored()
         }
         try FileManager.default.removeItem(atPath: tmp + "/stty.txt")
         do {
-            var t: Tmux?; let m = launch(&t); defer { m.kill() }
+            var t: Tmux?
+            let m = launch(&t)
+            defer { m.kill() }
             XCTAssertTrue(m.wait(for: "Language lab"))
             var child: Int32 = 0
             if let f = popen("pgrep -P \(m.panePID) -x orrery", "r") {
                 var line = [CChar](repeating: 0, count: 64)
-                if fgets(&line, 64, f) != nil { child = Int32(String(cString: line).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 }
+                if fgets(&line, 64, f) != nil {
+                    child = Int32(String(cString: line).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+                }
                 pclose(f)
             }
             XCTAssertGreaterThan(child, 0)
@@ -178,34 +230,49 @@ final class TUITests: XCTestCase {
         }
         try FileManager.default.removeItem(atPath: tmp + "/stty.txt")
         do {  // a trap on the session thread (hidden debug switch)
-            var t: Tmux?; let m = launch(&t, env: ["ORRERY_DEBUG_CRASH_AFTER_STEPS": "2"]); defer { m.kill() }
+            var t: Tmux?
+            let m = launch(&t, env: ["ORRERY_DEBUG_CRASH_AFTER_STEPS": "2"])
+            defer { m.kill() }
             XCTAssertTrue(m.wait(for: "Language lab"))
-            m.keys("Enter"); XCTAssertTrue(m.wait(for: "configure"))
             m.keys("Enter")
-            XCTAssertTrue(m.wait(for: "EXIT=1", timeout: 20), m.capture())   // 132 (SIGILL) or 133 (SIGTRAP)
+            XCTAssertTrue(m.wait(for: "configure"))
+            m.keys("Enter")
+            XCTAssertTrue(m.wait(for: "EXIT=1", timeout: 20), m.capture())  // 132 (SIGILL) or 133 (SIGTRAP)
             sttyRestored()
         }
     }
 
     func testDumbTerminalNoColorAndCLocale() {
         do {
-            var t: Tmux?; let m = launch(&t, env: ["TERM": "dumb"]); defer { m.kill() }
+            var t: Tmux?
+            let m = launch(&t, env: ["TERM": "dumb"])
+            defer { m.kill() }
             XCTAssertTrue(m.wait(for: "EXIT=1"), m.capture())
-            XCTAssertTrue(m.capture().contains("cannot start the terminal UI") && m.capture().contains("orrery train"), m.capture())
+            XCTAssertTrue(
+                m.capture().contains("cannot start the terminal UI") && m.capture().contains("orrery train"),
+                m.capture())
         }
         do {
-            var t: Tmux?; let m = launch(&t, env: ["NO_COLOR": "1"]); defer { m.kill() }
+            var t: Tmux?
+            let m = launch(&t, env: ["NO_COLOR": "1"])
+            defer { m.kill() }
             XCTAssertTrue(m.wait(for: "Language lab"))
             let esc = m.capture(escapes: true)
             XCTAssertFalse(esc.contains("38;5;") || esc.contains("48;5;"), "no 256-colour codes with NO_COLOR")
-            m.keys("q"); XCTAssertTrue(m.wait(for: "EXIT=0", timeout: 10))
+            m.keys("q")
+            XCTAssertTrue(m.wait(for: "EXIT=0", timeout: 10))
         }
         do {
-            var t: Tmux?; let m = launch(&t, env: ["LANG": "C", "LC_ALL": "C"]); defer { m.kill() }
+            var t: Tmux?
+            let m = launch(&t, env: ["LANG": "C", "LC_ALL": "C"])
+            defer { m.kill() }
             XCTAssertTrue(m.wait(for: "Language lab"))
-            XCTAssertTrue(m.capture().hasPrefix("+- Orrery - watch neural networks learn -"), "ASCII without a UTF-8 locale: \(m.capture().prefix(200))")
+            XCTAssertTrue(
+                m.capture().hasPrefix("+- Orrery - watch neural networks learn -"),
+                "ASCII without a UTF-8 locale: \(m.capture().prefix(200))")
             XCTAssertTrue(m.capture().contains("> Language lab"))
-            m.keys("q"); XCTAssertTrue(m.wait(for: "EXIT=0", timeout: 10))
+            m.keys("q")
+            XCTAssertTrue(m.wait(for: "EXIT=0", timeout: 10))
         }
     }
 }

@@ -8,7 +8,8 @@ import XCTest
 
 /// The app driven through the test backend: keys in, frames out, no terminal needed.
 final class AppTests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     let chatDir = root.appendingPathComponent("assets/models/chat").path
 
     func screen(_ b: TestBackend) -> String { b.buffer.lines.joined(separator: "\n") }
@@ -16,7 +17,8 @@ final class AppTests: XCTestCase {
     func waitFor(_ app: App, _ b: TestBackend, _ text: String, timeout: Double = 20) -> Bool {
         let end = Date().addingTimeInterval(timeout)
         while Date() < end {
-            app.render(); app.tick()
+            app.render()
+            app.tick()
             if screen(b).contains(text) { return true }
             Thread.sleep(forTimeInterval: 0.05)
         }
@@ -45,11 +47,17 @@ final class AppTests: XCTestCase {
         app.handle(.enter)
         XCTAssertTrue(app.top is LanguageConfigureScreen)
         for _ in 0..<model { app.handle(.right) }
-        app.handle(.down); app.handle(.left); app.handle(.left)
-        app.handle(.down); for _ in 0..<4 { app.handle(.left) }
-        app.handle(.down); for _ in 0..<4 { app.handle(.left) }
-        app.handle(.down); for _ in 0..<4 { app.handle(.left) }
-        app.handle(.down); for _ in 0..<4 { app.handle(.left) }
+        app.handle(.down)
+        app.handle(.left)
+        app.handle(.left)
+        app.handle(.down)
+        for _ in 0..<4 { app.handle(.left) }
+        app.handle(.down)
+        for _ in 0..<4 { app.handle(.left) }
+        app.handle(.down)
+        for _ in 0..<4 { app.handle(.left) }
+        app.handle(.down)
+        for _ in 0..<4 { app.handle(.left) }
         app.handle(.enter)
         XCTAssertTrue(app.top is LanguageScreen)
     }
@@ -59,15 +67,21 @@ final class AppTests: XCTestCase {
         let app = App(backend: b, chatModel: .shipped)
         app.render()
         for lab in HomeScreen.labs { XCTAssertTrue(screen(b).contains(lab.title), lab.title) }
-        XCTAssertTrue(screen(b).contains("idle") && screen(b).contains("model not loaded yet"), "each lab shows its status")
-        app.handle(.char("?")); app.render()
+        XCTAssertTrue(
+            screen(b).contains("idle") && screen(b).contains("model not loaded yet"), "each lab shows its status")
+        app.handle(.char("?"))
+        app.render()
         XCTAssertTrue(screen(b).contains("choose a lab"))
-        app.handle(.char("x")); app.render()
+        app.handle(.char("x"))
+        app.render()
         XCTAssertFalse(screen(b).contains("choose a lab"), "any key closes help")
-        b.size = (40, 10); app.render()
-        XCTAssertEqual(Array(b.buffer.lines.prefix(2)).map { $0.trimmingCharacters(in: .whitespaces) },
-                       ["enlarge the terminal: 60×20 needed, now", "40×10"])
-        b.size = (100, 30); app.render()
+        b.size = (40, 10)
+        app.render()
+        XCTAssertEqual(
+            Array(b.buffer.lines.prefix(2)).map { $0.trimmingCharacters(in: .whitespaces) },
+            ["enlarge the terminal: 60×20 needed, now", "40×10"])
+        b.size = (100, 30)
+        app.render()
         XCTAssertTrue(screen(b).contains("Attention lesson"))
         app.handle(.char("q"))
         XCTAssertTrue(app.quit)
@@ -76,7 +90,9 @@ final class AppTests: XCTestCase {
     func testEveryKeyTableDrivesDispatchAndHelp() {
         let b = TestBackend(width: 160, height: 48)
         let app = App(backend: b, chatModel: nil)
-        let screens: [Screen] = [HomeScreen(), LanguageConfigureScreen(), LanguageScreen(), ChatScreen(), AttentionLessonScreen()]
+        let screens: [Screen] = [
+            HomeScreen(), LanguageConfigureScreen(), LanguageScreen(), ChatScreen(), AttentionLessonScreen(),
+        ]
         for s in screens {
             app.home()
             if !(s is HomeScreen) { app.push(s) }
@@ -89,7 +105,8 @@ final class AppTests: XCTestCase {
                 XCTAssertTrue(text.contains(binding.help), "\(s.title): help lists \(binding.help)")
                 // The key a binding names triggers that binding, not another one that shadows it.
                 for key in binding.keys {
-                    XCTAssertEqual(app.binding(for: key)?.help, binding.help, "\(s.title): \(key) dispatches to its row")
+                    XCTAssertEqual(
+                        app.binding(for: key)?.help, binding.help, "\(s.title): \(key) dispatches to its row")
                 }
             }
         }
@@ -99,14 +116,18 @@ final class AppTests: XCTestCase {
         for unicode in [true, false] {
             let b = TestBackend(width: 80, height: 24, unicode: unicode)
             let app = App(backend: b, chatModel: nil)
-            app.handle(.down); app.handle(.down); app.handle(.down); app.handle(.enter)
+            app.handle(.down)
+            app.handle(.down)
+            app.handle(.down)
+            app.handle(.enter)
             XCTAssertTrue(app.top is AttentionLessonScreen)
             app.render()
             let s = screen(b)
             XCTAssertTrue(s.contains("max m:") && s.contains("sum l:") && s.contains("rescale:"), s)
             XCTAssertTrue(s.contains(unicode ? "+ Σ" : "+ sum"), s)
             if !unicode {
-                app.handle(.char("?")); app.render()
+                app.handle(.char("?"))
+                app.render()
                 XCTAssertTrue(screen(b).contains("Right"), screen(b))
                 let wide = b.buffer.lines.joined().unicodeScalars.filter { $0.value > 127 }
                 XCTAssertTrue(wide.isEmpty, "only ASCII without UTF-8: \(String(String.UnicodeScalarView(wide)))")
@@ -114,15 +135,21 @@ final class AppTests: XCTestCase {
         }
         let b = TestBackend(width: 120, height: 40)
         let app = App(backend: b, chatModel: nil)
-        app.handle(.down); app.handle(.down); app.handle(.down); app.handle(.enter)
+        app.handle(.down)
+        app.handle(.down)
+        app.handle(.down)
+        app.handle(.enter)
         app.render()
         XCTAssertTrue(screen(b).contains("step 1 of"))
         XCTAssertTrue(waitFor(app, b, "step 2 of", timeout: 3), "plays by itself")
         guard let lesson = app.top as? AttentionLessonScreen else { return XCTFail("lesson") }
         app.handle(.char(" "))
         let i = lesson.lesson.index
-        app.handle(.right); XCTAssertEqual(lesson.lesson.index, i + 1)
-        app.handle(.left); app.handle(.left); XCTAssertEqual(lesson.lesson.index, i - 1)
+        app.handle(.right)
+        XCTAssertEqual(lesson.lesson.index, i + 1)
+        app.handle(.left)
+        app.handle(.left)
+        XCTAssertEqual(lesson.lesson.index, i - 1)
     }
 
     func testLanguageLabTrainsAndExportsPNG() throws {
@@ -135,14 +162,18 @@ final class AppTests: XCTestCase {
         app.render()
         XCTAssertTrue(screen(b).contains("/200") && screen(b).contains("loss"), screen(b))
         XCTAssertTrue(waitFor(app, b, "attention layer 0 head 0"))
-        app.handle(.char("h")); app.render()
+        app.handle(.char("h"))
+        app.render()
         XCTAssertTrue(screen(b).contains("attention layer 0 head 1"))
-        app.handle(.char("e")); app.render()
+        app.handle(.char("e"))
+        app.render()
         XCTAssertTrue(app.status.hasPrefix("wrote "), app.status)
-        var w: Int32 = 0, h: Int32 = 0
+        var w: Int32 = 0
+        var h: Int32 = 0
         XCTAssertEqual(png_read_size(String(app.status.dropFirst(6)), &w, &h), 0)
         XCTAssertEqual([w, h], [640, 360], "loss plot PNG")
-        app.handle(.tab); app.handle(.char("e"))
+        app.handle(.tab)
+        app.handle(.char("e"))
         XCTAssertEqual(png_read_size(String(app.status.dropFirst(6)), &w, &h), 0)
         XCTAssertEqual(w, h, "attention heatmap PNG is square")
         runner.send(.stop)
@@ -159,7 +190,8 @@ final class AppTests: XCTestCase {
         XCTAssertFalse(app.top.keyTable.contains { $0.keys.contains(.char("l")) }, "no layer keys without attention")
         XCTAssertFalse(screen(b).contains("attention layer"))
         XCTAssertTrue(screen(b).contains("validation loss"))
-        app.handle(.tab); app.handle(.char("e"))
+        app.handle(.tab)
+        app.handle(.char("e"))
         XCTAssertTrue(app.status.contains("orrery-loss"), app.status)
         runner.send(.stop)
     }
@@ -210,7 +242,14 @@ final class AppTests: XCTestCase {
         let b = TestBackend(width: 120, height: 40)
         let app = App(backend: b, chatModel: nil, exportDirectory: try temporaryDirectory())
         var c = LMConfig()
-        c.steps = 4; c.layers = 1; c.width = 16; c.heads = 2; c.context = 16; c.batch = 2; c.corpusDocuments = 200; c.evalEvery = 2
+        c.steps = 4
+        c.layers = 1
+        c.width = 16
+        c.heads = 2
+        c.context = 16
+        c.batch = 2
+        c.corpusDocuments = 200
+        c.evalEvery = 2
         app.startLanguage(c)
         XCTAssertTrue(waitFor(app, b, "finished"), screen(b))
         XCTAssertFalse(screen(b).contains("training "), "the live screen does not claim it is training")
@@ -224,24 +263,31 @@ final class AppTests: XCTestCase {
         let dir = try temporaryDirectory()
         let b = TestBackend(width: 120, height: 40)
         let app = App(backend: b, chatModel: nil, exportDirectory: dir)
-        app.handle(.down); app.handle(.down); app.handle(.enter)
+        app.handle(.down)
+        app.handle(.down)
+        app.handle(.enter)
         XCTAssertTrue(app.top is ClassifierConfigureScreen)
         app.handle(.enter)
         XCTAssertTrue(app.top is ClassifierScreen)
         guard let runner = app.runners[LabID.classifier] as? ClassifierRunner else { return XCTFail("no run") }
-        XCTAssertTrue(waitUntil(app, timeout: 60) { runner.snapshot.get().accuracy >= 0.98 }, "accuracy \(runner.snapshot.get().accuracy)")
+        XCTAssertTrue(
+            waitUntil(app, timeout: 60) { runner.snapshot.get().accuracy >= 0.98 },
+            "accuracy \(runner.snapshot.get().accuracy)")
         app.render()
         XCTAssertTrue(screen(b).contains("spirals") && screen(b).contains("accuracy"), screen(b))
         XCTAssertTrue(b.buffer.lines.joined().contains("●"), "data points drawn over the map")
         app.handle(.char("e"))
         XCTAssertTrue(app.status.hasPrefix("wrote "), app.status)
-        var w: Int32 = 0, h: Int32 = 0
+        var w: Int32 = 0
+        var h: Int32 = 0
         var px = [UInt8](repeating: 0, count: 512 * 512 * 3)
         XCTAssertEqual(png_read_rgb(String(app.status.dropFirst(6)), &px, Int32(px.count), &w, &h), 0)
-        var blueish = 0, orangeish = 0
+        var blueish = 0
+        var orangeish = 0
         let count = Int(w) * Int(h)
         for i in 0..<count {
-            let r = Int(px[3 * i]), bl = Int(px[3 * i + 2])
+            let r = Int(px[3 * i])
+            let bl = Int(px[3 * i + 2])
             if bl > r + 60 { blueish += 1 }
             if r > bl + 60 { orangeish += 1 }
         }
@@ -264,7 +310,11 @@ final class AppTests: XCTestCase {
         app.handle(.char("r"))
         XCTAssertTrue(app.top is RaceScreen)
         guard let runner = app.runners[LabID.race] as? RaceRunner else { return XCTFail("no race") }
-        XCTAssertTrue(waitUntil(app, timeout: 120) { let e = runner.snapshot.get().entries; return !e.isEmpty && e.allSatisfy { $0.byStep.count >= 1 } })
+        XCTAssertTrue(
+            waitUntil(app, timeout: 120) {
+                let e = runner.snapshot.get().entries
+                return !e.isEmpty && e.allSatisfy { $0.byStep.count >= 1 }
+            })
         app.render()
         for name in ["gpt 4×128", "lstm 2×256", "gru 2×256", "validation loss vs steps", "seconds of compute"] {
             XCTAssertTrue(screen(b).contains(name), name)
@@ -275,7 +325,8 @@ final class AppTests: XCTestCase {
     func testChatTakesUTF8TextAndAnswers() {
         let b = TestBackend(width: 120, height: 30)
         let app = App(backend: b, chatModel: .shipped)
-        app.handle(.down); app.handle(.enter)
+        app.handle(.down)
+        app.handle(.enter)
         guard let chat = app.top as? ChatScreen else { return XCTFail("chat") }
         XCTAssertTrue(waitFor(app, b, "gpt 4×128"), "model loaded")
         // Letters are text while the input has the focus: q, e and ? do not quit, export or open help.
@@ -291,7 +342,9 @@ final class AppTests: XCTestCase {
         XCTAssertEqual(chat.field.text, "héllo 😀 ", "backspace removes one grapheme (the flag with its mark)")
         app.render()
         XCTAssertTrue(screen(b).contains("you> héllo 😀"), screen(b))
-        app.handle(.left); app.handle(.left); app.handle(.char("!"))
+        app.handle(.left)
+        app.handle(.left)
+        app.handle(.char("!"))
         XCTAssertEqual(chat.field.text, "héllo !😀 ")
         app.handle(.ctrl("u"))
         for c in "what is 3 plus 4?" { app.handle(.char(c)) }

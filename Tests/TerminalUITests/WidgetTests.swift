@@ -30,7 +30,8 @@ final class WidgetTests: XCTestCase {
         func firstRow(_ col: Int) -> Int? { (0..<5).first { b[col, $0].ch.value >= 0x2800 } }
         XCTAssertLessThan(firstRow(7)!, firstRow(29)!)
         var a = Buffer(width: 30, height: 6)
-        LinePlot(series: [Series(name: "t", points: pts, color: 75)], logY: true, smoothing: 0.5).render(a.area, into: &a, glyphs: ascii)
+        LinePlot(series: [Series(name: "t", points: pts, color: 75)], logY: true, smoothing: 0.5).render(
+            a.area, into: &a, glyphs: ascii)
         XCTAssertTrue(a.lines.joined().contains("*") || a.lines.joined().contains("."), "ASCII fallback")
         var e = Buffer(width: 30, height: 4)
         LinePlot(series: []).render(e.area, into: &e, glyphs: uni)
@@ -39,7 +40,8 @@ final class WidgetTests: XCTestCase {
 
     func testHeatmapWithoutColourUsesTheRamp() {
         var b = Buffer(width: 12, height: 5)
-        Heatmap(values: [[0, 1], [1, 0]], rowLabels: ["a", "b"], columnLabels: ["x", "y"], range: (0, 1)).render(b.area, into: &b, glyphs: uni, colors: 0)
+        Heatmap(values: [[0, 1], [1, 0]], rowLabels: ["a", "b"], columnLabels: ["x", "y"], range: (0, 1)).render(
+            b.area, into: &b, glyphs: uni, colors: 0)
         XCTAssertEqual(Array(b.lines[0].prefix(6)), Array("  x y "))
         XCTAssertEqual(Array(b.lines[1].prefix(6)), Array("a   ██"))
         XCTAssertEqual(Array(b.lines[2].prefix(6)), Array("b ██  "))
@@ -51,7 +53,8 @@ final class WidgetTests: XCTestCase {
         let big = (0..<100).map { i in (0..<100).map { j in Float(i == j ? 1 : 0) } }
         var d = Buffer(width: 20, height: 12)
         Heatmap(values: big, range: (0, 1)).render(d.area, into: &d, glyphs: uni, colors: 0)
-        XCTAssertEqual(d[0, 0].ch, "█"); XCTAssertEqual(d[19, 0].ch, " ")
+        XCTAssertEqual(d[0, 0].ch, "█")
+        XCTAssertEqual(d[19, 0].ch, " ")
     }
 
     func testBarsLogInputStatusProgressAndImage() {
@@ -78,9 +81,11 @@ final class WidgetTests: XCTestCase {
         XCTAssertEqual(ImageView.quantize(0, 0, 0), 16)
         XCTAssertEqual(ImageView.quantize(128, 128, 128), 244)
         var im = Buffer(width: 2, height: 1)
-        ImageView(width: 2, height: 2, rgb: [255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255]).render(im.area, into: &im, glyphs: uni, colors: 256)
+        ImageView(width: 2, height: 2, rgb: [255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255]).render(
+            im.area, into: &im, glyphs: uni, colors: 256)
         XCTAssertEqual(im[0, 0].ch, "▀")
-        XCTAssertEqual(im[0, 0].style.fg, 196); XCTAssertEqual(im[0, 0].style.bg, 21)
+        XCTAssertEqual(im[0, 0].style.fg, 196)
+        XCTAssertEqual(im[0, 0].style.bg, 21)
         // A grid of two images, and the ASCII ramp without colour.
         let white = ImageView(width: 2, height: 2, rgb: [UInt8](repeating: 255, count: 12))
         let black = ImageView(width: 2, height: 2, rgb: [UInt8](repeating: 0, count: 12))
@@ -93,8 +98,10 @@ final class WidgetTests: XCTestCase {
 final class PlotAndFieldTests: XCTestCase {
     func testMonochromePlotsTellSeriesApartByGlyph() {
         var buf = Buffer(width: 40, height: 10)
-        var plot = LinePlot(series: [Series(name: "train", points: (0..<50).map { (Double($0), 3 - Double($0) / 25) }, color: 75),
-                                     Series(name: "validation", points: [(10, 2.6), (30, 1.9), (49, 1.2)], color: 214)])
+        var plot = LinePlot(series: [
+            Series(name: "train", points: (0..<50).map { (Double($0), 3 - Double($0) / 25) }, color: 75),
+            Series(name: "validation", points: [(10, 2.6), (30, 1.9), (49, 1.2)], color: 214),
+        ])
         plot.monochrome = true
         plot.render(buf.area, into: &buf, glyphs: Glyphs(unicode: true))
         let text = buf.lines.joined(separator: "\n")

@@ -49,7 +49,10 @@ extension Tensor {
 
     /// Marks this tensor as a leaf that accumulates gradients; returns self for chaining.
     @discardableResult
-    public func requiringGrad(_ on: Bool = true) -> Tensor { requiresGrad = on; return self }
+    public func requiringGrad(_ on: Bool = true) -> Tensor {
+        requiresGrad = on
+        return self
+    }
 
     /// Back-propagates from this tensor (a scalar unless `gradient` is given) and accumulates into
     /// the `.grad` of every leaf that requires one. With `createGraph`, the gradients themselves are
@@ -60,8 +63,11 @@ extension Tensor {
         let result = Autograd.run(roots: [(self, g)], stopAt: [], createGraph: createGraph)
         GradMode.with(createGraph) {
             for (leaf, lg) in result.leaves {
-                if let old = leaf.grad { leaf.grad = createGraph ? old + lg : Kernels.binary(old, lg, AddF()) }
-                else { leaf.grad = lg }
+                if let old = leaf.grad {
+                    leaf.grad = createGraph ? old + lg : Kernels.binary(old, lg, AddF())
+                } else {
+                    leaf.grad = lg
+                }
             }
         }
     }
@@ -75,8 +81,10 @@ public enum Autograd {
 
     /// Gradients of `outputs` (weighted by `gradOutputs`, default ones) with respect to `inputs`,
     /// returned instead of accumulated into `.grad`. nil for an input the outputs do not depend on.
-    public static func grad(of outputs: [Tensor], wrt inputs: [Tensor], gradOutputs: [Tensor]? = nil,
-                            createGraph: Bool = false) -> [Tensor?] {
+    public static func grad(
+        of outputs: [Tensor], wrt inputs: [Tensor], gradOutputs: [Tensor]? = nil,
+        createGraph: Bool = false
+    ) -> [Tensor?] {
         let gs = gradOutputs ?? outputs.map { Tensor.ones($0.shape) }
         let stop = Set(inputs.map { ObjectIdentifier($0) })
         let r = run(roots: Array(zip(outputs, gs)), stopAt: stop, createGraph: createGraph)
@@ -84,8 +92,10 @@ public enum Autograd {
     }
 
     /// Convenience for one output and one input.
-    public static func grad(of output: Tensor, wrt input: Tensor, gradOutput: Tensor? = nil,
-                            createGraph: Bool = false) -> Tensor? {
+    public static func grad(
+        of output: Tensor, wrt input: Tensor, gradOutput: Tensor? = nil,
+        createGraph: Bool = false
+    ) -> Tensor? {
         grad(of: [output], wrt: [input], gradOutputs: gradOutput.map { [$0] }, createGraph: createGraph)[0]
     }
 
@@ -98,12 +108,18 @@ public enum Autograd {
         var stack: [(Tensor, Bool)] = roots.map { ($0.0, false) }
         while let (t, expanded) = stack.popLast() {
             let id = ObjectIdentifier(t)
-            if expanded { order.append(t); continue }
+            if expanded {
+                order.append(t)
+                continue
+            }
             if visited.contains(id) { continue }
             visited.insert(id)
             guard t.requiresGrad else { continue }
             if stopAt.contains(id) { continue }
-            guard let node = t.gradFn else { leaves.append(t); continue }
+            guard let node = t.gradFn else {
+                leaves.append(t)
+                continue
+            }
             stack.append((t, true))
             for inp in node.inputs where inp.requiresGrad && !visited.contains(ObjectIdentifier(inp)) {
                 stack.append((inp, false))
@@ -113,8 +129,11 @@ public enum Autograd {
         func accumulate(_ t: Tensor, _ g: Tensor) {
             precondition(g.shape == t.shape, "internal: gradient shape \(g.shape) for tensor \(t.shape)")
             let id = ObjectIdentifier(t)
-            if let old = grads[id] { grads[id] = createGraph ? old + g : Kernels.binary(old, g, AddF()) }
-            else { grads[id] = g }
+            if let old = grads[id] {
+                grads[id] = createGraph ? old + g : Kernels.binary(old, g, AddF())
+            } else {
+                grads[id] = g
+            }
         }
         GradMode.with(createGraph) {
             for (t, g) in roots where t.requiresGrad { accumulate(t, g) }
@@ -167,7 +186,8 @@ extension Kernels {
     /// Σ x² (Double accumulation per worker-independent chunk of 4096, for a stable norm).
     public static func sumSquares(_ x: Tensor) -> Float {
         let c = x.contiguousRaw()
-        let n = c.count, p = c.data
+        let n = c.count
+        let p = c.data
         let chunks = (n + 4095) / 4096
         var partial = [Double](repeating: 0, count: chunks)
         partial.withUnsafeMutableBufferPointer { pb in
@@ -190,7 +210,9 @@ extension Autograd {
     /// for the memory of the segment's inputs and output instead of all its activations.
     /// `parameters` are the leaves the body uses (e.g. a block's `parameters`); the body must be
     /// deterministic (pass dropout an RNG it copies, so the recomputation draws the same masks).
-    public static func checkpoint(_ inputs: [Tensor], parameters: [Tensor], _ body: @escaping ([Tensor]) -> Tensor) -> Tensor {
+    public static func checkpoint(_ inputs: [Tensor], parameters: [Tensor], _ body: @escaping ([Tensor]) -> Tensor)
+        -> Tensor
+    {
         let all = inputs + parameters
         guard GradMode.isEnabled, all.contains(where: { $0.requiresGrad }) else { return body(inputs) }
         var out = noGrad { body(inputs) }

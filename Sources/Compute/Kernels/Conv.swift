@@ -4,8 +4,13 @@
 /// Geometry of one 2-D sliding window: kernel, stride, padding, dilation.
 public struct Window2D: Equatable, Sendable {
     public var kh, kw, sh, sw, ph, pw, dh, dw: Int
-    public init(kernel: (Int, Int), stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1)) {
-        (kh, kw) = kernel; (sh, sw) = stride; (ph, pw) = padding; (dh, dw) = dilation
+    public init(
+        kernel: (Int, Int), stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1)
+    ) {
+        (kh, kw) = kernel
+        (sh, sw) = stride
+        (ph, pw) = padding
+        (dh, dw) = dilation
     }
     public func outSize(_ h: Int, _ w: Int) -> (Int, Int) {
         ((h + 2 * ph - dh * (kh - 1) - 1) / sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1)
@@ -14,19 +19,27 @@ public struct Window2D: Equatable, Sendable {
 
 extension Kernels {
     /// x [P, H, W] planes (contiguous) → cols [P, kh·kw, Ho·Wo]; out-of-image taps read `pad`.
-    public static func im2col(_ x: UnsafePointer<Float>, planes P: Int, H: Int, W: Int, _ g: Window2D,
-                              pad: Float, into cols: UnsafeMutablePointer<Float>) {
+    public static func im2col(
+        _ x: UnsafePointer<Float>, planes P: Int, H: Int, W: Int, _ g: Window2D,
+        pad: Float, into cols: UnsafeMutablePointer<Float>
+    ) {
         let (Ho, Wo) = g.outSize(H, W)
         let L = Ho * Wo
         Parallel.forRanges(P * g.kh * g.kw, grain: 4) { range in
             for row in range {
-                let p = row / (g.kh * g.kw), kk = row % (g.kh * g.kw)
-                let ki = kk / g.kw, kj = kk % g.kw
-                let src = x + p * H * W, dst = cols + row * L
+                let p = row / (g.kh * g.kw)
+                let kk = row % (g.kh * g.kw)
+                let ki = kk / g.kw
+                let kj = kk % g.kw
+                let src = x + p * H * W
+                let dst = cols + row * L
                 for oy in 0..<Ho {
                     let iy = oy * g.sh - g.ph + ki * g.dh
                     let drow = dst + oy * Wo
-                    if iy < 0 || iy >= H { for ox in 0..<Wo { drow[ox] = pad }; continue }
+                    if iy < 0 || iy >= H {
+                        for ox in 0..<Wo { drow[ox] = pad }
+                        continue
+                    }
                     let srow = src + iy * W
                     for ox in 0..<Wo {
                         let ix = ox * g.sw - g.pw + kj * g.dw
@@ -38,8 +51,10 @@ extension Kernels {
     }
 
     /// Adjoint of im2col: cols [P, kh·kw, Ho·Wo] summed back into x [P, H, W] (x is overwritten).
-    public static func col2im(_ cols: UnsafePointer<Float>, planes P: Int, H: Int, W: Int, _ g: Window2D,
-                              into x: UnsafeMutablePointer<Float>) {
+    public static func col2im(
+        _ cols: UnsafePointer<Float>, planes P: Int, H: Int, W: Int, _ g: Window2D,
+        into x: UnsafeMutablePointer<Float>
+    ) {
         let (Ho, Wo) = g.outSize(H, W)
         let L = Ho * Wo
         Parallel.forRanges(P, grain: 1) { range in
@@ -47,12 +62,14 @@ extension Kernels {
                 let dst = x + p * H * W
                 dst.update(repeating: 0, count: H * W)
                 for kk in 0..<(g.kh * g.kw) {
-                    let ki = kk / g.kw, kj = kk % g.kw
+                    let ki = kk / g.kw
+                    let kj = kk % g.kw
                     let src = cols + (p * g.kh * g.kw + kk) * L
                     for oy in 0..<Ho {
                         let iy = oy * g.sh - g.ph + ki * g.dh
                         if iy < 0 || iy >= H { continue }
-                        let drow = dst + iy * W, srow = src + oy * Wo
+                        let drow = dst + iy * W
+                        let srow = src + oy * Wo
                         for ox in 0..<Wo {
                             let ix = ox * g.sw - g.pw + kj * g.dw
                             if ix >= 0 && ix < W { drow[ix] += srow[ox] }
@@ -65,8 +82,10 @@ extension Kernels {
 
     /// Bilinear resampling of planes [P, H, W] → [P, Ho, Wo] (align_corners = false, PyTorch's rule);
     /// with `adjoint` it maps [P, Ho, Wo] back to [P, H, W] by the transposed weights.
-    public static func bilinear(_ src: UnsafePointer<Float>, planes P: Int, H: Int, W: Int, Ho: Int, Wo: Int,
-                                adjoint: Bool, into dst: UnsafeMutablePointer<Float>) {
+    public static func bilinear(
+        _ src: UnsafePointer<Float>, planes P: Int, H: Int, W: Int, Ho: Int, Wo: Int,
+        adjoint: Bool, into dst: UnsafeMutablePointer<Float>
+    ) {
         func taps(_ o: Int, _ inSize: Int, _ outSize: Int) -> (Int, Int, Float) {
             let scale = Float(inSize) / Float(outSize)
             var s = (Float(o) + 0.5) * scale - 0.5
@@ -75,11 +94,13 @@ extension Kernels {
             let i1 = min(i0 + 1, inSize - 1)
             return (i0, i1, s - Float(i0))
         }
-        let ys = (0..<Ho).map { taps($0, H, Ho) }, xs = (0..<Wo).map { taps($0, W, Wo) }
+        let ys = (0..<Ho).map { taps($0, H, Ho) }
+        let xs = (0..<Wo).map { taps($0, W, Wo) }
         Parallel.forRanges(P, grain: 1) { range in
             for p in range {
                 if adjoint {
-                    let out = dst + p * H * W, inp = src + p * Ho * Wo
+                    let out = dst + p * H * W
+                    let inp = src + p * Ho * Wo
                     out.update(repeating: 0, count: H * W)
                     for oy in 0..<Ho {
                         let (y0, y1, fy) = ys[oy]
@@ -93,12 +114,14 @@ extension Kernels {
                         }
                     }
                 } else {
-                    let inp = src + p * H * W, out = dst + p * Ho * Wo
+                    let inp = src + p * H * W
+                    let out = dst + p * Ho * Wo
                     for oy in 0..<Ho {
                         let (y0, y1, fy) = ys[oy]
                         for ox in 0..<Wo {
                             let (x0, x1, fx) = xs[ox]
-                            out[oy * Wo + ox] = (1 - fy) * ((1 - fx) * inp[y0 * W + x0] + fx * inp[y0 * W + x1])
+                            out[oy * Wo + ox] =
+                                (1 - fy) * ((1 - fx) * inp[y0 * W + x0] + fx * inp[y0 * W + x1])
                                 + fy * ((1 - fx) * inp[y1 * W + x0] + fx * inp[y1 * W + x1])
                         }
                     }

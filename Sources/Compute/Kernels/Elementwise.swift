@@ -24,10 +24,12 @@ public enum Kernels {
     public static func map<F: UnaryMap>(_ x: Tensor, into out: Tensor, _ f: F) {
         precondition(x.shape == out.shape, "map: shapes \(x.shape) and \(out.shape) differ")
         let plan = StridedPlan(shape: x.shape, x.strides, out.strides)
-        let xp = x.data, op = out.data
+        let xp = x.data
+        let op = out.data
         let (s0, s1, _) = plan.inner
         plan.run { o0, o1, _, n in
-            let a = xp + o0, c = op + o1
+            let a = xp + o0
+            let c = op + o1
             if s0 == 1 && s1 == 1 {
                 for i in 0..<n { c[i] = f(a[i]) }
             } else {
@@ -52,12 +54,17 @@ public enum Kernels {
     /// out = f(a, b) with broadcasting; `out` must have the broadcast shape.
     @inline(__always)
     public static func zip<F: BinaryMap>(_ a: Tensor, _ b: Tensor, into out: Tensor, _ f: F) {
-        let ae = a.expandedRaw(to: out.shape), be = b.expandedRaw(to: out.shape)
+        let ae = a.expandedRaw(to: out.shape)
+        let be = b.expandedRaw(to: out.shape)
         let plan = StridedPlan(shape: out.shape, ae.strides, be.strides, out.strides)
-        let ap = ae.data, bp = be.data, cp = out.data
+        let ap = ae.data
+        let bp = be.data
+        let cp = out.data
         let (s0, s1, s2) = plan.inner
         plan.run { o0, o1, o2, n in
-            let x = ap + o0, y = bp + o1, z = cp + o2
+            let x = ap + o0
+            let y = bp + o1
+            let z = cp + o2
             if s0 == 1 && s1 == 1 && s2 == 1 {
                 for i in 0..<n { z[i] = f(x[i], y[i]) }
             } else if s0 == 1 && s1 == 0 && s2 == 1 {
@@ -83,19 +90,36 @@ public enum Kernels {
     public static func expTensor(_ x: Tensor) -> Tensor {
         let c = x.contiguousRaw()
         let out = Tensor.empty(x.shape)
-        let n = c.count, src = c.data, dst = out.data
+        let n = c.count
+        let src = c.data
+        let dst = out.data
         Parallel.forRanges(n, grain: 1 << 15) { r in orr_vexp(src + r.lowerBound, dst + r.lowerBound, r.count) }
         return out
     }
 }
 
 // The primitive maps, as specialisable structs.
-public struct AddF: BinaryMap { public init() {}; @inline(__always) public func callAsFunction(_ a: Float, _ b: Float) -> Float { a + b } }
-public struct SubF: BinaryMap { public init() {}; @inline(__always) public func callAsFunction(_ a: Float, _ b: Float) -> Float { a - b } }
-public struct MulF: BinaryMap { public init() {}; @inline(__always) public func callAsFunction(_ a: Float, _ b: Float) -> Float { a * b } }
-public struct DivF: BinaryMap { public init() {}; @inline(__always) public func callAsFunction(_ a: Float, _ b: Float) -> Float { a / b } }
+public struct AddF: BinaryMap {
+    public init() {}
+    @inline(__always) public func callAsFunction(_ a: Float, _ b: Float) -> Float { a + b }
+}
+public struct SubF: BinaryMap {
+    public init() {}
+    @inline(__always) public func callAsFunction(_ a: Float, _ b: Float) -> Float { a - b }
+}
+public struct MulF: BinaryMap {
+    public init() {}
+    @inline(__always) public func callAsFunction(_ a: Float, _ b: Float) -> Float { a * b }
+}
+public struct DivF: BinaryMap {
+    public init() {}
+    @inline(__always) public func callAsFunction(_ a: Float, _ b: Float) -> Float { a / b }
+}
 public struct AffineF: UnaryMap {
     let scale: Float, shift: Float
-    public init(scale: Float, shift: Float) { self.scale = scale; self.shift = shift }
+    public init(scale: Float, shift: Float) {
+        self.scale = scale
+        self.shift = shift
+    }
     @inline(__always) public func callAsFunction(_ x: Float) -> Float { x * scale + shift }
 }

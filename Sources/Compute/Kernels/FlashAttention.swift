@@ -9,6 +9,7 @@
 // Masks (causal, bottom-right aligned when Nq < Nk; packed documents) are per-row key ranges, and
 // tiles outside every row's range are skipped. Tile products use the packed GEMM micro-kernel.
 import CKernels
+import Foundation
 
 /// One attention operand: base pointer and element strides for batch, head and row; the head
 /// dimension (last) must be contiguous.
@@ -16,14 +17,21 @@ public struct AttentionOperand {
     public var ptr: UnsafeMutablePointer<Float>
     public var sb: Int, sh: Int, sn: Int
     public init(_ ptr: UnsafeMutablePointer<Float>, sb: Int, sh: Int, sn: Int) {
-        self.ptr = ptr; self.sb = sb; self.sh = sh; self.sn = sn
+        self.ptr = ptr
+        self.sb = sb
+        self.sh = sh
+        self.sn = sn
     }
     /// From a [B, H, N, d] view whose last dimension is contiguous.
     public init(_ t: Tensor) {
-        precondition(t.rank == 4 && (t.strides[3] == 1 || t.shape[3] == 1), "attention operand must be [B, H, N, d] with contiguous d")
+        precondition(
+            t.rank == 4 && (t.strides[3] == 1 || t.shape[3] == 1),
+            "attention operand must be [B, H, N, d] with contiguous d")
         self.init(t.data, sb: t.strides[0], sh: t.strides[1], sn: t.strides[2])
     }
-    @inline(__always) func row(_ b: Int, _ h: Int, _ n: Int) -> UnsafeMutablePointer<Float> { ptr + b * sb + h * sh + n * sn }
+    @inline(__always) func row(_ b: Int, _ h: Int, _ n: Int) -> UnsafeMutablePointer<Float> {
+        ptr + b * sb + h * sh + n * sn
+    }
 }
 
 /// Which keys each query row may attend to: a contiguous range [lo, hi) per row.
@@ -34,15 +42,21 @@ public struct AttentionMask: Sendable, Equatable {
     let docOf: [Int]
 
     public init(nq: Int, nk: Int, causal: Bool, cuSeqlens: [Int]? = nil) {
-        self.nq = nq; self.nk = nk; self.causal = causal; self.cuSeqlens = cuSeqlens
+        self.nq = nq
+        self.nk = nk
+        self.causal = causal
+        self.cuSeqlens = cuSeqlens
         if let cu = cuSeqlens {
             precondition(nq == nk, "packed attention needs equal query and key lengths")
-            precondition(cu.first == 0 && cu.last == nq && zip(cu, cu.dropFirst()).allSatisfy { $0 <= $1 },
-                         "cuSeqlens must rise from 0 to \(nq), got \(cu)")
+            precondition(
+                cu.first == 0 && cu.last == nq && zip(cu, cu.dropFirst()).allSatisfy { $0 <= $1 },
+                "cuSeqlens must rise from 0 to \(nq), got \(cu)")
             var d = [Int](repeating: 0, count: nq)
             for doc in 0..<(cu.count - 1) { for i in cu[doc]..<cu[doc + 1] { d[i] = doc } }
             docOf = d
-        } else { docOf = [] }
+        } else {
+            docOf = []
+        }
     }
 
     /// Keys [lo, hi) visible to query row i.
@@ -57,14 +71,24 @@ public struct AttentionMask: Sendable, Equatable {
 
     /// Union of the key ranges of rows [i0, i1).
     func span(_ i0: Int, _ i1: Int) -> (Int, Int) {
-        var lo = Int.max, hi = Int.min
-        for i in i0..<i1 { let (a, b) = range(i); if b > a { lo = Swift.min(lo, a); hi = Swift.max(hi, b) } }
+        var lo = Int.max
+        var hi = Int.min
+        for i in i0..<i1 {
+            let (a, b) = range(i)
+            if b > a {
+                lo = Swift.min(lo, a)
+                hi = Swift.max(hi, b)
+            }
+        }
         return lo > hi ? (0, 0) : (lo, hi)
     }
 
     /// Whether every row of [i0, i1) sees all keys of [k0, k1).
     func full(_ i0: Int, _ i1: Int, _ k0: Int, _ k1: Int) -> Bool {
-        for i in i0..<i1 { let (a, b) = range(i); if a > k0 || b < k1 { return false } }
+        for i in i0..<i1 {
+            let (a, b) = range(i)
+            if a > k0 || b < k1 { return false }
+        }
         return true
     }
 
@@ -85,22 +109,37 @@ public enum FlashAttention {
 
     /// O = softmax(scale·Q Kᵀ + mask) V for q [B, H, Nq, d], k/v [B, Hkv, Nk, d] (H a multiple of Hkv);
     /// writes O (same layout as q) and lse [B·H·Nq] (natural log; −∞ for a row that sees no key).
-    public static func forward(q: AttentionOperand, k: AttentionOperand, v: AttentionOperand, o: AttentionOperand,
-                               lse: UnsafeMutablePointer<Float>, B: Int, H: Int, Hkv: Int, d: Int,
-                               scale: Float, mask: AttentionMask) {
-        let Nq = mask.nq, bq = blockQ, bk = blockK
+    public static func forward(
+        q: AttentionOperand, k: AttentionOperand, v: AttentionOperand, o: AttentionOperand,
+        lse: UnsafeMutablePointer<Float>, B: Int, H: Int, Hkv: Int, d: Int,
+        scale: Float, mask: AttentionMask
+    ) {
+        let Nq = mask.nq
+        let bq = blockQ
+        let bk = blockK
         let group = H / Hkv
         let nQT = (Nq + bq - 1) / bq
         Parallel.forRanges(B * H * nQT) { items in
             let s = UnsafeMutablePointer<Float>.allocate(capacity: bq * bk)
             let acc = UnsafeMutablePointer<Float>.allocate(capacity: bq * d)
-            var m = [Float](repeating: 0, count: bq), l = [Float](repeating: 0, count: bq)
-            defer { s.deallocate(); acc.deallocate() }
+            var m = [Float](repeating: 0, count: bq)
+            var l = [Float](repeating: 0, count: bq)
+            defer {
+                s.deallocate()
+                acc.deallocate()
+            }
             for it in items {
-                let qt = it % nQT, h = (it / nQT) % H, b = it / (nQT * H), hk = h / group
-                let i0 = qt * bq, rows = Swift.min(bq, Nq - i0)
+                let qt = it % nQT
+                let h = (it / nQT) % H
+                let b = it / (nQT * H)
+                let hk = h / group
+                let i0 = qt * bq
+                let rows = Swift.min(bq, Nq - i0)
                 acc.update(repeating: 0, count: rows * d)
-                for r in 0..<rows { m[r] = -.infinity; l[r] = 0 }
+                for r in 0..<rows {
+                    m[r] = -.infinity
+                    l[r] = 0
+                }
                 let (lo, hi) = mask.span(i0, i0 + rows)
                 let qp = q.row(b, h, i0)
                 var k0 = (lo / bk) * bk
@@ -108,11 +147,16 @@ public enum FlashAttention {
                     let cols = Swift.min(bk, mask.nk - k0)
                     s.update(repeating: 0, count: rows * bk)
                     orr_sgemm_acc(rows, cols, d, scale, qp, q.sn, 1, k.row(b, hk, k0), 1, k.sn, s, bk, 1)
-                    if !mask.full(i0, i0 + rows, k0, k0 + cols) { mask.apply(s, ld: bk, i0: i0, rows: rows, k0: k0, cols: cols) }
+                    if !mask.full(i0, i0 + rows, k0, k0 + cols) {
+                        mask.apply(s, ld: bk, i0: i0, rows: rows, k0: k0, cols: cols)
+                    }
                     for r in 0..<rows {
                         let row = s + r * bk
                         let mNew = Swift.max(m[r], orr_row_max(row, cols))
-                        if mNew == -.infinity { row.update(repeating: 0, count: cols); continue }
+                        if mNew == -.infinity {
+                            row.update(repeating: 0, count: cols)
+                            continue
+                        }
                         let alpha = m[r] == -.infinity ? 0 : expf(m[r] - mNew)
                         let sum = orr_exp_sub_sum(row, cols, mNew)
                         l[r] = l[r] * alpha + sum
@@ -133,25 +177,37 @@ public enum FlashAttention {
     }
 
     /// Gradients dq, dk, dv (overwritten) of the forward above, from q, k, v, its output o, lse and dO.
-    public static func backward(q: AttentionOperand, k: AttentionOperand, v: AttentionOperand, o: AttentionOperand,
-                                dO: AttentionOperand, lse: UnsafePointer<Float>,
-                                dq: AttentionOperand, dk: AttentionOperand, dv: AttentionOperand,
-                                B: Int, H: Int, Hkv: Int, d: Int, scale: Float, mask: AttentionMask) {
-        let Nq = mask.nq, Nk = mask.nk, bq = blockQ, bk = blockK
+    public static func backward(
+        q: AttentionOperand, k: AttentionOperand, v: AttentionOperand, o: AttentionOperand,
+        dO: AttentionOperand, lse: UnsafePointer<Float>,
+        dq: AttentionOperand, dk: AttentionOperand, dv: AttentionOperand,
+        B: Int, H: Int, Hkv: Int, d: Int, scale: Float, mask: AttentionMask
+    ) {
+        let Nq = mask.nq
+        let Nk = mask.nk
+        let bq = blockQ
+        let bk = blockK
         let group = H / Hkv
         // D = rowsum(dO ∘ O), [B, H, Nq]
         let D = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, B * H * Nq))
         defer { D.deallocate() }
         Parallel.forRanges(B * H * Nq, grain: 256) { r in
             for idx in r {
-                let n = idx % Nq, h = (idx / Nq) % H, b = idx / (Nq * H)
+                let n = idx % Nq
+                let h = (idx / Nq) % H
+                let b = idx / (Nq * H)
                 D[idx] = orr_sdot(dO.row(b, h, n), o.row(b, h, n), d)
             }
         }
         // Zero the outputs.
         for b in 0..<B {
             for h in 0..<H { for n in 0..<Nq { dq.row(b, h, n).update(repeating: 0, count: d) } }
-            for h in 0..<Hkv { for n in 0..<Nk { dk.row(b, h, n).update(repeating: 0, count: d); dv.row(b, h, n).update(repeating: 0, count: d) } }
+            for h in 0..<Hkv {
+                for n in 0..<Nk {
+                    dk.row(b, h, n).update(repeating: 0, count: d)
+                    dv.row(b, h, n).update(repeating: 0, count: d)
+                }
+            }
         }
         let nKT = (Nk + bk - 1) / bk
         let heads = B * Hkv
@@ -163,31 +219,49 @@ public enum FlashAttention {
         priv?.initialize(repeating: 0, count: heads * splits * privSize)
         defer { priv?.deallocate() }
         Parallel.forEach(heads * splits) { item in
-            let sp = item % splits, bh = item / splits
-            let b = bh / Hkv, hk = bh % Hkv
+            let sp = item % splits
+            let bh = item / splits
+            let b = bh / Hkv
+            let hk = bh % Hkv
             let s = UnsafeMutablePointer<Float>.allocate(capacity: bq * bk)
             let dp = UnsafeMutablePointer<Float>.allocate(capacity: bq * bk)
-            defer { s.deallocate(); dp.deallocate() }
-            let t0 = nKT * sp / splits, t1 = nKT * (sp + 1) / splits
+            defer {
+                s.deallocate()
+                dp.deallocate()
+            }
+            let t0 = nKT * sp / splits
+            let t1 = nKT * (sp + 1) / splits
             for g in 0..<group {
                 let h = hk * group + g
                 for kt in t0..<t1 {
-                    let k0 = kt * bk, cols = Swift.min(bk, Nk - k0)
-                    let kp = k.row(b, hk, k0), vp = v.row(b, hk, k0)
-                    let dkp = dk.row(b, hk, k0), dvp = dv.row(b, hk, k0)
+                    let k0 = kt * bk
+                    let cols = Swift.min(bk, Nk - k0)
+                    let kp = k.row(b, hk, k0)
+                    let vp = v.row(b, hk, k0)
+                    let dkp = dk.row(b, hk, k0)
+                    let dvp = dv.row(b, hk, k0)
                     var i0 = 0
                     while i0 < Nq {
                         let rows = Swift.min(bq, Nq - i0)
                         let (lo, hi) = mask.span(i0, i0 + rows)
-                        if hi <= k0 || lo >= k0 + cols { i0 += bq; continue }
-                        let qp = q.row(b, h, i0), dop = dO.row(b, h, i0)
+                        if hi <= k0 || lo >= k0 + cols {
+                            i0 += bq
+                            continue
+                        }
+                        let qp = q.row(b, h, i0)
+                        let dop = dO.row(b, h, i0)
                         s.update(repeating: 0, count: rows * bk)
                         orr_sgemm_acc(rows, cols, d, scale, qp, q.sn, 1, kp, 1, k.sn, s, bk, 1)
-                        if !mask.full(i0, i0 + rows, k0, k0 + cols) { mask.apply(s, ld: bk, i0: i0, rows: rows, k0: k0, cols: cols) }
+                        if !mask.full(i0, i0 + rows, k0, k0 + cols) {
+                            mask.apply(s, ld: bk, i0: i0, rows: rows, k0: k0, cols: cols)
+                        }
                         let lrow = lse + (b * H + h) * Nq + i0
                         for r in 0..<rows {
-                            if lrow[r] == -.infinity { (s + r * bk).update(repeating: 0, count: cols) }
-                            else { _ = orr_exp_sub_sum(s + r * bk, cols, lrow[r]) }
+                            if lrow[r] == -.infinity {
+                                (s + r * bk).update(repeating: 0, count: cols)
+                            } else {
+                                _ = orr_exp_sub_sum(s + r * bk, cols, lrow[r])
+                            }
                         }
                         // dV += Pᵀ dO
                         orr_sgemm_acc(cols, d, rows, 1, s, 1, bk, dop, dO.sn, 1, dvp, dv.sn, 1)
@@ -212,8 +286,11 @@ public enum FlashAttention {
         if let pv = priv {  // sum the private dQ buffers in a fixed order
             Parallel.forRanges(heads * group * Nq, grain: 64) { r in
                 for idx in r {
-                    let n = idx % Nq, g = (idx / Nq) % group, bh = idx / (Nq * group)
-                    let b = bh / Hkv, h = (bh % Hkv) * group + g
+                    let n = idx % Nq
+                    let g = (idx / Nq) % group
+                    let bh = idx / (Nq * group)
+                    let b = bh / Hkv
+                    let h = (bh % Hkv) * group + g
                     let out = dq.row(b, h, n)
                     for sp in 0..<splits { orr_saxpy(d, 1, pv + (bh * splits + sp) * privSize + (g * Nq + n) * d, out) }
                 }
@@ -221,5 +298,3 @@ public enum FlashAttention {
         }
     }
 }
-
-import Foundation

@@ -2,6 +2,7 @@
 // beta, and hands each slice to the packed micro-kernel in CKernels. Batched and broadcast matmul
 // sit on top of it.
 import CKernels
+import Dispatch
 
 extension Kernels {
     /// Name of the micro-kernel this CPU runs.
@@ -10,12 +11,14 @@ extension Kernels {
     /// C[M,N] = alpha · A[M,K] · B[K,N] + beta · C, every operand given by base pointer and
     /// (row stride, column stride), so transposes and strided views need no copy.
     /// `threads` caps the workers (nil: Parallel.threads).
-    public static func gemm(M: Int, N: Int, K: Int, alpha: Float = 1,
-                            A: UnsafePointer<Float>, rsA: Int, csA: Int,
-                            B: UnsafePointer<Float>, rsB: Int, csB: Int,
-                            beta: Float = 0,
-                            C: UnsafeMutablePointer<Float>, rsC: Int, csC: Int,
-                            threads: Int? = nil) {
+    public static func gemm(
+        M: Int, N: Int, K: Int, alpha: Float = 1,
+        A: UnsafePointer<Float>, rsA: Int, csA: Int,
+        B: UnsafePointer<Float>, rsB: Int, csB: Int,
+        beta: Float = 0,
+        C: UnsafeMutablePointer<Float>, rsC: Int, csC: Int,
+        threads: Int? = nil
+    ) {
         if M == 0 || N == 0 { return }
         let flops = 2.0 * Double(M) * Double(N) * Double(K)
         let maxThreads = threads ?? Parallel.threads
@@ -28,10 +31,16 @@ extension Kernels {
             let (m0, m1, n0, n1): (Int, Int, Int, Int)
             if splitRows {
                 let unit = (M + 7) / 8
-                m0 = min(M, unit * p / parts * 8); m1 = min(M, unit * (p + 1) / parts * 8); n0 = 0; n1 = N
+                m0 = min(M, unit * p / parts * 8)
+                m1 = min(M, unit * (p + 1) / parts * 8)
+                n0 = 0
+                n1 = N
             } else {
                 let unit = (N + 31) / 32
-                n0 = min(N, unit * p / parts * 32); n1 = min(N, unit * (p + 1) / parts * 32); m0 = 0; m1 = M
+                n0 = min(N, unit * p / parts * 32)
+                n1 = min(N, unit * (p + 1) / parts * 32)
+                m0 = 0
+                m1 = M
             }
             if m1 <= m0 || n1 <= n0 { return }
             let c = C + m0 * rsC + n0 * csC
@@ -39,21 +48,28 @@ extension Kernels {
                 for i in 0..<(m1 - m0) {
                     let row = c + i * rsC
                     if beta == 0 {
-                        if csC == 1 { row.update(repeating: 0, count: n1 - n0) } else { for j in 0..<(n1 - n0) { row[j * csC] = 0 } }
+                        if csC == 1 {
+                            row.update(repeating: 0, count: n1 - n0)
+                        } else {
+                            for j in 0..<(n1 - n0) { row[j * csC] = 0 }
+                        }
+                    } else {
+                        for j in 0..<(n1 - n0) { row[j * csC] *= beta }
                     }
-                    else { for j in 0..<(n1 - n0) { row[j * csC] *= beta } }
                 }
             }
             orr_sgemm_acc(m1 - m0, n1 - n0, K, alpha, A + m0 * rsA, rsA, csA, B + n0 * csB, rsB, csB, c, rsC, csC)
         }
-        if parts <= 1 { slice(0); return }
+        if parts <= 1 {
+            slice(0)
+            return
+        }
         withoutActuallyEscaping(slice) { s in
             DispatchQueueBridge.concurrentPerform(parts) { s($0) }
         }
     }
 }
 
-import Dispatch
 enum DispatchQueueBridge {
     @inline(__always)
     static func concurrentPerform(_ n: Int, _ body: (Int) -> Void) {
@@ -71,53 +87,73 @@ extension Kernels {
     /// a [..., M, K] · b [..., K, N] → [..., M, N]. 1-d operands are not promoted; use reshape.
     public static func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
         precondition(a.rank >= 2 && b.rank >= 2, "matmul needs rank ≥ 2, got \(a.shape) and \(b.shape)")
-        let M = a.shape[a.rank - 2], K = a.shape[a.rank - 1], N = b.shape[b.rank - 1]
+        let M = a.shape[a.rank - 2]
+        let K = a.shape[a.rank - 1]
+        let N = b.shape[b.rank - 1]
         precondition(b.shape[b.rank - 2] == K, "matmul: inner dimensions differ: \(a.shape) · \(b.shape)")
-        let batchA = Array(a.shape.dropLast(2)), batchB = Array(b.shape.dropLast(2))
+        let batchA = Array(a.shape.dropLast(2))
+        let batchB = Array(b.shape.dropLast(2))
         let batch = Tensor.broadcastShape(batchA, batchB)
         let out = Tensor.empty(batch + [M, N])
         let nb = batch.reduce(1, *)
         if nb == 0 || M == 0 || N == 0 { return out }
-        if K == 0 { out.fill(0); return out }
-        let (rsA, csA) = a.matrixStrides, (rsB, csB) = b.matrixStrides
+        if K == 0 {
+            out.fill(0)
+            return out
+        }
+        let (rsA, csA) = a.matrixStrides
+        let (rsB, csB) = b.matrixStrides
 
         // Fold a's batch into M when b is shared and a's rows are evenly spaced: one big GEMM.
         if batchB.reduce(1, *) == 1 && batchA == batch && a.rank > 2 {
             var foldable = true
             var expected = rsA * M
             for d in stride(from: a.rank - 3, through: 0, by: -1) where a.shape[d] != 1 {
-                if a.strides[d] != expected { foldable = false; break }
+                if a.strides[d] != expected {
+                    foldable = false
+                    break
+                }
                 expected *= a.shape[d]
             }
             if foldable {
-                gemm(M: nb * M, N: N, K: K, A: a.data, rsA: rsA, csA: csA,
-                     B: b.data, rsB: rsB, csB: csB, C: out.data, rsC: N, csC: 1)
+                gemm(
+                    M: nb * M, N: N, K: K, A: a.data, rsA: rsA, csA: csA,
+                    B: b.data, rsB: rsB, csB: csB, C: out.data, rsC: N, csC: 1)
                 return out
             }
         }
-        let ae = a.expandedRaw(to: batch + [M, K]), be = b.expandedRaw(to: batch + [K, N])
+        let ae = a.expandedRaw(to: batch + [M, K])
+        let be = b.expandedRaw(to: batch + [K, N])
         func offsets(_ i: Int) -> (Int, Int) {
             // batch index i → element offsets (row-major over `batch`)
-            var r = i, oa = 0, ob = 0
+            var r = i
+            var oa = 0
+            var ob = 0
             for d in stride(from: batch.count - 1, through: 0, by: -1) {
-                let k = r % batch[d]; r /= batch[d]
-                oa += k * ae.strides[d]; ob += k * be.strides[d]
+                let k = r % batch[d]
+                r /= batch[d]
+                oa += k * ae.strides[d]
+                ob += k * be.strides[d]
             }
             return (oa, ob)
         }
         let perFlops = 2.0 * Double(M) * Double(N) * Double(K)
-        let ap = ae.data, bp = be.data, cp = out.data
+        let ap = ae.data
+        let bp = be.data
+        let cp = out.data
         if nb >= Parallel.threads && perFlops < 4.0e6 {
             Parallel.forEach(nb) { i in
                 let (oa, ob) = offsets(i)
-                gemm(M: M, N: N, K: K, A: ap + oa, rsA: rsA, csA: csA, B: bp + ob, rsB: rsB, csB: csB,
-                     C: cp + i * M * N, rsC: N, csC: 1, threads: 1)
+                gemm(
+                    M: M, N: N, K: K, A: ap + oa, rsA: rsA, csA: csA, B: bp + ob, rsB: rsB, csB: csB,
+                    C: cp + i * M * N, rsC: N, csC: 1, threads: 1)
             }
         } else {
             for i in 0..<nb {
                 let (oa, ob) = offsets(i)
-                gemm(M: M, N: N, K: K, A: ap + oa, rsA: rsA, csA: csA, B: bp + ob, rsB: rsB, csB: csB,
-                     C: cp + i * M * N, rsC: N, csC: 1)
+                gemm(
+                    M: M, N: N, K: K, A: ap + oa, rsA: rsA, csA: csA, B: bp + ob, rsB: rsB, csB: csB,
+                    C: cp + i * M * N, rsC: N, csC: 1)
             }
         }
         return out

@@ -13,7 +13,10 @@ extension Kernels {
             i += 16
         }
         var s = acc.sum()
-        while i < n { s += p[i]; i += 1 }
+        while i < n {
+            s += p[i]
+            i += 1
+        }
         return s
     }
 
@@ -41,22 +44,29 @@ extension Kernels {
             return out
         }
         // General: each output element sums its reduced sub-tensor (run as rows of a plan).
-        let redShape = red.map { x.shape[$0] }, redStrides = red.map { x.strides[$0] }
+        let redShape = red.map { x.shape[$0] }
+        let redStrides = red.map { x.strides[$0] }
         let plan = StridedPlan(shape: redShape.isEmpty ? [1] : redShape, redStrides.isEmpty ? [0] : redStrides)
-        let keptShape = kept.map { x.shape[$0] }, keptStrides = kept.map { x.strides[$0] }
+        let keptShape = kept.map { x.shape[$0] }
+        let keptStrides = kept.map { x.strides[$0] }
         let xp = x.data
         let s0 = plan.inner.0
         Parallel.forRanges(K, grain: max(1, 4096 / max(R, 1))) { range in
             for k in range {
-                var rem = k, base = 0
+                var rem = k
+                var base = 0
                 for d in stride(from: keptShape.count - 1, through: 0, by: -1) {
-                    base += (rem % keptShape[d]) * keptStrides[d]; rem /= keptShape[d]
+                    base += (rem % keptShape[d]) * keptStrides[d]
+                    rem /= keptShape[d]
                 }
                 var s: Float = 0
                 for row in 0..<plan.rows {
                     let o = base + plan.offsets(row).0
-                    if s0 == 1 { s += sumContiguous(xp + o, plan.n) }
-                    else { for i in 0..<plan.n { s += xp[o + i * s0] } }
+                    if s0 == 1 {
+                        s += sumContiguous(xp + o, plan.n)
+                    } else {
+                        for i in 0..<plan.n { s += xp[o + i * s0] }
+                    }
                 }
                 op[k] = s
             }
@@ -67,25 +77,38 @@ extension Kernels {
     /// Max over one dimension (kept with size 1) and the flat argmax index along it.
     public static func maxAlong(_ x: Tensor, dim: Int) -> (values: Tensor, indices: [Int]) {
         let d = x.dim(dim)
-        var outShape = x.shape; outShape[d] = 1
+        var outShape = x.shape
+        outShape[d] = 1
         let values = Tensor.empty(outShape)
-        let n = x.shape[d], st = x.strides[d]
+        let n = x.shape[d]
+        let st = x.strides[d]
         let K = values.count
         var idx = [Int](repeating: 0, count: K)
         let keptDims = (0..<x.rank).filter { $0 != d }
-        let xp = x.data, vp = values.data
+        let xp = x.data
+        let vp = values.data
         idx.withUnsafeMutableBufferPointer { ib in
             let ip = ib.baseAddress!
             Parallel.forRanges(K, grain: 64) { range in
                 for k in range {
-                    var rem = k, base = 0
-                    for dd in keptDims.reversed() { base += (rem % x.shape[dd]) * x.strides[dd]; rem /= x.shape[dd] }
-                    var best = -Float.infinity, bi = 0
+                    var rem = k
+                    var base = 0
+                    for dd in keptDims.reversed() {
+                        base += (rem % x.shape[dd]) * x.strides[dd]
+                        rem /= x.shape[dd]
+                    }
+                    var best = -Float.infinity
+                    var bi = 0
                     for i in 0..<n {
                         let v = xp[base + i * st]
-                        if v > best || v.isNaN { best = v; bi = i; if v.isNaN { break } }
+                        if v > best || v.isNaN {
+                            best = v
+                            bi = i
+                            if v.isNaN { break }
+                        }
                     }
-                    vp[k] = best; ip[k] = bi
+                    vp[k] = best
+                    ip[k] = bi
                 }
             }
         }
@@ -96,8 +119,10 @@ extension Kernels {
     public static func softmaxLastDim(_ x: Tensor) -> Tensor {
         let c = x.contiguousRaw()
         let out = Tensor.empty(x.shape)
-        let n = x.shape.last ?? 1, rows = n == 0 ? 0 : c.count / n
-        let src = c.data, dst = out.data
+        let n = x.shape.last ?? 1
+        let rows = n == 0 ? 0 : c.count / n
+        let src = c.data
+        let dst = out.data
         Parallel.forRanges(rows, grain: max(1, 8192 / max(n, 1))) { r in
             orr_softmax_rows(src + r.lowerBound * n, dst + r.lowerBound * n, r.count, n)
         }
@@ -108,11 +133,14 @@ extension Kernels {
     public static func logSoftmaxLastDim(_ x: Tensor, lse: UnsafeMutablePointer<Float>? = nil) -> Tensor {
         let c = x.contiguousRaw()
         let out = Tensor.empty(x.shape)
-        let n = x.shape.last ?? 1, rows = n == 0 ? 0 : c.count / n
-        let src = c.data, dst = out.data
+        let n = x.shape.last ?? 1
+        let rows = n == 0 ? 0 : c.count / n
+        let src = c.data
+        let dst = out.data
         Parallel.forRanges(rows, grain: max(1, 8192 / max(n, 1))) { r in
-            orr_logsoftmax_rows(src + r.lowerBound * n, dst + r.lowerBound * n,
-                                lse.map { $0 + r.lowerBound }, r.count, n)
+            orr_logsoftmax_rows(
+                src + r.lowerBound * n, dst + r.lowerBound * n,
+                lse.map { $0 + r.lowerBound }, r.count, n)
         }
         return out
     }
@@ -122,13 +150,17 @@ extension Kernels {
     /// Whether every element is finite (no NaN, no ±inf): a checkpoint's weights must be.
     public static func allFinite(_ x: Tensor) -> Bool {
         let c = x.contiguousRaw()
-        let n = c.count, p = c.data
+        let n = c.count
+        let p = c.data
         var i = 0
         while i < n {
             // x - x is 0 for finite x and NaN for NaN and ±inf; a sum of such terms stays 0 only if all are finite.
             var acc: Float = 0
             let end = min(n, i + 4096)
-            while i < end { acc += p[i] - p[i]; i += 1 }
+            while i < end {
+                acc += p[i] - p[i]
+                i += 1
+            }
             if acc != 0 || acc.isNaN { return false }
         }
         return true

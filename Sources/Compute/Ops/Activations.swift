@@ -45,19 +45,25 @@ extension Tensor {
     /// GELU: x·Φ(x) (exact, PyTorch's default) or the tanh approximation (GPT-2's "gelu_new").
     public func gelu(approximate: GELUApproximation = .none) -> Tensor {
         let k = Float((2 / Double.pi).squareRoot())
-        let out: Tensor, deriv: Tensor
+        let out: Tensor
+        let deriv: Tensor
         switch approximate {
         case .none:
             out = Kernels.unary(self, ClosureMap { 0.5 * $0 * (1 + Foundation.erf($0 * 0.70710678)) })
-            deriv = Kernels.unary(self, ClosureMap { x in
-                0.5 * (1 + Foundation.erf(x * 0.70710678)) + x * 0.39894228 * Foundation.exp(-0.5 * x * x)
-            })
+            deriv = Kernels.unary(
+                self,
+                ClosureMap { x in
+                    0.5 * (1 + Foundation.erf(x * 0.70710678)) + x * 0.39894228 * Foundation.exp(-0.5 * x * x)
+                })
         case .tanh:
-            out = Kernels.unary(self, ClosureMap { x in 0.5 * x * (1 + Foundation.tanh(k * (x + 0.044715 * x * x * x))) })
-            deriv = Kernels.unary(self, ClosureMap { x in
-                let t = Foundation.tanh(k * (x + 0.044715 * x * x * x))
-                return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
-            })
+            out = Kernels.unary(
+                self, ClosureMap { x in 0.5 * x * (1 + Foundation.tanh(k * (x + 0.044715 * x * x * x))) })
+            deriv = Kernels.unary(
+                self,
+                ClosureMap { x in
+                    let t = Foundation.tanh(k * (x + 0.044715 * x * x * x))
+                    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
+                })
         }
         return out.recorded("gelu", [self]) { g in
             if GradMode.isEnabled {
@@ -77,13 +83,16 @@ extension Tensor {
     public func silu() -> Tensor {
         let x = contiguousRaw()
         let out = Tensor.empty(shape)
-        let n = count, xp = x.data, op = out.data
+        let n = count
+        let xp = x.data
+        let op = out.data
         Parallel.forRanges(n, grain: 1 << 15) { r in orr_silu(xp + r.lowerBound, op + r.lowerBound, r.count) }
         return out.recorded("silu", [self]) { g in
             if GradMode.isEnabled { return Autograd.compositeVJP([self], g) { i in i[0] * i[0].sigmoid() } }
             let gc = g.contiguousRaw()
             let dx = Tensor.empty(self.shape)
-            let gp = gc.data, dp = dx.data
+            let gp = gc.data
+            let dp = dx.data
             Parallel.forRanges(n, grain: 1 << 15) { r in
                 orr_silu_backward(xp + r.lowerBound, gp + r.lowerBound, dp + r.lowerBound, r.count)
             }

@@ -16,10 +16,13 @@ extension Tensor {
         return out.recorded("sumTo", [self]) { g in [g.expand(inShape)] }
     }
 
-    static func binaryOp<F: BinaryMap>(_ a: Tensor, _ b: Tensor, _ f: F, _ name: String,
-                                       _ backward: @escaping (Tensor) -> (Tensor?, Tensor?)) -> Tensor {
+    static func binaryOp<F: BinaryMap>(
+        _ a: Tensor, _ b: Tensor, _ f: F, _ name: String,
+        _ backward: @escaping (Tensor) -> (Tensor?, Tensor?)
+    ) -> Tensor {
         let out = Kernels.binary(a, b, f)
-        let sa = a.shape, sb = b.shape
+        let sa = a.shape
+        let sb = b.shape
         return out.recorded(name, [a, b]) { g in
             let (ga, gb) = backward(g)
             return [ga?.sumTo(sa), gb?.sumTo(sb)]

@@ -12,41 +12,59 @@ extension Tensor {
     /// softmax(scale·Q Kᵀ + mask)·V for q [B, H, Nq, d] and k, v [B, Hkv, Nk, d] (grouped-query when
     /// Hkv < H). `causal` aligns the mask bottom-right (query i sees keys ≤ i + Nk − Nq, as a KV cache
     /// needs); `cuSeqlens` packs several documents in one sequence and keeps attention inside each.
-    public static func attention(_ q: Tensor, _ k: Tensor, _ v: Tensor, causal: Bool = false, scale: Float? = nil,
-                                 cuSeqlens: [Int]? = nil, implementation: AttentionImplementation = .flash) -> Tensor {
+    public static func attention(
+        _ q: Tensor, _ k: Tensor, _ v: Tensor, causal: Bool = false, scale: Float? = nil,
+        cuSeqlens: [Int]? = nil, implementation: AttentionImplementation = .flash
+    ) -> Tensor {
         precondition(q.rank == 4 && k.rank == 4 && v.rank == 4, "attention expects [B, H, N, d] tensors")
-        let B = q.shape[0], H = q.shape[1], Nq = q.shape[2], d = q.shape[3]
-        let Hkv = k.shape[1], Nk = k.shape[2]
-        precondition(k.shape == [B, Hkv, Nk, d] && v.shape == k.shape, "attention: k \(k.shape), v \(v.shape) do not match q \(q.shape)")
+        let B = q.shape[0]
+        let H = q.shape[1]
+        let Nq = q.shape[2]
+        let d = q.shape[3]
+        let Hkv = k.shape[1]
+        let Nk = k.shape[2]
+        precondition(
+            k.shape == [B, Hkv, Nk, d] && v.shape == k.shape,
+            "attention: k \(k.shape), v \(v.shape) do not match q \(q.shape)")
         precondition(Hkv > 0 && H % Hkv == 0, "attention: \(H) query heads not a multiple of \(Hkv) key/value heads")
         let sc = scale ?? 1 / Float(d).squareRoot()
         let mask = AttentionMask(nq: Nq, nk: Nk, causal: causal, cuSeqlens: cuSeqlens)
         if implementation == .naive { return naiveAttention(q, k, v, scale: sc, mask: mask) }
 
-        let qc = q.lastDimContiguous(), kc = k.lastDimContiguous(), vc = v.lastDimContiguous()
+        let qc = q.lastDimContiguous()
+        let kc = k.lastDimContiguous()
+        let vc = v.lastDimContiguous()
         let out = Tensor.empty([B, H, Nq, d])
         let lse = Tensor.empty([B, H, Nq])
-        FlashAttention.forward(q: AttentionOperand(qc), k: AttentionOperand(kc), v: AttentionOperand(vc),
-                               o: AttentionOperand(out), lse: lse.data, B: B, H: H, Hkv: Hkv, d: d, scale: sc, mask: mask)
+        FlashAttention.forward(
+            q: AttentionOperand(qc), k: AttentionOperand(kc), v: AttentionOperand(vc),
+            o: AttentionOperand(out), lse: lse.data, B: B, H: H, Hkv: Hkv, d: d, scale: sc, mask: mask)
         let od = out.detach()
         return out.recorded("flashAttention", [q, k, v]) { g in
             if GradMode.isEnabled {
-                return Autograd.compositeVJP([q, k, v], g) { naiveAttention($0[0], $0[1], $0[2], scale: sc, mask: mask) }
+                return Autograd.compositeVJP([q, k, v], g) {
+                    naiveAttention($0[0], $0[1], $0[2], scale: sc, mask: mask)
+                }
             }
             let gc = g.lastDimContiguous()
-            let dq = Tensor.empty(q.shape), dk = Tensor.empty(k.shape), dv = Tensor.empty(v.shape)
-            FlashAttention.backward(q: AttentionOperand(qc), k: AttentionOperand(kc), v: AttentionOperand(vc),
-                                    o: AttentionOperand(od), dO: AttentionOperand(gc), lse: lse.data,
-                                    dq: AttentionOperand(dq), dk: AttentionOperand(dk), dv: AttentionOperand(dv),
-                                    B: B, H: H, Hkv: Hkv, d: d, scale: sc, mask: mask)
+            let dq = Tensor.empty(q.shape)
+            let dk = Tensor.empty(k.shape)
+            let dv = Tensor.empty(v.shape)
+            FlashAttention.backward(
+                q: AttentionOperand(qc), k: AttentionOperand(kc), v: AttentionOperand(vc),
+                o: AttentionOperand(od), dO: AttentionOperand(gc), lse: lse.data,
+                dq: AttentionOperand(dq), dk: AttentionOperand(dk), dv: AttentionOperand(dv),
+                B: B, H: H, Hkv: Hkv, d: d, scale: sc, mask: mask)
             return [dq, dk, dv]
         }
     }
 
     /// The textbook definition with the scores materialised: the reference for tests and benchmarks.
     static func naiveAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float, mask: AttentionMask) -> Tensor {
-        let H = q.shape[1], Hkv = k.shape[1]
-        let kx = k.repeatHeads(H / Hkv), vx = v.repeatHeads(H / Hkv)
+        let H = q.shape[1]
+        let Hkv = k.shape[1]
+        let kx = k.repeatHeads(H / Hkv)
+        let vx = v.repeatHeads(H / Hkv)
         var s = q.matmul(kx.mT) * scale
         if mask.causal || mask.cuSeqlens != nil { s = s + mask.additive() }
         return s.softmax(-1).matmul(vx)
@@ -55,7 +73,10 @@ extension Tensor {
     /// [B, Hkv, N, d] → [B, Hkv·g, N, d], each key/value head repeated for its g query heads.
     func repeatHeads(_ g: Int) -> Tensor {
         if g == 1 { return self }
-        let B = shape[0], Hkv = shape[1], N = shape[2], d = shape[3]
+        let B = shape[0]
+        let Hkv = shape[1]
+        let N = shape[2]
+        let d = shape[3]
         return unsqueeze(2).expand([B, Hkv, g, N, d]).reshape([B, Hkv * g, N, d])
     }
 
@@ -67,10 +88,14 @@ extension Tensor {
 
     /// Probabilities of one (batch, head) as an [Nq, Nk] tensor — what attention heatmaps show.
     /// Materialises the scores: meant for short probe sequences.
-    public static func attentionProbabilities(_ q: Tensor, _ k: Tensor, batch: Int = 0, head: Int, causal: Bool,
-                                              scale: Float? = nil, cuSeqlens: [Int]? = nil) -> Tensor {
+    public static func attentionProbabilities(
+        _ q: Tensor, _ k: Tensor, batch: Int = 0, head: Int, causal: Bool,
+        scale: Float? = nil, cuSeqlens: [Int]? = nil
+    ) -> Tensor {
         noGrad {
-            let H = q.shape[1], Hkv = k.shape[1], d = q.shape[3]
+            let H = q.shape[1]
+            let Hkv = k.shape[1]
+            let d = q.shape[3]
             let qh = q.select(0, batch).select(0, head)
             let kh = k.select(0, batch).select(0, head / (H / Hkv))
             let mask = AttentionMask(nq: q.shape[2], nk: k.shape[2], causal: causal, cuSeqlens: cuSeqlens)
@@ -109,23 +134,33 @@ extension FlashAttention {
     /// small N) with K/V tiles of `tile` rows, recording every row's (m, l) before and after each tile.
     /// Returns the attention output [Nq, d] (equal to the naive result) and the steps.
     public static func trace(q: Tensor, k: Tensor, v: Tensor, tile: Int, causal: Bool, scale: Float? = nil)
-        -> (output: Tensor, steps: [OnlineSoftmaxStep]) {
-        let Nq = q.shape[0], Nk = k.shape[0], d = q.shape[1]
+        -> (output: Tensor, steps: [OnlineSoftmaxStep])
+    {
+        let Nq = q.shape[0]
+        let Nk = k.shape[0]
+        let d = q.shape[1]
         let sc = scale ?? 1 / Float(d).squareRoot()
         let mask = AttentionMask(nq: Nq, nk: Nk, causal: causal)
-        let Q = q.toArray(), K = k.toArray(), V = v.toArray()
+        let Q = q.toArray()
+        let K = k.toArray()
+        let V = v.toArray()
         var out = [Float](repeating: 0, count: Nq * d)
         var steps: [OnlineSoftmaxStep] = []
         for i in 0..<Nq {
-            var m = -Float.infinity, l: Float = 0
+            var m = -Float.infinity
+            var l: Float = 0
             var acc = [Float](repeating: 0, count: d)
             let (lo, hi) = mask.range(i)
             var t = 0
             var k0 = 0
             while k0 < Nk {
                 let k1 = Swift.min(Nk, k0 + tile)
-                defer { k0 = k1; t += 1 }
-                let a = Swift.max(lo, k0), b = Swift.min(hi, k1)
+                defer {
+                    k0 = k1
+                    t += 1
+                }
+                let a = Swift.max(lo, k0)
+                let b = Swift.min(hi, k1)
                 if a >= b { continue }
                 var scores: [Float] = []
                 for j in a..<b {
@@ -142,8 +177,11 @@ extension FlashAttention {
                     lNew += p
                     for c in 0..<d { acc[c] += p * V[j * d + c] }
                 }
-                steps.append(OnlineSoftmaxStep(row: i, tile: t, keys: a..<b, maxBefore: m, sumBefore: l, maxAfter: mNew, sumAfter: lNew))
-                m = mNew; l = lNew
+                steps.append(
+                    OnlineSoftmaxStep(
+                        row: i, tile: t, keys: a..<b, maxBefore: m, sumBefore: l, maxAfter: mNew, sumAfter: lNew))
+                m = mNew
+                l = lNew
             }
             for c in 0..<d { out[i * d + c] = l > 0 ? acc[c] / l : 0 }
         }

@@ -12,26 +12,32 @@ extension Tensor {
     }
 
     func normOp(weight: Tensor?, bias: Tensor?, eps: Float, rms: Bool) -> Tensor {
-        let C = shape[rank - 1], R = count / Swift.max(C, 1)
+        let C = shape[rank - 1]
+        let R = count / Swift.max(C, 1)
         if let w = weight { precondition(w.shape == [C], "norm weight \(w.shape), expected [\(C)]") }
         if let b = bias { precondition(b.shape == [C], "norm bias \(b.shape), expected [\(C)]") }
         let x = contiguousRaw()
-        let wc = weight?.contiguousRaw(), bc = bias?.contiguousRaw()
+        let wc = weight?.contiguousRaw()
+        let bc = bias?.contiguousRaw()
         let out = Tensor.empty(shape)
-        let mean = Tensor.empty([R]), rstd = Tensor.empty([R])
-        Kernels.normForward(x: x.data, y: out.data, rows: R, cols: C, weight: wc.map { UnsafePointer($0.data) },
-                            bias: bc.map { UnsafePointer($0.data) }, eps: eps, rms: rms, mean: mean.data, rstd: rstd.data)
+        let mean = Tensor.empty([R])
+        let rstd = Tensor.empty([R])
+        Kernels.normForward(
+            x: x.data, y: out.data, rows: R, cols: C, weight: wc.map { UnsafePointer($0.data) },
+            bias: bc.map { UnsafePointer($0.data) }, eps: eps, rms: rms, mean: mean.data, rstd: rstd.data)
         var inputs = [self]
         if let w = weight { inputs.append(w) }
         if let b = bias { inputs.append(b) }
-        let hasW = weight != nil, hasB = bias != nil
+        let hasW = weight != nil
+        let hasB = bias != nil
         return out.recorded(rms ? "rmsNorm" : "layerNorm", inputs) { g in
             if GradMode.isEnabled {
                 return Autograd.compositeVJP(inputs, g) { i in
                     let x = i[0]
                     var y: Tensor
-                    if rms { y = x / ((x * x).mean(-1, keepDim: true) + eps).sqrt() }
-                    else {
+                    if rms {
+                        y = x / ((x * x).mean(-1, keepDim: true) + eps).sqrt()
+                    } else {
                         let mu = x.mean(-1, keepDim: true)
                         let d = x - mu
                         y = d / ((d * d).mean(-1, keepDim: true) + eps).sqrt()
@@ -45,8 +51,9 @@ extension Tensor {
             let dx = Tensor.empty(self.shape)
             let dw = (hasW && weight!.requiresGrad) ? Tensor.zeros([C]) : nil
             let db = (hasB && bias!.requiresGrad) ? Tensor.zeros([C]) : nil
-            Kernels.normBackward(dy: gc.data, x: x.data, rows: R, cols: C, weight: wc.map { UnsafePointer($0.data) },
-                                 mean: mean.data, rstd: rstd.data, rms: rms, dx: dx.data, dw: dw?.data, db: db?.data)
+            Kernels.normBackward(
+                dy: gc.data, x: x.data, rows: R, cols: C, weight: wc.map { UnsafePointer($0.data) },
+                mean: mean.data, rstd: rstd.data, rms: rms, dx: dx.data, dw: dw?.data, db: db?.data)
             var r: [Tensor?] = [dx]
             if hasW { r.append(dw) }
             if hasB { r.append(db) }
@@ -57,17 +64,23 @@ extension Tensor {
     /// GroupNorm of x [N, C, …] with `groups` groups and per-channel affine [C].
     public func groupNorm(groups G: Int, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
         precondition(rank >= 2 && shape[1] % G == 0, "groupNorm: \(shape[1]) channels not divisible by \(G) groups")
-        let N = shape[0], C = shape[1], S = count / Swift.max(N * C, 1)
+        let N = shape[0]
+        let C = shape[1]
+        let S = count / Swift.max(N * C, 1)
         let x = contiguousRaw()
-        let wc = weight?.contiguousRaw(), bc = bias?.contiguousRaw()
+        let wc = weight?.contiguousRaw()
+        let bc = bias?.contiguousRaw()
         let out = Tensor.empty(shape)
-        let mean = Tensor.empty([N * G]), rstd = Tensor.empty([N * G])
-        Kernels.groupNormForward(x: x.data, y: out.data, N: N, C: C, S: S, groups: G, weight: wc.map { UnsafePointer($0.data) },
-                                 bias: bc.map { UnsafePointer($0.data) }, eps: eps, mean: mean.data, rstd: rstd.data)
+        let mean = Tensor.empty([N * G])
+        let rstd = Tensor.empty([N * G])
+        Kernels.groupNormForward(
+            x: x.data, y: out.data, N: N, C: C, S: S, groups: G, weight: wc.map { UnsafePointer($0.data) },
+            bias: bc.map { UnsafePointer($0.data) }, eps: eps, mean: mean.data, rstd: rstd.data)
         var inputs = [self]
         if let w = weight { inputs.append(w) }
         if let b = bias { inputs.append(b) }
-        let hasW = weight != nil, hasB = bias != nil
+        let hasW = weight != nil
+        let hasB = bias != nil
         let inShape = shape
         return out.recorded("groupNorm", inputs) { g in
             if GradMode.isEnabled {
@@ -85,9 +98,10 @@ extension Tensor {
             let dx = Tensor.empty(inShape)
             let dw = (hasW && weight!.requiresGrad) ? Tensor.zeros([C]) : nil
             let db = (hasB && bias!.requiresGrad) ? Tensor.zeros([C]) : nil
-            Kernels.groupNormBackward(dy: gc.data, x: x.data, N: N, C: C, S: S, groups: G,
-                                      weight: wc.map { UnsafePointer($0.data) }, mean: mean.data, rstd: rstd.data,
-                                      dx: dx.data, dw: dw?.data, db: db?.data)
+            Kernels.groupNormBackward(
+                dy: gc.data, x: x.data, N: N, C: C, S: S, groups: G,
+                weight: wc.map { UnsafePointer($0.data) }, mean: mean.data, rstd: rstd.data,
+                dx: dx.data, dw: dw?.data, db: db?.data)
             var r: [Tensor?] = [dx]
             if hasW { r.append(dw) }
             if hasB { r.append(db) }
@@ -103,7 +117,10 @@ extension Tensor {
     /// Sliding-window patches of x [N, C, H, W] → [N, C·kh·kw, Ho·Wo] (pad value for outside taps).
     public func im2col(_ w: Window2D, pad: Float = 0) -> Tensor {
         precondition(rank == 4, "im2col expects [N, C, H, W], got \(shape)")
-        let N = shape[0], C = shape[1], H = shape[2], W = shape[3]
+        let N = shape[0]
+        let C = shape[1]
+        let H = shape[2]
+        let W = shape[3]
         let (Ho, Wo) = w.outSize(H, W)
         precondition(Ho > 0 && Wo > 0, "window \(w) does not fit in \(H)×\(W)")
         let x = contiguousRaw()
@@ -124,18 +141,29 @@ extension Tensor {
 
     /// 2-D convolution (cross-correlation, as PyTorch): x [N, C, H, W], weight [O, C/groups, kh, kw],
     /// bias [O]. Lowered to im2col + batched GEMM; the backward is made of the same ops.
-    public func conv2d(_ weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
-                       padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups G: Int = 1) -> Tensor {
+    public func conv2d(
+        _ weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
+        padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups G: Int = 1
+    ) -> Tensor {
         precondition(rank == 4 && weight.rank == 4, "conv2d: x \(shape), weight \(weight.shape)")
-        let N = shape[0], C = shape[1], H = shape[2], W = shape[3]
-        let O = weight.shape[0], kh = weight.shape[2], kw = weight.shape[3]
-        precondition(C % G == 0 && O % G == 0 && weight.shape[1] == C / G,
-                     "conv2d: \(C) input channels, weight \(weight.shape), groups \(G)")
+        let N = shape[0]
+        let C = shape[1]
+        let H = shape[2]
+        let W = shape[3]
+        let O = weight.shape[0]
+        let kh = weight.shape[2]
+        let kw = weight.shape[3]
+        precondition(
+            C % G == 0 && O % G == 0 && weight.shape[1] == C / G,
+            "conv2d: \(C) input channels, weight \(weight.shape), groups \(G)")
         let win = Window2D(kernel: (kh, kw), stride: stride, padding: padding, dilation: dilation)
         let (Ho, Wo) = win.outSize(H, W)
         let cols: Tensor
-        if kh == 1 && kw == 1 && stride == (1, 1) && padding == (0, 0) { cols = reshape([N, C, H * W]) }
-        else { cols = im2col(win) }
+        if kh == 1 && kw == 1 && stride == (1, 1) && padding == (0, 0) {
+            cols = reshape([N, C, H * W])
+        } else {
+            cols = im2col(win)
+        }
         let ck = C / G * kh * kw
         let wm = weight.reshape([G, O / G, ck])
         var y = wm.matmul(cols.reshape([N, G, ck, Ho * Wo])).reshape([N, O, Ho, Wo])
@@ -145,19 +173,27 @@ extension Tensor {
 
     /// Transposed 2-D convolution (PyTorch's ConvTranspose2d): x [N, Cin, H, W],
     /// weight [Cin, Cout/groups, kh, kw]. Output size (H−1)·s − 2p + d(k−1) + outputPadding + 1.
-    public func convTranspose2d(_ weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
-                                padding: (Int, Int) = (0, 0), outputPadding: (Int, Int) = (0, 0),
-                                dilation: (Int, Int) = (1, 1), groups G: Int = 1) -> Tensor {
+    public func convTranspose2d(
+        _ weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
+        padding: (Int, Int) = (0, 0), outputPadding: (Int, Int) = (0, 0),
+        dilation: (Int, Int) = (1, 1), groups G: Int = 1
+    ) -> Tensor {
         precondition(rank == 4 && weight.rank == 4, "convTranspose2d: x \(shape), weight \(weight.shape)")
-        let N = shape[0], Cin = shape[1], H = shape[2], W = shape[3]
-        let coutG = weight.shape[1], kh = weight.shape[2], kw = weight.shape[3]
+        let N = shape[0]
+        let Cin = shape[1]
+        let H = shape[2]
+        let W = shape[3]
+        let coutG = weight.shape[1]
+        let kh = weight.shape[2]
+        let kw = weight.shape[3]
         precondition(weight.shape[0] == Cin && Cin % G == 0, "convTranspose2d: \(Cin) channels, weight \(weight.shape)")
         let win = Window2D(kernel: (kh, kw), stride: stride, padding: padding, dilation: dilation)
         let Ho = (H - 1) * stride.0 - 2 * padding.0 + dilation.0 * (kh - 1) + outputPadding.0 + 1
         let Wo = (W - 1) * stride.1 - 2 * padding.1 + dilation.1 * (kw - 1) + outputPadding.1 + 1
-        precondition(Ho > 0 && Wo > 0 && outputPadding.0 < Swift.max(stride.0, dilation.0)
-                     && outputPadding.1 < Swift.max(stride.1, dilation.1), "convTranspose2d: bad geometry")
-        let wm = weight.reshape([G, Cin / G, coutG * kh * kw]).mT          // [G, Cout/G·kk, Cin/G]
+        precondition(
+            Ho > 0 && Wo > 0 && outputPadding.0 < Swift.max(stride.0, dilation.0)
+                && outputPadding.1 < Swift.max(stride.1, dilation.1), "convTranspose2d: bad geometry")
+        let wm = weight.reshape([G, Cin / G, coutG * kh * kw]).mT  // [G, Cout/G·kk, Cin/G]
         let xg = reshape([N, G, Cin / G, H * W])
         let cols = wm.matmul(xg).reshape([N, G * coutG * kh * kw, H * W])
         var y = cols.col2im(win, N: N, C: G * coutG, H: Ho, W: Wo)
@@ -167,16 +203,22 @@ extension Tensor {
 
     /// Max pooling over windows of x [N, C, H, W] (padding reads −∞).
     public func maxPool2d(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) -> Tensor {
-        let N = shape[0], C = shape[1], H = shape[2], W = shape[3]
+        let N = shape[0]
+        let C = shape[1]
+        let H = shape[2]
+        let W = shape[3]
         let win = Window2D(kernel: kernel, stride: stride ?? kernel, padding: padding)
         let (Ho, Wo) = win.outSize(H, W)
-        let cols = reshape([N * C, 1, H, W]).im2col(win, pad: -.infinity)   // [NC, kk, L]
+        let cols = reshape([N * C, 1, H, W]).im2col(win, pad: -.infinity)  // [NC, kk, L]
         return cols.max(1).values.reshape([N, C, Ho, Wo])
     }
 
     /// Average pooling (padding counts as zeros, PyTorch's default count_include_pad).
     public func avgPool2d(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) -> Tensor {
-        let N = shape[0], C = shape[1], H = shape[2], W = shape[3]
+        let N = shape[0]
+        let C = shape[1]
+        let H = shape[2]
+        let W = shape[3]
         let win = Window2D(kernel: kernel, stride: stride ?? kernel, padding: padding)
         let (Ho, Wo) = win.outSize(H, W)
         return reshape([N * C, 1, H, W]).im2col(win).mean(1).reshape([N, C, Ho, Wo])
@@ -184,7 +226,10 @@ extension Tensor {
 
     /// Nearest-neighbour upsampling by an integer factor.
     public func upsampleNearest(_ factor: Int) -> Tensor {
-        let N = shape[0], C = shape[1], H = shape[2], W = shape[3]
+        let N = shape[0]
+        let C = shape[1]
+        let H = shape[2]
+        let W = shape[3]
         return reshape([N, C, H, 1, W, 1]).expand([N, C, H, factor, W, factor]).reshape([N, C, H * factor, W * factor])
     }
 
@@ -194,7 +239,10 @@ extension Tensor {
     }
 
     func resample(_ Ho: Int, _ Wo: Int, adjointOf inHW: (Int, Int)?) -> Tensor {
-        let N = shape[0], C = shape[1], H = shape[2], W = shape[3]
+        let N = shape[0]
+        let C = shape[1]
+        let H = shape[2]
+        let W = shape[3]
         let x = contiguousRaw()
         if let (h0, w0) = inHW {  // this tensor is [N, C, Ho', Wo'] gradient; map back to (h0, w0)
             let out = Tensor.empty([N, C, h0, w0])

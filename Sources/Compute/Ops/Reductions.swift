@@ -1,5 +1,7 @@
 // Differentiable reductions, softmax, log-softmax and matrix products.
 
+import CKernels
+
 extension Tensor {
     /// Sum over `dims` (all when empty); `keepDim` keeps them with size 1.
     public func sum(_ dims: [Int] = [], keepDim: Bool = false) -> Tensor {
@@ -7,7 +9,8 @@ extension Tensor {
         let kept = Kernels.sum(self, dims: ds)
         let outShape = keepDim ? kept.shape : shape.enumerated().filter { !ds.contains($0.offset) }.map(\.element)
         let out = Tensor(storage: kept.storage, shape: outShape, strides: Tensor.contiguousStrides(outShape))
-        let inShape = shape, keptShape = kept.shape
+        let inShape = shape
+        let keptShape = kept.shape
         return out.recorded("sum", [self]) { g in [g.reshape(keptShape).expand(inShape)] }
     }
 
@@ -31,7 +34,8 @@ extension Tensor {
     public func max(_ d: Int, keepDim: Bool = false) -> (values: Tensor, indices: [Int]) {
         let dd = dim(d)
         let (_, idx) = Kernels.maxAlong(self, dim: dd)
-        var ishape = shape; ishape[dd] = 1
+        var ishape = shape
+        ishape[dd] = 1
         let v = gather(dd, index: idx, indexShape: ishape)
         return (keepDim ? v : v.squeeze(dd), idx)
     }
@@ -73,10 +77,13 @@ extension Tensor {
     /// Matrix product with broadcasting over batch dims: [..., M, K] · [..., K, N].
     public func matmul(_ other: Tensor) -> Tensor {
         let out = Kernels.matmul(self, other)
-        let sa = shape, sb = other.shape
+        let sa = shape
+        let sb = other.shape
         return out.recorded("matmul", [self, other]) { g in
-            [self.requiresGrad ? g.matmul(other.mT).sumTo(sa) : nil,
-             other.requiresGrad ? self.mT.matmul(g).sumTo(sb) : nil]
+            [
+                self.requiresGrad ? g.matmul(other.mT).sumTo(sa) : nil,
+                other.requiresGrad ? self.mT.matmul(g).sumTo(sb) : nil,
+            ]
         }
     }
 }
@@ -87,14 +94,16 @@ extension Tensor {
     /// fused with log-softmax: backward is (softmax − one-hot) / count.
     public func crossEntropy(_ targets: [Int], ignoreIndex: Int = -100) -> Tensor {
         precondition(rank == 2 && targets.count == shape[0], "crossEntropy: logits \(shape), \(targets.count) targets")
-        let N = shape[0], C = shape[1]
+        let N = shape[0]
+        let C = shape[1]
         let lse = Tensor.empty([N])
         let logp = Kernels.logSoftmaxLastDim(self, lse: lse.data)
         var total: Double = 0
         var used = 0
         for (i, t) in targets.enumerated() where t != ignoreIndex {
             precondition(t >= 0 && t < C, "crossEntropy: target \(t) out of range 0..<\(C)")
-            total -= Double(logp.data[i * C + t]); used += 1
+            total -= Double(logp.data[i * C + t])
+            used += 1
         }
         let out = Tensor.scalar(used == 0 ? 0 : Float(total / Double(used)))
         return out.recorded("crossEntropy", [self]) { g in
@@ -103,17 +112,22 @@ extension Tensor {
                     let lp = i[0].logSoftmax(-1)
                     let idx = targets.map { $0 == ignoreIndex ? 0 : $0 }
                     let picked = lp.gather(1, index: idx, indexShape: [N, 1]).reshape([N])
-                    let w = Tensor(shape: [N], data: targets.map { $0 == ignoreIndex ? 0 : 1 / Float(Swift.max(used, 1)) })
+                    let w = Tensor(
+                        shape: [N], data: targets.map { $0 == ignoreIndex ? 0 : 1 / Float(Swift.max(used, 1)) })
                     return -(picked * w).sum()
                 }
             }
             let dx = Tensor.empty([N, C])
             let scale = g.item() / Float(Swift.max(used, 1))
-            let lp = logp.data, dp = dx.data
+            let lp = logp.data
+            let dp = dx.data
             Parallel.forRanges(N, grain: Swift.max(1, 4096 / Swift.max(C, 1))) { r in
                 for i in r {
                     let t = targets[i]
-                    if t == ignoreIndex { for j in 0..<C { dp[i * C + j] = 0 }; continue }
+                    if t == ignoreIndex {
+                        for j in 0..<C { dp[i * C + j] = 0 }
+                        continue
+                    }
                     orr_exp_scaled(lp + i * C, dp + i * C, C, scale)
                     dp[i * C + t] -= scale
                 }
@@ -126,7 +140,6 @@ extension Tensor {
     public func mseLoss(_ target: Tensor) -> Tensor { (self - target).square().mean() }
 }
 
-import CKernels
 @inline(__always)
 func orr_exp_scaled(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, _ s: Float) {
     orr_vexp(x, y, n)

@@ -10,16 +10,21 @@ public final class RotaryTable {
 
     public init(headDim: Int, maxPositions: Int, base: Float = 10000) {
         precondition(headDim % 2 == 0, "RoPE needs an even head dimension")
-        self.headDim = headDim; self.maxPositions = maxPositions; self.base = base
+        self.headDim = headDim
+        self.maxPositions = maxPositions
+        self.base = base
         let half = headDim / 2
-        var c = [Float](repeating: 0, count: maxPositions * half), s = c
+        var c = [Float](repeating: 0, count: maxPositions * half)
+        var s = c
         for p in 0..<maxPositions {
             for i in 0..<half {
                 let theta = Double(p) * pow(Double(base), -2.0 * Double(i) / Double(headDim))
-                c[p * half + i] = Float(Foundation.cos(theta)); s[p * half + i] = Float(Foundation.sin(theta))
+                c[p * half + i] = Float(Foundation.cos(theta))
+                s[p * half + i] = Float(Foundation.sin(theta))
             }
         }
-        cos = c; sin = s
+        cos = c
+        sin = s
     }
 }
 
@@ -27,31 +32,46 @@ extension Tensor {
     /// Applies RoPE to x [B, T, H, d] where token t of every batch row has position `positions[t]`
     /// (positions restart per packed document).
     public func rope(_ table: RotaryTable, positions: [Int], inverse: Bool = false) -> Tensor {
-        precondition(rank == 4 && shape[3] == table.headDim && positions.count == shape[1],
-                     "rope: x \(shape), \(positions.count) positions, head dim \(table.headDim)")
-        let B = shape[0], T = shape[1], H = shape[2], d = shape[3], half = d / 2
-        for p in positions { precondition(p >= 0 && p < table.maxPositions, "rope: position \(p) beyond table (\(table.maxPositions))") }
+        precondition(
+            rank == 4 && shape[3] == table.headDim && positions.count == shape[1],
+            "rope: x \(shape), \(positions.count) positions, head dim \(table.headDim)")
+        let B = shape[0]
+        let T = shape[1]
+        let H = shape[2]
+        let d = shape[3]
+        let half = d / 2
+        for p in positions {
+            precondition(p >= 0 && p < table.maxPositions, "rope: position \(p) beyond table (\(table.maxPositions))")
+        }
         let x = contiguousRaw()
         let out = Tensor.empty(shape)
-        let xp = x.data, op = out.data
+        let xp = x.data
+        let op = out.data
         let sign: Float = inverse ? -1 : 1
-        table.cos.withUnsafeBufferPointer { cb in table.sin.withUnsafeBufferPointer { sb in
-            let cp = cb.baseAddress!, sp = sb.baseAddress!
-            Parallel.forRanges(B * T, grain: 16) { r in
-                for bt in r {
-                    let pos = positions[bt % T]
-                    let c = cp + pos * half, s = sp + pos * half
-                    for h in 0..<H {
-                        let src = xp + (bt * H + h) * d, dst = op + (bt * H + h) * d
-                        for i in 0..<half {
-                            let a = src[i], b = src[i + half], sn = sign * s[i]
-                            dst[i] = a * c[i] - b * sn
-                            dst[i + half] = a * sn + b * c[i]
+        table.cos.withUnsafeBufferPointer { cb in
+            table.sin.withUnsafeBufferPointer { sb in
+                let cp = cb.baseAddress!
+                let sp = sb.baseAddress!
+                Parallel.forRanges(B * T, grain: 16) { r in
+                    for bt in r {
+                        let pos = positions[bt % T]
+                        let c = cp + pos * half
+                        let s = sp + pos * half
+                        for h in 0..<H {
+                            let src = xp + (bt * H + h) * d
+                            let dst = op + (bt * H + h) * d
+                            for i in 0..<half {
+                                let a = src[i]
+                                let b = src[i + half]
+                                let sn = sign * s[i]
+                                dst[i] = a * c[i] - b * sn
+                                dst[i + half] = a * sn + b * c[i]
+                            }
                         }
                     }
                 }
             }
-        } }
+        }
         return out.recorded("rope", [self]) { g in [g.rope(table, positions: positions, inverse: !inverse)] }
     }
 }

@@ -30,7 +30,8 @@ extension Tensor {
     /// Reorders dimensions: result dim i is input dim `order[i]`.
     public func permute(_ order: [Int]) -> Tensor {
         precondition(order.count == rank && Set(order) == Set(0..<rank), "permute: bad order \(order) for rank \(rank)")
-        let out = Tensor(storage: storage, shape: order.map { shape[$0] }, strides: order.map { strides[$0] }, offset: offset)
+        let out = Tensor(
+            storage: storage, shape: order.map { shape[$0] }, strides: order.map { strides[$0] }, offset: offset)
         var inverse = [Int](repeating: 0, count: rank)
         for (i, o) in order.enumerated() { inverse[o] = i }
         return out.recorded("permute", [self]) { g in [g.permute(inverse)] }
@@ -48,9 +49,11 @@ extension Tensor {
     /// Elements start..<end (step > 0) along `dim`, as a view.
     public func slice(_ d: Int, _ start: Int, _ end: Int, step: Int = 1) -> Tensor {
         let dd = dim(d)
-        precondition(step > 0 && start >= 0 && end <= shape[dd] && start <= end,
-                     "slice \(start)..<\(end) step \(step) out of range for dim \(dd) of \(shape)")
-        var s = shape, st = strides
+        precondition(
+            step > 0 && start >= 0 && end <= shape[dd] && start <= end,
+            "slice \(start)..<\(end) step \(step) out of range for dim \(dd) of \(shape)")
+        var s = shape
+        var st = strides
         s[dd] = (end - start + step - 1) / step
         st[dd] = strides[dd] * step
         let out = Tensor(storage: storage, shape: s, strides: st, offset: offset + start * strides[dd])
@@ -61,7 +64,8 @@ extension Tensor {
     /// Zeros of `full` with this tensor written at the slice (the adjoint of `slice`).
     func sliceAdjoint(_ full: [Int], _ d: Int, _ start: Int, _ step: Int) -> Tensor {
         let out = Tensor.zeros(full)
-        var st = out.strides; st[d] *= step
+        var st = out.strides
+        st[d] *= step
         let view = Tensor(storage: out.storage, shape: shape, strides: st, offset: start * out.strides[d])
         Kernels.copy(from: self, to: view)
         let end = start + (shape[d] - 1) * step + 1
@@ -76,15 +80,18 @@ extension Tensor {
 
     public func unsqueeze(_ d: Int) -> Tensor {
         let dd = d < 0 ? d + rank + 1 : d
-        var s = shape; s.insert(1, at: dd)
+        var s = shape
+        s.insert(1, at: dd)
         return reshape(s)
     }
 
     public func squeeze(_ d: Int) -> Tensor {
         let dd = dim(d)
         precondition(shape[dd] == 1, "squeeze: dim \(dd) of \(shape) is not 1")
-        var s = shape, st = strides
-        s.remove(at: dd); st.remove(at: dd)
+        var s = shape
+        var st = strides
+        s.remove(at: dd)
+        st.remove(at: dd)
         let out = Tensor(storage: storage, shape: s, strides: st, offset: offset)
         let inShape = shape
         return out.recorded("squeeze", [self]) { g in [g.reshape(inShape)] }
@@ -104,15 +111,17 @@ extension Tensor {
         let dd = parts[0].dim(d)
         var s = parts[0].shape
         s[dd] = parts.reduce(0) { acc, t in
-            precondition(t.rank == s.count && (0..<t.rank).allSatisfy { $0 == dd || t.shape[$0] == s[$0] },
-                         "cat: shape \(t.shape) does not match \(s) outside dim \(dd)")
+            precondition(
+                t.rank == s.count && (0..<t.rank).allSatisfy { $0 == dd || t.shape[$0] == s[$0] },
+                "cat: shape \(t.shape) does not match \(s) outside dim \(dd)")
             return acc + t.shape[dd]
         }
         let out = Tensor.empty(s)
         var at = 0
         var ranges: [(Int, Int)] = []
         for t in parts {
-            var vs = out.shape; vs[dd] = t.shape[dd]
+            var vs = out.shape
+            vs[dd] = t.shape[dd]
             let view = Tensor(storage: out.storage, shape: vs, strides: out.strides, offset: at * out.strides[dd])
             Kernels.copy(from: t, to: view)
             ranges.append((at, at + t.shape[dd]))
@@ -126,7 +135,10 @@ extension Tensor {
         let dd = dim(d)
         precondition(sizes.reduce(0, +) == shape[dd], "split sizes \(sizes) do not sum to \(shape[dd])")
         var at = 0
-        return sizes.map { n in defer { at += n }; return slice(dd, at, at + n) }
+        return sizes.map { n in
+            defer { at += n }
+            return slice(dd, at, at + n)
+        }
     }
 
     /// Splits along `dim` into `n` equal pieces.
@@ -140,9 +152,12 @@ extension Tensor {
     public func indexSelect(_ indices: [Int]) -> Tensor {
         let src = contiguousRaw()
         let row = count / Swift.max(shape[0], 1)
-        var s = shape; s[0] = indices.count
+        var s = shape
+        s[0] = indices.count
         let out = Tensor.empty(s)
-        let sp = src.data, op = out.data, n0 = shape[0]
+        let sp = src.data
+        let op = out.data
+        let n0 = shape[0]
         for i in indices { precondition(i >= 0 && i < n0, "indexSelect: index \(i) out of range 0..<\(n0)") }
         indices.withUnsafeBufferPointer { ib in
             let ip = ib.baseAddress!
@@ -158,13 +173,16 @@ extension Tensor {
     func indexAdd(_ indices: [Int], rows: Int) -> Tensor {
         let src = contiguousRaw()
         let row = count / Swift.max(shape[0], 1)
-        var s = shape; s[0] = rows
+        var s = shape
+        s[0] = rows
         let out = Tensor.zeros(s)
-        let sp = src.data, op = out.data
+        let sp = src.data
+        let op = out.data
         // Partition by destination row so threads never write the same row.
         Parallel.forRanges(rows, grain: Swift.max(1, rows / 64)) { r in
             for (i, dst) in indices.enumerated() where r.contains(dst) {
-                let o = op + dst * row, x = sp + i * row
+                let o = op + dst * row
+                let x = sp + i * row
                 for j in 0..<row { o[j] += x[j] }
             }
         }
@@ -175,15 +193,20 @@ extension Tensor {
     /// shape `indexShape` (same rank; other dims no larger than self's).
     public func gather(_ d: Int, index: [Int], indexShape: [Int]) -> Tensor {
         let dd = dim(d)
-        precondition(indexShape.count == rank && index.count == indexShape.reduce(1, *), "gather: index shape \(indexShape)")
+        precondition(
+            indexShape.count == rank && index.count == indexShape.reduce(1, *), "gather: index shape \(indexShape)")
         let out = Tensor.empty(indexShape)
-        let ostr = out.strides, n = shape[dd]
-        let xp = data, op = out.data
+        let ostr = out.strides
+        let n = shape[dd]
+        let xp = data
+        let op = out.data
         for (flat, i) in index.enumerated() {
             precondition(i >= 0 && i < n, "gather: index \(i) out of range 0..<\(n)")
-            var rem = flat, off = 0
+            var rem = flat
+            var off = 0
             for k in 0..<rank {
-                let c = rem / ostr[k]; rem %= ostr[k]
+                let c = rem / ostr[k]
+                rem %= ostr[k]
                 off += (k == dd ? i : c) * strides[k]
             }
             op[flat] = xp[off]
@@ -196,11 +219,14 @@ extension Tensor {
     func scatterAdd(_ d: Int, index: [Int], into full: [Int]) -> Tensor {
         let src = contiguousRaw()
         let out = Tensor.zeros(full)
-        let sstr = src.strides, ostr = out.strides
+        let sstr = src.strides
+        let ostr = out.strides
         for (flat, i) in index.enumerated() {
-            var rem = flat, off = 0
+            var rem = flat
+            var off = 0
             for k in 0..<rank {
-                let c = rem / sstr[k]; rem %= sstr[k]
+                let c = rem / sstr[k]
+                rem %= sstr[k]
                 off += (k == d ? i : c) * ostr[k]
             }
             out.data[off] += src.data[flat]

@@ -52,7 +52,9 @@ public final class ChatSession {
     /// Loads a saved session directory (or the shipped model) for chatting.
     public convenience init(directory: String, policy: ChatPolicy = ChatPolicy()) throws {
         let (config, tok, model, _) = try LanguageSessionDirectory.loadModel(directory)
-        self.init(model: model, tokenizer: tok, modelName: "\(config.model.rawValue) \(config.layers)×\(config.width)", policy: policy)
+        self.init(
+            model: model, tokenizer: tok, modelName: "\(config.model.rawValue) \(config.layers)×\(config.width)",
+            policy: policy)
     }
 
     /// Answers `user`, streaming each printable piece to `onPiece` together with the generator (whose
@@ -60,8 +62,9 @@ public final class ChatSession {
     @discardableResult
     public func reply(to user: String, onPiece: (String, TextGenerator) -> Void = { _, _ in }) throws -> String {
         let history = policy.rememberHistory ? turns : []
-        let (prompt, kept) = policy.format.fit(history: history, user: user, tokenizer: tokenizer,
-                                               context: model.contextLength, reserve: policy.reserve(context: model.contextLength))
+        let (prompt, kept) = policy.format.fit(
+            history: history, user: user, tokenizer: tokenizer,
+            context: model.contextLength, reserve: policy.reserve(context: model.contextLength))
         if policy.rememberHistory { turns = Array(turns.suffix(kept)) }
         var o = SamplingOptions()
         o.temperature = policy.temperature

@@ -33,17 +33,22 @@ public enum ModelSource: Sendable, Equatable {
             return (c, t, m)
         case .shipped:
             let files: [String: UnsafeRawBufferPointer] = [
-                "config.json": UnsafeRawBufferPointer(start: orrery_chat_config_json_ptr(), count: Int(orrery_chat_config_json_size)),
-                "tokenizer.json": UnsafeRawBufferPointer(start: orrery_chat_tokenizer_json_ptr(), count: Int(orrery_chat_tokenizer_json_size)),
-                "model.safetensors": UnsafeRawBufferPointer(start: orrery_chat_model_safetensors_ptr(),
-                                                            count: Int(orrery_chat_model_safetensors_size)),
+                "config.json": UnsafeRawBufferPointer(
+                    start: orrery_chat_config_json_ptr(), count: Int(orrery_chat_config_json_size)),
+                "tokenizer.json": UnsafeRawBufferPointer(
+                    start: orrery_chat_tokenizer_json_ptr(), count: Int(orrery_chat_tokenizer_json_size)),
+                "model.safetensors": UnsafeRawBufferPointer(
+                    start: orrery_chat_model_safetensors_ptr(),
+                    count: Int(orrery_chat_model_safetensors_size)),
             ]
             let label = description
             let source = SnapshotFiles(
                 label: label,
                 read: { name, limit in
                     guard let b = files[name] else { throw CheckpointError.missingFile(dir: label, file: name) }
-                    guard b.count <= limit else { throw CheckpointError.unreadable(dir: label, file: name, reason: "too large") }
+                    guard b.count <= limit else {
+                        throw CheckpointError.unreadable(dir: label, file: name, reason: "too large")
+                    }
                     return Array(b)
                 },
                 safetensors: { name in
@@ -60,6 +65,8 @@ extension ChatSession {
     /// A chat with the model from `source`.
     public convenience init(source: ModelSource, policy: ChatPolicy = ChatPolicy()) throws {
         let (config, tok, model) = try source.load()
-        self.init(model: model, tokenizer: tok, modelName: "\(config.model.rawValue) \(config.layers)×\(config.width)", policy: policy)
+        self.init(
+            model: model, tokenizer: tok, modelName: "\(config.model.rawValue) \(config.layers)×\(config.width)",
+            policy: policy)
     }
 }

@@ -25,7 +25,9 @@ public struct ClassifierConfig: Codable, Equatable, Sendable {
         try check(width >= 1 && width <= 4096, "width must be 1…4096, got \(width)")
         try check(lr > 0 && lr <= 1e6, "learning rate must be in (0, 1000000], got \(lr)")
         try check(steps >= 1 && steps <= 1_000_000, "steps must be 1…1000000, got \(steps)")
-        try check(pointsPerClass >= 2 && pointsPerClass <= 100_000, "points per class must be 2…100000, got \(pointsPerClass)")
+        try check(
+            pointsPerClass >= 2 && pointsPerClass <= 100_000, "points per class must be 2…100000, got \(pointsPerClass)"
+        )
     }
 }
 
@@ -70,8 +72,10 @@ public final class ClassifierSession {
     /// The square of the plane shown: the data's bounding box, padded and made square.
     public var bounds: (x0: Float, x1: Float, y0: Float, y1: Float) {
         let p = data.points.toArray()
-        let xs = stride(from: 0, to: p.count, by: 2).map { p[$0] }, ys = stride(from: 1, to: p.count, by: 2).map { p[$0] }
-        let cx = ((xs.min() ?? -1) + (xs.max() ?? 1)) / 2, cy = ((ys.min() ?? -1) + (ys.max() ?? 1)) / 2
+        let xs = stride(from: 0, to: p.count, by: 2).map { p[$0] }
+        let ys = stride(from: 1, to: p.count, by: 2).map { p[$0] }
+        let cx = ((xs.min() ?? -1) + (xs.max() ?? 1)) / 2
+        let cy = ((ys.min() ?? -1) + (ys.max() ?? 1)) / 2
         let half = max((xs.max() ?? 1) - (xs.min() ?? -1), (ys.max() ?? 1) - (ys.min() ?? -1)) / 2 * 1.1
         return (cx - half, cx + half, cy - half, cy + half)
     }
@@ -152,7 +156,9 @@ public final class ClassifierLab: SteppedSession {
         s.step = session.step
         s.totalSteps = c.steps
         s.dataset = c.dataset
-        s.model = "MLP 2-" + Array(repeating: "\(c.width)", count: c.layers).joined(separator: "-") + "-2 \(c.activation.rawValue)"
+        s.model =
+            "MLP 2-" + Array(repeating: "\(c.width)", count: c.layers).joined(separator: "-")
+            + "-2 \(c.activation.rawValue)"
         if s.losses.count > session.losses.count { s.losses = [] }
         for i in s.losses.count..<session.losses.count { s.losses.append((Double(i + 1), Double(session.losses[i]))) }
         s.accuracy = session.accuracy
@@ -192,13 +198,24 @@ extension ClassifierLab {
         var files: [(name: String, bytes: [UInt8])] = []
         do {
             let items = s.model.namedParameters().map { SafetensorsWriter.Item($0.0, $0.1) }
-            files.append(("model.safetensors", try SafetensorsWriter.encode(items, metadata: ["step": "\(s.step)", "format": format])))
+            files.append(
+                (
+                    "model.safetensors",
+                    try SafetensorsWriter.encode(items, metadata: ["step": "\(s.step)", "format": format])
+                ))
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys, .prettyPrinted]
             let cfg = try JSONSerialization.jsonObject(with: try enc.encode(s.config))
-            files.append(("config.json", Array(try JSONSerialization.data(
-                withJSONObject: ["format": format, "lab": "classifier", "step": s.step, "config": cfg,
-                                 "accuracy": s.accuracy], options: [.sortedKeys, .prettyPrinted]))))
+            files.append(
+                (
+                    "config.json",
+                    Array(
+                        try JSONSerialization.data(
+                            withJSONObject: [
+                                "format": format, "lab": "classifier", "step": s.step, "config": cfg,
+                                "accuracy": s.accuracy,
+                            ], options: [.sortedKeys, .prettyPrinted]))
+                ))
         } catch {
             throw CheckpointError.writeFailed(dir: directory, reason: "cannot encode the session: \(error)")
         }

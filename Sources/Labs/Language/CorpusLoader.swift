@@ -5,16 +5,23 @@ import Foundation
 import Models
 
 public enum CorpusError: Error, CustomStringConvertible, Equatable {
-    case notFound(String), notRegularFile(String, String), empty(String), tooLarge(String, Int, Int)
-    case notUTF8(String, offset: Int), binary(String, offset: Int), unreadable(String, String)
+    case notFound(String)
+    case notRegularFile(String, String)
+    case empty(String)
+    case tooLarge(String, Int, Int)
+    case notUTF8(String, offset: Int)
+    case binary(String, offset: Int)
+    case unreadable(String, String)
     public var description: String {
         switch self {
         case .notFound(let p): return "corpus not found (\(p))"
         case .notRegularFile(let p, let k): return "corpus is a \(k), not a regular file (\(p))"
         case .empty(let p): return "corpus is empty (\(p))"
         case .tooLarge(let p, let n, let lim): return "corpus is \(n) bytes; the limit is \(lim) bytes (\(p))"
-        case .notUTF8(let p, let o): return "corpus is not valid UTF-8 at byte \(o); pass --bytes to train on raw bytes (\(p))"
-        case .binary(let p, let o): return "corpus looks binary (NUL byte at \(o)); pass --bytes to train on raw bytes (\(p))"
+        case .notUTF8(let p, let o):
+            return "corpus is not valid UTF-8 at byte \(o); pass --bytes to train on raw bytes (\(p))"
+        case .binary(let p, let o):
+            return "corpus looks binary (NUL byte at \(o)); pass --bytes to train on raw bytes (\(p))"
         case .unreadable(let p, let why): return "cannot read corpus: \(why) (\(p))"
         }
     }

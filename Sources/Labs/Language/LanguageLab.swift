@@ -49,7 +49,9 @@ public final class LanguageLab: SteppedSession {
 
     public func advance() throws {
         let m = session.trainStep()
-        if let n = crashAfter, session.step >= n { fatalError("debug crash on the session thread (ORRERY_DEBUG_CRASH_AFTER_STEPS)") }
+        if let n = crashAfter, session.step >= n {
+            fatalError("debug crash on the session thread (ORRERY_DEBUG_CRASH_AFTER_STEPS)")
+        }
         newMetrics.append(m)
         if session.diverged { throw SessionError.diverged(step: session.step, rollbacks: session.rollbacks) }
         if session.step % probeEvery == 0 { probe = session.attentionProbe() }
@@ -76,7 +78,9 @@ public final class LanguageLab: SteppedSession {
             s.tokensPerSecond = m.tokensPerSecond
             s.learningRate = m.lr
             if !m.layerGradNorms.isEmpty {
-                s.gradNorms = m.layerGradNorms.sorted { $0.key < $1.key }.map { (label: $0.key, value: Double($0.value)) }
+                s.gradNorms = m.layerGradNorms.sorted { $0.key < $1.key }.map {
+                    (label: $0.key, value: Double($0.value))
+                }
             }
         }
         newMetrics.removeAll()
@@ -106,6 +110,8 @@ extension SessionRunner where Session == LanguageLab {
         initial.totalSteps = config.steps
         initial.model = "\(config.model.rawValue) \(config.layers)×\(config.width)"
         initial.modelKind = config.model
-        return LanguageRunner(title: "Language lab (\(config.model.rawValue))", initial: initial) { try LanguageLab(config: config) }
+        return LanguageRunner(title: "Language lab (\(config.model.rawValue))", initial: initial) {
+            try LanguageLab(config: config)
+        }
     }
 }

@@ -3,8 +3,8 @@
 // seed and thread count (batch k depends only on (seed, k)), saves and resumes as one directory,
 // and survives non-finite losses by skipping, then rolling back and lowering the learning rate.
 import Compute
-import Foundation
 import Formats
+import Foundation
 import Models
 import NN
 
@@ -36,11 +36,28 @@ public struct LMConfig: Codable, Equatable, Sendable {
         var c = LMConfig()
         switch name {
         case "gpt": break
-        case "lstm": c.model = .lstm; c.layers = 2; c.width = 256; c.lr = 3e-3
-        case "gru": c.model = .gru; c.layers = 2; c.width = 256; c.lr = 3e-3
+        case "lstm":
+            c.model = .lstm
+            c.layers = 2
+            c.width = 256
+            c.lr = 3e-3
+        case "gru":
+            c.model = .gru
+            c.layers = 2
+            c.width = 256
+            c.lr = 3e-3
         case "chat":
-            c.corpus = "dialogue"; c.corpusDocuments = 30000; c.steps = 3000; c.warmup = 100
-            c.layers = 4; c.width = 128; c.heads = 4; c.context = 128; c.batch = 32; c.lr = 3e-3; c.minLR = 1e-4
+            c.corpus = "dialogue"
+            c.corpusDocuments = 30000
+            c.steps = 3000
+            c.warmup = 100
+            c.layers = 4
+            c.width = 128
+            c.heads = 4
+            c.context = 128
+            c.batch = 32
+            c.lr = 3e-3
+            c.minLR = 1e-4
         default: return nil
         }
         return c
@@ -60,7 +77,9 @@ public struct StepMetrics: Codable, Equatable, Sendable {
 }
 
 public enum SessionEvent: Equatable, Sendable {
-    case nonFiniteLoss(step: Int), rollback(toStep: Int, lrScale: Float), saved(step: Int)
+    case nonFiniteLoss(step: Int)
+    case rollback(toStep: Int, lrScale: Float)
+    case saved(step: Int)
     /// The newest steps were not finite, so a save went back to the last good state first.
     case restoredForSave(toStep: Int)
 }
@@ -120,32 +139,41 @@ public final class LanguageSession {
         let tok: Tokenizer
         switch config.tokenizer {
         case "bpe": tok = try ByteBPE.train(Array(bytes.prefix(4 << 20)), vocabSize: config.bpeVocab)
-        default: tok = config.byteLevel ? CharTokenizer(chars: []) : CharTokenizer(training: String(decoding: bytes, as: UTF8.self))
+        default:
+            tok =
+                config.byteLevel
+                ? CharTokenizer(chars: []) : CharTokenizer(training: String(decoding: bytes, as: UTF8.self))
         }
         tokenizer = tok
         (trainTokens, valTokens) = LanguageSession.split(tok.encode(bytes), config)
         try LanguageSession.checkLongEnough(trainTokens.count, config)
         try ModelBudget.check(config, vocab: tok.vocabSize, training: true)
         model = LanguageSession.makeModel(config, vocab: tok.vocabSize)
-        optimizer = Adam.adamW(model.namedParameters(), lr: config.lr, betas: (0.9, 0.95), weightDecay: config.weightDecay)
+        optimizer = Adam.adamW(
+            model.namedParameters(), lr: config.lr, betas: (0.9, 0.95), weightDecay: config.weightDecay)
         schedule = WarmupCosine(peak: config.lr, warmup: config.warmup, total: config.steps, minLR: config.minLR)
         snapshotGood()
     }
 
     init(config: LMConfig, tokenizer: Tokenizer, model: LanguageModel, directory: String) throws {
-        self.config = config; self.tokenizer = tokenizer; self.model = model; self.directory = directory
+        self.config = config
+        self.tokenizer = tokenizer
+        self.model = model
+        self.directory = directory
         let bytes = try LanguageSession.corpusBytes(config)
         (trainTokens, valTokens) = LanguageSession.split(tokenizer.encode(bytes), config)
         try LanguageSession.checkLongEnough(trainTokens.count, config)
-        optimizer = Adam.adamW(model.namedParameters(), lr: config.lr, betas: (0.9, 0.95), weightDecay: config.weightDecay)
+        optimizer = Adam.adamW(
+            model.namedParameters(), lr: config.lr, betas: (0.9, 0.95), weightDecay: config.weightDecay)
         schedule = WarmupCosine(peak: config.lr, warmup: config.warmup, total: config.steps, minLR: config.minLR)
     }
 
     /// A batch window needs context + 1 tokens (inputs and their next-token targets).
     static func checkLongEnough(_ tokens: Int, _ c: LMConfig) throws {
         guard tokens >= c.context + 2 else {
-            throw SessionError.config("the corpus gives \(tokens) training tokens; a context of \(c.context) needs at least " +
-                                      "\(c.context + 2) (lower --context or use a longer corpus)")
+            throw SessionError.config(
+                "the corpus gives \(tokens) training tokens; a context of \(c.context) needs at least "
+                    + "\(c.context + 2) (lower --context or use a longer corpus)")
         }
     }
 
@@ -166,18 +194,22 @@ public final class LanguageSession {
         try check(c.evalEvery >= 0, "evalEvery must be ≥ 0 (0: never), got \(c.evalEvery)")
         try check(c.evalBatches >= 1 && c.evalBatches <= 1000, "evalBatches must be 1…1000, got \(c.evalBatches)")
         try check(c.checkpointEvery >= 0, "checkpointEvery must be ≥ 0 (0: only at the end), got \(c.checkpointEvery)")
-        try check(c.corpusDocuments >= 1 && c.corpusDocuments <= 200_000,
-                  "corpus documents must be 1…200000, got \(c.corpusDocuments)")
+        try check(
+            c.corpusDocuments >= 1 && c.corpusDocuments <= 200_000,
+            "corpus documents must be 1…200000, got \(c.corpusDocuments)")
         try check(!c.corpus.isEmpty, "corpus must name a built-in corpus or a file")
         if c.model == .gpt {
             let kv = c.kvHeads ?? c.heads
             try check(c.heads >= 1, "heads must be at least 1, got \(c.heads)")
-            try check(c.heads >= 1 && c.heads <= c.width && c.width % c.heads == 0 && (c.width / c.heads) % 2 == 0,
-                      "width (\(c.width)) must be a multiple of 2 × heads (\(c.heads))")
-            try check(kv >= 1 && kv <= c.heads && c.heads % kv == 0,
-                      "kvHeads must divide heads (\(c.heads)) and be at least 1, got \(kv)")
+            try check(
+                c.heads >= 1 && c.heads <= c.width && c.width % c.heads == 0 && (c.width / c.heads) % 2 == 0,
+                "width (\(c.width)) must be a multiple of 2 × heads (\(c.heads))")
+            try check(
+                kv >= 1 && kv <= c.heads && c.heads % kv == 0,
+                "kvHeads must divide heads (\(c.heads)) and be at least 1, got \(kv)")
         }
-        try check(c.tokenizer == "char" || c.tokenizer == "bpe", "tokenizer must be char or bpe, got \"\(c.tokenizer)\"")
+        try check(
+            c.tokenizer == "char" || c.tokenizer == "bpe", "tokenizer must be char or bpe, got \"\(c.tokenizer)\"")
         try check(c.bpeVocab >= 256 && c.bpeVocab <= 65536, "bpe vocabulary must be 256…65536, got \(c.bpeVocab)")
         try check((c.dropout ?? 0) >= 0 && (c.dropout ?? 0) < 1, "dropout must be in [0, 1)")
     }
@@ -195,18 +227,26 @@ public final class LanguageSession {
 
     static func split(_ tokens: [Int], _ c: LMConfig) -> ([Int], [Int]) {
         let nVal = max(c.context + 2, Int(Float(tokens.count) * c.valFraction))
-        if tokens.count < 2 * nVal { return (tokens, tokens) }   // tiny corpus: validate on training text
+        if tokens.count < 2 * nVal { return (tokens, tokens) }  // tiny corpus: validate on training text
         return (Array(tokens.prefix(tokens.count - nVal)), Array(tokens.suffix(nVal)))
     }
 
     public static func makeModel(_ c: LMConfig, vocab: Int) -> LanguageModel {
         switch c.model {
         case .gpt:
-            var g = GPTConfig(vocabSize: vocab, contextLength: c.context, layers: c.layers, heads: c.heads, kvHeads: c.kvHeads, width: c.width)
+            var g = GPTConfig(
+                vocabSize: vocab, contextLength: c.context, layers: c.layers, heads: c.heads, kvHeads: c.kvHeads,
+                width: c.width)
             g.dropout = c.dropout ?? 0
             return GPT(g, seed: c.seed)
-        case .lstm: return RNNLM(RNNConfig(kind: .lstm, vocabSize: vocab, contextLength: c.context, layers: c.layers, width: c.width), seed: c.seed)
-        case .gru: return RNNLM(RNNConfig(kind: .gru, vocabSize: vocab, contextLength: c.context, layers: c.layers, width: c.width), seed: c.seed)
+        case .lstm:
+            return RNNLM(
+                RNNConfig(kind: .lstm, vocabSize: vocab, contextLength: c.context, layers: c.layers, width: c.width),
+                seed: c.seed)
+        case .gru:
+            return RNNLM(
+                RNNConfig(kind: .gru, vocabSize: vocab, contextLength: c.context, layers: c.layers, width: c.width),
+                seed: c.seed)
         }
     }
 
@@ -216,11 +256,14 @@ public final class LanguageSession {
     func batch(_ tokens: [Int], index k: Int, salt: UInt64) -> ([Int], [Int]) {
         var rng = RNG(seed: config.seed &* 0x9E37_79B9 &+ UInt64(k) &* 0x1000_0001 &+ salt)
         let T = config.context
-        var x: [Int] = [], y: [Int] = []
-        x.reserveCapacity(config.batch * T); y.reserveCapacity(config.batch * T)
+        var x: [Int] = []
+        var y: [Int] = []
+        x.reserveCapacity(config.batch * T)
+        y.reserveCapacity(config.batch * T)
         for _ in 0..<config.batch {
             let o = rng.int(below: tokens.count - T)
-            x += tokens[o..<(o + T)]; y += tokens[(o + 1)..<(o + T + 1)]
+            x += tokens[o..<(o + T)]
+            y += tokens[(o + 1)..<(o + T + 1)]
         }
         return (x, y)
     }
@@ -238,8 +281,9 @@ public final class LanguageSession {
         let loss = model.logits(x, batch: config.batch).crossEntropy(y)
         var value = loss.item()
         if injectNaN.remove(step) != nil { value = .nan }
-        var m = StepMetrics(step: step, loss: value, valLoss: nil, lr: learningRate, tokensPerSecond: 0, gradNorm: .nan,
-                            layerGradNorms: [:], clipped: false, skipped: false)
+        var m = StepMetrics(
+            step: step, loss: value, valLoss: nil, lr: learningRate, tokensPerSecond: 0, gradNorm: .nan,
+            layerGradNorms: [:], clipped: false, skipped: false)
         if value.isFinite {
             loss.backward()
             m.layerGradNorms = layerNorms()
@@ -261,7 +305,8 @@ public final class LanguageSession {
             optimizer.step()
             step += 1
         }
-        m.tokensPerSecond = Double(config.batch * config.context) / (Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        m.tokensPerSecond =
+            Double(config.batch * config.context) / (Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
         if config.evalEvery > 0 && (step % config.evalEvery == 0 || step == config.steps) { m.valLoss = evaluate() }
         history.append(m)
         if !m.skipped && config.checkpointEvery > 0 && step % config.checkpointEvery == 0 { snapshotGood() }
@@ -295,8 +340,10 @@ public final class LanguageSession {
 
     func snapshotGood() {
         let ps = model.parameters
-        good = (step, ps.map { $0.toArray() }, optimizer.m.map { $0.toArray() }, optimizer.v.map { $0.toArray() },
-                optimizer.stepCount, history.count)
+        good = (
+            step, ps.map { $0.toArray() }, optimizer.m.map { $0.toArray() }, optimizer.v.map { $0.toArray() },
+            optimizer.stepCount, history.count
+        )
     }
 
     /// Whether the newest step was a good one (a save of a state after non-finite steps would keep
@@ -313,8 +360,9 @@ public final class LanguageSession {
 
     func restore(_ g: (step: Int, params: [[Float]], m: [[Float]], v: [[Float]], adamStep: Int, history: Int)) {
         for (p, v) in zip(model.parameters, g.params) { p.assign(Tensor(shape: p.shape, data: v)) }
-        optimizer.load(step: g.adamStep, m: zip(optimizer.m, g.m).map { Tensor(shape: $0.0.shape, data: $0.1) },
-                       v: zip(optimizer.v, g.v).map { Tensor(shape: $0.0.shape, data: $0.1) })
+        optimizer.load(
+            step: g.adamStep, m: zip(optimizer.m, g.m).map { Tensor(shape: $0.0.shape, data: $0.1) },
+            v: zip(optimizer.v, g.v).map { Tensor(shape: $0.0.shape, data: $0.1) })
         step = g.step
     }
 
@@ -348,7 +396,10 @@ public final class LanguageSession {
 
     /// A sample from the current model, starting with the corpus's natural opening.
     public func sampleText(maxTokens: Int = 160, temperature: Float = 0.8) -> String {
-        var o = SamplingOptions(); o.maxTokens = maxTokens; o.seed = UInt64(step); o.temperature = temperature
+        var o = SamplingOptions()
+        o.maxTokens = maxTokens
+        o.seed = UInt64(step)
+        o.temperature = temperature
         let prompt = config.corpus == "dialogue" ? "User: " : (config.corpus == "stories" ? "Once" : "")
         return prompt + generator(prompt: prompt, options: o).run()
     }

@@ -37,13 +37,15 @@ public enum LanguageSessionDirectory {
     static var encoder: JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        e.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return e
     }
 
     static var decoder: JSONDecoder {
         let d = JSONDecoder()
-        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        d.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return d
     }
 
@@ -57,8 +59,13 @@ public enum LanguageSessionDirectory {
         let named = s.model.namedParameters()
         var files: [(name: String, bytes: [UInt8])] = []
         do {
-            files.append(("model.safetensors", try SafetensorsWriter.encode(named.map { .init($0.0, $0.1) },
-                                                                            metadata: ["step": stepS, "format": format])))
+            files.append(
+                (
+                    "model.safetensors",
+                    try SafetensorsWriter.encode(
+                        named.map { .init($0.0, $0.1) },
+                        metadata: ["step": stepS, "format": format])
+                ))
             var opt: [SafetensorsWriter.Item] = []
             for (i, (name, _)) in named.enumerated() {
                 opt.append(.init("m." + name, s.optimizer.m[i]))
@@ -75,7 +82,8 @@ public enum LanguageSessionDirectory {
             files.append(("metrics.jsonl", lines))
             files.append(("tokenizer.json", try json(s.tokenizer.json())))
             let cfg = try JSONSerialization.jsonObject(with: try enc.encode(s.config))
-            files.append(("config.json", try json(["format": format, "lab": "language", "step": s.step, "config": cfg])))
+            files.append(
+                ("config.json", try json(["format": format, "lab": "language", "step": s.step, "config": cfg])))
         } catch {
             throw CheckpointError.writeFailed(dir: dir, reason: "cannot encode the session: \(error)")
         }
@@ -87,9 +95,11 @@ public enum LanguageSessionDirectory {
         do { return try BoundedFile.read(folder + "/" + name, limit: limit) } catch let e as BoundedFileError {
             switch e {
             case .missing: throw CheckpointError.missingFile(dir: dir, file: name)
-            case .notRegularFile(_, let kind): throw CheckpointError.unreadable(dir: dir, file: name, reason: "it is a \(kind)")
+            case .notRegularFile(_, let kind):
+                throw CheckpointError.unreadable(dir: dir, file: name, reason: "it is a \(kind)")
             case .tooLarge(_, let size, let limit):
-                throw CheckpointError.unreadable(dir: dir, file: name, reason: "\(size) bytes, over the \(limit)-byte limit")
+                throw CheckpointError.unreadable(
+                    dir: dir, file: name, reason: "\(size) bytes, over the \(limit)-byte limit")
             case .unreadable(_, let r): throw CheckpointError.unreadable(dir: dir, file: name, reason: r)
             }
         }
@@ -126,7 +136,8 @@ public enum LanguageSessionDirectory {
         case .keyNotFound(let key, let c): return "\"\(path(c, key))\" is missing"
         case .dataCorrupted(let c):
             if c.codingPath.isEmpty { return "not valid JSON" }
-            return "\"\(path(c))\" has an invalid value (\(c.debugDescription.replacingOccurrences(of: "\n", with: " ")))"
+            return
+                "\"\(path(c))\" has an invalid value (\(c.debugDescription.replacingOccurrences(of: "\n", with: " ")))"
         @unknown default: return "\(e)"
         }
     }
@@ -144,8 +155,10 @@ public enum LanguageSessionDirectory {
     /// Reads config, tokenizer and weights (everything inference needs), validating each file.
     public static func loadModel(_ dir: String) throws -> (LMConfig, Tokenizer, LanguageModel, step: Int) {
         let folder = try SessionDirectory.current(dir)
-        return try loadModel(SnapshotFiles(label: dir, read: { name, limit in try readFile(folder, name, dir: dir, limit: limit) },
-                                           safetensors: { name in try SafetensorsFile(path: folder + "/" + name) }))
+        return try loadModel(
+            SnapshotFiles(
+                label: dir, read: { name, limit in try readFile(folder, name, dir: dir, limit: limit) },
+                safetensors: { name in try SafetensorsFile(path: folder + "/" + name) }))
     }
 
     /// Reads config, tokenizer and weights from `files` (a directory, or a model compiled into the binary).
@@ -169,37 +182,46 @@ public enum LanguageSessionDirectory {
         do { file = try decoder.decode(ConfigFile.self, from: Data(cbytes)) } catch {
             throw CheckpointError.invalidConfig(dir: dir, reason: describe(error))
         }
-        guard file.format == format else { throw CheckpointError.wrongFormat(dir: dir, found: file.format ?? "missing") }
+        guard file.format == format else {
+            throw CheckpointError.wrongFormat(dir: dir, found: file.format ?? "missing")
+        }
         if let lab = file.lab, lab != "language" {
-            throw CheckpointError.invalidConfig(dir: dir, reason: "the session belongs to the \(lab) lab, not the language lab")
+            throw CheckpointError.invalidConfig(
+                dir: dir, reason: "the session belongs to the \(lab) lab, not the language lab")
         }
         guard let step = file.step, step >= 0 else {
             throw CheckpointError.invalidConfig(dir: dir, reason: "\"step\" is missing or negative")
         }
-        guard let config = file.config else { throw CheckpointError.invalidConfig(dir: dir, reason: "\"config\" is missing") }
+        guard let config = file.config else {
+            throw CheckpointError.invalidConfig(dir: dir, reason: "\"config\" is missing")
+        }
         do { try LanguageSession.validate(config) } catch let e as SessionError {
             throw CheckpointError.invalidConfig(dir: dir, reason: e.reason)
         }
         guard step <= config.steps else {
-            throw CheckpointError.invalidConfig(dir: dir, reason: "step \(step) is past the run's \(config.steps) steps")
+            throw CheckpointError.invalidConfig(
+                dir: dir, reason: "step \(step) is past the run's \(config.steps) steps")
         }
-        let tobj = try strictObject(try files.read("tokenizer.json", maxTokenizerBytes),
-                                    file: "tokenizer.json", dir: dir)
+        let tobj = try strictObject(
+            try files.read("tokenizer.json", maxTokenizerBytes),
+            file: "tokenizer.json", dir: dir)
         let tok: Tokenizer
         do { tok = try TokenizerFile.load(tobj) } catch {
             throw CheckpointError.malformed(dir: dir, file: "tokenizer.json", reason: "\(error)")
         }
         let kind = tobj["type"] as? String ?? "?"
         guard kind == config.tokenizer else {
-            throw CheckpointError.invalidConfig(dir: dir, reason: "tokenizer is \"\(config.tokenizer)\" but tokenizer.json holds a \(kind) tokenizer")
+            throw CheckpointError.invalidConfig(
+                dir: dir, reason: "tokenizer is \"\(config.tokenizer)\" but tokenizer.json holds a \(kind) tokenizer")
         }
         let f: SafetensorsFile
         do { f = try files.safetensors("model.safetensors") } catch {
             throw CheckpointError.malformed(dir: dir, file: "model.safetensors", reason: reason(error))
         }
         guard f.metadata["step"] == "\(step)" else {
-            throw CheckpointError.stepMismatch(dir: dir, file: "model.safetensors", fileStep: f.metadata["step"] ?? "?",
-                                               sessionStep: step)
+            throw CheckpointError.stepMismatch(
+                dir: dir, file: "model.safetensors", fileStep: f.metadata["step"] ?? "?",
+                sessionStep: step)
         }
         // The file must hold as many parameters as the configuration describes — checked before the
         // model is built, so a config that describes a huge model cannot allocate it.
@@ -217,8 +239,10 @@ public enum LanguageSessionDirectory {
         return (config, tok, model, step)
     }
 
-    static func loadParameters(_ named: [(String, Tensor)], from f: SafetensorsFile, prefix: String, file: String,
-                               dir: String) throws {
+    static func loadParameters(
+        _ named: [(String, Tensor)], from f: SafetensorsFile, prefix: String, file: String,
+        dir: String
+    ) throws {
         let expected = Set(named.map { prefix + $0.0 })
         let found = Set(f.entries.map(\.name).filter { $0.hasPrefix(prefix) })
         if let extra = found.subtracting(expected).sorted().first {
@@ -229,15 +253,21 @@ public enum LanguageSessionDirectory {
                 throw CheckpointError.missingTensor(dir: dir, file: file, tensor: prefix + name)
             }
             guard e.shape == p.shape else {
-                throw CheckpointError.shapeMismatch(dir: dir, file: file, tensor: prefix + name, found: e.shape,
-                                                    expected: p.shape)
+                throw CheckpointError.shapeMismatch(
+                    dir: dir, file: file, tensor: prefix + name, found: e.shape,
+                    expected: p.shape)
             }
             let t: Tensor
-            do { t = try f.tensor(e) } catch { throw CheckpointError.malformed(dir: dir, file: file, reason: "\(error)") }
-            guard Kernels.allFinite(t) else { throw CheckpointError.nonFinite(dir: dir, file: file, tensor: prefix + name) }
+            do { t = try f.tensor(e) } catch {
+                throw CheckpointError.malformed(dir: dir, file: file, reason: "\(error)")
+            }
+            guard Kernels.allFinite(t) else {
+                throw CheckpointError.nonFinite(dir: dir, file: file, tensor: prefix + name)
+            }
             // Adam's second moments are averages of squares.
             if prefix == "v.", t.toArray().contains(where: { $0 < 0 }) {
-                throw CheckpointError.malformed(dir: dir, file: file, reason: "tensor \(prefix + name) holds negative second moments")
+                throw CheckpointError.malformed(
+                    dir: dir, file: file, reason: "tensor \(prefix + name) holds negative second moments")
             }
             p.assign(t)
         }
@@ -254,28 +284,36 @@ public enum LanguageSessionDirectory {
             throw CheckpointError.malformed(dir: dir, file: "optimizer.safetensors", reason: reason(error))
         }
         guard f.metadata["step"] == "\(step)" else {
-            throw CheckpointError.stepMismatch(dir: dir, file: "optimizer.safetensors",
-                                               fileStep: f.metadata["step"] ?? "?", sessionStep: step)
+            throw CheckpointError.stepMismatch(
+                dir: dir, file: "optimizer.safetensors",
+                fileStep: f.metadata["step"] ?? "?", sessionStep: step)
         }
         guard let adamStep = f.metadata["adam_step"].flatMap(Int.init), adamStep >= 0, adamStep <= step,
-              let scale = f.metadata["lr_scale"].flatMap(Float.init), scale > 0, scale <= 1 else {
-            throw CheckpointError.malformed(dir: dir, file: "optimizer.safetensors",
-                                            reason: "adam_step or lr_scale is missing or out of range")
+            let scale = f.metadata["lr_scale"].flatMap(Float.init), scale > 0, scale <= 1
+        else {
+            throw CheckpointError.malformed(
+                dir: dir, file: "optimizer.safetensors",
+                reason: "adam_step or lr_scale is missing or out of range")
         }
         let named = model.namedParameters()
-        let ms = named.map { Tensor.zeros($0.1.shape) }, vs = named.map { Tensor.zeros($0.1.shape) }
-        try loadParameters(zip(named, ms).map { ($0.0.0, $0.1) }, from: f, prefix: "m.", file: "optimizer.safetensors",
-                           dir: dir)
-        try loadParameters(zip(named, vs).map { ($0.0.0, $0.1) }, from: f, prefix: "v.", file: "optimizer.safetensors",
-                           dir: dir)
+        let ms = named.map { Tensor.zeros($0.1.shape) }
+        let vs = named.map { Tensor.zeros($0.1.shape) }
+        try loadParameters(
+            zip(named, ms).map { ($0.0.0, $0.1) }, from: f, prefix: "m.", file: "optimizer.safetensors",
+            dir: dir)
+        try loadParameters(
+            zip(named, vs).map { ($0.0.0, $0.1) }, from: f, prefix: "v.", file: "optimizer.safetensors",
+            dir: dir)
         s.optimizer.load(step: adamStep, m: ms, v: vs)
         var history: [StepMetrics] = []
-        let text = BoundedFile.exists(folder + "/metrics.jsonl")
+        let text =
+            BoundedFile.exists(folder + "/metrics.jsonl")
             ? try readFile(folder, "metrics.jsonl", dir: dir, limit: maxMetricsBytes) : []
         let dec = decoder
         for (n, line) in text.split(separator: UInt8(ascii: "\n")).enumerated() {
             guard let m = try? dec.decode(StepMetrics.self, from: Data(line)) else {
-                throw CheckpointError.malformed(dir: dir, file: "metrics.jsonl", reason: "line \(n + 1) is not a step record")
+                throw CheckpointError.malformed(
+                    dir: dir, file: "metrics.jsonl", reason: "line \(n + 1) is not a step record")
             }
             history.append(m)
         }

@@ -8,11 +8,13 @@ import Models
 public enum ModelBudget {
     /// Exact parameter count of the model `makeModel` builds.
     public static func parameterCount(_ c: LMConfig, vocab: Int) -> Int {
-        let C = c.width, L = c.layers
+        let C = c.width
+        let L = c.layers
         switch c.model {
         case .gpt:
-            let g = GPTConfig(vocabSize: vocab, contextLength: c.context, layers: L, heads: c.heads, kvHeads: c.kvHeads,
-                              width: C)
+            let g = GPTConfig(
+                vocabSize: vocab, contextLength: c.context, layers: L, heads: c.heads, kvHeads: c.kvHeads,
+                width: C)
             let attention = C * (g.heads + 2 * g.kvHeads) * g.headDim + C * C
             let mlp = 3 * C * g.mlpHidden
             return vocab * C + L * (2 * C + attention + mlp) + C
@@ -27,7 +29,8 @@ public enum ModelBudget {
     public static func estimatedBytes(_ c: LMConfig, vocab: Int, training: Bool) -> Double {
         let params = Double(parameterCount(c, vocab: vocab))
         let tokens = Double(training ? c.batch * c.context : c.context)
-        let C = Double(c.width), L = Double(c.layers)
+        let C = Double(c.width)
+        let L = Double(c.layers)
         let perTokenPerLayer = c.model == .gpt ? 16 * C + 4 * (8 * C / 3) : 24 * C
         let activations = tokens * (L * perTokenPerLayer + 3 * Double(vocab))
         let weightCopies = training ? 7.0 : 1.0
@@ -51,8 +54,11 @@ public enum ModelBudget {
         guard need <= 0.8 * available else {
             let gb = { (x: Double) in String(format: "%.1f GB", x / 1e9) }
             throw SessionError.config(
-                "this \(c.model.rawValue) of \(c.layers) layers × width \(c.width) (\(parameterCount(c, vocab: vocab)) parameters) " +
-                "needs about \(gb(need)) to \(training ? "train" : "run"), but only \(gb(available)) of memory is available")
+                "this \(c.model.rawValue) of \(c.layers) layers × width \(c.width) "
+                    + "(\(parameterCount(c, vocab: vocab)) parameters) needs about \(gb(need)) "
+                    + "to \(training ? "train" : "run"), "
+                    + "but only \(gb(available)) of memory is available"
+            )
         }
     }
 }

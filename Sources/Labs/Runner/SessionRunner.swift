@@ -13,9 +13,21 @@ public final class LatestValue<T>: @unchecked Sendable {
     private var value: T
     private let lock = NSLock()
     public init(_ v: T) { value = v }
-    public func get() -> T { lock.lock(); defer { lock.unlock() }; return value }
-    public func set(_ v: T) { lock.lock(); value = v; lock.unlock() }
-    public func update(_ f: (inout T) -> Void) { lock.lock(); f(&value); lock.unlock() }
+    public func get() -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
+    }
+    public func set(_ v: T) {
+        lock.lock()
+        value = v
+        lock.unlock()
+    }
+    public func update(_ f: (inout T) -> Void) {
+        lock.lock()
+        f(&value)
+        lock.unlock()
+    }
 }
 
 /// What a lab implements to be run by a `SessionRunner`. Every method is called on the runner's thread.
@@ -52,7 +64,11 @@ public enum RunnerEvent: Equatable, Sendable {
 
 /// Where a runner stands; read by the UI every frame.
 public struct RunnerStatus: Equatable, Sendable {
-    public enum Phase: Equatable, Sendable { case starting, running, paused, finished, failed(String), stopped }
+    public enum Phase: Equatable, Sendable {
+        case starting, running, paused, finished
+        case failed(String)
+        case stopped
+    }
     public var phase: Phase = .starting
     public var step = 0
     /// The step last saved, and where (nil: never saved).
@@ -98,7 +114,10 @@ public final class SessionRunner<Session: SteppedSession>: @unchecked Sendable {
     /// Events since the last call, oldest first.
     public func takeEvents() -> [RunnerEvent] {
         var out: [RunnerEvent] = []
-        events.update { out = $0; $0 = [] }
+        events.update {
+            out = $0
+            $0 = []
+        }
         return out
     }
 
@@ -113,11 +132,17 @@ public final class SessionRunner<Session: SteppedSession>: @unchecked Sendable {
         }
         var paused = false
         var announcedFinish = false
-        status.update { $0.phase = .running; $0.step = session.step }
+        status.update {
+            $0.phase = .running
+            $0.step = session.step
+        }
         snapshot.update { session.publish(into: &$0) }
         while true {
             var commands: [RunnerCommand<Session.Command>] = []
-            mailbox.update { commands = $0; $0 = [] }
+            mailbox.update {
+                commands = $0
+                $0 = []
+            }
             for c in commands {
                 switch c {
                 case .pause: paused = true
@@ -128,7 +153,11 @@ public final class SessionRunner<Session: SteppedSession>: @unchecked Sendable {
                 case .save(let dir):
                     do {
                         try session.save(to: dir)
-                        status.update { $0.savedStep = session.step; $0.savedDirectory = dir; $0.saving = false }
+                        status.update {
+                            $0.savedStep = session.step
+                            $0.savedDirectory = dir
+                            $0.saving = false
+                        }
                         post(.saved(directory: dir, step: session.step))
                     } catch {
                         status.update { $0.saving = false }
@@ -146,7 +175,10 @@ public final class SessionRunner<Session: SteppedSession>: @unchecked Sendable {
             if session.isFinished {
                 if !announcedFinish {
                     announcedFinish = true
-                    status.update { $0.phase = .finished; $0.step = session.step }
+                    status.update {
+                        $0.phase = .finished
+                        $0.step = session.step
+                    }
                     post(.finished(step: session.step))
                 }
                 Thread.sleep(forTimeInterval: 0.02)
@@ -159,9 +191,15 @@ public final class SessionRunner<Session: SteppedSession>: @unchecked Sendable {
             }
             do {
                 try session.advance()
-                status.update { $0.phase = .running; $0.step = session.step }
+                status.update {
+                    $0.phase = .running
+                    $0.step = session.step
+                }
             } catch {
-                status.update { $0.phase = .failed("\(error)"); $0.step = session.step }
+                status.update {
+                    $0.phase = .failed("\(error)")
+                    $0.step = session.step
+                }
                 post(.failed("\(error)"))
             }
             snapshot.update { session.publish(into: &$0) }

@@ -43,7 +43,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         case .unreadable(let d, let f, let r): return "cannot read \(f): \(r) (\(d))"
         case .malformed(let d, let f, let r): return "\(f): \(r) (\(d))"
         case .wrongFormat(let d, let found): return "config.json is not an Orrery session (format \(found)) (\(d))"
-        case .stepMismatch(let d, let f, let fs, let s): return "\(f) is from step \(fs), config.json from step \(s) (\(d))"
+        case .stepMismatch(let d, let f, let fs, let s):
+            return "\(f) is from step \(fs), config.json from step \(s) (\(d))"
         case .invalidConfig(let d, let r): return "config.json: \(r) (\(d))"
         case .missingTensor(let d, let f, let t): return "\(f): missing tensor \(t) (\(d))"
         case .unexpectedTensor(let d, let f, let t): return "\(f): unexpected tensor \(t) (\(d))"
@@ -84,7 +85,8 @@ public enum SessionDirectory {
         let key = canonical(dir)
         let fd = open(dir + "/" + lockName, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw CheckpointError.writeFailed(dir: dir, reason: "cannot create its lock file: \(String(cString: strerror(errno)))")
+            throw CheckpointError.writeFailed(
+                dir: dir, reason: "cannot create its lock file: \(String(cString: strerror(errno)))")
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)
@@ -94,7 +96,9 @@ public enum SessionDirectory {
         return Lock(fd: fd, dir: key)
     }
 
-    static func canonical(_ dir: String) -> String { URL(fileURLWithPath: dir).standardizedFileURL.resolvingSymlinksInPath().path }
+    static func canonical(_ dir: String) -> String {
+        URL(fileURLWithPath: dir).standardizedFileURL.resolvingSymlinksInPath().path
+    }
 
     /// mkdir -p with the system's reason on failure (not Foundation's "The operation could not be completed").
     static func makeDirectories(_ dir: String) throws {
@@ -105,12 +109,14 @@ public enum SessionDirectory {
             var st = stat()
             if stat(path, &st) == 0 {
                 guard (st.st_mode & S_IFMT) == S_IFDIR else {
-                    throw CheckpointError.writeFailed(dir: dir, reason: "cannot create the directory: \(path) is a \(BoundedFile.kind(st.st_mode))")
+                    throw CheckpointError.writeFailed(
+                        dir: dir, reason: "cannot create the directory: \(path) is a \(BoundedFile.kind(st.st_mode))")
                 }
                 continue
             }
             if mkdir(path, 0o755) != 0 && errno != EEXIST {
-                throw CheckpointError.writeFailed(dir: dir, reason: "cannot create the directory: \(String(cString: strerror(errno)))")
+                throw CheckpointError.writeFailed(
+                    dir: dir, reason: "cannot create the directory: \(String(cString: strerror(errno)))")
             }
         }
     }
@@ -149,7 +155,8 @@ public enum SessionDirectory {
     static func isSnapshotName(_ s: String) -> Bool {
         guard s.hasPrefix("step-"), s.count <= 40 else { return false }
         let rest = s.dropFirst(5).split(separator: "-", omittingEmptySubsequences: false)
-        return (1...2).contains(rest.count) && rest.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }
+        return (1...2).contains(rest.count)
+            && rest.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }
     }
 
     /// Checks, before any work is done, that a new session can be saved at `dir`: creates it if needed,
@@ -162,7 +169,9 @@ public enum SessionDirectory {
             guard (st.st_mode & S_IFMT) == S_IFDIR else { throw CheckpointError.notADirectory(dir: dir) }
             if holdsSession(dir) {
                 if !replace { throw CheckpointError.alreadyExists(dir: dir) }
-            } else if let items = try? FileManager.default.contentsOfDirectory(atPath: dir), !items.filter({ $0 != lockName }).isEmpty {
+            } else if let items = try? FileManager.default.contentsOfDirectory(atPath: dir),
+                !items.filter({ $0 != lockName }).isEmpty
+            {
                 throw CheckpointError.notEmpty(dir: dir)
             }
         } else {
@@ -176,7 +185,8 @@ public enum SessionDirectory {
         let probe = dir + "/\(partialPrefix)probe-\(getpid())"
         let fd = open(probe, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw CheckpointError.writeFailed(dir: dir, reason: "the directory is not writable: \(String(cString: strerror(errno)))")
+            throw CheckpointError.writeFailed(
+                dir: dir, reason: "the directory is not writable: \(String(cString: strerror(errno)))")
         }
         close(fd)
         unlink(probe)
@@ -198,16 +208,21 @@ public enum SessionDirectory {
         for item in existing where item.hasPrefix(partialPrefix) { try? fm.removeItem(atPath: dir + "/" + item) }
         var name = String(format: "step-%08d", step)
         var k = 1
-        while existing.contains(name) { name = String(format: "step-%08d-%d", step, k); k += 1 }
+        while existing.contains(name) {
+            name = String(format: "step-%08d-%d", step, k)
+            k += 1
+        }
         let partial = dir + "/" + partialPrefix + name + "-\(getpid())"
         guard mkdir(partial, 0o755) == 0 else {
-            throw CheckpointError.writeFailed(dir: dir, reason: "cannot create \(partial): \(String(cString: strerror(errno)))")
+            throw CheckpointError.writeFailed(
+                dir: dir, reason: "cannot create \(partial): \(String(cString: strerror(errno)))")
         }
         do {
             for f in files { try writeDurably(f.bytes, to: partial + "/" + f.name) }
             try fsyncPath(partial)
             guard rename(partial, dir + "/" + name) == 0 else {
-                throw CheckpointError.writeFailed(dir: dir, reason: "cannot rename the snapshot: \(String(cString: strerror(errno)))")
+                throw CheckpointError.writeFailed(
+                    dir: dir, reason: "cannot rename the snapshot: \(String(cString: strerror(errno)))")
             }
         } catch {
             try? fm.removeItem(atPath: partial)
@@ -227,12 +242,15 @@ public enum SessionDirectory {
         }
     }
 
-    static let flatFiles: Set<String> = ["config.json", "tokenizer.json", "model.safetensors", "optimizer.safetensors",
-                                         "metrics.jsonl"]
+    static let flatFiles: Set<String> = [
+        "config.json", "tokenizer.json", "model.safetensors", "optimizer.safetensors",
+        "metrics.jsonl",
+    ]
 
     static func reason(_ error: Error) -> String {
         if let e = error as? CocoaError, let u = e.userInfo[NSUnderlyingErrorKey] as? NSError,
-           let posix = POSIXErrorCode(rawValue: Int32(u.code)) {
+            let posix = POSIXErrorCode(rawValue: Int32(u.code))
+        {
             return String(cString: strerror(posix.rawValue))
         }
         if let e = error as? AtomicFile.WriteError { return e.reason }

@@ -25,24 +25,33 @@ public enum DialogueWorld {
     /// One question and its answer.
     public static func exchange(_ rng: inout RNG) -> (String, String) {
         let kind = rng.int(below: 100)
-        let p = rng.int(below: people.count), name = people[p]
+        let p = rng.int(below: people.count)
+        let name = people[p]
         switch kind {
         case 0..<30:
-            let a = rng.int(below: 10), b = rng.int(below: 10)
+            let a = rng.int(below: 10)
+            let b = rng.int(below: 10)
             return ("what is \(a) plus \(b)?", "\(a) plus \(b) is \(a + b).")
         case 30..<50:
-            let a = rng.int(below: 10), b = rng.int(below: 10)
+            let a = rng.int(below: 10)
+            let b = rng.int(below: 10)
             return ("what is \(a) minus \(b)?", "\(a) minus \(b) is \(a - b).")
         case 50..<58: return ("where is \(name)?", "\(name) is in the \(place(of: p)).")
         case 58..<66: return ("what does \(name) have?", "\(name) has a \(colour(of: p)) \(object(of: p)).")
-        case 66..<74: return ("what colour is \(name)'s \(object(of: p))?", "\(name)'s \(object(of: p)) is \(colour(of: p)).")
+        case 66..<74:
+            return ("what colour is \(name)'s \(object(of: p))?", "\(name)'s \(object(of: p)) is \(colour(of: p)).")
         case 74..<82:
             let n = fruitCount(of: p)
             return ("how many \(fruit(of: p)) does \(name) have?", "\(name) has \(n) \(fruit(of: p)).")
         case 82..<88:
             let place = places[rng.int(below: places.count)]
             let who = people.indices.filter { self.place(of: $0) == place }.map { people[$0] }
-            return ("who is in the \(place)?", who.isEmpty ? "Nobody is in the \(place)." : who.joined(separator: " and ") + " " + (who.count == 1 ? "is" : "are") + " in the \(place).")
+            return (
+                "who is in the \(place)?",
+                who.isEmpty
+                    ? "Nobody is in the \(place)."
+                    : who.joined(separator: " and ") + " " + (who.count == 1 ? "is" : "are") + " in the \(place)."
+            )
         case 88..<93:
             let n = 1 + rng.int(below: 9)
             return ("count to \(n).", (1...n).map(String.init).joined(separator: ", ") + ".")
@@ -78,19 +87,26 @@ public enum StoryCorpus {
     static let names = ["Lily", "Tom", "Mia", "Sam", "Zoe", "Max", "Ruby", "Leo"]
     static let animals = ["cat", "dog", "bird", "fox", "bunny", "frog", "bear", "duck"]
     static let adjectives = ["little", "happy", "curious", "brave", "sleepy", "kind", "silly", "shy"]
-    static let likes = ["play with a ball", "eat apples", "look at the stars", "sing songs", "jump in puddles",
-                        "read books", "run in the park", "build sand castles"]
+    static let likes = [
+        "play with a ball", "eat apples", "look at the stars", "sing songs", "jump in puddles",
+        "read books", "run in the park", "build sand castles",
+    ]
     static let places = ["the park", "the forest", "the garden", "the beach", "the hill", "the river"]
-    static let finds = ["a shiny stone", "a red balloon", "a lost kitten", "a big box", "a small key", "a blue feather"]
+    static let finds = [
+        "a shiny stone", "a red balloon", "a lost kitten", "a big box", "a small key", "a blue feather",
+    ]
     static let feelings = ["happy", "surprised", "excited", "scared", "proud", "sad"]
 
     /// One short story (3–6 sentences), ending with a blank line.
     public static func story(_ r: inout RNG) -> String {
         func pick(_ a: [String]) -> String { a[r.int(below: a.count)] }
-        let name = pick(names), animal = pick(animals), friend = pick(names.filter { $0 != name })
+        let name = pick(names)
+        let animal = pick(animals)
+        let friend = pick(names.filter { $0 != name })
         var s = "Once upon a time, there was a \(pick(adjectives)) \(animal) named \(name). "
         s += "\(name) liked to \(pick(likes)). "
-        let find = pick(finds), place = pick(places)
+        let find = pick(finds)
+        let place = pick(places)
         s += "One day, \(name) went to \(place) and found \(find). "
         s += "\(name) felt \(pick(feelings)). "
         switch r.int(below: 3) {

@@ -41,8 +41,14 @@ public enum SequencePacker {
         let order = ps.indices.sorted { (ps[$0].count, $1) > (ps[$1].count, $0) }
         var bins: [PackedSequence] = []
         for i in order {
-            let p = ps[i], n = p.count - 1
-            let slot = bins.firstIndex { $0.count + n <= capacity } ?? { bins.append(PackedSequence()); return bins.count - 1 }()
+            let p = ps[i]
+            let n = p.count - 1
+            let slot =
+                bins.firstIndex { $0.count + n <= capacity }
+                ?? {
+                    bins.append(PackedSequence())
+                    return bins.count - 1
+                }()
             bins[slot].tokens += p.dropLast()
             bins[slot].targets += p.dropFirst()
             bins[slot].positions += Array(0..<n)

@@ -32,24 +32,30 @@ public struct ToyClassification {
             return
         }
         var rng = RNG(seed: seed)
-        var xs: [Float] = [], ys: [Int] = []
+        var xs: [Float] = []
+        var ys: [Int] = []
         for cls in 0..<2 {
             for _ in 0..<perClass {
-                var x: Float, y: Float
+                var x: Float
+                var y: Float
                 switch dataset {
                 case .circles:
                     let angle = rng.uniform(0, 2 * .pi)
                     let r = cls == 0 ? rng.uniform(0, 0.45) : rng.uniform(0.65, 0.95)
-                    x = r * cos(angle); y = r * sin(angle)
+                    x = r * cos(angle)
+                    y = r * sin(angle)
                 case .xor:
                     repeat {
-                        x = rng.uniform(-0.95, 0.95); y = rng.uniform(-0.95, 0.95)
+                        x = rng.uniform(-0.95, 0.95)
+                        y = rng.uniform(-0.95, 0.95)
                     } while abs(x) < 0.05 || abs(y) < 0.05 || ((x * y > 0) ? 0 : 1) != cls
                 case .gaussians:
                     let c: Float = cls == 0 ? -0.45 : 0.45
-                    x = c + 0.18 * rng.normal(); y = c + 0.18 * rng.normal()
+                    x = c + 0.18 * rng.normal()
+                    y = c + 0.18 * rng.normal()
                 case .spirals:
-                    x = 0; y = 0
+                    x = 0
+                    y = 0
                 }
                 xs.append(x + noise * rng.normal())
                 xs.append(y + noise * rng.normal())

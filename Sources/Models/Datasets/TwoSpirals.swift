@@ -11,7 +11,8 @@ public struct TwoSpirals {
     /// `turns` revolutions per spiral, Gaussian jitter of `noise` (in units of the outer radius).
     public init(perClass: Int, turns: Double = 1.75, noise: Float = 0.02, seed: UInt64) {
         var rng = RNG(seed: seed)
-        var xs: [Float] = [], ys: [Int] = []
+        var xs: [Float] = []
+        var ys: [Int] = []
         for cls in 0..<2 {
             for i in 0..<perClass {
                 let t = Double(i) / Double(perClass) * turns * 2 * Double.pi + 0.3

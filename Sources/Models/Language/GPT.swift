@@ -21,12 +21,19 @@ public struct GPTConfig: Codable, Equatable, Sendable {
     /// Dropout on each residual branch while training (0: off).
     public var dropout: Float = 0
 
-    public init(vocabSize: Int, contextLength: Int, layers: Int, heads: Int, kvHeads: Int? = nil, width: Int,
-                mlpHidden: Int? = nil, ropeBase: Float = 10000, checkpointBlocks: Bool = false) {
-        self.vocabSize = vocabSize; self.contextLength = contextLength; self.layers = layers
-        self.heads = heads; self.kvHeads = kvHeads ?? heads; self.width = width
+    public init(
+        vocabSize: Int, contextLength: Int, layers: Int, heads: Int, kvHeads: Int? = nil, width: Int,
+        mlpHidden: Int? = nil, ropeBase: Float = 10000, checkpointBlocks: Bool = false
+    ) {
+        self.vocabSize = vocabSize
+        self.contextLength = contextLength
+        self.layers = layers
+        self.heads = heads
+        self.kvHeads = kvHeads ?? heads
+        self.width = width
         self.mlpHidden = mlpHidden ?? ((8 * width / 3 + 15) / 16 * 16)
-        self.ropeBase = ropeBase; self.checkpointBlocks = checkpointBlocks
+        self.ropeBase = ropeBase
+        self.checkpointBlocks = checkpointBlocks
     }
 
     public var headDim: Int { width / heads }
@@ -51,7 +58,11 @@ public final class GPTBlock: Module {
 
     /// Queries [B, H, T, D], keys and values [B, Hkv, T, D] (rotated) of the attention sub-layer.
     public func queriesKeysValues(_ x: Tensor, rope: RotaryTable, positions: [Int]) -> (Tensor, Tensor, Tensor) {
-        let B = x.shape[0], T = x.shape[1], H = config.heads, Hkv = config.kvHeads, D = config.headDim
+        let B = x.shape[0]
+        let T = x.shape[1]
+        let H = config.heads
+        let Hkv = config.kvHeads
+        let D = config.headDim
         let h = qkv(attnNorm(x)).reshape([B, T, H + 2 * Hkv, D])
         let parts = h.split([H, Hkv, Hkv], dim: 2)
         let q = parts[0].rope(rope, positions: positions).permute([0, 2, 1, 3])
@@ -70,13 +81,22 @@ public final class GPTBlock: Module {
 
     /// The rest of the block once attention a [B, H, T, D] is known: residual, then the SwiGLU MLP.
     public func finish(_ x: Tensor, _ a: Tensor) -> Tensor {
-        let B = x.shape[0], T = x.shape[1], H = config.heads, D = config.headDim
+        let B = x.shape[0]
+        let T = x.shape[1]
+        let H = config.heads
+        let D = config.headDim
         var attn = proj(a.permute([0, 2, 1, 3]).reshape([B, T, H * D]))
-        if config.dropout > 0 && isTraining, var r = dropoutRNG { attn = attn.dropout(config.dropout, rng: &r); dropoutRNG = r }
+        if config.dropout > 0 && isTraining, var r = dropoutRNG {
+            attn = attn.dropout(config.dropout, rng: &r)
+            dropoutRNG = r
+        }
         let x1 = x + attn
         let m = mlpNorm(x1)
         var mlp = down(gate(m).silu() * up(m))
-        if config.dropout > 0 && isTraining, var r = dropoutRNG { mlp = mlp.dropout(config.dropout, rng: &r); dropoutRNG = r }
+        if config.dropout > 0 && isTraining, var r = dropoutRNG {
+            mlp = mlp.dropout(config.dropout, rng: &r)
+            dropoutRNG = r
+        }
         return x1 + mlp
     }
 }
@@ -108,7 +128,9 @@ public final class GPT: Module, LanguageModel {
         for b in blocks {
             if config.checkpointBlocks {
                 let rope = self.rope
-                x = Autograd.checkpoint([x], parameters: b.parameters) { b($0[0], rope: rope, positions: pos, cuSeqlens: cuSeqlens) }
+                x = Autograd.checkpoint([x], parameters: b.parameters) {
+                    b($0[0], rope: rope, positions: pos, cuSeqlens: cuSeqlens)
+                }
             } else {
                 x = b(x, rope: rope, positions: pos, cuSeqlens: cuSeqlens)
             }
@@ -119,7 +141,9 @@ public final class GPT: Module, LanguageModel {
     public var vocabSize: Int { config.vocabSize }
     public var contextLength: Int { config.contextLength }
 
-    public func logits(_ tokens: [Int], batch B: Int) -> Tensor { logits(tokens, batch: B, positions: nil, cuSeqlens: nil) }
+    public func logits(_ tokens: [Int], batch B: Int) -> Tensor {
+        logits(tokens, batch: B, positions: nil, cuSeqlens: nil)
+    }
 
     /// Seeds every block's dropout stream (call before a training step with a step-derived seed).
     public func seedDropout(_ seed: UInt64) {
@@ -131,7 +155,9 @@ public final class GPT: Module, LanguageModel {
 
     /// Attention probabilities [T, T] of (layer, head) on a short probe sequence — what heatmaps show.
     public func attentionProbabilities(_ tokens: [Int], layer: Int, head: Int) -> Tensor {
-        precondition(layer >= 0 && layer < config.layers && head >= 0 && head < config.heads, "probe: no layer \(layer) head \(head)")
+        precondition(
+            layer >= 0 && layer < config.layers && head >= 0 && head < config.heads,
+            "probe: no layer \(layer) head \(head)")
         return noGrad {
             let pos = Array(0..<tokens.count)
             var x = embed(tokens).reshape([1, tokens.count, config.width])
@@ -142,7 +168,9 @@ public final class GPT: Module, LanguageModel {
     }
 
     /// Mean next-token cross-entropy; targets of −100 are ignored (padding, document ends).
-    public func loss(_ tokens: [Int], targets: [Int], batch B: Int, positions: [Int]? = nil, cuSeqlens: [Int]? = nil) -> Tensor {
+    public func loss(_ tokens: [Int], targets: [Int], batch B: Int, positions: [Int]? = nil, cuSeqlens: [Int]? = nil)
+        -> Tensor
+    {
         logits(tokens, batch: B, positions: positions, cuSeqlens: cuSeqlens).crossEntropy(targets)
     }
 }
@@ -167,8 +195,11 @@ public final class GPTDecoder: IncrementalDecoder {
     public var cacheBytes: Int { (keys + values).reduce(0) { $0 + $1.count * 4 } }
 
     public func feed(_ tokens: [Int]) -> Tensor {
-        let n = tokens.count, c = model.config
-        precondition(n >= 1 && length + n <= c.contextLength, "KV cache holds \(c.contextLength) tokens; \(length) + \(n) do not fit")
+        let n = tokens.count
+        let c = model.config
+        precondition(
+            n >= 1 && length + n <= c.contextLength,
+            "KV cache holds \(c.contextLength) tokens; \(length) + \(n) do not fit")
         return noGrad {
             let pos = Array(length..<(length + n))
             var x = model.embed(tokens).reshape([1, n, c.width])
@@ -178,7 +209,8 @@ public final class GPTDecoder: IncrementalDecoder {
                 lastQueries[l] = q.slice(2, n - 1, n).contiguous().toArray()  // [1, H, 1, D] → H·D
                 keys[l].slice(2, length, length + n).assign(k)
                 values[l].slice(2, length, length + n).assign(v)
-                let a = Tensor.attention(q, keys[l].slice(2, 0, length + n), values[l].slice(2, 0, length + n), causal: true)
+                let a = Tensor.attention(
+                    q, keys[l].slice(2, 0, length + n), values[l].slice(2, 0, length + n), causal: true)
                 x = b.finish(x, a)
             }
             length += n
@@ -191,8 +223,11 @@ public final class GPTDecoder: IncrementalDecoder {
     /// softmax(q·Kᵀ/√D) of the last token over the cached keys of its head's KV group.
     public func attentionRow(layer: Int, head: Int) -> [Float]? {
         let c = model.config
-        guard layer >= 0, layer < c.layers, head >= 0, head < c.heads, layer < lastQueries.count, length > 0 else { return nil }
-        let D = c.headDim, group = head / (c.heads / c.kvHeads)
+        guard layer >= 0, layer < c.layers, head >= 0, head < c.heads, layer < lastQueries.count, length > 0 else {
+            return nil
+        }
+        let D = c.headDim
+        let group = head / (c.heads / c.kvHeads)
         let q = Array(lastQueries[layer][(head * D)..<(head * D + D)])
         let k = keys[layer].slice(1, group, group + 1).slice(2, 0, length).contiguous().toArray()  // [length · D]
         let scale = 1 / Float(D).squareRoot()

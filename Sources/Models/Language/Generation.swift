@@ -6,8 +6,8 @@ import Foundation
 
 public struct SamplingOptions: Codable, Equatable, Sendable {
     public var temperature: Float = 0.8
-    public var topK: Int = 0          // 0: off
-    public var topP: Float = 1        // 1: off
+    public var topK: Int = 0  // 0: off
+    public var topP: Float = 1  // 1: off
     public var repetitionPenalty: Float = 1
     public var maxTokens: Int = 200
     public var stop: [String] = []
@@ -18,7 +18,10 @@ public struct SamplingOptions: Codable, Equatable, Sendable {
 public struct Sampler {
     public let options: SamplingOptions
     var rng: RNG
-    public init(_ o: SamplingOptions) { options = o; rng = RNG(seed: o.seed) }
+    public init(_ o: SamplingOptions) {
+        options = o
+        rng = RNG(seed: o.seed)
+    }
 
     /// Picks the next token from logits [V]; `history` feeds the repetition penalty; tokens outside
     /// `allowed` are never picked.
@@ -28,7 +31,9 @@ public struct Sampler {
             for i in l.indices where !a.contains(i) { l[i] = -.infinity }
         }
         if options.repetitionPenalty != 1 {
-            for t in Set(history) where t < l.count { l[t] = l[t] > 0 ? l[t] / options.repetitionPenalty : l[t] * options.repetitionPenalty }
+            for t in Set(history) where t < l.count {
+                l[t] = l[t] > 0 ? l[t] / options.repetitionPenalty : l[t] * options.repetitionPenalty
+            }
         }
         if options.temperature <= 0 { return l.indices.max { l[$0] < l[$1] } ?? 0 }  // greedy
         var idx = Array(l.indices).sorted { l[$0] > l[$1] }
@@ -37,9 +42,15 @@ public struct Sampler {
         var p = idx.map { Foundation.exp(Double((l[$0] - m) / options.temperature)) }
         if options.topP < 1 {
             let total = p.reduce(0, +)
-            var acc = 0.0, keep = 0
-            while keep < p.count { acc += p[keep] / total; keep += 1; if acc >= Double(options.topP) { break } }
-            idx = Array(idx.prefix(keep)); p = Array(p.prefix(keep))
+            var acc = 0.0
+            var keep = 0
+            while keep < p.count {
+                acc += p[keep] / total
+                keep += 1
+                if acc >= Double(options.topP) { break }
+            }
+            idx = Array(idx.prefix(keep))
+            p = Array(p.prefix(keep))
         }
         return idx[rng.categorical(p.map { Float($0) })]
     }
@@ -54,8 +65,8 @@ public final class TextGenerator {
     var decoder: IncrementalDecoder
     public private(set) var tokens: [Int]
     var pendingLogits: Tensor?
-    var emitted: [UInt8] = []      // bytes already returned
-    var generated: [UInt8] = []    // bytes of generated tokens
+    var emitted: [UInt8] = []  // bytes already returned
+    var generated: [UInt8] = []  // bytes of generated tokens
     public private(set) var produced = 0
     public private(set) var finished = false
     /// The token just sampled (for UIs that show per-token state).
@@ -66,7 +77,9 @@ public final class TextGenerator {
     public init(model: LanguageModel, tokenizer: Tokenizer, prompt: [Int], options: SamplingOptions) {
         var o = options
         o.stop = o.stop.filter { !$0.isEmpty }  // an empty stop string would match everywhere and nowhere
-        self.model = model; self.tokenizer = tokenizer; sampler = Sampler(o)
+        self.model = model
+        self.tokenizer = tokenizer
+        sampler = Sampler(o)
         decoder = model.makeDecoder()
         tokens = prompt.isEmpty ? [0] : prompt
         pendingLogits = feedWindow(tokens)
@@ -88,12 +101,14 @@ public final class TextGenerator {
         let o = sampler.options
         guard produced < o.maxTokens, let logits = pendingLogits else { return finish() }
         guard Kernels.allFinite(logits) else {
-            failure = "the model produced non-finite logits after \(produced) tokens (its weights or inputs hold NaN or inf)"
+            failure =
+                "the model produced non-finite logits after \(produced) tokens (its weights or inputs hold NaN or inf)"
             return finish()
         }
         let t = sampler.pick(logits, history: tokens, allowed: tokenizer.generatableTokens)
         lastToken = t
-        tokens.append(t); produced += 1
+        tokens.append(t)
+        produced += 1
         generated += tokenizer.decode([t])
         // Stop strings: end before the stop text.
         let text = generated
@@ -107,12 +122,13 @@ public final class TextGenerator {
         }
         pendingLogits = feedWindow([t])
         // Hold back a possible stop-string prefix and an incomplete UTF-8 character.
-        let hold = o.stop.map { s -> Int in
-            let sb = Array(s.utf8)
-            var k = min(sb.count - 1, text.count)
-            while k > 0 && Array(text.suffix(k)) != Array(sb.prefix(k)) { k -= 1 }
-            return k
-        }.max() ?? 0
+        let hold =
+            o.stop.map { s -> Int in
+                let sb = Array(s.utf8)
+                var k = min(sb.count - 1, text.count)
+                while k > 0 && Array(text.suffix(k)) != Array(sb.prefix(k)) { k -= 1 }
+                return k
+            }.max() ?? 0
         return flush(all: false, hold: hold)
     }
 
@@ -162,8 +178,10 @@ public struct ChatFormat: Sendable {
     /// Token ids of the prompt with as many of the most recent turns as leave `reserve` tokens of room
     /// (the oldest are dropped first). Grows from the newest turn backwards, so the cost depends on
     /// what fits the context, not on how long the conversation has been.
-    public func fit(history: [(user: String, assistant: String)], user: String, tokenizer: Tokenizer,
-                    context: Int, reserve: Int) -> (tokens: [Int], keptTurns: Int) {
+    public func fit(
+        history: [(user: String, assistant: String)], user: String, tokenizer: Tokenizer,
+        context: Int, reserve: Int
+    ) -> (tokens: [Int], keptTurns: Int) {
         let budget = max(1, context - reserve)
         var best = tokenizer.encode(prompt(history: [], user: user))
         if best.count > budget { return (Array(best.suffix(budget)), 0) }

@@ -32,8 +32,10 @@ public final class GRUCell: Module {
         hiddenProjection = Linear(hidden, 3 * hidden, rng: &rng)
     }
     public func step(_ xg: Tensor, h: Tensor) -> Tensor {
-        let xs = xg.chunk(3, dim: 1), hs = hiddenProjection(h).chunk(3, dim: 1)
-        let r = (xs[0] + hs[0]).sigmoid(), z = (xs[1] + hs[1]).sigmoid()
+        let xs = xg.chunk(3, dim: 1)
+        let hs = hiddenProjection(h).chunk(3, dim: 1)
+        let r = (xs[0] + hs[0]).sigmoid()
+        let z = (xs[1] + hs[1]).sigmoid()
         let n = (xs[2] + r * hs[2]).tanh()
         return n + z * (h - n)
     }
@@ -44,7 +46,11 @@ public struct RNNConfig: Codable, Equatable, Sendable {
     public var kind: Kind
     public var vocabSize: Int, contextLength: Int, layers: Int, width: Int
     public init(kind: Kind, vocabSize: Int, contextLength: Int, layers: Int, width: Int) {
-        self.kind = kind; self.vocabSize = vocabSize; self.contextLength = contextLength; self.layers = layers; self.width = width
+        self.kind = kind
+        self.vocabSize = vocabSize
+        self.contextLength = contextLength
+        self.layers = layers
+        self.width = width
     }
 }
 
@@ -59,8 +65,9 @@ public final class RNNLM: Module, LanguageModel {
         config = c
         embed = Embedding(c.vocabSize, c.width, std: 0.1, rng: &rng)
         cells = (0..<c.layers).map { _ in
-            c.kind == .lstm ? LSTMCell(input: c.width, hidden: c.width, rng: &rng) as Module
-                            : GRUCell(input: c.width, hidden: c.width, rng: &rng) as Module
+            c.kind == .lstm
+                ? LSTMCell(input: c.width, hidden: c.width, rng: &rng) as Module
+                : GRUCell(input: c.width, hidden: c.width, rng: &rng) as Module
         }
         head = Linear(c.width, c.vocabSize, rng: &rng)
     }
@@ -70,15 +77,23 @@ public final class RNNLM: Module, LanguageModel {
 
     /// Runs one layer over the whole sequence x [B, T, C] from state, returning outputs and final state.
     func layer(_ i: Int, _ x: Tensor, h0: Tensor, c0: Tensor?) -> (Tensor, Tensor, Tensor?) {
-        let B = x.shape[0], T = x.shape[1]
-        var h = h0, c = c0
+        let B = x.shape[0]
+        let T = x.shape[1]
+        var h = h0
+        var c = c0
         var outs: [Tensor] = []
         if let cell = cells[i] as? LSTMCell {
-            let xg = cell.inputProjection(x)                 // [B, T, 4H], one GEMM for all steps
-            for t in 0..<T { (h, c) = cell.step(xg.select(1, t), h: h, c: c!); outs.append(h.unsqueeze(1)) }
+            let xg = cell.inputProjection(x)  // [B, T, 4H], one GEMM for all steps
+            for t in 0..<T {
+                (h, c) = cell.step(xg.select(1, t), h: h, c: c!)
+                outs.append(h.unsqueeze(1))
+            }
         } else if let cell = cells[i] as? GRUCell {
             let xg = cell.inputProjection(x)
-            for t in 0..<T { h = cell.step(xg.select(1, t), h: h); outs.append(h.unsqueeze(1)) }
+            for t in 0..<T {
+                h = cell.step(xg.select(1, t), h: h)
+                outs.append(h.unsqueeze(1))
+            }
         }
         _ = B
         return (Tensor.cat(outs, dim: 1), h, c)
@@ -112,7 +127,9 @@ final class RNNDecoder: IncrementalDecoder {
             var x = model.embed(tokens).reshape([1, tokens.count, model.config.width])
             for i in 0..<model.config.layers {
                 let (out, hn, cn) = model.layer(i, x, h0: h[i], c0: c[i])
-                x = out; h[i] = hn; c[i] = cn
+                x = out
+                h[i] = hn
+                c[i] = cn
             }
             length += tokens.count
             return model.head(x.select(1, tokens.count - 1)).reshape([model.config.vocabSize])

@@ -25,7 +25,11 @@ extension Tokenizer {
 
 public enum TokenizerError: Error, CustomStringConvertible, Equatable {
     case invalid(String)
-    public var description: String { switch self { case .invalid(let s): return "invalid tokenizer: \(s)" } }
+    public var description: String {
+        switch self {
+        case .invalid(let s): return "invalid tokenizer: \(s)"
+        }
+    }
 }
 
 /// Byte fallback tokens are 0…255; characters follow.
@@ -56,12 +60,14 @@ public final class CharTokenizer: Tokenizer {
         var i = 0
         while i < bytes.count {
             if let (scalar, len) = UTF8Scan.scalar(bytes, at: i), let t = index[scalar] {
-                out.append(t); i += len
+                out.append(t)
+                i += len
             } else if let (_, len) = UTF8Scan.scalar(bytes, at: i) {
                 for k in 0..<len { out.append(Int(bytes[i + k])) }
                 i += len
             } else {
-                out.append(Int(bytes[i])); i += 1
+                out.append(Int(bytes[i]))
+                i += 1
             }
         }
         return out
@@ -70,8 +76,11 @@ public final class CharTokenizer: Tokenizer {
     public func decode(_ tokens: [Int]) -> [UInt8] {
         var out: [UInt8] = []
         for t in tokens {
-            if t >= 0 && t < 256 { out.append(UInt8(t)) }
-            else if t >= 256 && t < vocabSize { out += Array(String(Character(chars[t - 256])).utf8) }
+            if t >= 0 && t < 256 {
+                out.append(UInt8(t))
+            } else if t >= 256 && t < vocabSize {
+                out += Array(String(Character(chars[t - 256])).utf8)
+            }
         }
         return out
     }
@@ -100,7 +109,9 @@ public final class ByteBPE: Tokenizer {
             throw TokenizerError.invalid("\(merges.count) merges exceed the \(ByteBPE.maxVocabulary - 256) allowed")
         }
         for (i, (a, b)) in merges.enumerated() {
-            guard a >= 0, b >= 0, a < 256 + i, b < 256 + i else { throw TokenizerError.invalid("merge \(i) refers to a later token") }
+            guard a >= 0, b >= 0, a < 256 + i, b < 256 + i else {
+                throw TokenizerError.invalid("merge \(i) refers to a later token")
+            }
             guard ex[a].count + ex[b].count <= ByteBPE.maxTokenBytes else {
                 throw TokenizerError.invalid("merge \(i) makes a token longer than \(ByteBPE.maxTokenBytes) bytes")
             }
@@ -109,7 +120,9 @@ public final class ByteBPE: Tokenizer {
             }
             ex.append(ex[a] + ex[b])
         }
-        self.merges = merges; rank = r; expansions = ex
+        self.merges = merges
+        rank = r
+        expansions = ex
     }
 
     static func key(_ a: Int, _ b: Int) -> Int64 { Int64(a) << 32 | Int64(b) }
@@ -127,11 +140,15 @@ public final class ByteBPE: Tokenizer {
         var words: [[Int]: Int] = [:]
         var cur: [Int] = []
         for b in bytes {
-            if (b == 0x20 || b == 0x0A) && !cur.isEmpty { words[cur, default: 0] += 1; cur = [] }
+            if (b == 0x20 || b == 0x0A) && !cur.isEmpty {
+                words[cur, default: 0] += 1
+                cur = []
+            }
             cur.append(Int(b))
         }
         if !cur.isEmpty { words[cur, default: 0] += 1 }
-        var seqs = Array(words.keys), counts = seqs.map { words[$0] ?? 0 }
+        var seqs = Array(words.keys)
+        var counts = seqs.map { words[$0] ?? 0 }
         var merges: [(Int, Int)] = []
         var lengths = [Int](repeating: 1, count: 256)  // bytes per token
         while 256 + merges.count < vocabSize {
@@ -141,16 +158,29 @@ public final class ByteBPE: Tokenizer {
                     pairs[key(s[i], s[i + 1]), default: 0] += c
                 }
             }
-            guard let best = pairs.max(by: { ($0.value, -$0.key) < ($1.value, -$1.key) }), best.value >= 2 else { break }
-            let a = Int(best.key >> 32), b = Int(best.key & 0xFFFF_FFFF), t = 256 + merges.count
+            guard let best = pairs.max(by: { ($0.value, -$0.key) < ($1.value, -$1.key) }), best.value >= 2 else {
+                break
+            }
+            let a = Int(best.key >> 32)
+            let b = Int(best.key & 0xFFFF_FFFF)
+            let t = 256 + merges.count
             merges.append((a, b))
             lengths.append(lengths[a] + lengths[b])
             for k in seqs.indices where seqs[k].count > 1 {
-                var s = seqs[k], out: [Int] = [], i = 0
+                var s = seqs[k]
+                var out: [Int] = []
+                var i = 0
                 while i < s.count {
-                    if i + 1 < s.count && s[i] == a && s[i + 1] == b { out.append(t); i += 2 } else { out.append(s[i]); i += 1 }
+                    if i + 1 < s.count && s[i] == a && s[i + 1] == b {
+                        out.append(t)
+                        i += 2
+                    } else {
+                        out.append(s[i])
+                        i += 1
+                    }
                 }
-                s = out; seqs[k] = s
+                s = out
+                seqs[k] = s
             }
         }
         return try ByteBPE(merges: merges)
@@ -163,13 +193,26 @@ public final class ByteBPE: Tokenizer {
         for i in 0...bytes.count where i == bytes.count || ((bytes[i] == 0x20 || bytes[i] == 0x0A) && i > start) {
             var s = bytes[start..<i].map { Int($0) }
             while s.count > 1 {
-                var bestRank = Int.max, at = -1
-                for j in 0..<(s.count - 1) { if let r = rank[ByteBPE.key(s[j], s[j + 1])], r < bestRank { bestRank = r; at = j } }
+                var bestRank = Int.max
+                var at = -1
+                for j in 0..<(s.count - 1) {
+                    if let r = rank[ByteBPE.key(s[j], s[j + 1])], r < bestRank {
+                        bestRank = r
+                        at = j
+                    }
+                }
                 if at < 0 { break }
                 let (a, b) = merges[bestRank]
-                var o: [Int] = [], j = 0
+                var o: [Int] = []
+                var j = 0
                 while j < s.count {
-                    if j + 1 < s.count && s[j] == a && s[j + 1] == b { o.append(256 + bestRank); j += 2 } else { o.append(s[j]); j += 1 }
+                    if j + 1 < s.count && s[j] == a && s[j + 1] == b {
+                        o.append(256 + bestRank)
+                        j += 2
+                    } else {
+                        o.append(s[j])
+                        j += 1
+                    }
                 }
                 s = o
             }
@@ -197,14 +240,20 @@ public enum TokenizerFile {
     public static func load(_ obj: [String: Any]) throws -> Tokenizer {
         switch obj["type"] as? String {
         case "char":
-            guard let cs = obj["chars"] as? [Int] else { throw TokenizerError.invalid("char tokenizer without a list of character codes") }
-            guard cs.count <= 0x110000 else { throw TokenizerError.invalid("\(cs.count) characters is more than Unicode has") }
+            guard let cs = obj["chars"] as? [Int] else {
+                throw TokenizerError.invalid("char tokenizer without a list of character codes")
+            }
+            guard cs.count <= 0x110000 else {
+                throw TokenizerError.invalid("\(cs.count) characters is more than Unicode has")
+            }
             var seen = Set<UInt32>()
             let scalars = try cs.enumerated().map { (i, v) -> Unicode.Scalar in
                 guard v > 0, v <= 0x10FFFF, let s = Unicode.Scalar(UInt32(v)) else {
                     throw TokenizerError.invalid("character \(i) has code \(v), which is not a Unicode scalar")
                 }
-                guard seen.insert(s.value).inserted else { throw TokenizerError.invalid("character \(i) (code \(v)) is repeated") }
+                guard seen.insert(s.value).inserted else {
+                    throw TokenizerError.invalid("character \(i) (code \(v)) is repeated")
+                }
                 return s
             }
             return CharTokenizer(chars: scalars)
@@ -224,11 +273,22 @@ public enum UTF8Scan {
     public static func scalar(_ b: [UInt8], at i: Int) -> (Unicode.Scalar, Int)? {
         let c0 = b[i]
         if c0 < 0x80 { return (Unicode.Scalar(c0), 1) }
-        let len: Int, minV: UInt32, initial: UInt32
+        let len: Int
+        let minV: UInt32
+        let initial: UInt32
         switch c0 {
-        case 0xC2...0xDF: len = 2; minV = 0x80; initial = UInt32(c0 & 0x1F)
-        case 0xE0...0xEF: len = 3; minV = 0x800; initial = UInt32(c0 & 0x0F)
-        case 0xF0...0xF4: len = 4; minV = 0x10000; initial = UInt32(c0 & 0x07)
+        case 0xC2...0xDF:
+            len = 2
+            minV = 0x80
+            initial = UInt32(c0 & 0x1F)
+        case 0xE0...0xEF:
+            len = 3
+            minV = 0x800
+            initial = UInt32(c0 & 0x0F)
+        case 0xF0...0xF4:
+            len = 4
+            minV = 0x10000
+            initial = UInt32(c0 & 0x07)
         default: return nil
         }
         guard i + len <= b.count else { return nil }

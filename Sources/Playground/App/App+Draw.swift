@@ -8,7 +8,8 @@ extension App {
         if buf.width < App.minWidth || buf.height < App.minHeight {
             let msg = "enlarge the terminal: \(App.minWidth)×\(App.minHeight) needed, now \(buf.width)×\(buf.height)"
             for (i, line) in wrap(ctx.pick(msg, msg.replacingOccurrences(of: "×", with: "x")), width: buf.width)
-                .prefix(buf.height).enumerated() {
+                .prefix(buf.height).enumerated()
+            {
                 buf.text(0, i, line, Style(fg: 214))
             }
             return
@@ -19,7 +20,10 @@ extension App {
         if help {
             let table = top.keyTable + App.globalKeys
             let width = table.map { $0.label(unicode: ctx.glyphs.unicode).count }.max() ?? 8
-            let lines = table.map { $0.label(unicode: ctx.glyphs.unicode).padding(toLength: width + 2, withPad: " ", startingAt: 0) + $0.help }
+            let lines = table.map {
+                $0.label(unicode: ctx.glyphs.unicode).padding(toLength: width + 2, withPad: " ", startingAt: 0)
+                    + $0.help
+            }
             overlay(title: ctx.pick("keys · ", "keys - ") + top.title, lines: lines, &buf, ctx)
         }
         if let c = confirmation { overlay(title: c.title, lines: c.lines, &buf, ctx) }

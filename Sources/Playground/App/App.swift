@@ -41,7 +41,9 @@ public final class App {
     }
 
     /// `chatModel` nil: the chat lab has no model (benchmarks and tests of other screens).
-    public init(backend: Backend, chatModel: ModelSource?, exportDirectory: String = FileManager.default.currentDirectoryPath) {
+    public init(
+        backend: Backend, chatModel: ModelSource?, exportDirectory: String = FileManager.default.currentDirectoryPath
+    ) {
         self.backend = backend
         chat = ChatRunner(source: chatModel)
         self.exportDirectory = exportDirectory
@@ -104,7 +106,9 @@ public final class App {
     public static let globalKeys: [KeyBinding] = [
         KeyBinding([.char("?")], "?", "keys of this screen", footer: true) { $0.help = true },
         KeyBinding([.escape], "Esc", "back (a running session keeps running)") { $0.pop() },
-        KeyBinding([.char("q"), .ctrl("c")], "q", "quit (asks to save unsaved sessions)", footer: true) { $0.requestQuit() },
+        KeyBinding([.char("q"), .ctrl("c")], "q", "quit (asks to save unsaved sessions)", footer: true) {
+            $0.requestQuit()
+        },
     ]
 
     /// The binding a key triggers on the current screen: the screen's table first, then the global one.
@@ -159,8 +163,10 @@ public final class App {
             let s = r.status.get()
             confirmation = Confirmation(
                 title: "discard the current run?",
-                lines: ["\(r.title) is at step \(s.step) and that step is not saved.",
-                        "", "y: discard it and start the new run   any other key: keep it"],
+                lines: [
+                    "\(r.title) is at step \(s.step) and that step is not saved.",
+                    "", "y: discard it and start the new run   any other key: keep it",
+                ],
                 onYes: start, onNo: { _ in })
         } else {
             start(self)
@@ -169,11 +175,13 @@ public final class App {
 
     /// Starts a language-lab run (asks before discarding an unsaved one).
     public func startLanguage(_ config: LMConfig) {
-        start(lab: LabID.language, {
-            let r = LanguageRunner.language(config)
-            r.start()
-            return r
-        }, screen: { LanguageScreen() })
+        start(
+            lab: LabID.language,
+            {
+                let r = LanguageRunner.language(config)
+                r.start()
+                return r
+            }, screen: { LanguageScreen() })
     }
 
     /// Shows `runner` as the language lab's run (benchmarks drive recorded snapshots through it).
@@ -224,7 +232,8 @@ public final class App {
         var lines = unsaved.map { lab, r -> String in
             let s = r.status.get()
             return "\(r.title) is at step \(s.step); that step is not saved"
-                + (s.savedDirectory.map { " (y saves into \($0))" } ?? " (y saves into a new orrery-session-… folder here)") + "."
+                + (s.savedDirectory.map { " (y saves into \($0))" }
+                    ?? " (y saves into a new orrery-session-… folder here)") + "."
         }
         lines += ["", "y: save and quit   n: quit without saving   any other key: stay"]
         confirmation = Confirmation(

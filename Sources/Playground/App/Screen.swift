@@ -14,8 +14,10 @@ public struct KeyBinding {
     public let footer: Bool
     public let action: (App) -> Void
 
-    public init(_ keys: [Key], _ label: String, ascii: String? = nil, _ help: String, footer: Bool = false,
-                action: @escaping (App) -> Void) {
+    public init(
+        _ keys: [Key], _ label: String, ascii: String? = nil, _ help: String, footer: Bool = false,
+        action: @escaping (App) -> Void
+    ) {
         self.keys = keys
         self.label = label
         asciiLabel = ascii ?? label

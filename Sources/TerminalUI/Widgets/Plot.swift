@@ -6,7 +6,11 @@ public struct Series: Sendable {
     public var name: String
     public var points: [(x: Double, y: Double)]
     public var color: Color
-    public init(name: String, points: [(x: Double, y: Double)], color: Color) { self.name = name; self.points = points; self.color = color }
+    public init(name: String, points: [(x: Double, y: Double)], color: Color) {
+        self.name = name
+        self.points = points
+        self.color = color
+    }
 }
 
 public struct LinePlot: Sendable {
@@ -20,7 +24,11 @@ public struct LinePlot: Sendable {
     /// Label the x axis with integers (steps).
     public var integerX = true
     public static let markers: [Unicode.Scalar] = ["o", "x", "+", "*"]
-    public init(series: [Series], logY: Bool = false, smoothing: Double = 0) { self.series = series; self.logY = logY; self.smoothing = smoothing }
+    public init(series: [Series], logY: Bool = false, smoothing: Double = 0) {
+        self.series = series
+        self.logY = logY
+        self.smoothing = smoothing
+    }
 
     func transformed(_ s: Series) -> [(Double, Double)] {
         var out: [(Double, Double)] = []
@@ -46,7 +54,8 @@ public struct LinePlot: Sendable {
         let data = series.map(transformed)
         let all = data.flatMap { $0 }
         let labelW = 7
-        let (plot, xAxis) = Rect(x: area.x + labelW, y: area.y, width: area.width - labelW, height: area.height).splitBottom(1)
+        let (plot, xAxis) = Rect(x: area.x + labelW, y: area.y, width: area.width - labelW, height: area.height)
+            .splitBottom(1)
         guard !all.isEmpty, !plot.isEmpty else {
             buf.text(area.x, area.y, "waiting for data…", Style(fg: 244), maxWidth: area.width)
             return
@@ -54,14 +63,21 @@ public struct LinePlot: Sendable {
         var (x0, x1) = (all.map(\.0).min()!, all.map(\.0).max()!)
         var (y0, y1) = (all.map(\.1).min()!, all.map(\.1).max()!)
         if x1 == x0 { x1 = x0 + 1 }
-        if y1 == y0 { y0 -= 0.5; y1 += 0.5 }
-        let pad = (y1 - y0) * 0.05; y0 = y0 >= 0 ? Swift.max(0, y0 - pad) : y0 - pad; y1 += pad
-        let dotsW = plot.width * 2, dotsH = plot.height * 4
+        if y1 == y0 {
+            y0 -= 0.5
+            y1 += 0.5
+        }
+        let pad = (y1 - y0) * 0.05
+        y0 = y0 >= 0 ? Swift.max(0, y0 - pad) : y0 - pad
+        y1 += pad
+        let dotsW = plot.width * 2
+        let dotsH = plot.height * 4
         var bits = [UInt8](repeating: 0, count: plot.width * plot.height)
         var color = [Color](repeating: -1, count: plot.width * plot.height)
         func dot(_ dx: Int, _ dy: Int, _ c: Color) {
             guard dx >= 0, dy >= 0, dx < dotsW, dy < dotsH else { return }
-            let cx = dx / 2, cy = dy / 4
+            let cx = dx / 2
+            let cy = dy / 4
             let bit: [[UInt8]] = [[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]]
             bits[cy * plot.width + cx] |= bit[dy % 4][dx % 2]
             color[cy * plot.width + cx] = c
@@ -83,17 +99,27 @@ public struct LinePlot: Sendable {
                 let dy = Int(((y1 - y) / (y1 - y0) * Double(dotsH - 1)).rounded())
                 if let (px, py) = prev {  // Bresenham between consecutive points
                     var (cx, cy) = (px, py)
-                    let sx = dx > px ? 1 : -1, sy = dy > py ? 1 : -1
-                    let ddx = Swift.abs(dx - px), ddy = -Swift.abs(dy - py)
+                    let sx = dx > px ? 1 : -1
+                    let sy = dy > py ? 1 : -1
+                    let ddx = Swift.abs(dx - px)
+                    let ddy = -Swift.abs(dy - py)
                     var err = ddx + ddy
                     while true {
                         dot(cx, cy, series[si].color)
                         if cx == dx && cy == dy { break }
                         let e2 = 2 * err
-                        if e2 >= ddy { err += ddy; cx += sx }
-                        if e2 <= ddx { err += ddx; cy += sy }
+                        if e2 >= ddy {
+                            err += ddy
+                            cx += sx
+                        }
+                        if e2 <= ddx {
+                            err += ddx
+                            cy += sy
+                        }
                     }
-                } else { dot(dx, dy, series[si].color) }
+                } else {
+                    dot(dx, dy, series[si].color)
+                }
                 prev = (dx, dy)
             }
         }
@@ -101,7 +127,8 @@ public struct LinePlot: Sendable {
             for cx in 0..<plot.width {
                 let b = bits[cy * plot.width + cx]
                 guard b != 0 else { continue }
-                let ch: Unicode.Scalar = glyphs.unicode ? Unicode.Scalar(0x2800 + UInt32(b))! : (b.nonzeroBitCount > 2 ? "*" : ".")
+                let ch: Unicode.Scalar =
+                    glyphs.unicode ? Unicode.Scalar(0x2800 + UInt32(b))! : (b.nonzeroBitCount > 2 ? "*" : ".")
                 buf.set(plot.x + cx, plot.y + cy, ch, Style(fg: color[cy * plot.width + cx]))
             }
         }
@@ -112,17 +139,25 @@ public struct LinePlot: Sendable {
         for (frac, row) in [(0.0, 0), (0.5, plot.height / 2), (1.0, plot.height - 1)] {
             var v = y1 - frac * (y1 - y0)
             if logY { v = Foundation.pow(10, v) }
-            buf.text(area.x, plot.y + row, LinePlot.label(v).padding(toLength: labelW - 1, withPad: " ", startingAt: 0), Style(fg: 244))
+            buf.text(
+                area.x, plot.y + row, LinePlot.label(v).padding(toLength: labelW - 1, withPad: " ", startingAt: 0),
+                Style(fg: 244))
             buf.set(area.x + labelW - 1, plot.y + row, glyphs.unicode ? "┤" : "+", Style(fg: 240))
         }
         let xLabel = { (v: Double) in integerX ? String(Int(v.rounded())) : LinePlot.label(v) }
-        let left = xLabel(x0), right = xLabel(x1)
+        let left = xLabel(x0)
+        let right = xLabel(x1)
         buf.text(xAxis.x, xAxis.y, left, Style(fg: 244))
         buf.text(xAxis.x + xAxis.width - right.count, xAxis.y, right, Style(fg: 244))
         var lx = xAxis.x + left.count + 2
         for (si, s) in series.enumerated() where lx < xAxis.x + xAxis.width - right.count - 2 {
-            let key = monochrome && si > 0 ? String(LinePlot.markers[(si - 1) % LinePlot.markers.count]) + " " : (glyphs.unicode ? "━ " : "- ")
-            lx += buf.text(lx, xAxis.y, key + s.name, Style(fg: s.color), maxWidth: xAxis.x + xAxis.width - right.count - 2 - lx) + 2
+            let key =
+                monochrome && si > 0
+                ? String(LinePlot.markers[(si - 1) % LinePlot.markers.count]) + " " : (glyphs.unicode ? "━ " : "- ")
+            lx +=
+                buf.text(
+                    lx, xAxis.y, key + s.name, Style(fg: s.color),
+                    maxWidth: xAxis.x + xAxis.width - right.count - 2 - lx) + 2
         }
     }
 }

@@ -9,8 +9,18 @@ public func wrap(_ s: String, width: Int) -> [String] {
         var cur = ""
         for word in line.split(separator: " ", omittingEmptySubsequences: false) {
             let w = String(word)
-            if cur.isEmpty { cur = w } else if cur.count + 1 + w.count <= width { cur += " " + w } else { out.append(cur); cur = w }
-            while cur.count > width { out.append(String(cur.prefix(width))); cur = String(cur.dropFirst(width)) }
+            if cur.isEmpty {
+                cur = w
+            } else if cur.count + 1 + w.count <= width {
+                cur += " " + w
+            } else {
+                out.append(cur)
+                cur = w
+            }
+            while cur.count > width {
+                out.append(String(cur.prefix(width)))
+                cur = String(cur.dropFirst(width))
+            }
         }
         out.append(cur)
     }
@@ -24,14 +34,19 @@ public struct TextLog: Sendable {
     public func render(_ area: Rect, into buf: inout Buffer) {
         var rows: [(String, Style)] = []
         for (l, st) in lines { for w in wrap(l, width: area.width) { rows.append((w, st)) } }
-        for (i, (l, st)) in rows.suffix(area.height).enumerated() { buf.text(area.x, area.y + i, l, st, maxWidth: area.width) }
+        for (i, (l, st)) in rows.suffix(area.height).enumerated() {
+            buf.text(area.x, area.y + i, l, st, maxWidth: area.width)
+        }
     }
 }
 
 public struct ChatTranscript: Sendable {
     public var turns: [(user: String, assistant: String)]
     public var pending: String?
-    public init(turns: [(user: String, assistant: String)], pending: String? = nil) { self.turns = turns; self.pending = pending }
+    public init(turns: [(user: String, assistant: String)], pending: String? = nil) {
+        self.turns = turns
+        self.pending = pending
+    }
     public func render(_ area: Rect, into buf: inout Buffer) {
         var lines: [(String, Style)] = []
         for t in turns {
@@ -45,7 +60,11 @@ public struct ChatTranscript: Sendable {
 
 public struct InputLine: Sendable {
     public var prompt: String, field: TextField, active: Bool
-    public init(prompt: String, field: TextField, active: Bool) { self.prompt = prompt; self.field = field; self.active = active }
+    public init(prompt: String, field: TextField, active: Bool) {
+        self.prompt = prompt
+        self.field = field
+        self.active = active
+    }
     public init(prompt: String, text: String, active: Bool) {
         var f = TextField()
         f.insert(text)
@@ -70,12 +89,17 @@ public struct InputLine: Sendable {
 
 public struct ProgressBar: Sendable {
     public var fraction: Double, label: String
-    public init(fraction: Double, label: String) { self.fraction = fraction; self.label = label }
+    public init(fraction: Double, label: String) {
+        self.fraction = fraction
+        self.label = label
+    }
     public func render(_ area: Rect, into buf: inout Buffer, glyphs: Glyphs) {
         let lw = buf.text(area.x, area.y, label + " ", Style(fg: 250))
         let w = Swift.max(0, area.width - lw - 6)
         let n = Int((Swift.max(0, Swift.min(1, fraction)) * Double(w)).rounded())
-        for i in 0..<w { buf.set(area.x + lw + i, area.y, i < n ? glyphs.full : glyphs.shade, Style(fg: i < n ? 41 : 238)) }
+        for i in 0..<w {
+            buf.set(area.x + lw + i, area.y, i < n ? glyphs.full : glyphs.shade, Style(fg: i < n ? 41 : 238))
+        }
         buf.text(area.x + lw + w + 1, area.y, "\(Int(fraction * 100))%", Style(fg: 250))
     }
 }
@@ -83,7 +107,10 @@ public struct ProgressBar: Sendable {
 /// A one-line bar of key/value fields, reversed colours.
 public struct StatusBar: Sendable {
     public var fields: [(String, String)], message: String
-    public init(fields: [(String, String)], message: String = "") { self.fields = fields; self.message = message }
+    public init(fields: [(String, String)], message: String = "") {
+        self.fields = fields
+        self.message = message
+    }
     public func render(_ area: Rect, into buf: inout Buffer) {
         buf.fill(area, " ", Style(fg: 16, bg: 238))
         // The message (what just happened: "wrote …", "saved …") is never dropped: it keeps up to 40 %
@@ -114,7 +141,11 @@ public struct StatusBar: Sendable {
 /// An RGB image (row-major, 3 bytes per pixel) in half-blocks: each cell shows two pixels.
 public struct ImageView: Sendable {
     public var width: Int, height: Int, rgb: [UInt8]
-    public init(width: Int, height: Int, rgb: [UInt8]) { self.width = width; self.height = height; self.rgb = rgb }
+    public init(width: Int, height: Int, rgb: [UInt8]) {
+        self.width = width
+        self.height = height
+        self.rgb = rgb
+    }
 
     /// Nearest colour of the 256-colour palette's 6×6×6 cube or grey ramp.
     public static func quantize(_ r: UInt8, _ g: UInt8, _ b: UInt8) -> Color {
@@ -125,23 +156,32 @@ public struct ImageView: Sendable {
         let grey = (Int(r) + Int(g) + Int(b)) / 3
         let gi2 = grey > 238 ? 23 : Swift.max(0, (grey - 3) / 10)
         let gv = 8 + 10 * gi2
-        func dist(_ a: (Int, Int, Int)) -> Int { (a.0 - Int(r)) * (a.0 - Int(r)) + (a.1 - Int(g)) * (a.1 - Int(g)) + (a.2 - Int(b)) * (a.2 - Int(b)) }
+        func dist(_ a: (Int, Int, Int)) -> Int {
+            (a.0 - Int(r)) * (a.0 - Int(r)) + (a.1 - Int(g)) * (a.1 - Int(g)) + (a.2 - Int(b)) * (a.2 - Int(b))
+        }
         return dist((steps[ri], steps[gi], steps[bi])) <= dist((gv, gv, gv)) ? Color(cube) : Color(232 + gi2)
     }
 
     public func render(_ area: Rect, into buf: inout Buffer, glyphs: Glyphs, colors: Int) {
         guard width > 0, height > 0 else { return }
-        let cols = Swift.min(area.width, width), rows = Swift.min(area.height, (height + 1) / 2)
+        let cols = Swift.min(area.width, width)
+        let rows = Swift.min(area.height, (height + 1) / 2)
         func px(_ x: Int, _ y: Int) -> (UInt8, UInt8, UInt8) {
-            let sx = x * width / cols, sy = Swift.min(height - 1, y * height / (rows * 2))
+            let sx = x * width / cols
+            let sy = Swift.min(height - 1, y * height / (rows * 2))
             let i = (sy * width + sx) * 3
             return (rgb[i], rgb[i + 1], rgb[i + 2])
         }
         for cy in 0..<rows {
             for cx in 0..<cols {
-                let top = px(cx, 2 * cy), bottom = px(cx, 2 * cy + 1)
+                let top = px(cx, 2 * cy)
+                let bottom = px(cx, 2 * cy + 1)
                 if colors > 0 && glyphs.unicode {
-                    buf.set(area.x + cx, area.y + cy, "▀", Style(fg: ImageView.quantize(top.0, top.1, top.2), bg: ImageView.quantize(bottom.0, bottom.1, bottom.2)))
+                    buf.set(
+                        area.x + cx, area.y + cy, "▀",
+                        Style(
+                            fg: ImageView.quantize(top.0, top.1, top.2),
+                            bg: ImageView.quantize(bottom.0, bottom.1, bottom.2)))
                 } else {
                     let lum = (Int(top.0) + Int(top.1) + Int(top.2) + Int(bottom.0) + Int(bottom.1) + Int(bottom.2)) / 6
                     let ramp: [Unicode.Scalar] = [" ", ".", ":", "-", "=", "+", "*", "#", "%", "@"]
@@ -155,14 +195,19 @@ public struct ImageView: Sendable {
 /// Images laid out in a grid (sample grids of the image labs), `columns` per row, one cell gap.
 public struct ImageGrid: Sendable {
     public var images: [ImageView], columns: Int
-    public init(images: [ImageView], columns: Int) { self.images = images; self.columns = max(1, columns) }
+    public init(images: [ImageView], columns: Int) {
+        self.images = images
+        self.columns = max(1, columns)
+    }
     public func render(_ area: Rect, into buf: inout Buffer, glyphs: Glyphs, colors: Int) {
         guard !images.isEmpty else { return }
         let rows = (images.count + columns - 1) / columns
-        let cw = (area.width - (columns - 1)) / columns, ch = (area.height - (rows - 1)) / rows
+        let cw = (area.width - (columns - 1)) / columns
+        let ch = (area.height - (rows - 1)) / rows
         guard cw > 0 && ch > 0 else { return }
         for (i, im) in images.enumerated() {
-            let r = Rect(x: area.x + (i % columns) * (cw + 1), y: area.y + (i / columns) * (ch + 1), width: cw, height: ch)
+            let r = Rect(
+                x: area.x + (i % columns) * (cw + 1), y: area.y + (i / columns) * (ch + 1), width: cw, height: ch)
             im.render(r, into: &buf, glyphs: glyphs, colors: colors)
         }
     }

@@ -11,7 +11,10 @@ enum Arguments {
         var i = 0
         while i < args.count {
             let a = args[i]
-            if a == "--" { out += args[i...]; break }
+            if a == "--" {
+                out += args[i...]
+                break
+            }
             if a.hasPrefix("--"), !a.contains("="), i + 1 < args.count, looksNegative(args[i + 1]) {
                 out.append(a + "=" + args[i + 1])
                 i += 2
@@ -84,7 +87,9 @@ enum StandardOutput {
     /// True when stdout is a pipe or socket whose reading end has been closed (poll reports an error).
     static func readerIsGone() -> Bool {
         var st = stat()
-        guard fstat(1, &st) == 0, (st.st_mode & S_IFMT) == S_IFIFO || (st.st_mode & S_IFMT) == S_IFSOCK else { return false }
+        guard fstat(1, &st) == 0, (st.st_mode & S_IFMT) == S_IFIFO || (st.st_mode & S_IFMT) == S_IFSOCK else {
+            return false
+        }
         var p = pollfd(fd: 1, events: Int16(POLLOUT), revents: 0)
         return poll(&p, 1, 0) == 1 && (p.revents & Int16(POLLERR | POLLHUP)) != 0
     }
@@ -105,7 +110,9 @@ struct LineReader {
             let c = getchar()
             if c == EOF { return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self) }
             if c == 0x0A { return String(decoding: bytes, as: UTF8.self) }
-            if bytes.count >= maxBytes { throw CLIError("an input line is longer than \(maxBytes) bytes (standard input)") }
+            if bytes.count >= maxBytes {
+                throw CLIError("an input line is longer than \(maxBytes) bytes (standard input)")
+            }
             bytes.append(UInt8(truncatingIfNeeded: c))
         }
     }

@@ -10,7 +10,8 @@ enum JSONLine {
         var clean: [String: Any] = [:]
         for (k, v) in object { clean[k] = sanitize(v, path: k, &nonfinite) }
         if !nonfinite.isEmpty { clean["nonfinite"] = nonfinite }
-        guard let data = try? JSONSerialization.data(withJSONObject: clean, options: [.sortedKeys, .fragmentsAllowed]) else {
+        guard let data = try? JSONSerialization.data(withJSONObject: clean, options: [.sortedKeys, .fragmentsAllowed])
+        else {
             return #"{"message":"an event could not be encoded as JSON","type":"error"}"#
         }
         return String(decoding: data, as: UTF8.self)

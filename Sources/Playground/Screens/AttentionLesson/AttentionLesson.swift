@@ -9,9 +9,13 @@ public struct AttentionLesson {
     public var index = 0
 
     public init(n: Int = 12, d: Int = 8, tile: Int = 4, seed: UInt64 = 7) {
-        self.n = n; self.d = d; self.tile = tile
+        self.n = n
+        self.d = d
+        self.tile = tile
         var rng = RNG(seed: seed)
-        let q = Tensor.randn([n, d], rng: &rng), k = Tensor.randn([n, d], rng: &rng), v = Tensor.randn([n, d], rng: &rng)
+        let q = Tensor.randn([n, d], rng: &rng)
+        let k = Tensor.randn([n, d], rng: &rng)
+        let v = Tensor.randn([n, d], rng: &rng)
         let s = (q.matmul(k.mT) * (1 / Float(d).squareRoot())).toArray()
         scores = (0..<n).map { i in (0..<n).map { j in j <= i ? s[i * n + j] : -.infinity } }
         steps = FlashAttention.trace(q: q, k: k, v: v, tile: tile, causal: true).steps

@@ -39,11 +39,13 @@ public final class AttentionLessonScreen: Screen {
     }
 
     public func render(_ r: Rect, into buf: inout Buffer, _ ctx: RenderContext) {
-        let ls = lesson, st = ls.current
+        let ls = lesson
+        let st = ls.current
         let cols = r.columns([1, 1])
         let ellipsis = ctx.pick("…", "..")
-        let left = buf.box(cols[0], title: "scores: row \(st.row), keys \(st.keys.lowerBound)\(ellipsis)\(st.keys.upperBound - 1)",
-                           glyphs: ctx.glyphs, focused: true)
+        let left = buf.box(
+            cols[0], title: "scores: row \(st.row), keys \(st.keys.lowerBound)\(ellipsis)\(st.keys.upperBound - 1)",
+            glyphs: ctx.glyphs, focused: true)
         // Score grid: the current row and tile highlighted.
         for i in 0..<min(ls.n, left.height - 1) {
             for j in 0..<min(ls.n, (left.width - 1) / 3) {
@@ -51,25 +53,37 @@ public final class AttentionLessonScreen: Screen {
                 let inTile = i == st.row && st.keys.contains(j)
                 let done = i < st.row || (i == st.row && j < st.keys.lowerBound)
                 let txt = v.isFinite ? String(format: "%+.0f", v * 2) : ctx.pick(" ·", " .")
-                let style = inTile ? Style(fg: 16, bg: 220, bold: true)
+                let style =
+                    inTile
+                    ? Style(fg: 16, bg: 220, bold: true)
                     : (done ? Style(fg: 114) : (v.isFinite ? Style(fg: 246) : Style(fg: 238)))
                 buf.text(left.x + 1 + j * 3, left.y + i, txt.padding(toLength: 3, withPad: " ", startingAt: 0), style)
             }
         }
-        buf.text(left.x + 1, left.y + left.height - 1, elide("2 x score, rounded; highlighted: the tile being folded in",
-                                                              left.width - 1, ctx), Style(fg: 240))
+        buf.text(
+            left.x + 1, left.y + left.height - 1,
+            elide(
+                "2 x score, rounded; highlighted: the tile being folded in",
+                left.width - 1, ctx), Style(fg: 240))
         let right = buf.box(cols[1], title: "online softmax", glyphs: ctx.glyphs)
-        let minus = ctx.pick("−", "-"), arrow = ctx.pick("→", "->")
+        let minus = ctx.pick("−", "-")
+        let arrow = ctx.pick("→", "->")
         var lines: [(String, Style)] = [
-            ("step \(ls.index + 1) of \(ls.steps.count)" + (playing ? ctx.pick("  ▶ playing", "  > playing") : ctx.pick("  ❚❚ paused", "  || paused")),
-             Style(fg: 252, bold: true)),
+            (
+                "step \(ls.index + 1) of \(ls.steps.count)"
+                    + (playing ? ctx.pick("  ▶ playing", "  > playing") : ctx.pick("  ❚❚ paused", "  || paused")),
+                Style(fg: 252, bold: true)
+            ),
             (String(format: "max m:   %.4f \(arrow) %.4f", st.maxBefore, st.maxAfter), Style(fg: 229, bold: true)),
             (String(format: "sum l:   %.4f \(arrow) %.4f", st.sumBefore, st.sumAfter), Style(fg: 229, bold: true)),
             (String(format: "rescale: exp(m_old \(minus) m_new) = %.4f", st.rescale), Style(fg: 114)),
         ]
         let formulas = [
-            ctx.pick("l_new = l·exp(m_old − m_new) + Σ exp(s − m_new)", "l_new = l*exp(m_old - m_new) + sum exp(s - m_new)"),
-            ctx.pick("o_new = o·exp(m_old − m_new) + Σ exp(s − m_new)·v", "o_new = o*exp(m_old - m_new) + sum exp(s - m_new)*v"),
+            ctx.pick(
+                "l_new = l·exp(m_old − m_new) + Σ exp(s − m_new)", "l_new = l*exp(m_old - m_new) + sum exp(s - m_new)"),
+            ctx.pick(
+                "o_new = o·exp(m_old − m_new) + Σ exp(s − m_new)·v",
+                "o_new = o*exp(m_old - m_new) + sum exp(s - m_new)*v"),
             "The N x N matrix never exists: one tile at a time, and only m + log l is kept for the backward pass.",
         ]
         var y = right.y
@@ -88,8 +102,9 @@ public final class AttentionLessonScreen: Screen {
         let barArea = Rect(x: right.x + 1, y: y + 1, width: width, height: right.y + right.height - y - 1)
         if barArea.height >= 2 {
             buf.text(barArea.x, barArea.y, "l after each tile of row \(st.row):", Style(fg: 250), maxWidth: width)
-            BarChart(items: bars, color: 214).render(Rect(x: barArea.x, y: barArea.y + 1, width: barArea.width, height: barArea.height - 1),
-                                                     into: &buf, glyphs: ctx.glyphs)
+            BarChart(items: bars, color: 214).render(
+                Rect(x: barArea.x, y: barArea.y + 1, width: barArea.width, height: barArea.height - 1),
+                into: &buf, glyphs: ctx.glyphs)
         }
     }
 }

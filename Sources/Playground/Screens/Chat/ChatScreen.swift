@@ -52,7 +52,8 @@ public final class ChatScreen: Screen {
         func me(_ app: App) -> ChatScreen? { app.top as? ChatScreen }
         return [
             KeyBinding([], "type, Enter", "ask (letters are text while the input has the focus)") { _ in },
-            KeyBinding([], "←/→ ↑/↓", ascii: "Left/Right Up/Down", "in the input: move the cursor / earlier questions") { _ in },
+            KeyBinding([], "←/→ ↑/↓", ascii: "Left/Right Up/Down", "in the input: move the cursor / earlier questions")
+            { _ in },
             KeyBinding([], "Ctrl-U", "clear the input") { _ in },
             KeyBinding([.tab], "Tab", "focus the input / the attention map", footer: true) { app in
                 guard let m = me(app) else { return }
@@ -70,7 +71,9 @@ public final class ChatScreen: Screen {
             KeyBinding([.down], "↓", ascii: "Down", "attention map: previous layer") { app in
                 app.chat.selectHead(layerDelta: -1, headDelta: 0)
             },
-            KeyBinding([.char("e"), .ctrl("x")], "e", "export the attention map as PNG (Ctrl-X from the input)", footer: true) { app in
+            KeyBinding(
+                [.char("e"), .ctrl("x")], "e", "export the attention map as PNG (Ctrl-X from the input)", footer: true
+            ) { app in
                 me(app)?.export(app)
             },
         ]
@@ -86,28 +89,35 @@ public final class ChatScreen: Screen {
             buf.text(log.x, log.y, "error: \(e)", Style(fg: 196), maxWidth: log.width)
             top += 1
         } else if s.turns.isEmpty && s.pending == nil {
-            buf.text(log.x, log.y, elide("Ask about numbers (what is 3 plus 4?) or the world (where is Ana?).", log.width, ctx),
-                     Style(fg: 244))
+            buf.text(
+                log.x, log.y,
+                elide("Ask about numbers (what is 3 plus 4?) or the world (where is Ana?).", log.width, ctx),
+                Style(fg: 244))
             top += 1
         }
         ChatTranscript(turns: s.turns, pending: s.pending)
             .render(Rect(x: log.x, y: top, width: log.width, height: log.y + log.height - top), into: &buf)
         InputLine(prompt: "you> ", field: field, active: focus == .input).render(input, into: &buf)
-        let hm = buf.box(cols[1], title: "attention of the generated token · L\(s.layer) H\(s.head)", glyphs: ctx.glyphs,
-                         focused: focus == .attention)
+        let hm = buf.box(
+            cols[1], title: "attention of the generated token · L\(s.layer) H\(s.head)", glyphs: ctx.glyphs,
+            focused: focus == .attention)
         if s.attention.isEmpty {
             buf.text(hm.x, hm.y, "appears while an answer streams", Style(fg: 244), maxWidth: hm.width)
         } else {
             let shown = min(s.attention.count, max(0, hm.height - 1))
-            Heatmap(values: Array(s.attention.suffix(shown)), rowLabels: Array(s.attentionLabels.suffix(shown)),
-                    columnLabels: s.attentionLabels, range: (0, 1)).render(hm, into: &buf, glyphs: ctx.glyphs, colors: ctx.colors)
+            Heatmap(
+                values: Array(s.attention.suffix(shown)), rowLabels: Array(s.attentionLabels.suffix(shown)),
+                columnLabels: s.attentionLabels, range: (0, 1)
+            ).render(hm, into: &buf, glyphs: ctx.glyphs, colors: ctx.colors)
         }
     }
 
     public func statusFields(app: App) -> [(String, String)] {
         let s = app.chat.snapshot.get()
-        return [("model", s.modelName.isEmpty ? "loading" : s.modelName), ("layer", "\(s.layer)"), ("head", "\(s.head)"),
-                ("tok/s", String(format: "%.0f", s.tokensPerSecond))]
+        return [
+            ("model", s.modelName.isEmpty ? "loading" : s.modelName), ("layer", "\(s.layer)"), ("head", "\(s.head)"),
+            ("tok/s", String(format: "%.0f", s.tokensPerSecond)),
+        ]
     }
 
     func export(_ app: App) {

@@ -10,18 +10,24 @@ public final class ClassifierConfigureScreen: Screen {
 
     public init() {
         func ints(_ name: String, _ values: [Int], _ at: Int, _ set: @escaping (inout ClassifierConfig, Int) -> Void)
-            -> Setting<ClassifierConfig> {
+            -> Setting<ClassifierConfig>
+        {
             Setting(name: name, choices: values.map { v in ("\(v)", { set(&$0, v) }) }, index: at)
         }
         settings = [
-            Setting(name: "dataset", choices: ToyDataset.allCases.map { d in (d.rawValue, { $0.dataset = d }) }, index: 0),
+            Setting(
+                name: "dataset", choices: ToyDataset.allCases.map { d in (d.rawValue, { $0.dataset = d }) }, index: 0),
             ints("hidden layers", [1, 2, 3, 4], 1) { $0.layers = $1 },
             ints("width", [2, 4, 8, 16, 32, 64], 5) { $0.width = $1 },
-            Setting(name: "activation", choices: ClassifierConfig.Activation.allCases.map { a in (a.rawValue, { $0.activation = a }) },
-                    index: 0),
-            Setting(name: "learning rate", choices: [Float(0.003), 0.01, 0.03, 0.1].map { lr in
-                (String(format: "%g", lr), { $0.lr = lr })
-            }, index: 1),
+            Setting(
+                name: "activation",
+                choices: ClassifierConfig.Activation.allCases.map { a in (a.rawValue, { $0.activation = a }) },
+                index: 0),
+            Setting(
+                name: "learning rate",
+                choices: [Float(0.003), 0.01, 0.03, 0.1].map { lr in
+                    (String(format: "%g", lr), { $0.lr = lr })
+                }, index: 1),
             ints("steps", [300, 1000, 1500, 3000, 10000], 2) { $0.steps = $1 },
         ]
     }
@@ -33,29 +39,35 @@ public final class ClassifierConfigureScreen: Screen {
     }
 
     public var keyTable: [KeyBinding] {
-        settingKeys(selected: { ($0.top as? ClassifierConfigureScreen)?.selected ?? 0 },
-                    setSelected: { app, i in (app.top as? ClassifierConfigureScreen)?.selected = i },
-                    count: settings.count,
-                    step: { app, d in
-                        guard let me = app.top as? ClassifierConfigureScreen else { return }
-                        let s = me.settings[me.selected]
-                        me.settings[me.selected].index = max(0, min(s.choices.count - 1, s.index + d))
-                    })
-            + [KeyBinding([.enter], "Enter", "start training", footer: true) { app in
+        settingKeys(
+            selected: { ($0.top as? ClassifierConfigureScreen)?.selected ?? 0 },
+            setSelected: { app, i in (app.top as? ClassifierConfigureScreen)?.selected = i },
+            count: settings.count,
+            step: { app, d in
                 guard let me = app.top as? ClassifierConfigureScreen else { return }
-                let config = me.config
-                app.start(lab: LabID.classifier, {
-                    let r = ClassifierRunner.classifier(config)
-                    r.start()
-                    return r
-                }, screen: { ClassifierScreen() })
-            }]
+                let s = me.settings[me.selected]
+                me.settings[me.selected].index = max(0, min(s.choices.count - 1, s.index + d))
+            })
+            + [
+                KeyBinding([.enter], "Enter", "start training", footer: true) { app in
+                    guard let me = app.top as? ClassifierConfigureScreen else { return }
+                    let config = me.config
+                    app.start(
+                        lab: LabID.classifier,
+                        {
+                            let r = ClassifierRunner.classifier(config)
+                            r.start()
+                            return r
+                        }, screen: { ClassifierScreen() })
+                }
+            ]
     }
 
     public func render(_ r: Rect, into buf: inout Buffer, _ ctx: RenderContext) {
         let dataset = config.dataset
-        renderSettings(settings.map { ($0.name, $0.label, $0.choices.map(\.label)) }, selected: selected,
-                       title: ctx.pick("Classifier playground — configure", "Classifier playground - configure"),
-                       footer: "\(dataset.rawValue): \(dataset.summary). Enter starts; Esc goes back.", r, &buf, ctx)
+        renderSettings(
+            settings.map { ($0.name, $0.label, $0.choices.map(\.label)) }, selected: selected,
+            title: ctx.pick("Classifier playground — configure", "Classifier playground - configure"),
+            footer: "\(dataset.rawValue): \(dataset.summary). Enter starts; Esc goes back.", r, &buf, ctx)
     }
 }

@@ -13,7 +13,8 @@ public final class ClassifierScreen: Screen {
 
     static func homeStatus(_ app: App) -> String {
         guard let r = runner(app) else { return "idle" }
-        let s = r.snapshot.get(), st = r.status.get()
+        let s = r.snapshot.get()
+        let st = r.status.get()
         return "\(s.dataset.rawValue): step \(st.step)/\(s.totalSteps), \(LanguageScreen.phaseWord(st.phase))"
             + String(format: ", accuracy %.1f%%", s.accuracy * 100)
     }
@@ -50,11 +51,13 @@ public final class ClassifierScreen: Screen {
 
     public func render(_ r: Rect, into buf: inout Buffer, _ ctx: RenderContext) {
         guard let runner = ClassifierScreen.runner(ctx.app) else { return }
-        let s = runner.snapshot.get(), st = runner.status.get()
+        let s = runner.snapshot.get()
+        let st = runner.status.get()
         let cols = r.columns([3, 2])
         let title = "\(s.dataset.rawValue) · P(orange)" + String(format: " · accuracy %.1f%%", s.accuracy * 100)
-        let map = buf.box(cols[0], title: ctx.pick(title, title.replacingOccurrences(of: "·", with: "-")), glyphs: ctx.glyphs,
-                          focused: true)
+        let map = buf.box(
+            cols[0], title: ctx.pick(title, title.replacingOccurrences(of: "·", with: "-")), glyphs: ctx.glyphs,
+            focused: true)
         BoundaryView(snapshot: s).render(map, into: &buf, ctx)
         let (top, bottom) = cols[1].splitTop(cols[1].height / 2)
         let plotArea = buf.box(top, title: "loss · \(s.model)", glyphs: ctx.glyphs)
@@ -72,10 +75,13 @@ public final class ClassifierScreen: Screen {
 
     public func statusFields(app: App) -> [(String, String)] {
         guard let r = ClassifierScreen.runner(app) else { return [] }
-        let s = r.snapshot.get(), st = r.status.get()
-        return [("step", "\(s.step)/\(s.totalSteps)"), ("", LanguageScreen.phaseWord(st.phase)),
-                ("loss", s.losses.last.map { String(format: "%.4f", $0.y) } ?? "-"),
-                ("accuracy", String(format: "%.1f%%", s.accuracy * 100))]
+        let s = r.snapshot.get()
+        let st = r.status.get()
+        return [
+            ("step", "\(s.step)/\(s.totalSteps)"), ("", LanguageScreen.phaseWord(st.phase)),
+            ("loss", s.losses.last.map { String(format: "%.4f", $0.y) } ?? "-"),
+            ("accuracy", String(format: "%.1f%%", s.accuracy * 100)),
+        ]
     }
 }
 
@@ -90,11 +96,14 @@ struct BoundaryView {
         guard !s.probability.isEmpty, area.width > 2, area.height > 2 else { return }
         // Square in pixels: a cell is 1 wide and 2 tall in half-block pixels.
         let side = min(area.width, area.height * 2)
-        let cols = side, rows = (side + 1) / 2
-        let x0 = area.x + (area.width - cols) / 2, y0 = area.y + (area.height - rows) / 2
+        let cols = side
+        let rows = (side + 1) / 2
+        let x0 = area.x + (area.width - cols) / 2
+        let y0 = area.y + (area.height - rows) / 2
         let (w, h, px) = BoundaryImage.rgb(s, size: side, points: false)
-        ImageView(width: w, height: h, rgb: px).render(Rect(x: x0, y: y0, width: cols, height: rows), into: &buf,
-                                                        glyphs: ctx.glyphs, colors: ctx.colors)
+        ImageView(width: w, height: h, rgb: px).render(
+            Rect(x: x0, y: y0, width: cols, height: rows), into: &buf,
+            glyphs: ctx.glyphs, colors: ctx.colors)
         let b = s.bounds
         for p in s.points {
             let cx = Int(((p.x - b.x0) / (b.x1 - b.x0) * Float(cols)).rounded(.down))
@@ -102,8 +111,9 @@ struct BoundaryView {
             guard cx >= 0, cy >= 0, cx < cols, cy < rows else { continue }
             let under = buf[x0 + cx, y0 + cy].style
             if ctx.colors > 0 {
-                buf.set(x0 + cx, y0 + cy, ctx.pick("●", "o").unicodeScalars.first ?? "o",
-                        Style(fg: p.label == 0 ? 25 : 166, bg: under.bg, bold: true))
+                buf.set(
+                    x0 + cx, y0 + cy, ctx.pick("●", "o").unicodeScalars.first ?? "o",
+                    Style(fg: p.label == 0 ? 25 : 166, bg: under.bg, bold: true))
             } else {
                 buf.set(x0 + cx, y0 + cy, p.label == 0 ? "a" : "b", Style(bold: true))
             }
@@ -117,7 +127,8 @@ enum BoundaryImage {
         let n = s.probability.count
         var px = [UInt8](repeating: 255, count: size * size * 3)
         guard n > 0 else { return (size, size, px) }
-        let blue: (Float, Float, Float) = (95, 155, 215), orange: (Float, Float, Float) = (245, 165, 90)
+        let blue: (Float, Float, Float) = (95, 155, 215)
+        let orange: (Float, Float, Float) = (245, 165, 90)
         for y in 0..<size {
             for x in 0..<size {
                 let p = s.probability[min(n - 1, y * n / size)][min(n - 1, x * n / size)]
@@ -130,14 +141,18 @@ enum BoundaryImage {
         if points {
             let b = s.bounds
             for p in s.points {
-                let cx = Int((p.x - b.x0) / (b.x1 - b.x0) * Float(size)), cy = Int((b.y1 - p.y) / (b.y1 - b.y0) * Float(size))
+                let cx = Int((p.x - b.x0) / (b.x1 - b.x0) * Float(size))
+                let cy = Int((b.y1 - p.y) / (b.y1 - b.y0) * Float(size))
                 let c: (UInt8, UInt8, UInt8) = p.label == 0 ? (20, 60, 160) : (190, 80, 0)
                 for dy in -2...2 {
                     for dx in -2...2 where dx * dx + dy * dy <= 5 {
-                        let xx = cx + dx, yy = cy + dy
+                        let xx = cx + dx
+                        let yy = cy + dy
                         guard xx >= 0, yy >= 0, xx < size, yy < size else { continue }
                         let i = (yy * size + xx) * 3
-                        px[i] = c.0; px[i + 1] = c.1; px[i + 2] = c.2
+                        px[i] = c.0
+                        px[i + 1] = c.1
+                        px[i + 2] = c.2
                     }
                 }
             }
@@ -151,7 +166,8 @@ enum NeuronImage {
     static func view(_ map: [[Float]]) -> ImageView {
         let n = map.count
         let flat = map.flatMap { $0 }
-        let lo = flat.min() ?? 0, hi = flat.max() ?? 1
+        let lo = flat.min() ?? 0
+        let hi = flat.max() ?? 1
         let span = max(hi - lo, 1e-6)
         var px: [UInt8] = []
         px.reserveCapacity(n * n * 3)

@@ -15,22 +15,30 @@ public final class HomeScreen: Screen {
     public let title = "home"
 
     public static let labs: [LabEntry] = [
-        LabEntry(title: "Language lab", summary: "train a GPT, LSTM or GRU on built-in stories; watch loss, samples, attention",
-                 status: LanguageScreen.homeStatus, open: LanguageScreen.open),
-        LabEntry(title: "Chat", summary: "talk to the shipped tiny chat model; see the attention of each generated token",
-                 status: ChatScreen.homeStatus, open: ChatScreen.open),
-        LabEntry(title: "Classifier playground", summary: "an MLP separates two classes in the plane; watch its decision boundary form",
-                 status: ClassifierScreen.homeStatus, open: ClassifierScreen.open),
-        LabEntry(title: "Attention lesson", summary: "FlashAttention's online softmax, tile by tile",
-                 status: { _ in "an animation of the kernel's trace" }, open: { $0.push(AttentionLessonScreen()) }),
-        LabEntry(title: "The race", summary: "GPT vs LSTM vs GRU on the same corpus: validation loss vs steps and vs time",
-                 status: { app in
-                     guard let r = RaceScreen.runner(app) else { return "idle (start it from the language lab: r)" }
-                     return "step \(r.status.get().step)/\(r.snapshot.get().steps), \(LanguageScreen.phaseWord(r.status.get().phase))"
-                 },
-                 open: { app in
-                     if RaceScreen.runner(app) != nil { app.push(RaceScreen()) } else { app.push(LanguageConfigureScreen()) }
-                 }),
+        LabEntry(
+            title: "Language lab",
+            summary: "train a GPT, LSTM or GRU on built-in stories; watch loss, samples, attention",
+            status: LanguageScreen.homeStatus, open: LanguageScreen.open),
+        LabEntry(
+            title: "Chat", summary: "talk to the shipped tiny chat model; see the attention of each generated token",
+            status: ChatScreen.homeStatus, open: ChatScreen.open),
+        LabEntry(
+            title: "Classifier playground",
+            summary: "an MLP separates two classes in the plane; watch its decision boundary form",
+            status: ClassifierScreen.homeStatus, open: ClassifierScreen.open),
+        LabEntry(
+            title: "Attention lesson", summary: "FlashAttention's online softmax, tile by tile",
+            status: { _ in "an animation of the kernel's trace" }, open: { $0.push(AttentionLessonScreen()) }),
+        LabEntry(
+            title: "The race", summary: "GPT vs LSTM vs GRU on the same corpus: validation loss vs steps and vs time",
+            status: { app in
+                guard let r = RaceScreen.runner(app) else { return "idle (start it from the language lab: r)" }
+                let st = r.status.get()
+                return "step \(st.step)/\(r.snapshot.get().steps), \(LanguageScreen.phaseWord(st.phase))"
+            },
+            open: { app in
+                if RaceScreen.runner(app) != nil { app.push(RaceScreen()) } else { app.push(LanguageConfigureScreen()) }
+            }),
     ]
 
     public init() {}
@@ -40,7 +48,9 @@ public final class HomeScreen: Screen {
             KeyBinding([.up, .char("k")], "↑/↓ j/k", ascii: "Up/Down j/k", "choose a lab") { app in
                 (app.top as? HomeScreen)?.move(-1)
             },
-            KeyBinding([.down, .char("j")], "↓ j", ascii: "Down j", "next lab") { app in (app.top as? HomeScreen)?.move(1) },
+            KeyBinding([.down, .char("j")], "↓ j", ascii: "Down j", "next lab") { app in
+                (app.top as? HomeScreen)?.move(1)
+            },
             KeyBinding([.enter], "Enter", "open it (a running session reopens)", footer: true) { app in
                 guard let home = app.top as? HomeScreen else { return }
                 HomeScreen.labs[home.selected].open(app)
@@ -51,8 +61,9 @@ public final class HomeScreen: Screen {
     func move(_ d: Int) { selected = (selected + d + HomeScreen.labs.count) % HomeScreen.labs.count }
 
     public func render(_ r: Rect, into buf: inout Buffer, _ ctx: RenderContext) {
-        let inner = buf.box(r, title: ctx.pick("Orrery — watch neural networks learn", "Orrery - watch neural networks learn"),
-                            glyphs: ctx.glyphs, focused: true)
+        let inner = buf.box(
+            r, title: ctx.pick("Orrery — watch neural networks learn", "Orrery - watch neural networks learn"),
+            glyphs: ctx.glyphs, focused: true)
         buf.text(inner.x + 2, inner.y + 1, "Labs", Style(fg: 252, bold: true))
         // Wide terminals: title and summary side by side; 80 columns: the summary below the title.
         let wide = inner.width >= 100
@@ -60,7 +71,8 @@ public final class HomeScreen: Screen {
         for (i, lab) in HomeScreen.labs.enumerated() {
             let y = inner.y + 3 + i * rowHeight
             let sel = i == selected
-            buf.text(inner.x + 2, y, (sel ? ctx.pick("▶ ", "> ") : "  ") + lab.title, Style(fg: sel ? 45 : 252, bold: sel))
+            buf.text(
+                inner.x + 2, y, (sel ? ctx.pick("▶ ", "> ") : "  ") + lab.title, Style(fg: sel ? 45 : 252, bold: sel))
             let x = wide ? inner.x + 24 : inner.x + 4
             let dy = wide ? 0 : 1
             let room = inner.x + inner.width - x - 1

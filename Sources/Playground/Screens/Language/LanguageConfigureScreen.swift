@@ -10,21 +10,49 @@ public final class LanguageConfigureScreen: Screen {
     public var selected = 0
 
     public init() {
-        func ints(_ name: String, _ values: [Int], _ at: Int, _ set: @escaping (inout LMConfig, Int) -> Void) -> Setting<LMConfig> {
+        func ints(_ name: String, _ values: [Int], _ at: Int, _ set: @escaping (inout LMConfig, Int) -> Void)
+            -> Setting<LMConfig>
+        {
             Setting(name: name, choices: values.map { v in ("\(v)", { set(&$0, v) }) }, index: at)
         }
         settings = [
-            Setting(name: "model", choices: LMConfig.ModelKind.allCases.map { kind in (kind.rawValue, { $0.model = kind }) }, index: 0),
+            Setting(
+                name: "model",
+                choices: LMConfig.ModelKind.allCases.map { kind in (kind.rawValue, { $0.model = kind }) }, index: 0),
             ints("steps", [200, 500, 1000, 2000, 5000], 2) { $0.steps = $1 },
             ints("layers", [1, 2, 3, 4, 6], 3) { $0.layers = $1 },
             ints("width", [32, 64, 128, 192, 256], 2) { $0.width = $1 },
             ints("context", [32, 64, 128, 256], 2) { $0.context = $1 },
             ints("batch", [4, 8, 16, 32], 3) { $0.batch = $1 },
-            Setting(name: "learning rate", choices: [Float(3e-4), 1e-3, 3e-3, 1e-2].map { lr in
-                (String(format: "%.0e", lr), { $0.lr = lr; $0.minLR = lr / 10 })
-            }, index: 2),
-            Setting(name: "corpus", choices: [("stories", { $0.corpus = "stories"; $0.corpusDocuments = 4000 }),
-                                              ("dialogue", { $0.corpus = "dialogue"; $0.corpusDocuments = 8000 })], index: 0),
+            Setting(
+                name: "learning rate",
+                choices: [Float(3e-4), 1e-3, 3e-3, 1e-2].map { lr in
+                    (
+                        String(format: "%.0e", lr),
+                        {
+                            $0.lr = lr
+                            $0.minLR = lr / 10
+                        }
+                    )
+                }, index: 2),
+            Setting(
+                name: "corpus",
+                choices: [
+                    (
+                        "stories",
+                        {
+                            $0.corpus = "stories"
+                            $0.corpusDocuments = 4000
+                        }
+                    ),
+                    (
+                        "dialogue",
+                        {
+                            $0.corpus = "dialogue"
+                            $0.corpusDocuments = 8000
+                        }
+                    ),
+                ], index: 0),
         ]
     }
 
@@ -38,36 +66,44 @@ public final class LanguageConfigureScreen: Screen {
     }
 
     public var keyTable: [KeyBinding] {
-        settingKeys(selected: { ($0.top as? LanguageConfigureScreen)?.selected ?? 0 },
-                    setSelected: { app, i in (app.top as? LanguageConfigureScreen)?.selected = i },
-                    count: settings.count,
-                    step: { app, d in
-                        guard let me = app.top as? LanguageConfigureScreen else { return }
-                        let s = me.settings[me.selected]
-                        me.settings[me.selected].index = max(0, min(s.choices.count - 1, s.index + d))
-                    })
-            + [KeyBinding([.enter], "Enter", "start training", footer: true) { app in
+        settingKeys(
+            selected: { ($0.top as? LanguageConfigureScreen)?.selected ?? 0 },
+            setSelected: { app, i in (app.top as? LanguageConfigureScreen)?.selected = i },
+            count: settings.count,
+            step: { app, d in
                 guard let me = app.top as? LanguageConfigureScreen else { return }
-                app.startLanguage(me.config)
-            },
-               KeyBinding([.char("r")], "r", "race: GPT, LSTM and GRU on the same corpus at once", footer: true) { app in
-                guard let me = app.top as? LanguageConfigureScreen else { return }
-                let base = me.config
-                app.start(lab: LabID.race, {
-                    let r = RaceRunner.race(base)
-                    r.start()
-                    return r
-                }, screen: { RaceScreen() })
-            }]
+                let s = me.settings[me.selected]
+                me.settings[me.selected].index = max(0, min(s.choices.count - 1, s.index + d))
+            })
+            + [
+                KeyBinding([.enter], "Enter", "start training", footer: true) { app in
+                    guard let me = app.top as? LanguageConfigureScreen else { return }
+                    app.startLanguage(me.config)
+                },
+                KeyBinding([.char("r")], "r", "race: GPT, LSTM and GRU on the same corpus at once", footer: true) {
+                    app in
+                    guard let me = app.top as? LanguageConfigureScreen else { return }
+                    let base = me.config
+                    app.start(
+                        lab: LabID.race,
+                        {
+                            let r = RaceRunner.race(base)
+                            r.start()
+                            return r
+                        }, screen: { RaceScreen() })
+                },
+            ]
     }
 
     public func render(_ r: Rect, into buf: inout Buffer, _ ctx: RenderContext) {
-        var footer = "Enter starts training; r races a GPT, an LSTM and a GRU (their preset shapes) on the same corpus, " +
-            "context, batch and steps; Esc goes back."
+        var footer =
+            "Enter starts training; r races a GPT, an LSTM and a GRU (their preset shapes) on the same corpus, "
+            + "context, batch and steps; Esc goes back."
         if let r = ctx.app.language, r.status.get().hasUnsavedWork {
             footer += " A run with unsaved steps is open: starting asks before discarding it."
         }
-        renderSettings(settings.map { ($0.name, $0.label, $0.choices.map(\.label)) }, selected: selected,
-                       title: ctx.pick("Language lab — configure", "Language lab - configure"), footer: footer, r, &buf, ctx)
+        renderSettings(
+            settings.map { ($0.name, $0.label, $0.choices.map(\.label)) }, selected: selected,
+            title: ctx.pick("Language lab — configure", "Language lab - configure"), footer: footer, r, &buf, ctx)
     }
 }

@@ -20,7 +20,8 @@ public final class LanguageScreen: Screen {
 
     static func homeStatus(_ app: App) -> String {
         guard let r = app.language else { return "idle" }
-        let st = r.status.get(), s = r.snapshot.get()
+        let st = r.status.get()
+        let s = r.snapshot.get()
         let phase = phaseWord(st.phase)
         var line = "\(s.model): step \(st.step)/\(s.totalSteps), \(phase)"
         if let l = s.losses.last { line += String(format: ", loss %.3f", l.y) }
@@ -60,7 +61,8 @@ public final class LanguageScreen: Screen {
                 m.focus = m.focus == .loss && m.isGPT(app) ? .attention : .loss
             },
             KeyBinding([.char("g")], "g", "loss axis: linear / log") { app in me(app)?.logScale.toggle() },
-            KeyBinding([.char("e")], "e", "export the focused pane as PNG", footer: true) { app in me(app)?.export(app) },
+            KeyBinding([.char("e")], "e", "export the focused pane as PNG", footer: true) { app in me(app)?.export(app)
+            },
             KeyBinding([.char("w")], "w", "save the session", footer: true) { app in app.saveLanguage() },
             KeyBinding([.char("n")], "n", "new run (asks before discarding unsaved steps)") { app in
                 app.push(LanguageConfigureScreen())
@@ -68,12 +70,13 @@ public final class LanguageScreen: Screen {
         ]
         // Layer and head keys exist only where there is attention to look at.
         if let kind = Optional(isGPTTable), kind {
-            keys.insert(contentsOf: [
-                KeyBinding([.char("l")], "l / L", "next / previous layer") { app in me(app)?.layer += 1 },
-                KeyBinding([.char("L")], "L", "previous layer") { app in me(app)?.layer -= 1 },
-                KeyBinding([.char("h")], "h / H", "next / previous head") { app in me(app)?.head += 1 },
-                KeyBinding([.char("H")], "H", "previous head") { app in me(app)?.head -= 1 },
-            ], at: 2)
+            keys.insert(
+                contentsOf: [
+                    KeyBinding([.char("l")], "l / L", "next / previous layer") { app in me(app)?.layer += 1 },
+                    KeyBinding([.char("L")], "L", "previous layer") { app in me(app)?.layer -= 1 },
+                    KeyBinding([.char("h")], "h / H", "next / previous head") { app in me(app)?.head += 1 },
+                    KeyBinding([.char("H")], "H", "previous head") { app in me(app)?.head -= 1 },
+                ], at: 2)
         }
         return keys
     }
@@ -86,19 +89,25 @@ public final class LanguageScreen: Screen {
     // MARK: drawing
 
     static func lossSeries(_ s: LanguageSnapshot) -> [Series] {
-        [Series(name: "train", points: s.losses, color: 75), Series(name: "validation", points: s.valLosses, color: 214)]
+        [
+            Series(name: "train", points: s.losses, color: 75),
+            Series(name: "validation", points: s.valLosses, color: 214),
+        ]
     }
 
     func attentionMap(_ s: LanguageSnapshot) -> (values: [[Float]], layer: Int, head: Int)? {
         guard !s.attention.isEmpty, !s.attention[0].isEmpty else { return nil }
-        let L = s.attention.count, H = s.attention[0].count
-        let l = ((layer % L) + L) % L, h = ((head % H) + H) % H
+        let L = s.attention.count
+        let H = s.attention[0].count
+        let l = ((layer % L) + L) % L
+        let h = ((head % H) + H) % H
         return (s.attention[l][h], l, h)
     }
 
     public func render(_ r: Rect, into buf: inout Buffer, _ ctx: RenderContext) {
         guard let runner = ctx.app.language else { return }
-        let s = runner.snapshot.get(), st = runner.status.get()
+        let s = runner.snapshot.get()
+        let st = runner.status.get()
         if case .failed(let why) = st.phase, s.step == 0 {
             for (i, line) in wrap("error: \(why)", width: r.width - 2).prefix(r.height).enumerated() {
                 buf.text(r.x + 1, r.y + 1 + i, line, Style(fg: 196))
@@ -107,31 +116,44 @@ public final class LanguageScreen: Screen {
         }
         let (top, bottom) = r.splitTop(r.height * 3 / 5)
         let tc = top.columns([3, 2])
-        let plotTitle = "loss" + (logScale ? " (log)" : "") + ctx.pick(" — ", " - ") + "\(s.model), \(s.parameters) params"
+        let plotTitle =
+            "loss" + (logScale ? " (log)" : "") + ctx.pick(" — ", " - ") + "\(s.model), \(s.parameters) params"
         let plotArea = buf.box(tc[0], title: plotTitle, glyphs: ctx.glyphs, focused: focus == .loss)
         var plot = LinePlot(series: LanguageScreen.lossSeries(s), logY: logScale, smoothing: 0.6)
         plot.monochrome = ctx.colors == 0
         plot.render(plotArea, into: &buf, glyphs: ctx.glyphs)
         let bc = bottom.columns([3, 2])
         if let map = attentionMap(s) {
-            let a = buf.box(tc[1], title: "attention layer \(map.layer) head \(map.head)", glyphs: ctx.glyphs, focused: focus == .attention)
+            let a = buf.box(
+                tc[1], title: "attention layer \(map.layer) head \(map.head)", glyphs: ctx.glyphs,
+                focused: focus == .attention)
             let shown = min(map.values.count, max(0, a.height - 1))
-            Heatmap(values: Array(map.values.suffix(shown)), rowLabels: Array(s.probeTokens.suffix(shown)),
-                    columnLabels: s.probeTokens, range: (0, 1)).render(a, into: &buf, glyphs: ctx.glyphs, colors: ctx.colors)
+            Heatmap(
+                values: Array(map.values.suffix(shown)), rowLabels: Array(s.probeTokens.suffix(shown)),
+                columnLabels: s.probeTokens, range: (0, 1)
+            ).render(a, into: &buf, glyphs: ctx.glyphs, colors: ctx.colors)
             let sa = buf.box(bc[0], title: "sample", glyphs: ctx.glyphs)
-            TextLog(lines: [(s.sample.isEmpty ? "(a sample appears every 100 steps; s for one now)" : s.sample, Style(fg: 252))])
-                .render(sa, into: &buf)
+            TextLog(lines: [
+                (s.sample.isEmpty ? "(a sample appears every 100 steps; s for one now)" : s.sample, Style(fg: 252))
+            ])
+            .render(sa, into: &buf)
             if shown < map.values.count {
-                buf.text(a.x, a.y + a.height - 1, "rows \(map.values.count - shown + 1)-\(map.values.count) of \(map.values.count)", Style(fg: 240),
-                         maxWidth: a.width)
+                buf.text(
+                    a.x, a.y + a.height - 1,
+                    "rows \(map.values.count - shown + 1)-\(map.values.count) of \(map.values.count)", Style(fg: 240),
+                    maxWidth: a.width)
             }
         } else {
             // LSTM and GRU have no attention: the sample takes that pane, the training log the other.
             let sa = buf.box(tc[1], title: "sample", glyphs: ctx.glyphs)
-            TextLog(lines: [(s.sample.isEmpty ? "(a sample appears every 100 steps; s for one now)" : s.sample, Style(fg: 252))])
-                .render(sa, into: &buf)
+            TextLog(lines: [
+                (s.sample.isEmpty ? "(a sample appears every 100 steps; s for one now)" : s.sample, Style(fg: 252))
+            ])
+            .render(sa, into: &buf)
             let la = buf.box(bc[0], title: "validation loss", glyphs: ctx.glyphs)
-            let lines = s.valLosses.suffix(max(1, la.height)).map { (String(format: "step %5.0f  %.4f", $0.x, $0.y), Style(fg: 250)) }
+            let lines = s.valLosses.suffix(max(1, la.height)).map {
+                (String(format: "step %5.0f  %.4f", $0.x, $0.y), Style(fg: 250))
+            }
             TextLog(lines: lines.isEmpty ? [("(every 50 steps)", Style(fg: 240))] : lines).render(la, into: &buf)
         }
         let ga = buf.box(bc[1], title: "grad norms · lr \(String(format: "%.2e", s.learningRate))", glyphs: ctx.glyphs)
@@ -143,12 +165,15 @@ public final class LanguageScreen: Screen {
 
     public func statusFields(app: App) -> [(String, String)] {
         guard let r = app.language else { return [] }
-        let s = r.snapshot.get(), st = r.status.get()
-        var fields = [("step", "\(s.step)/\(s.totalSteps)"), ("", LanguageScreen.phaseWord(st.phase)),
-                      ("loss", s.losses.last.map { String(format: "%.4f", $0.y) } ?? "-"),
-                      ("tok/s", String(format: "%.0f", s.tokensPerSecond)),
-                      ("tensors", String(format: "%.0f MB", Double(s.tensorBytes) / 1e6)),
-                      ("rss", String(format: "%.0f MB", Double(ResidentMemory.bytes()) / 1e6))]
+        let s = r.snapshot.get()
+        let st = r.status.get()
+        var fields = [
+            ("step", "\(s.step)/\(s.totalSteps)"), ("", LanguageScreen.phaseWord(st.phase)),
+            ("loss", s.losses.last.map { String(format: "%.4f", $0.y) } ?? "-"),
+            ("tok/s", String(format: "%.0f", s.tokensPerSecond)),
+            ("tensors", String(format: "%.0f MB", Double(s.tensorBytes) / 1e6)),
+            ("rss", String(format: "%.0f MB", Double(ResidentMemory.bytes()) / 1e6)),
+        ]
         if s.skippedSteps > 0 { fields.append(("skipped", "\(s.skippedSteps)")) }
         return fields
     }

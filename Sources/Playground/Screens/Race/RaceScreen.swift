@@ -24,7 +24,8 @@ public final class RaceScreen: Screen {
 
     public func render(_ r: Rect, into buf: inout Buffer, _ ctx: RenderContext) {
         guard let runner = RaceScreen.runner(ctx.app) else { return }
-        let s = runner.snapshot.get(), st = runner.status.get()
+        let s = runner.snapshot.get()
+        let st = runner.status.get()
         if case .failed(let why) = st.phase, s.entries.isEmpty {
             buf.text(r.x + 1, r.y + 1, "error: \(why)", Style(fg: 196), maxWidth: r.width - 2)
             return
@@ -33,11 +34,14 @@ public final class RaceScreen: Screen {
         let (plots, table) = r.splitBottom(tableHeight)
         let cols = plots.columns([1, 1])
         for (i, byTime) in [false, true].enumerated() {
-            let area = buf.box(cols[i], title: byTime ? "validation loss vs seconds of compute" : "validation loss vs steps",
-                               glyphs: ctx.glyphs, focused: i == 0)
+            let area = buf.box(
+                cols[i], title: byTime ? "validation loss vs seconds of compute" : "validation loss vs steps",
+                glyphs: ctx.glyphs, focused: i == 0)
             let series = s.entries.enumerated().map { k, e in
-                Series(name: e.name.split(separator: " ").first.map(String.init) ?? e.name, points: byTime ? e.bySeconds : e.byStep,
-                       color: RaceScreen.colors[k % RaceScreen.colors.count])
+                Series(
+                    name: e.name.split(separator: " ").first.map(String.init) ?? e.name,
+                    points: byTime ? e.bySeconds : e.byStep,
+                    color: RaceScreen.colors[k % RaceScreen.colors.count])
             }
             var plot = LinePlot(series: series)
             plot.monochrome = ctx.colors == 0
@@ -45,18 +49,25 @@ public final class RaceScreen: Screen {
             plot.render(area, into: &buf, glyphs: ctx.glyphs)
         }
         let t = buf.box(table, title: "contestants", glyphs: ctx.glyphs)
-        buf.text(t.x + 1, t.y, "model            params    step    val loss   tok/s    seconds", Style(fg: 246), maxWidth: t.width - 1)
+        buf.text(
+            t.x + 1, t.y, "model            params    step    val loss   tok/s    seconds", Style(fg: 246),
+            maxWidth: t.width - 1)
         for (k, e) in s.entries.enumerated() where k + 1 < t.height {
-            let line = e.name.padding(toLength: 15, withPad: " ", startingAt: 0)
-                + String(format: "%8d  %6d  %9@  %7.0f  %8.1f", e.parameters, e.step,
-                         e.byStep.last.map { String(format: "%.4f", $0.y) } ?? "-", e.tokensPerSecond, e.seconds)
-            buf.text(t.x + 1, t.y + 1 + k, line, Style(fg: RaceScreen.colors[k % RaceScreen.colors.count]), maxWidth: t.width - 1)
+            let line =
+                e.name.padding(toLength: 15, withPad: " ", startingAt: 0)
+                + String(
+                    format: "%8d  %6d  %9@  %7.0f  %8.1f", e.parameters, e.step,
+                    e.byStep.last.map { String(format: "%.4f", $0.y) } ?? "-", e.tokensPerSecond, e.seconds)
+            buf.text(
+                t.x + 1, t.y + 1 + k, line, Style(fg: RaceScreen.colors[k % RaceScreen.colors.count]),
+                maxWidth: t.width - 1)
         }
     }
 
     public func statusFields(app: App) -> [(String, String)] {
         guard let r = RaceScreen.runner(app) else { return [] }
-        let s = r.snapshot.get(), st = r.status.get()
+        let s = r.snapshot.get()
+        let st = r.status.get()
         return [("step", "\(st.step)/\(s.steps)"), ("", LanguageScreen.phaseWord(st.phase))]
     }
 }

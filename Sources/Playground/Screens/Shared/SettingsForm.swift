@@ -16,21 +16,29 @@ public struct Setting<Config> {
 }
 
 /// The four keys of a settings form.
-func settingKeys(selected: @escaping (App) -> Int, setSelected: @escaping (App, Int) -> Void, count: Int,
-                 step: @escaping (App, Int) -> Void) -> [KeyBinding] {
+func settingKeys(
+    selected: @escaping (App) -> Int, setSelected: @escaping (App, Int) -> Void, count: Int,
+    step: @escaping (App, Int) -> Void
+) -> [KeyBinding] {
     [
-        KeyBinding([.up], "↑/↓", ascii: "Up/Down", "choose a setting") { app in setSelected(app, (selected(app) + count - 1) % count) },
-        KeyBinding([.down], "↓", ascii: "Down", "next setting") { app in setSelected(app, (selected(app) + 1) % count) },
+        KeyBinding([.up], "↑/↓", ascii: "Up/Down", "choose a setting") { app in
+            setSelected(app, (selected(app) + count - 1) % count)
+        },
+        KeyBinding([.down], "↓", ascii: "Down", "next setting") { app in setSelected(app, (selected(app) + 1) % count)
+        },
         KeyBinding([.left], "←/→", ascii: "Left/Right", "change it") { app in step(app, -1) },
         KeyBinding([.right], "→", ascii: "Right", "next value") { app in step(app, 1) },
     ]
 }
 
 /// Draws a settings form: name, current value, and the choices, with a closing note.
-func renderSettings(_ rows: [(name: String, value: String, choices: [String])], selected: Int, title: String, footer: String,
-                    _ r: Rect, _ buf: inout Buffer, _ ctx: RenderContext) {
+func renderSettings(
+    _ rows: [(name: String, value: String, choices: [String])], selected: Int, title: String, footer: String,
+    _ r: Rect, _ buf: inout Buffer, _ ctx: RenderContext
+) {
     let inner = buf.box(r, title: title, glyphs: ctx.glyphs, focused: true)
-    let valueX = inner.x + 18, rangeX = inner.x + 34
+    let valueX = inner.x + 18
+    let rangeX = inner.x + 34
     for (i, row) in rows.enumerated() {
         let sel = i == selected
         let y = inner.y + 1 + i
