@@ -249,6 +249,4 @@ public final class App {
 /// The labs that run sessions in the app (keys of `App.runners`).
 public enum LabID {
     public static let language = "language"
-    public static let classifier = "classifier"
-    public static let race = "race"
 }

@@ -5,6 +5,10 @@ import Labs
 import Models
 import TerminalUI
 
+extension LabID {
+    public static let classifier = "classifier"
+}
+
 public final class ClassifierScreen: Screen {
     public let title = "classifier playground"
     public init() {}

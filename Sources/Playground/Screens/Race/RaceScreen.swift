@@ -4,6 +4,10 @@ import Foundation
 import Labs
 import TerminalUI
 
+extension LabID {
+    public static let race = "race"
+}
+
 public final class RaceScreen: Screen {
     public let title = "the race"
     public init() {}
