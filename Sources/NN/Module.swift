@@ -92,3 +92,48 @@ public final class MLP: Module {
         return h
     }
 }
+
+/// Why a state dict does not fit a module.
+public enum StateDictError: Error, Equatable, CustomStringConvertible {
+    case missing(String)
+    case unexpected(String)
+    case shapeMismatch(name: String, found: [Int], expected: [Int])
+    case nonFinite(String)
+
+    public var description: String {
+        switch self {
+        case .missing(let n): return "missing tensor \(n)"
+        case .unexpected(let n): return "unexpected tensor \(n)"
+        case .shapeMismatch(let n, let f, let e): return "\(n) has shape \(f), the model needs \(e)"
+        case .nonFinite(let n): return "tensor \(n) holds NaN or infinite values"
+        }
+    }
+}
+
+extension Module {
+    /// The parameters by dotted name (what `load(stateDict:)` takes back).
+    public func stateDict() -> [String: Tensor] { Dictionary(uniqueKeysWithValues: namedParameters()) }
+
+    /// Copies tensors into the parameters by dotted name, after checking every one: shapes must match
+    /// and values be finite; with `strict`, every parameter must be given and no other name may be.
+    /// Nothing is copied unless everything fits.
+    public func load(stateDict: [String: Tensor], strict: Bool = true) throws {
+        let named = namedParameters()
+        if strict, let extra = Set(stateDict.keys).subtracting(named.map(\.0)).sorted().first {
+            throw StateDictError.unexpected(extra)
+        }
+        var pairs: [(Tensor, Tensor)] = []
+        for (name, p) in named {
+            guard let t = stateDict[name] else {
+                if strict { throw StateDictError.missing(name) }
+                continue
+            }
+            guard t.shape == p.shape else {
+                throw StateDictError.shapeMismatch(name: name, found: t.shape, expected: p.shape)
+            }
+            guard Kernels.allFinite(t) else { throw StateDictError.nonFinite(name) }
+            pairs.append((p, t))
+        }
+        for (p, t) in pairs { p.assign(t) }
+    }
+}

@@ -112,3 +112,36 @@ final class TrainingTests: XCTestCase {
         for (a, b) in zip(m.weight.grad!.toArray(), full) { XCTAssertEqual(a, b, accuracy: 1e-6) }
     }
 }
+
+final class StateDictTests: XCTestCase {
+    func testLoadChecksEverythingBeforeCopyingAnything() throws {
+        var rng = RNG(seed: 1)
+        let a = MLP([2, 3, 2], rng: &rng)
+        let b = MLP([2, 3, 2], rng: &rng)
+        var dict = a.stateDict()
+        XCTAssertEqual(dict.count, 4)
+        try b.load(stateDict: dict)
+        for ((_, x), (_, y)) in zip(a.namedParameters(), b.namedParameters()) {
+            XCTAssertEqual(x.toArray(), y.toArray())
+        }
+        let before = b.parameters.map { $0.toArray() }
+        dict["layers.1.bias"] = Tensor(shape: [2], data: [.nan, 0])
+        XCTAssertThrowsError(try b.load(stateDict: dict)) {
+            XCTAssertEqual($0 as? StateDictError, .nonFinite("layers.1.bias"))
+        }
+        XCTAssertEqual(b.parameters.map { $0.toArray() }, before, "nothing copied")
+        dict["layers.1.bias"] = Tensor.zeros([3])
+        XCTAssertThrowsError(try b.load(stateDict: dict)) {
+            XCTAssertEqual($0 as? StateDictError, .shapeMismatch(name: "layers.1.bias", found: [3], expected: [2]))
+        }
+        dict["layers.1.bias"] = nil
+        XCTAssertThrowsError(try b.load(stateDict: dict)) {
+            XCTAssertEqual($0 as? StateDictError, .missing("layers.1.bias"))
+        }
+        XCTAssertNoThrow(try b.load(stateDict: dict, strict: false))
+        dict["extra"] = Tensor.zeros([1])
+        XCTAssertThrowsError(try b.load(stateDict: dict, strict: true)) {
+            XCTAssertEqual($0 as? StateDictError, .unexpected("extra"))
+        }
+    }
+}

@@ -235,7 +235,33 @@ public enum LanguageSessionDirectory {
             throw CheckpointError.tooLarge(dir: dir, reason: e.reason)
         }
         let model = LanguageSession.makeModel(config, vocab: tok.vocabSize)
-        try loadParameters(model.namedParameters(), from: f, prefix: "", file: "model.safetensors", dir: dir)
+        var weights: [String: Tensor] = [:]
+        let params = model.stateDict()
+        for e in f.entries {
+            // Names and shapes are checked before any conversion (a wrong one is reported, not allocated).
+            guard let p = params[e.name] else {
+                throw CheckpointError.unexpectedTensor(dir: dir, file: "model.safetensors", tensor: e.name)
+            }
+            if e.shape != p.shape {
+                throw CheckpointError.shapeMismatch(
+                    dir: dir, file: "model.safetensors", tensor: e.name, found: e.shape,
+                    expected: p.shape)
+            }
+            do { weights[e.name] = try f.tensor(e) } catch {
+                throw CheckpointError.malformed(dir: dir, file: "model.safetensors", reason: "\(error)")
+            }
+        }
+        do { try model.load(stateDict: weights, strict: true) } catch let e as StateDictError {
+            switch e {
+            case .missing(let n): throw CheckpointError.missingTensor(dir: dir, file: "model.safetensors", tensor: n)
+            case .unexpected(let n):
+                throw CheckpointError.unexpectedTensor(dir: dir, file: "model.safetensors", tensor: n)
+            case .shapeMismatch(let n, let found, let expected):
+                throw CheckpointError.shapeMismatch(
+                    dir: dir, file: "model.safetensors", tensor: n, found: found, expected: expected)
+            case .nonFinite(let n): throw CheckpointError.nonFinite(dir: dir, file: "model.safetensors", tensor: n)
+            }
+        }
         return (config, tok, model, step)
     }
 

@@ -4,8 +4,28 @@
 import Compute
 import NN
 
+/// What a recurrent layer carries from one step to the next: h, and for an LSTM the cell state c.
+public struct RecurrentState {
+    public var h: Tensor
+    public var c: Tensor?
+    public init(h: Tensor, c: Tensor?) {
+        self.h = h
+        self.c = c
+    }
+}
+
+/// A recurrent cell: its input projection runs once for all time steps (one GEMM); `step` does the
+/// rest of one time step from the projected input.
+public protocol RecurrentCell: Module {
+    var inputProjection: Linear { get }
+    /// The next state from the projected input of one step xg [B, gates·H].
+    func step(_ xg: Tensor, _ state: RecurrentState) -> RecurrentState
+    /// The all-zero state for `batch` rows.
+    func zeroState(batch: Int) -> RecurrentState
+}
+
 /// LSTM cell: [i f g o] = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh; c' = σ(f)c + σ(i)tanh(g); h' = σ(o)tanh(c').
-public final class LSTMCell: Module {
+public final class LSTMCell: Module, RecurrentCell {
     public let inputProjection: Linear, hiddenProjection: Linear
     public let hidden: Int
     public init(input: Int, hidden: Int, rng: inout RNG) {
@@ -19,11 +39,20 @@ public final class LSTMCell: Module {
         let cNew = g[1].sigmoid() * c + g[0].sigmoid() * g[2].tanh()
         return (g[3].sigmoid() * cNew.tanh(), cNew)
     }
+
+    public func step(_ xg: Tensor, _ state: RecurrentState) -> RecurrentState {
+        let (h, c) = step(xg, h: state.h, c: state.c ?? Tensor.zeros(state.h.shape))
+        return RecurrentState(h: h, c: c)
+    }
+
+    public func zeroState(batch: Int) -> RecurrentState {
+        RecurrentState(h: Tensor.zeros([batch, hidden]), c: Tensor.zeros([batch, hidden]))
+    }
 }
 
 /// GRU cell: [r z] = σ(x W_irzᵀ + h W_hrzᵀ + b); n = tanh(x W_inᵀ + b_in + r ∘ (h W_hnᵀ + b_hn));
 /// h' = (1 − z) n + z h.
-public final class GRUCell: Module {
+public final class GRUCell: Module, RecurrentCell {
     public let inputProjection: Linear, hiddenProjection: Linear
     public let hidden: Int
     public init(input: Int, hidden: Int, rng: inout RNG) {
@@ -39,6 +68,12 @@ public final class GRUCell: Module {
         let n = (xs[2] + r * hs[2]).tanh()
         return n + z * (h - n)
     }
+
+    public func step(_ xg: Tensor, _ state: RecurrentState) -> RecurrentState {
+        RecurrentState(h: step(xg, h: state.h), c: nil)
+    }
+
+    public func zeroState(batch: Int) -> RecurrentState { RecurrentState(h: Tensor.zeros([batch, hidden]), c: nil) }
 }
 
 public struct RNNConfig: Codable, Equatable, Sendable {
@@ -57,17 +92,18 @@ public struct RNNConfig: Codable, Equatable, Sendable {
 public final class RNNLM: Module, LanguageModel {
     public let config: RNNConfig
     public let embed: Embedding
-    public let cells: [Module]
+    public let cells: [any RecurrentCell]
     public let head: Linear
 
     public init(_ c: RNNConfig, seed: UInt64) {
         var rng = RNG(seed: seed)
         config = c
         embed = Embedding(c.vocabSize, c.width, std: 0.1, rng: &rng)
-        cells = (0..<c.layers).map { _ in
-            c.kind == .lstm
-                ? LSTMCell(input: c.width, hidden: c.width, rng: &rng) as Module
-                : GRUCell(input: c.width, hidden: c.width, rng: &rng) as Module
+        cells = (0..<c.layers).map { _ -> any RecurrentCell in
+            switch c.kind {
+            case .lstm: return LSTMCell(input: c.width, hidden: c.width, rng: &rng)
+            case .gru: return GRUCell(input: c.width, hidden: c.width, rng: &rng)
+            }
         }
         head = Linear(c.width, c.vocabSize, rng: &rng)
     }
@@ -75,37 +111,23 @@ public final class RNNLM: Module, LanguageModel {
     public var vocabSize: Int { config.vocabSize }
     public var contextLength: Int { config.contextLength }
 
-    /// Runs one layer over the whole sequence x [B, T, C] from state, returning outputs and final state.
-    func layer(_ i: Int, _ x: Tensor, h0: Tensor, c0: Tensor?) -> (Tensor, Tensor, Tensor?) {
-        let B = x.shape[0]
-        let T = x.shape[1]
-        var h = h0
-        var c = c0
+    /// Runs layer `i` over the whole sequence x [B, T, C] from `state`; returns outputs and final state.
+    func layer(_ i: Int, _ x: Tensor, _ state: RecurrentState) -> (Tensor, RecurrentState) {
+        let cell = cells[i]
+        let xg = cell.inputProjection(x)  // [B, T, gates·H], one GEMM for all steps
+        var s = state
         var outs: [Tensor] = []
-        if let cell = cells[i] as? LSTMCell {
-            let xg = cell.inputProjection(x)  // [B, T, 4H], one GEMM for all steps
-            for t in 0..<T {
-                (h, c) = cell.step(xg.select(1, t), h: h, c: c!)
-                outs.append(h.unsqueeze(1))
-            }
-        } else if let cell = cells[i] as? GRUCell {
-            let xg = cell.inputProjection(x)
-            for t in 0..<T {
-                h = cell.step(xg.select(1, t), h: h)
-                outs.append(h.unsqueeze(1))
-            }
+        for t in 0..<x.shape[1] {
+            s = cell.step(xg.select(1, t), s)
+            outs.append(s.h.unsqueeze(1))
         }
-        _ = B
-        return (Tensor.cat(outs, dim: 1), h, c)
+        return (Tensor.cat(outs, dim: 1), s)
     }
 
     public func logits(_ tokens: [Int], batch B: Int) -> Tensor {
         let T = tokens.count / B
         var x = embed(tokens).reshape([B, T, config.width])
-        for i in 0..<config.layers {
-            let z = Tensor.zeros([B, config.width])
-            x = layer(i, x, h0: z, c0: config.kind == .lstm ? z : nil).0
-        }
+        for i in 0..<config.layers { x = layer(i, x, cells[i].zeroState(batch: B)).0 }
         return head(x.reshape([B * T, config.width]))
     }
 
@@ -115,22 +137,16 @@ public final class RNNLM: Module, LanguageModel {
 /// Carries (h, c) per layer between calls: the recurrent analogue of a KV cache.
 final class RNNDecoder: IncrementalDecoder {
     let model: RNNLM
-    var h: [Tensor], c: [Tensor?]
+    var states: [RecurrentState]
     var length = 0
     init(_ m: RNNLM) {
         model = m
-        h = (0..<m.config.layers).map { _ in Tensor.zeros([1, m.config.width]) }
-        c = (0..<m.config.layers).map { _ in m.config.kind == .lstm ? Tensor.zeros([1, m.config.width]) : nil }
+        states = m.cells.map { $0.zeroState(batch: 1) }
     }
     func feed(_ tokens: [Int]) -> Tensor {
         noGrad {
             var x = model.embed(tokens).reshape([1, tokens.count, model.config.width])
-            for i in 0..<model.config.layers {
-                let (out, hn, cn) = model.layer(i, x, h0: h[i], c0: c[i])
-                x = out
-                h[i] = hn
-                c[i] = cn
-            }
+            for i in 0..<model.config.layers { (x, states[i]) = model.layer(i, x, states[i]) }
             length += tokens.count
             return model.head(x.select(1, tokens.count - 1)).reshape([model.config.vocabSize])
         }
