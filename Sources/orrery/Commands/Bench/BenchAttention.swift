@@ -14,7 +14,8 @@ struct BenchAttention: ParsableCommand {
     @Option(help: "Comma-separated sequence lengths.") var seq = "256,1024,4096"
     @Option(help: "Heads.") var heads = 4
     @Option(help: "Head dimension.") var headDim = 64
-    @Option(help: "Which masks: causal, full or both.") var mask = "both"
+    enum Masks: String, ExpressibleByArgument, CaseIterable { case causal, full, both }
+    @Option(help: "Which masks: causal, full or both.") var mask: Masks = .both
     @Option(help: "Repetitions per case (N ≥ 4096 uses at most 5).") var runs = 9
     @Option(help: "Skip the naive implementation above this length (its memory grows as N²).") var naiveMax = 4096
     @Option(help: "A Python with torch to measure side by side.") var torch: String?
@@ -33,9 +34,6 @@ struct BenchAttention: ParsableCommand {
 
     func validate() throws {
         _ = try lengths()
-        guard ["causal", "full", "both"].contains(mask) else {
-            throw ValidationError("--mask must be causal, full or both, got \"\(mask)\"")
-        }
         guard heads >= 1 && heads <= 64 else { throw ValidationError("--heads must be 1…64, got \(heads)") }
         guard headDim >= 2 && headDim <= 256 && headDim % 2 == 0 else {
             throw ValidationError("--head-dim must be even and 2…256, got \(headDim)")
@@ -53,7 +51,7 @@ struct BenchAttention: ParsableCommand {
         if let b = blockK { FlashAttention.blockK = b }
         let threads = Parallel.threads
         let lengths = try lengths()
-        let masks: [Bool] = mask == "causal" ? [true] : mask == "full" ? [false] : [true, false]
+        let masks: [Bool] = mask == .causal ? [true] : mask == .full ? [false] : [true, false]
         if !json {
             print("attention B=1 H=\(heads) d=\(headDim), \(threads) threads (median ms; peak = extra tensor bytes)")
             print(
@@ -161,37 +159,5 @@ struct BenchAttention: ParsableCommand {
             throw CLIError("torch peer printed unexpected output (\(python))")
         }
         return (f, b)
-    }
-}
-
-/// Runs a peer's Python script with fair settings (thread count set, OpenBLAS overrides removed);
-/// returns its "name value" lines.
-func runPython(_ python: String, _ script: String, threads: Int) throws -> [(String, Double)] {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = [python, "-c", script]
-    var env = ProcessInfo.processInfo.environment
-    env["OPENBLAS_CORETYPE"] = nil
-    env["OPENBLAS_L2_SIZE"] = nil
-    env["OMP_NUM_THREADS"] = "\(threads)"
-    env["OPENBLAS_NUM_THREADS"] = "\(threads)"
-    p.environment = env
-    let pipe = Pipe()
-    let err = Pipe()
-    p.standardOutput = pipe
-    p.standardError = err
-    do { try p.run() } catch { throw CLIError("cannot run \(python): \(error.localizedDescription)") }
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else {
-        let last =
-            String(decoding: errData, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? "no error output"
-        throw CLIError("peer \(python) exited with status \(p.terminationStatus): \(last)")
-    }
-    return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { line in
-        let parts = line.split(separator: " ")
-        guard parts.count == 2, let v = Double(parts[1]) else { return nil }
-        return (String(parts[0]), v)
     }
 }

@@ -72,21 +72,19 @@ struct BenchTrainGPT: ParsableCommand {
             """)
     @OptionGroup var common: CommonOptions
     @Option(help: "Timed steps per shape.") var steps = 20
-    @Option(help: "Which shapes: all, small or large.") var shapes = "all"
+    enum Shapes: String, ExpressibleByArgument, CaseIterable { case all, small, large }
+    @Option(help: "Which shapes: all, small or large.") var shapes: Shapes = .all
     @Option(help: "A Python with torch to measure side by side.") var torch: String?
     @Flag(help: "JSON lines per the bench contract.") var json = false
 
     func validate() throws {
         guard steps >= 1 && steps <= 10_000 else { throw ValidationError("--steps must be 1…10000, got \(steps)") }
-        guard ["all", "small", "large"].contains(shapes) else {
-            throw ValidationError("--shapes must be all, small or large, got \"\(shapes)\"")
-        }
     }
 
     func run() throws {
         try common.apply()
         let threads = Parallel.threads
-        let list = GPTBenchShape.all.filter { shapes == "all" || (shapes == "small" ? $0.layers == 4 : $0.layers == 6) }
+        let list = GPTBenchShape.all.filter { shapes == .all || (shapes == .small ? $0.layers == 4 : $0.layers == 6) }
         if !json { print("GPT training step, vocab 65, \(threads) threads (median of \(steps) steps)") }
         for s in list {
             let model = GPT(
