@@ -31,6 +31,8 @@ int term_start(int color) {
     nonl();
     keypad(stdscr, TRUE);
     set_escdelay(25); /* Esc acts at once (ncurses waits 1 s by default for an escape sequence) */
+    mousemask(BUTTON1_PRESSED | BUTTON1_CLICKED, NULL); /* clicks select panes and labs */
+    mouseinterval(0);
     curs_set(0);
     g_colors = 0;
     if (color && has_colors()) {
@@ -70,6 +72,16 @@ int term_get_key(int timeout_ms, int *function) {
 }
 
 int term_key_delete(void) { return KEY_DC; }
+int term_key_mouse(void) { return KEY_MOUSE; }
+
+/* After KEY_MOUSE: the cell of a left-button press or click (returns 0), or -1 for other events. */
+int term_mouse(int *x, int *y) {
+    MEVENT ev;
+    if (getmouse(&ev) != OK) return -1;
+    if (!(ev.bstate & (BUTTON1_PRESSED | BUTTON1_CLICKED))) return -1;
+    *x = ev.x; *y = ev.y;
+    return 0;
+}
 int term_key_home(void) { return KEY_HOME; }
 int term_key_end(void) { return KEY_END; }
 

@@ -7,6 +7,8 @@ public enum Key: Equatable, Sendable {
     case enter, backspace, escape, left, right, up, down, tab, resize
     case ctrl(Character)
     case delete, home, end, backtab
+    /// A left click on cell (x, y).
+    case click(x: Int, y: Int)
 }
 
 public protocol Backend: AnyObject {
@@ -107,6 +109,10 @@ public final class NcursesBackend: Backend {
             case term_key_home(): return .home
             case term_key_end(): return .end
             case 0x161: return .backtab  // KEY_BTAB
+            case term_key_mouse():
+                var x: Int32 = 0
+                var y: Int32 = 0
+                return term_mouse(&x, &y) == 0 ? .click(x: Int(x), y: Int(y)) : nil
             default: return nil
             }
         }

@@ -31,6 +31,7 @@ public struct Rect: Equatable, Sendable {
     public var isEmpty: Bool { width <= 0 || height <= 0 }
     /// The area inside a one-cell border.
     public var inner: Rect { Rect(x: x + 1, y: y + 1, width: width - 2, height: height - 2) }
+    public func contains(x px: Int, y py: Int) -> Bool { px >= x && py >= y && px < x + width && py < y + height }
 
     /// Splits [start, start + length) by weights; the last part takes the remainder.
     static func split(_ start: Int, _ length: Int, _ weights: [Int]) -> [(Int, Int)] {

@@ -87,6 +87,20 @@ final class AppTests: XCTestCase {
         XCTAssertTrue(app.quit)
     }
 
+    func testClicksOpenLabsAndFocusPanes() {
+        let b = TestBackend(width: 120, height: 40)
+        let app = App(backend: b, chatModel: nil)
+        app.render()
+        guard let row = b.buffer.lines.firstIndex(where: { $0.contains("Chat") }) else { return XCTFail("no Chat row") }
+        app.handle(.click(x: 10, y: row))
+        XCTAssertTrue(app.top is ChatScreen, "a click on a lab opens it")
+        guard let chat = app.top as? ChatScreen else { return }
+        app.handle(.click(x: 100, y: 5))
+        XCTAssertEqual(chat.focus, .attention, "a click on the attention map focuses it")
+        app.handle(.click(x: 10, y: 5))
+        XCTAssertEqual(chat.focus, .input)
+    }
+
     func testEveryKeyTableDrivesDispatchAndHelp() {
         let b = TestBackend(width: 160, height: 48)
         let app = App(backend: b, chatModel: nil)

@@ -18,6 +18,8 @@ int term_cols(void);
 int term_getch(int timeout_ms);
 int term_get_key(int timeout_ms, int *function);
 int term_key_delete(void);
+int term_key_mouse(void);
+int term_mouse(int *x, int *y);
 int term_key_home(void);
 int term_key_end(void);
 /// Key codes Swift cannot see as macros.

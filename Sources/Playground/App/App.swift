@@ -132,6 +132,11 @@ public final class App {
             help = false
             return
         }
+        if case .click(let x, let y) = key {
+            let (w, h) = backend.size
+            top.click(x: x, y: y, area: Rect(x: 0, y: 0, width: w, height: max(0, h - 1)), app: self)
+            return
+        }
         if top.capturesText && top.input(key, app: self) { return }
         binding(for: key)?.action(self)
     }

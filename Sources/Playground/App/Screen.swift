@@ -51,6 +51,8 @@ public protocol Screen: AnyObject {
     /// Time-driven updates (animations), called every frame.
     func tick(app: App)
     func statusFields(app: App) -> [(String, String)]
+    /// A click at (x, y) inside `area` (the screen's area, as last rendered).
+    func click(x: Int, y: Int, area: Rect, app: App)
 }
 
 extension Screen {
@@ -58,4 +60,5 @@ extension Screen {
     public func input(_ key: Key, app: App) -> Bool { false }
     public func tick(app: App) {}
     public func statusFields(app: App) -> [(String, String)] { [] }
+    public func click(x: Int, y: Int, area: Rect, app: App) {}
 }

@@ -120,6 +120,11 @@ public final class ChatScreen: Screen {
         ]
     }
 
+    public func click(x: Int, y: Int, area: Rect, app: App) {
+        let cols = area.width >= 100 ? area.columns([3, 2]) : area.rows([3, 2])
+        if cols[0].contains(x: x, y: y) { focus = .input } else if cols[1].contains(x: x, y: y) { focus = .attention }
+    }
+
     func export(_ app: App) {
         let s = app.chat.snapshot.get()
         guard !s.attention.isEmpty else {

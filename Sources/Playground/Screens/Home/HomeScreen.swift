@@ -67,9 +67,9 @@ public final class HomeScreen: Screen {
         buf.text(inner.x + 2, inner.y + 1, "Labs", Style(fg: 252, bold: true))
         // Wide terminals: title and summary side by side; 80 columns: the summary below the title.
         let wide = inner.width >= 100
-        let rowHeight = wide ? 2 : 3
+        let (first, rowHeight) = HomeScreen.rows(r)
         for (i, lab) in HomeScreen.labs.enumerated() {
-            let y = inner.y + 3 + i * rowHeight
+            let y = first + i * rowHeight
             let sel = i == selected
             buf.text(
                 inner.x + 2, y, (sel ? ctx.pick("▶ ", "> ") : "  ") + lab.title, Style(fg: sel ? 45 : 252, bold: sel))
@@ -82,6 +82,20 @@ public final class HomeScreen: Screen {
     }
 
     public func statusFields(app: App) -> [(String, String)] { [("orrery", "")] }
+
+    /// The row of each lab on screen (the same geometry `render` uses).
+    static func rows(_ area: Rect) -> (first: Int, height: Int) {
+        let inner = area.inner
+        return (inner.y + 3, inner.width >= 100 ? 2 : 3)
+    }
+
+    public func click(x: Int, y: Int, area: Rect, app: App) {
+        let (first, height) = HomeScreen.rows(area)
+        let i = (y - first) / height
+        guard y >= first, i >= 0, i < HomeScreen.labs.count else { return }
+        selected = i
+        HomeScreen.labs[i].open(app)
+    }
 }
 
 /// `s` cut to `width` cells with an ellipsis, so a cut line says it was cut.

@@ -178,6 +178,16 @@ public final class LanguageScreen: Screen {
         return fields
     }
 
+    public func click(x: Int, y: Int, area: Rect, app: App) {
+        let (top, _) = area.splitTop(area.height * 3 / 5)
+        let tc = top.columns([3, 2])
+        if tc[1].contains(x: x, y: y) && isGPT(app) {
+            focus = .attention
+        } else if tc[0].contains(x: x, y: y) {
+            focus = .loss
+        }
+    }
+
     func export(_ app: App) {
         guard let r = app.language else { return }
         let s = r.snapshot.get()
