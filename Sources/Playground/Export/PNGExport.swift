@@ -30,70 +30,109 @@ public enum PNGExport {
         }
     }
 
-    /// A heatmap with `cell`-pixel squares.
-    public static func heatmap(_ values: [[Float]], cell: Int = 16) -> (Int, Int, [UInt8]) {
+    /// A heatmap readable on its own: title, row and column labels (tokens), `cell`-pixel squares, and
+    /// a colour bar with its end values.
+    public static func heatmap(
+        _ values: [[Float]], title: String = "", rowLabels: [String] = [], columnLabels: [String] = [],
+        cell: Int = 16
+    ) -> (Int, Int, [UInt8]) {
         let rows = values.count
         let cols = values.first?.count ?? 0
-        let w = max(1, cols * cell)
-        let h = max(1, rows * cell)
-        var px = [UInt8](repeating: 255, count: w * h * 3)
+        let rowLabelWidth = (rowLabels.map { min(6, $0.unicodeScalars.count) }.max() ?? 0) * 6 + 6
+        let left = rowLabelWidth + 4
+        let top = 28 + (columnLabels.isEmpty ? 0 : 12)
+        let bar = 16
+        let width = max(left + cols * cell + 12 + bar + 48, PixelCanvas.textWidth(title) + 16)
+        let height = max(top + rows * cell + 12, 120)
+        var canvas = PixelCanvas(width: width, height: height)
+        canvas.text(title, 8, 8, (0, 0, 0))
         let flat = values.flatMap { $0 }.filter(\.isFinite)
         let lo = flat.min() ?? 0
         let hi = flat.max() ?? 1
         for r in 0..<rows {
+            if r < rowLabels.count {
+                canvas.text(String(rowLabels[r].prefix(6)), 4, top + r * cell + (cell - 7) / 2, (60, 60, 60))
+            }
             for c in 0..<cols {
                 let v = values[r][c]
-                let (R, G, B) = rgb(Heatmap.color(v.isFinite ? (v - lo) / max(hi - lo, 1e-9) : 0))
-                for y in (r * cell)..<((r + 1) * cell) {
-                    for x in (c * cell)..<((c + 1) * cell) {
-                        let i = (y * w + x) * 3
-                        px[i] = R
-                        px[i + 1] = G
-                        px[i + 2] = B
-                    }
-                }
+                let colour = rgb(Heatmap.color(v.isFinite ? (v - lo) / max(hi - lo, 1e-9) : 0))
+                canvas.fill(left + c * cell, top + r * cell, cell, cell, colour)
             }
         }
-        return (w, h, px)
+        for (c, label) in columnLabels.prefix(cols).enumerated() {
+            canvas.text(
+                String(label.prefix(2)), left + c * cell + (cell - 6 * min(2, label.count)) / 2, top - 10, (60, 60, 60))
+        }
+        // Colour bar: high at the top.
+        let bx = left + cols * cell + 12
+        let barHeight = max(24, rows * cell)
+        for y in 0..<barHeight {
+            let f = 1 - Float(y) / Float(max(1, barHeight - 1))
+            canvas.fill(bx, top + y, bar, 1, rgb(Heatmap.color(f)))
+        }
+        canvas.text(String(format: "%.2f", hi), bx + bar + 4, top, (0, 0, 0))
+        canvas.text(String(format: "%.2f", lo), bx + bar + 4, top + barHeight - 7, (0, 0, 0))
+        return (width, height, canvas.rgb)
     }
 
-    /// Line plot series on white, 2-pixel lines, axes at the left and bottom.
-    public static func plot(_ series: [Series], width: Int = 640, height: Int = 360) -> (Int, Int, [UInt8]) {
-        var px = [UInt8](repeating: 255, count: width * height * 3)
-        func put(_ x: Int, _ y: Int, _ c: (UInt8, UInt8, UInt8)) {
-            guard x >= 0, y >= 0, x < width, y < height else { return }
-            let i = (y * width + x) * 3
-            px[i] = c.0
-            px[i + 1] = c.1
-            px[i + 2] = c.2
-        }
-        let m = 20
-        for x in m..<(width - m) { put(x, height - m, (0, 0, 0)) }
-        for y in m..<(height - m) { put(m, y, (0, 0, 0)) }
-        let all = series.flatMap(\.points).filter { $0.y.isFinite }
-        guard let x0 = all.map(\.x).min(), let x1 = all.map(\.x).max(), let y0 = all.map(\.y).min(),
-            let y1 = all.map(\.y).max()
+    /// A line plot readable on its own: title, axes with tick values (integer steps on x), a legend,
+    /// 2-pixel lines; `logY` plots log10 of the values with the ticks labelled in the values.
+    public static func plot(
+        _ series: [Series], title: String = "", xLabel: String = "step", logY: Bool = false,
+        width: Int = 640, height: Int = 360
+    ) -> (Int, Int, [UInt8]) {
+        var canvas = PixelCanvas(width: width, height: height)
+        let left = 64
+        let right = 16
+        let top = 32
+        let bottom = 40
+        let plotW = width - left - right
+        let plotH = height - top - bottom
+        canvas.text(title, 8, 8, (0, 0, 0), scale: 2)
+        let transform = { (y: Double) -> Double in logY ? log10(y) : y }
+        let all = series.flatMap(\.points).filter { $0.y.isFinite && (!logY || $0.y > 0) }
+        canvas.line(left, top, left, top + plotH, (0, 0, 0))
+        canvas.line(left, top + plotH, left + plotW, top + plotH, (0, 0, 0))
+        guard let x0 = all.map(\.x).min(), let x1r = all.map(\.x).max(), let y0r = all.map({ transform($0.y) }).min(),
+            let y1r = all.map({ transform($0.y) }).max()
         else {
-            return (width, height, px)
+            return (width, height, canvas.rgb)
         }
+        let x1 = x1r > x0 ? x1r : x0 + 1
+        let (y0, y1) = y1r > y0r ? (y0r, y1r) : (y0r - 0.5, y1r + 0.5)
+        func px(_ x: Double) -> Int { left + Int((x - x0) / (x1 - x0) * Double(plotW)) }
+        func py(_ y: Double) -> Int { top + plotH - Int((y - y0) / (y1 - y0) * Double(plotH)) }
+        for k in 0...4 {
+            let yv = y0 + (y1 - y0) * Double(k) / 4
+            let label = String(format: "%.3g", logY ? pow(10, yv) : yv)
+            canvas.line(left - 4, py(yv), left, py(yv), (0, 0, 0))
+            canvas.text(label, left - 8 - PixelCanvas.textWidth(label), py(yv) - 3, (60, 60, 60))
+            let xv = x0 + (x1 - x0) * Double(k) / 4
+            let xl = String(Int(xv.rounded()))
+            canvas.line(px(xv), top + plotH, px(xv), top + plotH + 4, (0, 0, 0))
+            canvas.text(xl, px(xv) - PixelCanvas.textWidth(xl) / 2, top + plotH + 8, (60, 60, 60))
+        }
+        canvas.text(xLabel, left + plotW / 2 - PixelCanvas.textWidth(xLabel) / 2, top + plotH + 22, (0, 0, 0))
+        if logY { canvas.text("(log scale)", left + 4, top + 4, (120, 120, 120)) }
         for s in series {
             let c = rgb(s.color)
             var prev: (Int, Int)?
-            for p in s.points where p.y.isFinite {
-                let x = m + Int((p.x - x0) / max(x1 - x0, 1e-9) * Double(width - 2 * m))
-                let y = height - m - Int((p.y - y0) / max(y1 - y0, 1e-9) * Double(height - 2 * m))
-                if let (a, b) = prev {
-                    let n = max(abs(x - a), abs(y - b), 1)
-                    for t in 0...n {
-                        let xx = a + (x - a) * t / n
-                        let yy = b + (y - b) * t / n
-                        put(xx, yy, c)
-                        put(xx, yy + 1, c)
-                    }
-                }
-                prev = (x, y)
+            for p in s.points where p.y.isFinite && (!logY || p.y > 0) {
+                let pt = (px(p.x), py(transform(p.y)))
+                if let (a, b) = prev { canvas.line(a, b, pt.0, pt.1, c, thickness: 2) }
+                prev = pt
             }
+            if s.points.count == 1, let p = prev { canvas.fill(p.0 - 2, p.1 - 2, 5, 5, c) }
         }
-        return (width, height, px)
+        // Legend, top right.
+        var ly = top + 6
+        for s in series {
+            let w = PixelCanvas.textWidth(s.name) + 22
+            let lx = left + plotW - w - 6
+            canvas.fill(lx, ly + 2, 14, 3, rgb(s.color))
+            canvas.text(s.name, lx + 20, ly, (0, 0, 0))
+            ly += 12
+        }
+        return (width, height, canvas.rgb)
     }
 }

@@ -131,7 +131,9 @@ public final class ChatScreen: Screen {
             app.status = "no attention to export yet"
             return
         }
-        let (w, h, px) = PNGExport.heatmap(s.attention)
+        let (w, h, px) = PNGExport.heatmap(
+            s.attention, title: "\(s.modelName): attention of the generated tokens, layer \(s.layer) head \(s.head)",
+            rowLabels: [], columnLabels: s.attentionLabels)
         let path = app.exportDirectory + "/orrery-chat-attention-L\(s.layer)H\(s.head).png"
         do {
             try PNGExport.write(path, width: w, height: h, rgb: px)

@@ -193,12 +193,15 @@ public final class LanguageScreen: Screen {
         let s = r.snapshot.get()
         do {
             if focus == .attention, let map = attentionMap(s) {
-                let (w, h, px) = PNGExport.heatmap(map.values)
+                let (w, h, px) = PNGExport.heatmap(
+                    map.values, title: "\(s.model) step \(s.step): attention, layer \(map.layer) head \(map.head)",
+                    rowLabels: s.probeTokens, columnLabels: s.probeTokens)
                 let path = app.exportDirectory + "/orrery-attention-L\(map.layer)H\(map.head)-step\(s.step).png"
                 try PNGExport.write(path, width: w, height: h, rgb: px)
                 app.status = "wrote \(path)"
             } else {
-                let (w, h, px) = PNGExport.plot(LanguageScreen.lossSeries(s))
+                let (w, h, px) = PNGExport.plot(
+                    LanguageScreen.lossSeries(s), title: "loss: \(s.model), step \(s.step)", logY: logScale)
                 let path = app.exportDirectory + "/orrery-loss-step\(s.step).png"
                 try PNGExport.write(path, width: w, height: h, rgb: px)
                 app.status = "wrote \(path)"
