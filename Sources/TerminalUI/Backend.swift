@@ -57,17 +57,11 @@ public final class NcursesBackend: Backend {
     public var size: (width: Int, height: Int) { (Int(term_cols()), Int(term_rows())) }
 
     public func draw(_ b: Buffer) {
-        if last == nil || last!.width != b.width || last!.height != b.height {
-            term_clear()
-            last = nil
-        }
-        for y in 0..<b.height {
-            for x in 0..<b.width {
-                let c = b.cells[y * b.width + x]
-                if let l = last, l.cells[y * b.width + x] == c { continue }
-                let ch = glyphs.unicode ? c.ch.value : NcursesBackend.ascii(c.ch)
-                term_put(Int32(y), Int32(x), ch, Int32(c.style.fg), Int32(c.style.bg), c.style.bold ? 1 : 0)
-            }
+        if BufferDiff.needsFullRepaint(from: last, to: b) { term_clear() }
+        for change in BufferDiff.changes(from: last, to: b) {
+            let c = change.cell
+            let ch = glyphs.unicode ? c.ch.value : NcursesBackend.ascii(c.ch)
+            term_put(Int32(change.y), Int32(change.x), ch, Int32(c.style.fg), Int32(c.style.bg), c.style.bold ? 1 : 0)
         }
         term_refresh()
         last = b

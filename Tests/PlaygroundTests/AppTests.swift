@@ -190,7 +190,7 @@ final class AppTests: XCTestCase {
         app.handle(.char("e"))
         XCTAssertEqual(png_read_size(String(app.status.dropFirst(6)), &w, &h), 0)
         XCTAssertGreaterThan(w, 24 * 16, "attention heatmap PNG: labels, cells and a colour bar")
-        runner.send(.stop)
+        runner.stopAndWait()
     }
 
     func testRecurrentModelsHaveNoAttentionKeysOrPane() throws {
@@ -207,7 +207,7 @@ final class AppTests: XCTestCase {
         app.handle(.tab)
         app.handle(.char("e"))
         XCTAssertTrue(app.status.contains("orrery-loss"), app.status)
-        runner.send(.stop)
+        runner.stopAndWait()
     }
 
     func testSessionLifecycleNeverLosesWork() throws {
@@ -249,7 +249,7 @@ final class AppTests: XCTestCase {
         XCTAssertTrue(app.exitMessages.last?.contains(saved) ?? false, "where it went is printed after the UI closes")
         let resumed = try LanguageSessionDirectory.resume(saved)
         XCTAssertEqual(resumed.step, last)
-        runner.send(.stop)
+        runner.stopAndWait()
     }
 
     func testAFinishedRunSaysSoAndStillAsksBeforeQuitting() throws {
@@ -271,6 +271,7 @@ final class AppTests: XCTestCase {
         XCTAssertNotNil(app.confirmation, "an unsaved finished run is still work")
         app.handle(.char("n"))
         XCTAssertTrue(app.quit)
+        app.language?.stopAndWait()
     }
 
     func testClassifierPlaygroundSeparatesSpiralsAndExportsBothColours() throws {
@@ -310,7 +311,7 @@ final class AppTests: XCTestCase {
         // The session can be left and reopened from home, like any lab's.
         app.handle(.escape)
         XCTAssertTrue(waitFor(app, b, "accuracy"), screen(b))
-        runner.send(.stop)
+        runner.stopAndWait()
     }
 
     func testTheRaceStartsFromTheLanguageLabAndPlotsThreeCurves() throws {
@@ -333,7 +334,7 @@ final class AppTests: XCTestCase {
         for name in ["gpt 4×128", "lstm 2×256", "gru 2×256", "validation loss vs steps", "seconds of compute"] {
             XCTAssertTrue(screen(b).contains(name), name)
         }
-        runner.send(.stop)
+        runner.stopAndWait()
     }
 
     func testChatTakesUTF8TextAndAnswers() {

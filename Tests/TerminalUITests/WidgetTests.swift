@@ -21,7 +21,8 @@ final class WidgetTests: XCTestCase {
     func testLinePlotDrawsBrailleAndLabels() {
         var b = Buffer(width: 30, height: 6)
         let pts = (0..<50).map { (x: Double($0), y: 5.0 - Double($0) / 10) }
-        LinePlot(series: [Series(name: "train", points: pts, color: 75)]).render(b.area, into: &b, glyphs: uni)
+        LinePlot(series: [Series(name: "train", points: pts, color: 75)]).render(
+            b.area, into: &b, WidgetContext(glyphs: uni))
         let text = b.lines.joined(separator: "\n")
         XCTAssertTrue(b.lines[0].hasPrefix("5.25"), b.lines[0])
         XCTAssertTrue(text.unicodeScalars.contains { $0.value >= 0x2801 && $0.value <= 0x28FF }, "braille dots drawn")
@@ -31,58 +32,62 @@ final class WidgetTests: XCTestCase {
         XCTAssertLessThan(firstRow(7)!, firstRow(29)!)
         var a = Buffer(width: 30, height: 6)
         LinePlot(series: [Series(name: "t", points: pts, color: 75)], logY: true, smoothing: 0.5).render(
-            a.area, into: &a, glyphs: ascii)
+            a.area, into: &a, WidgetContext(glyphs: ascii))
         XCTAssertTrue(a.lines.joined().contains("*") || a.lines.joined().contains("."), "ASCII fallback")
         var e = Buffer(width: 30, height: 4)
-        LinePlot(series: []).render(e.area, into: &e, glyphs: uni)
+        LinePlot(series: []).render(e.area, into: &e, WidgetContext(glyphs: uni))
         XCTAssertTrue(e.lines[0].hasPrefix("waiting for data"))
     }
 
     func testHeatmapWithoutColourUsesTheRamp() {
         var b = Buffer(width: 12, height: 5)
         Heatmap(values: [[0, 1], [1, 0]], rowLabels: ["a", "b"], columnLabels: ["x", "y"], range: (0, 1)).render(
-            b.area, into: &b, glyphs: uni, colors: 0)
+            b.area, into: &b, WidgetContext(glyphs: uni, colors: 0))
         XCTAssertEqual(Array(b.lines[0].prefix(6)), Array("  x y "))
         XCTAssertEqual(Array(b.lines[1].prefix(6)), Array("a   ██"))
         XCTAssertEqual(Array(b.lines[2].prefix(6)), Array("b ██  "))
         var c = Buffer(width: 12, height: 5)
-        Heatmap(values: [[0, 1], [1, 0]], range: (0, 1)).render(c.area, into: &c, glyphs: uni, colors: 256)
+        Heatmap(values: [[0, 1], [1, 0]], range: (0, 1)).render(
+            c.area, into: &c, WidgetContext(glyphs: uni, colors: 256))
         XCTAssertEqual(c[0, 0].style.bg, Heatmap.color(0))
         XCTAssertEqual(c[2, 0].style.bg, Heatmap.color(1))
         // Larger than the area: block maxima keep the structure.
         let big = (0..<100).map { i in (0..<100).map { j in Float(i == j ? 1 : 0) } }
         var d = Buffer(width: 20, height: 12)
-        Heatmap(values: big, range: (0, 1)).render(d.area, into: &d, glyphs: uni, colors: 0)
+        Heatmap(values: big, range: (0, 1)).render(d.area, into: &d, WidgetContext(glyphs: uni, colors: 0))
         XCTAssertEqual(d[0, 0].ch, "█")
         XCTAssertEqual(d[19, 0].ch, " ")
     }
 
     func testBarsLogInputStatusProgressAndImage() {
         var b = Buffer(width: 30, height: 2)
-        BarChart(items: [("a", 2), ("bb", 1)]).render(b.area, into: &b, glyphs: ascii)
+        BarChart(items: [("a", 2), ("bb", 1)]).render(b.area, into: &b, WidgetContext(glyphs: ascii))
         XCTAssertTrue(b.lines[0].hasPrefix("a  ##################"), b.lines[0])
         XCTAssertTrue(b.lines[1].hasPrefix("bb #########"), b.lines[1])
         XCTAssertEqual(wrap("the quick brown fox", width: 9), ["the quick", "brown fox"])
         XCTAssertEqual(wrap("abcdefghij", width: 4), ["abcd", "efgh", "ij"])
         var l = Buffer(width: 10, height: 2)
-        TextLog(lines: [("one", .plain), ("two", .plain), ("three", .plain)]).render(l.area, into: &l)
+        TextLog(lines: [("one", .plain), ("two", .plain), ("three", .plain)]).render(
+            l.area, into: &l, WidgetContext(glyphs: Glyphs(unicode: true)))
         XCTAssertEqual(l.lines, ["two       ", "three     "])
         var i = Buffer(width: 12, height: 1)
-        InputLine(prompt: "> ", text: "hello", active: true).render(i.area, into: &i)
+        InputLine(prompt: "> ", text: "hello", active: true).render(
+            i.area, into: &i, WidgetContext(glyphs: Glyphs(unicode: true)))
         XCTAssertEqual(i.lines[0], "> hello     ")
         XCTAssertEqual(i[7, 0].style.bg, 45, "the cursor is a reversed cell after the text")
         var s = Buffer(width: 30, height: 1)
-        StatusBar(fields: [("step", "3/10")], message: "ok").render(s.area, into: &s)
+        StatusBar(fields: [("step", "3/10")], message: "ok").render(
+            s.area, into: &s, WidgetContext(glyphs: Glyphs(unicode: true)))
         XCTAssertTrue(s.lines[0].contains("step 3/10") && s.lines[0].hasSuffix("ok "))
         var p = Buffer(width: 20, height: 1)
-        ProgressBar(fraction: 0.5, label: "x").render(p.area, into: &p, glyphs: ascii)
+        ProgressBar(fraction: 0.5, label: "x").render(p.area, into: &p, WidgetContext(glyphs: ascii))
         XCTAssertEqual(p.lines[0], "x ######...... 50%  ")
         XCTAssertEqual(ImageView.quantize(255, 0, 0), 196)
         XCTAssertEqual(ImageView.quantize(0, 0, 0), 16)
         XCTAssertEqual(ImageView.quantize(128, 128, 128), 244)
         var im = Buffer(width: 2, height: 1)
         ImageView(width: 2, height: 2, rgb: [255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255]).render(
-            im.area, into: &im, glyphs: uni, colors: 256)
+            im.area, into: &im, WidgetContext(glyphs: uni, colors: 256))
         XCTAssertEqual(im[0, 0].ch, "▀")
         XCTAssertEqual(im[0, 0].style.fg, 196)
         XCTAssertEqual(im[0, 0].style.bg, 21)
@@ -90,7 +95,7 @@ final class WidgetTests: XCTestCase {
         let white = ImageView(width: 2, height: 2, rgb: [UInt8](repeating: 255, count: 12))
         let black = ImageView(width: 2, height: 2, rgb: [UInt8](repeating: 0, count: 12))
         var g = Buffer(width: 5, height: 1)
-        ImageGrid(images: [white, black], columns: 2).render(g.area, into: &g, glyphs: ascii, colors: 0)
+        ImageGrid(images: [white, black], columns: 2).render(g.area, into: &g, WidgetContext(glyphs: ascii, colors: 0))
         XCTAssertEqual(g.lines[0], "@@   ")
     }
 }
@@ -103,7 +108,7 @@ final class PlotAndFieldTests: XCTestCase {
             Series(name: "validation", points: [(10, 2.6), (30, 1.9), (49, 1.2)], color: 214),
         ])
         plot.monochrome = true
-        plot.render(buf.area, into: &buf, glyphs: Glyphs(unicode: true))
+        plot.render(buf.area, into: &buf, WidgetContext(glyphs: Glyphs(unicode: true)))
         let text = buf.lines.joined(separator: "\n")
         let plotRows = buf.lines.dropLast().joined(separator: "\n")
         XCTAssertEqual(plotRows.filter { $0 == "o" }.count, 3, "three validation markers: \(text)")
@@ -136,5 +141,22 @@ final class PlotAndFieldTests: XCTestCase {
         XCTAssertEqual(NcursesBackend.key(forCodePoint: 0x1F600), .char("😀"))
         XCTAssertEqual(NcursesBackend.key(forCodePoint: 21), .ctrl("u"))
         XCTAssertEqual(NcursesBackend.key(forCodePoint: 27), .escape)
+    }
+}
+
+final class BufferDiffTests: XCTestCase {
+    func testOnlyChangedCellsAreRedrawnAndAResizeRepaintsAll() {
+        var a = Buffer(width: 4, height: 2)
+        a.text(0, 0, "abcd")
+        var b = a
+        b.set(2, 1, "x")
+        b.set(0, 0, "z", Style(fg: 45))
+        XCTAssertEqual(BufferDiff.changes(from: a, to: b).map { [$0.x, $0.y] }, [[0, 0], [2, 1]])
+        XCTAssertEqual(BufferDiff.changes(from: b, to: b), [])
+        XCTAssertTrue(BufferDiff.needsFullRepaint(from: nil, to: b))
+        XCTAssertEqual(BufferDiff.changes(from: nil, to: b).count, 8)
+        let wider = Buffer(width: 5, height: 2)
+        XCTAssertTrue(BufferDiff.needsFullRepaint(from: b, to: wider))
+        XCTAssertEqual(BufferDiff.changes(from: b, to: wider).count, 10)
     }
 }

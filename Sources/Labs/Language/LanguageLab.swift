@@ -95,7 +95,10 @@ public final class LanguageLab: SteppedSession {
         s.elapsed = Date().timeIntervalSince(started)
     }
 
+    /// Saves the newest sound state: after non-finite steps, the last good one.
     public func save(to directory: String) throws {
+        if !session.isSound() { session.restoreLastGood() }
+        guard session.isSound() else { throw SessionError.diverged(step: session.step, rollbacks: session.rollbacks) }
         session.directory = directory
         try session.save()
     }

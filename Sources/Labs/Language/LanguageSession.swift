@@ -350,12 +350,19 @@ public final class LanguageSession {
     /// weights that no longer give finite outputs).
     public var isInGoodState: Bool { badSteps == 0 }
 
-    /// Back to the last good state (without changing the learning rate), before a save.
-    func restoreForSave() {
-        guard let g = good else { return }
+    /// Whether the current state is worth saving: its newest step was finite and the model still gives
+    /// a finite validation loss (weights can grow huge yet finite and overflow only later).
+    public func isSound() -> Bool { isInGoodState && evaluate().isFinite }
+
+    /// Goes back to the last good state (without changing the learning rate) so that a save keeps a
+    /// model that works. Returns false when there is no such state.
+    @discardableResult
+    public func restoreLastGood() -> Bool {
+        guard let g = good else { return false }
         restore(g)
         badSteps = 0
         events.append(.restoredForSave(toStep: g.step))
+        return true
     }
 
     func restore(_ g: (step: Int, params: [[Float]], m: [[Float]], v: [[Float]], adamStep: Int, history: Int)) {

@@ -356,11 +356,10 @@ extension LanguageSession {
         snapshotGood()
     }
 
-    /// Saves to `directory` (if set) and records the event. A state reached through non-finite steps
-    /// is never saved: the session first goes back to its last good state.
+    /// Saves to `directory` (if set) and records the event. Callers save only sound states (see
+    /// `isSound` and `restoreLastGood`).
     public func save() throws {
         guard let d = directory else { return }
-        if !isInGoodState { restoreForSave() }
         try LanguageSessionDirectory.save(self, to: d)
         events.append(.saved(step: step))
     }

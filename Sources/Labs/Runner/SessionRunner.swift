@@ -111,6 +111,22 @@ public final class SessionRunner<Session: SteppedSession>: @unchecked Sendable {
         mailbox.update { $0.append(c) }
     }
 
+    /// Stops the session and waits (at most `timeout` seconds) until its thread has left its loop, so
+    /// nothing of it runs afterwards (tests that measure memory or time rely on that).
+    @discardableResult
+    public func stopAndWait(timeout: Double = 60) -> Bool {
+        send(.stop)
+        let end = Date().addingTimeInterval(timeout)
+        while Date() < end {
+            let phase = status.get().phase
+            if phase == .stopped { return true }
+            if case .failed = phase { return true }
+            if thread == nil || thread?.isFinished == true { return true }
+            Thread.sleep(forTimeInterval: 0.005)
+        }
+        return false
+    }
+
     /// Events since the last call, oldest first.
     public func takeEvents() -> [RunnerEvent] {
         var out: [RunnerEvent] = []

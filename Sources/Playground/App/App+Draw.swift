@@ -48,7 +48,7 @@ extension App {
         }
         let footerWidth = footer.count
         let left = Rect(x: r.x, y: r.y, width: r.width - footerWidth - 1, height: 1)
-        StatusBar(fields: fields, message: status).render(left, into: &buf)
+        StatusBar(fields: fields, message: status).render(left, into: &buf, ctx.widgets)
         buf.text(r.x + r.width - footerWidth, r.y, footer, Style(fg: 244))
     }
 

@@ -34,6 +34,9 @@ public struct RenderContext {
     public let glyphs: Glyphs
     public let colors: Int
     public let app: App
+    /// What widgets need (glyph set, colour depth, theme).
+    public var widgets: WidgetContext { WidgetContext(glyphs: glyphs, colors: colors) }
+    public var theme: Theme { widgets.theme }
     /// The Unicode spelling with a UTF-8 locale, the ASCII one without.
     public func pick(_ unicode: String, _ ascii: String) -> String { glyphs.unicode ? unicode : ascii }
 }

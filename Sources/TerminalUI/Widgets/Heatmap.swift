@@ -1,7 +1,6 @@
 // Heatmap of a matrix (e.g. attention probabilities) with row and column labels and a colour scale.
 // Larger matrices than the area are shown by block maxima; without colour, an intensity ramp.
-
-public struct Heatmap: Sendable {
+public struct Heatmap: Widget, Sendable {
     public var values: [[Float]]
     public var rowLabels: [String]
     public var columnLabels: [String]
@@ -22,7 +21,9 @@ public struct Heatmap: Sendable {
         return palette[i]
     }
 
-    public func render(_ area: Rect, into buf: inout Buffer, glyphs: Glyphs, colors: Int) {
+    public func render(_ area: Rect, into buf: inout Buffer, _ ctx: WidgetContext) {
+        let glyphs = ctx.glyphs
+        let colors = ctx.colors
         let rows = values.count
         let cols = values.first?.count ?? 0
         guard rows > 0, cols > 0, area.width >= 6, area.height >= 3 else { return }
@@ -43,7 +44,7 @@ public struct Heatmap: Sendable {
             let r0 = gy * rows / gh
             let r1 = Swift.max(r0 + 1, (gy + 1) * rows / gh)
             if !rowLabels.isEmpty, r0 < rowLabels.count {
-                buf.text(area.x, grid0.y + gy, String(rowLabels[r0].prefix(labelW - 1)), Style(fg: 250))
+                buf.text(area.x, grid0.y + gy, String(rowLabels[r0].prefix(labelW - 1)), Style(fg: ctx.theme.label))
             }
             for gx in 0..<gw {
                 let c0 = gx * cols / gw
@@ -67,13 +68,13 @@ public struct Heatmap: Sendable {
             for gx in 0..<gw {
                 let c0 = gx * cols / gw
                 if c0 < columnLabels.count {
-                    buf.text(grid0.x + gx * cw, area.y, String(columnLabels[c0].prefix(cw)), Style(fg: 250))
+                    buf.text(grid0.x + gx * cw, area.y, String(columnLabels[c0].prefix(cw)), Style(fg: ctx.theme.label))
                 }
             }
         }
         // Colour scale.
         var x = grid0.x
-        x += buf.text(x, legend.y, LinePlot.label(Double(lo)) + " ", Style(fg: 244))
+        x += buf.text(x, legend.y, LinePlot.label(Double(lo)) + " ", Style(fg: ctx.theme.dim))
         for i in 0..<Swift.min(10, Swift.max(0, legend.width - 14)) {
             let t = Float(i) / 9
             if colors > 0 {
@@ -84,29 +85,6 @@ public struct Heatmap: Sendable {
                     glyphs.ramp[Swift.min(glyphs.ramp.count - 1, Int(t * Float(glyphs.ramp.count - 1) + 0.5))])
             }
         }
-        buf.text(x + 11, legend.y, LinePlot.label(Double(hi)), Style(fg: 244))
-    }
-}
-
-/// Horizontal bars with labels and values (codebook usage, expert load, gradient norms).
-public struct BarChart: Sendable {
-    public var items: [(label: String, value: Double)]
-    public var color: Color
-    public init(items: [(label: String, value: Double)], color: Color = 75) {
-        self.items = items
-        self.color = color
-    }
-
-    public func render(_ area: Rect, into buf: inout Buffer, glyphs: Glyphs) {
-        guard !items.isEmpty, area.width >= 10 else { return }
-        let labelW = Swift.min(12, items.map(\.label.count).max() ?? 0) + 1
-        let maxV = items.map(\.value).filter(\.isFinite).max() ?? 1
-        let barW = area.width - labelW - 8
-        for (i, it) in items.prefix(area.height).enumerated() {
-            buf.text(area.x, area.y + i, String(it.label.prefix(labelW - 1)), Style(fg: 250))
-            let n = maxV > 0 && it.value.isFinite ? Int((it.value / maxV * Double(barW)).rounded()) : 0
-            for k in 0..<Swift.max(0, n) { buf.set(area.x + labelW + k, area.y + i, glyphs.full, Style(fg: color)) }
-            buf.text(area.x + labelW + Swift.max(0, n) + 1, area.y + i, LinePlot.label(it.value), Style(fg: 244))
-        }
+        buf.text(x + 11, legend.y, LinePlot.label(Double(hi)), Style(fg: ctx.theme.dim))
     }
 }

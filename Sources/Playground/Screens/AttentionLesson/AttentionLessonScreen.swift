@@ -104,7 +104,7 @@ public final class AttentionLessonScreen: Screen {
             buf.text(barArea.x, barArea.y, "l after each tile of row \(st.row):", Style(fg: 250), maxWidth: width)
             BarChart(items: bars, color: 214).render(
                 Rect(x: barArea.x, y: barArea.y + 1, width: barArea.width, height: barArea.height - 1),
-                into: &buf, glyphs: ctx.glyphs)
+                into: &buf, ctx.widgets)
         }
     }
 }

@@ -96,8 +96,8 @@ public final class ChatScreen: Screen {
             top += 1
         }
         ChatTranscript(turns: s.turns, pending: s.pending)
-            .render(Rect(x: log.x, y: top, width: log.width, height: log.y + log.height - top), into: &buf)
-        InputLine(prompt: "you> ", field: field, active: focus == .input).render(input, into: &buf)
+            .render(Rect(x: log.x, y: top, width: log.width, height: log.y + log.height - top), into: &buf, ctx.widgets)
+        InputLine(prompt: "you> ", field: field, active: focus == .input).render(input, into: &buf, ctx.widgets)
         let hm = buf.box(
             cols[1], title: "attention of the generated token · L\(s.layer) H\(s.head)", glyphs: ctx.glyphs,
             focused: focus == .attention)
@@ -108,7 +108,7 @@ public final class ChatScreen: Screen {
             Heatmap(
                 values: Array(s.attention.suffix(shown)), rowLabels: Array(s.attentionLabels.suffix(shown)),
                 columnLabels: s.attentionLabels, range: (0, 1)
-            ).render(hm, into: &buf, glyphs: ctx.glyphs, colors: ctx.colors)
+            ).render(hm, into: &buf, ctx.widgets)
         }
     }
 

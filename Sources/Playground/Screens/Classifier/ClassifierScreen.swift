@@ -67,12 +67,12 @@ public final class ClassifierScreen: Screen {
         let plotArea = buf.box(top, title: "loss · \(s.model)", glyphs: ctx.glyphs)
         var plot = LinePlot(series: [Series(name: "train", points: s.losses, color: 75)], logY: true)
         plot.monochrome = ctx.colors == 0
-        plot.render(plotArea, into: &buf, glyphs: ctx.glyphs)
+        plot.render(plotArea, into: &buf, ctx.widgets)
         let na = buf.box(bottom, title: "first-layer neurons", glyphs: ctx.glyphs)
         let images = s.neurons.map { NeuronImage.view($0) }
         if !images.isEmpty && na.height >= 3 {
             let per = max(1, (na.width + 1) / 9)
-            ImageGrid(images: images, columns: per).render(na, into: &buf, glyphs: ctx.glyphs, colors: ctx.colors)
+            ImageGrid(images: images, columns: per).render(na, into: &buf, ctx.widgets)
         }
         _ = st
     }
@@ -106,8 +106,7 @@ struct BoundaryView {
         let y0 = area.y + (area.height - rows) / 2
         let (w, h, px) = BoundaryImage.rgb(s, size: side, points: false)
         ImageView(width: w, height: h, rgb: px).render(
-            Rect(x: x0, y: y0, width: cols, height: rows), into: &buf,
-            glyphs: ctx.glyphs, colors: ctx.colors)
+            Rect(x: x0, y: y0, width: cols, height: rows), into: &buf, ctx.widgets)
         let b = s.bounds
         for p in s.points {
             let cx = Int(((p.x - b.x0) / (b.x1 - b.x0) * Float(cols)).rounded(.down))

@@ -121,7 +121,7 @@ public final class LanguageScreen: Screen {
         let plotArea = buf.box(tc[0], title: plotTitle, glyphs: ctx.glyphs, focused: focus == .loss)
         var plot = LinePlot(series: LanguageScreen.lossSeries(s), logY: logScale, smoothing: 0.6)
         plot.monochrome = ctx.colors == 0
-        plot.render(plotArea, into: &buf, glyphs: ctx.glyphs)
+        plot.render(plotArea, into: &buf, ctx.widgets)
         let bc = bottom.columns([3, 2])
         if let map = attentionMap(s) {
             let a = buf.box(
@@ -131,12 +131,12 @@ public final class LanguageScreen: Screen {
             Heatmap(
                 values: Array(map.values.suffix(shown)), rowLabels: Array(s.probeTokens.suffix(shown)),
                 columnLabels: s.probeTokens, range: (0, 1)
-            ).render(a, into: &buf, glyphs: ctx.glyphs, colors: ctx.colors)
+            ).render(a, into: &buf, ctx.widgets)
             let sa = buf.box(bc[0], title: "sample", glyphs: ctx.glyphs)
             TextLog(lines: [
                 (s.sample.isEmpty ? "(a sample appears every 100 steps; s for one now)" : s.sample, Style(fg: 252))
             ])
-            .render(sa, into: &buf)
+            .render(sa, into: &buf, ctx.widgets)
             if shown < map.values.count {
                 buf.text(
                     a.x, a.y + a.height - 1,
@@ -149,18 +149,19 @@ public final class LanguageScreen: Screen {
             TextLog(lines: [
                 (s.sample.isEmpty ? "(a sample appears every 100 steps; s for one now)" : s.sample, Style(fg: 252))
             ])
-            .render(sa, into: &buf)
+            .render(sa, into: &buf, ctx.widgets)
             let la = buf.box(bc[0], title: "validation loss", glyphs: ctx.glyphs)
             let lines = s.valLosses.suffix(max(1, la.height)).map {
                 (String(format: "step %5.0f  %.4f", $0.x, $0.y), Style(fg: 250))
             }
-            TextLog(lines: lines.isEmpty ? [("(every 50 steps)", Style(fg: 240))] : lines).render(la, into: &buf)
+            TextLog(lines: lines.isEmpty ? [("(every 50 steps)", Style(fg: 240))] : lines).render(
+                la, into: &buf, ctx.widgets)
         }
         let ga = buf.box(bc[1], title: "grad norms · lr \(String(format: "%.2e", s.learningRate))", glyphs: ctx.glyphs)
         let (pb, bars) = ga.splitTop(1)
         ProgressBar(fraction: Double(s.step) / Double(max(1, s.totalSteps)), label: LanguageScreen.phaseWord(st.phase))
-            .render(pb, into: &buf, glyphs: ctx.glyphs)
-        BarChart(items: s.gradNorms).render(bars, into: &buf, glyphs: ctx.glyphs)
+            .render(pb, into: &buf, ctx.widgets)
+        BarChart(items: s.gradNorms).render(bars, into: &buf, ctx.widgets)
     }
 
     public func statusFields(app: App) -> [(String, String)] {

@@ -50,7 +50,7 @@ public final class RaceScreen: Screen {
             var plot = LinePlot(series: series)
             plot.monochrome = ctx.colors == 0
             plot.integerX = !byTime
-            plot.render(area, into: &buf, glyphs: ctx.glyphs)
+            plot.render(area, into: &buf, ctx.widgets)
         }
         let t = buf.box(table, title: "contestants", glyphs: ctx.glyphs)
         buf.text(

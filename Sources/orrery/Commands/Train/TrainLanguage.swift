@@ -211,7 +211,10 @@ struct TrainLanguage: ParsableArguments {
                     }
                 }
             }
-            if session.directory != nil && c.checkpointEvery > 0 && session.step % c.checkpointEvery == 0 {
+            // A checkpoint keeps only a sound state; an unsound one is skipped (the previous save stays).
+            if session.directory != nil && c.checkpointEvery > 0 && session.step % c.checkpointEvery == 0
+                && session.isSound()
+            {
                 try saveOrFail(session)
             }
             // A closed or full stdout stops the run like Ctrl-C does: the work is saved first.
@@ -219,12 +222,15 @@ struct TrainLanguage: ParsableArguments {
             if interruptRequested != 0 { break }
         }
         progress.finish()
+        // The run ends on a sound state, or goes back to the last one before saving.
+        let divergedAt = session.isSound() ? nil : session.step
+        if divergedAt != nil { session.restoreLastGood() }
+        let val = session.evaluate()
         let savedNow = session.events.last == .saved(step: session.step)  // nothing happened since the last save
-        if session.directory != nil && !savedNow { try saveOrFail(session) }
+        if session.directory != nil && !savedNow && val.isFinite { try saveOrFail(session) }
         for event in session.events[eventsSeen...] { report(event, progress: progress) }
         try StandardOutput.check()
         let secs = Date().timeIntervalSince(start)
-        let val = session.evaluate()
         if json {
             print(
                 JSONLine.encode([
@@ -244,7 +250,15 @@ struct TrainLanguage: ParsableArguments {
             }
             if let d = session.directory { print("saved to \(d)") }
         }
-        guard val.isFinite else { throw CLIError("the validation loss is \(val): the model diverged (lower --lr)") }
+        guard val.isFinite else {
+            throw CLIError("the model diverged: its validation loss is not finite (lower --lr); nothing was saved")
+        }
+        if let at = divergedAt {
+            throw CLIError(
+                "the model diverged at step \(at) (lower --lr)"
+                    + (session.directory.map { "; its last good state (step \(session.step)) is saved in \($0)" } ?? "")
+            )
+        }
         if interruptRequested != 0 {
             throw CLIError("interrupted at step \(session.step)" + (session.directory.map { "; saved to \($0)" } ?? ""))
         }
@@ -272,9 +286,9 @@ struct TrainLanguage: ParsableArguments {
         case .restoredForSave(let to):
             if json {
                 print(
-                    JSONLine.encode(["type": "restored", "to_step": to, "reason": "the newest steps were not finite"]))
+                    JSONLine.encode(["type": "restored", "to_step": to, "reason": "the model is no longer finite"]))
             } else {
-                progress.interject("the newest steps were not finite: saving the last good state (step \(to)) instead")
+                progress.interject("the model is no longer finite: saving the last good state (step \(to)) instead")
             }
         case .saved: break
         }

@@ -1,5 +1,5 @@
 // Line plot at braille resolution (2 × 4 dots per cell), several series, optional log-y and EMA
-// smoothing, y tick labels on the left and the x range below.
+// smoothing, y tick labels on the left and the x range below; markers instead of colour when monochrome.
 import Foundation
 
 public struct Series: Sendable {
@@ -13,7 +13,7 @@ public struct Series: Sendable {
     }
 }
 
-public struct LinePlot: Sendable {
+public struct LinePlot: Widget, Sendable {
     public var series: [Series]
     public var logY = false
     /// Exponential moving average factor (0: raw values).
@@ -49,7 +49,8 @@ public struct LinePlot: Sendable {
         return String(format: "%.2f", v)
     }
 
-    public func render(_ area: Rect, into buf: inout Buffer, glyphs: Glyphs) {
+    public func render(_ area: Rect, into buf: inout Buffer, _ ctx: WidgetContext) {
+        let glyphs = ctx.glyphs
         guard area.width >= 12 && area.height >= 3 else { return }
         let data = series.map(transformed)
         let all = data.flatMap { $0 }
@@ -57,7 +58,7 @@ public struct LinePlot: Sendable {
         let (plot, xAxis) = Rect(x: area.x + labelW, y: area.y, width: area.width - labelW, height: area.height)
             .splitBottom(1)
         guard !all.isEmpty, !plot.isEmpty else {
-            buf.text(area.x, area.y, "waiting for data…", Style(fg: 244), maxWidth: area.width)
+            buf.text(area.x, area.y, "waiting for data…", Style(fg: ctx.theme.dim), maxWidth: area.width)
             return
         }
         var (x0, x1) = (all.map(\.0).min()!, all.map(\.0).max()!)
@@ -133,7 +134,7 @@ public struct LinePlot: Sendable {
             }
         }
         for (cx, cy, m) in marks where cx >= 0 && cy >= 0 && cx < plot.width && cy < plot.height {
-            buf.set(plot.x + cx, plot.y + cy, m, Style(fg: 252, bold: true))
+            buf.set(plot.x + cx, plot.y + cy, m, Style(fg: ctx.theme.text, bold: true))
         }
         // y ticks: top, middle, bottom
         for (frac, row) in [(0.0, 0), (0.5, plot.height / 2), (1.0, plot.height - 1)] {
@@ -141,14 +142,14 @@ public struct LinePlot: Sendable {
             if logY { v = Foundation.pow(10, v) }
             buf.text(
                 area.x, plot.y + row, LinePlot.label(v).padding(toLength: labelW - 1, withPad: " ", startingAt: 0),
-                Style(fg: 244))
-            buf.set(area.x + labelW - 1, plot.y + row, glyphs.unicode ? "┤" : "+", Style(fg: 240))
+                Style(fg: ctx.theme.dim))
+            buf.set(area.x + labelW - 1, plot.y + row, glyphs.unicode ? "┤" : "+", Style(fg: ctx.theme.faint))
         }
         let xLabel = { (v: Double) in integerX ? String(Int(v.rounded())) : LinePlot.label(v) }
         let left = xLabel(x0)
         let right = xLabel(x1)
-        buf.text(xAxis.x, xAxis.y, left, Style(fg: 244))
-        buf.text(xAxis.x + xAxis.width - right.count, xAxis.y, right, Style(fg: 244))
+        buf.text(xAxis.x, xAxis.y, left, Style(fg: ctx.theme.dim))
+        buf.text(xAxis.x + xAxis.width - right.count, xAxis.y, right, Style(fg: ctx.theme.dim))
         var lx = xAxis.x + left.count + 2
         for (si, s) in series.enumerated() where lx < xAxis.x + xAxis.width - right.count - 2 {
             let key =

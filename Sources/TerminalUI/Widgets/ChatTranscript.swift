@@ -1,0 +1,18 @@
+// A chat transcript: the user's and the model's turns, and the answer being streamed.
+public struct ChatTranscript: Widget, Sendable {
+    public var turns: [(user: String, assistant: String)]
+    public var pending: String?
+    public init(turns: [(user: String, assistant: String)], pending: String? = nil) {
+        self.turns = turns
+        self.pending = pending
+    }
+    public func render(_ area: Rect, into buf: inout Buffer, _ ctx: WidgetContext) {
+        var lines: [(String, Style)] = []
+        for t in turns {
+            lines.append(("you: " + t.user, Style(fg: ctx.theme.user, bold: true)))
+            lines.append(("bot: " + t.assistant, Style(fg: ctx.theme.model)))
+        }
+        if let p = pending { lines.append(("bot: " + p + "▌", Style(fg: ctx.theme.model))) }
+        TextLog(lines: lines).render(area, into: &buf, ctx)
+    }
+}
