@@ -387,6 +387,19 @@ final class HardeningTests: XCTestCase {
         XCTAssertTrue(r.out.contains("saving the last good state (step 10)"), r.out)
         let s = try run(["sample", "--checkpoint", dir, "--max-tokens", "5"])
         XCTAssertEqual(s.code, 0, "the saved session gives finite outputs: \(s.err)")
+        // Saving every step while diverging: checkpoints skip unsound states, the run ends (no restore loop).
+        let every = try temporaryDirectory("late2") + "/E"
+        let r2 = try run(
+            [
+                "train", "gpt", "--steps", "16", "--lr", "1e3", "--checkpoint-every", "1", "--out", every,
+                "--threads", "1",
+            ] + HardeningTests.tiny, timeout: 60)
+        XCTAssertFalse(r2.timedOut, "the run ends")
+        XCTAssertTrue(r2.err.contains("diverged"), r2.err)
+        XCTAssertEqual(try run(["sample", "--checkpoint", every, "--max-tokens", "5"]).code, 0, "the kept save works")
+        assertCleanError(
+            try run(["train", "gpt", "--resume", "/nonexistent/session"]), mentions: ["not a session directory"],
+            "resume of nothing")
     }
 
     func testFlagsThatCannotApplyAreRefused() throws {
@@ -472,6 +485,7 @@ final class HardeningTests: XCTestCase {
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 1)
         XCTAssertTrue(err.hasPrefix("error: cannot write to standard output"), err)
+        XCTAssertTrue(err.contains("No space left on device"), err)
     }
 
     func testArgumentErrorsAreOneLineNamingTheCommand() throws {

@@ -154,11 +154,23 @@ public enum LanguageSessionDirectory {
 
     /// Reads config, tokenizer and weights (everything inference needs), validating each file.
     public static func loadModel(_ dir: String) throws -> (LMConfig, Tokenizer, LanguageModel, step: Int) {
-        let folder = try SessionDirectory.current(dir)
-        return try loadModel(
-            SnapshotFiles(
-                label: dir, read: { name, limit in try readFile(folder, name, dir: dir, limit: limit) },
-                safetensors: { name in try SafetensorsFile(path: folder + "/" + name) }))
+        try loadModel(dir, folder: try SessionDirectory.current(dir))
+    }
+
+    /// Loads from one snapshot folder. If a writer replaced the snapshot while it was being read (its
+    /// files vanish once CURRENT names a newer one), the newer snapshot is read instead.
+    static func loadModel(_ dir: String, folder: String, attempts: Int = 3) throws -> (
+        LMConfig, Tokenizer, LanguageModel, step: Int
+    ) {
+        do {
+            return try loadModel(
+                SnapshotFiles(
+                    label: dir, read: { name, limit in try readFile(folder, name, dir: dir, limit: limit) },
+                    safetensors: { name in try SafetensorsFile(path: folder + "/" + name) }))
+        } catch let e as CheckpointError {
+            guard attempts > 1, let now = try? SessionDirectory.current(dir), now != folder else { throw e }
+            return try loadModel(dir, folder: now, attempts: attempts - 1)
+        }
     }
 
     /// Reads config, tokenizer and weights from `files` (a directory, or a model compiled into the binary).
@@ -173,6 +185,13 @@ public enum LanguageSessionDirectory {
             case .string(let f)?: throw CheckpointError.wrongFormat(dir: dir, found: f)
             case let other?: throw CheckpointError.wrongFormat(dir: dir, found: String(other.serialized.prefix(40)))
             case nil: throw CheckpointError.wrongFormat(dir: dir, found: "missing")
+            }
+            if let step = top.first(where: { $0.0 == "step" })?.1 {
+                guard case .int(let n) = step, n >= 0 else {
+                    throw CheckpointError.invalidConfig(
+                        dir: dir,
+                        reason: "\"step\" should be a non-negative integer, got \(String(step.serialized.prefix(40)))")
+                }
             }
             if let cfg = top.first(where: { $0.0 == "config" })?.1, let problem = ConfigTypes.problem(in: cfg) {
                 throw CheckpointError.invalidConfig(dir: dir, reason: problem)
@@ -222,6 +241,13 @@ public enum LanguageSessionDirectory {
             throw CheckpointError.stepMismatch(
                 dir: dir, file: "model.safetensors", fileStep: f.metadata["step"] ?? "?",
                 sessionStep: step)
+        }
+        if let e = f.entry("embed.weight"), e.shape.first != tok.vocabSize {
+            throw CheckpointError.invalidConfig(
+                dir: dir,
+                reason:
+                    "tokenizer.json has \(tok.vocabSize) tokens but the model's embedding has \(e.shape.first ?? 0) rows"
+            )
         }
         // The file must hold as many parameters as the configuration describes — checked before the
         // model is built, so a config that describes a huge model cannot allocate it.
@@ -301,8 +327,9 @@ public enum LanguageSessionDirectory {
 
     /// Restores a whole session to continue training exactly where it stopped.
     public static func resume(_ dir: String) throws -> LanguageSession {
-        let (config, tok, model, step) = try loadModel(dir)
         let folder = try SessionDirectory.current(dir)
+        // Every file from one snapshot.
+        let (config, tok, model, step) = try loadModel(dir, folder: folder, attempts: 1)
         try ModelBudget.check(config, vocab: tok.vocabSize, training: true)
         let s = try LanguageSession(config: config, tokenizer: tok, model: model, directory: dir)
         let f: SafetensorsFile

@@ -71,7 +71,7 @@ enum StandardOutput {
     struct Failure: Error, CustomStringConvertible {
         let reason: String
         let brokenPipe: Bool
-        var description: String { "cannot write to standard output: \(reason)" }
+        var description: String { "cannot write to standard output: \(reason) (stdout)" }
     }
 
     /// Whether a write to stdout has failed so far.
@@ -81,7 +81,10 @@ enum StandardOutput {
     static func check() throws {
         guard failed else { return }
         if readerIsGone() { throw Failure(reason: String(cString: strerror(EPIPE)), brokenPipe: true) }
-        throw Failure(reason: errno != 0 ? String(cString: strerror(errno)) : "write error", brokenPipe: false)
+        // errno may be stale by now; name it only when it is a write error.
+        let writeErrors: Set<Int32> = [ENOSPC, EFBIG, EIO, EDQUOT, EBADF, EROFS, EINVAL]
+        let reason = writeErrors.contains(errno) ? String(cString: strerror(errno)) : "write error"
+        throw Failure(reason: reason, brokenPipe: false)
     }
 
     /// True when stdout is a pipe or socket whose reading end has been closed (poll reports an error).

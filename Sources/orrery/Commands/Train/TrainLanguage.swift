@@ -70,13 +70,19 @@ struct TrainLanguage: ParsableArguments {
         }
     }
 
+    /// The lock taken on a session resumed in place (held for the whole run).
+    nonisolated(unsafe) static var resumeLock: SessionDirectory.Lock?
+
     func makeSession(preset: String) throws -> LanguageSession {
         if let dir = resume {
             // Where the run will save is checked before the work starts, not at its first save.
+            _ = try SessionDirectory.current(dir)  // a session is there (before "not writable" could mislead)
             if let o = out, o != dir {
                 try SessionDirectory.prepareNew(o, replace: force)
             } else {
                 try SessionDirectory.probeWritable(dir)
+                // Resuming in place: hold the directory before reading it, so no other writer is mid-save.
+                TrainLanguage.resumeLock = try SessionDirectory.lock(dir)
             }
             let s = try LanguageSessionDirectory.resume(dir)
             let expected = LMConfig.preset(preset)?.model ?? .gpt
@@ -134,7 +140,9 @@ struct TrainLanguage: ParsableArguments {
         }
         // One writer per session directory for the whole run.
         let lock: SessionDirectory.Lock?
-        do { lock = try session.directory.map { try SessionDirectory.lock($0) } } catch let e as CheckpointError {
+        do {
+            lock = try TrainLanguage.resumeLock ?? session.directory.map { try SessionDirectory.lock($0) }
+        } catch let e as CheckpointError {
             throw CLIError(e.description)
         }
         defer { withExtendedLifetime(lock) {} }
@@ -251,7 +259,13 @@ struct TrainLanguage: ParsableArguments {
             if let d = session.directory { print("saved to \(d)") }
         }
         guard val.isFinite else {
-            throw CLIError("the model diverged: its validation loss is not finite (lower --lr); nothing was saved")
+            let lastSave = session.events.reversed().compactMap { e -> Int? in
+                if case .saved(let s) = e { s } else { nil }
+            }.first
+            throw CLIError(
+                "the model diverged: its validation loss is not finite (lower --lr)"
+                    + (lastSave.flatMap { s in session.directory.map { "; the save of step \(s) in \($0) is kept" } }
+                        ?? (session.directory == nil ? "" : "; nothing was saved")))
         }
         if let at = divergedAt {
             throw CLIError(
