@@ -252,6 +252,35 @@ final class AppTests: XCTestCase {
         runner.stopAndWait()
     }
 
+    func testASavedSessionIsOpenedFromThePicker() throws {
+        let dir = try temporaryDirectory()
+        var c = LMConfig()
+        c.steps = 6
+        c.layers = 1
+        c.width = 16
+        c.heads = 2
+        c.context = 16
+        c.batch = 2
+        c.corpusDocuments = 200
+        c.evalEvery = 0
+        let s = try LanguageSession(config: c, directory: dir + "/my-run")
+        while s.step < 3 { s.trainStep() }
+        try s.save()
+        let b = TestBackend(width: 120, height: 40)
+        let app = App(backend: b, chatModel: nil, exportDirectory: dir)
+        app.handle(.enter)
+        app.handle(.char("o"))
+        XCTAssertTrue(app.top is SessionPickerScreen)
+        app.render()
+        XCTAssertTrue(screen(b).contains("my-run") && screen(b).contains("step 3 of 6"), screen(b))
+        app.handle(.enter)
+        XCTAssertTrue(app.top is LanguageScreen)
+        guard let runner = app.language else { return XCTFail("not opened") }
+        XCTAssertTrue(waitUntil(app) { runner.status.get().phase == .finished })
+        XCTAssertEqual(runner.snapshot.get().step, 6, "continued from step 3 to the end")
+        runner.stopAndWait()
+    }
+
     func testAFinishedRunSaysSoAndStillAsksBeforeQuitting() throws {
         let b = TestBackend(width: 120, height: 40)
         let app = App(backend: b, chatModel: nil, exportDirectory: try temporaryDirectory())

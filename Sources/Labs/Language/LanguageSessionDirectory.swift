@@ -90,6 +90,17 @@ public enum LanguageSessionDirectory {
         try SessionDirectory.commit(files, step: s.step, to: dir)
     }
 
+    /// A one-line description of the language session saved in `dir` ("gpt 4×128, step 340 of 1000"),
+    /// from its config alone; nil when `dir` holds no readable language session.
+    public static func describe(_ dir: String) -> String? {
+        guard let folder = try? SessionDirectory.current(dir),
+            let bytes = try? BoundedFile.read(folder + "/config.json", limit: maxJSONBytes),
+            let file = try? decoder.decode(ConfigFile.self, from: Data(bytes)), file.format == format,
+            let c = file.config, let step = file.step
+        else { return nil }
+        return "\(c.model.rawValue) \(c.layers)×\(c.width), step \(step) of \(c.steps), corpus \(c.corpus)"
+    }
+
     /// Reads a small file of the snapshot, capped at `limit` bytes.
     static func readFile(_ folder: String, _ name: String, dir: String, limit: Int) throws -> [UInt8] {
         do { return try BoundedFile.read(folder + "/" + name, limit: limit) } catch let e as BoundedFileError {

@@ -80,6 +80,9 @@ public final class LanguageConfigureScreen: Screen {
                     guard let me = app.top as? LanguageConfigureScreen else { return }
                     app.startLanguage(me.config)
                 },
+                KeyBinding([.char("o")], "o", "open a saved session") { app in
+                    app.push(SessionPickerScreen(folder: app.exportDirectory))
+                },
                 KeyBinding([.char("r")], "r", "race: GPT, LSTM and GRU on the same corpus at once", footer: true) {
                     app in
                     guard let me = app.top as? LanguageConfigureScreen else { return }
