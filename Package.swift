@@ -18,6 +18,14 @@ let checked: [SwiftSetting] = [
     .swiftLanguageMode(.v5)
 ]
 
+// Targets that own threads (the session runners, the UI loop, the command line) are compiled in the
+// Swift 6 language mode, so data races between them are compile errors.
+let concurrent: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+let concurrentHot: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+    .swiftLanguageMode(.v6),
+]
+
 let package = Package(
     name: "Orrery",
     platforms: [.macOS(.v15)],
@@ -37,22 +45,23 @@ let package = Package(
         .target(name: "CAssets", cSettings: [.unsafeFlags(["-Wno-c23-extensions"])]),
         .target(name: "CTerm", linkerSettings: [.linkedLibrary("ncursesw"), .linkedLibrary("tinfo")]),
         .target(name: "CPNG", linkerSettings: [.linkedLibrary("png16")]),
-        .target(name: "TerminalUI", dependencies: ["CTerm"], swiftSettings: hot),
+        .target(name: "TerminalUI", dependencies: ["CTerm"], swiftSettings: concurrentHot),
         .target(
             name: "Playground", dependencies: ["TerminalUI", "Labs", "Models", "Compute", "NN", "CPNG"],
-            swiftSettings: hot),
+            swiftSettings: concurrentHot),
         .target(name: "Compute", dependencies: ["CKernels"], swiftSettings: hot),
         .target(name: "NN", dependencies: ["Compute"], swiftSettings: hot),
         .target(name: "Formats", dependencies: ["Compute"], swiftSettings: checked),
         .target(name: "Models", dependencies: ["Compute", "NN"], swiftSettings: checked),
-        .target(name: "Labs", dependencies: ["Compute", "NN", "Models", "Formats", "CAssets"], swiftSettings: checked),
+        .target(
+            name: "Labs", dependencies: ["Compute", "NN", "Models", "Formats", "CAssets"], swiftSettings: concurrent),
         .executableTarget(
             name: "orrery",
             dependencies: [
                 "Compute", "NN", "Formats", "Models", "Labs", "Playground", "TerminalUI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: checked),
+            swiftSettings: concurrent),
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "NN"], swiftSettings: hot),
         .testTarget(name: "NNTests", dependencies: ["Compute", "NN", "Models"], swiftSettings: hot),
         .testTarget(name: "ModelsTests", dependencies: ["Compute", "NN", "Models"], swiftSettings: hot),

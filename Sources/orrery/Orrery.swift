@@ -1,10 +1,11 @@
-// The `orrery` command: argument parsing and wiring only; the work lives in the libraries.
 import ArgumentParser
 import Compute
 import Foundation
 import Labs
 import Playground
 import TerminalUI
+
+// The `orrery` command: argument parsing and wiring only; the work lives in the libraries.
 
 @main
 struct Orrery: ParsableCommand {
@@ -22,7 +23,7 @@ struct Orrery: ParsableCommand {
     /// Runs the command line; every error becomes one `error: <what> (<where>)` line on stderr and a
     /// non-zero exit.
     static func main() {
-        setvbuf(stdout, nil, _IOLBF, 0)
+        setvbuf(standardOut, nil, _IOLBF, 0)
         signal(SIGXFSZ, SIG_IGN)  // a write past a file-size limit fails (EFBIG) and is reported, not fatal
         signal(SIGPIPE, SIG_IGN)  // a closed pipe is seen as EPIPE, so a training run can save before it ends
         let args = Arguments.normalized(Array(CommandLine.arguments.dropFirst()))
@@ -61,7 +62,7 @@ struct Orrery: ParsableCommand {
 
     /// Prints one error line (made safe for a terminal) and exits.
     static func fail(_ message: String, code: Int32) -> Never {
-        fflush(stdout)
+        fflush(standardOut)
         let line = "error: " + TerminalText.safe(message) + "\n"
         FileHandle.standardError.write(Data(line.utf8))
         Foundation.exit(code == 0 ? 1 : code)

@@ -4,7 +4,7 @@
 import TerminalUI
 
 /// One row of a key table.
-public struct KeyBinding {
+public struct KeyBinding: Sendable {
     /// The keys that trigger it (the first is the one help and the footer show).
     public let keys: [Key]
     /// How help spells the keys with a UTF-8 locale, and without one.
@@ -12,11 +12,11 @@ public struct KeyBinding {
     public let help: String
     /// Shown in the footer (the screen's main keys, as btop and lazygit do).
     public let footer: Bool
-    public let action: (App) -> Void
+    public let action: @Sendable (App) -> Void
 
     public init(
         _ keys: [Key], _ label: String, ascii: String? = nil, _ help: String, footer: Bool = false,
-        action: @escaping (App) -> Void
+        action: @escaping @Sendable (App) -> Void
     ) {
         self.keys = keys
         self.label = label

@@ -1,5 +1,8 @@
 // Command-line plumbing shared by every command: negative numbers as option values, the path of the
 // command being run (for error lines), and text from files made safe to print on a terminal.
+#if canImport(Glibc)
+    @preconcurrency import Glibc  // stdout is a C global; imported first so Foundation's re-export does not win
+#endif
 import ArgumentParser
 import Foundation
 
@@ -67,6 +70,9 @@ enum TerminalText {
 /// Standard output that reports a failed write (a full disk, a file-size limit) instead of finishing
 /// "successfully" with nothing written. A closed pipe (`| head`) ends the command quietly with status
 /// 141, as SIGPIPE would, but only after a training run has saved its work.
+/// The C library's stdout stream, read once (a C global; the process uses it from the main thread).
+nonisolated(unsafe) let standardOut: UnsafeMutablePointer<FILE> = stdout
+
 enum StandardOutput {
     struct Failure: Error, CustomStringConvertible {
         let reason: String
@@ -75,7 +81,7 @@ enum StandardOutput {
     }
 
     /// Whether a write to stdout has failed so far.
-    static var failed: Bool { fflush(stdout) != 0 || ferror(stdout) != 0 }
+    static var failed: Bool { fflush(standardOut) != 0 || ferror(standardOut) != 0 }
 
     /// Throws if a write to stdout has failed so far.
     static func check() throws {

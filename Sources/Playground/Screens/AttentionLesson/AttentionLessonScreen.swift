@@ -13,7 +13,7 @@ public final class AttentionLessonScreen: Screen {
     public init() {}
 
     public var keyTable: [KeyBinding] {
-        func me(_ app: App) -> AttentionLessonScreen? { app.top as? AttentionLessonScreen }
+        @Sendable func me(_ app: App) -> AttentionLessonScreen? { app.top as? AttentionLessonScreen }
         return [
             KeyBinding([.char(" ")], "space", "play / pause", footer: true) { app in me(app)?.playing.toggle() },
             KeyBinding([.right], "→", ascii: "Right", "step forward", footer: true) { app in

@@ -49,7 +49,7 @@ public final class ChatScreen: Screen {
     }
 
     public var keyTable: [KeyBinding] {
-        func me(_ app: App) -> ChatScreen? { app.top as? ChatScreen }
+        @Sendable func me(_ app: App) -> ChatScreen? { app.top as? ChatScreen }
         return [
             KeyBinding([], "type, Enter", "ask (letters are text while the input has the focus)") { _ in },
             KeyBinding([], "←/→ ↑/↓", ascii: "Left/Right Up/Down", "in the input: move the cursor / earlier questions")

@@ -3,11 +3,11 @@ import Foundation
 import TerminalUI
 
 /// One row of the home list. Adding a lab to the playground is one line in `HomeScreen.labs`.
-public struct LabEntry {
+public struct LabEntry: Sendable {
     public let title: String, summary: String
     /// What the lab is doing now (one line).
-    public let status: (App) -> String
-    public let open: (App) -> Void
+    public let status: @Sendable (App) -> String
+    public let open: @Sendable (App) -> Void
 }
 
 public final class HomeScreen: Screen {

@@ -49,7 +49,7 @@ public final class LanguageScreen: Screen {
     func isGPT(_ app: App) -> Bool { app.language?.snapshot.get().modelKind == .gpt }
 
     public var keyTable: [KeyBinding] {
-        func me(_ app: App) -> LanguageScreen? { app.top as? LanguageScreen }
+        @Sendable func me(_ app: App) -> LanguageScreen? { app.top as? LanguageScreen }
         var keys = [
             KeyBinding([.char(" ")], "space", "pause / resume", footer: true) { app in
                 guard let r = app.language else { return }

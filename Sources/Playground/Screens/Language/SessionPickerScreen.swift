@@ -27,7 +27,7 @@ public final class SessionPickerScreen: Screen {
     }
 
     public var keyTable: [KeyBinding] {
-        func me(_ app: App) -> SessionPickerScreen? { app.top as? SessionPickerScreen }
+        @Sendable func me(_ app: App) -> SessionPickerScreen? { app.top as? SessionPickerScreen }
         return [
             KeyBinding([.up], "↑/↓", ascii: "Up/Down", "choose a session") { app in
                 guard let m = me(app), !m.sessions.isEmpty else { return }

@@ -17,8 +17,8 @@ public struct Setting<Config> {
 
 /// The four keys of a settings form.
 func settingKeys(
-    selected: @escaping (App) -> Int, setSelected: @escaping (App, Int) -> Void, count: Int,
-    step: @escaping (App, Int) -> Void
+    selected: @escaping @Sendable (App) -> Int, setSelected: @escaping @Sendable (App, Int) -> Void, count: Int,
+    step: @escaping @Sendable (App, Int) -> Void
 ) -> [KeyBinding] {
     [
         KeyBinding([.up], "↑/↓", ascii: "Up/Down", "choose a setting") { app in

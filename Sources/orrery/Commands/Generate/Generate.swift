@@ -68,7 +68,7 @@ struct Sample: ParsableCommand {
         let start = Date()
         if !json {
             print(prompt, terminator: "")
-            fflush(stdout)
+            fflush(standardOut)
         }
         var text = ""
         while let piece = gen.next() {
@@ -77,7 +77,7 @@ struct Sample: ParsableCommand {
                 if !piece.isEmpty { print(JSONLine.encode(["type": "token", "text": piece])) }
             } else {
                 print(piece, terminator: "")
-                fflush(stdout)
+                fflush(standardOut)
             }
             try StandardOutput.check()
         }
@@ -134,7 +134,7 @@ struct Chat: ParsableCommand {
         while true {
             if interactive {
                 print("you> ", terminator: "")
-                fflush(stdout)
+                fflush(standardOut)
             }
             guard let line = try input.next() else { break }
             let user = line.trimmingCharacters(in: .whitespaces)
@@ -152,7 +152,7 @@ struct Chat: ParsableCommand {
                 answer = try chat.reply(to: user) { piece, _ in
                     if interactive {
                         print(piece, terminator: "")
-                        fflush(stdout)
+                        fflush(standardOut)
                     }
                 }
             } catch let e as ChatError { throw CLIError(e.description) }
@@ -160,7 +160,7 @@ struct Chat: ParsableCommand {
                 print()
             } else {
                 print(answer)
-                fflush(stdout)
+                fflush(standardOut)
             }
             try StandardOutput.check()
         }
