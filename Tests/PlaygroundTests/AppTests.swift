@@ -193,6 +193,49 @@ final class AppTests: XCTestCase {
         runner.stopAndWait()
     }
 
+    func testSigintFollowsTheQuitRule() throws {
+        let b = TestBackend(width: 120, height: 40)
+        let app = App(backend: b, chatModel: nil, exportDirectory: try temporaryDirectory())
+        startTinyRun(app)
+        guard let runner = app.language else { return XCTFail("no run") }
+        XCTAssertTrue(waitUntil(app) { runner.snapshot.get().step >= 2 })
+        // Ctrl-C arrives as SIGINT: like q, it asks because the run holds unsaved steps.
+        app.run(quitSignal: { SIGINT }, frames: 2)
+        XCTAssertNotNil(app.confirmation)
+        XCTAssertFalse(app.quit)
+        app.handle(.char("n"))
+        XCTAssertTrue(app.quit)
+        runner.stopAndWait()
+    }
+
+    func testLiveScreenDetails() throws {
+        let dir = try temporaryDirectory()
+        let b = TestBackend(width: 160, height: 24)
+        let app = App(backend: b, chatModel: nil, exportDirectory: dir)
+        startTinyRun(app)
+        guard let runner = app.language, let live = app.top as? LanguageScreen else { return XCTFail("no run") }
+        XCTAssertTrue(waitUntil(app) { runner.snapshot.get().step >= 12 && !runner.snapshot.get().attention.isEmpty })
+        app.render()
+        XCTAssertTrue(screen(b).contains("tensors") && screen(b).contains("rss"), "both memory figures, named")
+        XCTAssertTrue(
+            screen(b).range(of: "rows [0-9]+-[0-9]+ of [0-9]+", options: .regularExpression) != nil,
+            "a heatmap cut to fit says which rows it shows: \(screen(b))")
+        app.handle(.char("g"))
+        XCTAssertTrue(live.logScale)
+        app.render()
+        XCTAssertTrue(screen(b).contains("loss (log)"))
+        // The exported plot carries its own title: dark pixels in the title band.
+        app.handle(.char("e"))
+        var w: Int32 = 0
+        var h: Int32 = 0
+        var px = [UInt8](repeating: 0, count: 640 * 360 * 3)
+        XCTAssertEqual(png_read_rgb(String(app.status.dropFirst(6)), &px, Int32(px.count), &w, &h), 0)
+        var dark = 0
+        for y in 6..<26 { for x in 8..<300 where px[(y * Int(w) + x) * 3] < 80 { dark += 1 } }
+        XCTAssertGreaterThan(dark, 100, "a title is drawn")
+        runner.stopAndWait()
+    }
+
     func testRecurrentModelsHaveNoAttentionKeysOrPane() throws {
         let dir = try temporaryDirectory()
         let b = TestBackend(width: 160, height: 48)

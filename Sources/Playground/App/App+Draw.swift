@@ -48,7 +48,8 @@ extension App {
         }
         let footerWidth = footer.count
         let left = Rect(x: r.x, y: r.y, width: r.width - footerWidth - 1, height: 1)
-        StatusBar(fields: fields, message: status).render(left, into: &buf, ctx.widgets)
+        let message = Date().timeIntervalSince(statusSetAt) < App.statusLifetime ? status : ""
+        StatusBar(fields: fields, message: message).render(left, into: &buf, ctx.widgets)
         buf.text(r.x + r.width - footerWidth, r.y, footer, Style(fg: 244))
     }
 

@@ -20,7 +20,10 @@ public final class App {
     public var help = false
     public var confirmation: Confirmation?
     public var quit = false
-    public var status = ""
+    /// The newest message ("wrote …", "saved …"); shown on the status line for `statusLifetime` seconds.
+    public var status = "" { didSet { statusSetAt = Date() } }
+    var statusSetAt = Date.distantPast
+    public static let statusLifetime = 8.0
     /// Lines to print once the terminal is restored (where sessions were saved).
     public private(set) var exitMessages: [String] = []
     public let exportDirectory: String
