@@ -203,19 +203,9 @@ extension ClassifierLab {
                     "model.safetensors",
                     try SafetensorsWriter.encode(items, metadata: ["step": "\(s.step)", "format": format])
                 ))
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.sortedKeys, .prettyPrinted]
-            let cfg = try JSONSerialization.jsonObject(with: try enc.encode(s.config))
-            files.append(
-                (
-                    "config.json",
-                    Array(
-                        try JSONSerialization.data(
-                            withJSONObject: [
-                                "format": format, "lab": "classifier", "step": s.step, "config": cfg,
-                                "accuracy": s.accuracy,
-                            ], options: [.sortedKeys, .prettyPrinted]))
-                ))
+            let manifest = SessionManifest(
+                format: format, lab: "classifier", step: s.step, config: s.config, metrics: ["accuracy": s.accuracy])
+            files.append(("config.json", try manifest.encoded()))
         } catch {
             throw CheckpointError.writeFailed(dir: directory, reason: "cannot encode the session: \(error)")
         }

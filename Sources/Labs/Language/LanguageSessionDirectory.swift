@@ -19,14 +19,6 @@ public struct SnapshotFiles {
     public let safetensors: (_ name: String) throws -> SafetensorsFile
 }
 
-/// config.json as written by `save`.
-struct ConfigFile: Decodable {
-    var format: String?
-    var lab: String?
-    var step: Int?
-    var config: LMConfig?
-}
-
 public enum LanguageSessionDirectory {
     public static let format = "orrery-language-session-1"
     static let maxJSONBytes = 1 << 20
@@ -81,9 +73,8 @@ public enum LanguageSessionDirectory {
             }
             files.append(("metrics.jsonl", lines))
             files.append(("tokenizer.json", try json(s.tokenizer.json())))
-            let cfg = try JSONSerialization.jsonObject(with: try enc.encode(s.config))
-            files.append(
-                ("config.json", try json(["format": format, "lab": "language", "step": s.step, "config": cfg])))
+            let manifest = SessionManifest(format: format, lab: "language", step: s.step, config: s.config)
+            files.append(("config.json", try manifest.encoded()))
         } catch {
             throw CheckpointError.writeFailed(dir: dir, reason: "cannot encode the session: \(error)")
         }
@@ -95,10 +86,10 @@ public enum LanguageSessionDirectory {
     public static func describe(_ dir: String) -> String? {
         guard let folder = try? SessionDirectory.current(dir),
             let bytes = try? BoundedFile.read(folder + "/config.json", limit: maxJSONBytes),
-            let file = try? decoder.decode(ConfigFile.self, from: Data(bytes)), file.format == format,
-            let c = file.config, let step = file.step
+            let file = try? decoder.decode(SessionManifest<LMConfig>.self, from: Data(bytes)), file.format == format
         else { return nil }
-        return "\(c.model.rawValue) \(c.layers)×\(c.width), step \(step) of \(c.steps), corpus \(c.corpus)"
+        let c = file.config
+        return "\(c.model.rawValue) \(c.layers)×\(c.width), step \(file.step) of \(c.steps), corpus \(c.corpus)"
     }
 
     /// Reads a small file of the snapshot, capped at `limit` bytes.
@@ -208,23 +199,18 @@ public enum LanguageSessionDirectory {
                 throw CheckpointError.invalidConfig(dir: dir, reason: problem)
             }
         }
-        let file: ConfigFile
-        do { file = try decoder.decode(ConfigFile.self, from: Data(cbytes)) } catch {
+        let file: SessionManifest<LMConfig>
+        do { file = try decoder.decode(SessionManifest<LMConfig>.self, from: Data(cbytes)) } catch {
             throw CheckpointError.invalidConfig(dir: dir, reason: describe(error))
         }
-        guard file.format == format else {
-            throw CheckpointError.wrongFormat(dir: dir, found: file.format ?? "missing")
-        }
+        guard file.format == format else { throw CheckpointError.wrongFormat(dir: dir, found: file.format) }
         if let lab = file.lab, lab != "language" {
             throw CheckpointError.invalidConfig(
                 dir: dir, reason: "the session belongs to the \(lab) lab, not the language lab")
         }
-        guard let step = file.step, step >= 0 else {
-            throw CheckpointError.invalidConfig(dir: dir, reason: "\"step\" is missing or negative")
-        }
-        guard let config = file.config else {
-            throw CheckpointError.invalidConfig(dir: dir, reason: "\"config\" is missing")
-        }
+        let step = file.step
+        guard step >= 0 else { throw CheckpointError.invalidConfig(dir: dir, reason: "\"step\" is negative") }
+        let config = file.config
         do { try LanguageSession.validate(config) } catch let e as SessionError {
             throw CheckpointError.invalidConfig(dir: dir, reason: e.reason)
         }
