@@ -51,7 +51,12 @@ public final class ClassifierSession {
         case .relu: model = MLP(sizes, activation: { (x: Tensor) -> Tensor in x.relu() }, rng: &rng)
         }
         optimizer = Adam(model.parameters, lr: config.lr)
+        divergence = DivergenceGuard(parameters: model.parameters, optimizer: optimizer)
+        divergence.remember(step: 0)
     }
+
+    /// Skips and rollbacks on non-finite losses, as in every lab.
+    public let divergence: DivergenceGuard
 
     /// One full-batch Adam step; returns the loss (NaN: the step was skipped).
     @discardableResult
@@ -59,11 +64,16 @@ public final class ClassifierSession {
         model.zeroGrad()
         let l = model(data.points).crossEntropy(data.labels)
         let loss = l.item()
-        if loss.isFinite {
+        switch divergence.judge(finite: loss.isFinite) {
+        case .stepped:
             l.backward()
+            optimizer.learningRate = config.lr * divergence.lrScale
             optimizer.step()
+            step += 1
+            if step % 50 == 0 { divergence.remember(step: step) }
+        case .skipped, .diverged: step += 1
+        case .rolledBack(let to, _): step = to
         }
-        step += 1
         losses.append(loss)
         if step % 10 == 0 || step == config.steps { accuracy = noGrad { data.accuracy(model(data.points)) } }
         return loss
@@ -138,6 +148,9 @@ public final class ClassifierLab: SteppedSession {
 
     public func advance() throws {
         session.trainStep()
+        if session.divergence.diverged {
+            throw SessionError.diverged(step: session.step, rollbacks: session.divergence.rollbacks)
+        }
         if session.step % probeEvery == 0 || isFinished { probed = session.probe(n: gridSize) }
     }
 

@@ -115,19 +115,20 @@ public final class LanguageSession {
     public let trainTokens: [Int], valTokens: [Int]
     let schedule: WarmupCosine
     public internal(set) var step = 0
-    public internal(set) var lrScale: Float = 1
+    /// Multiplies the schedule's learning rate (halved at each rollback).
+    public var lrScale: Float { divergence.lrScale }
     public internal(set) var history: [StepMetrics] = []
     public internal(set) var events: [SessionEvent] = []
     public var directory: String?
     /// Steps whose loss is replaced by NaN once (fault injection for tests and demos).
     public var injectNaN: Set<Int> = []
-    var badSteps = 0
+    /// Skips, rollbacks and the last good state (the guard every training session uses).
+    public let divergence: DivergenceGuard
     /// Steps skipped for a non-finite loss or gradient, and rollbacks, over the whole run.
-    public internal(set) var skippedSteps = 0, rollbacks = 0
-    /// Set when `maxRollbacks` rollbacks did not bring the loss back: the caller stops training.
-    public internal(set) var diverged = false
-    public static let maxRollbacks = 20
-    var good: (step: Int, params: [[Float]], m: [[Float]], v: [[Float]], adamStep: Int, history: Int)?
+    public var skippedSteps: Int { divergence.skippedSteps }
+    public var rollbacks: Int { divergence.rollbacks }
+    /// Set when the guard's rollbacks did not bring the loss back: the caller stops training.
+    public var diverged: Bool { divergence.diverged }
 
     // MARK: building
 
@@ -152,7 +153,8 @@ public final class LanguageSession {
         optimizer = Adam.adamW(
             model.namedParameters(), lr: config.lr, betas: (0.9, 0.95), weightDecay: config.weightDecay)
         schedule = WarmupCosine(peak: config.lr, warmup: config.warmup, total: config.steps, minLR: config.minLR)
-        snapshotGood()
+        divergence = DivergenceGuard(parameters: model.parameters, optimizer: optimizer)
+        divergence.remember(step: 0)
     }
 
     init(config: LMConfig, tokenizer: Tokenizer, model: LanguageModel, directory: String) throws {
@@ -166,6 +168,7 @@ public final class LanguageSession {
         optimizer = Adam.adamW(
             model.namedParameters(), lr: config.lr, betas: (0.9, 0.95), weightDecay: config.weightDecay)
         schedule = WarmupCosine(peak: config.lr, warmup: config.warmup, total: config.steps, minLR: config.minLR)
+        divergence = DivergenceGuard(parameters: model.parameters, optimizer: optimizer)
     }
 
     /// A batch window needs context + 1 tokens (inputs and their next-token targets).
@@ -290,26 +293,28 @@ public final class LanguageSession {
             m.gradNorm = Autograd.clipGradNorm(model.parameters, maxNorm: config.clip)
             m.clipped = m.gradNorm > config.clip
         }
-        if !value.isFinite || !m.gradNorm.isFinite {
-            m.skipped = true
-            events.append(.nonFiniteLoss(step: step))
-            badSteps += 1
-            skippedSteps += 1
-            step += 1
-            if badSteps >= 3 {
-                if rollbacks >= LanguageSession.maxRollbacks { diverged = true } else { rollback() }
-            }
-        } else {
-            badSteps = 0
+        switch divergence.judge(finite: value.isFinite && m.gradNorm.isFinite) {
+        case .stepped:
             optimizer.learningRate = learningRate
             optimizer.step()
             step += 1
+        case .skipped, .diverged:
+            m.skipped = true
+            events.append(.nonFiniteLoss(step: step))
+            step += 1
+        case .rolledBack(let to, let scale):
+            m.skipped = true
+            events.append(.nonFiniteLoss(step: step))
+            step = to
+            events.append(.rollback(toStep: to, lrScale: scale))
         }
         m.tokensPerSecond =
             Double(config.batch * config.context) / (Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
         if config.evalEvery > 0 && (step % config.evalEvery == 0 || step == config.steps) { m.valLoss = evaluate() }
         history.append(m)
-        if !m.skipped && config.checkpointEvery > 0 && step % config.checkpointEvery == 0 { snapshotGood() }
+        if !m.skipped && config.checkpointEvery > 0 && step % config.checkpointEvery == 0 {
+            divergence.remember(step: step)
+        }
         return m
     }
 
@@ -338,17 +343,9 @@ public final class LanguageSession {
         }
     }
 
-    func snapshotGood() {
-        let ps = model.parameters
-        good = (
-            step, ps.map { $0.toArray() }, optimizer.m.map { $0.toArray() }, optimizer.v.map { $0.toArray() },
-            optimizer.stepCount, history.count
-        )
-    }
-
     /// Whether the newest step was a good one (a save of a state after non-finite steps would keep
     /// weights that no longer give finite outputs).
-    public var isInGoodState: Bool { badSteps == 0 }
+    public var isInGoodState: Bool { divergence.isInGoodState }
 
     /// Whether the current state is worth saving: its newest step was finite and the model still gives
     /// a finite validation loss (weights can grow huge yet finite and overflow only later).
@@ -358,29 +355,10 @@ public final class LanguageSession {
     /// model that works. Returns false when there is no such state.
     @discardableResult
     public func restoreLastGood() -> Bool {
-        guard let g = good else { return false }
-        restore(g)
-        badSteps = 0
-        events.append(.restoredForSave(toStep: g.step))
+        guard let to = divergence.restore() else { return false }
+        step = to
+        events.append(.restoredForSave(toStep: to))
         return true
-    }
-
-    func restore(_ g: (step: Int, params: [[Float]], m: [[Float]], v: [[Float]], adamStep: Int, history: Int)) {
-        for (p, v) in zip(model.parameters, g.params) { p.assign(Tensor(shape: p.shape, data: v)) }
-        optimizer.load(
-            step: g.adamStep, m: zip(optimizer.m, g.m).map { Tensor(shape: $0.0.shape, data: $0.1) },
-            v: zip(optimizer.v, g.v).map { Tensor(shape: $0.0.shape, data: $0.1) })
-        step = g.step
-    }
-
-    /// Back to the last good state, with half the learning rate.
-    func rollback() {
-        guard let g = good else { return }
-        restore(g)
-        lrScale *= 0.5
-        badSteps = 0
-        rollbacks += 1
-        events.append(.rollback(toStep: g.step, lrScale: lrScale))
     }
 
     // MARK: seeing inside

@@ -375,9 +375,9 @@ public enum LanguageSessionDirectory {
 extension LanguageSession {
     func restore(step: Int, lrScale: Float, history: [StepMetrics]) {
         self.step = step
-        self.lrScale = lrScale
+        divergence.resume(lrScale: lrScale)
         self.history = history.filter { $0.step < step }
-        snapshotGood()
+        divergence.remember(step: step)
     }
 
     /// Saves to `directory` (if set) and records the event. Callers save only sound states (see

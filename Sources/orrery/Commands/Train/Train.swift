@@ -72,13 +72,17 @@ struct ClassifierOptions: ParsableArguments {
         let progress = Progress(total: steps, label: dataset.rawValue, enabled: !json)
         let start = Date()
         var loss: Float = .nan
-        for step in 0..<steps {
+        while session.step < steps {
+            let step = session.step
             loss = session.trainStep()
-            guard loss.isFinite else { throw CLIError("loss became \(loss) at step \(step) (lower --lr)") }
+            if session.divergence.diverged {
+                throw CLIError(
+                    SessionError.diverged(step: session.step, rollbacks: session.divergence.rollbacks).reason)
+            }
             if json && (step % 100 == 0 || step == steps - 1) {
                 print(JSONLine.encode(["type": "step", "step": step, "loss": Double(loss)]))
             }
-            progress.update(step + 1, detail: String(format: "loss %.4f", loss))
+            progress.update(session.step, detail: String(format: "loss %.4f", loss))
             if StandardOutput.failed { break }
         }
         progress.finish()
