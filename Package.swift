@@ -62,16 +62,19 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: concurrent),
-        .testTarget(name: "ComputeTests", dependencies: ["Compute", "NN"], swiftSettings: hot),
-        .testTarget(name: "NNTests", dependencies: ["Compute", "NN", "Models"], swiftSettings: hot),
-        .testTarget(name: "ModelsTests", dependencies: ["Compute", "NN", "Models"], swiftSettings: hot),
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: checked),
+        .testTarget(name: "ComputeTests", dependencies: ["TestSupport", "Compute", "NN"], swiftSettings: hot),
+        .testTarget(name: "NNTests", dependencies: ["TestSupport", "Compute", "NN", "Models"], swiftSettings: hot),
+        .testTarget(name: "ModelsTests", dependencies: ["TestSupport", "Compute", "NN", "Models"], swiftSettings: hot),
         .testTarget(
-            name: "LabsTests", dependencies: ["Compute", "NN", "Models", "Labs", "Formats"], swiftSettings: hot),
-        .testTarget(name: "TerminalUITests", dependencies: ["TerminalUI"], swiftSettings: hot),
-        .testTarget(
-            name: "PlaygroundTests", dependencies: ["Playground", "TerminalUI", "Labs", "Models", "Compute"],
+            name: "LabsTests", dependencies: ["TestSupport", "Compute", "NN", "Models", "Labs", "Formats"],
             swiftSettings: hot),
-        .testTarget(name: "FormatsTests", dependencies: ["Compute", "Formats"], swiftSettings: hot),
-        .testTarget(name: "OrreryCLITests", dependencies: ["orrery"], swiftSettings: hot),
+        .testTarget(name: "TerminalUITests", dependencies: ["TestSupport", "TerminalUI"], swiftSettings: hot),
+        .testTarget(
+            name: "PlaygroundTests",
+            dependencies: ["TestSupport", "Playground", "TerminalUI", "Labs", "Models", "Compute"],
+            swiftSettings: hot),
+        .testTarget(name: "FormatsTests", dependencies: ["TestSupport", "Compute", "Formats"], swiftSettings: hot),
+        .testTarget(name: "OrreryCLITests", dependencies: ["TestSupport", "orrery"], swiftSettings: hot),
     ]
 )

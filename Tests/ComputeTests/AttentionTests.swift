@@ -1,4 +1,5 @@
 import Compute
+import TestSupport
 import XCTest
 
 /// FlashAttention against the naive materialised definition, forward and backward.

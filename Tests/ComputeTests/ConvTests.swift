@@ -1,4 +1,5 @@
 import Compute
+import TestSupport
 import XCTest
 
 /// Convolutions against direct loops (PyTorch's definitions).

@@ -1,5 +1,6 @@
 import CKernels
 import Compute
+import TestSupport
 import XCTest
 
 /// GEMM against a naive Double reference: odd and degenerate shapes, every transpose, strided

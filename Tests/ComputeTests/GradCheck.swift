@@ -26,16 +26,3 @@ func randnAwayFromZero(_ shape: [Int], seed: UInt64) -> Tensor {
     }
     return t
 }
-
-func assertClose(
-    _ a: [Float], _ b: [Float], atol: Float = 1e-4, rtol: Float = 1e-4, _ msg: String = "",
-    file: StaticString = #filePath, line: UInt = #line
-) {
-    XCTAssertEqual(a.count, b.count, "\(msg): sizes", file: file, line: line)
-    for i in 0..<min(a.count, b.count) {
-        if !(abs(a[i] - b[i]) <= atol + rtol * abs(b[i])) {
-            XCTFail("\(msg): element \(i): \(a[i]) vs \(b[i])", file: file, line: line)
-            return
-        }
-    }
-}

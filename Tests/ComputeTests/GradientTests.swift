@@ -1,4 +1,5 @@
 import Compute
+import TestSupport
 import XCTest
 
 /// Every differentiable op against central finite differences, including broadcasting.

@@ -1,5 +1,6 @@
 import CKernels
 import Compute
+import TestSupport
 import XCTest
 
 final class TensorTests: XCTestCase {

@@ -2,6 +2,7 @@ import Compute
 import Foundation
 import Models
 import NN
+import TestSupport
 import XCTest
 
 final class GPTTests: XCTestCase {
@@ -57,15 +58,9 @@ final class GPTTests: XCTestCase {
             grads.append(model.parameters.map { $0.grad!.toArray() })
         }
         XCTAssertEqual(losses[0], losses[1])
-        for (a, b) in zip(grads[0], grads[1]) { assertCloseArrays(a, b, "checkpointed gradients") }
+        for (a, b) in zip(grads[0], grads[1]) { assertClose(a, b, atol: 1e-5, rtol: 1e-4, "checkpointed gradients") }
         XCTAssertLessThan(
             Double(peaks[1]), Double(peaks[0]) * 0.75, "peak \(peaks[1]) with checkpointing vs \(peaks[0]) without")
-    }
-
-    func assertCloseArrays(_ a: [Float], _ b: [Float], _ msg: String, line: UInt = #line) {
-        for i in 0..<a.count where abs(a[i] - b[i]) > 1e-5 + 1e-4 * abs(b[i]) {
-            return XCTFail("\(msg): element \(i): \(a[i]) vs \(b[i])", line: line)
-        }
     }
 
     func testPackerKeepsEveryTokenAndRespectsCapacity() {

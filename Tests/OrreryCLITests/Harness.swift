@@ -1,6 +1,7 @@
 // Drives the real `orrery` binary the way a script or a user would: arguments, stdin, environment,
 // and a time limit (a hang is a failure with its own message, not a stuck suite).
 import Foundation
+import TestSupport
 import XCTest
 
 struct CLIResult {
@@ -94,10 +95,4 @@ extension XCTestCase {
         return dir + "/" + name
     }
 
-    func temporaryDirectory(_ label: String) throws -> String {
-        let dir = NSTemporaryDirectory() + "orrery-\(label)-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
-        return dir
-    }
 }

@@ -4,6 +4,7 @@ import Labs
 import Models
 import Playground
 import TerminalUI
+import TestSupport
 import XCTest
 
 /// The app driven through the test backend: keys in, frames out, no terminal needed.
@@ -33,13 +34,6 @@ final class AppTests: XCTestCase {
             Thread.sleep(forTimeInterval: 0.02)
         }
         return false
-    }
-
-    func temporaryDirectory() throws -> String {
-        let dir = NSTemporaryDirectory() + "orrery-app-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
-        return dir
     }
 
     /// A tiny language run started from the configure screen (steps 200, layers 1, width 32, context 32, batch 4).
