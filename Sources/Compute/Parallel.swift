@@ -7,10 +7,30 @@ import Foundation
 public enum Parallel {
     nonisolated(unsafe) private static var _threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    /// Number of worker threads used by kernels (default: all cores). `--threads` sets it.
+    /// A per-thread override of `threads` (see `withThreads`), kept in a pthread key: cheap to read.
+    @usableFromInline static let overrideKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// Number of worker threads used by kernels (default: all cores). `--threads` sets it for the
+    /// process; `withThreads` overrides it for one thread's work.
     public static var threads: Int {
-        get { _threads }
+        get {
+            if let p = pthread_getspecific(overrideKey) { return Int(bitPattern: p) }
+            return _threads
+        }
         set { _threads = max(1, newValue) }
+    }
+
+    /// Runs `body` with `n` worker threads for the kernels called from this thread only (tests and
+    /// benchmarks compare thread counts without changing what other threads use).
+    public static func withThreads<T>(_ n: Int, _ body: () throws -> T) rethrows -> T {
+        let old = pthread_getspecific(overrideKey)
+        pthread_setspecific(overrideKey, UnsafeRawPointer(bitPattern: max(1, n)))
+        defer { pthread_setspecific(overrideKey, old) }
+        return try body()
     }
 
     /// Runs `body(range)` over `0..<n` split into contiguous ranges, one per worker, each at least

@@ -60,21 +60,19 @@ final class AttentionTests: XCTestCase {
     }
 
     func testSmallTilesAndThreadCounts() {
-        let (oq, ok) = (FlashAttention.blockQ, FlashAttention.blockK)
-        let oldThreads = Parallel.threads
-        defer {
-            FlashAttention.blockQ = oq
-            FlashAttention.blockK = ok
-            Parallel.threads = oldThreads
+        // Tile sizes and thread counts are set for this test's thread only (no global is changed).
+        FlashAttention.withTiles(q: 16, k: 8) {
+            XCTAssertEqual([FlashAttention.blockQ, FlashAttention.blockK], [16, 8])
+            for t in [1, 2, 3] {
+                Parallel.withThreads(t) {
+                    XCTAssertEqual(Parallel.threads, t)
+                    compare(H: 1, Hkv: 1, Nq: 45, Nk: 45, d: 32, causal: true, seed: 200)  // one head: split KV tiles
+                    compare(H: 3, Hkv: 1, Nq: 33, Nk: 33, d: 32, causal: false, seed: 210)
+                    compare(H: 2, Hkv: 2, Nq: 40, Nk: 40, d: 32, causal: true, cu: [0, 1, 9, 10, 33, 40], seed: 220)
+                }
+            }
         }
-        FlashAttention.blockQ = 16
-        FlashAttention.blockK = 8
-        for t in [1, 2, 3] {
-            Parallel.threads = t
-            compare(H: 1, Hkv: 1, Nq: 45, Nk: 45, d: 32, causal: true, seed: 200)  // one head: split KV tiles
-            compare(H: 3, Hkv: 1, Nq: 33, Nk: 33, d: 32, causal: false, seed: 210)
-            compare(H: 2, Hkv: 2, Nq: 40, Nk: 40, d: 32, causal: true, cu: [0, 1, 9, 10, 33, 40], seed: 220)
-        }
+        XCTAssertEqual(FlashAttention.blockQ, 128, "the default is untouched")
     }
 
     func testPackedDocumentsIncludingOneTokenOnes() {

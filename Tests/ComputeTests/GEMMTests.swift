@@ -101,14 +101,9 @@ final class GEMMTests: XCTestCase {
     func testThreadCountDoesNotChangeResults() {
         let a = randn([300, 200], seed: 1)
         let b = randn([200, 150], seed: 2)
-        let old = Parallel.threads
-        defer { Parallel.threads = old }
-        Parallel.threads = 1
-        let one = a.matmul(b).toArray()
-        Parallel.threads = 2
-        let two = a.matmul(b).toArray()
-        Parallel.threads = 3
-        let three = a.matmul(b).toArray()
+        let one = Parallel.withThreads(1) { a.matmul(b).toArray() }
+        let two = Parallel.withThreads(2) { a.matmul(b).toArray() }
+        let three = Parallel.withThreads(3) { a.matmul(b).toArray() }
         XCTAssertEqual(one, two, "GEMM splits by output, so results are bit-identical")
         XCTAssertEqual(one, three)
         check(M: 200, N: 300, K: 100, transA: false, transB: true, seed: 5, threads: 2)

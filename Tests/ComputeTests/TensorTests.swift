@@ -127,14 +127,14 @@ final class TensorTests: XCTestCase {
         XCTAssertEqual(p.sorted(), Array(0..<100))
         XCTAssertNotEqual(p, Array(0..<100))
         // Same seed, different thread counts: identical tensors.
-        let old = Parallel.threads
-        defer { Parallel.threads = old }
-        Parallel.threads = 1
-        var r1 = RNG(seed: 11)
-        let t1 = Tensor.randn([1000], rng: &r1).toArray()
-        Parallel.threads = 2
-        var r2 = RNG(seed: 11)
-        let t2 = Tensor.randn([1000], rng: &r2).toArray()
+        let t1 = Parallel.withThreads(1) {
+            var r1 = RNG(seed: 11)
+            return Tensor.randn([1000], rng: &r1).toArray()
+        }
+        let t2 = Parallel.withThreads(2) {
+            var r2 = RNG(seed: 11)
+            return Tensor.randn([1000], rng: &r2).toArray()
+        }
         XCTAssertEqual(t1, t2)
     }
 

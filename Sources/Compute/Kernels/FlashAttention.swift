@@ -104,8 +104,32 @@ public struct AttentionMask: Sendable, Equatable {
 
 public enum FlashAttention {
     /// Query and key tile sizes (rows): 128 × 128 measured fastest here (score tile 64 KiB, in L2).
-    nonisolated(unsafe) public static var blockQ = 128
-    nonisolated(unsafe) public static var blockK = 128
+    nonisolated(unsafe) static var defaultTiles = (q: 128, k: 128)
+    /// A per-thread override of the tile sizes (see `withTiles`): q in the high half, k in the low.
+    static let tilesKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// Query and key/value tile rows. Setting them changes the process default (`bench attention
+    /// --block-q/--block-k`); `withTiles` overrides them for one thread's work.
+    public static var blockQ: Int {
+        get { pthread_getspecific(tilesKey).map { Int(bitPattern: $0) >> 32 } ?? defaultTiles.q }
+        set { defaultTiles.q = max(1, newValue) }
+    }
+    public static var blockK: Int {
+        get { pthread_getspecific(tilesKey).map { Int(bitPattern: $0) & 0xFFFF_FFFF } ?? defaultTiles.k }
+        set { defaultTiles.k = max(1, newValue) }
+    }
+
+    /// Runs `body` with q × k tiles for the attention called from this thread only.
+    public static func withTiles<T>(q: Int, k: Int, _ body: () throws -> T) rethrows -> T {
+        let old = pthread_getspecific(tilesKey)
+        pthread_setspecific(tilesKey, UnsafeRawPointer(bitPattern: max(1, q) << 32 | max(1, k)))
+        defer { pthread_setspecific(tilesKey, old) }
+        return try body()
+    }
 
     /// O = softmax(scale·Q Kᵀ + mask) V for q [B, H, Nq, d], k/v [B, Hkv, Nk, d] (H a multiple of Hkv);
     /// writes O (same layout as q) and lse [B·H·Nq] (natural log; −∞ for a row that sees no key).
