@@ -164,7 +164,7 @@ final class LanguageSessionTests: XCTestCase {
     func testBadCorpusFilesGiveClearErrors() throws {
         func err(_ path: String, bytes: Bool = false) -> String {
             var c = small(.gpt)
-            c.corpus = path
+            c.corpus = .file(path)
             c.byteLevel = bytes
             do {
                 _ = try LanguageSession(config: c)

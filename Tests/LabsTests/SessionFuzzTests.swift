@@ -27,7 +27,7 @@ final class SessionFuzzTests: XCTestCase {
         c.batch = 2
         c.steps = 4
         c.evalEvery = 0
-        c.tokenizer = tokenizer
+        c.tokenizer = TokenizerKind(rawValue: tokenizer) ?? .char
         c.bpeVocab = 280
         let path = dir + "/base-\(tokenizer)"
         let s = try LanguageSession(config: c, directory: path)

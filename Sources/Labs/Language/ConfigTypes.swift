@@ -32,6 +32,12 @@ enum ConfigTypes {
         case is Float?.Type: return finiteFloat(v) || isNull ? nil : "a number or null"
         case is Bool.Type: if case .bool = v { return nil } else { return "true or false" }
         case is String.Type: if case .string = v { return nil } else { return "a string" }
+        case is TokenizerKind.Type:
+            if case .string(let s) = v, TokenizerKind(rawValue: s) != nil { return nil }
+            return "one of " + TokenizerKind.allCases.map(\.rawValue).joined(separator: ", ")
+        case is CorpusSource.Type:
+            if case .string(let s) = v, !s.isEmpty { return nil }
+            return "\"stories\", \"dialogue\" or a file path"
         case is LMConfig.ModelKind.Type:
             if case .string(let s) = v, LMConfig.ModelKind(rawValue: s) != nil { return nil }
             return "one of " + LMConfig.ModelKind.allCases.map(\.rawValue).joined(separator: ", ")

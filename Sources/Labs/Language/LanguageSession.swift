@@ -8,17 +8,48 @@ import Foundation
 import Models
 import NN
 
+/// Which tokenizer a language session trains.
+public enum TokenizerKind: String, Codable, CaseIterable, Sendable { case char, bpe }
+
+/// Where a language session's text comes from: a built-in corpus, or a file. Written in config.json as
+/// one string ("stories", "dialogue", or the path), as it always was.
+public enum CorpusSource: Codable, Equatable, Sendable, CustomStringConvertible, ExpressibleByStringLiteral {
+    case stories, dialogue
+    case file(String)
+
+    public init(_ s: String) {
+        switch s {
+        case "stories": self = .stories
+        case "dialogue": self = .dialogue
+        default: self = .file(s)
+        }
+    }
+    public init(stringLiteral s: String) { self.init(s) }
+    public init(from decoder: Decoder) throws { self.init(try decoder.singleValueContainer().decode(String.self)) }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+    public var description: String {
+        switch self {
+        case .stories: return "stories"
+        case .dialogue: return "dialogue"
+        case .file(let p): return p
+        }
+    }
+}
+
 public struct LMConfig: Codable, Equatable, Sendable {
     public enum ModelKind: String, Codable, Sendable, CaseIterable { case gpt, lstm, gru }
     public var model: ModelKind = .gpt
     /// "stories", "dialogue", or a path to a text file.
-    public var corpus = "stories"
+    public var corpus: CorpusSource = .stories
     /// Documents generated for a built-in corpus.
     public var corpusDocuments = 4000
     /// Accept binary / non-UTF-8 files (byte-level tokens).
     public var byteLevel = false
     /// "char" or "bpe".
-    public var tokenizer = "char"
+    public var tokenizer: TokenizerKind = .char
     public var bpeVocab = 512
     public var layers = 4, width = 128, heads = 4, context = 128, batch = 32
     public var kvHeads: Int? = nil
@@ -47,7 +78,7 @@ public struct LMConfig: Codable, Equatable, Sendable {
             c.width = 256
             c.lr = 3e-3
         case "chat":
-            c.corpus = "dialogue"
+            c.corpus = .dialogue
             c.corpusDocuments = 30000
             c.steps = 3000
             c.warmup = 100
@@ -139,8 +170,8 @@ public final class LanguageSession {
         let bytes = try LanguageSession.corpusBytes(config)
         let tok: Tokenizer
         switch config.tokenizer {
-        case "bpe": tok = try ByteBPE.train(Array(bytes.prefix(4 << 20)), vocabSize: config.bpeVocab)
-        default:
+        case .bpe: tok = try ByteBPE.train(Array(bytes.prefix(4 << 20)), vocabSize: config.bpeVocab)
+        case .char:
             tok =
                 config.byteLevel
                 ? CharTokenizer(chars: []) : CharTokenizer(training: String(decoding: bytes, as: UTF8.self))
@@ -200,7 +231,7 @@ public final class LanguageSession {
         try check(
             c.corpusDocuments >= 1 && c.corpusDocuments <= 200_000,
             "corpus documents must be 1…200000, got \(c.corpusDocuments)")
-        try check(!c.corpus.isEmpty, "corpus must name a built-in corpus or a file")
+        if case .file(let path) = c.corpus { try check(!path.isEmpty, "corpus must name a built-in corpus or a file") }
         if c.model == .gpt {
             let kv = c.kvHeads ?? c.heads
             try check(c.heads >= 1, "heads must be at least 1, got \(c.heads)")
@@ -211,18 +242,16 @@ public final class LanguageSession {
                 kv >= 1 && kv <= c.heads && c.heads % kv == 0,
                 "kvHeads must divide heads (\(c.heads)) and be at least 1, got \(kv)")
         }
-        try check(
-            c.tokenizer == "char" || c.tokenizer == "bpe", "tokenizer must be char or bpe, got \"\(c.tokenizer)\"")
         try check(c.bpeVocab >= 256 && c.bpeVocab <= 65536, "bpe vocabulary must be 256…65536, got \(c.bpeVocab)")
         try check((c.dropout ?? 0) >= 0 && (c.dropout ?? 0) < 1, "dropout must be in [0, 1)")
     }
 
     static func corpusBytes(_ c: LMConfig) throws -> [UInt8] {
         switch c.corpus {
-        case "stories": return Array(StoryCorpus.corpus(stories: c.corpusDocuments, seed: c.seed).utf8)
-        case "dialogue": return Array(DialogueWorld.corpus(dialogues: c.corpusDocuments, seed: c.seed).utf8)
-        default:
-            do { return try CorpusLoader.load(c.corpus, allowBytes: c.byteLevel) } catch let e as CorpusError {
+        case .stories: return Array(StoryCorpus.corpus(stories: c.corpusDocuments, seed: c.seed).utf8)
+        case .dialogue: return Array(DialogueWorld.corpus(dialogues: c.corpusDocuments, seed: c.seed).utf8)
+        case .file(let path):
+            do { return try CorpusLoader.load(path, allowBytes: c.byteLevel) } catch let e as CorpusError {
                 throw SessionError.corpus(e)
             }
         }
@@ -385,7 +414,12 @@ public final class LanguageSession {
         o.maxTokens = maxTokens
         o.seed = UInt64(step)
         o.temperature = temperature
-        let prompt = config.corpus == "dialogue" ? "User: " : (config.corpus == "stories" ? "Once" : "")
+        let prompt: String
+        switch config.corpus {
+        case .dialogue: prompt = "User: "
+        case .stories: prompt = "Once"
+        case .file: prompt = ""
+        }
         return prompt + generator(prompt: prompt, options: o).run()
     }
 

@@ -226,7 +226,7 @@ public enum LanguageSessionDirectory {
             throw CheckpointError.malformed(dir: dir, file: "tokenizer.json", reason: "\(error)")
         }
         let kind = tobj["type"] as? String ?? "?"
-        guard kind == config.tokenizer else {
+        guard kind == config.tokenizer.rawValue else {
             throw CheckpointError.invalidConfig(
                 dir: dir, reason: "tokenizer is \"\(config.tokenizer)\" but tokenizer.json holds a \(kind) tokenizer")
         }

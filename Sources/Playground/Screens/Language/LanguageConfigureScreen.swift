@@ -41,14 +41,14 @@ public final class LanguageConfigureScreen: Screen {
                     (
                         "stories",
                         {
-                            $0.corpus = "stories"
+                            $0.corpus = .stories
                             $0.corpusDocuments = 4000
                         }
                     ),
                     (
                         "dialogue",
                         {
-                            $0.corpus = "dialogue"
+                            $0.corpus = .dialogue
                             $0.corpusDocuments = 8000
                         }
                     ),

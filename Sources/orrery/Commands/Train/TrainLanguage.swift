@@ -38,7 +38,7 @@ struct TrainLanguage: ParsableArguments {
     @Option(help: "Sequences per batch.") var batch: Int?
     @Option(help: "Peak learning rate.") var lr: Float?
     @Option(help: "Random seed.") var seed: UInt64?
-    @Option(help: "Tokenizer: char or bpe.") var tokenizer: String?
+    @Option(help: "Tokenizer: char or bpe.") var tokenizer: TokenizerKind?
     @Option(help: "Documents generated for a built-in corpus.") var documents: Int?
     @Option(help: "GPT residual dropout probability.") var dropout: Float?
     @Option(help: "Evaluate every N steps.") var evalEvery: Int?
@@ -97,7 +97,7 @@ struct TrainLanguage: ParsableArguments {
         if let o = out { try SessionDirectory.prepareNew(o, replace: force) }
         guard var c = LMConfig.preset(preset) else { throw CLIError("unknown model \(preset)") }
         if let v = steps { c.steps = v }
-        if let v = corpus { c.corpus = v }
+        if let v = corpus { c.corpus = .file(v) }
         c.byteLevel = bytes
         if let v = layers { c.layers = v }
         if let v = width { c.width = v }
@@ -335,3 +335,5 @@ struct TrainChat: ParsableCommand {
     @OptionGroup var options: TrainLanguage
     func run() throws { try options.run(preset: "chat") }
 }
+
+extension TokenizerKind: ExpressibleByArgument {}

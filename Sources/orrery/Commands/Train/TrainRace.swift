@@ -34,7 +34,7 @@ struct TrainRace: ParsableCommand {
         base.seed = seed
         base.corpusDocuments = documents
         base.checkpointEvery = 0
-        if let c = corpus { base.corpus = c }
+        if let c = corpus { base.corpus = .file(c) }
         let race: LanguageRace
         do { race = try LanguageRace(base: base) } catch { throw CLIError("\(error)") }
         installInterruptHandler()
