@@ -10,7 +10,7 @@ extension App {
             for (i, line) in wrap(ctx.pick(msg, msg.replacingOccurrences(of: "×", with: "x")), width: buf.width)
                 .prefix(buf.height).enumerated()
             {
-                buf.text(0, i, line, Style(fg: 214))
+                buf.text(0, i, line, Style(fg: ctx.theme.warning))
             }
             return
         }
@@ -50,7 +50,7 @@ extension App {
         let left = Rect(x: r.x, y: r.y, width: r.width - footerWidth - 1, height: 1)
         let message = Date().timeIntervalSince(statusSetAt) < App.statusLifetime ? status : ""
         StatusBar(fields: fields, message: message).render(left, into: &buf, ctx.widgets)
-        buf.text(r.x + r.width - footerWidth, r.y, footer, Style(fg: 244))
+        buf.text(r.x + r.width - footerWidth, r.y, footer, Style(fg: ctx.theme.dim))
     }
 
     func overlay(title: String, lines: [String], _ buf: inout Buffer, _ ctx: RenderContext) {
@@ -62,7 +62,7 @@ extension App {
         buf.fill(r, " ", Style(bg: 235))
         let inner = buf.box(r, title: title, glyphs: ctx.glyphs, focused: true)
         for (i, l) in wrapped.prefix(inner.height).enumerated() {
-            buf.text(inner.x + 1, inner.y + i, l, Style(fg: 252, bg: 235), maxWidth: inner.width - 1)
+            buf.text(inner.x + 1, inner.y + i, l, Style(fg: ctx.theme.text, bg: 235), maxWidth: inner.width - 1)
         }
     }
 }

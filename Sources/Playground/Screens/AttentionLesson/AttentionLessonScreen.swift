@@ -56,7 +56,7 @@ public final class AttentionLessonScreen: Screen {
                 let style =
                     inTile
                     ? Style(fg: 16, bg: 220, bold: true)
-                    : (done ? Style(fg: 114) : (v.isFinite ? Style(fg: 246) : Style(fg: 238)))
+                    : (done ? Style(fg: ctx.theme.good) : (v.isFinite ? Style(fg: ctx.theme.dim) : Style(fg: 238)))
                 buf.text(left.x + 1 + j * 3, left.y + i, txt.padding(toLength: 3, withPad: " ", startingAt: 0), style)
             }
         }
@@ -64,7 +64,7 @@ public final class AttentionLessonScreen: Screen {
             left.x + 1, left.y + left.height - 1,
             elide(
                 "2 x score, rounded; highlighted: the tile being folded in",
-                left.width - 1, ctx), Style(fg: 240))
+                left.width - 1, ctx), Style(fg: ctx.theme.faint))
         let right = buf.box(cols[1], title: "online softmax", glyphs: ctx.glyphs)
         let minus = ctx.pick("−", "-")
         let arrow = ctx.pick("→", "->")
@@ -72,11 +72,11 @@ public final class AttentionLessonScreen: Screen {
             (
                 "step \(ls.index + 1) of \(ls.steps.count)"
                     + (playing ? ctx.pick("  ▶ playing", "  > playing") : ctx.pick("  ❚❚ paused", "  || paused")),
-                Style(fg: 252, bold: true)
+                Style(fg: ctx.theme.text, bold: true)
             ),
-            (String(format: "max m:   %.4f \(arrow) %.4f", st.maxBefore, st.maxAfter), Style(fg: 229, bold: true)),
-            (String(format: "sum l:   %.4f \(arrow) %.4f", st.sumBefore, st.sumAfter), Style(fg: 229, bold: true)),
-            (String(format: "rescale: exp(m_old \(minus) m_new) = %.4f", st.rescale), Style(fg: 114)),
+            (String(format: "max m:   %.4f \(arrow) %.4f", st.maxBefore, st.maxAfter), Style(fg: ctx.theme.model, bold: true)),
+            (String(format: "sum l:   %.4f \(arrow) %.4f", st.sumBefore, st.sumAfter), Style(fg: ctx.theme.model, bold: true)),
+            (String(format: "rescale: exp(m_old \(minus) m_new) = %.4f", st.rescale), Style(fg: ctx.theme.good)),
         ]
         let formulas = [
             ctx.pick(
@@ -92,7 +92,7 @@ public final class AttentionLessonScreen: Screen {
             buf.text(right.x + 1, y, text, style, maxWidth: width)
             y += 1
         }
-        lines = formulas.flatMap { f in wrap(f, width: width).map { ($0, Style(fg: 246)) } }
+        lines = formulas.flatMap { f in wrap(f, width: width).map { ($0, Style(fg: ctx.theme.dim)) } }
         for (text, style) in lines where y < right.y + right.height {
             buf.text(right.x + 1, y, text, style, maxWidth: width)
             y += 1
@@ -101,7 +101,7 @@ public final class AttentionLessonScreen: Screen {
         let bars = hist.map { (label: "tile \($0.tile)", value: Double($0.sumAfter)) }
         let barArea = Rect(x: right.x + 1, y: y + 1, width: width, height: right.y + right.height - y - 1)
         if barArea.height >= 2 {
-            buf.text(barArea.x, barArea.y, "l after each tile of row \(st.row):", Style(fg: 250), maxWidth: width)
+            buf.text(barArea.x, barArea.y, "l after each tile of row \(st.row):", Style(fg: ctx.theme.label), maxWidth: width)
             BarChart(items: bars, color: 214).render(
                 Rect(x: barArea.x, y: barArea.y + 1, width: barArea.width, height: barArea.height - 1),
                 into: &buf, ctx.widgets)

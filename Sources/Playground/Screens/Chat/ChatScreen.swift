@@ -86,13 +86,13 @@ public final class ChatScreen: Screen {
         let (log, input) = left.splitBottom(1)
         var top = log.y
         if let e = s.error {
-            buf.text(log.x, log.y, "error: \(e)", Style(fg: 196), maxWidth: log.width)
+            buf.text(log.x, log.y, "error: \(e)", Style(fg: ctx.theme.error), maxWidth: log.width)
             top += 1
         } else if s.turns.isEmpty && s.pending == nil {
             buf.text(
                 log.x, log.y,
                 elide("Ask about numbers (what is 3 plus 4?) or the world (where is Ana?).", log.width, ctx),
-                Style(fg: 244))
+                Style(fg: ctx.theme.dim))
             top += 1
         }
         ChatTranscript(turns: s.turns, pending: s.pending)
@@ -102,7 +102,7 @@ public final class ChatScreen: Screen {
             cols[1], title: "attention of the generated token · L\(s.layer) H\(s.head)", glyphs: ctx.glyphs,
             focused: focus == .attention)
         if s.attention.isEmpty {
-            buf.text(hm.x, hm.y, "appears while an answer streams", Style(fg: 244), maxWidth: hm.width)
+            buf.text(hm.x, hm.y, "appears while an answer streams", Style(fg: ctx.theme.dim), maxWidth: hm.width)
         } else {
             let shown = min(s.attention.count, max(0, hm.height - 1))
             Heatmap(

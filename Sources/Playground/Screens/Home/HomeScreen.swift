@@ -64,7 +64,7 @@ public final class HomeScreen: Screen {
         let inner = buf.box(
             r, title: ctx.pick("Orrery — watch neural networks learn", "Orrery - watch neural networks learn"),
             glyphs: ctx.glyphs, focused: true)
-        buf.text(inner.x + 2, inner.y + 1, "Labs", Style(fg: 252, bold: true))
+        buf.text(inner.x + 2, inner.y + 1, "Labs", Style(fg: ctx.theme.text, bold: true))
         // Wide terminals: title and summary side by side; 80 columns: the summary below the title.
         let wide = inner.width >= 100
         let (first, rowHeight) = HomeScreen.rows(r)
@@ -72,12 +72,12 @@ public final class HomeScreen: Screen {
             let y = first + i * rowHeight
             let sel = i == selected
             buf.text(
-                inner.x + 2, y, (sel ? ctx.pick("▶ ", "> ") : "  ") + lab.title, Style(fg: sel ? 45 : 252, bold: sel))
+                inner.x + 2, y, (sel ? ctx.pick("▶ ", "> ") : "  ") + lab.title, Style(fg: sel ? ctx.theme.accent : ctx.theme.text, bold: sel))
             let x = wide ? inner.x + 24 : inner.x + 4
             let dy = wide ? 0 : 1
             let room = inner.x + inner.width - x - 1
-            buf.text(x, y + dy, elide(lab.summary, room, ctx), Style(fg: 246), maxWidth: room)
-            buf.text(x, y + dy + 1, elide(lab.status(ctx.app), room, ctx), Style(fg: 114), maxWidth: room)
+            buf.text(x, y + dy, elide(lab.summary, room, ctx), Style(fg: ctx.theme.dim), maxWidth: room)
+            buf.text(x, y + dy + 1, elide(lab.status(ctx.app), room, ctx), Style(fg: ctx.theme.good), maxWidth: room)
         }
     }
 

@@ -110,7 +110,7 @@ public final class LanguageScreen: Screen {
         let st = runner.status.get()
         if case .failed(let why) = st.phase, s.step == 0 {
             for (i, line) in wrap("error: \(why)", width: r.width - 2).prefix(r.height).enumerated() {
-                buf.text(r.x + 1, r.y + 1 + i, line, Style(fg: 196))
+                buf.text(r.x + 1, r.y + 1 + i, line, Style(fg: ctx.theme.error))
             }
             return
         }
@@ -134,27 +134,27 @@ public final class LanguageScreen: Screen {
             ).render(a, into: &buf, ctx.widgets)
             let sa = buf.box(bc[0], title: "sample", glyphs: ctx.glyphs)
             TextLog(lines: [
-                (s.sample.isEmpty ? "(a sample appears every 100 steps; s for one now)" : s.sample, Style(fg: 252))
+                (s.sample.isEmpty ? "(a sample appears every 100 steps; s for one now)" : s.sample, Style(fg: ctx.theme.text))
             ])
             .render(sa, into: &buf, ctx.widgets)
             if shown < map.values.count {
                 buf.text(
                     a.x, a.y + a.height - 1,
-                    "rows \(map.values.count - shown + 1)-\(map.values.count) of \(map.values.count)", Style(fg: 240),
+                    "rows \(map.values.count - shown + 1)-\(map.values.count) of \(map.values.count)", Style(fg: ctx.theme.faint),
                     maxWidth: a.width)
             }
         } else {
             // LSTM and GRU have no attention: the sample takes that pane, the training log the other.
             let sa = buf.box(tc[1], title: "sample", glyphs: ctx.glyphs)
             TextLog(lines: [
-                (s.sample.isEmpty ? "(a sample appears every 100 steps; s for one now)" : s.sample, Style(fg: 252))
+                (s.sample.isEmpty ? "(a sample appears every 100 steps; s for one now)" : s.sample, Style(fg: ctx.theme.text))
             ])
             .render(sa, into: &buf, ctx.widgets)
             let la = buf.box(bc[0], title: "validation loss", glyphs: ctx.glyphs)
             let lines = s.valLosses.suffix(max(1, la.height)).map {
-                (String(format: "step %5.0f  %.4f", $0.x, $0.y), Style(fg: 250))
+                (String(format: "step %5.0f  %.4f", $0.x, $0.y), Style(fg: ctx.theme.label))
             }
-            TextLog(lines: lines.isEmpty ? [("(every 50 steps)", Style(fg: 240))] : lines).render(
+            TextLog(lines: lines.isEmpty ? [("(every 50 steps)", Style(fg: ctx.theme.faint))] : lines).render(
                 la, into: &buf, ctx.widgets)
         }
         let ga = buf.box(bc[1], title: "grad norms · lr \(String(format: "%.2e", s.learningRate))", glyphs: ctx.glyphs)

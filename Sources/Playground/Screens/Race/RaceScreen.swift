@@ -31,7 +31,7 @@ public final class RaceScreen: Screen {
         let s = runner.snapshot.get()
         let st = runner.status.get()
         if case .failed(let why) = st.phase, s.entries.isEmpty {
-            buf.text(r.x + 1, r.y + 1, "error: \(why)", Style(fg: 196), maxWidth: r.width - 2)
+            buf.text(r.x + 1, r.y + 1, "error: \(why)", Style(fg: ctx.theme.error), maxWidth: r.width - 2)
             return
         }
         let tableHeight = min(r.height / 3, s.entries.count + 3)
@@ -54,7 +54,7 @@ public final class RaceScreen: Screen {
         }
         let t = buf.box(table, title: "contestants", glyphs: ctx.glyphs)
         buf.text(
-            t.x + 1, t.y, "model            params    step    val loss   tok/s    seconds", Style(fg: 246),
+            t.x + 1, t.y, "model            params    step    val loss   tok/s    seconds", Style(fg: ctx.theme.dim),
             maxWidth: t.width - 1)
         for (k, e) in s.entries.enumerated() where k + 1 < t.height {
             let line =

@@ -42,14 +42,14 @@ func renderSettings(
     for (i, row) in rows.enumerated() {
         let sel = i == selected
         let y = inner.y + 1 + i
-        buf.text(inner.x + 2, y, (sel ? ctx.pick("▶ ", "> ") : "  ") + row.name, Style(fg: sel ? 45 : 252, bold: sel))
-        buf.text(valueX, y, ctx.pick("◀ \(row.value) ▶", "< \(row.value) >"), Style(fg: sel ? 229 : 250, bold: sel))
+        buf.text(inner.x + 2, y, (sel ? ctx.pick("▶ ", "> ") : "  ") + row.name, Style(fg: sel ? ctx.theme.accent : ctx.theme.text, bold: sel))
+        buf.text(valueX, y, ctx.pick("◀ \(row.value) ▶", "< \(row.value) >"), Style(fg: sel ? ctx.theme.model : ctx.theme.label, bold: sel))
         let range = row.choices.joined(separator: ctx.pick(" · ", " "))
-        buf.text(rangeX, y, elide(range, inner.x + inner.width - rangeX - 1, ctx), Style(fg: 240))
+        buf.text(rangeX, y, elide(range, inner.x + inner.width - rangeX - 1, ctx), Style(fg: ctx.theme.faint))
     }
     var y = inner.y + rows.count + 2
     for line in wrap(footer, width: max(10, inner.width - 3)) where y < inner.y + inner.height {
-        buf.text(inner.x + 2, y, line, Style(fg: 240), maxWidth: inner.width - 3)
+        buf.text(inner.x + 2, y, line, Style(fg: ctx.theme.faint), maxWidth: inner.width - 3)
         y += 1
     }
 }
