@@ -74,8 +74,14 @@ public final class AttentionLessonScreen: Screen {
                     + (playing ? ctx.pick("  ▶ playing", "  > playing") : ctx.pick("  ❚❚ paused", "  || paused")),
                 Style(fg: ctx.theme.text, bold: true)
             ),
-            (String(format: "max m:   %.4f \(arrow) %.4f", st.maxBefore, st.maxAfter), Style(fg: ctx.theme.model, bold: true)),
-            (String(format: "sum l:   %.4f \(arrow) %.4f", st.sumBefore, st.sumAfter), Style(fg: ctx.theme.model, bold: true)),
+            (
+                String(format: "max m:   %.4f \(arrow) %.4f", st.maxBefore, st.maxAfter),
+                Style(fg: ctx.theme.model, bold: true)
+            ),
+            (
+                String(format: "sum l:   %.4f \(arrow) %.4f", st.sumBefore, st.sumAfter),
+                Style(fg: ctx.theme.model, bold: true)
+            ),
             (String(format: "rescale: exp(m_old \(minus) m_new) = %.4f", st.rescale), Style(fg: ctx.theme.good)),
         ]
         let formulas = [
@@ -101,7 +107,9 @@ public final class AttentionLessonScreen: Screen {
         let bars = hist.map { (label: "tile \($0.tile)", value: Double($0.sumAfter)) }
         let barArea = Rect(x: right.x + 1, y: y + 1, width: width, height: right.y + right.height - y - 1)
         if barArea.height >= 2 {
-            buf.text(barArea.x, barArea.y, "l after each tile of row \(st.row):", Style(fg: ctx.theme.label), maxWidth: width)
+            buf.text(
+                barArea.x, barArea.y, "l after each tile of row \(st.row):", Style(fg: ctx.theme.label), maxWidth: width
+            )
             BarChart(items: bars, color: 214).render(
                 Rect(x: barArea.x, y: barArea.y + 1, width: barArea.width, height: barArea.height - 1),
                 into: &buf, ctx.widgets)

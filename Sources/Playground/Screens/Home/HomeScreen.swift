@@ -72,7 +72,8 @@ public final class HomeScreen: Screen {
             let y = first + i * rowHeight
             let sel = i == selected
             buf.text(
-                inner.x + 2, y, (sel ? ctx.pick("▶ ", "> ") : "  ") + lab.title, Style(fg: sel ? ctx.theme.accent : ctx.theme.text, bold: sel))
+                inner.x + 2, y, (sel ? ctx.pick("▶ ", "> ") : "  ") + lab.title,
+                Style(fg: sel ? ctx.theme.accent : ctx.theme.text, bold: sel))
             let x = wide ? inner.x + 24 : inner.x + 4
             let dy = wide ? 0 : 1
             let room = inner.x + inner.width - x - 1

@@ -134,20 +134,27 @@ public final class LanguageScreen: Screen {
             ).render(a, into: &buf, ctx.widgets)
             let sa = buf.box(bc[0], title: "sample", glyphs: ctx.glyphs)
             TextLog(lines: [
-                (s.sample.isEmpty ? "(a sample appears every 100 steps; s for one now)" : s.sample, Style(fg: ctx.theme.text))
+                (
+                    s.sample.isEmpty ? "(a sample appears every 100 steps; s for one now)" : s.sample,
+                    Style(fg: ctx.theme.text)
+                )
             ])
             .render(sa, into: &buf, ctx.widgets)
             if shown < map.values.count {
                 buf.text(
                     a.x, a.y + a.height - 1,
-                    "rows \(map.values.count - shown + 1)-\(map.values.count) of \(map.values.count)", Style(fg: ctx.theme.faint),
+                    "rows \(map.values.count - shown + 1)-\(map.values.count) of \(map.values.count)",
+                    Style(fg: ctx.theme.faint),
                     maxWidth: a.width)
             }
         } else {
             // LSTM and GRU have no attention: the sample takes that pane, the training log the other.
             let sa = buf.box(tc[1], title: "sample", glyphs: ctx.glyphs)
             TextLog(lines: [
-                (s.sample.isEmpty ? "(a sample appears every 100 steps; s for one now)" : s.sample, Style(fg: ctx.theme.text))
+                (
+                    s.sample.isEmpty ? "(a sample appears every 100 steps; s for one now)" : s.sample,
+                    Style(fg: ctx.theme.text)
+                )
             ])
             .render(sa, into: &buf, ctx.widgets)
             let la = buf.box(bc[0], title: "validation loss", glyphs: ctx.glyphs)

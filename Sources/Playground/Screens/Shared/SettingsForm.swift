@@ -42,8 +42,12 @@ func renderSettings(
     for (i, row) in rows.enumerated() {
         let sel = i == selected
         let y = inner.y + 1 + i
-        buf.text(inner.x + 2, y, (sel ? ctx.pick("▶ ", "> ") : "  ") + row.name, Style(fg: sel ? ctx.theme.accent : ctx.theme.text, bold: sel))
-        buf.text(valueX, y, ctx.pick("◀ \(row.value) ▶", "< \(row.value) >"), Style(fg: sel ? ctx.theme.model : ctx.theme.label, bold: sel))
+        buf.text(
+            inner.x + 2, y, (sel ? ctx.pick("▶ ", "> ") : "  ") + row.name,
+            Style(fg: sel ? ctx.theme.accent : ctx.theme.text, bold: sel))
+        buf.text(
+            valueX, y, ctx.pick("◀ \(row.value) ▶", "< \(row.value) >"),
+            Style(fg: sel ? ctx.theme.model : ctx.theme.label, bold: sel))
         let range = row.choices.joined(separator: ctx.pick(" · ", " "))
         buf.text(rangeX, y, elide(range, inner.x + inner.width - rangeX - 1, ctx), Style(fg: ctx.theme.faint))
     }

@@ -167,78 +167,30 @@ struct TrainLanguage: ParsableArguments {
                 ]))
         }
         let progress = Progress(total: c.steps, label: c.model.rawValue, enabled: !json)
-        let start = Date()
-        var tokens = 0
-        var eventsSeen = session.events.count
-        while session.step < c.steps {
-            let m = session.trainStep()
-            tokens += c.batch * c.context
-            for event in session.events[eventsSeen...] { report(event, progress: progress) }
-            eventsSeen = session.events.count
-            if session.diverged {
-                progress.finish()
-                throw CLIError(
-                    SessionError.diverged(step: session.step, rollbacks: session.rollbacks).reason
-                        + (session.directory.map { "; the last save in \($0) is kept" } ?? ""))
-            }
-            if json {
-                var o: [String: Any] = [
-                    "type": "step", "step": m.step, "loss": Double(m.loss), "lr": Double(m.lr),
-                    "tokens_per_s": m.tokensPerSecond, "grad_norm": Double(m.gradNorm), "clipped": m.clipped,
-                ]
-                if m.skipped { o["skipped"] = true }
-                print(JSONLine.encode(o))
-                if let v = m.valLoss {
-                    print(JSONLine.encode(["type": "eval", "step": m.step, "val_loss": Double(v)]))
-                }
-            }
-            var detail = String(format: "loss %.3f", m.loss)
-            if let v = session.history.last(where: { $0.valLoss != nil })?.valLoss {
-                detail += String(format: " val %.3f", v)
-            }
-            progress.update(session.step, detail: detail + String(format: " %.0f tok/s", m.tokensPerSecond))
-            if sampleEvery > 0 && session.step % sampleEvery == 0 {
-                let text = session.sampleText(maxTokens: 120)
-                if json {
-                    print(JSONLine.encode(["type": "sample", "step": session.step, "text": text]))
-                } else {
-                    progress.finish()
-                    print("--- sample at step \(session.step) ---\n\(text)\n---")
-                }
-            }
-            if json && attentionEvery > 0 && session.step % attentionEvery == 0,
-                let (tokens, maps) = session.attentionProbe()
-            {
-                for (l, heads) in maps.enumerated() {
-                    for (h, m) in heads.enumerated() {
-                        print(
-                            JSONLine.encode([
-                                "type": "attention", "step": session.step, "layer": l, "head": h, "tokens": tokens,
-                                "probs": m.map { $0.map { Double($0) } },
-                            ]))
-                    }
-                }
-            }
-            // A checkpoint keeps only a sound state; an unsound one is skipped (the previous save stays).
-            if session.directory != nil && c.checkpointEvery > 0 && session.step % c.checkpointEvery == 0
-                && session.isSound()
-            {
-                try saveOrFail(session)
-            }
-            // A closed or full stdout stops the run like Ctrl-C does: the work is saved first.
-            if StandardOutput.failed { break }
-            if interruptRequested != 0 { break }
-        }
+        let eventsBefore = session.events.count
+        let outcome: TrainingOutcome
+        do {
+            outcome = try session.runToEnd(
+                shouldStop: { interruptRequested != 0 || StandardOutput.failed },
+                onStep: { m, events in
+                    for event in events { report(event, progress: progress) }
+                    printStep(m, session, progress)
+                })
+        } catch let e as SessionError {
+            progress.finish()
+            throw CLIError(e.reason + (session.directory.map { "; the last save in \($0) is kept" } ?? ""))
+        } catch { throw CLIError("\(error)") }
         progress.finish()
-        // The run ends on a sound state, or goes back to the last one before saving.
-        let divergedAt = session.isSound() ? nil : session.step
-        if divergedAt != nil { session.restoreLastGood() }
-        let val = session.evaluate()
-        let savedNow = session.events.last == .saved(step: session.step)  // nothing happened since the last save
-        if session.directory != nil && !savedNow && val.isFinite { try saveOrFail(session) }
-        for event in session.events[eventsSeen...] { report(event, progress: progress) }
+        let tail = session.events[eventsBefore...].drop { e in
+            if case .restoredForSave = e { return false }
+            return true
+        }
+        for event in tail { report(event, progress: progress) }
         try StandardOutput.check()
-        let secs = Date().timeIntervalSince(start)
+        let val = outcome.valLoss
+        let secs = outcome.seconds
+        let tokens = outcome.tokens
+        let divergedAt = outcome.divergedAt
         if json {
             print(
                 JSONLine.encode([
@@ -259,9 +211,7 @@ struct TrainLanguage: ParsableArguments {
             if let d = session.directory { print("saved to \(d)") }
         }
         guard val.isFinite else {
-            let lastSave = session.events.reversed().compactMap { e -> Int? in
-                if case .saved(let s) = e { s } else { nil }
-            }.first
+            let lastSave = outcome.lastSave
             throw CLIError(
                 "the model diverged: its validation loss is not finite (lower --lr)"
                     + (lastSave.flatMap { s in session.directory.map { "; the save of step \(s) in \($0) is kept" } }
@@ -278,8 +228,44 @@ struct TrainLanguage: ParsableArguments {
         }
     }
 
-    func saveOrFail(_ s: LanguageSession) throws {
-        do { try s.save() } catch { throw CLIError("\(error)") }
+    /// One step as a JSON event or on the progress bar; samples and attention maps when due.
+    func printStep(_ m: StepMetrics, _ session: LanguageSession, _ progress: Progress) {
+        if json {
+            var o: [String: Any] = [
+                "type": "step", "step": m.step, "loss": Double(m.loss), "lr": Double(m.lr),
+                "tokens_per_s": m.tokensPerSecond, "grad_norm": Double(m.gradNorm), "clipped": m.clipped,
+            ]
+            if m.skipped { o["skipped"] = true }
+            print(JSONLine.encode(o))
+            if let v = m.valLoss { print(JSONLine.encode(["type": "eval", "step": m.step, "val_loss": Double(v)])) }
+        }
+        var detail = String(format: "loss %.3f", m.loss)
+        if let v = session.history.last(where: { $0.valLoss != nil })?.valLoss {
+            detail += String(format: " val %.3f", v)
+        }
+        progress.update(session.step, detail: detail + String(format: " %.0f tok/s", m.tokensPerSecond))
+        if sampleEvery > 0 && session.step % sampleEvery == 0 {
+            let text = session.sampleText(maxTokens: 120)
+            if json {
+                print(JSONLine.encode(["type": "sample", "step": session.step, "text": text]))
+            } else {
+                progress.finish()
+                print("--- sample at step \(session.step) ---\n\(text)\n---")
+            }
+        }
+        if json && attentionEvery > 0 && session.step % attentionEvery == 0,
+            let (tokens, maps) = session.attentionProbe()
+        {
+            for (l, heads) in maps.enumerated() {
+                for (h, m) in heads.enumerated() {
+                    print(
+                        JSONLine.encode([
+                            "type": "attention", "step": session.step, "layer": l, "head": h, "tokens": tokens,
+                            "probs": m.map { $0.map { Double($0) } },
+                        ]))
+                }
+            }
+        }
     }
 
     /// A skipped step or a rollback is visible: a JSON event, or a line above the progress bar.
