@@ -106,6 +106,25 @@ final class TUITests: XCTestCase {
         sttyRestored()
     }
 
+    func testEscActsAtOnceAndLettersAreTextInChat() {
+        var t: Tmux?
+        let m = launch(&t, width: 80, height: 24)
+        defer { m.kill() }
+        XCTAssertTrue(m.wait(for: "Language lab"))
+        m.keys("Enter")
+        XCTAssertTrue(m.wait(for: "configure"))
+        let start = Date()
+        m.keys("Escape")
+        XCTAssertTrue(m.wait(for: "Attention lesson", timeout: 5))
+        XCTAssertLessThan(Date().timeIntervalSince(start), 0.6, "Esc is not held for an escape sequence (25 ms delay)")
+        m.keys("Down", "Enter")
+        XCTAssertTrue(m.wait(for: "you>"))
+        m.literal("qué? é😀")
+        XCTAssertTrue(m.wait(for: "you> qué? é😀", timeout: 5), "UTF-8 typed whole; q and ? are text: \(m.capture())")
+        m.keys("Escape", "q")
+        XCTAssertTrue(m.wait(for: "EXIT=0", timeout: 10))
+    }
+
     func testResizingRepeatedlyKeepsItRunning() {
         var t: Tmux?
         let m = launch(&t)
