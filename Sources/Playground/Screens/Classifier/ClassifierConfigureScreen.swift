@@ -3,7 +3,7 @@ import Labs
 import Models
 import TerminalUI
 
-public final class ClassifierConfigureScreen: Screen {
+public final class ClassifierConfigureScreen: SettingsFormScreen {
     public let title = "classifier playground - configure"
     public var settings: [Setting<ClassifierConfig>]
     public var selected = 0
@@ -39,15 +39,7 @@ public final class ClassifierConfigureScreen: Screen {
     }
 
     public var keyTable: [KeyBinding] {
-        settingKeys(
-            selected: { ($0.top as? ClassifierConfigureScreen)?.selected ?? 0 },
-            setSelected: { app, i in (app.top as? ClassifierConfigureScreen)?.selected = i },
-            count: settings.count,
-            step: { app, d in
-                guard let me = app.top as? ClassifierConfigureScreen else { return }
-                let s = me.settings[me.selected]
-                me.settings[me.selected].index = max(0, min(s.choices.count - 1, s.index + d))
-            })
+        formKeys
             + [
                 KeyBinding([.enter], "Enter", "start training", footer: true) { app in
                     guard let me = app.top as? ClassifierConfigureScreen else { return }

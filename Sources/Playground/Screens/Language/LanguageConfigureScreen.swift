@@ -4,7 +4,7 @@ import Labs
 import Models
 import TerminalUI
 
-public final class LanguageConfigureScreen: Screen {
+public final class LanguageConfigureScreen: SettingsFormScreen {
     public let title = "language lab - configure"
     public var settings: [Setting<LMConfig>]
     public var selected = 0
@@ -66,15 +66,7 @@ public final class LanguageConfigureScreen: Screen {
     }
 
     public var keyTable: [KeyBinding] {
-        settingKeys(
-            selected: { ($0.top as? LanguageConfigureScreen)?.selected ?? 0 },
-            setSelected: { app, i in (app.top as? LanguageConfigureScreen)?.selected = i },
-            count: settings.count,
-            step: { app, d in
-                guard let me = app.top as? LanguageConfigureScreen else { return }
-                let s = me.settings[me.selected]
-                me.settings[me.selected].index = max(0, min(s.choices.count - 1, s.index + d))
-            })
+        formKeys
             + [
                 KeyBinding([.enter], "Enter", "start training", footer: true) { app in
                     guard let me = app.top as? LanguageConfigureScreen else { return }

@@ -15,20 +15,36 @@ public struct Setting<Config> {
     }
 }
 
-/// The four keys of a settings form.
-func settingKeys(
-    selected: @escaping @Sendable (App) -> Int, setSelected: @escaping @Sendable (App, Int) -> Void, count: Int,
-    step: @escaping @Sendable (App, Int) -> Void
-) -> [KeyBinding] {
-    [
-        KeyBinding([.up], "↑/↓", ascii: "Up/Down", "choose a setting") { app in
-            setSelected(app, (selected(app) + count - 1) % count)
-        },
-        KeyBinding([.down], "↓", ascii: "Down", "next setting") { app in setSelected(app, (selected(app) + 1) % count)
-        },
-        KeyBinding([.left], "←/→", ascii: "Left/Right", "change it") { app in step(app, -1) },
-        KeyBinding([.right], "→", ascii: "Right", "next value") { app in step(app, 1) },
-    ]
+/// A configure screen: settings over a lab's configuration, edited with the same four keys.
+protocol SettingsFormScreen: Screen {
+    associatedtype Config
+    var settings: [Setting<Config>] { get set }
+    var selected: Int { get set }
+}
+
+extension SettingsFormScreen {
+    /// ↑/↓ choose a setting, ←/→ change it (for whichever form is on top).
+    var formKeys: [KeyBinding] {
+        let count = settings.count
+        @Sendable func form(_ app: App) -> Self? { app.top as? Self }
+        @Sendable func step(_ app: App, _ d: Int) {
+            guard let me = form(app) else { return }
+            let s = me.settings[me.selected]
+            me.settings[me.selected].index = max(0, min(s.choices.count - 1, s.index + d))
+        }
+        return [
+            KeyBinding([.up], "↑/↓", ascii: "Up/Down", "choose a setting") { app in
+                guard let me = form(app) else { return }
+                me.selected = (me.selected + count - 1) % count
+            },
+            KeyBinding([.down], "↓", ascii: "Down", "next setting") { app in
+                guard let me = form(app) else { return }
+                me.selected = (me.selected + 1) % count
+            },
+            KeyBinding([.left], "←/→", ascii: "Left/Right", "change it") { app in step(app, -1) },
+            KeyBinding([.right], "→", ascii: "Right", "next value") { app in step(app, 1) },
+        ]
+    }
 }
 
 /// Draws a settings form: name, current value, and the choices, with a closing note.
