@@ -318,6 +318,41 @@ final class AppTests: XCTestCase {
         runner.stopAndWait()
     }
 
+    func testQuittingSavesEveryLabIntoItsOwnFolder() throws {
+        let dir = try temporaryDirectory()
+        let b = TestBackend(width: 120, height: 40)
+        let app = App(backend: b, chatModel: nil, exportDirectory: dir)
+        startTinyRun(app)
+        app.home()
+        app.handle(.down)
+        app.handle(.down)
+        app.handle(.enter)
+        app.handle(.enter)  // classifier
+        guard let language = app.language, let classifier = app.runners[LabID.classifier] as? ClassifierRunner else {
+            return XCTFail("two runs")
+        }
+        XCTAssertTrue(waitUntil(app) { language.status.get().step >= 2 && classifier.status.get().step >= 2 })
+        app.handle(.char("q"))
+        app.handle(.char("y"))
+        XCTAssertTrue(waitUntil(app) { app.quit })
+        let dirs = Set(
+            [language.status.get().savedDirectory, classifier.status.get().savedDirectory].compactMap { $0 })
+        XCTAssertEqual(dirs.count, 2, "one folder per lab: \(dirs)")
+        XCTAssertEqual(app.exitMessages.count, 2)
+        XCTAssertNoThrow(try LanguageSessionDirectory.resume(language.status.get().savedDirectory ?? ""))
+        // Opening a saved session over an unsaved run asks first.
+        let app2 = App(backend: b, chatModel: nil, exportDirectory: dir)
+        startTinyRun(app2)
+        guard let run2 = app2.language else { return XCTFail("run") }
+        XCTAssertTrue(waitUntil(app2) { run2.status.get().step >= 2 })
+        app2.openLanguage(directory: language.status.get().savedDirectory ?? "")
+        XCTAssertNotNil(app2.confirmation, "asks before discarding the running session")
+        XCTAssertTrue(app2.language === run2)
+        language.stopAndWait()
+        classifier.stopAndWait()
+        run2.stopAndWait()
+    }
+
     func testAFinishedRunSaysSoAndStillAsksBeforeQuitting() throws {
         let b = TestBackend(width: 120, height: 40)
         let app = App(backend: b, chatModel: nil, exportDirectory: try temporaryDirectory())

@@ -140,6 +140,18 @@ final class PlotAndFieldTests: XCTestCase {
         XCTAssertEqual(f.text, "draft")
     }
 
+    func testTheCursorStaysInViewWithMultiScalarCharacters() {
+        var f = TextField()
+        for _ in 0..<15 { f.insert("👍🏽") }  // two code points (cells) each
+        var buf = Buffer(width: 22, height: 1)
+        InputLine(prompt: "> ", field: f, active: true).render(
+            buf.area, into: &buf, WidgetContext(glyphs: Glyphs(unicode: true)))
+        let cursor = (0..<22).first { buf[$0, 0].style.bg == Theme.standard.accent }
+        XCTAssertNotNil(cursor, "the cursor is drawn")
+        XCTAssertLessThan(cursor ?? 99, 21, "inside the field")
+        XCTAssertEqual(buf.lines[0].unicodeScalars.filter { $0 == "👍" }.count, 9, "as many characters as fit before it")
+    }
+
     func testKeysDecodeFromCodePoints() {
         XCTAssertEqual(NcursesBackend.key(forCodePoint: 0xE9), .char("é"))
         XCTAssertEqual(NcursesBackend.key(forCodePoint: 0x1F600), .char("😀"))

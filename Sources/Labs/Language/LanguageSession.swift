@@ -341,7 +341,9 @@ public final class LanguageSession {
             Double(config.batch * config.context) / (Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
         if config.evalEvery > 0 && (step % config.evalEvery == 0 || step == config.steps) { m.valLoss = evaluate() }
         history.append(m)
-        if !m.skipped && config.checkpointEvery > 0 && step % config.checkpointEvery == 0 {
+        // The rollback target: a sound state (finite validation loss too), every checkpoint or 100 steps.
+        let every = config.checkpointEvery > 0 ? config.checkpointEvery : 100
+        if !m.skipped && step % every == 0 && (m.valLoss ?? evaluate()).isFinite {
             divergence.remember(step: step)
         }
         return m

@@ -74,8 +74,9 @@ public struct RunnerStatus: Equatable, Sendable {
     /// The step last saved, and where (nil: never saved).
     public var savedStep: Int?
     public var savedDirectory: String?
-    /// A save was asked for and has not completed yet.
-    public var saving = false
+    /// Saves asked for and not completed yet.
+    public var pendingSaves = 0
+    public var saving: Bool { pendingSaves > 0 }
     /// True when the session has steps that no save holds.
     public var hasUnsavedWork: Bool { step > 0 && savedStep != step && phase != .starting }
     public var isActive: Bool { phase == .running || phase == .paused || phase == .starting }
@@ -92,11 +93,16 @@ public final class SessionRunner<Session: SteppedSession>: @unchecked Sendable {
     var thread: Thread?
 
     /// `make` builds the session on the runner's thread (a corpus and a model may take a while).
-    public init(title: String, initial: Session.Snapshot, make: @escaping () throws -> Session) {
+    /// `savedIn`: the directory the session was loaded from (it counts as saved there).
+    public init(title: String, initial: Session.Snapshot, savedIn: String? = nil, make: @escaping () throws -> Session)
+    {
         self.title = title
         snapshot = LatestValue(initial)
         self.make = make
+        self.savedIn = savedIn
     }
+
+    let savedIn: String?
 
     public func start() {
         let t = Thread { [self] in self.main() }
@@ -107,7 +113,7 @@ public final class SessionRunner<Session: SteppedSession>: @unchecked Sendable {
     }
 
     public func send(_ c: RunnerCommand<Session.Command>) {
-        if case .save = c { status.update { $0.saving = true } }
+        if case .save = c { status.update { $0.pendingSaves += 1 } }
         mailbox.update { $0.append(c) }
     }
 
@@ -116,12 +122,10 @@ public final class SessionRunner<Session: SteppedSession>: @unchecked Sendable {
     @discardableResult
     public func stopAndWait(timeout: Double = 60) -> Bool {
         send(.stop)
+        guard let thread else { return true }
         let end = Date().addingTimeInterval(timeout)
         while Date() < end {
-            let phase = status.get().phase
-            if phase == .stopped { return true }
-            if case .failed = phase { return true }
-            if thread == nil || thread?.isFinished == true { return true }
+            if thread.isFinished { return true }
             Thread.sleep(forTimeInterval: 0.005)
         }
         return false
@@ -151,6 +155,10 @@ public final class SessionRunner<Session: SteppedSession>: @unchecked Sendable {
         status.update {
             $0.phase = .running
             $0.step = session.step
+            if let dir = savedIn {
+                $0.savedStep = session.step
+                $0.savedDirectory = dir
+            }
         }
         snapshot.update { session.publish(into: &$0) }
         while true {
@@ -172,11 +180,17 @@ public final class SessionRunner<Session: SteppedSession>: @unchecked Sendable {
                         status.update {
                             $0.savedStep = session.step
                             $0.savedDirectory = dir
-                            $0.saving = false
+                            $0.pendingSaves -= 1
+                            $0.step = session.step  // a save may go back to the last good state
+                        }
+                        snapshot.update { session.publish(into: &$0) }
+                        if !session.isFinished && announcedFinish {
+                            announcedFinish = false
+                            status.update { $0.phase = .running }
                         }
                         post(.saved(directory: dir, step: session.step))
                     } catch {
-                        status.update { $0.saving = false }
+                        status.update { $0.pendingSaves -= 1 }
                         post(.saveFailed("\(error)"))
                     }
                 case .lab(let command):

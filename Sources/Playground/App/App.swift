@@ -195,26 +195,32 @@ public final class App {
     /// Shows `runner` as the language lab's run (benchmarks drive recorded snapshots through it).
     public func adopt(_ runner: LanguageRunner) { runners[LabID.language] = runner }
 
-    /// Continues a saved language session (`orrery --open DIR`).
+    /// Continues a saved language session (`orrery --open DIR`, the session picker); asks first if
+    /// the current run holds unsaved steps.
     public func openLanguage(directory: String) {
-        runners[LabID.language]?.stop()
         var initial = LanguageSnapshot()
         initial.model = "session \(directory)"
-        let r = LanguageRunner(title: "Language lab", initial: initial) {
-            LanguageLab(try LanguageSessionDirectory.resume(directory))
-        }
-        runners[LabID.language] = r
-        r.start()
-        push(LanguageScreen())
+        start(
+            lab: LabID.language,
+            {
+                let r = LanguageRunner(title: "Language lab", initial: initial, savedIn: directory) {
+                    LanguageLab(try LanguageSessionDirectory.resume(directory))
+                }
+                r.start()
+                return r
+            }, screen: { LanguageScreen() })
         status = "opened \(directory)"
     }
 
-    /// A new directory for a session saved from the UI.
-    func newSessionDirectory() -> String {
-        var dir = exportDirectory + "/orrery-session-\(Int(Date().timeIntervalSince1970))"
+    /// A new directory for a lab's session saved from the UI, created at once so that two labs saved
+    /// in the same second never share one.
+    func newSessionDirectory(lab: String) -> String {
+        let stamp = Int(Date().timeIntervalSince1970)
+        var dir = exportDirectory + "/orrery-session-\(lab)-\(stamp)"
         var k = 1
-        while FileManager.default.fileExists(atPath: dir) {
-            dir = exportDirectory + "/orrery-session-\(Int(Date().timeIntervalSince1970))-\(k)"
+        while mkdir(dir, 0o755) != 0 {
+            if errno != EEXIST || k > 1000 { break }  // the save reports the real problem
+            dir = exportDirectory + "/orrery-session-\(lab)-\(stamp)-\(k)"
             k += 1
         }
         return dir
@@ -223,7 +229,7 @@ public final class App {
     /// Saves a lab's run (into the directory it was last saved to, or a new one).
     public func save(lab: String) {
         guard let r = runners[lab] else { return }
-        let dir = r.status.get().savedDirectory ?? newSessionDirectory()
+        let dir = r.status.get().savedDirectory ?? newSessionDirectory(lab: lab)
         r.requestSave(to: dir)
         status = "saving to \(dir)…"
     }

@@ -17,11 +17,18 @@ public struct InputLine: Widget, Sendable {
         let x = buf.text(area.x, area.y, prompt, Style(fg: ctx.theme.accent, bold: true), maxWidth: area.width)
         let room = Swift.max(1, area.width - x - 1)
         let chars = field.characters
-        let start = Swift.max(0, field.cursor - room + 1)
-        let shown = String(chars[Swift.min(start, chars.count)..<Swift.min(chars.count, start + room)])
+        // The buffer holds one code point per cell: scroll so that the cursor's cell is in view.
+        let cells = chars.map(\.unicodeScalars.count)
+        var start = field.cursor
+        var used = 1  // the cursor's own cell
+        while start > 0 && used + cells[start - 1] <= room {
+            start -= 1
+            used += cells[start]
+        }
+        let shown = String(chars[start...])
         buf.text(area.x + x, area.y, shown, .plain, maxWidth: room)
         if active {
-            let column = String(chars[Swift.min(start, chars.count)..<field.cursor]).unicodeScalars.count
+            let column = cells[start..<field.cursor].reduce(0, +)
             let under = field.cursor < chars.count ? chars[field.cursor].unicodeScalars.first ?? " " : " "
             buf.set(
                 area.x + x + Swift.min(column, room), area.y, under, Style(fg: 16, bg: ctx.theme.accent, bold: true))

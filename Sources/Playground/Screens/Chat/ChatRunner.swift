@@ -85,7 +85,8 @@ public final class ChatRunner: @unchecked Sendable {
                     var labels: [String] = []
                     let end = gen.tokens.count
                     var start = end
-                    if let row = gen.attentionRow(layer: v.layer, head: v.head) {
+                    // A stop string ends the answer before its last token is fed: no new row then.
+                    if !gen.finished, let row = gen.attentionRow(layer: v.layer, head: v.head) {
                         let n = min(ChatRunner.window, row.count)
                         start = end - n
                         rows.append((end, row))

@@ -63,6 +63,7 @@ struct TrainLanguage: ParsableArguments {
                 ("--context", context != nil), ("--batch", batch != nil), ("--lr", lr != nil),
                 ("--seed", seed != nil), ("--tokenizer", tokenizer != nil), ("--corpus", corpus != nil),
                 ("--documents", documents != nil), ("--dropout", dropout != nil), ("--bytes", bytes),
+                ("--eval-every", evalEvery != nil), ("--checkpoint-every", checkpointEvery != nil),
             ]
             if let name = fixed.first(where: \.1)?.0 {
                 throw ValidationError("\(name) cannot change a resumed run (the session's saved configuration is used)")
