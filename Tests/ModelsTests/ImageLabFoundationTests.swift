@@ -59,3 +59,55 @@ final class ImageLabFoundationTests: XCTestCase {
         }
     }
 }
+
+final class ImageDatasetTests: XCTestCase {
+    func testGlyphsAreInkedDistinctAndReproducible() {
+        let g = GlyphImages(count: 400, size: 16, classes: 10, seed: 1)
+        XCTAssertEqual(g.images.shape, [400, 1, 16, 16])
+        let px = g.images.toArray()
+        var means = [[Float]](repeating: [Float](repeating: 0, count: 256), count: 10)
+        var counts = [Int](repeating: 0, count: 10)
+        for (n, label) in g.labels.enumerated() {
+            let img = px[(n * 256)..<((n + 1) * 256)]
+            let ink = img.reduce(0, +)
+            XCTAssertGreaterThan(ink, 8, "glyph \(n) has ink")
+            XCTAssertLessThan(ink, 160, "glyph \(n) is not a blot")
+            for i in 0..<256 { means[label][i] += img[img.startIndex + i] }
+            counts[label] += 1
+        }
+        // Class means differ: 1 and 8 are far apart.
+        let m1 = means[1].map { $0 / Float(max(1, counts[1])) }
+        let m8 = means[8].map { $0 / Float(max(1, counts[8])) }
+        XCTAssertGreaterThan(zip(m1, m8).map { abs($0 - $1) }.reduce(0, +), 10)
+        XCTAssertEqual(GlyphImages(count: 5, seed: 7).images.toArray(), GlyphImages(count: 5, seed: 7).images.toArray())
+        XCTAssertNotEqual(
+            GlyphImages(count: 5, seed: 7).images.toArray(), GlyphImages(count: 5, seed: 8).images.toArray())
+    }
+
+    func testShapesMatchTheirCaptions() {
+        let s = ShapeImages(count: 200, seed: 2)
+        XCTAssertEqual(s.images.shape, [200, 3, 32, 32])
+        let px = s.images.toArray()
+        for (n, a) in s.attributes.enumerated() {
+            XCTAssertEqual(ShapeImages.attributes(of: a.caption), a, a.caption)
+            for word in a.caption.split(separator: " ") {
+                XCTAssertTrue(ShapeImages.vocabulary.contains(String(word)), String(word))
+            }
+            // The pixel at the shape's centre has the caption's colour.
+            let (cx, cy) =
+                a.place == .centre
+                ? (16, 16)
+                : (
+                    a.place == .topLeft || a.place == .bottomLeft ? 10 : 22,
+                    a.place == .topLeft || a.place == .topRight ? 10 : 22
+                )
+            let rgb = (0..<3).map { px[((n * 3 + $0) * 32 + cy) * 32 + cx] }
+            let want = a.colour.rgb
+            XCTAssertEqual(rgb[0], want.0, accuracy: 0.01, a.caption)
+            XCTAssertEqual(rgb[1], want.1, accuracy: 0.01, a.caption)
+            XCTAssertEqual(rgb[2], want.2, accuracy: 0.01, a.caption)
+        }
+        XCTAssertEqual(Set(s.attributes.map(\.shape)).count, 4)
+        XCTAssertNil(ShapeImages.attributes(of: "a large pink elephant at the top left"))
+    }
+}
