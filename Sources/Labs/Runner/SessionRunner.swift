@@ -242,6 +242,7 @@ public final class SessionRunner<Session: SteppedSession>: @unchecked Sendable {
 public protocol ManagedRunner: AnyObject {
     var title: String { get }
     var status: LatestValue<RunnerStatus> { get }
+    func start()
     func takeEvents() -> [RunnerEvent]
     func requestSave(to directory: String)
     func stop()

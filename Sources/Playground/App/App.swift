@@ -162,6 +162,7 @@ public final class App {
         let start: (App) -> Void = { app in
             app.runners[lab]?.stop()
             let r = make()
+            r.start()
             app.runners[lab] = r
             app.home()
             app.push(screen())
@@ -185,11 +186,7 @@ public final class App {
     public func startLanguage(_ config: LMConfig) {
         start(
             lab: LabID.language,
-            {
-                let r = LanguageRunner.language(config)
-                r.start()
-                return r
-            }, screen: { LanguageScreen() })
+            { LanguageRunner.language(config) }, screen: { LanguageScreen() })
     }
 
     /// Shows `runner` as the language lab's run (benchmarks drive recorded snapshots through it).
@@ -203,11 +200,9 @@ public final class App {
         start(
             lab: LabID.language,
             {
-                let r = LanguageRunner(title: "Language lab", initial: initial, savedIn: directory) {
+                LanguageRunner(title: "Language lab", initial: initial, savedIn: directory) {
                     LanguageLab(try LanguageSessionDirectory.resume(directory))
                 }
-                r.start()
-                return r
             }, screen: { LanguageScreen() })
         status = "opened \(directory)"
     }

@@ -46,11 +46,7 @@ public final class ClassifierConfigureScreen: SettingsFormScreen {
                     let config = me.config
                     app.start(
                         lab: LabID.classifier,
-                        {
-                            let r = ClassifierRunner.classifier(config)
-                            r.start()
-                            return r
-                        }, screen: { ClassifierScreen() })
+                        { ClassifierRunner.classifier(config) }, screen: { ClassifierScreen() })
                 }
             ]
     }

@@ -81,11 +81,7 @@ public final class LanguageConfigureScreen: SettingsFormScreen {
                     let base = me.config
                     app.start(
                         lab: LabID.race,
-                        {
-                            let r = RaceRunner.race(base)
-                            r.start()
-                            return r
-                        }, screen: { RaceScreen() })
+                        { RaceRunner.race(base) }, screen: { RaceScreen() })
                 },
             ]
     }
