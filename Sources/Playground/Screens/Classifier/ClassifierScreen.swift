@@ -104,9 +104,22 @@ struct BoundaryView {
         let rows = (side + 1) / 2
         let x0 = area.x + (area.width - cols) / 2
         let y0 = area.y + (area.height - rows) / 2
-        let (w, h, px) = BoundaryImage.rgb(s, size: side, points: false)
-        ImageView(width: w, height: h, rgb: px).render(
-            Rect(x: x0, y: y0, width: cols, height: rows), into: &buf, ctx.widgets)
+        if ctx.colors > 0 && ctx.glyphs.unicode {
+            let (w, h, px) = BoundaryImage.rgb(s, size: side, points: false)
+            ImageView(width: w, height: h, rgb: px).render(
+                Rect(x: x0, y: y0, width: cols, height: rows), into: &buf, ctx.widgets)
+        } else {
+            // Without colour the two classes' tints have the same brightness: draw the probability
+            // itself, blank for class a (0) through dense for class b (1).
+            let ramp: [Unicode.Scalar] = [" ", ".", ":", "+", "#"]
+            let n = s.probability.count
+            for cy in 0..<rows {
+                for cx in 0..<cols {
+                    let p = s.probability[min(n - 1, cy * n / rows)][min(n - 1, cx * n / cols)]
+                    buf.set(x0 + cx, y0 + cy, ramp[min(4, Int(p * 5))], Style(fg: ctx.theme.faint))
+                }
+            }
+        }
         let b = s.bounds
         for p in s.points {
             let cx = Int(((p.x - b.x0) / (b.x1 - b.x0) * Float(cols)).rounded(.down))
