@@ -16,20 +16,43 @@ open class Module {
         return out
     }
 
-    func collect(prefix: String, into out: inout [(String, Tensor)]) {
+    /// Parameters and buffers (running statistics) with dotted names: what a checkpoint holds.
+    public func namedState() -> [(String, Tensor)] {
+        var out: [(String, Tensor)] = []
+        collect(prefix: "", includeBuffers: true, into: &out)
+        return out
+    }
+
+    func collect(prefix: String, includeBuffers: Bool = false, into out: inout [(String, Tensor)]) {
         for child in Mirror(reflecting: self).children {
-            guard let label = child.label else { continue }
+            guard let label = child.label, let value = Module.unwrap(child.value) else { continue }
             let name = prefix + label
-            switch child.value {
-            case let t as Tensor where t.requiresGrad: out.append((name, t))
-            case let t as Tensor? where t?.requiresGrad == true: out.append((name, t!))
-            case let m as Module: m.collect(prefix: name + ".", into: &out)
-            case let ms as [Module]:
-                for (i, m) in ms.enumerated() { m.collect(prefix: "\(name).\(i).", into: &out) }
-            default: break
+            if type(of: value) is AnyObject.Type {
+                switch value {
+                case let t as Tensor where t.requiresGrad: out.append((name, t))
+                case let b as Buffer where includeBuffers: out.append((name, b.value))
+                case let m as Module: m.collect(prefix: name + ".", includeBuffers: includeBuffers, into: &out)
+                default: break
+                }
+            } else {
+                for (i, m) in Module.modules(in: value).enumerated() {
+                    m.collect(prefix: "\(name).\(i).", includeBuffers: includeBuffers, into: &out)
+                }
             }
         }
     }
+
+    /// A property's value with one level of Optional removed (nil when it is nil). Only class
+    /// instances are cast to classes below: casting a Swift array to a class type bridges every element.
+    static func unwrap(_ v: Any) -> Any? {
+        let m = Mirror(reflecting: v)
+        guard m.displayStyle == .optional else { return v }
+        return m.children.first?.value
+    }
+
+    /// The modules of an array-valued property ([] for anything else). A conditional conformance is
+    /// checked, not a cast to [Module]: that cast bridges every element of a large array of numbers.
+    static func modules(in value: Any) -> [Module] { (value as? ModuleCollection)?.moduleElements ?? [] }
 
     public var parameters: [Tensor] { namedParameters().map(\.1) }
 
@@ -43,10 +66,21 @@ open class Module {
     public func train(_ on: Bool = true) {
         isTraining = on
         for child in Mirror(reflecting: self).children {
-            if let m = child.value as? Module { m.train(on) }
-            if let ms = child.value as? [Module] { for m in ms { m.train(on) } }
+            guard let value = Module.unwrap(child.value) else { continue }
+            if type(of: value) is AnyObject.Type {
+                if let m = value as? Module { m.train(on) }
+            } else {
+                for m in Module.modules(in: value) { m.train(on) }
+            }
         }
     }
+}
+
+/// A tensor a module keeps and saves but does not train (BatchNorm's running statistics, an EMA
+/// codebook). Found by reflection like parameters; listed by `namedState()`, not by `parameters`.
+public final class Buffer {
+    public let value: Tensor
+    public init(_ value: Tensor) { self.value = value }
 }
 
 /// A trainable leaf tensor.
@@ -111,14 +145,14 @@ public enum StateDictError: Error, Equatable, CustomStringConvertible {
 }
 
 extension Module {
-    /// The parameters by dotted name (what `load(stateDict:)` takes back).
-    public func stateDict() -> [String: Tensor] { Dictionary(uniqueKeysWithValues: namedParameters()) }
+    /// The parameters and buffers by dotted name (what `load(stateDict:)` takes back).
+    public func stateDict() -> [String: Tensor] { Dictionary(uniqueKeysWithValues: namedState()) }
 
     /// Copies tensors into the parameters by dotted name, after checking every one: shapes must match
     /// and values be finite; with `strict`, every parameter must be given and no other name may be.
     /// Nothing is copied unless everything fits.
     public func load(stateDict: [String: Tensor], strict: Bool = true) throws {
-        let named = namedParameters()
+        let named = namedState()
         if strict, let extra = Set(stateDict.keys).subtracting(named.map(\.0)).sorted().first {
             throw StateDictError.unexpected(extra)
         }
@@ -136,4 +170,10 @@ extension Module {
         }
         for (p, t) in pairs { p.assign(t) }
     }
+}
+
+/// Arrays of modules (found by reflection without casting unrelated arrays).
+protocol ModuleCollection { var moduleElements: [Module] { get } }
+extension Array: ModuleCollection where Element: Module {
+    var moduleElements: [Module] { self }
 }
