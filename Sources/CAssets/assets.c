@@ -20,3 +20,25 @@ const unsigned long orrery_chat_model_safetensors_size = sizeof(orrery_chat_mode
 const unsigned char *orrery_chat_config_json_ptr(void) { return orrery_chat_config_json; }
 const unsigned char *orrery_chat_tokenizer_json_ptr(void) { return orrery_chat_tokenizer_json; }
 const unsigned char *orrery_chat_model_safetensors_ptr(void) { return orrery_chat_model_safetensors; }
+
+static const unsigned char gan_config_json[] = {
+#embed "../../assets/models/gan-glyphs/config.json"
+};
+const unsigned long orrery_gan_config_json_size = sizeof(gan_config_json);
+__attribute__((aligned(64))) static const unsigned char gan_model_safetensors[] = {
+#embed "../../assets/models/gan-glyphs/model.safetensors"
+};
+const unsigned long orrery_gan_model_safetensors_size = sizeof(gan_model_safetensors);
+const unsigned char *orrery_gan_config_json_ptr(void) { return gan_config_json; }
+const unsigned char *orrery_gan_model_safetensors_ptr(void) { return gan_model_safetensors; }
+
+static const unsigned char vqgan_config_json[] = {
+#embed "../../assets/models/vqgan-shapes/config.json"
+};
+const unsigned long orrery_vqgan_config_json_size = sizeof(vqgan_config_json);
+__attribute__((aligned(64))) static const unsigned char vqgan_model_safetensors[] = {
+#embed "../../assets/models/vqgan-shapes/model.safetensors"
+};
+const unsigned long orrery_vqgan_model_safetensors_size = sizeof(vqgan_model_safetensors);
+const unsigned char *orrery_vqgan_config_json_ptr(void) { return vqgan_config_json; }
+const unsigned char *orrery_vqgan_model_safetensors_ptr(void) { return vqgan_model_safetensors; }

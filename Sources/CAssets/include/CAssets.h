@@ -16,4 +16,14 @@ const unsigned char *orrery_chat_config_json_ptr(void);
 const unsigned char *orrery_chat_tokenizer_json_ptr(void);
 const unsigned char *orrery_chat_model_safetensors_ptr(void);
 
+// The image lab's models: a DCGAN on glyphs, a VQGAN on shapes with its GPT prior.
+extern const unsigned long orrery_gan_config_json_size;
+extern const unsigned long orrery_gan_model_safetensors_size;
+extern const unsigned long orrery_vqgan_config_json_size;
+extern const unsigned long orrery_vqgan_model_safetensors_size;
+const unsigned char *orrery_gan_config_json_ptr(void);
+const unsigned char *orrery_gan_model_safetensors_ptr(void);
+const unsigned char *orrery_vqgan_config_json_ptr(void);
+const unsigned char *orrery_vqgan_model_safetensors_ptr(void);
+
 #endif

@@ -17,9 +17,9 @@ public struct GANSnapshot: Sendable {
     /// (step, critic estimate, exact W1, modes hit) at each probe.
     public var w1: [(step: Double, estimate: Double, exact: Double, modes: Int)] = []
     /// The fixed-noise samples (images only).
-    public var samples = ImageGrid.empty
+    public var samples = SampleGrid.empty
     /// The first few fixed-noise samples at earlier steps: the generator improving.
-    public var timeline: [(step: Int, grid: ImageGrid)] = []
+    public var timeline: [(step: Int, grid: SampleGrid)] = []
     public init() {}
 }
 
@@ -32,8 +32,8 @@ public final class GANLab: SteppedSession {
     public var probeEvery = 25
     public var gridSize = 40
     var probe: GANPlaneProbe?
-    var samples = ImageGrid.empty
-    var timeline: [(step: Int, grid: ImageGrid)] = []
+    var samples = SampleGrid.empty
+    var timeline: [(step: Int, grid: SampleGrid)] = []
 
     public init(_ config: GANConfig) throws {
         session = try GANSession(config)
@@ -58,7 +58,7 @@ public final class GANLab: SteppedSession {
 
     func refresh() {
         if session.config.data.isImage {
-            samples = ImageGrid(tensor: session.sample(session.fixedNoise))
+            samples = SampleGrid(tensor: session.sample(session.fixedNoise))
             let total = session.config.steps
             // Up to 12 timeline entries, spaced evenly over the run.
             let every = Swift.max(probeEvery, (total / 12 + probeEvery - 1) / probeEvery * probeEvery)

@@ -156,7 +156,7 @@ public struct VQPriorSnapshot: Sendable {
     public var step = 0, totalSteps = 0
     public var model = ""
     public var losses: [(x: Double, y: Double)] = []
-    public var samples = ImageGrid.empty
+    public var samples = SampleGrid.empty
     public var sampleCodes: [[Int]] = []
     public init() {}
 }
@@ -166,7 +166,7 @@ public enum VQPriorCommand: Sendable { case resample }
 public final class VQPriorLab: SteppedSession {
     public let session: VQPriorSession
     public var sampleEvery = 100
-    var samples = ImageGrid.empty
+    var samples = SampleGrid.empty
     var codes: [[Int]] = []
     var sampleSeed: UInt64 = 1
 
@@ -177,7 +177,7 @@ public final class VQPriorLab: SteppedSession {
 
     func drawSamples() {
         codes = session.sampleCodes(16, seed: sampleSeed)
-        samples = ImageGrid(tensor: session.vq.decode(indices: codes))
+        samples = SampleGrid(tensor: session.vq.decode(indices: codes))
     }
 
     public var step: Int { session.step }

@@ -183,12 +183,12 @@ public final class VQSession {
     public var diverged: Bool { guardAE.diverged }
 
     /// Originals, reconstructions and code maps of the probe images.
-    public func probe() -> (originals: ImageGrid, reconstructions: ImageGrid, codes: [[Int]]) {
+    public func probe() -> (originals: SampleGrid, reconstructions: SampleGrid, codes: [[Int]]) {
         model.train(false)
         defer { model.train(true) }
         let codes = model.indices(probeImages)
         let recon = model.decode(indices: codes)
-        return (ImageGrid(tensor: probeImages), ImageGrid(tensor: recon), codes)
+        return (SampleGrid(tensor: probeImages), SampleGrid(tensor: recon), codes)
     }
 
     /// Codebook usage over `n` training images: fraction of codes used, perplexity of the code
@@ -236,7 +236,7 @@ public struct VQSnapshot: Sendable {
     public var usage: [Double] = []
     public var restarts = 0
     public var adaptiveWeight: Float = 0
-    public var originals = ImageGrid.empty, reconstructions = ImageGrid.empty
+    public var originals = SampleGrid.empty, reconstructions = SampleGrid.empty
     /// Code index maps of the probe images (grid × grid each).
     public var codeMaps: [[Int]] = []
     public init() {}
@@ -247,7 +247,7 @@ public enum VQCommand: Sendable { case restart }
 public final class VQLab: SteppedSession {
     public private(set) var session: VQSession
     public var probeEvery = 25
-    var probed: (originals: ImageGrid, reconstructions: ImageGrid, codes: [[Int]])?
+    var probed: (originals: SampleGrid, reconstructions: SampleGrid, codes: [[Int]])?
 
     public init(_ config: VQConfig) throws {
         session = try VQSession(config)

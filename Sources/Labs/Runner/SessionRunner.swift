@@ -94,15 +94,21 @@ public final class SessionRunner<Session: SteppedSession>: @unchecked Sendable {
 
     /// `make` builds the session on the runner's thread (a corpus and a model may take a while).
     /// `savedIn`: the directory the session was loaded from (it counts as saved there).
-    public init(title: String, initial: Session.Snapshot, savedIn: String? = nil, make: @escaping () throws -> Session)
-    {
+    /// `loadedIsSaved`: the session comes from somewhere that already holds it (a model shipped in the
+    /// binary): its loaded step counts as saved although there is no directory to save into yet.
+    public init(
+        title: String, initial: Session.Snapshot, savedIn: String? = nil, loadedIsSaved: Bool = false,
+        make: @escaping () throws -> Session
+    ) {
         self.title = title
         snapshot = LatestValue(initial)
         self.make = make
         self.savedIn = savedIn
+        self.loadedIsSaved = loadedIsSaved
     }
 
     let savedIn: String?
+    let loadedIsSaved: Bool
 
     public func start() {
         let t = Thread { [self] in self.main() }
@@ -155,9 +161,9 @@ public final class SessionRunner<Session: SteppedSession>: @unchecked Sendable {
         status.update {
             $0.phase = .running
             $0.step = session.step
-            if let dir = savedIn {
+            if savedIn != nil || loadedIsSaved {
                 $0.savedStep = session.step
-                $0.savedDirectory = dir
+                $0.savedDirectory = savedIn
             }
         }
         snapshot.update { session.publish(into: &$0) }

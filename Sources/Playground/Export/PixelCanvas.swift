@@ -25,16 +25,27 @@ public struct PixelCanvas {
         rgb[i + 2] = c.2
     }
 
+    /// Fills a rectangle, clipped to the canvas (any part, or all of it, may lie outside).
     public mutating func fill(_ x0: Int, _ y0: Int, _ w: Int, _ h: Int, _ c: (UInt8, UInt8, UInt8)) {
-        for y in max(0, y0)..<min(height, y0 + h) {
-            for x in max(0, x0)..<min(width, x0 + w) { set(x, y, c) }
+        let ya = max(0, y0)
+        let yb = min(height, y0 &+ h)
+        let xa = max(0, x0)
+        let xb = min(width, x0 &+ w)
+        guard ya < yb, xa < xb else { return }
+        for y in ya..<yb {
+            for x in xa..<xb { set(x, y, c) }
         }
     }
+
+    func clamp(_ v: Int, _ limit: Int) -> Int { min(max(v, -limit), limit) }
 
     /// A line between two points (Bresenham), `thickness` pixels.
     public mutating func line(
         _ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int, _ c: (UInt8, UInt8, UInt8), thickness: Int = 1
     ) {
+        // Clipped first: a point far outside (a diverged sample) must not make a line of 10⁹ steps.
+        let limit = 4 * max(width, height)
+        let (x0, y0, x1, y1) = (clamp(x0, limit), clamp(y0, limit), clamp(x1, limit), clamp(y1, limit))
         let n = max(abs(x1 - x0), abs(y1 - y0), 1)
         for t in 0...n {
             let x = x0 + (x1 - x0) * t / n

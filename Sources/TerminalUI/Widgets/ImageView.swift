@@ -1,5 +1,6 @@
 // An RGB image in colour half-blocks (two pixels per cell), or an ASCII ramp without colour.
-/// An RGB image (row-major, 3 bytes per pixel) in half-blocks: each cell shows two pixels.
+/// An RGB image (row-major, 3 bytes per pixel) in half-blocks: each cell shows two pixels; scaled up by
+/// a whole factor where the area allows.
 public struct ImageView: Widget, Sendable {
     public var width: Int, height: Int, rgb: [UInt8]
     public init(width: Int, height: Int, rgb: [UInt8]) {
@@ -27,8 +28,11 @@ public struct ImageView: Widget, Sendable {
         let glyphs = ctx.glyphs
         let colors = ctx.colors
         guard width > 0, height > 0 else { return }
-        let cols = Swift.min(area.width, width)
-        let rows = Swift.min(area.height, (height + 1) / 2)
+        // Whole-number upscaling when the area has room (a 16-pixel glyph in a 40-column pane is drawn
+        // 2× rather than small); downscaling otherwise.
+        let k = Swift.max(1, Swift.min(area.width / width, 2 * area.height / height))
+        let cols = Swift.min(area.width, width * k)
+        let rows = Swift.min(area.height, (height * k + 1) / 2)
         func px(_ x: Int, _ y: Int) -> (UInt8, UInt8, UInt8) {
             let sx = x * width / cols
             let sy = Swift.min(height - 1, y * height / (rows * 2))

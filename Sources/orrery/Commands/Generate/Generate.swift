@@ -40,9 +40,16 @@ func loadCheckpoint(_ dir: String?) throws -> (LMConfig, Tokenizer, LanguageMode
     }
 }
 
+/// `orrery sample`: text (the default), or images from the image lab's generators.
 struct Sample: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Generate text from a trained language model, streaming tokens.")
+        abstract: "Sample from a model: text (default), or images (sample gan, sample vqgan).",
+        subcommands: [SampleText.self, SampleGAN.self, SampleVQGAN.self], defaultSubcommand: SampleText.self)
+}
+
+struct SampleText: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "text", abstract: "Generate text from a trained language model, streaming tokens.")
     @OptionGroup var common: CommonOptions
     @Option(help: "Session directory (default: the chat model shipped in the binary).") var checkpoint: String?
     @Option(help: "Text to continue.") var prompt = ""

@@ -12,7 +12,8 @@ struct Train: ParsableCommand {
         abstract: "Train a model headless (progress on a terminal, JSON lines with --json).",
         subcommands: [
             TrainClassifier.self, TrainSpirals.self, TrainGPT.self, TrainRace.self, TrainLSTM.self, TrainGRU.self,
-            TrainChat.self,
+            TrainChat.self, TrainGAN.self, TrainWGAN.self, TrainWGANGP.self, TrainVQVAE.self, TrainVQGAN.self,
+            TrainVQPrior.self,
         ])
 }
 

@@ -2,7 +2,7 @@
 // side × side with 1 or 3 channels, pixels in [0, 1], image-major then channel-major (NCHW).
 import Compute
 
-public struct ImageGrid: Sendable, Equatable {
+public struct SampleGrid: Sendable, Equatable {
     public var count: Int, channels: Int, side: Int
     public var pixels: [Float]
     public init(count: Int, channels: Int, side: Int, pixels: [Float]) {
@@ -12,7 +12,7 @@ public struct ImageGrid: Sendable, Equatable {
         self.side = side
         self.pixels = pixels
     }
-    public static let empty = ImageGrid(count: 0, channels: 1, side: 1, pixels: [])
+    public static let empty = SampleGrid(count: 0, channels: 1, side: 1, pixels: [])
 
     /// From a tensor [n, C, S, S] with values in [−1, 1] (clamped).
     public init(tensor t: Tensor) {
@@ -34,9 +34,9 @@ public struct ImageGrid: Sendable, Equatable {
     }
 
     /// The first `n` images.
-    public func prefix(_ n: Int) -> ImageGrid {
+    public func prefix(_ n: Int) -> SampleGrid {
         let k = Swift.min(n, count)
-        return ImageGrid(
+        return SampleGrid(
             count: k, channels: channels, side: side, pixels: Array(pixels[0..<(k * channels * side * side)]))
     }
 }

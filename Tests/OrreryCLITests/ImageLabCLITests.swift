@@ -1,0 +1,80 @@
+import CPNG
+import Foundation
+import TestSupport
+import XCTest
+
+final class ImageLabCLITests: XCTestCase {
+    /// `train wgan-gp` on the ring: JSON events with the critic estimate, the exact W1 and coverage,
+    /// a done event, a session directory, and a PNG of the plane.
+    func testTrainWGANGPJSONAndPNG() throws {
+        let dir = try temporaryDirectory("cli-gan")
+        let r = try run([
+            "train", "wgan-gp", "--data", "ring8", "--steps", "40", "--log-every", "20", "--json", "--out",
+            dir + "/s", "--png", dir + "/plane.png",
+        ])
+        XCTAssertEqual(r.code, 0, r.err)
+        let lines = jsonLines(r.out)
+        XCTAssertEqual(lines.first?["type"] as? String, "start")
+        let steps = lines.filter { $0["type"] as? String == "step" }
+        XCTAssertEqual(steps.count, 2)
+        XCTAssertNotNil(steps.last?["exact_w1"] as? Double)
+        XCTAssertNotNil(steps.last?["critic_estimate"] as? Double)
+        XCTAssertEqual(lines.last?["type"] as? String, "done")
+        XCTAssertEqual(lines.last?["modes_total"] as? Int, 8)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/s/CURRENT"))
+        var w: Int32 = 0
+        var h: Int32 = 0
+        XCTAssertEqual(png_read_size(dir + "/plane.png", &w, &h), 0)
+        XCTAssertGreaterThan(w, 400)
+    }
+
+    /// VQ-VAE → prior → samples, all from the command line, each stage reading the previous directory.
+    func testVQVAEThenPriorThenSample() throws {
+        let dir = try temporaryDirectory("cli-vq")
+        let a = try run([
+            "train", "vqvae", "--data", "glyphs", "--steps", "30", "--batch", "8", "--codes", "16", "--json", "--out",
+            dir + "/vq",
+        ])
+        XCTAssertEqual(a.code, 0, a.err)
+        let done = jsonLines(a.out).last!
+        XCTAssertEqual(done["type"] as? String, "done")
+        XCTAssertNotNil(done["perplexity_eval"] as? Double)
+        let b = try run(["train", "vq-prior", "--vq", dir + "/vq", "--steps", "20", "--json", "--out", dir + "/prior"])
+        XCTAssertEqual(b.code, 0, b.err)
+        let pd = jsonLines(b.out).last!
+        XCTAssertLessThan(pd["loss"] as? Double ?? 99, pd["uniform_loss"] as? Double ?? 0, "the prior beats uniform")
+        let c = try run([
+            "sample", "vqgan", "--checkpoint", dir + "/prior", "--grid", "3x2", "--png", dir + "/s.png", "--json",
+        ])
+        XCTAssertEqual(c.code, 0, c.err)
+        XCTAssertEqual(jsonLines(c.out).last?["images"] as? Int, 6)
+        // A prior directory is not a GAN, a missing one is named, a bad grid is refused.
+        let d = try run(["sample", "gan", "--checkpoint", dir + "/prior"])
+        XCTAssertNotEqual(d.code, 0)
+        XCTAssertTrue(d.err.contains("not the gan lab") || d.err.contains("format"), d.err)
+        let e = try run(["sample", "gan", "--checkpoint", dir + "/nothing-here"])
+        XCTAssertNotEqual(e.code, 0)
+        XCTAssertEqual(e.err.split(separator: "\n").count, 1, e.err)
+        let f = try run(["sample", "gan", "--grid", "0x3"])
+        XCTAssertNotEqual(f.code, 0)
+        XCTAssertTrue(f.err.contains("--grid"), f.err)
+    }
+
+    /// The shipped glyph GAN draws on first use: ASCII art without a terminal, a PNG on request;
+    /// different seeds give different images; text sampling is still the default of `sample`.
+    func testShippedGANSamples() throws {
+        let dir = try temporaryDirectory("cli-shipped")
+        let a = try run(["sample", "gan", "--grid", "4x1", "--seed", "1"])
+        XCTAssertEqual(a.code, 0, a.err)
+        XCTAssertTrue(a.out.contains("@"), "ink in the ASCII art")
+        XCTAssertFalse(a.out.contains("\u{1B}["), "no colour codes without a terminal")
+        let b = try run(["sample", "gan", "--grid", "4x1", "--seed", "2"])
+        XCTAssertNotEqual(a.out, b.out, "seeds differ")
+        let p = try run(["sample", "gan", "--png", dir + "/g.png", "--json"])
+        XCTAssertEqual(p.code, 0, p.err)
+        XCTAssertEqual(jsonLines(p.out).last?["images"] as? Int, 64)
+        let t = try run(["sample", "--prompt", "Once", "--max-tokens", "5", "--json"])
+        XCTAssertEqual(t.code, 0, t.err)
+        XCTAssertEqual(jsonLines(t.out).last?["type"] as? String, "done")
+    }
+}
