@@ -52,7 +52,16 @@ open class Module {
 
     /// The modules of an array-valued property ([] for anything else). A conditional conformance is
     /// checked, not a cast to [Module]: that cast bridges every element of a large array of numbers.
-    static func modules(in value: Any) -> [Module] { (value as? ModuleCollection)?.moduleElements ?? [] }
+    static func modules(in value: Any) -> [Module] {
+        if let c = value as? ModuleCollection { return c.moduleElements }
+        // Arrays of existentials ([any RecurrentCell]): look at the first element's type (a metatype
+        // check, no bridging) before casting the elements one by one.
+        let m = Mirror(reflecting: value)
+        guard m.displayStyle == .collection, let first = m.children.first,
+            type(of: first.value) is AnyObject.Type, first.value is Module
+        else { return [] }
+        return m.children.compactMap { $0.value as? Module }
+    }
 
     public var parameters: [Tensor] { namedParameters().map(\.1) }
 

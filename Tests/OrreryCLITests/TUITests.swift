@@ -227,7 +227,7 @@ final class TUITests: XCTestCase {
         let m = launch(&t, width: 80, height: 24)
         defer { m.kill() }
         XCTAssertTrue(m.wait(for: "GAN lab"))
-        m.keys("Down", "Down", "Down", "Enter")
+        m.keys("Down", "Down", "Down", "Down", "Down", "Enter")
         XCTAssertTrue(m.wait(for: "GAN lab"), m.capture())
         XCTAssertTrue(m.wait(for: "objective"), m.capture())
         m.keys("Enter")

@@ -1,3 +1,5 @@
+import CKernels
+
 // Convolution plumbing: im2col / col2im (each the other's adjoint), so conv2d and its transpose are
 // GEMMs, and bilinear resampling with its adjoint. Layout NCHW.
 
@@ -76,6 +78,35 @@ extension Kernels {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Batch-folded im2col: x [N, C, H, W] → cols [C·kh·kw, N·Ho·Wo] (image n's patches in column
+    /// block n), so one GEMM W[O, C·kh·kw] · cols covers the whole batch. The loops are C (conv.c).
+    public static func im2colFolded(
+        _ x: UnsafePointer<Float>, N: Int, C: Int, H: Int, W: Int, _ g: Window2D, pad: Float,
+        into cols: UnsafeMutablePointer<Float>
+    ) {
+        let geometry = [g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw]
+        geometry.withUnsafeBufferPointer { gp in
+            let gb = gp.baseAddress!
+            Parallel.forRanges(C * g.kh * g.kw * N, grain: 16) { r in
+                orr_im2col_folded(x, N, C, H, W, gb, pad, cols, r.lowerBound, r.upperBound)
+            }
+        }
+    }
+
+    /// Adjoint of im2colFolded: cols [C·kh·kw, N·Ho·Wo] summed into x [N, C, H, W] (overwritten).
+    public static func col2imFolded(
+        _ cols: UnsafePointer<Float>, N: Int, C: Int, H: Int, W: Int, _ g: Window2D,
+        into x: UnsafeMutablePointer<Float>
+    ) {
+        let geometry = [g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw]
+        geometry.withUnsafeBufferPointer { gp in
+            let gb = gp.baseAddress!
+            Parallel.forRanges(N * C, grain: 4) { r in
+                orr_col2im_folded(cols, N, C, H, W, gb, x, r.lowerBound, r.upperBound)
             }
         }
     }

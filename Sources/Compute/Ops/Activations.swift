@@ -4,16 +4,17 @@ import CKernels
 import Foundation
 
 extension Tensor {
-    public func relu() -> Tensor {
-        let out = Kernels.unary(self, ClosureMap { $0 > 0 ? $0 : 0 })
-        let mask = Kernels.unary(self, ClosureMap { $0 > 0 ? 1 : 0 })
-        return out.recorded("relu", [self]) { g in [g * mask] }
-    }
+    public func relu() -> Tensor { leakyRelu(0) }
 
+    /// max(x, 0) + slope·min(x, 0). The backward is one fused pass (g where x > 0, else slope·g); when
+    /// it is itself recorded it is g times a constant mask (the second derivative is zero).
     public func leakyRelu(_ slope: Float = 0.01) -> Tensor {
-        let out = Kernels.unary(self, ClosureMap { $0 > 0 ? $0 : $0 * slope })
-        let mask = Kernels.unary(self, ClosureMap { $0 > 0 ? 1 : slope })
-        return out.recorded("leakyRelu", [self]) { g in [g * mask] }
+        let out = Kernels.unary(self, LeakyF(slope: slope))
+        let xd = detach()
+        return out.recorded(slope == 0 ? "relu" : "leakyRelu", [self]) { g in
+            if GradMode.isEnabled { return [g * Kernels.unary(xd, StepF(slope: slope))] }
+            return [Kernels.binary(g, xd, LeakyGradF(slope: slope))]
+        }
     }
 
     public func sigmoid() -> Tensor {
@@ -114,4 +115,17 @@ extension Tensor {
         for i in 0..<mask.count { mask.data[i] = rng.uniform() < p ? 0 : keep }
         return self * mask
     }
+}
+
+struct LeakyF: UnaryMap {
+    let slope: Float
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { x > 0 ? x : x * slope }
+}
+struct StepF: UnaryMap {
+    let slope: Float
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { x > 0 ? 1 : slope }
+}
+struct LeakyGradF: BinaryMap {
+    let slope: Float
+    @inline(__always) func callAsFunction(_ g: Float, _ x: Float) -> Float { x > 0 ? g : g * slope }
 }

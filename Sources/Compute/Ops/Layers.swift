@@ -139,6 +139,28 @@ extension Tensor {
         return out.recorded("col2im", [self]) { g in [g.im2col(w)] }
     }
 
+    /// Batch-folded patches of x [N, C, H, W] → [C·kh·kw, N·Ho·Wo]; its adjoint is `col2imFolded`.
+    public func im2colFolded(_ w: Window2D, pad: Float = 0) -> Tensor {
+        precondition(rank == 4, "im2colFolded expects [N, C, H, W], got \(shape)")
+        let (N, C, H, W) = (shape[0], shape[1], shape[2], shape[3])
+        let (Ho, Wo) = w.outSize(H, W)
+        precondition(Ho > 0 && Wo > 0, "window \(w) does not fit in \(H)×\(W)")
+        let x = contiguousRaw()
+        let out = Tensor.empty([C * w.kh * w.kw, N * Ho * Wo])
+        Kernels.im2colFolded(x.data, N: N, C: C, H: H, W: W, w, pad: pad, into: out.data)
+        return out.recorded("im2colFolded", [self]) { g in [g.col2imFolded(w, N: N, C: C, H: H, W: W)] }
+    }
+
+    /// Adjoint of im2colFolded: [C·kh·kw, N·Ho·Wo] summed into [N, C, H, W].
+    public func col2imFolded(_ w: Window2D, N: Int, C: Int, H: Int, W: Int) -> Tensor {
+        let (Ho, Wo) = w.outSize(H, W)
+        precondition(shape == [C * w.kh * w.kw, N * Ho * Wo], "col2imFolded: \(shape) does not match the window")
+        let c = contiguousRaw()
+        let out = Tensor.empty([N, C, H, W])
+        Kernels.col2imFolded(c.data, N: N, C: C, H: H, W: W, w, into: out.data)
+        return out.recorded("col2imFolded", [self]) { g in [g.im2colFolded(w)] }
+    }
+
     /// 2-D convolution (cross-correlation, as PyTorch): x [N, C, H, W], weight [O, C/groups, kh, kw],
     /// bias [O]. Lowered to im2col + batched GEMM; the backward is made of the same ops.
     public func conv2d(
@@ -158,6 +180,15 @@ extension Tensor {
             "conv2d: \(C) input channels, weight \(weight.shape), groups \(G)")
         let win = Window2D(kernel: (kh, kw), stride: stride, padding: padding, dilation: dilation)
         let (Ho, Wo) = win.outSize(H, W)
+        if G == 1 {
+            // The batch folded into the GEMM's columns: one W[O, C·kh·kw] · cols[C·kh·kw, N·L] for the
+            // whole batch (and dW = dY · colsᵀ one GEMM with K = N·L), then [O, N, L] → [N, O, L].
+            let cols = im2colFolded(win)
+            let y = weight.reshape([O, C * kh * kw]).matmul(cols)
+            var out = y.reshape([O, N, Ho * Wo]).permute([1, 0, 2]).contiguous().reshape([N, O, Ho, Wo])
+            if let b = bias { out = out + b.reshape([1, O, 1, 1]) }
+            return out
+        }
         let cols: Tensor
         if kh == 1 && kw == 1 && stride == (1, 1) && padding == (0, 0) {
             cols = reshape([N, C, H * W])
@@ -193,6 +224,14 @@ extension Tensor {
         precondition(
             Ho > 0 && Wo > 0 && outputPadding.0 < Swift.max(stride.0, dilation.0)
                 && outputPadding.1 < Swift.max(stride.1, dilation.1), "convTranspose2d: bad geometry")
+        if G == 1 {
+            // Batch folded: x as [Cin, N·H·W], one GEMM Wᵀ[Cout·kk, Cin] · x, then the folded col2im.
+            let xf = reshape([N, Cin, H * W]).permute([1, 0, 2]).contiguous().reshape([Cin, N * H * W])
+            let cols = weight.reshape([Cin, coutG * kh * kw]).mT.matmul(xf)
+            var y = cols.col2imFolded(win, N: N, C: coutG, H: Ho, W: Wo)
+            if let b = bias { y = y + b.reshape([1, coutG, 1, 1]) }
+            return y
+        }
         let wm = weight.reshape([G, Cin / G, coutG * kh * kw]).mT  // [G, Cout/G·kk, Cin/G]
         let xg = reshape([N, G, Cin / G, H * W])
         let cols = wm.matmul(xg).reshape([N, G * coutG * kh * kw, H * W])

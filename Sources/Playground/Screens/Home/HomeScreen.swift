@@ -27,14 +27,6 @@ public final class HomeScreen: Screen {
             summary: "an MLP separates two classes in the plane; watch its decision boundary form",
             status: ClassifierScreen.homeStatus, open: ClassifierScreen.open),
         LabEntry(
-            title: "GAN lab",
-            summary: "GAN, WGAN, WGAN-GP: the critic over the plane, its W1 estimate vs the exact W1; glyph samples",
-            status: GANScreen.homeStatus, open: GANScreen.open),
-        LabEntry(
-            title: "VQ lab",
-            summary: "VQ-VAE / VQGAN: codebook usage, perplexity, dead-code restart; a GPT prior over the codes",
-            status: VQScreen.homeStatus, open: VQScreen.open),
-        LabEntry(
             title: "Attention lesson", summary: "FlashAttention's online softmax, tile by tile",
             status: { _ in "an animation of the kernel's trace" }, open: { $0.push(AttentionLessonScreen()) }),
         LabEntry(
@@ -47,6 +39,14 @@ public final class HomeScreen: Screen {
             open: { app in
                 if RaceScreen.runner(app) != nil { app.push(RaceScreen()) } else { app.push(LanguageConfigureScreen()) }
             }),
+        LabEntry(
+            title: "GAN lab",
+            summary: "GAN, WGAN, WGAN-GP: the critic over the plane, its W1 estimate vs the exact W1; glyph samples",
+            status: GANScreen.homeStatus, open: GANScreen.open),
+        LabEntry(
+            title: "VQ lab",
+            summary: "VQ-VAE / VQGAN: codebook usage, perplexity, dead-code restart; a GPT prior over the codes",
+            status: VQScreen.homeStatus, open: VQScreen.open),
     ]
 
     public init() {}

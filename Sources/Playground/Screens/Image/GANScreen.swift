@@ -27,27 +27,29 @@ extension SampleGrid {
     }
 }
 
-/// Draws a grid of images into `area` with as many per row as fit at (at least) natural size.
+/// Draws a grid of images into `area`: the largest cells (square in pixels: a cell is twice as tall
+/// in pixels as it is wide in columns) that still show min(count, 8) images; images are scaled to
+/// their cells.
 func drawGrid(_ grid: SampleGrid, _ area: Rect, _ buf: inout Buffer, _ ctx: RenderContext, maxColumns: Int = 8) {
     guard grid.count > 0, area.width > 2, area.height > 1 else { return }
-    // Largest whole scale at which rows × columns fit: try scales downwards.
-    var columns = 1
-    var shown = grid.count
-    for k in stride(from: 4, through: 1, by: -1) {
-        let cw = grid.side * k + 1
-        let ch = (grid.side * k + 1) / 2 + 1
-        let perRow = min(maxColumns, (area.width + 1) / cw)
-        let rows = (area.height + 1) / ch
-        if perRow >= 1 && rows >= 1 && (perRow * rows >= min(grid.count, 16) || k == 1) {
-            columns = perRow
-            shown = min(grid.count, perRow * rows)
-            let w = perRow * cw - 1
-            let h = ((shown + perRow - 1) / perRow) * ch - 1
-            let r = Rect(x: area.x, y: area.y, width: min(area.width, w), height: min(area.height, h))
-            ImageGrid(images: Array(grid.prefix(shown).views), columns: columns).render(r, into: &buf, ctx.widgets)
-            return
-        }
+    let want = min(grid.count, 8)
+    var best: (perRow: Int, cw: Int, rows: Int)?
+    for perRow in 1...min(maxColumns, grid.count) {
+        let cw = min(grid.side * 4, (area.width + 1) / perRow - 1)
+        let ch = (cw + 1) / 2
+        guard cw >= 2, ch >= 1 else { continue }
+        let rows = (area.height + 1) / (ch + 1)
+        guard rows >= 1 else { continue }
+        let shown = min(grid.count, perRow * rows)
+        if shown >= want, best == nil || cw > best!.cw { best = (perRow, cw, rows) }
     }
+    let pick = best ?? (min(maxColumns, grid.count), max(2, (area.width + 1) / min(maxColumns, grid.count) - 1), 1)
+    let shown = min(grid.count, pick.perRow * pick.rows)
+    let ch = (pick.cw + 1) / 2
+    let w = pick.perRow * (pick.cw + 1) - 1
+    let h = ((shown + pick.perRow - 1) / pick.perRow) * (ch + 1) - 1
+    let r = Rect(x: area.x, y: area.y, width: min(area.width, w), height: min(area.height, h))
+    ImageGrid(images: Array(grid.prefix(shown).views), columns: pick.perRow).render(r, into: &buf, ctx.widgets)
 }
 
 public final class GANScreen: Screen {

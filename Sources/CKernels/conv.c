@@ -1,0 +1,79 @@
+// im2col / col2im for batch-folded convolution (cols [C·kh·kw, N·Ho·Wo]), in C so the inner loops
+// compile to tight (vectorised where unit-stride) code; the Swift side splits the jobs over threads.
+#include "CKernels.h"
+
+static inline void valid_range(long Wo, long W, long s, long off, long *lo, long *hi) {
+    long l = off >= 0 ? 0 : (-off + s - 1) / s;
+    long top = W - 1 - off;
+    long h = top < 0 ? 0 : top / s + 1;
+    if (l > Wo) l = Wo;
+    if (h > Wo) h = Wo;
+    if (h < l) h = l;
+    *lo = l;
+    *hi = h;
+}
+
+void orr_im2col_folded(const float *restrict x, long N, long C, long H, long W, const long *g, float pad,
+                       float *restrict cols, long job0, long job1) {
+    const long kh = g[0], kw = g[1], sh = g[2], sw = g[3], ph = g[4], pw = g[5], dh = g[6], dw = g[7];
+    const long Ho = (H + 2 * ph - dh * (kh - 1) - 1) / sh + 1, Wo = (W + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
+    const long L = Ho * Wo, kk = kh * kw;
+    for (long job = job0; job < job1; job++) {
+        const long row = job / N, n = job % N, c = row / kk, ki = (row % kk) / kw, kj = (row % kk) % kw;
+        const float *src = x + (n * C + c) * H * W;
+        float *dst = cols + row * N * L + n * L;
+        const long off = kj * dw - pw;
+        long lo, hi;
+        valid_range(Wo, W, sw, off, &lo, &hi);
+        for (long oy = 0; oy < Ho; oy++) {
+            const long iy = oy * sh - ph + ki * dh;
+            float *d = dst + oy * Wo;
+            if (iy < 0 || iy >= H) {
+                for (long ox = 0; ox < Wo; ox++) d[ox] = pad;
+                continue;
+            }
+            const float *s = src + iy * W;
+            for (long ox = 0; ox < lo; ox++) d[ox] = pad;
+            if (sw == 1) {
+                for (long ox = lo; ox < hi; ox++) d[ox] = s[ox + off];
+            } else if (sw == 2) {
+                for (long ox = lo; ox < hi; ox++) d[ox] = s[2 * ox + off];
+            } else {
+                for (long ox = lo; ox < hi; ox++) d[ox] = s[ox * sw + off];
+            }
+            for (long ox = hi; ox < Wo; ox++) d[ox] = pad;
+        }
+    }
+}
+
+void orr_col2im_folded(const float *restrict cols, long N, long C, long H, long W, const long *g,
+                       float *restrict x, long job0, long job1) {
+    const long kh = g[0], kw = g[1], sh = g[2], sw = g[3], ph = g[4], pw = g[5], dh = g[6], dw = g[7];
+    const long Ho = (H + 2 * ph - dh * (kh - 1) - 1) / sh + 1, Wo = (W + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
+    const long L = Ho * Wo, kk = kh * kw;
+    for (long job = job0; job < job1; job++) {
+        const long c = job / N, n = job % N;
+        float *dst = x + (n * C + c) * H * W;
+        for (long i = 0; i < H * W; i++) dst[i] = 0;
+        for (long k = 0; k < kk; k++) {
+            const long ki = k / kw, kj = k % kw;
+            const float *src = cols + (c * kk + k) * N * L + n * L;
+            const long off = kj * dw - pw;
+            long lo, hi;
+            valid_range(Wo, W, sw, off, &lo, &hi);
+            for (long oy = 0; oy < Ho; oy++) {
+                const long iy = oy * sh - ph + ki * dh;
+                if (iy < 0 || iy >= H) continue;
+                float *d = dst + iy * W;
+                const float *s = src + oy * Wo;
+                if (sw == 1) {
+                    for (long ox = lo; ox < hi; ox++) d[ox + off] += s[ox];
+                } else if (sw == 2) {
+                    for (long ox = lo; ox < hi; ox++) d[2 * ox + off] += s[ox];
+                } else {
+                    for (long ox = lo; ox < hi; ox++) d[ox * sw + off] += s[ox];
+                }
+            }
+        }
+    }
+}
