@@ -55,6 +55,37 @@ void orr_col2im_folded(const float *restrict cols, long N, long C, long H, long 
         const long c = job / N, n = job % N;
         float *dst = x + (n * C + c) * H * W;
         for (long i = 0; i < H * W; i++) dst[i] = 0;
+        if (sw == 2 && dw == 1 && kw % 2 == 0) {
+            // Stride 2: kernel columns kj and kj + 1 land on interleaved outputs (2m + off, 2m + off + 1),
+            // so the pair is one contiguous run of adds instead of two stride-2 scatters.
+            for (long ki = 0; ki < kh; ki++) {
+                for (long kj = 0; kj < kw; kj += 2) {
+                    const float *s0 = cols + (c * kk + ki * kw + kj) * N * L + n * L;
+                    const float *s1 = s0 + N * L;
+                    const long off = kj - pw;
+                    long lo0, hi0, lo1, hi1;
+                    valid_range(Wo, W, 2, off, &lo0, &hi0);
+                    valid_range(Wo, W, 2, off + 1, &lo1, &hi1);
+                    long lo = lo0 > lo1 ? lo0 : lo1, hi = hi0 < hi1 ? hi0 : hi1;
+                    if (hi < lo) hi = lo;
+                    for (long oy = 0; oy < Ho; oy++) {
+                        const long iy = oy * sh - ph + ki * dh;
+                        if (iy < 0 || iy >= H) continue;
+                        float *d = dst + iy * W + off;
+                        const float *a = s0 + oy * Wo, *b = s1 + oy * Wo;
+                        for (long ox = lo0; ox < lo; ox++) d[2 * ox] += a[ox];
+                        for (long ox = lo1; ox < lo; ox++) d[2 * ox + 1] += b[ox];
+                        for (long ox = lo; ox < hi; ox++) {
+                            d[2 * ox] += a[ox];
+                            d[2 * ox + 1] += b[ox];
+                        }
+                        for (long ox = hi; ox < hi0; ox++) d[2 * ox] += a[ox];
+                        for (long ox = hi; ox < hi1; ox++) d[2 * ox + 1] += b[ox];
+                    }
+                }
+            }
+            continue;
+        }
         for (long k = 0; k < kk; k++) {
             const long ki = k / kw, kj = k % kw;
             const float *src = cols + (c * kk + k) * N * L + n * L;

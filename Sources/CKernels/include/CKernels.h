@@ -26,6 +26,8 @@ void orr_set_grad_enabled(int on);
 
 /// Vectorised transcendental maps over contiguous buffers (n elements). y may alias x.
 void orr_vexp(const float *x, float *y, long n);
+/// y = tanh(x), vectorised (relative error ~1e-6).
+void orr_vtanh(const float *x, float *y, long n);
 /// Row softmax over `rows` rows of length `n` (contiguous), in place allowed.
 void orr_softmax_rows(const float *x, float *y, long rows, long n);
 /// Row log-softmax; also writes the log-sum-exp of each row to lse (may be NULL).

@@ -27,7 +27,10 @@ extension Tensor {
     }
 
     public func tanh() -> Tensor {
-        let out = Kernels.unary(self, ClosureMap { Foundation.tanh($0) })
+        let c = contiguousRaw()
+        let out = Tensor.empty(shape)
+        let (src, dst) = (c.data, out.data)
+        Parallel.forRanges(count, grain: 1 << 14) { r in orr_vtanh(src + r.lowerBound, dst + r.lowerBound, r.count) }
         let od = out.detach()
         return out.recorded("tanh", [self]) { g in
             let t = GradMode.isEnabled ? self.tanh() : od
