@@ -248,7 +248,7 @@ final class TUITests: XCTestCase {
         m.keys("Escape")
         XCTAssertTrue(m.wait(for: "VQ lab"), m.capture())
         m.keys("Down", "Enter")
-        XCTAssertTrue(m.wait(for: "codebook update", timeout: 5), m.capture())
+        XCTAssertTrue(m.wait(for: "codebook", timeout: 5), m.capture())
         m.keys("p")
         XCTAssertTrue(m.wait(for: "codes from the prior", timeout: 20), m.capture())
         m.keys("Escape", "q")

@@ -293,10 +293,10 @@ public final class VQConfigureScreen: SettingsFormScreen {
             Setting(name: "data", choices: VQData.allCases.map { d in (d.rawValue, { $0.data = d }) }, index: 1),
             Setting(name: "codes", choices: [16, 32, 64, 128, 256].map { k in ("\(k)", { $0.codes = k }) }, index: 2),
             Setting(
-                name: "dead-code restart", choices: [("on", { $0.restart = true }), ("off", { $0.restart = false })],
+                name: "restart dead", choices: [("on", { $0.restart = true }), ("off", { $0.restart = false })],
                 index: 0),
             Setting(
-                name: "codebook update", choices: [("EMA", { $0.ema = true }), ("loss", { $0.ema = false })], index: 0),
+                name: "codebook", choices: [("EMA", { $0.ema = true }), ("loss", { $0.ema = false })], index: 0),
             Setting(name: "steps", choices: [300, 1000, 1500, 3000].map { n in ("\(n)", { $0.steps = n }) }, index: 2),
         ]
     }
