@@ -46,63 +46,44 @@ void orr_im2col_folded(const float *restrict x, long N, long C, long H, long W, 
     }
 }
 
+// Jobs are channels: for each of its kh·kw rows, a job streams through the row's N column blocks in
+// order (one sequential read of N·Ho·Wo floats) and adds each into its image's plane. Reading the kk
+// rows of one image at a time instead (N·L floats apart, a power of two) thrashed L1's sets.
 void orr_col2im_folded(const float *restrict cols, long N, long C, long H, long W, const long *g,
-                       float *restrict x, long job0, long job1) {
+                       float *restrict x, long blocks, long job0, long job1) {
     const long kh = g[0], kw = g[1], sh = g[2], sw = g[3], ph = g[4], pw = g[5], dh = g[6], dw = g[7];
     const long Ho = (H + 2 * ph - dh * (kh - 1) - 1) / sh + 1, Wo = (W + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
     const long L = Ho * Wo, kk = kh * kw;
     for (long job = job0; job < job1; job++) {
-        const long c = job / N, n = job % N;
-        float *dst = x + (n * C + c) * H * W;
-        for (long i = 0; i < H * W; i++) dst[i] = 0;
-        if (sw == 2 && dw == 1 && kw % 2 == 0) {
-            // Stride 2: kernel columns kj and kj + 1 land on interleaved outputs (2m + off, 2m + off + 1),
-            // so the pair is one contiguous run of adds instead of two stride-2 scatters.
-            for (long ki = 0; ki < kh; ki++) {
-                for (long kj = 0; kj < kw; kj += 2) {
-                    const float *s0 = cols + (c * kk + ki * kw + kj) * N * L + n * L;
-                    const float *s1 = s0 + N * L;
-                    const long off = kj - pw;
-                    long lo0, hi0, lo1, hi1;
-                    valid_range(Wo, W, 2, off, &lo0, &hi0);
-                    valid_range(Wo, W, 2, off + 1, &lo1, &hi1);
-                    long lo = lo0 > lo1 ? lo0 : lo1, hi = hi0 < hi1 ? hi0 : hi1;
-                    if (hi < lo) hi = lo;
-                    for (long oy = 0; oy < Ho; oy++) {
-                        const long iy = oy * sh - ph + ki * dh;
-                        if (iy < 0 || iy >= H) continue;
-                        float *d = dst + iy * W + off;
-                        const float *a = s0 + oy * Wo, *b = s1 + oy * Wo;
-                        for (long ox = lo0; ox < lo; ox++) d[2 * ox] += a[ox];
-                        for (long ox = lo1; ox < lo; ox++) d[2 * ox + 1] += b[ox];
-                        for (long ox = lo; ox < hi; ox++) {
-                            d[2 * ox] += a[ox];
-                            d[2 * ox + 1] += b[ox];
-                        }
-                        for (long ox = hi; ox < hi0; ox++) d[2 * ox] += a[ox];
-                        for (long ox = hi; ox < hi1; ox++) d[2 * ox + 1] += b[ox];
-                    }
-                }
-            }
-            continue;
+        // A job is a channel and one of `blocks` ranges of images (enough jobs for every thread even
+        // when C is 3).
+        const long c = job / blocks, b = job % blocks;
+        const long n0 = N * b / blocks, n1 = N * (b + 1) / blocks;
+        for (long n = n0; n < n1; n++) {
+            float *dst = x + (n * C + c) * H * W;
+            for (long i = 0; i < H * W; i++) dst[i] = 0;
         }
         for (long k = 0; k < kk; k++) {
             const long ki = k / kw, kj = k % kw;
-            const float *src = cols + (c * kk + k) * N * L + n * L;
             const long off = kj * dw - pw;
             long lo, hi;
             valid_range(Wo, W, sw, off, &lo, &hi);
-            for (long oy = 0; oy < Ho; oy++) {
-                const long iy = oy * sh - ph + ki * dh;
-                if (iy < 0 || iy >= H) continue;
-                float *d = dst + iy * W;
-                const float *s = src + oy * Wo;
-                if (sw == 1) {
-                    for (long ox = lo; ox < hi; ox++) d[ox + off] += s[ox];
-                } else if (sw == 2) {
-                    for (long ox = lo; ox < hi; ox++) d[2 * ox + off] += s[ox];
-                } else {
-                    for (long ox = lo; ox < hi; ox++) d[ox * sw + off] += s[ox];
+            const float *row = cols + (c * kk + k) * N * L;
+            for (long n = n0; n < n1; n++) {
+                float *dst = x + (n * C + c) * H * W;
+                const float *src = row + n * L;
+                for (long oy = 0; oy < Ho; oy++) {
+                    const long iy = oy * sh - ph + ki * dh;
+                    if (iy < 0 || iy >= H) continue;
+                    float *d = dst + iy * W;
+                    const float *s = src + oy * Wo;
+                    if (sw == 1) {
+                        for (long ox = lo; ox < hi; ox++) d[ox + off] += s[ox];
+                    } else if (sw == 2) {
+                        for (long ox = lo; ox < hi; ox++) d[2 * ox + off] += s[ox];
+                    } else {
+                        for (long ox = lo; ox < hi; ox++) d[ox * sw + off] += s[ox];
+                    }
                 }
             }
         }

@@ -58,8 +58,9 @@ void orr_bf16_to_f32(const uint16_t *x, float *y, long n);
 /// Batch-folded im2col over jobs [job0, job1) of C·kh·kw·N; g = {kh, kw, sh, sw, ph, pw, dh, dw}.
 void orr_im2col_folded(const float *x, long N, long C, long H, long W, const long *g, float pad, float *cols,
                        long job0, long job1);
-/// Its adjoint over planes [job0, job1) of C·N (channel-major); each plane of x is overwritten.
-void orr_col2im_folded(const float *cols, long N, long C, long H, long W, const long *g, float *x, long job0,
-                       long job1);
+/// Its adjoint over jobs [job0, job1) of C·blocks (a channel and a range of images); those planes of x
+/// are overwritten.
+void orr_col2im_folded(const float *cols, long N, long C, long H, long W, const long *g, float *x, long blocks,
+                       long job0, long job1);
 
 #endif

@@ -105,8 +105,10 @@ extension Kernels {
         let geometry = [g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw]
         geometry.withUnsafeBufferPointer { gp in
             let gb = gp.baseAddress!
-            Parallel.forRanges(N * C, grain: 4) { r in
-                orr_col2im_folded(cols, N, C, H, W, gb, x, r.lowerBound, r.upperBound)
+            // At least 4 jobs per thread; a job's images share its channel's column rows.
+            let blocks = Swift.max(1, Swift.min(N, (4 * Parallel.threads + C - 1) / C))
+            Parallel.forRanges(C * blocks, grain: 1) { r in
+                orr_col2im_folded(cols, N, C, H, W, gb, x, blocks, r.lowerBound, r.upperBound)
             }
         }
     }
