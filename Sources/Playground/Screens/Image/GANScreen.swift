@@ -152,14 +152,18 @@ public final class GANScreen: Screen {
             drawGrid(s.samples, left, &buf, ctx)
             let (top, bottom) = cols[1].splitTop(cols[1].height / 2)
             let tl = buf.box(top, title: "the same noise over training", glyphs: ctx.glyphs)
+            // Newest first; each row as tall as lets at least two rows fit (images scale down to it).
             var y = tl.y
-            for entry in s.timeline.reversed() where y + (entry.grid.side + 1) / 2 <= tl.y + tl.height {
-                let label = "\(entry.step)"
-                buf.text(tl.x, y, label, Style(fg: ctx.theme.dim))
-                let area = Rect(x: tl.x + 7, y: y, width: tl.width - 7, height: (entry.grid.side + 1) / 2)
-                ImageGrid(images: entry.grid.views, columns: max(1, (area.width + 1) / (entry.grid.side + 1))).render(
-                    area, into: &buf, ctx.widgets)
-                y += (entry.grid.side + 1) / 2 + 1
+            for entry in s.timeline.reversed() {
+                let h = max(2, min((entry.grid.side + 1) / 2, (tl.height - 1) / 2))
+                guard y + h <= tl.y + tl.height else { break }
+                buf.text(tl.x, y, "\(entry.step)", Style(fg: ctx.theme.dim))
+                let area = Rect(x: tl.x + 6, y: y, width: tl.width - 6, height: h)
+                let per = max(1, min(entry.grid.count, (area.width + 1) / (2 * h + 1)))
+                let shown = Rect(x: area.x, y: y, width: min(area.width, per * (2 * h + 1) - 1), height: h)
+                ImageGrid(images: Array(entry.grid.prefix(per).views), columns: per).render(
+                    shown, into: &buf, ctx.widgets)
+                y += h + 1
             }
             let lArea = buf.box(bottom, title: "losses · \(s.model)", glyphs: ctx.glyphs)
             var lp = LinePlot(
