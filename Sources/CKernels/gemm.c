@@ -6,7 +6,8 @@
 //         for jr, ir: micro-kernel        C tile   [MR x NR] lives in registers over KC steps
 //
 // Not here: threading (the Swift caller splits M or N across cores and calls this per slice) and
-// beta scaling (the caller scales or zeroes C first). Panels are zero-padded so edge tiles run the
+// beta scaling other than 0 and 1 (the caller scales C first; β = 0 overwrites C in the first K block
+// instead of zeroing it and accumulating). Panels are zero-padded so edge tiles run the
 // same kernel into a scratch tile.
 #include "CKernels.h"
 #include <stdlib.h>
@@ -21,11 +22,12 @@
 #define MAXMR 8
 #define MAXNR 32
 
-typedef void (*ukernel_fn)(long kc, const float *a, const float *b, float *c, long ldc, float alpha);
+// ow: overwrite C with α·acc (the first K block of a β = 0 product) instead of adding to it.
+typedef void (*ukernel_fn)(long kc, const float *a, const float *b, float *c, long ldc, float alpha, int ow);
 
 // ---------------------------------------------------------------- generic (any CPU, auto-vectorised)
 static void uk_generic_4x16(long kc, const float *restrict a, const float *restrict b, float *restrict c,
-                            long ldc, float alpha) {
+                            long ldc, float alpha, int ow) {
     float acc[4][16];
     memset(acc, 0, sizeof acc);
     for (long k = 0; k < kc; k++) {
@@ -36,14 +38,14 @@ static void uk_generic_4x16(long kc, const float *restrict a, const float *restr
         a += 4; b += 16;
     }
     for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 16; j++) c[i * ldc + j] += alpha * acc[i][j];
+        for (int j = 0; j < 16; j++) c[i * ldc + j] = alpha * acc[i][j] + (ow ? 0.0f : c[i * ldc + j]);
 }
 
 #if defined(__x86_64__)
 // ---------------------------------------------------------------- AVX2 + FMA: 6 x 16 (12 ymm accumulators)
 __attribute__((target("avx2,fma")))
 static void uk_avx2_6x16(long kc, const float *restrict a, const float *restrict b, float *restrict c,
-                         long ldc, float alpha) {
+                         long ldc, float alpha, int ow) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
            c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (long k = 0; k < kc; k++) {
@@ -59,8 +61,9 @@ static void uk_avx2_6x16(long kc, const float *restrict a, const float *restrict
     }
     __m256 al = _mm256_set1_ps(alpha);
 #define ST2(r, x0, x1) \
-    _mm256_storeu_ps(c + r * ldc, _mm256_fmadd_ps(al, x0, _mm256_loadu_ps(c + r * ldc))); \
-    _mm256_storeu_ps(c + r * ldc + 8, _mm256_fmadd_ps(al, x1, _mm256_loadu_ps(c + r * ldc + 8)));
+    _mm256_storeu_ps(c + r * ldc, ow ? _mm256_mul_ps(al, x0) : _mm256_fmadd_ps(al, x0, _mm256_loadu_ps(c + r * ldc))); \
+    _mm256_storeu_ps(c + r * ldc + 8, \
+                     ow ? _mm256_mul_ps(al, x1) : _mm256_fmadd_ps(al, x1, _mm256_loadu_ps(c + r * ldc + 8)));
     ST2(0, c00, c01) ST2(1, c10, c11) ST2(2, c20, c21) ST2(3, c30, c31) ST2(4, c40, c41) ST2(5, c50, c51)
 #undef ST2
 }
@@ -77,15 +80,17 @@ static void uk_avx2_6x16(long kc, const float *restrict a, const float *restrict
     ACC8x32_ROW(0, A0) ACC8x32_ROW(1, A1) ACC8x32_ROW(2, A2) ACC8x32_ROW(3, A3) \
     ACC8x32_ROW(4, A4) ACC8x32_ROW(5, A5) ACC8x32_ROW(6, A6) ACC8x32_ROW(7, A7) b += 32; }
 #define ACC8x32_ST2(r) \
-    _mm512_storeu_ps(c + r * ldc, _mm512_fmadd_ps(al, c##r##0, _mm512_loadu_ps(c + r * ldc))); \
-    _mm512_storeu_ps(c + r * ldc + 16, _mm512_fmadd_ps(al, c##r##1, _mm512_loadu_ps(c + r * ldc + 16)));
+    _mm512_storeu_ps(c + r * ldc, ow ? _mm512_mul_ps(al, c##r##0) \
+                                     : _mm512_fmadd_ps(al, c##r##0, _mm512_loadu_ps(c + r * ldc))); \
+    _mm512_storeu_ps(c + r * ldc + 16, ow ? _mm512_mul_ps(al, c##r##1) \
+                                          : _mm512_fmadd_ps(al, c##r##1, _mm512_loadu_ps(c + r * ldc + 16)));
 #define ACC8x32_STORE { __m512 al = _mm512_set1_ps(alpha); \
     ACC8x32_ST2(0) ACC8x32_ST2(1) ACC8x32_ST2(2) ACC8x32_ST2(3) ACC8x32_ST2(4) ACC8x32_ST2(5) ACC8x32_ST2(6) ACC8x32_ST2(7) }
 
 // ---------------------------------------------------------------- AVX-512: 8 x 32 (16 zmm accumulators)
 __attribute__((target("avx512f,fma")))
 static void uk_avx512_8x32(long kc, const float *restrict a, const float *restrict b, float *restrict c,
-                           long ldc, float alpha) {
+                           long ldc, float alpha, int ow) {
     ACC8x32_DECLARE;
     for (long k = 0; k < kc; k++, a += 8) ACC8x32_STEP(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7])
     ACC8x32_STORE
@@ -98,7 +103,7 @@ static void uk_avx512_8x32(long kc, const float *restrict a, const float *restri
 // 8 × KC block of A (8 KiB) stays in L1 across the N panels. Rows past the edge repeat the last row.
 __attribute__((target("avx512f,fma")))
 static void uk_avx512_8x32_rowA(long kc, const float *restrict a, long lda, long rows, const float *restrict b,
-                                float *restrict c, long ldc, float alpha) {
+                                float *restrict c, long ldc, float alpha, int ow) {
     const float *r0 = a, *r1 = a + (rows > 1 ? 1 : 0) * lda, *r2 = a + (rows > 2 ? 2 : rows - 1) * lda,
                 *r3 = a + (rows > 3 ? 3 : rows - 1) * lda, *r4 = a + (rows > 4 ? 4 : rows - 1) * lda,
                 *r5 = a + (rows > 5 ? 5 : rows - 1) * lda, *r6 = a + (rows > 6 ? 6 : rows - 1) * lda,
@@ -248,7 +253,20 @@ void orr_sgemm_acc(long M, long N, long K, float alpha,
                    const float *A, long rsA, long csA,
                    const float *B, long rsB, long csB,
                    float *C, long rsC, long csC) {
-    if (M <= 0 || N <= 0 || K <= 0 || alpha == 0.0f) return;
+    orr_sgemm(M, N, K, alpha, A, rsA, csA, B, rsB, csB, C, rsC, csC, 0);
+}
+
+void orr_sgemm(long M, long N, long K, float alpha,
+               const float *A, long rsA, long csA,
+               const float *B, long rsB, long csB,
+               float *C, long rsC, long csC, int overwrite) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == 0.0f) {
+        if (overwrite)
+            for (long i = 0; i < M; i++)
+                for (long j = 0; j < N; j++) C[i * rsC + j * csC] = 0.0f;
+        return;
+    }
     const kernel_t *kern = pick_kernel();
     const int mr = kern->mr, nr = kern->nr;
     float *ap = aligned_buffer(&tl_apack, (size_t)(MC + MAXMR) * KC);
@@ -260,6 +278,7 @@ void orr_sgemm_acc(long M, long N, long K, float alpha,
         long nc = N - jc < NC ? N - jc : NC;
         for (long pc = 0; pc < K; pc += KC) {
             long kc = K - pc < KC ? K - pc : KC;
+            const int ow = overwrite && pc == 0;
             pack_b(nr, kc, nc, B + pc * rsB + jc * csB, rsB, csB, bp);
 #if defined(__x86_64__)
             if (kern == &K_AVX512 && csA == 1 && rsA != 1) {  // row-major A: no packing
@@ -270,12 +289,12 @@ void orr_sgemm_acc(long M, long N, long K, float alpha,
                         long ncols = nc - jr < 32 ? nc - jr : 32;
                         float *c = C + ic * rsC + (jc + jr) * csC;
                         if (nrows == 8 && ncols == 32 && csC == 1) {
-                            uk_avx512_8x32_rowA(kc, arow, rsA, 8, bp + jr * kc, c, rsC, alpha);
+                            uk_avx512_8x32_rowA(kc, arow, rsA, 8, bp + jr * kc, c, rsC, alpha, ow);
                         } else {
-                            memset(tile, 0, sizeof(float) * 8 * 32);
-                            uk_avx512_8x32_rowA(kc, arow, rsA, nrows, bp + jr * kc, tile, 32, 1.0f);
+                            uk_avx512_8x32_rowA(kc, arow, rsA, nrows, bp + jr * kc, tile, 32, 1.0f, 1);
                             for (long i = 0; i < nrows; i++)
-                                for (long j = 0; j < ncols; j++) c[i * rsC + j * csC] += alpha * tile[i * 32 + j];
+                                for (long j = 0; j < ncols; j++)
+                                    c[i * rsC + j * csC] = alpha * tile[i * 32 + j] + (ow ? 0.0f : c[i * rsC + j * csC]);
                         }
                     }
                 }
@@ -293,12 +312,12 @@ void orr_sgemm_acc(long M, long N, long K, float alpha,
                         const float *apanel = ap + ir * kc;
                         float *c = C + (ic + ir) * rsC + (jc + jr) * csC;
                         if (nrows == mr && ncols == nr && csC == 1) {
-                            kern->fn(kc, apanel, bpanel, c, rsC, alpha);
+                            kern->fn(kc, apanel, bpanel, c, rsC, alpha, ow);
                         } else {
-                            memset(tile, 0, sizeof(float) * (size_t)(mr * nr));
-                            kern->fn(kc, apanel, bpanel, tile, nr, 1.0f);
+                            kern->fn(kc, apanel, bpanel, tile, nr, 1.0f, 1);
                             for (long i = 0; i < nrows; i++)
-                                for (long j = 0; j < ncols; j++) c[i * rsC + j * csC] += alpha * tile[i * nr + j];
+                                for (long j = 0; j < ncols; j++)
+                                    c[i * rsC + j * csC] = alpha * tile[i * nr + j] + (ow ? 0.0f : c[i * rsC + j * csC]);
                         }
                     }
                 }

@@ -19,6 +19,12 @@ void orr_sgemm_acc(long M, long N, long K, float alpha,
                    const float *A, long rsA, long csA,
                    const float *B, long rsB, long csB,
                    float *C, long rsC, long csC);
+/// The same with overwrite: C = α·A·B when `overwrite` is non-zero (β = 0, no zeroing pass), else
+/// C += α·A·B.
+void orr_sgemm(long M, long N, long K, float alpha,
+               const float *A, long rsA, long csA,
+               const float *B, long rsB, long csB,
+               float *C, long rsC, long csC, int overwrite);
 
 /// Per-thread grad-mode flag for autograd (thread-local; 1 = record operations).
 int orr_grad_enabled(void);

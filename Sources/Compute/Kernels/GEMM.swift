@@ -44,21 +44,16 @@ extension Kernels {
             }
             if m1 <= m0 || n1 <= n0 { return }
             let c = C + m0 * rsC + n0 * csC
-            if beta != 1 {
+            if beta != 1 && beta != 0 {
                 for i in 0..<(m1 - m0) {
                     let row = c + i * rsC
-                    if beta == 0 {
-                        if csC == 1 {
-                            row.update(repeating: 0, count: n1 - n0)
-                        } else {
-                            for j in 0..<(n1 - n0) { row[j * csC] = 0 }
-                        }
-                    } else {
-                        for j in 0..<(n1 - n0) { row[j * csC] *= beta }
-                    }
+                    for j in 0..<(n1 - n0) { row[j * csC] *= beta }
                 }
             }
-            orr_sgemm_acc(m1 - m0, n1 - n0, K, alpha, A + m0 * rsA, rsA, csA, B + n0 * csB, rsB, csB, c, rsC, csC)
+            // β = 0: the kernel overwrites C in its first K block (no zeroing pass, no read of C).
+            orr_sgemm(
+                m1 - m0, n1 - n0, K, alpha, A + m0 * rsA, rsA, csA, B + n0 * csB, rsB, csB, c, rsC, csC,
+                beta == 0 ? 1 : 0)
         }
         if parts <= 1 {
             slice(0)
