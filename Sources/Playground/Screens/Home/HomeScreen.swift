@@ -73,34 +73,62 @@ public final class HomeScreen: Screen {
             r, title: ctx.pick("Orrery — watch neural networks learn", "Orrery - watch neural networks learn"),
             glyphs: ctx.glyphs, focused: true)
         buf.text(inner.x + 2, inner.y + 1, "Labs", Style(fg: ctx.theme.text, bold: true))
-        // Wide terminals: title and summary side by side; 80 columns: the summary below the title.
+        // Wide terminals: title and summary side by side; 80 columns: the summary below the title, and
+        // the status below that, or beside the title when three lines per lab would not fit.
         let wide = inner.width >= 100
-        let (first, rowHeight) = HomeScreen.rows(r)
-        for (i, lab) in HomeScreen.labs.enumerated() {
-            let y = first + i * rowHeight
+        let (first, rowHeight, offset) = HomeScreen.rows(r, selected: selected)
+        let bottom = inner.y + inner.height
+        for (i, lab) in HomeScreen.labs.enumerated() where i >= offset {
+            let y = first + (i - offset) * rowHeight
+            guard y + rowHeight <= bottom else { break }
             let sel = i == selected
-            buf.text(
-                inner.x + 2, y, (sel ? ctx.pick("▶ ", "> ") : "  ") + lab.title,
-                Style(fg: sel ? ctx.theme.accent : ctx.theme.text, bold: sel))
+            let title = (sel ? ctx.pick("▶ ", "> ") : "  ") + lab.title
+            buf.text(inner.x + 2, y, title, Style(fg: sel ? ctx.theme.accent : ctx.theme.text, bold: sel))
             let x = wide ? inner.x + 24 : inner.x + 4
-            let dy = wide ? 0 : 1
             let room = inner.x + inner.width - x - 1
-            buf.text(x, y + dy, elide(lab.summary, room, ctx), Style(fg: ctx.theme.dim), maxWidth: room)
-            buf.text(x, y + dy + 1, elide(lab.status(ctx.app), room, ctx), Style(fg: ctx.theme.good), maxWidth: room)
+            if wide {
+                buf.text(x, y, elide(lab.summary, room, ctx), Style(fg: ctx.theme.dim), maxWidth: room)
+                buf.text(x, y + 1, elide(lab.status(ctx.app), room, ctx), Style(fg: ctx.theme.good), maxWidth: room)
+            } else if rowHeight == 3 {
+                buf.text(x, y + 1, elide(lab.summary, room, ctx), Style(fg: ctx.theme.dim), maxWidth: room)
+                buf.text(x, y + 2, elide(lab.status(ctx.app), room, ctx), Style(fg: ctx.theme.good), maxWidth: room)
+            } else {
+                let sx = inner.x + 2 + title.count + 2
+                let sroom = inner.x + inner.width - sx - 1
+                if sroom > 4 {
+                    buf.text(sx, y, elide(lab.status(ctx.app), sroom, ctx), Style(fg: ctx.theme.good), maxWidth: sroom)
+                }
+                buf.text(x, y + 1, elide(lab.summary, room, ctx), Style(fg: ctx.theme.dim), maxWidth: room)
+            }
+        }
+        if offset > 0 || first + (HomeScreen.labs.count - offset) * rowHeight > bottom {
+            let more =
+                "\(offset + 1)–\(min(HomeScreen.labs.count, offset + (bottom - first) / rowHeight)) of \(HomeScreen.labs.count)"
+            buf.text(
+                inner.x + inner.width - more.count - 2, inner.y + 1,
+                ctx.pick(more, more.replacingOccurrences(of: "–", with: "-")), Style(fg: ctx.theme.dim))
         }
     }
 
     public func statusFields(app: App) -> [(String, String)] { [("orrery", "")] }
 
-    /// The row of each lab on screen (the same geometry `render` uses).
-    static func rows(_ area: Rect) -> (first: Int, height: Int) {
+    /// Where the labs are drawn (the same geometry `render` and `click` use): the first row, lines per
+    /// lab (2 wide; 3 at 80 columns, or 2 when 3 would not fit), and the first lab shown (the list
+    /// scrolls to keep `selected` visible when even 2 lines per lab do not fit).
+    static func rows(_ area: Rect, selected: Int) -> (first: Int, height: Int, offset: Int) {
         let inner = area.inner
-        return (inner.y + 3, inner.width >= 100 ? 2 : 3)
+        let first = inner.y + 3
+        let space = inner.y + inner.height - first
+        var height = inner.width >= 100 ? 2 : 3
+        if height == 3 && labs.count * 3 > space { height = 2 }
+        let visible = max(1, space / height)
+        let offset = selected < visible ? 0 : selected - visible + 1
+        return (first, height, offset)
     }
 
     public func click(x: Int, y: Int, area: Rect, app: App) {
-        let (first, height) = HomeScreen.rows(area)
-        let i = (y - first) / height
+        let (first, height, offset) = HomeScreen.rows(area, selected: selected)
+        let i = (y - first) / height + offset
         guard y >= first, i >= 0, i < HomeScreen.labs.count else { return }
         selected = i
         HomeScreen.labs[i].open(app)
