@@ -1,5 +1,6 @@
 // im2col / col2im for batch-folded convolution (cols [C·kh·kw, N·Ho·Wo]), in C so the inner loops
 // compile to tight (vectorised where unit-stride) code; the Swift side splits the jobs over threads.
+// `cm`: the image tensor is channel-major [C, N, H, W] (plane (n, c) at c·N + n) instead of NCHW.
 #include "CKernels.h"
 
 static inline void valid_range(long Wo, long W, long s, long off, long *lo, long *hi) {
@@ -14,13 +15,13 @@ static inline void valid_range(long Wo, long W, long s, long off, long *lo, long
 }
 
 void orr_im2col_folded(const float *restrict x, long N, long C, long H, long W, const long *g, float pad,
-                       float *restrict cols, long job0, long job1) {
+                       float *restrict cols, long job0, long job1, int cm) {
     const long kh = g[0], kw = g[1], sh = g[2], sw = g[3], ph = g[4], pw = g[5], dh = g[6], dw = g[7];
     const long Ho = (H + 2 * ph - dh * (kh - 1) - 1) / sh + 1, Wo = (W + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
     const long L = Ho * Wo, kk = kh * kw;
     for (long job = job0; job < job1; job++) {
         const long row = job / N, n = job % N, c = row / kk, ki = (row % kk) / kw, kj = (row % kk) % kw;
-        const float *src = x + (n * C + c) * H * W;
+        const float *src = x + (cm ? c * N + n : n * C + c) * H * W;
         float *dst = cols + row * N * L + n * L;
         const long off = kj * dw - pw;
         long lo, hi;
@@ -50,7 +51,7 @@ void orr_im2col_folded(const float *restrict x, long N, long C, long H, long W, 
 // order (one sequential read of N·Ho·Wo floats) and adds each into its image's plane. Reading the kk
 // rows of one image at a time instead (N·L floats apart, a power of two) thrashed L1's sets.
 void orr_col2im_folded(const float *restrict cols, long N, long C, long H, long W, const long *g,
-                       float *restrict x, long blocks, long job0, long job1) {
+                       float *restrict x, long blocks, long job0, long job1, int cm) {
     const long kh = g[0], kw = g[1], sh = g[2], sw = g[3], ph = g[4], pw = g[5], dh = g[6], dw = g[7];
     const long Ho = (H + 2 * ph - dh * (kh - 1) - 1) / sh + 1, Wo = (W + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
     const long L = Ho * Wo, kk = kh * kw;
@@ -60,7 +61,7 @@ void orr_col2im_folded(const float *restrict cols, long N, long C, long H, long 
         const long c = job / blocks, b = job % blocks;
         const long n0 = N * b / blocks, n1 = N * (b + 1) / blocks;
         for (long n = n0; n < n1; n++) {
-            float *dst = x + (n * C + c) * H * W;
+            float *dst = x + (cm ? c * N + n : n * C + c) * H * W;
             for (long i = 0; i < H * W; i++) dst[i] = 0;
         }
         for (long k = 0; k < kk; k++) {
@@ -70,7 +71,7 @@ void orr_col2im_folded(const float *restrict cols, long N, long C, long H, long 
             valid_range(Wo, W, sw, off, &lo, &hi);
             const float *row = cols + (c * kk + k) * N * L;
             for (long n = n0; n < n1; n++) {
-                float *dst = x + (n * C + c) * H * W;
+                float *dst = x + (cm ? c * N + n : n * C + c) * H * W;
                 const float *src = row + n * L;
                 for (long oy = 0; oy < Ho; oy++) {
                     const long iy = oy * sh - ph + ki * dh;

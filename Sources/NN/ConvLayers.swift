@@ -23,6 +23,11 @@ public final class Conv2d: Module {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         x.conv2d(weight, bias: bias, stride: (stride, stride), padding: (padding, padding))
     }
+
+    /// The same on a channel-major batch [C, N, H, W] → [O, N, Ho, Wo].
+    public func channelMajor(_ x: Tensor) -> Tensor {
+        x.conv2dChannelMajor(weight, bias: bias, stride: (stride, stride), padding: (padding, padding))
+    }
 }
 
 /// Transposed 2-D convolution; weight [in, out, kh, kw] (PyTorch's ConvTranspose2d layout).
@@ -44,6 +49,11 @@ public final class ConvTranspose2d: Module {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         x.convTranspose2d(weight, bias: bias, stride: (stride, stride), padding: (padding, padding))
+    }
+
+    /// The same on a channel-major batch [Cin, N, H, W] → [Cout, N, Ho, Wo].
+    public func channelMajor(_ x: Tensor) -> Tensor {
+        x.convTranspose2dChannelMajor(weight, bias: bias, stride: (stride, stride), padding: (padding, padding))
     }
 }
 
@@ -82,24 +92,38 @@ public final class BatchNorm2d: Module {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let N = x.shape[0]
-        let C = x.shape[1]
-        let S = x.count / Swift.max(N * C, 1)
-        if !isTraining {
-            let rstd = runningVar.value.affine(scale: 1, shift: eps).pow(-0.5)
-            let scale = (weight * rstd).reshape([1, C, 1, 1])
-            let shift = (bias - runningMean.value * weight * rstd).reshape([1, C, 1, 1])
-            return x * scale + shift
-        }
+        let (N, C) = (x.shape[0], x.shape[1])
+        if !isTraining { return evaluate(x, shape: [1, C, 1, 1]) }
         // [N, C, S] → [C, N·S]: one "group" per channel, so the fused GroupNorm kernel does the work.
-        let cm = x.reshape([N, C, S]).permute([1, 0, 2]).contiguous().reshape([1, C, N * S])
+        let S = x.count / Swift.max(N * C, 1)
+        let cm = x.reshape([N, C, S]).permute([1, 0, 2]).contiguous().reshape([C, N * S])
+        let y = normalize(cm)
+        return y.reshape([C, N, S]).permute([1, 0, 2]).contiguous().reshape(x.shape)
+    }
+
+    /// The same on a channel-major batch [C, N, …]: no transposes at all.
+    public func channelMajor(_ x: Tensor) -> Tensor {
+        let C = x.shape[0]
+        if !isTraining { return evaluate(x, shape: [C] + [Int](repeating: 1, count: x.rank - 1)) }
+        return normalize(x.reshape([C, x.count / Swift.max(C, 1)])).reshape(x.shape)
+    }
+
+    func evaluate(_ x: Tensor, shape: [Int]) -> Tensor {
+        let rstd = runningVar.value.affine(scale: 1, shift: eps).pow(-0.5)
+        let scale = (weight * rstd).reshape(shape)
+        let shift = (bias - runningMean.value * weight * rstd).reshape(shape)
+        return x * scale + shift
+    }
+
+    /// Batch statistics of rows [C, M]: updates the running ones and normalises.
+    func normalize(_ rows: Tensor) -> Tensor {
+        let (C, M) = (rows.shape[0], rows.shape[1])
         noGrad {
-            let mu = cm.mean(2).reshape([C])
-            let v = cm.variance([2]).reshape([C]) * (Float(N * S) / Float(Swift.max(N * S - 1, 1)))
+            let mu = rows.mean(1)
+            let v = rows.variance([1]) * (Float(M) / Float(Swift.max(M - 1, 1)))
             runningMean.value.assign(runningMean.value * (1 - momentum) + mu * momentum)
             runningVar.value.assign(runningVar.value * (1 - momentum) + v * momentum)
         }
-        let y = cm.groupNorm(groups: C, weight: weight, bias: bias, eps: eps)
-        return y.reshape([C, N, S]).permute([1, 0, 2]).contiguous().reshape(x.shape)
+        return rows.reshape([1, C, M]).groupNorm(groups: C, weight: weight, bias: bias, eps: eps).reshape([C, M])
     }
 }

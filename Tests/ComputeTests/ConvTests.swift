@@ -133,4 +133,30 @@ final class ConvTests: XCTestCase {
         let want: [Float] = [1, 1.25, 1.75, 2, 1.5, 1.75, 2.25, 2.5, 2.5, 2.75, 3.25, 3.5, 3, 3.25, 3.75, 4]
         assertClose(small.upsampleBilinear(4, 4).toArray(), want, "bilinear")
     }
+
+    /// The channel-major convolutions ([C, N, H, W] in and out) equal the NCHW ones transposed, and
+    /// their gradients match finite differences.
+    func testChannelMajorConvolutionsMatchNCHW() {
+        var rng = RNG(seed: 8)
+        let x = Tensor.randn([3, 4, 9, 9], rng: &rng)
+        let w = Tensor.randn([5, 4, 4, 4], std: 0.3, rng: &rng)
+        let b = Tensor.randn([5], rng: &rng)
+        let xcm = x.permute([1, 0, 2, 3]).contiguous()
+        let ref = x.conv2d(w, bias: b, stride: (2, 2), padding: (1, 1)).permute([1, 0, 2, 3]).contiguous()
+        assertClose(
+            xcm.conv2dChannelMajor(w, bias: b, stride: (2, 2), padding: (1, 1)).toArray(), ref.toArray(), atol: 1e-4)
+        let wt = Tensor.randn([4, 6, 4, 4], std: 0.3, rng: &rng)
+        let reft = x.convTranspose2d(wt, stride: (2, 2), padding: (1, 1)).permute([1, 0, 2, 3]).contiguous()
+        assertClose(
+            xcm.convTranspose2dChannelMajor(wt, stride: (2, 2), padding: (1, 1)).toArray(), reft.toArray(), atol: 1e-4)
+        let small = Tensor.randn([2, 3, 5, 5], rng: &rng)
+        let ws = Tensor.randn([2, 2, 3, 3], std: 0.3, rng: &rng)
+        let r1 = GradientCheck.check([small, ws]) { i in i[0].conv2dChannelMajor(i[1], stride: (2, 2), padding: (1, 1))
+        }
+        XCTAssertNil(r1.mismatch, "\(r1.mismatch.map { "\($0)" } ?? "")")
+        let r2 = GradientCheck.check([small, ws]) { i in
+            i[0].convTranspose2dChannelMajor(i[1], stride: (2, 2), padding: (1, 1))
+        }
+        XCTAssertNil(r2.mismatch, "\(r2.mismatch.map { "\($0)" } ?? "")")
+    }
 }

@@ -86,13 +86,13 @@ extension Kernels {
     /// block n), so one GEMM W[O, C·kh·kw] · cols covers the whole batch. The loops are C (conv.c).
     public static func im2colFolded(
         _ x: UnsafePointer<Float>, N: Int, C: Int, H: Int, W: Int, _ g: Window2D, pad: Float,
-        into cols: UnsafeMutablePointer<Float>
+        into cols: UnsafeMutablePointer<Float>, channelMajor: Bool = false
     ) {
         let geometry = [g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw]
         geometry.withUnsafeBufferPointer { gp in
             let gb = gp.baseAddress!
             Parallel.forRanges(C * g.kh * g.kw * N, grain: 16) { r in
-                orr_im2col_folded(x, N, C, H, W, gb, pad, cols, r.lowerBound, r.upperBound)
+                orr_im2col_folded(x, N, C, H, W, gb, pad, cols, r.lowerBound, r.upperBound, channelMajor ? 1 : 0)
             }
         }
     }
@@ -100,7 +100,7 @@ extension Kernels {
     /// Adjoint of im2colFolded: cols [C·kh·kw, N·Ho·Wo] summed into x [N, C, H, W] (overwritten).
     public static func col2imFolded(
         _ cols: UnsafePointer<Float>, N: Int, C: Int, H: Int, W: Int, _ g: Window2D,
-        into x: UnsafeMutablePointer<Float>
+        into x: UnsafeMutablePointer<Float>, channelMajor: Bool = false
     ) {
         let geometry = [g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw]
         geometry.withUnsafeBufferPointer { gp in
@@ -108,7 +108,7 @@ extension Kernels {
             // At least 4 jobs per thread; a job's images share its channel's column rows.
             let blocks = Swift.max(1, Swift.min(N, (4 * Parallel.threads + C - 1) / C))
             Parallel.forRanges(C * blocks, grain: 1) { r in
-                orr_col2im_folded(cols, N, C, H, W, gb, x, blocks, r.lowerBound, r.upperBound)
+                orr_col2im_folded(cols, N, C, H, W, gb, x, blocks, r.lowerBound, r.upperBound, channelMajor ? 1 : 0)
             }
         }
     }

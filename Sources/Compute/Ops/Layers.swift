@@ -139,26 +139,68 @@ extension Tensor {
         return out.recorded("col2im", [self]) { g in [g.im2col(w)] }
     }
 
-    /// Batch-folded patches of x [N, C, H, W] → [C·kh·kw, N·Ho·Wo]; its adjoint is `col2imFolded`.
-    public func im2colFolded(_ w: Window2D, pad: Float = 0) -> Tensor {
-        precondition(rank == 4, "im2colFolded expects [N, C, H, W], got \(shape)")
-        let (N, C, H, W) = (shape[0], shape[1], shape[2], shape[3])
+    /// Batch-folded patches of x [N, C, H, W] (or channel-major [C, N, H, W]) → [C·kh·kw, N·Ho·Wo];
+    /// its adjoint is `col2imFolded`.
+    public func im2colFolded(_ w: Window2D, pad: Float = 0, channelMajor cm: Bool = false) -> Tensor {
+        precondition(rank == 4, "im2colFolded expects a rank-4 image tensor, got \(shape)")
+        let (N, C) = cm ? (shape[1], shape[0]) : (shape[0], shape[1])
+        let (H, W) = (shape[2], shape[3])
         let (Ho, Wo) = w.outSize(H, W)
         precondition(Ho > 0 && Wo > 0, "window \(w) does not fit in \(H)×\(W)")
         let x = contiguousRaw()
         let out = Tensor.empty([C * w.kh * w.kw, N * Ho * Wo])
-        Kernels.im2colFolded(x.data, N: N, C: C, H: H, W: W, w, pad: pad, into: out.data)
-        return out.recorded("im2colFolded", [self]) { g in [g.col2imFolded(w, N: N, C: C, H: H, W: W)] }
+        Kernels.im2colFolded(x.data, N: N, C: C, H: H, W: W, w, pad: pad, into: out.data, channelMajor: cm)
+        return out.recorded("im2colFolded", [self]) { g in
+            [g.col2imFolded(w, N: N, C: C, H: H, W: W, channelMajor: cm)]
+        }
     }
 
-    /// Adjoint of im2colFolded: [C·kh·kw, N·Ho·Wo] summed into [N, C, H, W].
-    public func col2imFolded(_ w: Window2D, N: Int, C: Int, H: Int, W: Int) -> Tensor {
+    /// Adjoint of im2colFolded: [C·kh·kw, N·Ho·Wo] summed into [N, C, H, W] (or [C, N, H, W]).
+    public func col2imFolded(_ w: Window2D, N: Int, C: Int, H: Int, W: Int, channelMajor cm: Bool = false) -> Tensor {
         let (Ho, Wo) = w.outSize(H, W)
         precondition(shape == [C * w.kh * w.kw, N * Ho * Wo], "col2imFolded: \(shape) does not match the window")
         let c = contiguousRaw()
-        let out = Tensor.empty([N, C, H, W])
-        Kernels.col2imFolded(c.data, N: N, C: C, H: H, W: W, w, into: out.data)
-        return out.recorded("col2imFolded", [self]) { g in [g.im2colFolded(w)] }
+        let out = Tensor.empty(cm ? [C, N, H, W] : [N, C, H, W])
+        Kernels.col2imFolded(c.data, N: N, C: C, H: H, W: W, w, into: out.data, channelMajor: cm)
+        return out.recorded("col2imFolded", [self]) { g in [g.im2colFolded(w, channelMajor: cm)] }
+    }
+
+    /// Convolution of a channel-major batch x [C, N, H, W] → [O, N, Ho, Wo] (groups 1): one GEMM over
+    /// the folded batch whose output is already channel-major, so a stack of convolutions, BatchNorm
+    /// and activations in this layout never transposes.
+    public func conv2dChannelMajor(
+        _ weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0)
+    ) -> Tensor {
+        precondition(
+            rank == 4 && weight.rank == 4 && weight.shape[1] == shape[0],
+            "conv2dChannelMajor: x \(shape), weight \(weight.shape)")
+        let (C, N, H, W) = (shape[0], shape[1], shape[2], shape[3])
+        let (O, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
+        let win = Window2D(kernel: (kh, kw), stride: stride, padding: padding)
+        let (Ho, Wo) = win.outSize(H, W)
+        let cols = im2colFolded(win, channelMajor: true)
+        var y = weight.reshape([O, C * kh * kw]).matmul(cols).reshape([O, N, Ho, Wo])
+        if let b = bias { y = y + b.reshape([O, 1, 1, 1]) }
+        return y
+    }
+
+    /// Transposed convolution of a channel-major batch x [Cin, N, H, W] → [Cout, N, Ho, Wo] (groups 1,
+    /// PyTorch's weight layout [Cin, Cout, kh, kw]).
+    public func convTranspose2dChannelMajor(
+        _ weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0)
+    ) -> Tensor {
+        precondition(
+            rank == 4 && weight.rank == 4 && weight.shape[0] == shape[0],
+            "convTranspose2dChannelMajor: x \(shape), weight \(weight.shape)")
+        let (Cin, N, H, W) = (shape[0], shape[1], shape[2], shape[3])
+        let (Cout, kh, kw) = (weight.shape[1], weight.shape[2], weight.shape[3])
+        let win = Window2D(kernel: (kh, kw), stride: stride, padding: padding)
+        let Ho = (H - 1) * stride.0 - 2 * padding.0 + kh
+        let Wo = (W - 1) * stride.1 - 2 * padding.1 + kw
+        let cols = weight.reshape([Cin, Cout * kh * kw]).mT.matmul(reshape([Cin, N * H * W]))
+        var y = cols.col2imFolded(win, N: N, C: Cout, H: Ho, W: Wo, channelMajor: true)
+        if let b = bias { y = y + b.reshape([Cout, 1, 1, 1]) }
+        return y
     }
 
     /// 2-D convolution (cross-correlation, as PyTorch): x [N, C, H, W], weight [O, C/groups, kh, kw],

@@ -64,6 +64,13 @@ public final class ChannelNorm: Module {
         if let g = group { return g(x) }
         return x
     }
+
+    /// On a channel-major batch [C, N, H, W] (GroupNorm, whose groups are per sample, goes through NCHW).
+    public func channelMajor(_ x: Tensor) -> Tensor {
+        if let b = batch { return b.channelMajor(x) }
+        if let g = group { return g(x.permute([1, 0, 2, 3]).contiguous()).permute([1, 0, 2, 3]).contiguous() }
+        return x
+    }
 }
 
 /// Image geometry of the DCGAN pair: the side is s0·2^k with s0 = 4 (16 and 32) or 7 (28).
@@ -112,13 +119,16 @@ public final class DCGANGenerator: Module, GANNetwork {
         dcganInit(self, rng: &rng)
     }
 
+    /// Runs channel-major inside ([C, N, H, W]: each conv is one GEMM whose output needs no transpose,
+    /// BatchNorm reads channels as rows); NCHW out.
     public func callAsFunction(_ z: Tensor) -> Tensor {
-        var h = z.reshape([z.shape[0], latent, 1, 1])
+        let N = z.shape[0]
+        var h = z.reshape([N, latent]).transpose(0, 1).contiguous().reshape([latent, N, 1, 1])
         for (j, c) in convs.enumerated() {
-            h = c(h)
-            if j < norms.count { h = norms[j](h).relu() }
+            h = c.channelMajor(h)
+            if j < norms.count { h = norms[j].channelMajor(h).relu() }
         }
-        return h.tanh()
+        return h.tanh().permute([1, 0, 2, 3]).contiguous()
     }
 }
 
@@ -149,11 +159,12 @@ public final class DCGANDiscriminator: Module, GANNetwork {
         dcganInit(self, rng: &rng)
     }
 
+    /// NCHW in, channel-major inside (as the generator), one score per image out.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = x
+        var h = x.permute([1, 0, 2, 3]).contiguous()
         for (j, c) in convs.enumerated() {
-            h = c(h)
-            if j < norms.count { h = norms[j](h).leakyRelu(0.2) }
+            h = c.channelMajor(h)
+            if j < norms.count { h = norms[j].channelMajor(h).leakyRelu(0.2) }
         }
         return h.reshape([x.shape[0]])
     }
