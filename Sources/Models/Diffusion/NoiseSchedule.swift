@@ -138,3 +138,22 @@ public enum DiffusionStep {
         return x
     }
 }
+
+extension NoiseSchedule {
+    /// A training example batch: a timestep per image (uniform), the noise, x_t, and the target of
+    /// `type`. The loss is MSE(model(x_t, t), target).
+    public func trainingBatch(_ x0: Tensor, type: PredictionType, rng: inout RNG) -> (
+        xt: Tensor, t: [Int], target: Tensor
+    ) {
+        let n = x0.shape[0]
+        let t = (0..<n).map { _ in rng.int(below: steps) }
+        let noise = Tensor.randn(x0.shape, rng: &rng)
+        var shape = [Int](repeating: 1, count: x0.rank)
+        shape[0] = n
+        let a = Tensor(shape: shape, data: t.map { Float(alphaBar($0).squareRoot()) })
+        let s = Tensor(shape: shape, data: t.map { Float((1 - alphaBar($0)).squareRoot()) })
+        let xt = x0 * a + noise * s
+        let target = type == .epsilon ? noise : noise * a - x0 * s
+        return (xt, t, target)
+    }
+}
