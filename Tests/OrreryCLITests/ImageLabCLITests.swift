@@ -78,3 +78,34 @@ final class ImageLabCLITests: XCTestCase {
         XCTAssertEqual(jsonLines(t.out).last?["type"] as? String, "done")
     }
 }
+
+final class DiffusionCLITests: XCTestCase {
+    /// `train ddpm` saves a session; `denoise` steps through it, writes x_t and x̂_0 PNGs every K steps
+    /// and a final grid, and reports each step; bad flags are one-line errors.
+    func testTrainDDPMThenDenoise() throws {
+        let dir = try temporaryDirectory("cli-ddpm")
+        let a = try run([
+            "train", "ddpm", "--steps", "6", "--batch", "4", "--base", "8", "--timesteps", "50", "--json", "--out",
+            dir + "/s",
+        ])
+        XCTAssertEqual(a.code, 0, a.err)
+        XCTAssertEqual(jsonLines(a.out).last?["type"] as? String, "done")
+        let b = try run([
+            "denoise", "--checkpoint", dir + "/s", "--steps", "6", "--png-every", "3", "--out", dir + "/frames",
+            "--grid", "2x1", "--json",
+        ])
+        XCTAssertEqual(b.code, 0, b.err)
+        let lines = jsonLines(b.out)
+        XCTAssertEqual(lines.filter { $0["type"] as? String == "step" }.count, 6)
+        XCTAssertEqual(lines.last?["images"] as? Int, 2)
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/frames").sorted()
+        XCTAssertEqual(
+            files, ["final.png", "step0000-x0.png", "step0000-xt.png", "step0003-x0.png", "step0003-xt.png"])
+        let c = try run(["denoise", "--checkpoint", dir + "/s", "--png-every", "2"])
+        XCTAssertNotEqual(c.code, 0)
+        XCTAssertTrue(c.err.contains("--out"), c.err)
+        let d = try run(["denoise", "--checkpoint", dir + "/nothing"])
+        XCTAssertNotEqual(d.code, 0)
+        XCTAssertEqual(d.err.split(separator: "\n").count, 1, d.err)
+    }
+}
