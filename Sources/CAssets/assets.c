@@ -42,3 +42,14 @@ __attribute__((aligned(64))) static const unsigned char vqgan_model_safetensors[
 const unsigned long orrery_vqgan_model_safetensors_size = sizeof(vqgan_model_safetensors);
 const unsigned char *orrery_vqgan_config_json_ptr(void) { return vqgan_config_json; }
 const unsigned char *orrery_vqgan_model_safetensors_ptr(void) { return vqgan_model_safetensors; }
+
+static const unsigned char ddpm_config_json[] = {
+#embed "../../assets/models/ddpm-glyphs/config.json"
+};
+const unsigned long orrery_ddpm_config_json_size = sizeof(ddpm_config_json);
+__attribute__((aligned(64))) static const unsigned char ddpm_model_safetensors[] = {
+#embed "../../assets/models/ddpm-glyphs/model.safetensors"
+};
+const unsigned long orrery_ddpm_model_safetensors_size = sizeof(ddpm_model_safetensors);
+const unsigned char *orrery_ddpm_config_json_ptr(void) { return ddpm_config_json; }
+const unsigned char *orrery_ddpm_model_safetensors_ptr(void) { return ddpm_model_safetensors; }

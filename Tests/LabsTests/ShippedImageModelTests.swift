@@ -45,4 +45,22 @@ final class ShippedImageModelTests: XCTestCase {
         // The prior has learned the codes: its loss is far below a uniform guess.
         XCTAssertLessThan(Double(s.evalLoss(32)), 0.8 * Foundation.log(Double(s.config.vq.codes)))
     }
+
+    func testShippedDDPMSamplesAreGlyphLikeAndDifferAcrossSeeds() throws {
+        let s = try DiffusionCheckpoint.shippedOr(nil)
+        XCTAssertEqual(s.config.data, .glyphs)
+        var settings = DenoiseSettings()
+        settings.steps = 25
+        func draw(_ seed: UInt64) -> SampleGrid {
+            let run = s.run(count: 8, settings: settings, seed: seed)
+            run.jump(to: run.stepCount)
+            return SampleGrid(tensor: run.frame.xt)
+        }
+        let a = draw(1)
+        check(a, draw(2), "shipped DDPM")
+        // Glyphs are mostly background with some ink: most pixels dark, a real fraction bright.
+        let ink = Double(a.pixels.filter { $0 > 0.5 }.count) / Double(a.pixels.count)
+        XCTAssertGreaterThan(ink, 0.05, "ink")
+        XCTAssertLessThan(ink, 0.5, "mostly background")
+    }
 }

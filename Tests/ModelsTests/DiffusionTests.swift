@@ -107,6 +107,7 @@ final class DenoisingRunTests: XCTestCase {
             var cfg = DenoiseSettings()
             cfg.sampler = sampler
             cfg.steps = steps
+            cfg.clipSample = false  // Gaussian data is not confined to [−1, 1]
             let run = DenoisingRun(
                 schedule: s, prediction: .epsilon, shape: [8192], settings: cfg, seed: 1,
                 model: gaussianModel(s, mu: 0.3, sigma: 0.5))
@@ -127,6 +128,7 @@ final class DenoisingRunTests: XCTestCase {
         var cfg = DenoiseSettings()
         cfg.steps = 20
         cfg.prompt = "up"
+        cfg.clipSample = false
         let a = DenoisingRun(schedule: s, prediction: .epsilon, shape: [256], settings: cfg, seed: 7, model: model)
         let b = DenoisingRun(schedule: s, prediction: .epsilon, shape: [256], settings: cfg, seed: 7, model: model)
         a.jump(to: 20)

@@ -25,5 +25,10 @@ const unsigned char *orrery_gan_config_json_ptr(void);
 const unsigned char *orrery_gan_model_safetensors_ptr(void);
 const unsigned char *orrery_vqgan_config_json_ptr(void);
 const unsigned char *orrery_vqgan_model_safetensors_ptr(void);
+// The diffusion lab's pixel DDPM on glyphs.
+extern const unsigned long orrery_ddpm_config_json_size;
+extern const unsigned long orrery_ddpm_model_safetensors_size;
+const unsigned char *orrery_ddpm_config_json_ptr(void);
+const unsigned char *orrery_ddpm_model_safetensors_ptr(void);
 
 #endif

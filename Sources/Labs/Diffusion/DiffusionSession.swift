@@ -1,6 +1,7 @@
 // The diffusion lab's training session: a UNet learns to predict the noise (or v) of images noised
 // to a random timestep, in pixel space (glyphs, shapes). Sampling and step-through go through
 // Models/Diffusion/DenoisingRun with this session's UNet as the model.
+import CAssets
 import Compute
 import Foundation
 import Models
@@ -133,7 +134,20 @@ public enum DiffusionCheckpoint {
     }
 
     public static func load(from directory: String) throws -> DiffusionSession {
-        let files = try ImageCheckpoint.directory(directory)
+        try load(ImageCheckpoint.directory(directory))
+    }
+
+    /// The model in `checkpoint`, or $ORRERY_ASSETS/models/ddpm-glyphs, or the pixel DDPM on glyphs
+    /// shipped in the binary.
+    public static func shippedOr(_ checkpoint: String?) throws -> DiffusionSession {
+        if let dir = checkpoint ?? ShippedImageModels.assetOverride("ddpm-glyphs") { return try load(from: dir) }
+        return try load(
+            ShippedImageModels.embedded(
+                "the shipped glyph DDPM", config: (orrery_ddpm_config_json_ptr(), orrery_ddpm_config_json_size),
+                model: (orrery_ddpm_model_safetensors_ptr(), orrery_ddpm_model_safetensors_size)))
+    }
+
+    public static func load(_ files: SnapshotFiles) throws -> DiffusionSession {
         let (manifest, weights) = try ImageCheckpoint.open(
             DiffusionConfig.self, format: format, lab: "diffusion", files: files)
         let s = try DiffusionSession(manifest.config)

@@ -21,6 +21,9 @@ public struct DenoiseSettings: Equatable, Codable, Sendable {
     public var guidance: Float = 1
     /// The prompt; nil: unconditional.
     public var prompt: String?
+    /// Clip x̂_0 to [−1, 1] (the data's range) before each step, as diffusers' `clip_sample`: early on,
+    /// x̂_0 = (x_t − √(1−ᾱ)ε̂)/√ᾱ divides the model's error by a tiny √ᾱ.
+    public var clipSample = true
     public init() {}
 
     public var effectiveEta: Double { sampler == .ddpm ? 1 : eta }
@@ -84,7 +87,8 @@ public final class DenoisingRun {
         if let x0 = f.x0, let eps = f.eps { return (x0, eps) }
         let s = branch.settings
         let out = noGrad { guided(f.xt, f.t, s) }
-        let (x0, eps) = schedule.split(out, xt: f.xt, t: f.t, type: prediction)
+        var (x0, eps) = schedule.split(out, xt: f.xt, t: f.t, type: prediction)
+        if s.clipSample { x0 = noGrad { x0.clamp(min: -1, max: 1) } }
         branches[current].frames[position].x0 = x0
         branches[current].frames[position].eps = eps
         return (x0, eps)

@@ -76,7 +76,8 @@ struct Denoise: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Sample from a trained diffusion model step by step (x_t and the predicted x̂_0 at each step).")
     @OptionGroup var common: CommonOptions
-    @Option(help: "A diffusion session directory (from 'orrery train ddpm --out DIR').") var checkpoint: String?
+    @Option(help: "A diffusion session directory (default: the glyph DDPM shipped in the binary).")
+    var checkpoint: String?
     @Option(help: "Sampler: ddpm (ancestral) or ddim.") var sampler: DiffusionSampler = .ddim
     @Option(help: "Sampling steps.") var steps = 50
     @Option(help: "DDIM's eta (0: deterministic).") var eta = 0.0
@@ -100,13 +101,8 @@ struct Denoise: ParsableCommand {
 
     func run() throws {
         try common.apply()
-        guard let dir = checkpoint else {
-            throw CLIError(
-                "no diffusion model shipped yet: train one with 'orrery train ddpm --out DIR' and pass --checkpoint DIR"
-            )
-        }
         let session: DiffusionSession
-        do { session = try DiffusionCheckpoint.load(from: dir) } catch { throw CLIError("\(error)") }
+        do { session = try DiffusionCheckpoint.shippedOr(checkpoint) } catch { throw CLIError("\(error)") }
         let p = grid.lowercased().split(separator: "x").compactMap { Int($0) }
         let (cols, rows) = (p[0], p[1])
         if let o = out {
