@@ -108,10 +108,11 @@ public final class VQScreen: Screen {
         let n = s.originals.count
         guard n > 0, area.width >= 8 else { return }
         let side = s.originals.side
-        // Scale so that three images side by side fit the width.
+        // Three images side by side must fit the width: up to 3× natural size, down to whatever fits
+        // (the image views scale down to their cells).
         let k = max(1, min(3, (area.width - 2) / (3 * side)))
-        let w = side * k
-        let h = (side * k + 1) / 2
+        let w = max(4, min(side * k, (area.width - 2) / 3))
+        let h = (w + 1) / 2
         let perRow = max(1, (area.width + 2) / (3 * w + 4))
         var y = area.y
         let originals = s.originals.views
