@@ -256,4 +256,34 @@ final class TUITests: XCTestCase {
         if m.wait(for: "unsaved", timeout: 3) { m.keys("y") }
         XCTAssertTrue(m.wait(for: "EXIT=0", timeout: 10), m.capture())
     }
+
+    /// The diffusion lab steps forwards and back through a denoising run of the shipped DDPM, branches
+    /// once with another sampler, and the two branches' final images differ.
+    func testDiffusionStepThroughAndBranch() throws {
+        var t: Tmux?
+        let m = launch(&t, width: 100, height: 30)
+        defer { m.kill() }
+        XCTAssertTrue(m.wait(for: "Diffusion lab"))
+        m.keys("Down", "Down", "Down", "Down", "Down", "Down", "Down", "Enter")
+        XCTAssertTrue(m.wait(for: "step 0/50", timeout: 20), m.capture())
+        for _ in 0..<5 { m.keys("Right") }
+        XCTAssertTrue(m.wait(for: "step 5/50", timeout: 20), m.capture())
+        m.keys("Left", "Left")
+        XCTAssertTrue(m.wait(for: "step 3/50", timeout: 10), m.capture())
+        m.keys("End")
+        XCTAssertTrue(m.wait(for: "finished", timeout: 30), m.capture())
+        func images() -> String { m.capture().split(separator: "\n").prefix(18).joined(separator: "\n") }
+        let first = images()
+        m.keys("Home", "Right", "Right", "Right", "b")
+        XCTAssertTrue(m.wait(for: "branch 2/2", timeout: 10), m.capture())
+        m.keys("End")
+        XCTAssertTrue(m.wait(for: "finished", timeout: 30), m.capture())
+        XCTAssertNotEqual(images(), first, "the branches end in different images")
+        m.keys("Tab")
+        XCTAssertTrue(m.wait(for: "branch 1/2", timeout: 10), m.capture())
+        m.keys("e")
+        XCTAssertTrue(m.wait(for: "filmstrip", timeout: 10), m.capture())
+        m.keys("Escape", "q")
+        XCTAssertTrue(m.wait(for: "EXIT=0", timeout: 10), m.capture())
+    }
 }

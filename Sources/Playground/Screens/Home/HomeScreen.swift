@@ -47,6 +47,10 @@ public final class HomeScreen: Screen {
             title: "VQ lab",
             summary: "VQ-VAE / VQGAN: codebook usage, perplexity, dead-code restart; a GPT prior over the codes",
             status: VQScreen.homeStatus, open: VQScreen.open),
+        LabEntry(
+            title: "Diffusion lab",
+            summary: "step through denoising with the shipped glyph DDPM: forwards, back, branch",
+            status: { _ in "the shipped pixel DDPM on glyphs" }, open: { $0.push(DiffusionScreen()) }),
     ]
 
     public init() {}
