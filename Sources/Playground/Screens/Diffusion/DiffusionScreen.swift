@@ -30,7 +30,9 @@ public final class DiffusionScreen: Screen {
         do {
             let s = try DiffusionCheckpoint.shippedOr(checkpoint)
             session = s
-            run = s.run(count: 8, settings: DiffusionScreen.variants[0].1, seed: 1)
+            let r = s.run(count: 8, settings: DiffusionScreen.variants[0].1, seed: 1)
+            r.predict()
+            run = r
             failure = nil
         } catch {
             session = nil
@@ -44,15 +46,14 @@ public final class DiffusionScreen: Screen {
     public var keyTable: [KeyBinding] {
         [
             KeyBinding([.right, .char("l")], "→ l", ascii: "Right l", "one denoising step", footer: true) { app in
-                DiffusionScreen.top(app)?.run?.step()
+                DiffusionScreen.top(app)?.moved { $0.step() }
             },
             KeyBinding([.left, .char("h")], "← h", ascii: "Left h", "one step back (history kept)", footer: true) {
                 app in
-                DiffusionScreen.top(app)?.run?.back()
+                DiffusionScreen.top(app)?.moved { $0.back() }
             },
             KeyBinding([.end, .char("G")], "End", "run to the end") { app in
-                guard let r = DiffusionScreen.top(app)?.run else { return }
-                r.jump(to: r.stepCount)
+                DiffusionScreen.top(app)?.moved { $0.jump(to: $0.stepCount) }
             },
             KeyBinding([.home, .char("g")], "Home", "back to pure noise") { app in
                 DiffusionScreen.top(app)?.run?.jump(to: 0)
@@ -62,20 +63,26 @@ public final class DiffusionScreen: Screen {
                 guard let me = DiffusionScreen.top(app), let r = me.run else { return }
                 me.variant = (me.variant + 1) % DiffusionScreen.variants.count
                 let (name, s) = DiffusionScreen.variants[me.variant]
-                r.branch(with: s)
+                me.moved { $0.branch(with: s) }
                 app.status =
                     "branch \(r.branches.count) at step \(r.position): "
                     + name.replacingOccurrences(of: "η", with: "eta")
             },
             KeyBinding([.tab], "Tab", "next branch", footer: true) { app in
-                guard let r = DiffusionScreen.top(app)?.run else { return }
-                r.select(branch: (r.current + 1) % r.branches.count)
+                DiffusionScreen.top(app)?.moved { $0.select(branch: ($0.current + 1) % $0.branches.count) }
             },
             KeyBinding([.char("e")], "e", "export x_t and x̂_0 now, and the branch's filmstrip, as PNG", footer: true) {
                 app in
                 DiffusionScreen.top(app)?.export(app)
             },
         ]
+    }
+
+    /// Changes the run's position, then asks the model at the new frame (render only reads).
+    func moved(_ change: (DenoisingRun) -> Void) {
+        guard let r = run else { return }
+        change(r)
+        if !r.isFinished { r.predict() }
     }
 
     func export(_ app: App) {
@@ -119,10 +126,9 @@ public final class DiffusionScreen: Screen {
             cols[0], title: "x_t · step \(r.position)/\(r.stepCount) · t = \(f.t)", glyphs: ctx.glyphs, focused: true)
         drawGrid(SampleGrid(tensor: f.xt), left, &buf, ctx, maxColumns: 4)
         let right = buf.box(cols[1], title: ctx.pick("predicted x̂₀", "predicted x0"), glyphs: ctx.glyphs)
-        if !r.isFinished {
-            let (x0, _) = r.predict()
+        if let x0 = f.x0 {
             drawGrid(SampleGrid(tensor: x0), right, &buf, ctx, maxColumns: 4)
-        } else {
+        } else if r.isFinished {
             buf.text(right.x + 1, right.y, "finished: x_t is the sample", Style(fg: ctx.theme.dim))
         }
         let info = buf.box(
@@ -131,10 +137,8 @@ public final class DiffusionScreen: Screen {
         var line = ctx.pick(name, name.replacingOccurrences(of: "η", with: "eta")) + ", \(r.stepCount) steps"
         if let p = r.branch.parent { line += ", branched from \(p.branch + 1) at step \(p.frame)" }
         buf.text(info.x + 1, info.y, line, Style(fg: ctx.theme.text), maxWidth: info.width - 2)
-        let (snrArea, changeArea) = Rect(x: info.x, y: info.y + 1, width: info.width, height: info.height - 1).columns([
-            1, 1,
-        ])
-        .pair
+        let plots = Rect(x: info.x, y: info.y + 1, width: info.width, height: info.height - 1).columns([1, 1])
+        let (snrArea, changeArea) = (plots[0], plots[1])
         let ts = (0..<r.stepCount).map { i -> (x: Double, y: Double) in
             let t = r.branch.frames.indices.contains(i) ? r.branch.frames[i].t : -1
             return (Double(i), t >= 0 ? log10(max(1e-6, s.schedule.snr(t))) : 0)
@@ -156,9 +160,4 @@ public final class DiffusionScreen: Screen {
             ("branch", "\(r.current + 1)/\(r.branches.count)"),
         ]
     }
-}
-
-extension Array where Element == Rect {
-    /// The first two rects (for two-column splits).
-    var pair: (Rect, Rect) { (self[0], self[1]) }
 }
