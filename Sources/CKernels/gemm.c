@@ -256,10 +256,117 @@ void orr_sgemm_acc(long M, long N, long K, float alpha,
     orr_sgemm(M, N, K, alpha, A, rsA, csA, B, rsB, csB, C, rsC, csC, 0);
 }
 
-void orr_sgemm(long M, long N, long K, float alpha,
-               const float *A, long rsA, long csA,
-               const float *B, long rsB, long csB,
-               float *C, long rsC, long csC, int overwrite) {
+// How the B block [kc x nc] at (k0, n0) of the whole B is packed into nr-wide panels.
+typedef void (*packb_fn)(const void *ctx, int nr, long k0, long kc, long n0, long nc, float *dst);
+
+typedef struct { const float *B; long rs, cs; } dense_b;
+
+static void pack_dense_b(const void *ctx, int nr, long k0, long kc, long n0, long nc, float *dst) {
+    const dense_b *d = (const dense_b *)ctx;
+    pack_b(nr, kc, nc, d->B + k0 * d->rs + n0 * d->cs, d->rs, d->cs, dst);
+}
+
+// ---------------------------------------------------------------- implicit im2col operands
+// B is the batch-folded im2col matrix of an image tensor, cols[C·kh·kw, N·Ho·Wo] (row (c, ki, kj),
+// column (n, oy, ox)), or its transpose — never formed: the packers read the image directly, so a
+// convolution's forward (W · cols) and weight gradient (dY · colsᵀ) skip writing and re-reading it.
+
+// A run of output positions in one image row: columns j0..j0+len of a panel are (n, oy, ox0 + t).
+typedef struct { long j0, len, n, oy, ox0; } pos_run;
+
+// Splits `count` consecutive output positions starting at flat position p into row runs.
+static long position_runs(const orr_conv_geometry *g, long p, long count, pos_run *runs) {
+    const long L = g->Ho * g->Wo;
+    long r = 0, j = 0;
+    while (j < count) {
+        const long q = p + j, n = q / L, rem = q % L, oy = rem / g->Wo, ox = rem % g->Wo;
+        long len = g->Wo - ox;
+        if (len > count - j) len = count - j;
+        runs[r].j0 = j; runs[r].len = len; runs[r].n = n; runs[r].oy = oy; runs[r].ox0 = ox;
+        r++;
+        j += len;
+    }
+    return r;
+}
+
+static inline const float *plane(const orr_conv_geometry *g, long n, long c) {
+    return g->x + (g->channelMajor ? c * g->N + n : n * g->C + c) * g->H * g->W;
+}
+
+// Values x[n, c, iy, ox·sw − pw + kj·dw] for ox = ox0 … ox0+len−1 (0 outside the image), each to
+// d[t·step].
+static inline void gather_run(const orr_conv_geometry *g, long n, long c, long iy, long ox0, long len, long kj,
+                              float *d, long step) {
+    if (iy < 0 || iy >= g->H) {
+        for (long t = 0; t < len; t++) d[t * step] = 0.0f;
+        return;
+    }
+    const float *s = plane(g, n, c) + iy * g->W;
+    const long sw = g->sw, base = ox0 * sw - g->pw + kj * g->dw;
+    // Valid t: 0 ≤ base + t·sw < W.
+    long lo = base >= 0 ? 0 : (-base + sw - 1) / sw;
+    long hi = base >= g->W ? 0 : (g->W - 1 - base) / sw + 1;
+    if (lo > len) lo = len;
+    if (hi > len) hi = len;
+    if (hi < lo) hi = lo;
+    long t = 0;
+    for (; t < lo; t++) d[t * step] = 0.0f;
+    if (step == 1 && sw == 1) {
+        memcpy(d + lo, s + base + lo, (size_t)(hi - lo) * sizeof(float));
+        t = hi;
+    } else {
+        for (; t < hi; t++) d[t * step] = s[base + t * sw];
+    }
+    for (; t < len; t++) d[t * step] = 0.0f;
+}
+
+// cols[k0 … k0+kc, n0 … n0+nc] → panels dst[p][k][j].
+static void pack_im2col_b(const void *ctx, int nr, long k0, long kc, long n0, long nc, float *dst) {
+    const orr_conv_geometry *g = (const orr_conv_geometry *)ctx;
+    const long kk = g->kh * g->kw;
+    pos_run runs[MAXNR];
+    for (long p = 0; p < nc; p += nr) {
+        const long cols = nc - p < nr ? nc - p : nr;
+        const long nruns = position_runs(g, n0 + p, cols, runs);
+        for (long k = 0; k < kc; k++) {
+            const long row = k0 + k, c = row / kk, ki = (row % kk) / g->kw, kj = (row % kk) % g->kw;
+            float *d = dst + k * nr;
+            for (long r = 0; r < nruns; r++) {
+                const pos_run *u = &runs[r];
+                gather_run(g, u->n, c, u->oy * g->sh - g->ph + ki * g->dh, u->ox0, u->len, kj, d + u->j0, 1);
+            }
+            for (long j = cols; j < nr; j++) d[j] = 0.0f;
+        }
+        dst += kc * nr;
+    }
+}
+
+// colsᵀ[k0 … k0+kc (positions), n0 … n0+nc (c, ki, kj)] → panels dst[p][k][j].
+static void pack_im2col_bt(const void *ctx, int nr, long k0, long kc, long n0, long nc, float *dst) {
+    const orr_conv_geometry *g = (const orr_conv_geometry *)ctx;
+    const long kk = g->kh * g->kw;
+    pos_run runs[KC];
+    const long nruns = position_runs(g, k0, kc, runs);
+    for (long p = 0; p < nc; p += nr) {
+        const long cols = nc - p < nr ? nc - p : nr;
+        for (long j = 0; j < cols; j++) {
+            const long col = n0 + p + j, c = col / kk, ki = (col % kk) / g->kw, kj = (col % kk) % g->kw;
+            for (long r = 0; r < nruns; r++) {
+                const pos_run *u = &runs[r];
+                gather_run(g, u->n, c, u->oy * g->sh - g->ph + ki * g->dh, u->ox0, u->len, kj,
+                           dst + u->j0 * nr + j, nr);
+            }
+        }
+        for (long j = cols; j < nr; j++)
+            for (long k = 0; k < kc; k++) dst[k * nr + j] = 0.0f;
+        dst += kc * nr;
+    }
+}
+
+static void sgemm_core(long M, long N, long K, float alpha,
+                       const float *A, long rsA, long csA,
+                       packb_fn packb, const void *bctx, long bn0,
+                       float *C, long rsC, long csC, int overwrite) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) {
         if (overwrite)
@@ -279,7 +386,7 @@ void orr_sgemm(long M, long N, long K, float alpha,
         for (long pc = 0; pc < K; pc += KC) {
             long kc = K - pc < KC ? K - pc : KC;
             const int ow = overwrite && pc == 0;
-            pack_b(nr, kc, nc, B + pc * rsB + jc * csB, rsB, csB, bp);
+            packb(bctx, nr, pc, kc, bn0 + jc, nc, bp);
 #if defined(__x86_64__)
             if (kern == &K_AVX512 && csA == 1 && rsA != 1) {  // row-major A: no packing
                 for (long ic = 0; ic < M; ic += 8) {
@@ -324,6 +431,22 @@ void orr_sgemm(long M, long N, long K, float alpha,
             }
         }
     }
+}
+
+void orr_sgemm(long M, long N, long K, float alpha,
+               const float *A, long rsA, long csA,
+               const float *B, long rsB, long csB,
+               float *C, long rsC, long csC, int overwrite) {
+    dense_b d = {B, rsB, csB};
+    sgemm_core(M, N, K, alpha, A, rsA, csA, pack_dense_b, &d, 0, C, rsC, csC, overwrite);
+}
+
+void orr_sgemm_im2col(long M, long N, long K, float alpha,
+                      const float *A, long rsA, long csA,
+                      const orr_conv_geometry *g, int transposed, long n0,
+                      float *C, long rsC, long csC, int overwrite) {
+    sgemm_core(M, N, K, alpha, A, rsA, csA, transposed ? pack_im2col_bt : pack_im2col_b, g, n0, C, rsC, csC,
+               overwrite);
 }
 
 // ---------------------------------------------------------------- grad mode (thread-local)

@@ -26,6 +26,20 @@ void orr_sgemm(long M, long N, long K, float alpha,
                const float *B, long rsB, long csB,
                float *C, long rsC, long csC, int overwrite);
 
+/// An image tensor read as the batch-folded im2col matrix cols[C·kh·kw, N·Ho·Wo] of a convolution.
+typedef struct {
+    const float *x;
+    long N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo;
+    /// x is [C, N, H, W] instead of [N, C, H, W].
+    int channelMajor;
+} orr_conv_geometry;
+
+/// C[M, N] (+)= α · A[M, K] · B, where B is columns n0 … n0+N of cols (K = C·kh·kw rows), or with
+/// `transposed` columns n0 … of colsᵀ (K = N·Ho·Wo rows): implicit GEMM, cols is never formed.
+void orr_sgemm_im2col(long M, long N, long K, float alpha, const float *A, long rsA, long csA,
+                      const orr_conv_geometry *g, int transposed, long n0, float *C, long rsC, long csC,
+                      int overwrite);
+
 /// Per-thread grad-mode flag for autograd (thread-local; 1 = record operations).
 int orr_grad_enabled(void);
 void orr_set_grad_enabled(int on);

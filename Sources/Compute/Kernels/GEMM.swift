@@ -19,6 +19,33 @@ extension Kernels {
         C: UnsafeMutablePointer<Float>, rsC: Int, csC: Int,
         threads: Int? = nil
     ) {
+        split(M: M, N: N, K: K, beta: beta, C: C, rsC: rsC, csC: csC, threads: threads) { m0, m1, n0, n1, c, ow in
+            orr_sgemm(m1 - m0, n1 - n0, K, alpha, A + m0 * rsA, rsA, csA, B + n0 * csB, rsB, csB, c, rsC, csC, ow)
+        }
+    }
+
+    /// Implicit-GEMM convolution: C[M, N] = A[M, K] · B with B the batch-folded im2col matrix of
+    /// `geometry`'s image (K = C·kh·kw, N = N·Ho·Wo), or its transpose (K = N·Ho·Wo, N = C·kh·kw),
+    /// packed straight from the image (the matrix is never formed).
+    public static func gemmIm2col(
+        M: Int, N: Int, K: Int, A: UnsafePointer<Float>, rsA: Int, csA: Int,
+        geometry: orr_conv_geometry, transposed: Bool,
+        C: UnsafeMutablePointer<Float>, rsC: Int, csC: Int
+    ) {
+        withUnsafePointer(to: geometry) { g in
+            split(M: M, N: N, K: K, beta: 0, C: C, rsC: rsC, csC: csC, threads: nil) { m0, m1, n0, n1, c, ow in
+                orr_sgemm_im2col(
+                    m1 - m0, n1 - n0, K, 1, A + m0 * rsA, rsA, csA, g, transposed ? 1 : 0, n0, c, rsC, csC, ow)
+            }
+        }
+    }
+
+    /// Splits C over the workers (the longer side, in micro-tile multiples), applies β, and calls
+    /// `body(m0, m1, n0, n1, C slice, overwrite)` per slice.
+    static func split(
+        M: Int, N: Int, K: Int, beta: Float, C: UnsafeMutablePointer<Float>, rsC: Int, csC: Int, threads: Int?,
+        _ body: (Int, Int, Int, Int, UnsafeMutablePointer<Float>, Int32) -> Void
+    ) {
         if M == 0 || N == 0 { return }
         let flops = 2.0 * Double(M) * Double(N) * Double(K)
         let maxThreads = threads ?? Parallel.threads
@@ -51,9 +78,7 @@ extension Kernels {
                 }
             }
             // β = 0: the kernel overwrites C in its first K block (no zeroing pass, no read of C).
-            orr_sgemm(
-                m1 - m0, n1 - n0, K, alpha, A + m0 * rsA, rsA, csA, B + n0 * csB, rsB, csB, c, rsC, csC,
-                beta == 0 ? 1 : 0)
+            body(m0, m1, n0, n1, c, beta == 0 ? 1 : 0)
         }
         if parts <= 1 {
             slice(0)

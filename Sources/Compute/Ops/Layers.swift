@@ -1,5 +1,7 @@
 // Differentiable normalisation, embedding and convolution ops (the NN layers wrap these).
 
+import CKernels
+
 extension Tensor {
     /// LayerNorm over the last dimension: (x − μ)/√(σ² + ε)·w + b.
     public func layerNorm(weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
@@ -165,6 +167,86 @@ extension Tensor {
         return out.recorded("col2imFolded", [self]) { g in [g.im2colFolded(w, channelMajor: cm)] }
     }
 
+    /// wm [O, C·kh·kw] · im2colFolded(self) → [O, N·Ho·Wo] by implicit GEMM: the im2col matrix is
+    /// packed straight from the image in the forward and in the weight gradient (dW = dY · colsᵀ),
+    /// never written out. The input gradient is col2im(wmᵀ · dY). Under a recorded backward (gradients
+    /// of gradients) the backward is built from the differentiable explicit ops instead.
+    public func convFolded(_ wm: Tensor, _ w: Window2D, channelMajor cm: Bool = false) -> Tensor {
+        precondition(rank == 4 && wm.rank == 2, "convFolded: x \(shape), weights \(wm.shape)")
+        let (N, C) = cm ? (shape[1], shape[0]) : (shape[0], shape[1])
+        let (H, W) = (shape[2], shape[3])
+        let (Ho, Wo) = w.outSize(H, W)
+        let K = C * w.kh * w.kw
+        precondition(Ho > 0 && Wo > 0 && wm.shape[1] == K, "convFolded: x \(shape), weights \(wm.shape), \(w)")
+        let O = wm.shape[0]
+        let x = contiguousRaw()
+        let a = wm.contiguousRaw()
+        let geometry = orr_conv_geometry(
+            x: x.data, N: N, C: C, H: H, W: W, kh: w.kh, kw: w.kw, sh: w.sh, sw: w.sw, ph: w.ph, pw: w.pw, dh: w.dh,
+            dw: w.dw, Ho: Ho, Wo: Wo, channelMajor: cm ? 1 : 0)
+        let out = Tensor.empty([O, N * Ho * Wo])
+        withExtendedLifetime(x) {
+            Kernels.gemmIm2col(
+                M: O, N: N * Ho * Wo, K: K, A: a.data, rsA: K, csA: 1, geometry: geometry, transposed: false,
+                C: out.data, rsC: N * Ho * Wo, csC: 1)
+        }
+        return out.recorded("convFolded", [self, wm]) { g in
+            if GradMode.isEnabled {  // a recorded backward: differentiable ops
+                let cols = self.im2colFolded(w, channelMajor: cm)
+                return [
+                    wm.mT.matmul(g).col2imFolded(w, N: N, C: C, H: H, W: W, channelMajor: cm), g.matmul(cols.mT),
+                ]
+            }
+            let gc = g.contiguousRaw()
+            let dw = Tensor.empty([O, K])
+            withExtendedLifetime(x) {
+                Kernels.gemmIm2col(
+                    M: O, N: K, K: N * Ho * Wo, A: gc.data, rsA: N * Ho * Wo, csA: 1, geometry: geometry,
+                    transposed: true, C: dw.data, rsC: K, csC: 1)
+            }
+            let dx = a.mT.matmul(gc).col2imFolded(w, N: N, C: C, H: H, W: W, channelMajor: cm)
+            return [dx, dw]
+        }
+    }
+
+    /// The transposed convolution's core: self [Cin, N·H·W] (a matrix), wm [Cin, Cout·kh·kw] →
+    /// col2imFolded(wmᵀ · self) of shape [N, Cout, Ho, Wo] (or [Cout, N, Ho, Wo]). Its backward is two
+    /// implicit GEMMs over the im2col matrix of the output gradient (never formed): dx = wm · im2col(g),
+    /// dwm = x · im2col(g)ᵀ. Under a recorded backward it is built from the explicit ops instead.
+    public func convTransposeFolded(
+        _ wm: Tensor, _ w: Window2D, N: Int, Cout: Int, Ho: Int, Wo: Int, channelMajor cm: Bool = false
+    ) -> Tensor {
+        precondition(rank == 2 && wm.rank == 2 && wm.shape == [shape[0], Cout * w.kh * w.kw], "convTransposeFolded")
+        let (Cin, P) = (shape[0], shape[1])
+        let (H, W) = w.outSize(Ho, Wo)
+        precondition(P == N * H * W, "convTransposeFolded: \(shape) is not [Cin, N·H·W] for \(w)")
+        let K = Cout * w.kh * w.kw
+        let x = contiguousRaw()
+        let a = wm.contiguousRaw()
+        let y = noGrad { a.mT.matmul(x).col2imFolded(w, N: N, C: Cout, H: Ho, W: Wo, channelMajor: cm) }
+        return y.recorded("convTransposeFolded", [self, wm]) { g in
+            if GradMode.isEnabled {
+                let cols = g.im2colFolded(w, channelMajor: cm)
+                return [wm.matmul(cols), self.matmul(cols.mT)]
+            }
+            let gc = g.contiguousRaw()
+            let geometry = orr_conv_geometry(
+                x: gc.data, N: N, C: Cout, H: Ho, W: Wo, kh: w.kh, kw: w.kw, sh: w.sh, sw: w.sw, ph: w.ph, pw: w.pw,
+                dh: w.dh, dw: w.dw, Ho: H, Wo: W, channelMajor: cm ? 1 : 0)
+            let dx = Tensor.empty([Cin, P])
+            let dw = Tensor.empty([Cin, K])
+            withExtendedLifetime(gc) {
+                Kernels.gemmIm2col(
+                    M: Cin, N: P, K: K, A: a.data, rsA: K, csA: 1, geometry: geometry, transposed: false,
+                    C: dx.data, rsC: P, csC: 1)
+                Kernels.gemmIm2col(
+                    M: Cin, N: K, K: P, A: x.data, rsA: P, csA: 1, geometry: geometry, transposed: true,
+                    C: dw.data, rsC: K, csC: 1)
+            }
+            return [dx, dw]
+        }
+    }
+
     /// Convolution of a channel-major batch x [C, N, H, W] → [O, N, Ho, Wo] (groups 1): one GEMM over
     /// the folded batch whose output is already channel-major, so a stack of convolutions, BatchNorm
     /// and activations in this layout never transposes.
@@ -178,8 +260,7 @@ extension Tensor {
         let (O, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
         let win = Window2D(kernel: (kh, kw), stride: stride, padding: padding)
         let (Ho, Wo) = win.outSize(H, W)
-        let cols = im2colFolded(win, channelMajor: true)
-        var y = weight.reshape([O, C * kh * kw]).matmul(cols).reshape([O, N, Ho, Wo])
+        var y = convFolded(weight.reshape([O, C * kh * kw]), win, channelMajor: true).reshape([O, N, Ho, Wo])
         if let b = bias { y = y + b.reshape([O, 1, 1, 1]) }
         return y
     }
@@ -197,8 +278,8 @@ extension Tensor {
         let win = Window2D(kernel: (kh, kw), stride: stride, padding: padding)
         let Ho = (H - 1) * stride.0 - 2 * padding.0 + kh
         let Wo = (W - 1) * stride.1 - 2 * padding.1 + kw
-        let cols = weight.reshape([Cin, Cout * kh * kw]).mT.matmul(reshape([Cin, N * H * W]))
-        var y = cols.col2imFolded(win, N: N, C: Cout, H: Ho, W: Wo, channelMajor: true)
+        var y = reshape([Cin, N * H * W]).convTransposeFolded(
+            weight.reshape([Cin, Cout * kh * kw]), win, N: N, Cout: Cout, Ho: Ho, Wo: Wo, channelMajor: true)
         if let b = bias { y = y + b.reshape([Cout, 1, 1, 1]) }
         return y
     }
@@ -225,8 +306,7 @@ extension Tensor {
         if G == 1 {
             // The batch folded into the GEMM's columns: one W[O, C·kh·kw] · cols[C·kh·kw, N·L] for the
             // whole batch (and dW = dY · colsᵀ one GEMM with K = N·L), then [O, N, L] → [N, O, L].
-            let cols = im2colFolded(win)
-            let y = weight.reshape([O, C * kh * kw]).matmul(cols)
+            let y = convFolded(weight.reshape([O, C * kh * kw]), win)
             var out = y.reshape([O, N, Ho * Wo]).permute([1, 0, 2]).contiguous().reshape([N, O, Ho, Wo])
             if let b = bias { out = out + b.reshape([1, O, 1, 1]) }
             return out
@@ -269,8 +349,8 @@ extension Tensor {
         if G == 1 {
             // Batch folded: x as [Cin, N·H·W], one GEMM Wᵀ[Cout·kk, Cin] · x, then the folded col2im.
             let xf = reshape([N, Cin, H * W]).permute([1, 0, 2]).contiguous().reshape([Cin, N * H * W])
-            let cols = weight.reshape([Cin, coutG * kh * kw]).mT.matmul(xf)
-            var y = cols.col2imFolded(win, N: N, C: coutG, H: Ho, W: Wo)
+            var y = xf.convTransposeFolded(
+                weight.reshape([Cin, coutG * kh * kw]), win, N: N, Cout: coutG, Ho: Ho, Wo: Wo)
             if let b = bias { y = y + b.reshape([1, coutG, 1, 1]) }
             return y
         }
