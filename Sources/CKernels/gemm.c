@@ -19,6 +19,7 @@
 #define KC 256
 #define MC 144
 #define NC 1024
+#define NC_IM2COL 256
 #define MAXMR 8
 #define MAXNR 32
 
@@ -320,26 +321,85 @@ static inline void gather_run(const orr_conv_geometry *g, long n, long c, long i
     for (; t < len; t++) d[t * step] = 0.0f;
 }
 
-// cols[k0 … k0+kc, n0 … n0+nc] → panels dst[p][k][j].
+// cols[k0 … k0+kc, n0 … n0+nc] → panels dst[p][k][j]. Each row k's channel offset and tap
+// displacement are worked out once per block (no divisions in the panel loops); a run inside the
+// image is a straight copy (stride 1, with AVX-512 two masked moves — no call per 32 floats) or a
+// strided gather. The body is compiled twice: for any x86-64/arm64 CPU and for AVX-512.
+#define PACK_IM2COL_B_BODY(COPY, ZERO)                                                                        \
+    const orr_conv_geometry *g = (const orr_conv_geometry *)ctx;                                             \
+    const long kk = g->kh * g->kw, HW = g->H * g->W, W = g->W, H = g->H, sw = g->sw;                          \
+    long coff[KC], dy[KC], dx[KC];                                                                            \
+    for (long k = 0; k < kc; k++) {                                                                           \
+        const long row = k0 + k, c = row / kk, ki = (row % kk) / g->kw, kj = (row % kk) % g->kw;              \
+        coff[k] = c * (g->channelMajor ? g->N : 1) * HW;                                                      \
+        dy[k] = ki * g->dh - g->ph;                                                                           \
+        dx[k] = kj * g->dw - g->pw;                                                                           \
+    }                                                                                                         \
+    pos_run runs[MAXNR];                                                                                      \
+    long noff[MAXNR];                                                                                         \
+    for (long p = 0; p < nc; p += nr) {                                                                       \
+        const long cols = nc - p < nr ? nc - p : nr;                                                          \
+        const long nruns = position_runs(g, n0 + p, cols, runs);                                              \
+        for (long r = 0; r < nruns; r++) noff[r] = runs[r].n * (g->channelMajor ? 1 : g->C) * HW;            \
+        for (long k = 0; k < kc; k++) {                                                                       \
+            float *d = dst + k * nr;                                                                          \
+            for (long r = 0; r < nruns; r++) {                                                                \
+                const pos_run *u = &runs[r];                                                                  \
+                float *o = d + u->j0;                                                                         \
+                const long len = u->len, iy = u->oy * g->sh + dy[k], base = u->ox0 * sw + dx[k];              \
+                if (iy < 0 || iy >= H) {                                                                      \
+                    ZERO(o, len);                                                                             \
+                    continue;                                                                                 \
+                }                                                                                             \
+                const float *src = g->x + noff[r] + coff[k] + iy * W;                                         \
+                if (sw == 1) {                                                                                \
+                    long lo = base >= 0 ? 0 : -base, hi = W - base < len ? W - base : len;                    \
+                    if (lo > len) lo = len;                                                                   \
+                    if (hi < lo) hi = lo;                                                                     \
+                    if (lo > 0) ZERO(o, lo);                                                                  \
+                    if (hi > lo) COPY(o + lo, src + base + lo, hi - lo);                                      \
+                    if (hi < len) ZERO(o + hi, len - hi);                                                     \
+                    continue;                                                                                 \
+                }                                                                                             \
+                for (long t = 0; t < len; t++) {                                                              \
+                    const long ix = base + t * sw;                                                            \
+                    o[t] = (ix >= 0 && ix < W) ? src[ix] : 0.0f;                                              \
+                }                                                                                             \
+            }                                                                                                 \
+            if (cols < nr) ZERO(d + cols, nr - cols);                                                         \
+        }                                                                                                     \
+        dst += kc * nr;                                                                                       \
+    }
+
+#define COPY_PLAIN(o, s, n) memcpy((o), (s), (size_t)(n) * sizeof(float))
+#define ZERO_PLAIN(o, n) memset((o), 0, (size_t)(n) * sizeof(float))
+
 static void pack_im2col_b(const void *ctx, int nr, long k0, long kc, long n0, long nc, float *dst) {
-    const orr_conv_geometry *g = (const orr_conv_geometry *)ctx;
-    const long kk = g->kh * g->kw;
-    pos_run runs[MAXNR];
-    for (long p = 0; p < nc; p += nr) {
-        const long cols = nc - p < nr ? nc - p : nr;
-        const long nruns = position_runs(g, n0 + p, cols, runs);
-        for (long k = 0; k < kc; k++) {
-            const long row = k0 + k, c = row / kk, ki = (row % kk) / g->kw, kj = (row % kk) % g->kw;
-            float *d = dst + k * nr;
-            for (long r = 0; r < nruns; r++) {
-                const pos_run *u = &runs[r];
-                gather_run(g, u->n, c, u->oy * g->sh - g->ph + ki * g->dh, u->ox0, u->len, kj, d + u->j0, 1);
-            }
-            for (long j = cols; j < nr; j++) d[j] = 0.0f;
-        }
-        dst += kc * nr;
+    PACK_IM2COL_B_BODY(COPY_PLAIN, ZERO_PLAIN)
+}
+
+#if defined(__x86_64__)
+// len ≤ 32 floats in two masked 16-lane moves (longer runs loop).
+__attribute__((target("avx512f"))) static inline void copy_avx512(float *o, const float *s, long n) {
+    while (n > 0) {
+        const long m = n < 16 ? n : 16;
+        const __mmask16 mask = (__mmask16)((1u << m) - 1u);
+        _mm512_mask_storeu_ps(o, mask, _mm512_maskz_loadu_ps(mask, s));
+        o += m; s += m; n -= m;
     }
 }
+__attribute__((target("avx512f"))) static inline void zero_avx512(float *o, long n) {
+    while (n > 0) {
+        const long m = n < 16 ? n : 16;
+        _mm512_mask_storeu_ps(o, (__mmask16)((1u << m) - 1u), _mm512_setzero_ps());
+        o += m; n -= m;
+    }
+}
+__attribute__((target("avx512f")))
+static void pack_im2col_b_avx512(const void *ctx, int nr, long k0, long kc, long n0, long nc, float *dst) {
+    PACK_IM2COL_B_BODY(copy_avx512, zero_avx512)
+}
+#endif
 
 // colsᵀ[k0 … k0+kc (positions), n0 … n0+nc (c, ki, kj)] → panels dst[p][k][j].
 static void pack_im2col_bt(const void *ctx, int nr, long k0, long kc, long n0, long nc, float *dst) {
@@ -365,7 +425,7 @@ static void pack_im2col_bt(const void *ctx, int nr, long k0, long kc, long n0, l
 
 static void sgemm_core(long M, long N, long K, float alpha,
                        const float *A, long rsA, long csA,
-                       packb_fn packb, const void *bctx, long bn0,
+                       packb_fn packb, const void *bctx, long bn0, long ncMax,
                        float *C, long rsC, long csC, int overwrite) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) {
@@ -381,8 +441,8 @@ static void sgemm_core(long M, long N, long K, float alpha,
     if (!ap || !bp) abort();
     float tile[MAXMR * MAXNR] __attribute__((aligned(64)));
 
-    for (long jc = 0; jc < N; jc += NC) {
-        long nc = N - jc < NC ? N - jc : NC;
+    for (long jc = 0; jc < N; jc += ncMax) {
+        long nc = N - jc < ncMax ? N - jc : ncMax;
         for (long pc = 0; pc < K; pc += KC) {
             long kc = K - pc < KC ? K - pc : KC;
             const int ow = overwrite && pc == 0;
@@ -438,15 +498,20 @@ void orr_sgemm(long M, long N, long K, float alpha,
                const float *B, long rsB, long csB,
                float *C, long rsC, long csC, int overwrite) {
     dense_b d = {B, rsB, csB};
-    sgemm_core(M, N, K, alpha, A, rsA, csA, pack_dense_b, &d, 0, C, rsC, csC, overwrite);
+    sgemm_core(M, N, K, alpha, A, rsA, csA, pack_dense_b, &d, 0, NC, C, rsC, csC, overwrite);
 }
 
 void orr_sgemm_im2col(long M, long N, long K, float alpha,
                       const float *A, long rsA, long csA,
                       const orr_conv_geometry *g, int transposed, long n0,
                       float *C, long rsC, long csC, int overwrite) {
-    sgemm_core(M, N, K, alpha, A, rsA, csA, transposed ? pack_im2col_bt : pack_im2col_b, g, n0, C, rsC, csC,
-               overwrite);
+    packb_fn pack = transposed ? pack_im2col_bt : pack_im2col_b;
+#if defined(__x86_64__)
+    if (!transposed && pick_kernel() == &K_AVX512) pack = pack_im2col_b_avx512;
+#endif
+    // A B block of KC × NC_IM2COL (256 KiB) stays in L2 while the rows of A stream over it: with the
+    // few output channels of a small convolution, each packed value is used only M/8 times.
+    sgemm_core(M, N, K, alpha, A, rsA, csA, pack, g, n0, NC_IM2COL, C, rsC, csC, overwrite);
 }
 
 // ---------------------------------------------------------------- grad mode (thread-local)

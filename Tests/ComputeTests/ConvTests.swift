@@ -112,6 +112,9 @@ final class ConvTests: XCTestCase {
             ([4, 8, 20, 20], 33, Window2D(kernel: (1, 1))),  // 1600 columns
             ([2, 3, 32, 32], 16, Window2D(kernel: (4, 4), stride: (2, 2), padding: (1, 1))),
             ([1, 2, 3, 3], 3, Window2D(kernel: (3, 3), padding: (2, 2))),
+            // Wide enough for the implicit path (Kernels.implicitPays), odd sizes, stride, dilation.
+            ([2, 5, 17, 19], 6, Window2D(kernel: (3, 3), stride: (2, 2), padding: (1, 1))),
+            ([1, 3, 9, 33], 5, Window2D(kernel: (3, 2), stride: (2, 3), padding: (2, 0), dilation: (1, 2))),
         ]
         for (k, (xs, O, win)) in cases.enumerated() {
             for cm in [false, true] {
@@ -147,6 +150,10 @@ final class ConvTests: XCTestCase {
             (7, 3, 4, 6, 5, Window2D(kernel: (3, 3), stride: (2, 2), padding: (1, 1)), 1),
             (40, 2, 8, 8, 9, Window2D(kernel: (3, 3), padding: (1, 1)), 0),
             (8, 4, 17, 17, 3, Window2D(kernel: (1, 1)), 0),
+            // Phases: wide maps, output padding, a stride larger than the kernel (empty phases).
+            (6, 2, 9, 10, 4, Window2D(kernel: (4, 4), stride: (2, 2), padding: (1, 1)), 0),
+            (5, 2, 8, 9, 3, Window2D(kernel: (3, 3), stride: (2, 2), padding: (1, 1)), 1),
+            (3, 2, 8, 8, 2, Window2D(kernel: (1, 1), stride: (2, 2)), 1),
         ]
         for (k, (Cin, N, H, W, Cout, win, op)) in cases.enumerated() {
             for cm in [false, true] {

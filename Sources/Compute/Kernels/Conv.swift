@@ -163,3 +163,85 @@ extension Kernels {
         }
     }
 }
+
+extension Kernels {
+    /// Transposed convolution by output phases, with no im2col matrix and no scatter-add:
+    /// y[n, co, oy, ox] = Σ x[n, ci, iy, ix] · w[ci, co, ki, kj] over oy = iy·s − p + ki. Output rows
+    /// with the same (oy + p) mod s use the same taps ki ≡ (oy + p) (mod s), so each of the s_h·s_w
+    /// phases is an ordinary stride-1 convolution over x with a small flipped kernel — computed by the
+    /// implicit GEMM — whose outputs are interleaved into y. Every multiply is a useful one (the
+    /// zero-inserted formulation does s² times the work). Dilation 1 only.
+    /// x: [N, Cin, H, W] or, `inChannelMajor`, [Cin, N, H, W]; w: [Cin, Cout, kh, kw];
+    /// y: [N, Cout, Ho, Wo] or, `outChannelMajor`, [Cout, N, Ho, Wo] (fully written).
+    public static func convTransposePhases(
+        _ x: UnsafePointer<Float>, inChannelMajor: Bool, N: Int, Cin: Int, H: Int, W: Int,
+        weight w: UnsafePointer<Float>, Cout: Int, _ g: Window2D, Ho: Int, Wo: Int,
+        into y: UnsafeMutablePointer<Float>, outChannelMajor: Bool
+    ) {
+        precondition(g.dh == 1 && g.dw == 1, "convTransposePhases: dilation 1 only")
+        let (kh, kw, sh, sw, ph, pw) = (g.kh, g.kw, g.sh, g.sw, g.ph, g.pw)
+        for ry in 0..<sh {
+            // Output rows oy with (oy + ph) mod sh == ry: oy0, oy0 + sh, …
+            let oy0 = ((ry - ph) % sh + sh) % sh
+            let hq = oy0 < Ho ? (Ho - oy0 + sh - 1) / sh : 0
+            let ta = ry < kh ? (kh - ry + sh - 1) / sh : 0
+            for rx in 0..<sw {
+                let ox0 = ((rx - pw) % sw + sw) % sw
+                let wq = ox0 < Wo ? (Wo - ox0 + sw - 1) / sw : 0
+                let tb = rx < kw ? (kw - rx + sw - 1) / sw : 0
+                if hq == 0 || wq == 0 { continue }
+                let P = N * hq * wq
+                let phase = UnsafeMutablePointer<Float>.allocate(capacity: Cout * P)
+                defer { phase.deallocate() }
+                if ta == 0 || tb == 0 {
+                    phase.update(repeating: 0, count: Cout * P)
+                } else {
+                    // Flipped taps: a' = ta−1−a reads ki = ry + a·sh at iy = base + q − a.
+                    let K = Cin * ta * tb
+                    let wp = UnsafeMutablePointer<Float>.allocate(capacity: Cout * K)
+                    defer { wp.deallocate() }
+                    for co in 0..<Cout {
+                        for ci in 0..<Cin {
+                            for a2 in 0..<ta {
+                                let ki = ry + (ta - 1 - a2) * sh
+                                for b2 in 0..<tb {
+                                    let kj = rx + (tb - 1 - b2) * sw
+                                    wp[co * K + (ci * ta + a2) * tb + b2] = w[((ci * Cout + co) * kh + ki) * kw + kj]
+                                }
+                            }
+                        }
+                    }
+                    let baseY = (oy0 + ph - ry) / sh
+                    let baseX = (ox0 + pw - rx) / sw
+                    let geometry = orr_conv_geometry(
+                        x: x, N: N, C: Cin, H: H, W: W, kh: ta, kw: tb, sh: 1, sw: 1, ph: ta - 1 - baseY,
+                        pw: tb - 1 - baseX, dh: 1, dw: 1, Ho: hq, Wo: wq, channelMajor: inChannelMajor ? 1 : 0)
+                    gemmIm2col(
+                        M: Cout, N: P, K: K, A: wp, rsA: K, csA: 1, geometry: geometry, transposed: false, C: phase,
+                        rsC: P, csC: 1)
+                }
+                // Interleave: phase[co, n, q, r] → y at (oy0 + q·sh, ox0 + r·sw).
+                Parallel.forRanges(Cout * N, grain: 4) { range in
+                    for job in range {
+                        let co = job / N
+                        let n = job % N
+                        let src = phase + (co * N + n) * hq * wq
+                        let dst = y + (outChannelMajor ? co * N + n : n * Cout + co) * Ho * Wo
+                        for q in 0..<hq {
+                            let row = dst + (oy0 + q * sh) * Wo + ox0
+                            let s = src + q * wq
+                            for r in 0..<wq { row[r * sw] = s[r] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension Kernels {
+    /// Whether implicit GEMM (im2col packed from the image) beats forming the matrix: packing copies
+    /// rows of output positions, so it needs rows of some width; a 4 × 4 or 1 × 1 map packs element
+    /// by element and is faster as an explicit im2col matrix.
+    public static func implicitPays(width: Int) -> Bool { width >= 8 }
+}

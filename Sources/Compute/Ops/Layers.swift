@@ -167,10 +167,12 @@ extension Tensor {
         return out.recorded("col2imFolded", [self]) { g in [g.im2colFolded(w, channelMajor: cm)] }
     }
 
-    /// wm [O, C·kh·kw] · im2colFolded(self) → [O, N·Ho·Wo] by implicit GEMM: the im2col matrix is
-    /// packed straight from the image in the forward and in the weight gradient (dW = dY · colsᵀ),
-    /// never written out. The input gradient is col2im(wmᵀ · dY). Under a recorded backward (gradients
-    /// of gradients) the backward is built from the differentiable explicit ops instead.
+    /// wm [O, C·kh·kw] · im2colFolded(self) → [O, N·Ho·Wo]. By implicit GEMM where the output rows
+    /// are wide enough (Kernels.implicitPays): the im2col matrix is packed straight from the image in
+    /// the forward and in the weight gradient (dW = dY · colsᵀ), never written out, and the input
+    /// gradient col2im(wmᵀ · dY) is the transposed convolution of dY by phases (no scatter-add).
+    /// Narrow maps (a 4 × 4 head) keep the explicit im2col matrix. Under a recorded backward
+    /// (gradients of gradients) the backward is built from the differentiable explicit ops instead.
     public func convFolded(_ wm: Tensor, _ w: Window2D, channelMajor cm: Bool = false) -> Tensor {
         precondition(rank == 4 && wm.rank == 2, "convFolded: x \(shape), weights \(wm.shape)")
         let (N, C) = cm ? (shape[1], shape[0]) : (shape[0], shape[1])
@@ -178,6 +180,7 @@ extension Tensor {
         let (Ho, Wo) = w.outSize(H, W)
         let K = C * w.kh * w.kw
         precondition(Ho > 0 && Wo > 0 && wm.shape[1] == K, "convFolded: x \(shape), weights \(wm.shape), \(w)")
+        guard Kernels.implicitPays(width: Wo) else { return wm.matmul(im2colFolded(w, channelMajor: cm)) }
         let O = wm.shape[0]
         let x = contiguousRaw()
         let a = wm.contiguousRaw()
@@ -204,15 +207,44 @@ extension Tensor {
                     M: O, N: K, K: N * Ho * Wo, A: gc.data, rsA: N * Ho * Wo, csA: 1, geometry: geometry,
                     transposed: true, C: dw.data, rsC: K, csC: 1)
             }
-            let dx = a.mT.matmul(gc).col2imFolded(w, N: N, C: C, H: H, W: W, channelMajor: cm)
-            return [dx, dw]
+            return [
+                Tensor.transposedConvolution(
+                    gc, inChannelMajor: true, N: N, Cin: O, H: Ho, W: Wo, weight: a, Cout: C, w, Ho: H, Wo: W,
+                    outChannelMajor: cm),
+                dw,
+            ]
+        }
+    }
+
+    /// col2im(wᵀ · x) without recording: x [Cin, N·H·W] (inChannelMajor) or [N, Cin, H, W], w
+    /// [Cin, Cout·kh·kw] → [N, Cout, Ho, Wo] (or channel-major); by phases where that pays, else the
+    /// explicit GEMM and col2im (which needs x as [Cin, N·H·W]).
+    static func transposedConvolution(
+        _ x: Tensor, inChannelMajor: Bool, N: Int, Cin: Int, H: Int, W: Int, weight a: Tensor, Cout: Int,
+        _ w: Window2D, Ho: Int, Wo: Int, outChannelMajor cm: Bool
+    ) -> Tensor {
+        // Phases pack Cin·kh·kw·N·Ho·Wo/(sh·sw) values; the explicit way writes and scatters a
+        // Cout·kh·kw·N·H·W matrix: phases pay when Cin is not much larger than Cout.
+        if w.dh == 1 && w.dw == 1 && Kernels.implicitPays(width: Wo / w.sw) && H >= w.kh / w.sh && W >= w.kw / w.sw
+            && Cin <= 2 * Cout
+        {
+            let y = Tensor.empty(cm ? [Cout, N, Ho, Wo] : [N, Cout, Ho, Wo])
+            Kernels.convTransposePhases(
+                x.data, inChannelMajor: inChannelMajor, N: N, Cin: Cin, H: H, W: W, weight: a.data, Cout: Cout, w,
+                Ho: Ho, Wo: Wo, into: y.data, outChannelMajor: cm)
+            return y
+        }
+        precondition(inChannelMajor, "transposedConvolution: the explicit path takes x as [Cin, N·H·W]")
+        return noGrad {
+            a.mT.matmul(x.reshape([Cin, N * H * W])).col2imFolded(w, N: N, C: Cout, H: Ho, W: Wo, channelMajor: cm)
         }
     }
 
     /// The transposed convolution's core: self [Cin, N·H·W] (a matrix), wm [Cin, Cout·kh·kw] →
-    /// col2imFolded(wmᵀ · self) of shape [N, Cout, Ho, Wo] (or [Cout, N, Ho, Wo]). Its backward is two
-    /// implicit GEMMs over the im2col matrix of the output gradient (never formed): dx = wm · im2col(g),
-    /// dwm = x · im2col(g)ᵀ. Under a recorded backward it is built from the explicit ops instead.
+    /// col2imFolded(wmᵀ · self) of shape [N, Cout, Ho, Wo] (or [Cout, N, Ho, Wo]), by phases. Its
+    /// backward is two implicit GEMMs over the im2col matrix of the output gradient (never formed):
+    /// dx = wm · im2col(g), dwm = x · im2col(g)ᵀ. Narrow maps use the explicit ops; so does a
+    /// recorded backward.
     public func convTransposeFolded(
         _ wm: Tensor, _ w: Window2D, N: Int, Cout: Int, Ho: Int, Wo: Int, channelMajor cm: Bool = false
     ) -> Tensor {
@@ -220,10 +252,15 @@ extension Tensor {
         let (Cin, P) = (shape[0], shape[1])
         let (H, W) = w.outSize(Ho, Wo)
         precondition(P == N * H * W, "convTransposeFolded: \(shape) is not [Cin, N·H·W] for \(w)")
+        guard Kernels.implicitPays(width: W) else {
+            return wm.mT.matmul(self).col2imFolded(w, N: N, C: Cout, H: Ho, W: Wo, channelMajor: cm)
+        }
         let K = Cout * w.kh * w.kw
         let x = contiguousRaw()
         let a = wm.contiguousRaw()
-        let y = noGrad { a.mT.matmul(x).col2imFolded(w, N: N, C: Cout, H: Ho, W: Wo, channelMajor: cm) }
+        let y = Tensor.transposedConvolution(
+            x, inChannelMajor: true, N: N, Cin: Cin, H: H, W: W, weight: a, Cout: Cout, w, Ho: Ho, Wo: Wo,
+            outChannelMajor: cm)
         return y.recorded("convTransposeFolded", [self, wm]) { g in
             if GradMode.isEnabled {
                 let cols = g.im2colFolded(w, channelMajor: cm)
