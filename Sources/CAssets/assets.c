@@ -53,3 +53,14 @@ __attribute__((aligned(64))) static const unsigned char ddpm_model_safetensors[]
 const unsigned long orrery_ddpm_model_safetensors_size = sizeof(ddpm_model_safetensors);
 const unsigned char *orrery_ddpm_config_json_ptr(void) { return ddpm_config_json; }
 const unsigned char *orrery_ddpm_model_safetensors_ptr(void) { return ddpm_model_safetensors; }
+
+static const unsigned char ldm_config_json[] = {
+#embed "../../assets/models/ldm-shapes/config.json"
+};
+const unsigned long orrery_ldm_config_json_size = sizeof(ldm_config_json);
+__attribute__((aligned(64))) static const unsigned char ldm_model_safetensors[] = {
+#embed "../../assets/models/ldm-shapes/model.safetensors"
+};
+const unsigned long orrery_ldm_model_safetensors_size = sizeof(ldm_model_safetensors);
+const unsigned char *orrery_ldm_config_json_ptr(void) { return ldm_config_json; }
+const unsigned char *orrery_ldm_model_safetensors_ptr(void) { return ldm_model_safetensors; }

@@ -15,7 +15,9 @@ struct Orrery: ParsableCommand {
         discussion:
             "With no subcommand, opens the terminal UI (on a terminal); every feature also has a headless subcommand.",
         version: OrreryVersion.string,
-        subcommands: [Train.self, Sample.self, Denoise.self, Chat.self, Inspect.self, Bench.self, Version.self],
+        subcommands: [
+            Train.self, Sample.self, Denoise.self, Chat.self, Inspect.self, Eval.self, Bench.self, Version.self,
+        ],
         defaultSubcommand: nil)
 
     @OptionGroup var common: CommonOptions

@@ -108,4 +108,33 @@ final class DiffusionCLITests: XCTestCase {
         XCTAssertNotEqual(d.code, 0)
         XCTAssertEqual(d.err.split(separator: "\n").count, 1, d.err)
     }
+
+    /// `orrery denoise --prompt` draws with the shipped text-to-shapes model and saves where a word
+    /// looks; unknown words and prompts to a model without text are one-line errors.
+    func testDenoiseWithAPromptAndTheCaptionCheck() throws {
+        let dir = try temporaryDirectory("cli-prompt")
+        let a = try run([
+            "denoise", "--prompt", "a red circle", "--steps", "10", "--grid", "2x1", "--out", dir, "--attention", "red",
+            "--json",
+        ])
+        XCTAssertEqual(a.code, 0, a.err)
+        XCTAssertEqual(jsonLines(a.out).filter { $0["type"] as? String == "step" }.count, 10)
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        XCTAssertEqual(files, ["attention-red.png", "final.png"])
+        let b = try run(["denoise", "--prompt", "a pink circle", "--steps", "2"])
+        XCTAssertNotEqual(b.code, 0)
+        XCTAssertEqual(b.err.split(separator: "\n").count, 1, b.err)
+        XCTAssertTrue(b.err.contains("pink"), b.err)
+        let c = try run(["denoise", "--prompt", "a red circle", "--attention", "blue", "--out", dir])
+        XCTAssertNotEqual(c.code, 0)
+        XCTAssertTrue(c.err.contains("not in the prompt"), c.err)
+        let d = try run(["eval", "text-to-image", "--per-prompt", "1", "--steps", "8", "--json"])
+        XCTAssertEqual(d.code, 0, d.err)
+        let lines = jsonLines(d.out)
+        XCTAssertEqual(lines.filter { $0["type"] as? String == "caption" }.count, 24)
+        let done = try XCTUnwrap(lines.last)
+        XCTAssertEqual(done["samples"] as? Int, 24)
+        XCTAssertNotNil(done["agreement"] as? Double)
+        XCTAssertGreaterThan(done["classifier_colour_accuracy"] as? Double ?? 0, 0.9)
+    }
 }

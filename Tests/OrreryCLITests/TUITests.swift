@@ -251,14 +251,24 @@ final class TUITests: XCTestCase {
         XCTAssertTrue(m.wait(for: "codebook", timeout: 5), m.capture())
         m.keys("p")
         XCTAssertTrue(m.wait(for: "codes from the prior", timeout: 20), m.capture())
+        // The diffusion lab at 80 × 24: a step, then a typed prompt branches.
+        m.keys("Escape")
+        XCTAssertTrue(m.wait(for: "Diffusion lab"), m.capture())
+        m.keys("Down", "Enter")
+        XCTAssertTrue(m.wait(for: "step 0/50", timeout: 20), m.capture())
+        m.keys("Right", "p", "C-u")
+        m.literal("a green star")
+        m.keys("Enter")
+        XCTAssertTrue(m.wait(for: "branch 2/2", timeout: 10), m.capture())
         m.keys("Escape", "q")
         // The ring run was discarded; nothing unsaved remains except none: quits at once or asks.
         if m.wait(for: "unsaved", timeout: 3) { m.keys("y") }
         XCTAssertTrue(m.wait(for: "EXIT=0", timeout: 10), m.capture())
     }
 
-    /// The diffusion lab steps forwards and back through a denoising run of the shipped DDPM, branches
-    /// once with another sampler, and the two branches' final images differ.
+    /// The diffusion lab steps forwards and back through a denoising run of the shipped text-to-shapes
+    /// model, branches once with another sampler, and the two branches' final images differ; then a new
+    /// prompt and more guidance branch again, a word's attention map shows, and m switches models.
     func testDiffusionStepThroughAndBranch() throws {
         var t: Tmux?
         let m = launch(&t, width: 100, height: 30)
@@ -266,6 +276,7 @@ final class TUITests: XCTestCase {
         XCTAssertTrue(m.wait(for: "Diffusion lab"))
         m.keys("Down", "Down", "Down", "Down", "Down", "Down", "Down", "Enter")
         XCTAssertTrue(m.wait(for: "step 0/50", timeout: 20), m.capture())
+        XCTAssertTrue(m.wait(for: "\"a red circle\", guidance 3.0"), m.capture())
         for _ in 0..<5 { m.keys("Right") }
         XCTAssertTrue(m.wait(for: "step 5/50", timeout: 20), m.capture())
         m.keys("Left", "Left")
@@ -283,6 +294,22 @@ final class TUITests: XCTestCase {
         XCTAssertTrue(m.wait(for: "branch 1/2", timeout: 10), m.capture())
         m.keys("e")
         XCTAssertTrue(m.wait(for: "filmstrip", timeout: 10), m.capture())
+        // Another prompt at step 2 (typed keys are text while editing: "b" does not branch), then more guidance.
+        m.keys("Home", "Right", "Right", "p", "C-u")
+        m.literal("a blue square")
+        m.keys("Enter")
+        XCTAssertTrue(m.wait(for: "branch 3/3", timeout: 10), m.capture())
+        XCTAssertTrue(m.wait(for: "\"a blue square\", guidance 3.0"), m.capture())
+        m.keys("G")
+        XCTAssertTrue(m.wait(for: "guidance 4.0", timeout: 10), m.capture())
+        m.keys("w", "w")
+        XCTAssertTrue(m.wait(for: "where \"blue\" looks", timeout: 10), m.capture())
+        m.keys("p", "C-u")
+        m.literal("a pink square")
+        m.keys("Enter")
+        XCTAssertTrue(m.wait(for: "\"pink\"", timeout: 10), m.capture())
+        m.keys("m")
+        XCTAssertTrue(m.wait(for: "glyphs 16", timeout: 20), m.capture())
         m.keys("Escape", "q")
         XCTAssertTrue(m.wait(for: "EXIT=0", timeout: 10), m.capture())
     }

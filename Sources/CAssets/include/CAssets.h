@@ -30,5 +30,10 @@ extern const unsigned long orrery_ddpm_config_json_size;
 extern const unsigned long orrery_ddpm_model_safetensors_size;
 const unsigned char *orrery_ddpm_config_json_ptr(void);
 const unsigned char *orrery_ddpm_model_safetensors_ptr(void);
+// The diffusion lab's text-conditioned latent model on shapes.
+extern const unsigned long orrery_ldm_config_json_size;
+extern const unsigned long orrery_ldm_model_safetensors_size;
+const unsigned char *orrery_ldm_config_json_ptr(void);
+const unsigned char *orrery_ldm_model_safetensors_ptr(void);
 
 #endif

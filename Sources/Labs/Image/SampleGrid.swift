@@ -40,3 +40,35 @@ public struct SampleGrid: Sendable, Equatable {
             count: k, channels: channels, side: side, pixels: Array(pixels[0..<(k * channels * side * side)]))
     }
 }
+
+extension SampleGrid {
+    /// Where one conditioning token looks: cross-attention probabilities [N, heads, g·g, L] of token
+    /// `token`, averaged over heads, scaled to each image's range (minimum to maximum), upsampled to the image and laid
+    /// over a dimmed grey copy of it in a black → red → yellow scale.
+    public func attentionOverlay(_ attention: Tensor, token: Int) -> SampleGrid {
+        let (N, H, P, L) = (attention.shape[0], attention.shape[1], attention.shape[2], attention.shape[3])
+        let g = Int(Double(P).squareRoot().rounded())
+        precondition(g * g == P && token >= 0 && token < L && N >= count, "attention overlay: shape")
+        let a = attention.toArray()
+        var px = [Float](repeating: 0, count: count * 3 * side * side)
+        for n in 0..<count {
+            var map = [Float](repeating: 0, count: P)
+            for h in 0..<H { for p in 0..<P { map[p] += a[((n * H + h) * P + p) * L + token] / Float(H) } }
+            let (lo, hi) = (map.min() ?? 0, map.max() ?? 1)
+            let span = Swift.max(hi - lo, 1e-9)
+            for y in 0..<side {
+                for x in 0..<side {
+                    let v = (map[(y * g / side) * g + x * g / side] - lo) / span
+                    let (r, gg, b) = rgb(n, x, y)
+                    let grey = 0.3 * (0.299 * r + 0.587 * gg + 0.114 * b)
+                    let heat = (Swift.min(1, 2 * v), Swift.max(0, 2 * v - 1), Float(0))
+                    let o = n * 3 * side * side + y * side + x
+                    px[o] = Swift.min(1, grey + 0.75 * heat.0)
+                    px[o + side * side] = Swift.min(1, grey + 0.75 * heat.1)
+                    px[o + 2 * side * side] = Swift.min(1, grey + 0.75 * heat.2)
+                }
+            }
+        }
+        return SampleGrid(count: count, channels: 3, side: side, pixels: px)
+    }
+}

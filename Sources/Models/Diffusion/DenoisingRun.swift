@@ -36,6 +36,19 @@ public struct DenoiseFrame {
     public let xt: Tensor
     public var x0: Tensor?
     public var eps: Tensor?
+    /// x_t and x̂_0 as images [N, C, S, S] in [−1, 1]: the tensors themselves in pixel space, their
+    /// decoding in latent space (filled in with the frame and its prediction).
+    public var xtImage: Tensor
+    public var x0Image: Tensor?
+    /// What the run's probe saw during the conditional prediction (the cross-attention
+    /// probabilities [N, heads, HW, L] of a text-conditioned model).
+    public var attention: Tensor?
+
+    init(t: Int, xt: Tensor, image: Tensor) {
+        self.t = t
+        self.xt = xt
+        xtImage = image
+    }
 }
 
 public final class DenoisingRun {
@@ -54,6 +67,13 @@ public final class DenoisingRun {
     public let schedule: NoiseSchedule
     public let prediction: PredictionType
     let model: Model
+    /// x̂_0 is clipped to ±clipLimit when the settings ask (1 for images in [−1, 1]; a latent model
+    /// passes its latents' range).
+    public let clipLimit: Float
+    /// Latent → image (nil: the samples are images).
+    let decode: ((Tensor) -> Tensor)?
+    /// Read right after the conditional prediction (nil: nothing recorded).
+    let probe: (() -> Tensor?)?
     public private(set) var branches: [Branch] = []
     /// The branch shown and the frame within it.
     public private(set) var current = 0, position = 0
@@ -61,18 +81,23 @@ public final class DenoisingRun {
     /// Starts from pure noise of `shape` (seeded) at the first timestep of `settings`.
     public init(
         schedule: NoiseSchedule, prediction: PredictionType, shape: [Int], settings: DenoiseSettings, seed: UInt64,
+        clipLimit: Float = 1, decode: ((Tensor) -> Tensor)? = nil, probe: (() -> Tensor?)? = nil,
         model: @escaping Model
     ) {
         self.schedule = schedule
         self.prediction = prediction
         self.model = model
+        self.clipLimit = clipLimit
+        self.decode = decode
+        self.probe = probe
         var rng = RNG(seed: seed)
         let ts = schedule.timesteps(settings.steps)
         let x = Tensor.randn(shape, rng: &rng)
-        branches = [
-            Branch(settings: settings, frames: [DenoiseFrame(t: ts[0], xt: x)], parent: nil, timesteps: ts, seed: seed)
-        ]
+        let first = DenoiseFrame(t: ts[0], xt: x, image: decode.map { d in noGrad { d(x) } } ?? x)
+        branches = [Branch(settings: settings, frames: [first], parent: nil, timesteps: ts, seed: seed)]
     }
+
+    func image(_ x: Tensor) -> Tensor { decode.map { d in noGrad { d(x) } } ?? x }
 
     public var branch: Branch { branches[current] }
     public var frame: DenoiseFrame { branches[current].frames[position] }
@@ -86,18 +111,23 @@ public final class DenoisingRun {
         let f = frame
         if let x0 = f.x0, let eps = f.eps { return (x0, eps) }
         let s = branch.settings
-        let out = noGrad { guided(f.xt, f.t, s) }
+        var seen: Tensor?
+        let out = noGrad { guided(f.xt, f.t, s, seen: &seen) }
         var (x0, eps) = schedule.split(out, xt: f.xt, t: f.t, type: prediction)
-        if s.clipSample { x0 = noGrad { x0.clamp(min: -1, max: 1) } }
+        if s.clipSample { x0 = noGrad { x0.clamp(min: -clipLimit, max: clipLimit) } }
         branches[current].frames[position].x0 = x0
         branches[current].frames[position].eps = eps
+        branches[current].frames[position].x0Image = image(x0)
+        branches[current].frames[position].attention = seen
         return (x0, eps)
     }
 
-    func guided(_ x: Tensor, _ t: Int, _ s: DenoiseSettings) -> Tensor {
+    /// The (guided) prediction; `seen` gets the probe's reading of the conditional pass.
+    func guided(_ x: Tensor, _ t: Int, _ s: DenoiseSettings, seen: inout Tensor?) -> Tensor {
         guard let p = s.prompt else { return model(x, t, nil) }
-        if s.guidance == 1 { return model(x, t, p) }
         let cond = model(x, t, p)
+        seen = probe?()
+        if s.guidance == 1 { return cond }
         let uncond = model(x, t, nil)
         return uncond + (cond - uncond) * s.guidance
     }
@@ -121,7 +151,7 @@ public final class DenoisingRun {
             DiffusionStep.ddim(
                 schedule, x0: x0, eps: eps, t: f.t, next: next, eta: branch.settings.effectiveEta, noise: z)
         }
-        branches[current].frames.append(DenoiseFrame(t: next, xt: x))
+        branches[current].frames.append(DenoiseFrame(t: next, xt: x, image: image(x)))
         position += 1
     }
 
@@ -147,6 +177,8 @@ public final class DenoisingRun {
         // The current frame's prediction depended on the old settings (guidance, prompt).
         frames[frames.count - 1].x0 = nil
         frames[frames.count - 1].eps = nil
+        frames[frames.count - 1].x0Image = nil
+        frames[frames.count - 1].attention = nil
         var ts = Array(branch.timesteps.prefix(position + 1))
         if settings.steps != branch.settings.steps, let t = frames.last?.t, t >= 0 {
             let remaining = schedule.timesteps(settings.steps).filter { $0 < t }

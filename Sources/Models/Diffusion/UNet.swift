@@ -8,7 +8,7 @@
 //         Res(b, 2b) [skip s2]
 //   mid:  Res(2b, 2b) → SelfAttn (→ CrossAttn) → Res(2b, 2b)
 //   up:   Res(4b → 2b) (cat s2) → nearest ×2 → Conv3×3      S
-//         Res(3b → b) (cat s1)
+//         Res(3b → b) (cat s1) (→ CrossAttn, full resolution)
 //   out:  GN → SiLU → Conv3×3(b → C)
 import Compute
 import Foundation
@@ -100,7 +100,11 @@ public final class UNetCrossAttention: Module {
         out = Conv2d(c, c, kernel: 1, rng: &rng)
         self.heads = heads
     }
-    /// Also returns the attention probabilities [N, heads, HW, L] when asked (where a word "looks").
+    /// When set, each call keeps its attention probabilities [N, heads, HW, L] in `probabilities`
+    /// (where a word "looks"); computed apart from the flash kernel, which never forms them.
+    public var recordProbabilities = false
+    public private(set) var probabilities: Tensor?
+
     public func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
         let (N, C, H, W) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let L = context.shape[1]
@@ -108,6 +112,9 @@ public final class UNetCrossAttention: Module {
         let qs = q(norm(x)).reshape([N, heads, d, H * W]).permute([0, 1, 3, 2]).contiguous()
         let ks = k(context).reshape([N, L, heads, d]).permute([0, 2, 1, 3]).contiguous()
         let vs = v(context).reshape([N, L, heads, d]).permute([0, 2, 1, 3]).contiguous()
+        if recordProbabilities {
+            probabilities = noGrad { (qs.matmul(ks.mT) * (1 / Float(d).squareRoot())).softmax(-1) }
+        }
         let a = Tensor.attention(qs, ks, vs)
         return x + out(a.permute([0, 1, 3, 2]).contiguous().reshape([N, C, H, W]))
     }
@@ -119,7 +126,7 @@ public final class UNet: Module {
     public let inConv: Conv2d
     public let down1: UNetResBlock, downsample: Conv2d, down2: UNetResBlock
     public let mid1: UNetResBlock, midAttention: UNetSelfAttention, midCross: UNetCrossAttention?, mid2: UNetResBlock
-    public let up2: UNetResBlock, upConv: Conv2d, up1: UNetResBlock
+    public let up2: UNetResBlock, upConv: Conv2d, up1: UNetResBlock, upCross: UNetCrossAttention?
     public let outNorm: GroupNorm, outConv: Conv2d
 
     public init(_ c: UNetConfig, rng: inout RNG) {
@@ -141,6 +148,9 @@ public final class UNet: Module {
         up2 = UNetResBlock(4 * b, 2 * b, timeDim: c.timeDim, groups: c.groups, rng: &rng)
         upConv = Conv2d(2 * b, 2 * b, kernel: 3, padding: 1, rng: &rng)
         up1 = UNetResBlock(3 * b, b, timeDim: c.timeDim, groups: c.groups, rng: &rng)
+        upCross = c.contextDim.map {
+            UNetCrossAttention(b, contextDim: $0, heads: c.heads, groups: c.groups, rng: &rng)
+        }
         outNorm = GroupNorm(groups: Swift.min(c.groups, b), channels: b)
         outConv = Conv2d(b, c.channels, kernel: 3, padding: 1, rng: &rng)
     }
@@ -159,6 +169,7 @@ public final class UNet: Module {
         h = up2(Tensor.cat([h, s2], dim: 1), temb)
         h = upConv(h.upsampleNearest(2))
         h = up1(Tensor.cat([h, s1], dim: 1), temb)
+        if let cross = upCross, let ctx = context { h = cross(h, context: ctx) }
         return outConv(outNorm(h).silu())
     }
 }

@@ -1,7 +1,9 @@
 // The diffusion lab's step-through: x_t and the predicted x̂_0 side by side for a batch from the
-// shipped glyph DDPM (or a session directory); → steps, ← goes back through the kept history, b
-// branches at the current step with another sampler / η, Tab switches branches, e exports. Each step
-// is one UNet evaluation (tens of milliseconds), so it runs on the UI thread when asked.
+// shipped text-to-shapes latent model (m: the glyph DDPM; or a session directory). → steps, ← goes
+// back through the kept history; at any step b branches with another sampler / η, g/G with less or
+// more guidance, p with another prompt; Tab switches branches, w shows where each prompt word looks
+// (cross-attention), e exports. Each step is one or two UNet evaluations (milliseconds to tens of
+// milliseconds), so it runs on the UI thread when asked.
 import Compute
 import Foundation
 import Labs
@@ -10,27 +12,40 @@ import TerminalUI
 
 public final class DiffusionScreen: Screen {
     public let title = "diffusion lab"
-    let session: DiffusionSession?
-    let run: DenoisingRun?
-    let failure: String?
+    /// The two shipped models (or a session directory's): m switches.
+    var model: DiffusionCheckpoint.Shipped
+    let checkpoint: String?
+    var session: DiffusionSession?
+    var run: DenoisingRun?
+    var failure: String?
     /// The settings a new branch takes, in turn.
-    static let variants: [(String, DenoiseSettings)] = {
-        var a = DenoiseSettings()
-        a.sampler = .ddim
-        a.eta = 0
-        var b = a
-        b.eta = 0.5
-        var c = a
-        c.sampler = .ddpm
-        return [("DDIM η=0", a), ("DDIM η=0.5", b), ("DDPM", c)]
-    }()
+    static let variants: [(String, DiffusionSampler, Double)] = [
+        ("DDIM η=0", .ddim, 0), ("DDIM η=0.5", .ddim, 0.5), ("DDPM", .ddpm, 0),
+    ]
+    static let guidanceSteps: [Float] = [0, 1, 1.5, 2, 3, 4, 5, 7.5, 10]
     var variant = 0
+    /// Editing a prompt (typed keys are text; Enter branches with it, Esc cancels).
+    var editing = false
+    var field = TextField(maxCharacters: 80)
+    /// Right pane: x̂_0, or where prompt word `word` looks.
+    var word: Int?
 
-    public init(checkpoint: String? = nil) {
+    public init(checkpoint: String? = nil, model: DiffusionCheckpoint.Shipped = .ldmShapes) {
+        self.checkpoint = checkpoint
+        self.model = model
+        load()
+    }
+
+    func load() {
         do {
-            let s = try DiffusionCheckpoint.shippedOr(checkpoint)
+            let s = try DiffusionCheckpoint.shippedOr(checkpoint, model)
             session = s
-            let r = s.run(count: 8, settings: DiffusionScreen.variants[0].1, seed: 1)
+            var settings = DenoiseSettings()
+            if s.config.text != nil {
+                settings.prompt = "a red circle"
+                settings.guidance = 3
+            }
+            let r = s.run(count: 8, settings: settings, seed: 1)
             r.predict()
             run = r
             failure = nil
@@ -39,9 +54,60 @@ public final class DiffusionScreen: Screen {
             run = nil
             failure = "\(error)"
         }
+        variant = 0
+        word = nil
     }
 
     static func top(_ app: App) -> DiffusionScreen? { app.top as? DiffusionScreen }
+
+    public var capturesText: Bool { editing }
+
+    public func input(_ key: Key, app: App) -> Bool {
+        switch key {
+        case .char(let c): field.insert(c)
+        case .backspace: field.backspace()
+        case .delete: field.deleteForward()
+        case .left: field.left()
+        case .right: field.right()
+        case .home, .ctrl("a"): field.home()
+        case .end, .ctrl("e"): field.end()
+        case .ctrl("u"): field.clear()
+        case .escape:
+            editing = false
+            app.status = "prompt unchanged"
+        case .enter:
+            let text = field.submit().trimmingCharacters(in: .whitespaces)
+            editing = false
+            guard let s = session else { return true }
+            do {
+                try s.validate(prompt: text.isEmpty ? nil : text)
+                rebranch(app) { $0.prompt = text.isEmpty ? nil : text }
+                word = nil
+            } catch CaptionTokenizer.TokenizeError.unknownWord(let w, _) {
+                app.status = "\"\(w)\": not a word of the captions (colours, shapes, sizes, places)"
+            } catch { app.status = "\(error)" }
+        default: return false
+        }
+        return true
+    }
+
+    /// Branches at the current step with changed settings.
+    func rebranch(_ app: App, _ change: (inout DenoiseSettings) -> Void) {
+        guard let r = run else { return }
+        var s = r.branch.settings
+        change(&s)
+        moved { $0.branch(with: s) }
+        app.status = "branch \(r.branches.count) at step \(r.position): " + DiffusionScreen.describe(s, ascii: true)
+    }
+
+    static func describe(_ s: DenoiseSettings, ascii: Bool) -> String {
+        let name =
+            variants.first { $0.1 == s.sampler && (s.sampler == .ddpm || $0.2 == s.eta) }?.0
+            ?? "\(s.sampler.rawValue) η=\(s.eta)"
+        var out = ascii ? name.replacingOccurrences(of: "η", with: "eta") : name
+        if let p = s.prompt { out += String(format: ", \"%@\", guidance %.1f", p, Double(s.guidance)) }
+        return out
+    }
 
     public var keyTable: [KeyBinding] {
         [
@@ -52,30 +118,81 @@ public final class DiffusionScreen: Screen {
                 app in
                 DiffusionScreen.top(app)?.moved { $0.back() }
             },
-            KeyBinding([.end, .char("G")], "End", "run to the end") { app in
+            KeyBinding([.end], "End", "run to the end") { app in
                 DiffusionScreen.top(app)?.moved { $0.jump(to: $0.stepCount) }
             },
-            KeyBinding([.home, .char("g")], "Home", "back to pure noise") { app in
+            KeyBinding([.home], "Home", "back to pure noise") { app in
                 DiffusionScreen.top(app)?.run?.jump(to: 0)
             },
             KeyBinding([.char("b")], "b", "branch here with the next sampler (DDIM η 0, η 0.5, DDPM)", footer: true) {
                 app in
-                guard let me = DiffusionScreen.top(app), let r = me.run else { return }
+                guard let me = DiffusionScreen.top(app) else { return }
                 me.variant = (me.variant + 1) % DiffusionScreen.variants.count
-                let (name, s) = DiffusionScreen.variants[me.variant]
-                me.moved { $0.branch(with: s) }
-                app.status =
-                    "branch \(r.branches.count) at step \(r.position): "
-                    + name.replacingOccurrences(of: "η", with: "eta")
+                let (_, sampler, eta) = DiffusionScreen.variants[me.variant]
+                me.rebranch(app) {
+                    $0.sampler = sampler
+                    $0.eta = eta
+                }
+            },
+            KeyBinding([.char("g")], "g/G", "branch here with less / more guidance", footer: true) { app in
+                DiffusionScreen.top(app)?.changeGuidance(app, up: false)
+            },
+            KeyBinding([.char("G")], "G", "branch here with more guidance") { app in
+                DiffusionScreen.top(app)?.changeGuidance(app, up: true)
+            },
+            KeyBinding([.char("p")], "p", "branch here with another prompt", footer: true) { app in
+                guard let me = DiffusionScreen.top(app), let r = me.run else { return }
+                guard me.session?.config.text != nil else {
+                    app.status = "this model takes no prompt: m switches to the text-to-shapes model"
+                    return
+                }
+                me.field = TextField(maxCharacters: 80)
+                for c in r.branch.settings.prompt ?? "" { me.field.insert(c) }
+                me.editing = true
+            },
+            KeyBinding([.char("w")], "w", "right pane: where each prompt word looks / x̂₀") { app in
+                DiffusionScreen.top(app)?.nextWord(app)
             },
             KeyBinding([.tab], "Tab", "next branch", footer: true) { app in
                 DiffusionScreen.top(app)?.moved { $0.select(branch: ($0.current + 1) % $0.branches.count) }
+            },
+            KeyBinding([.char("m")], "m", "switch model: text-to-shapes latent model / glyph DDPM") { app in
+                guard let me = DiffusionScreen.top(app), me.checkpoint == nil else { return }
+                me.model = me.model == .ldmShapes ? .ddpmGlyphs : .ldmShapes
+                me.load()
+                app.status = me.session?.describe ?? me.failure ?? ""
             },
             KeyBinding([.char("e")], "e", "export x_t and x̂_0 now, and the branch's filmstrip, as PNG", footer: true) {
                 app in
                 DiffusionScreen.top(app)?.export(app)
             },
         ]
+    }
+
+    func changeGuidance(_ app: App, up: Bool) {
+        guard let r = run, session?.config.text != nil, r.branch.settings.prompt != nil else {
+            app.status = "guidance needs a prompt (p; m switches to the text-to-shapes model)"
+            return
+        }
+        let g = r.branch.settings.guidance
+        let steps = DiffusionScreen.guidanceSteps
+        let next = up ? steps.first { $0 > g + 1e-4 } : steps.last { $0 < g - 1e-4 }
+        guard let v = next else {
+            app.status = String(format: "guidance is already %.1f", Double(g))
+            return
+        }
+        rebranch(app) { $0.guidance = v }
+    }
+
+    func nextWord(_ app: App) {
+        guard let r = run, let p = r.branch.settings.prompt else {
+            app.status = "attention maps need a prompt"
+            return
+        }
+        let words = CaptionTokenizer.words(of: p)
+        let n = (word ?? -1) + 1
+        word = n < words.count ? n : nil
+        app.status = word.map { "right pane: where \"\(words[$0])\" looks" } ?? "right pane: predicted x0"
     }
 
     /// Changes the run's position, then asks the model at the new frame (render only reads).
@@ -87,21 +204,22 @@ public final class DiffusionScreen: Screen {
 
     func export(_ app: App) {
         guard let r = run else { return }
-        let (x0, _) = r.predict()
+        r.predict()
+        let x0 = r.frame.x0Image ?? r.frame.xtImage
         let base = app.exportDirectory + "/orrery-denoise-branch\(r.current + 1)-step\(r.position)"
         do {
             let xt = ImageExport.gridPNG(
-                SampleGrid(tensor: r.frame.xt), columns: 8, title: "x_t, step \(r.position), t = \(r.frame.t)")
+                SampleGrid(tensor: r.frame.xtImage), columns: 8, title: "x_t, step \(r.position), t = \(r.frame.t)")
             try PNGExport.write(base + "-xt.png", width: xt.0, height: xt.1, rgb: xt.2)
             let xh = ImageExport.gridPNG(
                 SampleGrid(tensor: x0), columns: 8, title: "predicted x0 at step \(r.position)")
             try PNGExport.write(base + "-x0.png", width: xh.0, height: xh.1, rgb: xh.2)
             // Filmstrip: the first image of every kept frame of this branch, left to right.
             let frames = r.branch.frames
-            let side = frames[0].xt.shape[2]
-            let ch = frames[0].xt.shape[1]
+            let side = frames[0].xtImage.shape[2]
+            let ch = frames[0].xtImage.shape[1]
             var px: [Float] = []
-            for f in frames { px += Array(f.xt.toArray()[0..<(ch * side * side)]) }
+            for f in frames { px += Array(f.xtImage.toArray()[0..<(ch * side * side)]) }
             let strip = SampleGrid(
                 count: frames.count, channels: ch, side: side,
                 pixels: px.map { Swift.min(1, Swift.max(0, ($0 + 1) / 2)) })
@@ -124,19 +242,36 @@ public final class DiffusionScreen: Screen {
         let f = r.frame
         let left = buf.box(
             cols[0], title: "x_t · step \(r.position)/\(r.stepCount) · t = \(f.t)", glyphs: ctx.glyphs, focused: true)
-        drawGrid(SampleGrid(tensor: f.xt), left, &buf, ctx, maxColumns: 4)
-        let right = buf.box(cols[1], title: ctx.pick("predicted x̂₀", "predicted x0"), glyphs: ctx.glyphs)
-        if let x0 = f.x0 {
-            drawGrid(SampleGrid(tensor: x0), right, &buf, ctx, maxColumns: 4)
-        } else if r.isFinished {
-            buf.text(right.x + 1, right.y, "finished: x_t is the sample", Style(fg: ctx.theme.dim))
+        drawGrid(SampleGrid(tensor: f.xtImage), left, &buf, ctx, maxColumns: 4)
+        let words = r.branch.settings.prompt.map { CaptionTokenizer.words(of: $0) } ?? []
+        if let w = word, w < words.count {
+            // Where the word looks: the cross-attention of this frame's conditional pass (of the last
+            // step once finished) over x̂_0.
+            let right = buf.box(cols[1], title: "where \"\(words[w])\" looks (cross-attention)", glyphs: ctx.glyphs)
+            let seen = r.branch.frames[...r.position].last { $0.attention != nil }
+            if let a = seen?.attention {
+                let base = SampleGrid(tensor: f.x0Image ?? f.xtImage)
+                drawGrid(base.attentionOverlay(a, token: w), right, &buf, ctx, maxColumns: 4)
+            }
+        } else {
+            let right = buf.box(cols[1], title: ctx.pick("predicted x̂₀", "predicted x0"), glyphs: ctx.glyphs)
+            if let x0 = f.x0Image {
+                drawGrid(SampleGrid(tensor: x0), right, &buf, ctx, maxColumns: 4)
+            } else if r.isFinished {
+                buf.text(right.x + 1, right.y, "finished: x_t is the sample", Style(fg: ctx.theme.dim))
+            }
         }
         let info = buf.box(
             bottom, title: "branch \(r.current + 1)/\(r.branches.count) · \(s.describe)", glyphs: ctx.glyphs)
-        let name = DiffusionScreen.variants.first { $0.1 == r.branch.settings }?.0 ?? r.branch.settings.sampler.rawValue
-        var line = ctx.pick(name, name.replacingOccurrences(of: "η", with: "eta")) + ", \(r.stepCount) steps"
-        if let p = r.branch.parent { line += ", branched from \(p.branch + 1) at step \(p.frame)" }
-        buf.text(info.x + 1, info.y, line, Style(fg: ctx.theme.text), maxWidth: info.width - 2)
+        if editing {
+            InputLine(prompt: "prompt> ", field: field, active: true).render(
+                Rect(x: info.x + 1, y: info.y, width: info.width - 2, height: 1), into: &buf, ctx.widgets)
+        } else {
+            var line =
+                DiffusionScreen.describe(r.branch.settings, ascii: !ctx.glyphs.unicode) + ", \(r.stepCount) steps"
+            if let p = r.branch.parent { line += ", branched from \(p.branch + 1) at step \(p.frame)" }
+            buf.text(info.x + 1, info.y, line, Style(fg: ctx.theme.text), maxWidth: info.width - 2)
+        }
         let plots = Rect(x: info.x, y: info.y + 1, width: info.width, height: info.height - 1).columns([1, 1])
         let (snrArea, changeArea) = (plots[0], plots[1])
         let ts = (0..<r.stepCount).map { i -> (x: Double, y: Double) in

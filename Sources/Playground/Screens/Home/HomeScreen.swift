@@ -50,7 +50,8 @@ public final class HomeScreen: Screen {
         LabEntry(
             title: "Diffusion lab",
             summary: "step through denoising with the shipped glyph DDPM: forwards, back, branch",
-            status: { _ in "the shipped pixel DDPM on glyphs" }, open: { $0.push(DiffusionScreen()) }),
+            status: { _ in "text-to-shapes latent model and glyph DDPM, shipped" }, open: { $0.push(DiffusionScreen()) }
+        ),
     ]
 
     public init() {}
