@@ -352,19 +352,20 @@ static inline void gather_run(const orr_conv_geometry *g, long n, long c, long i
                     continue;                                                                                 \
                 }                                                                                             \
                 const float *src = g->x + noff[r] + coff[k] + iy * W;                                         \
+                /* Valid t: 0 ≤ base + t·sw < W; zeros around a copy (stride 1) or a gather. */           \
+                long lo = base >= 0 ? 0 : (-base + sw - 1) / sw;                                              \
+                long hi = base >= W ? 0 : (W - 1 - base) / sw + 1;                                            \
+                if (lo > len) lo = len;                                                                       \
+                if (hi > len) hi = len;                                                                       \
+                if (hi < lo) hi = lo;                                                                         \
+                if (lo > 0) ZERO(o, lo);                                                                      \
                 if (sw == 1) {                                                                                \
-                    long lo = base >= 0 ? 0 : -base, hi = W - base < len ? W - base : len;                    \
-                    if (lo > len) lo = len;                                                                   \
-                    if (hi < lo) hi = lo;                                                                     \
-                    if (lo > 0) ZERO(o, lo);                                                                  \
                     if (hi > lo) COPY(o + lo, src + base + lo, hi - lo);                                      \
-                    if (hi < len) ZERO(o + hi, len - hi);                                                     \
-                    continue;                                                                                 \
+                } else {                                                                                      \
+                    const float *sb = src + base;                                                             \
+                    for (long t = lo; t < hi; t++) o[t] = sb[t * sw];                                         \
                 }                                                                                             \
-                for (long t = 0; t < len; t++) {                                                              \
-                    const long ix = base + t * sw;                                                            \
-                    o[t] = (ix >= 0 && ix < W) ? src[ix] : 0.0f;                                              \
-                }                                                                                             \
+                if (hi < len) ZERO(o + hi, len - hi);                                                         \
             }                                                                                                 \
             if (cols < nr) ZERO(d + cols, nr - cols);                                                         \
         }                                                                                                     \
@@ -401,10 +402,17 @@ static void pack_im2col_b_avx512(const void *ctx, int nr, long k0, long kc, long
 }
 #endif
 
-// colsᵀ[k0 … k0+kc (positions), n0 … n0+nc (c, ki, kj)] → panels dst[p][k][j].
+// colsᵀ[k0 … k0+kc (positions), n0 … n0+nc (c, ki, kj)] → panels dst[p][k][j]: each panel's
+// columns are first gathered as rows of a small block (contiguous runs of positions, as in the
+// forward), then transposed into the panel 4 × 4 at a time — the explicit path's transposed packing,
+// on a 32 × KC block that stays in L1/L2 instead of a batch-wide matrix.
+static _Thread_local float *tl_bt = NULL;
+
 static void pack_im2col_bt(const void *ctx, int nr, long k0, long kc, long n0, long nc, float *dst) {
     const orr_conv_geometry *g = (const orr_conv_geometry *)ctx;
     const long kk = g->kh * g->kw;
+    float *tmp = aligned_buffer(&tl_bt, (size_t)MAXNR * KC);
+    if (!tmp) abort();
     pos_run runs[KC];
     const long nruns = position_runs(g, k0, kc, runs);
     for (long p = 0; p < nc; p += nr) {
@@ -413,12 +421,14 @@ static void pack_im2col_bt(const void *ctx, int nr, long k0, long kc, long n0, l
             const long col = n0 + p + j, c = col / kk, ki = (col % kk) / g->kw, kj = (col % kk) % g->kw;
             for (long r = 0; r < nruns; r++) {
                 const pos_run *u = &runs[r];
-                gather_run(g, u->n, c, u->oy * g->sh - g->ph + ki * g->dh, u->ox0, u->len, kj,
-                           dst + u->j0 * nr + j, nr);
+                gather_run(g, u->n, c, u->oy * g->sh - g->ph + ki * g->dh, u->ox0, u->len, kj, tmp + j * kc + u->j0, 1);
             }
         }
-        for (long j = cols; j < nr; j++)
-            for (long k = 0; k < kc; k++) dst[k * nr + j] = 0.0f;
+        if (cols < nr) memset(dst, 0, sizeof(float) * (size_t)(kc * nr));
+        for (long kb = 0; kb < kc; kb += 16) {
+            const long kn = kc - kb < 16 ? kc - kb : 16;
+            transpose_block(tmp + kb, kc, cols, kn, dst + kb * nr, nr);
+        }
         dst += kc * nr;
     }
 }

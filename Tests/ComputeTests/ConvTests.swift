@@ -112,10 +112,14 @@ final class ConvTests: XCTestCase {
             ([4, 8, 20, 20], 33, Window2D(kernel: (1, 1))),  // 1600 columns
             ([2, 3, 32, 32], 16, Window2D(kernel: (4, 4), stride: (2, 2), padding: (1, 1))),
             ([1, 2, 3, 3], 3, Window2D(kernel: (3, 3), padding: (2, 2))),
-            // Wide enough for the implicit path (Kernels.implicitPays), odd sizes, stride, dilation.
-            ([2, 5, 17, 19], 6, Window2D(kernel: (3, 3), stride: (2, 2), padding: (1, 1))),
-            ([1, 3, 9, 33], 5, Window2D(kernel: (3, 2), stride: (2, 3), padding: (2, 0), dilation: (1, 2))),
+            // Wide enough for the implicit path (Kernels.implicitPays), odd sizes, stride, dilation,
+            // K across the GEMM's 256-row blocks.
+            ([2, 9, 18, 35], 5, Window2D(kernel: (3, 3), padding: (1, 1))),
+            ([2, 40, 16, 16], 7, Window2D(kernel: (3, 3), padding: (1, 1))),
+            ([1, 8, 20, 37], 4, Window2D(kernel: (3, 2), stride: (1, 2), padding: (1, 0), dilation: (2, 1))),
+            ([2, 8, 33, 34], 6, Window2D(kernel: (4, 4), stride: (2, 2), padding: (1, 1))),
         ]
+        XCTAssertTrue(Kernels.implicitPays(width: 16, channels: 8) && !Kernels.implicitPays(width: 8, channels: 64))
         for (k, (xs, O, win)) in cases.enumerated() {
             for cm in [false, true] {
                 let x = randn(cm ? [xs[1], xs[0], xs[2], xs[3]] : xs, seed: UInt64(k))
@@ -150,10 +154,12 @@ final class ConvTests: XCTestCase {
             (7, 3, 4, 6, 5, Window2D(kernel: (3, 3), stride: (2, 2), padding: (1, 1)), 1),
             (40, 2, 8, 8, 9, Window2D(kernel: (3, 3), padding: (1, 1)), 0),
             (8, 4, 17, 17, 3, Window2D(kernel: (1, 1)), 0),
-            // Phases: wide maps, output padding, a stride larger than the kernel (empty phases).
-            (6, 2, 9, 10, 4, Window2D(kernel: (4, 4), stride: (2, 2), padding: (1, 1)), 0),
-            (5, 2, 8, 9, 3, Window2D(kernel: (3, 3), stride: (2, 2), padding: (1, 1)), 1),
-            (3, 2, 8, 8, 2, Window2D(kernel: (1, 1), stride: (2, 2)), 1),
+            // Phases and the implicit backward: wide maps, output padding, a stride larger than the
+            // kernel (empty phases).
+            (8, 2, 16, 17, 8, Window2D(kernel: (4, 4), stride: (2, 2), padding: (1, 1)), 0),
+            (12, 2, 16, 16, 9, Window2D(kernel: (3, 3), stride: (2, 2), padding: (1, 1)), 1),
+            (8, 2, 16, 16, 8, Window2D(kernel: (1, 1), stride: (2, 2)), 1),
+            (10, 1, 20, 18, 12, Window2D(kernel: (3, 3), padding: (1, 1)), 0),
         ]
         for (k, (Cin, N, H, W, Cout, win, op)) in cases.enumerated() {
             for cm in [false, true] {

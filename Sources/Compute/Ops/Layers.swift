@@ -180,7 +180,9 @@ extension Tensor {
         let (Ho, Wo) = w.outSize(H, W)
         let K = C * w.kh * w.kw
         precondition(Ho > 0 && Wo > 0 && wm.shape[1] == K, "convFolded: x \(shape), weights \(wm.shape), \(w)")
-        guard Kernels.implicitPays(width: Wo) else { return wm.matmul(im2colFolded(w, channelMajor: cm)) }
+        guard Kernels.implicitPays(width: Wo, channels: C) else {
+            return wm.matmul(im2colFolded(w, channelMajor: cm))
+        }
         let O = wm.shape[0]
         let x = contiguousRaw()
         let a = wm.contiguousRaw()
@@ -252,7 +254,7 @@ extension Tensor {
         let (Cin, P) = (shape[0], shape[1])
         let (H, W) = w.outSize(Ho, Wo)
         precondition(P == N * H * W, "convTransposeFolded: \(shape) is not [Cin, N·H·W] for \(w)")
-        guard Kernels.implicitPays(width: W) else {
+        guard Kernels.implicitPays(width: W, channels: Cout) else {
             return wm.mT.matmul(self).col2imFolded(w, N: N, C: Cout, H: Ho, W: Wo, channelMajor: cm)
         }
         let K = Cout * w.kh * w.kw
