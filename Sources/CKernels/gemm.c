@@ -511,6 +511,90 @@ void orr_sgemm(long M, long N, long K, float alpha,
     sgemm_core(M, N, K, alpha, A, rsA, csA, pack_dense_b, &d, 0, NC, C, rsC, csC, overwrite);
 }
 
+#if defined(__x86_64__)
+// ---------------------------------------------------------------- direct convolution (no packing)
+// For a stride-1 (along the width) convolution whose output rows are multiples of 16 wide, the 32
+// columns of a micro-tile are two runs of 16 output positions, each inside one output row; for tap
+// row k, their values are 16 consecutive floats of a zero-padded copy of the image. The kernel reads
+// them through two pointers per k (no packed panel: packing cost as much as a quarter of a UNet
+// step), with A's rows read in place as in the row-A kernel.
+__attribute__((target("avx512f,fma")))
+static void uk_avx512_8x32_direct(long kc, const float *restrict a, long lda, long rows,
+                                  const float *const *p0, const float *const *p1,
+                                  float *restrict c, long ldc, float alpha, int ow) {
+    const float *r0 = a, *r1 = a + (rows > 1 ? 1 : 0) * lda, *r2 = a + (rows > 2 ? 2 : rows - 1) * lda,
+                *r3 = a + (rows > 3 ? 3 : rows - 1) * lda, *r4 = a + (rows > 4 ? 4 : rows - 1) * lda,
+                *r5 = a + (rows > 5 ? 5 : rows - 1) * lda, *r6 = a + (rows > 6 ? 6 : rows - 1) * lda,
+                *r7 = a + (rows > 7 ? 7 : rows - 1) * lda;
+    ACC8x32_DECLARE;
+    for (long k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(p0[k]), b1 = _mm512_loadu_ps(p1[k]), ai;
+        ACC8x32_ROW(0, r0[k]) ACC8x32_ROW(1, r1[k]) ACC8x32_ROW(2, r2[k]) ACC8x32_ROW(3, r3[k])
+        ACC8x32_ROW(4, r4[k]) ACC8x32_ROW(5, r5[k]) ACC8x32_ROW(6, r6[k]) ACC8x32_ROW(7, r7[k])
+    }
+    ACC8x32_STORE
+}
+
+static const float zero_row[16] __attribute__((aligned(64))) = {0};
+
+int orr_conv_direct_available(void) { return pick_kernel() == &K_AVX512; }
+
+// C[M, N] = α·A[M, K] · cols[K, n0 … n0+N] with the image in g padded: plane (H + 2·ph) × (W + 2·pw),
+// element (iy, ix) at (iy + ph)·Wp + ix + pw. Needs g->sw == 1 and g->Wo % 16 == 0, A row-major.
+void orr_sgemm_conv_direct(long M, long N, long K, float alpha, const float *A, long lda,
+                           const orr_conv_geometry *g, long n0, float *C, long ldc, int overwrite) {
+    const long kk = g->kh * g->kw, Hp = g->H + 2 * g->ph, Wp = g->W + 2 * g->pw, P = Hp * Wp;
+    const long L = g->Ho * g->Wo;
+    const float *b0[KC], *b1[KC];
+    long off[KC];
+    float tile[8 * 32] __attribute__((aligned(64)));
+    for (long pc = 0; pc < K; pc += KC) {
+        const long kc = K - pc < KC ? K - pc : KC;
+        const int ow = overwrite && pc == 0;
+        // Offset of tap row k from the padded position of the output (relative to its plane start).
+        for (long k = 0; k < kc; k++) {
+            const long row = pc + k, ch = row / kk, ki = (row % kk) / g->kw, kj = (row % kk) % g->kw;
+            off[k] = ch * (g->channelMajor ? g->N : 1) * P + ki * g->dh * Wp + kj * g->dw;
+        }
+        for (long jr = 0; jr < N; jr += 32) {
+            const long ncols = N - jr < 32 ? N - jr : 32;
+            // The two 16-wide runs of this tile: image n, output row oy, first column ox.
+            const float *base[2];
+            for (int h = 0; h < 2; h++) {
+                const long q = n0 + jr + 16 * h;
+                if (16 * h >= ncols) { base[h] = NULL; continue; }
+                const long n = q / L, rem = q % L, oy = rem / g->Wo, ox = rem % g->Wo;
+                base[h] = g->x + n * (g->channelMajor ? 1 : g->C) * P + oy * g->sh * Wp + ox;
+            }
+            for (long k = 0; k < kc; k++) {
+                b0[k] = base[0] + off[k];
+                b1[k] = base[1] ? base[1] + off[k] : zero_row;
+            }
+            for (long ic = 0; ic < M; ic += 8) {
+                const long nrows = M - ic < 8 ? M - ic : 8;
+                float *c = C + ic * ldc + jr;
+                if (nrows == 8 && ncols == 32) {
+                    uk_avx512_8x32_direct(kc, A + ic * lda + pc, lda, 8, b0, b1, c, ldc, alpha, ow);
+                } else {
+                    uk_avx512_8x32_direct(kc, A + ic * lda + pc, lda, nrows, b0, b1, tile, 32, 1.0f, 1);
+                    for (long i = 0; i < nrows; i++)
+                        for (long j = 0; j < ncols; j++)
+                            c[i * ldc + j] = alpha * tile[i * 32 + j] + (ow ? 0.0f : c[i * ldc + j]);
+                }
+            }
+        }
+    }
+}
+#else
+int orr_conv_direct_available(void) { return 0; }
+void orr_sgemm_conv_direct(long M, long N, long K, float alpha, const float *A, long lda,
+                           const orr_conv_geometry *g, long n0, float *C, long ldc, int overwrite) {
+    (void)M; (void)N; (void)K; (void)alpha; (void)A; (void)lda; (void)g; (void)n0; (void)C; (void)ldc;
+    (void)overwrite;
+    abort();
+}
+#endif
+
 void orr_sgemm_im2col(long M, long N, long K, float alpha,
                       const float *A, long rsA, long csA,
                       const orr_conv_geometry *g, int transposed, long n0,

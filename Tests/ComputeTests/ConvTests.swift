@@ -118,6 +118,11 @@ final class ConvTests: XCTestCase {
             ([2, 40, 16, 16], 7, Window2D(kernel: (3, 3), padding: (1, 1))),
             ([1, 8, 20, 37], 4, Window2D(kernel: (3, 2), stride: (1, 2), padding: (1, 0), dilation: (2, 1))),
             ([2, 8, 33, 34], 6, Window2D(kernel: (4, 4), stride: (2, 2), padding: (1, 1))),
+            // The direct kernel (AVX-512, rows a multiple of 16 wide, stride 1 along the width): full
+            // and half tiles, 7 output channels, a vertical stride and dilation.
+            ([3, 8, 32, 32], 7, Window2D(kernel: (3, 3), padding: (1, 1))),
+            ([1, 8, 3, 16], 9, Window2D(kernel: (3, 3), padding: (1, 1))),
+            ([2, 16, 16, 48], 8, Window2D(kernel: (3, 3), stride: (2, 1), padding: (1, 2), dilation: (1, 2))),
         ]
         XCTAssertTrue(Kernels.implicitPays(width: 16, channels: 8) && !Kernels.implicitPays(width: 8, channels: 64))
         for (k, (xs, O, win)) in cases.enumerated() {
@@ -160,6 +165,7 @@ final class ConvTests: XCTestCase {
             (12, 2, 16, 16, 9, Window2D(kernel: (3, 3), stride: (2, 2), padding: (1, 1)), 1),
             (8, 2, 16, 16, 8, Window2D(kernel: (1, 1), stride: (2, 2)), 1),
             (10, 1, 20, 18, 12, Window2D(kernel: (3, 3), padding: (1, 1)), 0),
+            (8, 2, 16, 16, 8, Window2D(kernel: (3, 3), padding: (1, 1)), 0),
         ]
         for (k, (Cin, N, H, W, Cout, win, op)) in cases.enumerated() {
             for cm in [false, true] {

@@ -40,6 +40,14 @@ void orr_sgemm_im2col(long M, long N, long K, float alpha, const float *A, long 
                       const orr_conv_geometry *g, int transposed, long n0, float *C, long rsC, long csC,
                       int overwrite);
 
+/// Whether this CPU runs the direct convolution kernel (AVX-512).
+int orr_conv_direct_available(void);
+/// C[M, N] = α·A[M, K] · cols[K, n0 … n0+N] read straight from a zero-padded image (planes of
+/// (H + 2·ph) × (W + 2·pw); g->x points at the padded tensor): no packing. Needs g->sw == 1,
+/// g->Wo % 16 == 0, row-major A (row stride lda) and C (row stride ldc).
+void orr_sgemm_conv_direct(long M, long N, long K, float alpha, const float *A, long lda,
+                           const orr_conv_geometry *g, long n0, float *C, long ldc, int overwrite);
+
 /// Per-thread grad-mode flag for autograd (thread-local; 1 = record operations).
 int orr_grad_enabled(void);
 void orr_set_grad_enabled(int on);

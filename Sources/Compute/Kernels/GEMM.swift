@@ -32,12 +32,56 @@ extension Kernels {
         geometry: orr_conv_geometry, transposed: Bool,
         C: UnsafeMutablePointer<Float>, rsC: Int, csC: Int
     ) {
+        if !transposed && csA == 1 && csC == 1 && convDirect(M: M, N: N, K: K, A: A, lda: rsA, geometry, C: C, ldc: rsC) {
+            return
+        }
         withUnsafePointer(to: geometry) { g in
             split(M: M, N: N, K: K, beta: 0, C: C, rsC: rsC, csC: csC, threads: nil) { m0, m1, n0, n1, c, ow in
                 orr_sgemm_im2col(
                     m1 - m0, n1 - n0, K, 1, A + m0 * rsA, rsA, csA, g, transposed ? 1 : 0, n0, c, rsC, csC, ow)
             }
         }
+    }
+
+    /// The direct path of gemmIm2col (no packing): on AVX-512, for convolutions with stride 1 along
+    /// the width, output rows a multiple of 16 wide and every tap inside the zero-padded image, B is
+    /// read from a padded copy of the image through row pointers. Returns false when it does not apply.
+    static func convDirect(
+        M: Int, N: Int, K: Int, A: UnsafePointer<Float>, lda: Int, _ g: orr_conv_geometry,
+        C: UnsafeMutablePointer<Float>, ldc: Int
+    ) -> Bool {
+        guard g.sw == 1 && g.Wo % 16 == 0 && g.ph >= 0 && g.pw >= 0 && orr_conv_direct_available() != 0,
+            (g.Ho - 1) * g.sh + (g.kh - 1) * g.dh - g.ph < g.H + g.ph,
+            (g.Wo - 1) + (g.kw - 1) * g.dw - g.pw < g.W + g.pw
+        else { return false }
+        let (H, W, Hp, Wp) = (g.H, g.W, g.H + 2 * g.ph, g.W + 2 * g.pw)
+        let planes = g.N * g.C
+        let padded = UnsafeMutablePointer<Float>.allocate(capacity: planes * Hp * Wp)
+        defer { padded.deallocate() }
+        let src = g.x!
+        let (ph, pw) = (g.ph, g.pw)
+        Parallel.forRanges(planes, grain: 4) { r in
+            for p in r {
+                let d = padded + p * Hp * Wp
+                let s = src + p * H * W
+                d.update(repeating: 0, count: ph * Wp)
+                for y in 0..<H {
+                    let row = d + (y + ph) * Wp
+                    row.update(repeating: 0, count: pw)
+                    (row + pw).update(from: s + y * W, count: W)
+                    (row + pw + W).update(repeating: 0, count: pw)
+                }
+                (d + (H + ph) * Wp).update(repeating: 0, count: ph * Wp)
+            }
+        }
+        var pg = g
+        pg.x = UnsafePointer(padded)
+        withUnsafePointer(to: pg) { gp in
+            split(M: M, N: N, K: K, beta: 0, C: C, rsC: ldc, csC: 1, threads: nil) { m0, m1, n0, n1, c, ow in
+                orr_sgemm_conv_direct(m1 - m0, n1 - n0, K, 1, A + m0 * lda, lda, gp, n0, c, ldc, ow)
+            }
+        }
+        return true
     }
 
     /// Splits C over the workers (the longer side, in micro-tile multiples), applies β, and calls
