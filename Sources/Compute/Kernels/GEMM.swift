@@ -32,7 +32,8 @@ extension Kernels {
         geometry: orr_conv_geometry, transposed: Bool,
         C: UnsafeMutablePointer<Float>, rsC: Int, csC: Int
     ) {
-        if !transposed && csA == 1 && csC == 1 && convDirect(M: M, N: N, K: K, A: A, lda: rsA, geometry, C: C, ldc: rsC) {
+        if !transposed && csA == 1 && csC == 1 && convDirect(M: M, N: N, K: K, A: A, lda: rsA, geometry, C: C, ldc: rsC)
+        {
             return
         }
         withUnsafePointer(to: geometry) { g in
