@@ -542,14 +542,18 @@ int orr_conv_direct_available(void) { return pick_kernel() == &K_AVX512; }
 // C[M, N] = α·A[M, K] · cols[K, n0 … n0+N] with the image in g padded: plane (H + 2·ph) × (W + 2·pw),
 // element (iy, ix) at (iy + ph)·Wp + ix + pw. Needs g->sw == 1 and g->Wo % 16 == 0, A row-major.
 void orr_sgemm_conv_direct(long M, long N, long K, float alpha, const float *A, long lda,
-                           const orr_conv_geometry *g, long n0, float *C, long ldc, int overwrite) {
+                           const orr_conv_geometry *g, long n0, float *C, long ldc, int overwrite,
+                           long nchwRows, long m0) {
     const long kk = g->kh * g->kw, Hp = g->H + 2 * g->ph, Wp = g->W + 2 * g->pw, P = Hp * Wp;
     const long L = g->Ho * g->Wo;
     const float *b0[KC], *b1[KC];
     long off[KC];
     float tile[8 * 32] __attribute__((aligned(64)));
-    for (long pc = 0; pc < K; pc += KC) {
-        const long kc = K - pc < KC ? K - pc : KC;
+    // K blocks of 128: a tile's B rows (2 × 64 B per k) then fit L1 beside A's 8 rows while the
+    // row blocks of A stream over them.
+    const long KD = 128;
+    for (long pc = 0; pc < K; pc += KD) {
+        const long kc = K - pc < KD ? K - pc : KD;
         const int ow = overwrite && pc == 0;
         // Offset of tap row k from the padded position of the output (relative to its plane start).
         for (long k = 0; k < kc; k++) {
@@ -570,9 +574,19 @@ void orr_sgemm_conv_direct(long M, long N, long K, float alpha, const float *A, 
                 b0[k] = base[0] + off[k];
                 b1[k] = base[1] ? base[1] + off[k] : zero_row;
             }
+            // Where the tile's outputs go: row ic, column jr of C; or, with nchwRows, image n's
+            // [nchwRows, L] block (rows m0 + ic, position rem) — the NCHW layout directly.
+            float *ctile = C + jr;
+            long cld = ldc;
+            if (nchwRows > 0) {
+                const long q = n0 + jr, n = q / L;
+                ctile = C + (n * nchwRows + m0) * L + q % L;
+                cld = L;
+            }
             for (long ic = 0; ic < M; ic += 8) {
                 const long nrows = M - ic < 8 ? M - ic : 8;
-                float *c = C + ic * ldc + jr;
+                float *c = ctile + ic * cld;
+                const long ldc = cld;
                 if (nrows == 8 && ncols == 32) {
                     uk_avx512_8x32_direct(kc, A + ic * lda + pc, lda, 8, b0, b1, c, ldc, alpha, ow);
                 } else {
@@ -588,7 +602,9 @@ void orr_sgemm_conv_direct(long M, long N, long K, float alpha, const float *A, 
 #else
 int orr_conv_direct_available(void) { return 0; }
 void orr_sgemm_conv_direct(long M, long N, long K, float alpha, const float *A, long lda,
-                           const orr_conv_geometry *g, long n0, float *C, long ldc, int overwrite) {
+                           const orr_conv_geometry *g, long n0, float *C, long ldc, int overwrite,
+                           long nchwRows, long m0) {
+    (void)nchwRows; (void)m0;
     (void)M; (void)N; (void)K; (void)alpha; (void)A; (void)lda; (void)g; (void)n0; (void)C; (void)ldc;
     (void)overwrite;
     abort();

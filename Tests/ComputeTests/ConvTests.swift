@@ -89,6 +89,7 @@ final class ConvTests: XCTestCase {
             ([1, 6, 8, 8], [6, 1, 3, 3], (1, 1), (1, 1), (2, 2), 6),  // depthwise
             ([1, 1, 1, 1], [1, 1, 1, 1], (1, 1), (0, 0), (1, 1), 1),
             ([2, 3, 32, 32], [16, 3, 4, 4], (2, 2), (1, 1), (1, 1), 1),
+            ([2, 8, 16, 16], [6, 8, 3, 3], (1, 1), (1, 1), (1, 1), 1),  // the direct NCHW kernel
         ]
         for (k, (xs, ws, s, p, d, g)) in cases.enumerated() {
             let x = randn(xs, seed: UInt64(k))
@@ -189,6 +190,39 @@ final class ConvTests: XCTestCase {
                     Autograd.grad(of: gg.square().sum(), wrt: w)!.toArray(),
                     Autograd.grad(of: rr.square().sum(), wrt: w)!.toArray(), atol: 1e-2, rtol: 1e-3, "d² \(k)")
             }
+        }
+    }
+
+    /// NCHW convolutions written straight in NCHW by the direct kernel: forward, both gradients and
+    /// gradients of gradients equal the explicit im2col composite.
+    func testDirectNCHWConvolutionGradients() {
+        let cases: [([Int], [Int], Window2D)] = [
+            ([2, 8, 16, 16], [5, 8, 3, 3], Window2D(kernel: (3, 3), padding: (1, 1))),
+            ([3, 12, 8, 32], [9, 12, 3, 3], Window2D(kernel: (3, 3), padding: (1, 1))),
+            ([2, 16, 16, 16], [40, 16, 1, 1], Window2D(kernel: (1, 1))),
+            ([1, 8, 32, 32], [4, 8, 3, 3], Window2D(kernel: (3, 3), stride: (2, 1), padding: (1, 1))),
+        ]
+        for (k, (xs, ws, win)) in cases.enumerated() {
+            let x = randn(xs, seed: UInt64(k))
+            let w = randn(ws, seed: UInt64(k + 10))
+            x.requiresGrad = true
+            w.requiresGrad = true
+            let y = x.conv2d(w, stride: (win.sh, win.sw), padding: (win.ph, win.pw))
+            let (N, O) = (xs[0], ws[0])
+            let (Ho, Wo) = win.outSize(xs[2], xs[3])
+            let ref = w.reshape([O, ws[1] * win.kh * win.kw]).matmul(x.im2colFolded(win))
+                .reshape([O, N, Ho * Wo]).permute([1, 0, 2]).contiguous().reshape([N, O, Ho, Wo])
+            assertClose(y.toArray(), ref.toArray(), atol: 1e-4, rtol: 1e-4, "forward \(k)")
+            let g = randn(y.shape, seed: UInt64(k + 20))
+            let got = Autograd.grad(of: [y], wrt: [x, w], gradOutputs: [g])
+            let want = Autograd.grad(of: [ref], wrt: [x, w], gradOutputs: [g])
+            assertClose(got[0]!.toArray(), want[0]!.toArray(), atol: 1e-3, rtol: 1e-4, "dx \(k)")
+            assertClose(got[1]!.toArray(), want[1]!.toArray(), atol: 1e-3, rtol: 1e-4, "dw \(k)")
+            let gg = Autograd.grad(of: [y], wrt: [x], gradOutputs: [g], createGraph: true)[0]!
+            let rr = Autograd.grad(of: [ref], wrt: [x], gradOutputs: [g], createGraph: true)[0]!
+            assertClose(
+                Autograd.grad(of: gg.square().sum(), wrt: w)!.toArray(),
+                Autograd.grad(of: rr.square().sum(), wrt: w)!.toArray(), atol: 1e-2, rtol: 1e-3, "d² \(k)")
         }
     }
 

@@ -44,9 +44,12 @@ void orr_sgemm_im2col(long M, long N, long K, float alpha, const float *A, long 
 int orr_conv_direct_available(void);
 /// C[M, N] = α·A[M, K] · cols[K, n0 … n0+N] read straight from a zero-padded image (planes of
 /// (H + 2·ph) × (W + 2·pw); g->x points at the padded tensor): no packing. Needs g->sw == 1,
-/// g->Wo % 16 == 0, row-major A (row stride lda) and C (row stride ldc).
+/// g->Wo % 16 == 0, row-major A (row stride lda) and C (row stride ldc). With nchwRows > 0 (and
+/// Ho·Wo a multiple of 32), C is the base of an [N, nchwRows, Ho·Wo] tensor and this call's rows are
+/// m0 … m0+M: the output is written in NCHW order directly.
 void orr_sgemm_conv_direct(long M, long N, long K, float alpha, const float *A, long lda,
-                           const orr_conv_geometry *g, long n0, float *C, long ldc, int overwrite);
+                           const orr_conv_geometry *g, long n0, float *C, long ldc, int overwrite,
+                           long nchwRows, long m0);
 
 /// Per-thread grad-mode flag for autograd (thread-local; 1 = record operations).
 int orr_grad_enabled(void);

@@ -30,14 +30,16 @@ extension Kernels {
     public static func gemmIm2col(
         M: Int, N: Int, K: Int, A: UnsafePointer<Float>, rsA: Int, csA: Int,
         geometry: orr_conv_geometry, transposed: Bool,
-        C: UnsafeMutablePointer<Float>, rsC: Int, csC: Int
+        C: UnsafeMutablePointer<Float>, rsC: Int, csC: Int, accumulate: Bool = false
     ) {
-        if !transposed && csA == 1 && csC == 1 && convDirect(M: M, N: N, K: K, A: A, lda: rsA, geometry, C: C, ldc: rsC)
+        if !transposed && !accumulate && csA == 1 && csC == 1
+            && convDirect(M: M, N: N, K: K, A: A, lda: rsA, geometry, C: C, ldc: rsC)
         {
             return
         }
         withUnsafePointer(to: geometry) { g in
-            split(M: M, N: N, K: K, beta: 0, C: C, rsC: rsC, csC: csC, threads: nil) { m0, m1, n0, n1, c, ow in
+            split(M: M, N: N, K: K, beta: accumulate ? 1 : 0, C: C, rsC: rsC, csC: csC, threads: nil) {
+                m0, m1, n0, n1, c, ow in
                 orr_sgemm_im2col(
                     m1 - m0, n1 - n0, K, 1, A + m0 * rsA, rsA, csA, g, transposed ? 1 : 0, n0, c, rsC, csC, ow)
             }
@@ -47,11 +49,13 @@ extension Kernels {
     /// The direct path of gemmIm2col (no packing): on AVX-512, for convolutions with stride 1 along
     /// the width, output rows a multiple of 16 wide and every tap inside the zero-padded image, B is
     /// read from a padded copy of the image through row pointers. Returns false when it does not apply.
-    static func convDirect(
+    /// With `nchw`, C is an [N, M, Ho·Wo] tensor (needs Ho·Wo a multiple of 32) written directly.
+    public static func convDirect(
         M: Int, N: Int, K: Int, A: UnsafePointer<Float>, lda: Int, _ g: orr_conv_geometry,
-        C: UnsafeMutablePointer<Float>, ldc: Int
+        C: UnsafeMutablePointer<Float>, ldc: Int, nchw: Bool = false
     ) -> Bool {
         guard g.sw == 1 && g.Wo % 16 == 0 && g.ph >= 0 && g.pw >= 0 && orr_conv_direct_available() != 0,
+            !nchw || (g.Ho * g.Wo) % 32 == 0,
             (g.Ho - 1) * g.sh + (g.kh - 1) * g.dh - g.ph < g.H + g.ph,
             (g.Wo - 1) + (g.kw - 1) * g.dw - g.pw < g.W + g.pw
         else { return false }
@@ -78,8 +82,15 @@ extension Kernels {
         var pg = g
         pg.x = UnsafePointer(padded)
         withUnsafePointer(to: pg) { gp in
-            split(M: M, N: N, K: K, beta: 0, C: C, rsC: ldc, csC: 1, threads: nil) { m0, m1, n0, n1, c, ow in
-                orr_sgemm_conv_direct(m1 - m0, n1 - n0, K, 1, A + m0 * lda, lda, gp, n0, c, ldc, ow)
+            if nchw {
+                // Slices write their own tiles of the NCHW tensor (no β pass: β = 0 overwrites).
+                split(M: M, N: N, K: K, beta: 0, C: C, rsC: 0, csC: 0, threads: nil) { m0, m1, n0, n1, _, ow in
+                    orr_sgemm_conv_direct(m1 - m0, n1 - n0, K, 1, A + m0 * lda, lda, gp, n0, C, 0, ow, M, m0)
+                }
+            } else {
+                split(M: M, N: N, K: K, beta: 0, C: C, rsC: ldc, csC: 1, threads: nil) { m0, m1, n0, n1, c, ow in
+                    orr_sgemm_conv_direct(m1 - m0, n1 - n0, K, 1, A + m0 * lda, lda, gp, n0, c, ldc, ow, 0, 0)
+                }
             }
         }
         return true

@@ -218,6 +218,48 @@ extension Tensor {
         }
     }
 
+    /// An NCHW convolution x [N, C, H, W] · wm [O, C·kh·kw] → [N, O, Ho, Wo] written in NCHW order by
+    /// the direct kernel (no [O, N·L] result to transpose; nil where the direct kernel does not apply).
+    /// Backward: dW = dY · colsᵀ by implicit GEMM, dx the transposed convolution of dY by phases; a
+    /// recorded backward uses the differentiable explicit ops.
+    func convDirectNCHW(_ wm: Tensor, _ w: Window2D) -> Tensor? {
+        let (N, C, H, W) = (shape[0], shape[1], shape[2], shape[3])
+        let (Ho, Wo) = w.outSize(H, W)
+        let (O, K, L) = (wm.shape[0], wm.shape[1], Ho * Wo)
+        guard Kernels.implicitPays(width: Wo, channels: C) else { return nil }
+        let x = contiguousRaw()
+        let a = wm.contiguousRaw()
+        let geometry = orr_conv_geometry(
+            x: x.data, N: N, C: C, H: H, W: W, kh: w.kh, kw: w.kw, sh: w.sh, sw: w.sw, ph: w.ph, pw: w.pw, dh: w.dh,
+            dw: w.dw, Ho: Ho, Wo: Wo, channelMajor: 0)
+        let out = Tensor.empty([N, O, Ho, Wo])
+        let done = withExtendedLifetime(x) {
+            Kernels.convDirect(
+                M: O, N: N * L, K: K, A: a.data, lda: K, geometry, C: out.data, ldc: 0, nchw: true)
+        }
+        guard done else { return nil }
+        return out.recorded("convDirectNCHW", [self, wm]) { g in
+            if GradMode.isEnabled {  // a recorded backward: differentiable ops
+                let gm = g.reshape([N, O, L]).permute([1, 0, 2]).reshape([O, N * L])
+                let cols = self.im2colFolded(w)
+                return [wm.mT.matmul(gm).col2imFolded(w, N: N, C: C, H: H, W: W), gm.matmul(cols.mT)]
+            }
+            // [N, O, L] → [O, N·L] once (one copy of dY), then one weight-gradient GEMM over the
+            // whole batch — measured faster than a GEMM per image on the NCHW gradient.
+            let gm = noGrad { g.reshape([N, O, L]).permute([1, 0, 2]).contiguous().reshape([O, N * L]) }
+            let dw = Tensor.empty([O, K])
+            withExtendedLifetime(x) {
+                Kernels.gemmIm2col(
+                    M: O, N: K, K: N * L, A: gm.data, rsA: N * L, csA: 1, geometry: geometry, transposed: true,
+                    C: dw.data, rsC: K, csC: 1)
+            }
+            let dx = Tensor.transposedConvolution(
+                gm, inChannelMajor: true, N: N, Cin: O, H: Ho, W: Wo, weight: a, Cout: C, w, Ho: H, Wo: W,
+                outChannelMajor: false)
+            return [dx, dw]
+        }
+    }
+
     /// col2im(wᵀ · x) without recording: x [Cin, N·H·W] (inChannelMajor) or [N, Cin, H, W], w
     /// [Cin, Cout·kh·kw] → [N, Cout, Ho, Wo] (or channel-major); by phases where that pays, else the
     /// explicit GEMM and col2im (which needs x as [Cin, N·H·W]).
@@ -345,8 +387,13 @@ extension Tensor {
         if G == 1 {
             // The batch folded into the GEMM's columns: one W[O, C·kh·kw] · cols[C·kh·kw, N·L] for the
             // whole batch (and dW = dY · colsᵀ one GEMM with K = N·L), then [O, N, L] → [N, O, L].
-            let y = convFolded(weight.reshape([O, C * kh * kw]), win)
-            var out = y.reshape([O, N, Ho * Wo]).permute([1, 0, 2]).contiguous().reshape([N, O, Ho, Wo])
+            var out: Tensor
+            if let direct = convDirectNCHW(weight.reshape([O, C * kh * kw]), win) {
+                out = direct
+            } else {
+                let y = convFolded(weight.reshape([O, C * kh * kw]), win)
+                out = y.reshape([O, N, Ho * Wo]).permute([1, 0, 2]).contiguous().reshape([N, O, Ho, Wo])
+            }
             if let b = bias { out = out + b.reshape([1, O, 1, 1]) }
             return out
         }
