@@ -551,49 +551,54 @@ void orr_sgemm_conv_direct(long M, long N, long K, float alpha, const float *A, 
     float tile[8 * 32] __attribute__((aligned(64)));
     // K blocks of 128: a tile's B rows (2 × 64 B per k) then fit L1 beside A's 8 rows while the
     // row blocks of A stream over them.
-    const long KD = 128;
-    for (long pc = 0; pc < K; pc += KD) {
-        const long kc = K - pc < KD ? K - pc : KD;
-        const int ow = overwrite && pc == 0;
-        // Offset of tap row k from the padded position of the output (relative to its plane start).
-        for (long k = 0; k < kc; k++) {
-            const long row = pc + k, ch = row / kk, ki = (row % kk) / g->kw, kj = (row % kk) % g->kw;
-            off[k] = ch * (g->channelMajor ? g->N : 1) * P + ki * g->dh * Wp + kj * g->dw;
-        }
-        for (long jr = 0; jr < N; jr += 32) {
-            const long ncols = N - jr < 32 ? N - jr : 32;
-            // The two 16-wide runs of this tile: image n, output row oy, first column ox.
-            const float *base[2];
-            for (int h = 0; h < 2; h++) {
-                const long q = n0 + jr + 16 * h;
-                if (16 * h >= ncols) { base[h] = NULL; continue; }
-                const long n = q / L, rem = q % L, oy = rem / g->Wo, ox = rem % g->Wo;
-                base[h] = g->x + n * (g->channelMajor ? 1 : g->C) * P + oy * g->sh * Wp + ox;
-            }
+    // Column blocks of 512 outside the K loop: the block of C (M × 512) stays in L2 while the K
+    // blocks accumulate into it, instead of streaming the whole of C from memory once per K block.
+    const long KD = 128, ND = 512;
+    for (long jc = 0; jc < N; jc += ND) {
+        const long jend = N - jc < ND ? N : jc + ND;
+        for (long pc = 0; pc < K; pc += KD) {
+            const long kc = K - pc < KD ? K - pc : KD;
+            const int ow = overwrite && pc == 0;
+            // Offset of tap row k from the padded position of the output (relative to its plane start).
             for (long k = 0; k < kc; k++) {
-                b0[k] = base[0] + off[k];
-                b1[k] = base[1] ? base[1] + off[k] : zero_row;
+                const long row = pc + k, ch = row / kk, ki = (row % kk) / g->kw, kj = (row % kk) % g->kw;
+                off[k] = ch * (g->channelMajor ? g->N : 1) * P + ki * g->dh * Wp + kj * g->dw;
             }
-            // Where the tile's outputs go: row ic, column jr of C; or, with nchwRows, image n's
-            // [nchwRows, L] block (rows m0 + ic, position rem) — the NCHW layout directly.
-            float *ctile = C + jr;
-            long cld = ldc;
-            if (nchwRows > 0) {
-                const long q = n0 + jr, n = q / L;
-                ctile = C + (n * nchwRows + m0) * L + q % L;
-                cld = L;
-            }
-            for (long ic = 0; ic < M; ic += 8) {
-                const long nrows = M - ic < 8 ? M - ic : 8;
-                float *c = ctile + ic * cld;
-                const long ldc = cld;
-                if (nrows == 8 && ncols == 32) {
-                    uk_avx512_8x32_direct(kc, A + ic * lda + pc, lda, 8, b0, b1, c, ldc, alpha, ow);
-                } else {
-                    uk_avx512_8x32_direct(kc, A + ic * lda + pc, lda, nrows, b0, b1, tile, 32, 1.0f, 1);
-                    for (long i = 0; i < nrows; i++)
-                        for (long j = 0; j < ncols; j++)
-                            c[i * ldc + j] = alpha * tile[i * 32 + j] + (ow ? 0.0f : c[i * ldc + j]);
+            for (long jr = jc; jr < jend; jr += 32) {
+                const long ncols = N - jr < 32 ? N - jr : 32;
+                // The two 16-wide runs of this tile: image n, output row oy, first column ox.
+                const float *base[2];
+                for (int h = 0; h < 2; h++) {
+                    const long q = n0 + jr + 16 * h;
+                    if (16 * h >= ncols) { base[h] = NULL; continue; }
+                    const long n = q / L, rem = q % L, oy = rem / g->Wo, ox = rem % g->Wo;
+                    base[h] = g->x + n * (g->channelMajor ? 1 : g->C) * P + oy * g->sh * Wp + ox;
+                }
+                for (long k = 0; k < kc; k++) {
+                    b0[k] = base[0] + off[k];
+                    b1[k] = base[1] ? base[1] + off[k] : zero_row;
+                }
+                // Where the tile's outputs go: row ic, column jr of C; or, with nchwRows, image n's
+                // [nchwRows, L] block (rows m0 + ic, position rem) — the NCHW layout directly.
+                float *ctile = C + jr;
+                long cld = ldc;
+                if (nchwRows > 0) {
+                    const long q = n0 + jr, n = q / L;
+                    ctile = C + (n * nchwRows + m0) * L + q % L;
+                    cld = L;
+                }
+                for (long ic = 0; ic < M; ic += 8) {
+                    const long nrows = M - ic < 8 ? M - ic : 8;
+                    float *c = ctile + ic * cld;
+                    const long ldc = cld;
+                    if (nrows == 8 && ncols == 32) {
+                        uk_avx512_8x32_direct(kc, A + ic * lda + pc, lda, 8, b0, b1, c, ldc, alpha, ow);
+                    } else {
+                        uk_avx512_8x32_direct(kc, A + ic * lda + pc, lda, nrows, b0, b1, tile, 32, 1.0f, 1);
+                        for (long i = 0; i < nrows; i++)
+                            for (long j = 0; j < ncols; j++)
+                                c[i * ldc + j] = alpha * tile[i * 32 + j] + (ow ? 0.0f : c[i * ldc + j]);
+                    }
                 }
             }
         }
