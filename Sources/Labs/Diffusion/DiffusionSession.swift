@@ -332,7 +332,7 @@ public final class DiffusionSession {
 
     public var describe: String {
         let what =
-            config.latent.map { "latent \($0.shape[0])×\($0.shape[1])² (\($0.name)) of " } ?? ""
+            config.latent.map { "latent \($0.shape[0])×\($0.shape[1])×\($0.shape[2]) (\($0.name)) of " } ?? ""
         return "UNet base \(config.base) on \(what)\(config.data.rawValue) \(config.imageSize)×\(config.imageSize)"
             + (config.text == nil ? "" : ", text-conditioned")
             + ", \(config.schedule.rawValue) schedule, T \(config.timesteps), \(config.prediction.rawValue)-prediction"

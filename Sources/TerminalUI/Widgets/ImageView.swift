@@ -1,4 +1,5 @@
-// An RGB image in colour half-blocks (two pixels per cell), or an ASCII ramp without colour.
+// An RGB image in colour half-blocks (two pixels per cell), coloured cells on an ASCII terminal with
+// colour, or an ASCII ramp without colour.
 /// An RGB image (row-major, 3 bytes per pixel) in half-blocks: each cell shows two pixels; scaled up by
 /// a whole factor where the area allows.
 public struct ImageView: Widget, Sendable {
@@ -49,6 +50,14 @@ public struct ImageView: Widget, Sendable {
                         Style(
                             fg: ImageView.quantize(top.0, top.1, top.2),
                             bg: ImageView.quantize(bottom.0, bottom.1, bottom.2)))
+                } else if colors > 0 {
+                    // No half-block glyph (an ASCII terminal) but colour: one cell, the mean of its
+                    // two pixels, as a background colour.
+                    let mean = (
+                        UInt8((Int(top.0) + Int(bottom.0)) / 2), UInt8((Int(top.1) + Int(bottom.1)) / 2),
+                        UInt8((Int(top.2) + Int(bottom.2)) / 2)
+                    )
+                    buf.set(area.x + cx, area.y + cy, " ", Style(bg: ImageView.quantize(mean.0, mean.1, mean.2)))
                 } else {
                     let lum = (Int(top.0) + Int(top.1) + Int(top.2) + Int(bottom.0) + Int(bottom.1) + Int(bottom.2)) / 6
                     let ramp: [Unicode.Scalar] = [" ", ".", ":", "-", "=", "+", "*", "#", "%", "@"]

@@ -84,7 +84,7 @@ public final class DiffusionScreen: Screen {
                 rebranch(app) { $0.prompt = text.isEmpty ? nil : text }
                 word = nil
             } catch CaptionTokenizer.TokenizeError.unknownWord(let w, _) {
-                app.status = "\"\(w)\": not a word of the captions (colours, shapes, sizes, places)"
+                app.status = "\"\(w)\" unknown: use colours, shapes, small/large, places"
             } catch { app.status = "\(error)" }
         default: return false
         }
@@ -94,10 +94,22 @@ public final class DiffusionScreen: Screen {
     /// Branches at the current step with changed settings.
     func rebranch(_ app: App, _ change: (inout DenoiseSettings) -> Void) {
         guard let r = run else { return }
+        guard !r.isFinished else {
+            app.status = "no steps left to change: go back (Left, Home), then branch"
+            return
+        }
         var s = r.branch.settings
         change(&s)
         moved { $0.branch(with: s) }
-        app.status = "branch \(r.branches.count) at step \(r.position): " + DiffusionScreen.describe(s, ascii: true)
+        var what =
+            DiffusionScreen.variants.first { $0.1 == s.sampler && (s.sampler == .ddpm || $0.2 == s.eta) }?.0
+            .replacingOccurrences(of: "η", with: "eta") ?? s.sampler.rawValue
+        if let p = s.prompt {
+            what += String(format: " g%.1f \"%@\"", Double(s.guidance), p)
+        } else {
+            what += ", no prompt"
+        }
+        app.status = "branch \(r.branches.count): " + what
     }
 
     static func describe(_ s: DenoiseSettings, ascii: Bool) -> String {
@@ -124,7 +136,8 @@ public final class DiffusionScreen: Screen {
             KeyBinding([.home], "Home", "back to pure noise") { app in
                 DiffusionScreen.top(app)?.run?.jump(to: 0)
             },
-            KeyBinding([.char("b")], "b", "branch here with the next sampler (DDIM η 0, η 0.5, DDPM)", footer: true) {
+            KeyBinding([.char("b")], "b", "branch here with the next sampler (DDIM eta 0, eta 0.5, DDPM)", footer: true)
+            {
                 app in
                 guard let me = DiffusionScreen.top(app) else { return }
                 me.variant = (me.variant + 1) % DiffusionScreen.variants.count
@@ -134,10 +147,10 @@ public final class DiffusionScreen: Screen {
                     $0.eta = eta
                 }
             },
-            KeyBinding([.char("g")], "g/G", "branch here with less / more guidance", footer: true) { app in
+            KeyBinding([.char("g")], "g", "branch here with less guidance") { app in
                 DiffusionScreen.top(app)?.changeGuidance(app, up: false)
             },
-            KeyBinding([.char("G")], "G", "branch here with more guidance") { app in
+            KeyBinding([.char("G")], "G", "branch here with more guidance", footer: true) { app in
                 DiffusionScreen.top(app)?.changeGuidance(app, up: true)
             },
             KeyBinding([.char("p")], "p", "branch here with another prompt", footer: true) { app in
@@ -146,11 +159,15 @@ public final class DiffusionScreen: Screen {
                     app.status = "this model takes no prompt: m switches to the text-to-shapes model"
                     return
                 }
+                guard !r.isFinished else {
+                    app.status = "no steps left to change: go back (Left, Home), then branch"
+                    return
+                }
                 me.field = TextField(maxCharacters: 80)
-                for c in r.branch.settings.prompt ?? "" { me.field.insert(c) }
                 me.editing = true
+                app.status = "type a prompt, Enter: branch, Esc: keep \"\(r.branch.settings.prompt ?? "")\""
             },
-            KeyBinding([.char("w")], "w", "right pane: where each prompt word looks / x̂₀") { app in
+            KeyBinding([.char("w")], "w", "right pane: where each prompt word looks, or the prediction") { app in
                 DiffusionScreen.top(app)?.nextWord(app)
             },
             KeyBinding([.tab], "Tab", "next branch", footer: true) { app in
@@ -160,9 +177,11 @@ public final class DiffusionScreen: Screen {
                 guard let me = DiffusionScreen.top(app), me.checkpoint == nil else { return }
                 me.model = me.model == .ldmShapes ? .ddpmGlyphs : .ldmShapes
                 me.load()
-                app.status = me.session?.describe ?? me.failure ?? ""
+                app.status = me.failure ?? (me.model == .ldmShapes ? "text-to-shapes model" : "glyph DDPM (no prompt)")
             },
-            KeyBinding([.char("e")], "e", "export x_t and x̂_0 now, and the branch's filmstrip, as PNG", footer: true) {
+            KeyBinding(
+                [.char("e")], "e", "export x_t and the prediction now, and the branch's filmstrip, as PNG", footer: true
+            ) {
                 app in
                 DiffusionScreen.top(app)?.export(app)
             },
@@ -240,9 +259,13 @@ public final class DiffusionScreen: Screen {
         let (top, bottom) = area.splitTop(area.height - min(9, area.height / 3))
         let cols = top.columns([1, 1])
         let f = r.frame
-        let left = buf.box(
-            cols[0], title: "x_t · step \(r.position)/\(r.stepCount) · t = \(f.t)", glyphs: ctx.glyphs, focused: true)
-        drawGrid(SampleGrid(tensor: f.xtImage), left, &buf, ctx, maxColumns: 4)
+        let tText = f.t >= 0 ? "t=\(f.t)" : "done"
+        let sep = ctx.pick(" · ", " | ")
+        let title =
+            cols[0].width >= 34
+            ? "x_t\(sep)step \(r.position)/\(r.stepCount)\(sep)\(tText)" : "x_t \(r.position)/\(r.stepCount) \(tText)"
+        let left = buf.box(cols[0], title: title, glyphs: ctx.glyphs, focused: true)
+        drawGrid(SampleGrid(tensor: f.xtImage), left, &buf, ctx, maxColumns: 4, atLeast: 4)
         let words = r.branch.settings.prompt.map { CaptionTokenizer.words(of: $0) } ?? []
         if let w = word, w < words.count {
             // Where the word looks: the cross-attention of this frame's conditional pass (of the last
@@ -251,12 +274,12 @@ public final class DiffusionScreen: Screen {
             let seen = r.branch.frames[...r.position].last { $0.attention != nil }
             if let a = seen?.attention {
                 let base = SampleGrid(tensor: f.x0Image ?? f.xtImage)
-                drawGrid(base.attentionOverlay(a, token: w), right, &buf, ctx, maxColumns: 4)
+                drawGrid(base.attentionOverlay(a, token: w), right, &buf, ctx, maxColumns: 4, atLeast: 4)
             }
         } else {
-            let right = buf.box(cols[1], title: ctx.pick("predicted x̂₀", "predicted x0"), glyphs: ctx.glyphs)
+            let right = buf.box(cols[1], title: "predicted x0", glyphs: ctx.glyphs)
             if let x0 = f.x0Image {
-                drawGrid(SampleGrid(tensor: x0), right, &buf, ctx, maxColumns: 4)
+                drawGrid(SampleGrid(tensor: x0), right, &buf, ctx, maxColumns: 4, atLeast: 4)
             } else if r.isFinished {
                 buf.text(right.x + 1, right.y, "finished: x_t is the sample", Style(fg: ctx.theme.dim))
             }
@@ -269,7 +292,7 @@ public final class DiffusionScreen: Screen {
         } else {
             var line =
                 DiffusionScreen.describe(r.branch.settings, ascii: !ctx.glyphs.unicode) + ", \(r.stepCount) steps"
-            if let p = r.branch.parent { line += ", branched from \(p.branch + 1) at step \(p.frame)" }
+            if let p = r.branch.parent { line += ", from \(p.branch + 1) at \(p.frame)" }
             buf.text(info.x + 1, info.y, line, Style(fg: ctx.theme.text), maxWidth: info.width - 2)
         }
         let plots = Rect(x: info.x, y: info.y + 1, width: info.width, height: info.height - 1).columns([1, 1])
@@ -291,7 +314,7 @@ public final class DiffusionScreen: Screen {
     public func statusFields(app: App) -> [(String, String)] {
         guard let r = run else { return [] }
         return [
-            ("step", "\(r.position)/\(r.stepCount)"), ("t", "\(r.frame.t)"),
+            ("step", "\(r.position)/\(r.stepCount)"), ("t", r.frame.t >= 0 ? "\(r.frame.t)" : "done"),
             ("branch", "\(r.current + 1)/\(r.branches.count)"),
         ]
     }

@@ -49,7 +49,7 @@ public final class HomeScreen: Screen {
             status: VQScreen.homeStatus, open: VQScreen.open),
         LabEntry(
             title: "Diffusion lab",
-            summary: "step through denoising with the shipped glyph DDPM: forwards, back, branch",
+            summary: "text to image, step by step: forwards, back, branch with another prompt or guidance",
             status: { _ in "text-to-shapes latent model and glyph DDPM, shipped" }, open: { $0.push(DiffusionScreen()) }
         ),
     ]

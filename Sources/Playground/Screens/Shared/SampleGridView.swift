@@ -22,9 +22,11 @@ extension SampleGrid {
 /// Draws a grid of images into `area`: the largest cells (square in pixels: a cell is twice as tall
 /// in pixels as it is wide in columns) that still show min(count, 8) images; images are scaled to
 /// their cells.
-func drawGrid(_ grid: SampleGrid, _ area: Rect, _ buf: inout Buffer, _ ctx: RenderContext, maxColumns: Int = 8) {
+func drawGrid(
+    _ grid: SampleGrid, _ area: Rect, _ buf: inout Buffer, _ ctx: RenderContext, maxColumns: Int = 8, atLeast: Int = 8
+) {
     guard grid.count > 0, area.width > 2, area.height > 1 else { return }
-    let want = min(grid.count, 8)
+    let want = min(grid.count, atLeast)
     var best: (perRow: Int, cw: Int, rows: Int)?
     for perRow in 1...min(maxColumns, grid.count) {
         let cw = min(grid.side * 4, (area.width + 1) / perRow - 1)
