@@ -107,13 +107,19 @@ public struct Buffer: Equatable, Sendable {
     }
 
     /// Writes text from (x, y), clipped to `maxWidth` cells (one scalar per cell; wide characters
-    /// are not used by Orrery's widgets). Returns the number of cells written.
+    /// are not used by Orrery's widgets). A combining mark (the hat of x̂) has no cell of its own: it
+    /// is left out, since a cell holds one scalar, rather than shifting the rest of the line.
+    /// Returns the number of cells written.
     @discardableResult
     public mutating func text(_ x: Int, _ y: Int, _ s: String, _ style: Style = .plain, maxWidth: Int = .max) -> Int {
         var i = 0
         for u in s.unicodeScalars {
             if i >= maxWidth || x + i >= width { break }
             if u.value < 0x20 { continue }
+            switch u.properties.generalCategory {
+            case .nonspacingMark, .enclosingMark, .spacingMark: continue
+            default: break
+            }
             set(x + i, y, u, style)
             i += 1
         }

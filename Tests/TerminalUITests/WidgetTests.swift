@@ -18,6 +18,13 @@ final class WidgetTests: XCTestCase {
         XCTAssertEqual(Rect(x: 0, y: 0, width: 10, height: 5).splitBottom(1).1, Rect(x: 0, y: 4, width: 10, height: 1))
     }
 
+    /// A combining mark takes no cell of its own (it would shift the rest of the line by one).
+    func testCombiningMarksDoNotShiftText() {
+        var b = Buffer(width: 8, height: 1)
+        XCTAssertEqual(b.text(0, 0, "x\u{0302}₀ ok"), 5)
+        XCTAssertEqual(b.lines, ["x₀ ok   "])
+    }
+
     func testLinePlotDrawsBrailleAndLabels() {
         var b = Buffer(width: 30, height: 6)
         let pts = (0..<50).map { (x: Double($0), y: 5.0 - Double($0) / 10) }
