@@ -549,11 +549,10 @@ void orr_sgemm_conv_direct(long M, long N, long K, float alpha, const float *A, 
     const float *b0[KC], *b1[KC];
     long off[KC];
     float tile[8 * 32] __attribute__((aligned(64)));
-    // K blocks of 128: a tile's B rows (2 × 64 B per k) then fit L1 beside A's 8 rows while the
-    // row blocks of A stream over them.
-    // Column blocks of 512 outside the K loop: the block of C (M × 512) stays in L2 while the K
-    // blocks accumulate into it, instead of streaming the whole of C from memory once per K block.
-    const long KD = 128, ND = 512;
+    // K blocks of 256 (measured as fast as 128, with half the C-tile reloads). Column blocks of 512
+    // outside the K loop: the block of C (M × 512) stays in L2 while the K blocks accumulate into
+    // it, instead of streaming the whole of C from memory once per K block.
+    const long KD = 256, ND = 512;
     for (long jc = 0; jc < N; jc += ND) {
         const long jend = N - jc < ND ? N : jc + ND;
         for (long pc = 0; pc < K; pc += KD) {
