@@ -535,6 +535,24 @@ static void uk_avx512_8x32_direct(long kc, const float *restrict a, long lda, lo
     ACC8x32_STORE
 }
 
+// The same when the tile's 32 outputs are one run (a row at least 32 wide): one pointer per k.
+__attribute__((target("avx512f,fma")))
+static void uk_avx512_8x32_direct1(long kc, const float *restrict a, long lda, long rows, const float *const *p0,
+                                   float *restrict c, long ldc, float alpha, int ow) {
+    const float *r0 = a, *r1 = a + (rows > 1 ? 1 : 0) * lda, *r2 = a + (rows > 2 ? 2 : rows - 1) * lda,
+                *r3 = a + (rows > 3 ? 3 : rows - 1) * lda, *r4 = a + (rows > 4 ? 4 : rows - 1) * lda,
+                *r5 = a + (rows > 5 ? 5 : rows - 1) * lda, *r6 = a + (rows > 6 ? 6 : rows - 1) * lda,
+                *r7 = a + (rows > 7 ? 7 : rows - 1) * lda;
+    ACC8x32_DECLARE;
+    for (long k = 0; k < kc; k++) {
+        const float *b = p0[k];
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), ai;
+        ACC8x32_ROW(0, r0[k]) ACC8x32_ROW(1, r1[k]) ACC8x32_ROW(2, r2[k]) ACC8x32_ROW(3, r3[k])
+        ACC8x32_ROW(4, r4[k]) ACC8x32_ROW(5, r5[k]) ACC8x32_ROW(6, r6[k]) ACC8x32_ROW(7, r7[k])
+    }
+    ACC8x32_STORE
+}
+
 static const float zero_row[16] __attribute__((aligned(64))) = {0};
 
 int orr_conv_direct_available(void) { return pick_kernel() == &K_AVX512; }
@@ -573,6 +591,7 @@ void orr_sgemm_conv_direct(long M, long N, long K, float alpha, const float *A, 
                     const long n = q / L, rem = q % L, oy = rem / g->Wo, ox = rem % g->Wo;
                     base[h] = g->x + n * (g->channelMajor ? 1 : g->C) * P + oy * g->sh * Wp + ox;
                 }
+                const int oneRun = base[1] == base[0] + 16;
                 for (long k = 0; k < kc; k++) {
                     b0[k] = base[0] + off[k];
                     b1[k] = base[1] ? base[1] + off[k] : zero_row;
@@ -590,7 +609,9 @@ void orr_sgemm_conv_direct(long M, long N, long K, float alpha, const float *A, 
                     const long nrows = M - ic < 8 ? M - ic : 8;
                     float *c = ctile + ic * cld;
                     const long ldc = cld;
-                    if (nrows == 8 && ncols == 32) {
+                    if (nrows == 8 && ncols == 32 && oneRun) {
+                        uk_avx512_8x32_direct1(kc, A + ic * lda + pc, lda, 8, b0, c, ldc, alpha, ow);
+                    } else if (nrows == 8 && ncols == 32) {
                         uk_avx512_8x32_direct(kc, A + ic * lda + pc, lda, 8, b0, b1, c, ldc, alpha, ow);
                     } else {
                         uk_avx512_8x32_direct(kc, A + ic * lda + pc, lda, nrows, b0, b1, tile, 32, 1.0f, 1);
