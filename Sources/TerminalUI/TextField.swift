@@ -31,6 +31,24 @@ public struct TextField: Sendable, Equatable {
 
     public mutating func insert(_ s: String) { for c in s { insert(c) } }
 
+    /// The editing keys every text input shares: characters, Backspace, Delete, ←/→, Home/End
+    /// (and Ctrl-A/Ctrl-E), Ctrl-U to clear. Returns false for any other key (Enter, Esc, ↑/↓ …),
+    /// which the screen handles.
+    public mutating func edit(_ key: Key) -> Bool {
+        switch key {
+        case .char(let c): insert(c)
+        case .backspace: backspace()
+        case .delete: deleteForward()
+        case .left: left()
+        case .right: right()
+        case .home, .ctrl("a"): home()
+        case .end, .ctrl("e"): end()
+        case .ctrl("u"): clear()
+        default: return false
+        }
+        return true
+    }
+
     public mutating func backspace() {
         guard cursor > 0 else { return }
         characters.remove(at: cursor - 1)

@@ -28,15 +28,8 @@ public final class ChatScreen: Screen {
     public var capturesText: Bool { focus == .input }
 
     public func input(_ key: Key, app: App) -> Bool {
+        if field.edit(key) { return true }
         switch key {
-        case .char(let c): field.insert(c)
-        case .backspace: field.backspace()
-        case .delete: field.deleteForward()
-        case .left: field.left()
-        case .right: field.right()
-        case .home, .ctrl("a"): field.home()
-        case .end, .ctrl("e"): field.end()
-        case .ctrl("u"): field.clear()
         case .up: field.historyUp()
         case .down: field.historyDown()
         case .enter:

@@ -63,15 +63,8 @@ public final class DiffusionScreen: Screen {
     public var capturesText: Bool { editing }
 
     public func input(_ key: Key, app: App) -> Bool {
+        if field.edit(key) { return true }
         switch key {
-        case .char(let c): field.insert(c)
-        case .backspace: field.backspace()
-        case .delete: field.deleteForward()
-        case .left: field.left()
-        case .right: field.right()
-        case .home, .ctrl("a"): field.home()
-        case .end, .ctrl("e"): field.end()
-        case .ctrl("u"): field.clear()
         case .escape:
             editing = false
             app.status = "prompt unchanged"
