@@ -30,15 +30,15 @@ extension Kernels {
     public static func gemmIm2col(
         M: Int, N: Int, K: Int, A: UnsafePointer<Float>, rsA: Int, csA: Int,
         geometry: orr_conv_geometry, transposed: Bool,
-        C: UnsafeMutablePointer<Float>, rsC: Int, csC: Int, accumulate: Bool = false
+        C: UnsafeMutablePointer<Float>, rsC: Int, csC: Int
     ) {
-        if !transposed && !accumulate && csA == 1 && csC == 1
+        if !transposed && csA == 1 && csC == 1
             && convDirect(M: M, N: N, K: K, A: A, lda: rsA, geometry, C: C, ldc: rsC)
         {
             return
         }
         withUnsafePointer(to: geometry) { g in
-            split(M: M, N: N, K: K, beta: accumulate ? 1 : 0, C: C, rsC: rsC, csC: csC, threads: nil) {
+            split(M: M, N: N, K: K, beta: 0, C: C, rsC: rsC, csC: csC, threads: nil) {
                 m0, m1, n0, n1, c, ow in
                 orr_sgemm_im2col(
                     m1 - m0, n1 - n0, K, 1, A + m0 * rsA, rsA, csA, g, transposed ? 1 : 0, n0, c, rsC, csC, ow)
