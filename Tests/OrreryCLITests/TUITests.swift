@@ -309,7 +309,7 @@ final class TUITests: XCTestCase {
         m.keys("Enter")
         XCTAssertTrue(m.wait(for: "\"pink\"", timeout: 10), m.capture())
         m.keys("m")
-        XCTAssertTrue(m.wait(for: "glyphs 16", timeout: 20), m.capture())
+        XCTAssertTrue(m.wait(for: "glyphs, pixels", timeout: 20), m.capture())
         m.keys("Escape", "q")
         XCTAssertTrue(m.wait(for: "EXIT=0", timeout: 10), m.capture())
     }

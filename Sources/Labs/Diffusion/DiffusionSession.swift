@@ -338,6 +338,13 @@ public final class DiffusionSession {
             + ", \(config.schedule.rawValue) schedule, T \(config.timesteps), \(config.prediction.rawValue)-prediction"
     }
 
+    /// A few words for a screen title: what the model makes and in which space.
+    public var title: String {
+        let space = config.latent.map { "latent \($0.shape[0])×\($0.shape[1])×\($0.shape[2]) \($0.name)" } ?? "pixels"
+        let what = config.text != nil ? "text-to-\(config.data.rawValue)" : "\(config.data.rawValue)"
+        return "\(what), \(space), UNet \(config.base)"
+    }
+
     /// Networks and their checkpoint prefixes.
     var networks: [(prefix: String, module: Module)] {
         var n: [(prefix: String, module: Module)] = [("unet.", model)]

@@ -91,18 +91,20 @@ public final class DiffusionScreen: Screen {
             app.status = "no steps left to change: go back (Left, Home), then branch"
             return
         }
-        var s = r.branch.settings
+        let old = r.branch.settings
+        var s = old
         change(&s)
         moved { $0.branch(with: s) }
-        var what =
-            DiffusionScreen.variants.first { $0.1 == s.sampler && (s.sampler == .ddpm || $0.2 == s.eta) }?.0
-            .replacingOccurrences(of: "η", with: "eta") ?? s.sampler.rawValue
-        if let p = s.prompt {
-            what += String(format: " g%.1f \"%@\"", Double(s.guidance), p)
-        } else {
-            what += ", no prompt"
+        // Only what changed, so the status line keeps it at 80 columns.
+        var what: [String] = []
+        if s.sampler != old.sampler || s.eta != old.eta {
+            what.append(
+                DiffusionScreen.variants.first { $0.1 == s.sampler && (s.sampler == .ddpm || $0.2 == s.eta) }?.0
+                    .replacingOccurrences(of: "η", with: "eta") ?? s.sampler.rawValue)
         }
-        app.status = "branch \(r.branches.count): " + what
+        if s.guidance != old.guidance { what.append(String(format: "guidance %.1f", Double(s.guidance))) }
+        if s.prompt != old.prompt { what.append(s.prompt.map { "\"\($0)\"" } ?? "no prompt") }
+        app.status = "branch \(r.branches.count): " + (what.isEmpty ? "same settings" : what.joined(separator: ", "))
     }
 
     static func describe(_ s: DenoiseSettings, ascii: Bool) -> String {
@@ -158,7 +160,7 @@ public final class DiffusionScreen: Screen {
                 }
                 me.field = TextField(maxCharacters: 80)
                 me.editing = true
-                app.status = "type a prompt, Enter: branch, Esc: keep \"\(r.branch.settings.prompt ?? "")\""
+                app.status = "Enter: branch, Esc: keep"
             },
             KeyBinding([.char("w")], "w", "right pane: where each prompt word looks, or the prediction") { app in
                 DiffusionScreen.top(app)?.nextWord(app)
@@ -278,7 +280,7 @@ public final class DiffusionScreen: Screen {
             }
         }
         let info = buf.box(
-            bottom, title: "branch \(r.current + 1)/\(r.branches.count) · \(s.describe)", glyphs: ctx.glyphs)
+            bottom, title: "branch \(r.current + 1)/\(r.branches.count) · \(s.title)", glyphs: ctx.glyphs)
         if editing {
             InputLine(prompt: "prompt> ", field: field, active: true).render(
                 Rect(x: info.x + 1, y: info.y, width: info.width - 2, height: 1), into: &buf, ctx.widgets)
