@@ -60,7 +60,7 @@ public final class DenoisingRun {
         public var frames: [DenoiseFrame]
         /// Where it left its parent: (branch, frame index); nil for the first.
         public let parent: (branch: Int, frame: Int)?
-        let timesteps: [Int]
+        public let timesteps: [Int]
         let seed: UInt64
     }
 

@@ -292,16 +292,21 @@ public final class DiffusionScreen: Screen {
         }
         let plots = Rect(x: info.x, y: info.y + 1, width: info.width, height: info.height - 1).columns([1, 1])
         let (snrArea, changeArea) = (plots[0], plots[1])
-        let ts = (0..<r.stepCount).map { i -> (x: Double, y: Double) in
-            let t = r.branch.frames.indices.contains(i) ? r.branch.frames[i].t : -1
-            return (Double(i), t >= 0 ? log10(max(1e-6, s.schedule.snr(t))) : 0)
+        // The whole plan's signal-to-noise ratio, and where the run is now.
+        let ts = r.branch.timesteps.enumerated().map {
+            (Double($0.offset), log10(max(1e-6, s.schedule.snr($0.element))))
         }
-        var snr = LinePlot(series: [Series(name: "log10 SNR", points: ts.filter { $0.y != 0 }, color: 75)])
+        var snrSeries = [Series(name: "log10 SNR", points: ts, color: 75)]
+        if r.position < ts.count { snrSeries.append(Series(name: "now", points: [ts[r.position]], color: 226)) }
+        var snr = LinePlot(series: snrSeries)
         snr.monochrome = ctx.colors == 0
         snr.render(snrArea, into: &buf, ctx.widgets)
         let changes = r.stepChanges.enumerated().map { (Double($0.offset + 1), $0.element) }
-        var ch = LinePlot(
-            series: [Series(name: ctx.pick("‖x_{t-1} − x_t‖", "|x_t-1 - x_t|"), points: changes, color: 208)])
+        var changeSeries = [Series(name: ctx.pick("‖x_{t-1} − x_t‖", "|x_t-1 - x_t|"), points: changes, color: 208)]
+        if r.position >= 1 && r.position <= changes.count {
+            changeSeries.append(Series(name: "now", points: [changes[r.position - 1]], color: 226))
+        }
+        var ch = LinePlot(series: changeSeries)
         ch.monochrome = ctx.colors == 0
         ch.render(changeArea, into: &buf, ctx.widgets)
     }
