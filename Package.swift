@@ -75,6 +75,7 @@ let package = Package(
             dependencies: ["TestSupport", "Playground", "TerminalUI", "Labs", "Models", "Compute"],
             swiftSettings: hot),
         .testTarget(name: "FormatsTests", dependencies: ["TestSupport", "Compute", "Formats"], swiftSettings: hot),
-        .testTarget(name: "OrreryCLITests", dependencies: ["TestSupport", "orrery", "CPNG"], swiftSettings: hot),
+        .testTarget(
+            name: "OrreryCLITests", dependencies: ["TestSupport", "orrery", "CPNG", "Formats"], swiftSettings: hot),
     ]
 )

@@ -1,6 +1,7 @@
 import CPNG
 import Foundation
 import TestSupport
+import Formats
 import XCTest
 
 final class ImageLabCLITests: XCTestCase {
@@ -105,6 +106,43 @@ final class DiffusionCLITests: XCTestCase {
         XCTAssertNotEqual(c.code, 0)
         XCTAssertTrue(c.err.contains("--out"), c.err)
         let d = try run(["denoise", "--checkpoint", dir + "/nothing"])
+        XCTAssertNotEqual(d.code, 0)
+        XCTAssertEqual(d.err.split(separator: "\n").count, 1, d.err)
+    }
+
+    /// `orrery export half` writes the same tensors as float16 (half the bytes) that load back within
+    /// float16's rounding; a diffusion session with its weights in float16 samples as before.
+    func testExportHalf() throws {
+        let dir = try temporaryDirectory("cli-half")
+        let a = try run([
+            "train", "ddpm", "--steps", "2", "--batch", "2", "--base", "8", "--timesteps", "20", "--out", dir + "/s",
+        ])
+        XCTAssertEqual(a.code, 0, a.err)
+        let step = try XCTUnwrap(
+            try FileManager.default.contentsOfDirectory(atPath: dir + "/s").first { $0.hasPrefix("step-") })
+        let model = dir + "/s/" + step + "/model.safetensors"
+        let b = try run(["export", "half", model, dir + "/half.safetensors", "--json"])
+        XCTAssertEqual(b.code, 0, b.err)
+        let done = try XCTUnwrap(jsonLines(b.out).last)
+        let inBytes = try XCTUnwrap(done["input_bytes"] as? Int)
+        let outBytes = try XCTUnwrap(done["output_bytes"] as? Int)
+        XCTAssertLessThan(Double(outBytes), 0.55 * Double(inBytes))
+        XCTAssertLessThan(done["max_relative_error"] as? Double ?? 1, 1e-3)
+        let f32 = try SafetensorsFile(path: model)
+        let f16 = try SafetensorsFile(path: dir + "/half.safetensors")
+        XCTAssertEqual(f16.entries.map(\.name), f32.entries.map(\.name))
+        XCTAssertTrue(f16.entries.allSatisfy { $0.dtype == .F16 })
+        for e in f32.entries {
+            let x = try f32.tensor(e).toArray()
+            let y = try f16.tensor(e.name).toArray()
+            for (p, q) in zip(x, y) { XCTAssertEqual(p, q, accuracy: 1e-3 * Swift.max(1, abs(p))) }
+        }
+        // The session loads and samples with float16 weights.
+        try FileManager.default.removeItem(atPath: model)
+        try FileManager.default.copyItem(atPath: dir + "/half.safetensors", toPath: model)
+        let c = try run(["denoise", "--checkpoint", dir + "/s", "--steps", "3", "--grid", "1x1", "--json"])
+        XCTAssertEqual(c.code, 0, c.err)
+        let d = try run(["export", "half", dir + "/missing.safetensors", dir + "/x.safetensors"])
         XCTAssertNotEqual(d.code, 0)
         XCTAssertEqual(d.err.split(separator: "\n").count, 1, d.err)
     }
