@@ -14,35 +14,55 @@ static inline void valid_range(long Wo, long W, long s, long off, long *lo, long
     *hi = h;
 }
 
+// Jobs are a channel and one of `blocks` ranges of images, as in col2im: the per-row bounds are worked
+// out once per job, and each image plane is read while it is in L1. (One job per row and image was
+// dominated by its own set-up on small maps: a 4 × 4 map's whole-window row is one float per job.)
 void orr_im2col_folded(const float *restrict x, long N, long C, long H, long W, const long *g, float pad,
-                       float *restrict cols, long job0, long job1, int cm) {
+                       float *restrict cols, long blocks, long job0, long job1, int cm) {
     const long kh = g[0], kw = g[1], sh = g[2], sw = g[3], ph = g[4], pw = g[5], dh = g[6], dw = g[7];
     const long Ho = (H + 2 * ph - dh * (kh - 1) - 1) / sh + 1, Wo = (W + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
     const long L = Ho * Wo, kk = kh * kw;
+    long los[kk], his[kk];
+    for (long k = 0; k < kk; k++) valid_range(Wo, W, sw, (k % kw) * dw - pw, &los[k], &his[k]);
     for (long job = job0; job < job1; job++) {
-        const long row = job / N, n = job % N, c = row / kk, ki = (row % kk) / kw, kj = (row % kk) % kw;
-        const float *src = x + (cm ? c * N + n : n * C + c) * H * W;
-        float *dst = cols + row * N * L + n * L;
-        const long off = kj * dw - pw;
-        long lo, hi;
-        valid_range(Wo, W, sw, off, &lo, &hi);
-        for (long oy = 0; oy < Ho; oy++) {
-            const long iy = oy * sh - ph + ki * dh;
-            float *d = dst + oy * Wo;
-            if (iy < 0 || iy >= H) {
-                for (long ox = 0; ox < Wo; ox++) d[ox] = pad;
-                continue;
+        const long c = job / blocks, b = job % blocks;
+        const long n0 = N * b / blocks, n1 = N * (b + 1) / blocks;
+        if (L == 1) {  // the window covers the map: one tap per image, rows written in order
+            for (long k = 0; k < kk; k++) {
+                const long iy = -ph + (k / kw) * dh, ix = (k % kw) * dw - pw;
+                const int inside = iy >= 0 && iy < H && ix >= 0 && ix < W;
+                float *row = cols + (c * kk + k) * N;
+                for (long n = n0; n < n1; n++) {
+                    const float *src = x + (cm ? c * N + n : n * C + c) * H * W;
+                    row[n] = inside ? src[iy * W + ix] : pad;
+                }
             }
-            const float *s = src + iy * W;
-            for (long ox = 0; ox < lo; ox++) d[ox] = pad;
-            if (sw == 1) {
-                for (long ox = lo; ox < hi; ox++) d[ox] = s[ox + off];
-            } else if (sw == 2) {
-                for (long ox = lo; ox < hi; ox++) d[ox] = s[2 * ox + off];
-            } else {
-                for (long ox = lo; ox < hi; ox++) d[ox] = s[ox * sw + off];
+            continue;
+        }
+        for (long n = n0; n < n1; n++) {
+            const float *src = x + (cm ? c * N + n : n * C + c) * H * W;
+            for (long k = 0; k < kk; k++) {
+                const long ki = k / kw, off = (k % kw) * dw - pw, lo = los[k], hi = his[k];
+                float *dst = cols + (c * kk + k) * N * L + n * L;
+                for (long oy = 0; oy < Ho; oy++) {
+                    const long iy = oy * sh - ph + ki * dh;
+                    float *d = dst + oy * Wo;
+                    if (iy < 0 || iy >= H) {
+                        for (long ox = 0; ox < Wo; ox++) d[ox] = pad;
+                        continue;
+                    }
+                    const float *s = src + iy * W;
+                    for (long ox = 0; ox < lo; ox++) d[ox] = pad;
+                    if (sw == 1) {
+                        for (long ox = lo; ox < hi; ox++) d[ox] = s[ox + off];
+                    } else if (sw == 2) {
+                        for (long ox = lo; ox < hi; ox++) d[ox] = s[2 * ox + off];
+                    } else {
+                        for (long ox = lo; ox < hi; ox++) d[ox] = s[ox * sw + off];
+                    }
+                    for (long ox = hi; ox < Wo; ox++) d[ox] = pad;
+                }
             }
-            for (long ox = hi; ox < Wo; ox++) d[ox] = pad;
         }
     }
 }

@@ -86,10 +86,10 @@ void orr_f16_to_f32(const uint16_t *x, float *y, long n);
 void orr_f32_to_bf16(const float *x, uint16_t *y, long n);
 void orr_bf16_to_f32(const uint16_t *x, float *y, long n);
 
-/// Batch-folded im2col over jobs [job0, job1) of C·kh·kw·N; g = {kh, kw, sh, sw, ph, pw, dh, dw};
-/// cm: x is channel-major [C, N, H, W] rather than [N, C, H, W].
+/// Batch-folded im2col over jobs [job0, job1) of C·blocks (a channel and a range of images);
+/// g = {kh, kw, sh, sw, ph, pw, dh, dw}; cm: x is channel-major [C, N, H, W] rather than [N, C, H, W].
 void orr_im2col_folded(const float *x, long N, long C, long H, long W, const long *g, float pad, float *cols,
-                       long job0, long job1, int cm);
+                       long blocks, long job0, long job1, int cm);
 /// Its adjoint over jobs [job0, job1) of C·blocks (a channel and a range of images); those planes of x
 /// are overwritten.
 void orr_col2im_folded(const float *cols, long N, long C, long H, long W, const long *g, float *x, long blocks,

@@ -91,8 +91,10 @@ extension Kernels {
         let geometry = [g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw]
         geometry.withUnsafeBufferPointer { gp in
             let gb = gp.baseAddress!
-            Parallel.forRanges(C * g.kh * g.kw * N, grain: 16) { r in
-                orr_im2col_folded(x, N, C, H, W, gb, pad, cols, r.lowerBound, r.upperBound, channelMajor ? 1 : 0)
+            // At least 16 jobs per thread (a channel and a range of images each).
+            let blocks = Swift.max(1, Swift.min(N, (16 * Parallel.threads + C - 1) / C))
+            Parallel.forRanges(C * blocks, grain: 1) { r in
+                orr_im2col_folded(x, N, C, H, W, gb, pad, cols, blocks, r.lowerBound, r.upperBound, channelMajor ? 1 : 0)
             }
         }
     }
