@@ -95,4 +95,26 @@ void orr_im2col_folded(const float *x, long N, long C, long H, long W, const lon
 void orr_col2im_folded(const float *cols, long N, long C, long H, long W, const long *g, float *x, long blocks,
                        long job0, long job1, int cm);
 
+// ---- GGML block-quantised weights (quant.c); type numbers are GGUF's ----
+enum {
+    ORR_Q_F32 = 0, ORR_Q_F16 = 1, ORR_Q_Q4_0 = 2, ORR_Q_Q4_1 = 3, ORR_Q_Q8_0 = 8, ORR_Q_Q8_1 = 9,
+    ORR_Q_Q4_K = 12, ORR_Q_Q5_K = 13, ORR_Q_Q6_K = 14, ORR_Q_Q8_K = 15, ORR_Q_BF16 = 30
+};
+/// n values of a row of `type` (n a multiple of its block size) → float32.
+void orr_dequantize(int type, const void *src, float *y, long n);
+/// n float32 activations → Q8_0, Q8_1 or Q8_K blocks (llama.cpp's per-block absmax rounding).
+void orr_quantize_act(int type, const float *x, void *dst, long n);
+/// One weight row · one activation row (quantised to the weight type's activation type; float32 for
+/// float weights). `portable`: the reference loops instead of the SIMD ones.
+float orr_quant_dot(int type, const void *w, const void *act, long n, int portable);
+/// y[t·ldy + r] = W row r · activation t for r in [r0, r1), t in [0, T).
+void orr_quant_matmul(int type, const void *W, long rowBytes, long n, long r0, long r1, const void *act,
+                      long actStride, long T, float *y, long ldy);
+/// The SIMD level used (0 portable, 1 AVX2, 2 AVX-512 VNNI), capped at `level` (negative: the best).
+int orr_quant_set_level(int level);
+const char *orr_quant_kernel_name(void);
+float orr_half_to_float(uint16_t h);
+/// x rounded to the nearest float16 value, in place (llama.cpp keeps its KV cache in float16).
+void orr_round_to_half(float *x, long n);
+
 #endif

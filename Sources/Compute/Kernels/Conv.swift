@@ -94,7 +94,8 @@ extension Kernels {
             // At least 16 jobs per thread (a channel and a range of images each).
             let blocks = Swift.max(1, Swift.min(N, (16 * Parallel.threads + C - 1) / C))
             Parallel.forRanges(C * blocks, grain: 1) { r in
-                orr_im2col_folded(x, N, C, H, W, gb, pad, cols, blocks, r.lowerBound, r.upperBound, channelMajor ? 1 : 0)
+                orr_im2col_folded(
+                    x, N, C, H, W, gb, pad, cols, blocks, r.lowerBound, r.upperBound, channelMajor ? 1 : 0)
             }
         }
     }

@@ -59,8 +59,12 @@ public struct Sampler {
 /// Streams generated text from a model: `next()` returns the next printable piece (possibly empty
 /// while a UTF-8 character is incomplete), nil when finished (max tokens or a stop string).
 public final class TextGenerator {
-    let model: LanguageModel
+    let model: AutoregressiveModel
     let tokenizer: Tokenizer
+    /// Tokens that end generation without being shown (EOS, <|im_end|>, …).
+    let stopTokens: Set<Int>
+    /// The logits the token sampled last was drawn from (for UIs: the next-token distribution).
+    public private(set) var lastLogits: Tensor?
     var sampler: Sampler
     var decoder: IncrementalDecoder
     public private(set) var tokens: [Int]
@@ -74,8 +78,12 @@ public final class TextGenerator {
     /// Why generation stopped early, if it did (the model produced NaN or infinite logits).
     public private(set) var failure: String?
 
-    public init(model: LanguageModel, tokenizer: Tokenizer, prompt: [Int], options: SamplingOptions) {
+    public init(
+        model: AutoregressiveModel, tokenizer: Tokenizer, prompt: [Int], options: SamplingOptions,
+        stopTokens: Set<Int> = []
+    ) {
         var o = options
+        self.stopTokens = stopTokens
         o.stop = o.stop.filter { !$0.isEmpty }  // an empty stop string would match everywhere and nowhere
         self.model = model
         self.tokenizer = tokenizer
@@ -107,6 +115,8 @@ public final class TextGenerator {
         }
         let t = sampler.pick(logits, history: tokens, allowed: tokenizer.generatableTokens)
         lastToken = t
+        lastLogits = logits
+        if stopTokens.contains(t) { return finish() }
         tokens.append(t)
         produced += 1
         generated += tokenizer.decode([t])

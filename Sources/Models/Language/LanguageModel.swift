@@ -2,7 +2,14 @@
 import Compute
 import NN
 
-public protocol LanguageModel: Module {
+/// Anything that generates token by token: the trainable models here and real checkpoints.
+public protocol AutoregressiveModel: AnyObject {
+    var contextLength: Int { get }
+    /// A fresh incremental decoder (KV cache for GPT, recurrent state for RNNs).
+    func makeDecoder() -> IncrementalDecoder
+}
+
+public protocol LanguageModel: Module, AutoregressiveModel {
     var vocabSize: Int { get }
     var contextLength: Int { get }
     /// Logits [B·T, V] for tokens [B, T] (row-major).

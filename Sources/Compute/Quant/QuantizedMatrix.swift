@@ -1,0 +1,125 @@
+import CKernels
+
+/// A weight matrix [rows, cols] stored in a GGML type (block-quantised or float16/bfloat16/float32),
+/// used in place: products quantise the activations to the weight type's activation type and run
+/// integer dot products on the blocks (llama.cpp's arithmetic), never dequantising the whole matrix.
+/// It lives beside `Tensor` rather than as a dtype threaded through every op: a linear layer that
+/// holds one of these is all a model needs.
+public final class QuantizedMatrix: @unchecked Sendable {
+    public let type: GGMLType
+    public let rows: Int
+    public let cols: Int
+    public let rowBytes: Int
+    public let base: UnsafeRawPointer
+    /// Keeps the bytes alive (a file mapping, or an owned buffer).
+    let owner: AnyObject?
+    let owned: UnsafeMutableRawPointer?
+
+    /// Wraps `rows · rowBytes` bytes at `data`, kept alive by `owner`.
+    public init(type: GGMLType, rows: Int, cols: Int, data: UnsafeRawPointer, owner: AnyObject?) {
+        precondition(type.isWeightType && cols % type.blockSize == 0, "\(type) rows of \(cols) values")
+        self.type = type
+        self.rows = rows
+        self.cols = cols
+        rowBytes = type.rowBytes(cols)!
+        base = data
+        self.owner = owner
+        owned = nil
+    }
+
+    /// Copies raw block bytes (tests, converters).
+    public init(type: GGMLType, rows: Int, cols: Int, bytes: [UInt8]) {
+        precondition(type.isWeightType && cols % type.blockSize == 0, "\(type) rows of \(cols) values")
+        let rb = type.rowBytes(cols)!
+        precondition(bytes.count == rows * rb, "\(bytes.count) bytes for \(rows) rows of \(rb)")
+        self.type = type
+        self.rows = rows
+        self.cols = cols
+        rowBytes = rb
+        let p = UnsafeMutableRawPointer.allocate(byteCount: max(1, bytes.count), alignment: 64)
+        bytes.withUnsafeBytes { if let b = $0.baseAddress { p.copyMemory(from: b, byteCount: bytes.count) } }
+        owned = p
+        base = UnsafeRawPointer(p)
+        owner = nil
+    }
+
+    deinit { owned?.deallocate() }
+
+    /// Row r as float32 values.
+    public func dequantizeRow(_ r: Int, into y: UnsafeMutablePointer<Float>) {
+        precondition(r >= 0 && r < rows, "row \(r) of \(rows)")
+        orr_dequantize(Int32(type.rawValue), base + r * rowBytes, y, cols)
+    }
+
+    /// The whole matrix as a float32 tensor [rows, cols] (tests and small tensors only).
+    public func dequantized() -> Tensor {
+        let t = Tensor.empty([rows, cols])
+        for r in 0..<rows { dequantizeRow(r, into: t.data + r * cols) }
+        return t
+    }
+
+    /// Bytes of one activation row in the form `apply` feeds the dot products.
+    public var activationRowBytes: Int {
+        if let a = type.activationType { return a.rowBytes(cols)! }
+        return cols * 4
+    }
+
+    /// y[t, r] = Σ_c W[r, c] · x[t, c] for T activation rows x [T, cols] → y [T, rows].
+    public func apply(_ x: UnsafePointer<Float>, count T: Int, into y: UnsafeMutablePointer<Float>) {
+        let ab = activationRowBytes
+        let act: UnsafeRawPointer
+        var scratch: UnsafeMutableRawPointer?
+        if let a = type.activationType {
+            let s = UnsafeMutableRawPointer.allocate(byteCount: max(1, T * ab), alignment: 64)
+            scratch = s
+            for t in 0..<T { orr_quantize_act(Int32(a.rawValue), x + t * cols, s + t * ab, cols) }
+            act = UnsafeRawPointer(s)
+        } else {
+            act = UnsafeRawPointer(x)
+        }
+        defer { scratch?.deallocate() }
+        let (ty, rb, n) = (Int32(type.rawValue), rowBytes, cols)
+        let b = base
+        // Rows split over the threads; a grain that keeps small matrices on one thread.
+        let grain = max(16, 32_768 / max(1, cols * T))
+        Parallel.forRanges(rows, grain: grain) { r in
+            orr_quant_matmul(ty, b, rb, n, r.lowerBound, r.upperBound, act, ab, T, y, rows)
+        }
+        withExtendedLifetime(self) {}
+    }
+
+    /// A float32 activation row quantised as `apply` would (tests).
+    public static func quantizeActivations(_ x: [Float], as type: GGMLType) -> [UInt8] {
+        precondition(type == .q8_0 || type == .q8_1 || type == .q8_K, "\(type) is not an activation type")
+        var out = [UInt8](repeating: 0, count: type.rowBytes(x.count)!)
+        x.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBytes {
+                orr_quantize_act(Int32(type.rawValue), xp.baseAddress, $0.baseAddress, x.count)
+            }
+        }
+        return out
+    }
+
+    /// Dequantises raw bytes of `type` (tests).
+    public static func dequantize(_ bytes: [UInt8], type: GGMLType, count: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: count)
+        bytes.withUnsafeBytes { b in
+            out.withUnsafeMutableBufferPointer {
+                orr_dequantize(Int32(type.rawValue), b.baseAddress, $0.baseAddress, count)
+            }
+        }
+        return out
+    }
+
+    /// One row · activation row through the portable or the SIMD kernel (tests).
+    public static func dot(type: GGMLType, weights: [UInt8], activations: UnsafeRawPointer, count: Int, portable: Bool)
+        -> Float
+    {
+        weights.withUnsafeBytes {
+            orr_quant_dot(Int32(type.rawValue), $0.baseAddress, activations, count, portable ? 1 : 0)
+        }
+    }
+
+    /// The SIMD kernels in use ("avx512-vnni", "avx2", "portable").
+    public static var kernelName: String { String(cString: orr_quant_kernel_name()) }
+}
