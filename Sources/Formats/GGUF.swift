@@ -276,18 +276,21 @@ public final class GGUFFile: @unchecked Sendable {
                 throw GGUFError.unknownTensorType(tensor: name, type: rawType)
             }
             let offset = try r.u64("offset of \(name)")
-            // Sizes: every dimension and the product must fit in the file.
+            // Sizes: every dimension and the product stay far from overflow (the bounds check against
+            // the data section follows); a zero dimension cannot hide a huge one.
             var count: UInt64 = 1
             for d in dims {
                 let (p, o) = count.multipliedReportingOverflow(by: d)
-                guard !o, p <= UInt64(mapping.size) * 8 else { throw GGUFError.sizeOverflow(tensor: name) }
+                guard !o, p <= UInt64(Int.max / 8), d <= UInt64(Int.max / 8) else {
+                    throw GGUFError.sizeOverflow(tensor: name)
+                }
                 count = p
             }
             guard dims[0] % UInt64(type.blockSize) == 0 else {
                 throw GGUFError.rowNotBlockMultiple(tensor: name, rowLength: dims[0], blockSize: type.blockSize)
             }
             let (bytes, o) = (count / UInt64(type.blockSize)).multipliedReportingOverflow(by: UInt64(type.blockBytes))
-            guard !o, bytes <= UInt64(mapping.size) else { throw GGUFError.sizeOverflow(tensor: name) }
+            guard !o, bytes <= UInt64(Int.max / 8) else { throw GGUFError.sizeOverflow(tensor: name) }
             guard offset % UInt64(alignment) == 0 else {
                 throw GGUFError.misalignedTensor(tensor: name, offset: offset, alignment: alignment)
             }

@@ -137,6 +137,9 @@ public final class LlamaDecoder: IncrementalDecoder {
     var values: [UnsafeMutablePointer<Float>]
     /// The last fed token's attention per layer and head over positions 0..<length.
     var lastAttention: [[Float]] = []
+    /// Round Q, K, V and the attention probabilities to float16 as llama.cpp does (its KV cache is
+    /// float16), so that greedy answers agree with it; off gives plain float32 attention.
+    public var llamaCppRounding = true
     /// Record each layer's hidden state of the last token (logit lens); off by default.
     public var recordLayerStates = false
     public private(set) var probe = LlamaProbe()
@@ -203,9 +206,11 @@ public final class LlamaDecoder: IncrementalDecoder {
             }
             // llama.cpp keeps K and V in float16 and multiplies Q and the probabilities in float16
             // too: the same rounding here keeps greedy answers the same as llama.cpp's.
-            orr_round_to_half(k, T * kvWidth)
-            orr_round_to_half(v, T * kvWidth)
-            orr_round_to_half(q, T * H * hd)
+            if llamaCppRounding {
+                orr_round_to_half(k, T * kvWidth)
+                orr_round_to_half(v, T * kvWidth)
+                orr_round_to_half(q, T * H * hd)
+            }
             (keys[li] + p0 * kvWidth).update(from: k, count: T * kvWidth)
             (values[li] + p0 * kvWidth).update(from: v, count: T * kvWidth)
             let rows = attend(q, layer: li, T: T, p0: p0, into: att)
@@ -312,6 +317,7 @@ public final class LlamaDecoder: IncrementalDecoder {
         let V = values[li]
         let kvw = kvWidth
         let total = p0 + T
+        let half = llamaCppRounding
         // Every (query, head) pair is independent: split them over the threads.
         let lastRows = UnsafeMutablePointer<Float>.allocate(capacity: H * total)
         defer { lastRows.deallocate() }
@@ -344,7 +350,7 @@ public final class LlamaDecoder: IncrementalDecoder {
                     let w = s[j] * iz
                     s[j] = w
                     var r = w
-                    orr_round_to_half(&r, 1)
+                    if half { orr_round_to_half(&r, 1) }
                     let vr = V + j * kvw + kvh * hd
                     for i in 0..<hd { o[i] += r * vr[i] }
                 }
