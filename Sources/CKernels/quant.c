@@ -169,7 +169,7 @@ void orr_quantize_act(int type, const float *x, void *dst, long n) {
         for (long i = 0; i < n / 32; i++, x += 32, b += stride) {
             float amax = 0;
             for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
-            const float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+            const float d = amax / 127.0f, id = amax != 0 ? 127.0f / amax : 0.0f;  // as llama.cpp
             const uint16_t dh = f2h(d);
             b[0] = (uint8_t)dh;
             b[1] = (uint8_t)(dh >> 8);
@@ -487,4 +487,65 @@ void orr_quant_matmul(int type, const void *W, long rowBytes, long n, long r0, l
 
 void orr_round_to_half(float *x, long n) {
     for (long i = 0; i < n; i++) x[i] = h2f(f2h(x[i]));
+}
+
+// ---- attention of new queries over a key/value cache ----
+
+#if defined(__x86_64__)
+static AVX2 float dot64_avx2(const float *a, const float *b, long n) { return dot_f32_avx2(a, b, n); }
+static AVX2 void axpy_avx2(float *y, float w, const float *x, long n) {
+    const __m256 wv = _mm256_set1_ps(w);
+    long i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += w * x[i];
+}
+#endif
+
+static inline float dot_plain(const float *a, const float *b, long n) {
+#if defined(__x86_64__)
+    if (pick_level() > 0) return dot64_avx2(a, b, n);
+#endif
+    float s = 0;
+    for (long i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static inline void axpy_plain(float *y, float w, const float *x, long n) {
+#if defined(__x86_64__)
+    if (pick_level() > 0) { axpy_avx2(y, w, x, n); return; }
+#endif
+    for (long i = 0; i < n; i++) y[i] += w * x[i];
+}
+
+// Jobs [job0, job1) of T·H (query t, head h): causal softmax(q·kᵀ·scale) over cache rows
+// 0 … p0+t, times V. K, V rows are kvw floats apart, head h reads KV head h / group. `scores` is
+// scratch of ≥ p0+T floats. With `half`, probabilities are rounded to float16 before multiplying V
+// (llama.cpp's arithmetic). The last query's probabilities go to last[h·(p0+T) + j] when non-null.
+void orr_attend(const float *q, const float *K, const float *V, long T, long H, long group, long hd, long kvw,
+                long p0, float scale, int half, float *out, float *last, float *scores, long job0, long job1) {
+    const long total = p0 + T;
+    for (long job = job0; job < job1; job++) {
+        const long t = job / H, h = job % H, kvh = h / group, n = p0 + t + 1;
+        const float *qv = q + (t * H + h) * hd;
+        float m = -INFINITY;
+        for (long j = 0; j < n; j++) {
+            const float d = dot_plain(qv, K + j * kvw + kvh * hd, hd) * scale;
+            scores[j] = d;
+            if (d > m) m = d;
+        }
+        double z = 0;  // in double, as ggml's softmax
+        for (long j = 0; j < n; j++) {
+            const float e = expf(scores[j] - m);
+            scores[j] = e;
+            z += e;
+        }
+        const float iz = (float)(1.0 / z);
+        float *o = out + (t * H + h) * hd;
+        for (long i = 0; i < hd; i++) o[i] = 0;
+        for (long j = 0; j < n; j++) {
+            const float w = scores[j] * iz;
+            if (last && t == T - 1) last[h * total + j] = w;
+            axpy_plain(o, half ? h2f(f2h(w)) : w, V + j * kvw + kvh * hd, hd);
+        }
+    }
 }

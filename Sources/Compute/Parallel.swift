@@ -1,6 +1,7 @@
 // The worker pool: work is split into at most `Parallel.threads` chunks and run on GCD's pool.
 // Results never depend on the thread count: kernels split work by output element, never by
 // reduction order across threads, and random numbers are drawn serially.
+import CKernels
 import Dispatch
 import Foundation
 
@@ -57,4 +58,44 @@ public enum Parallel {
     public static func forEach(_ n: Int, _ body: (Int) -> Void) {
         forRanges(n, grain: 1) { r in for i in r { body(i) } }
     }
+
+    /// Like `forRanges`, on the spinning worker team (CKernels' team.c): for the many short regions
+    /// of token-by-token decoding, where waking pool threads through the OS costs as much as the
+    /// work. A region started from inside another runs inline.
+    public static func onTeam(_ n: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
+        if n <= 0 { return }
+        let chunks = min(threads, max(1, n / max(grain, 1)))
+        if chunks <= 1 || pthread_getspecific(teamKey) != nil {
+            body(0..<n)
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            var box = TeamTask(body: body, n: n)
+            withUnsafeMutablePointer(to: &box) { p in
+                orr_team_run(
+                    Int32(chunks),
+                    { ctx, i, count in
+                        let task = ctx!.assumingMemoryBound(to: TeamTask.self)
+                        pthread_setspecific(Parallel.teamKey, UnsafeRawPointer(bitPattern: 1))
+                        defer { pthread_setspecific(Parallel.teamKey, nil) }
+                        let n = task.pointee.n
+                        let lo = n * Int(i) / Int(count)
+                        let hi = n * (Int(i) + 1) / Int(count)
+                        if lo < hi { task.pointee.body(lo..<hi) }
+                    }, p)
+            }
+        }
+    }
+
+    /// Set on a thread while it runs a team task.
+    static let teamKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+}
+
+struct TeamTask {
+    let body: (Range<Int>) -> Void
+    let n: Int
 }

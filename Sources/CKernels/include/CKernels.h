@@ -116,5 +116,13 @@ const char *orr_quant_kernel_name(void);
 float orr_half_to_float(uint16_t h);
 /// x rounded to the nearest float16 value, in place (llama.cpp keeps its KV cache in float16).
 void orr_round_to_half(float *x, long n);
+/// Causal attention of T new queries (jobs [job0, job1) of T·H) over a key/value cache; see quant.c.
+void orr_attend(const float *q, const float *K, const float *V, long T, long H, long group, long hd, long kvw,
+                long p0, float scale, int half, float *out, float *last, float *scores, long job0, long job1);
+
+/// A parallel region on the spinning worker team: fn(ctx, i, count) for i in 0 ..< count, i = 0 on
+/// the calling thread. Workers spin between regions (no wake-up system call for short regions).
+typedef void (*orr_team_fn)(void *ctx, int index, int count);
+void orr_team_run(int count, orr_team_fn fn, void *ctx);
 
 #endif

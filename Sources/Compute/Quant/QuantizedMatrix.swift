@@ -66,26 +66,54 @@ public final class QuantizedMatrix: @unchecked Sendable {
 
     /// y[t, r] = Σ_c W[r, c] · x[t, c] for T activation rows x [T, cols] → y [T, rows].
     public func apply(_ x: UnsafePointer<Float>, count T: Int, into y: UnsafeMutablePointer<Float>) {
-        let ab = activationRowBytes
-        let act: UnsafeRawPointer
-        var scratch: UnsafeMutableRawPointer?
-        if let a = type.activationType {
-            let s = UnsafeMutableRawPointer.allocate(byteCount: max(1, T * ab), alignment: 64)
-            scratch = s
-            for t in 0..<T { orr_quantize_act(Int32(a.rawValue), x + t * cols, s + t * ab, cols) }
-            act = UnsafeRawPointer(s)
-        } else {
-            act = UnsafeRawPointer(x)
+        QuantizedMatrix.apply([(self, y)], to: x, count: T)
+    }
+
+    /// Several matrices over the same input in one parallel region (Q, K and V; gate and up): the
+    /// activations are quantised once per activation type, and the rows of all of them are split
+    /// over the worker team together.
+    public static func apply(
+        _ list: [(QuantizedMatrix, UnsafeMutablePointer<Float>)], to x: UnsafePointer<Float>, count T: Int
+    ) {
+        guard let first = list.first else { return }
+        let cols = first.0.cols
+        precondition(list.allSatisfy { $0.0.cols == cols }, "apply: matrices of different widths")
+        var buffers: [UInt32: UnsafeMutableRawPointer] = [:]
+        defer { for b in buffers.values { b.deallocate() } }
+        var jobs: [(QuantizedMatrix, UnsafeMutablePointer<Float>, UnsafeRawPointer, Int)] = []
+        for (m, y) in list {
+            if let a = m.type.activationType {
+                let ab = m.activationRowBytes
+                if buffers[a.rawValue] == nil {
+                    let s = UnsafeMutableRawPointer.allocate(byteCount: max(1, T * ab), alignment: 64)
+                    for t in 0..<T { orr_quantize_act(Int32(a.rawValue), x + t * cols, s + t * ab, cols) }
+                    buffers[a.rawValue] = s
+                }
+                jobs.append((m, y, UnsafeRawPointer(buffers[a.rawValue]!), ab))
+            } else {
+                jobs.append((m, y, UnsafeRawPointer(x), cols * 4))
+            }
         }
-        defer { scratch?.deallocate() }
-        let (ty, rb, n) = (Int32(type.rawValue), rowBytes, cols)
-        let b = base
-        // Rows split over the threads; a grain that keeps small matrices on one thread.
-        let grain = max(16, 32_768 / max(1, cols * T))
-        Parallel.forRanges(rows, grain: grain) { r in
-            orr_quant_matmul(ty, b, rb, n, r.lowerBound, r.upperBound, act, ab, T, y, rows)
+        // Row offsets of each matrix in the joint range.
+        var starts: [Int] = []
+        var total = 0
+        for j in jobs {
+            starts.append(total)
+            total += j.0.rows
         }
-        withExtendedLifetime(self) {}
+        let grain = max(8, 16_384 / max(1, cols * T))
+        let run = { (r: Range<Int>) in
+            for (k, j) in jobs.enumerated() {
+                let lo = max(r.lowerBound, starts[k]) - starts[k]
+                let hi = min(r.upperBound, starts[k] + j.0.rows) - starts[k]
+                if lo < hi {
+                    orr_quant_matmul(
+                        Int32(j.0.type.rawValue), j.0.base, j.0.rowBytes, cols, lo, hi, j.2, j.3, T, j.1, j.0.rows)
+                }
+            }
+        }
+        Parallel.onTeam(total, grain: grain, run)
+        withExtendedLifetime(list) {}
     }
 
     /// A float32 activation row quantised as `apply` would (tests).

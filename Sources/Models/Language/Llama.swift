@@ -194,9 +194,7 @@ public final class LlamaDecoder: IncrementalDecoder {
         probe.layerStates = []
         for (li, layer) in model.layers.enumerated() {
             rmsNorm(x, layer.attnNorm, T, D, c.normEps, into: h)
-            layer.wq.apply(h, count: T, into: q)
-            layer.wk.apply(h, count: T, into: k)
-            layer.wv.apply(h, count: T, into: v)
+            QuantizedMatrix.apply([(layer.wq, q), (layer.wk, k), (layer.wv, v)], to: h, count: T)
             if let b = layer.bq { addBias(q, b, T) }
             if let b = layer.bk { addBias(k, b, T) }
             if let b = layer.bv { addBias(v, b, T) }
@@ -218,8 +216,7 @@ public final class LlamaDecoder: IncrementalDecoder {
             layer.wo.apply(att, count: T, into: h)
             for i in 0..<(T * D) { x[i] += h[i] }
             rmsNorm(x, layer.ffnNorm, T, D, c.normEps, into: h)
-            layer.gate.apply(h, count: T, into: g)
-            layer.up.apply(h, count: T, into: u)
+            QuantizedMatrix.apply([(layer.gate, g), (layer.up, u)], to: h, count: T)
             for i in 0..<(T * c.ffn) {
                 let a = g[i]
                 g[i] = a / (1 + expf(-a)) * u[i]
@@ -264,9 +261,11 @@ public final class LlamaDecoder: IncrementalDecoder {
         w.withUnsafeBufferPointer { wp in
             for t in 0..<T {
                 let r = x + t * D
-                var ss: Float = 0
-                for i in 0..<D { ss += r[i] * r[i] }
-                let scale = 1 / (ss / Float(D) + eps).squareRoot()
+                // As ggml: the sum of squares in double, the mean and scale in float.
+                var ss: Double = 0
+                for i in 0..<D { ss += Double(r[i] * r[i]) }
+                let mean = Float(ss / Double(D))
+                let scale = 1 / (mean + eps).squareRoot()
                 for i in 0..<D { y[t * D + i] = r[i] * scale * wp[i] }
             }
         }
@@ -290,14 +289,18 @@ public final class LlamaDecoder: IncrementalDecoder {
         }
     }
 
+    /// cos and sin of position·θᵢ, with θᵢ = base^(−2i/d) built up by repeated multiplication in
+    /// float as ggml does (the angles then round as llama.cpp's do).
     func inverseFrequenciesCosSin(_ position: Int, _ body: (UnsafePointer<Float>, UnsafePointer<Float>) -> Void) {
-        let f = model.inverseFrequencies
-        var cosv = [Float](repeating: 0, count: f.count)
-        var sinv = [Float](repeating: 0, count: f.count)
-        for i in 0..<f.count {
-            let angle = Float(position) * f[i]
-            cosv[i] = cosf(angle)
-            sinv[i] = sinf(angle)
+        let n = model.inverseFrequencies.count
+        let thetaScale = powf(model.config.ropeBase, -2 / Float(model.config.ropeDims))
+        var cosv = [Float](repeating: 0, count: n)
+        var sinv = [Float](repeating: 0, count: n)
+        var theta = Float(position)
+        for i in 0..<n {
+            cosv[i] = cosf(theta)
+            sinv[i] = sinf(theta)
+            theta *= thetaScale
         }
         cosv.withUnsafeBufferPointer { cp in
             sinv.withUnsafeBufferPointer { sp in body(cp.baseAddress!, sp.baseAddress!) }
@@ -318,46 +321,16 @@ public final class LlamaDecoder: IncrementalDecoder {
         let kvw = kvWidth
         let total = p0 + T
         let half = llamaCppRounding
-        // Every (query, head) pair is independent: split them over the threads.
+        // Every (query, head) pair is independent: split them over the worker team (the SIMD loops
+        // are CKernels' orr_attend).
         let lastRows = UnsafeMutablePointer<Float>.allocate(capacity: H * total)
         defer { lastRows.deallocate() }
-        Parallel.forRanges(T * H, grain: max(1, 256 / max(1, total))) { r in
-            var s = [Float](repeating: 0, count: total)
-            for job in r {
-                let (t, hh) = (job / H, job % H)
-                let kvh = hh / group
-                let qv = q + t * H * hd + hh * hd
-                let n = p0 + t + 1
-                var m = -Float.infinity
-                for j in 0..<n {
-                    let kr = K + j * kvw + kvh * hd
-                    var d: Float = 0
-                    for i in 0..<hd { d += qv[i] * kr[i] }
-                    d *= scale
-                    s[j] = d
-                    if d > m { m = d }
-                }
-                var z: Float = 0
-                for j in 0..<n {
-                    let e = expf(s[j] - m)
-                    s[j] = e
-                    z += e
-                }
-                let o = out + t * H * hd + hh * hd
-                for i in 0..<hd { o[i] = 0 }
-                let iz = 1 / z
-                for j in 0..<n {
-                    let w = s[j] * iz
-                    s[j] = w
-                    var r = w
-                    if half { orr_round_to_half(&r, 1) }
-                    let vr = V + j * kvw + kvh * hd
-                    for i in 0..<hd { o[i] += r * vr[i] }
-                }
-                if t == T - 1 {
-                    for j in 0..<n { lastRows[hh * total + j] = s[j] }
-                }
-            }
+        Parallel.onTeam(T * H, grain: max(1, 2048 / max(1, total * hd / 64))) { r in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: total)
+            defer { scratch.deallocate() }
+            orr_attend(
+                q, K, V, T, H, group, hd, kvw, p0, scale, half ? 1 : 0, out, lastRows, scratch, r.lowerBound,
+                r.upperBound)
         }
         return (0..<H).map { Array(UnsafeBufferPointer(start: lastRows + $0 * total, count: total)) }
     }

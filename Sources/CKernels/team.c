@@ -1,0 +1,93 @@
+// A small team of worker threads for short parallel regions (token-by-token decoding runs a few
+// hundred regions of tens of microseconds each per token). Waking a sleeping worker through the OS
+// costs about as much as such a region, so workers spin for a while after each region before they
+// sleep; the next region then starts without a system call. Regions are run one at a time: a second
+// caller waits for the first to finish.
+#include "CKernels.h"
+#include <pthread.h>
+#include <stdint.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+#define TEAM_MAX 64
+#define SPIN_ROUNDS 50000  // about a millisecond of spinning before a worker sleeps
+
+static struct {
+    pthread_mutex_t lock;   // held by the caller for a whole region
+    pthread_mutex_t sleep;  // guards `sleepers` and the condition
+    pthread_cond_t wake;
+    int started;            // workers created
+    int sleepers;
+    orr_team_fn fn;
+    void *ctx;
+    int count;              // tasks in the current region
+    uint64_t generation;    // bumped for each region (atomic)
+    int pending;            // tasks not yet finished (atomic)
+} team = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, 0};
+
+static void *worker(void *arg) {
+    const int index = (int)(intptr_t)arg;  // 1 … TEAM_MAX−1
+    uint64_t seen = 0;
+    for (;;) {
+        uint64_t g;
+        int spins = 0;
+        while ((g = __atomic_load_n(&team.generation, __ATOMIC_ACQUIRE)) == seen) {
+            if (++spins < SPIN_ROUNDS) {
+                CPU_RELAX();
+                continue;
+            }
+            pthread_mutex_lock(&team.sleep);
+            team.sleepers++;
+            while (__atomic_load_n(&team.generation, __ATOMIC_ACQUIRE) == seen) pthread_cond_wait(&team.wake, &team.sleep);
+            team.sleepers--;
+            pthread_mutex_unlock(&team.sleep);
+            spins = 0;
+        }
+        seen = g;
+        if (index < team.count) {
+            team.fn(team.ctx, index, team.count);
+            __atomic_fetch_sub(&team.pending, 1, __ATOMIC_ACQ_REL);
+        }
+    }
+    return NULL;
+}
+
+void orr_team_run(int count, orr_team_fn fn, void *ctx) {
+    if (count <= 1) {
+        fn(ctx, 0, 1);
+        return;
+    }
+    if (count > TEAM_MAX) count = TEAM_MAX;
+    pthread_mutex_lock(&team.lock);
+    while (team.started < count - 1) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &attr, worker, (void *)(intptr_t)(team.started + 1)) != 0) {
+            pthread_attr_destroy(&attr);
+            break;
+        }
+        pthread_attr_destroy(&attr);
+        team.started++;
+    }
+    if (count - 1 > team.started) count = team.started + 1;
+    team.fn = fn;
+    team.ctx = ctx;
+    team.count = count;
+    // Workers with index ≥ count see the new generation and do nothing; only `count − 1` finish.
+    __atomic_store_n(&team.pending, count - 1, __ATOMIC_RELEASE);
+    pthread_mutex_lock(&team.sleep);
+    __atomic_fetch_add(&team.generation, 1, __ATOMIC_ACQ_REL);
+    if (team.sleepers > 0) pthread_cond_broadcast(&team.wake);
+    pthread_mutex_unlock(&team.sleep);
+    fn(ctx, 0, count);
+    while (__atomic_load_n(&team.pending, __ATOMIC_ACQUIRE) > 0) CPU_RELAX();
+    pthread_mutex_unlock(&team.lock);
+}
