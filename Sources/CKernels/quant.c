@@ -549,3 +549,140 @@ void orr_attend(const float *q, const float *K, const float *V, long T, long H, 
         }
     }
 }
+
+// ---- four rows interleaved ("x4" repacking) ----
+// A copy of the weights made at load time in which each group of four rows stores, block by
+// block, the four scales side by side and then the four rows' quants: one vcvtph2ps converts
+// four scales, and one activation block is loaded once for four rows. The arithmetic (per block
+// d·d' times the integer dot, accumulated in eight float lanes per row, then the m·s terms) is the
+// one-row kernels' exactly, so results are bit-identical to them.
+//   Q4_1x4 block: d[4], m[4] (float16), qs[4][16]   (80 bytes)
+//   Q4_0x4 block: d[4], qs[4][16]                   (72 bytes)
+//   Q8_0x4 block: d[4], qs[4][32]                   (136 bytes)
+
+long orr_repack_x4_bytes(int type, long rows, long n) {
+    const long groups = (rows + 3) / 4, blocks = n / 32;
+    switch (type) {
+    case ORR_Q_Q4_1: return groups * blocks * 80;
+    case ORR_Q_Q4_0: return groups * blocks * 72;
+    case ORR_Q_Q8_0: return groups * blocks * 136;
+    default: return 0;
+    }
+}
+
+void orr_repack_x4(int type, const void *src, long rowBytes, long rows, long n, void *dst) {
+    const uint8_t *s = (const uint8_t *)src;
+    uint8_t *d = (uint8_t *)dst;
+    const long blocks = n / 32;
+    const int bb = type == ORR_Q_Q4_1 ? 20 : type == ORR_Q_Q4_0 ? 18 : 34;   // source block bytes
+    const int qb = type == ORR_Q_Q8_0 ? 32 : 16;                              // quant bytes per row-block
+    const int hb = type == ORR_Q_Q4_1 ? 16 : 8;                               // header bytes (scales)
+    for (long g = 0; g < (rows + 3) / 4; g++) {
+        for (long b = 0; b < blocks; b++) {
+            uint8_t *o = d + (g * blocks + b) * (hb + 4 * qb);
+            memset(o, 0, (size_t)(hb + 4 * qb));
+            for (int r = 0; r < 4; r++) {
+                const long row = g * 4 + r;
+                if (row >= rows) continue;
+                const uint8_t *blk = s + row * rowBytes + b * bb;
+                memcpy(o + 2 * r, blk, 2);                                      // d
+                if (type == ORR_Q_Q4_1) memcpy(o + 8 + 2 * r, blk + 2, 2);       // m
+                memcpy(o + hb + r * qb, blk + (bb - qb), (size_t)qb);
+            }
+        }
+    }
+}
+
+#if defined(__x86_64__)
+static inline VNNI __m256 lane_bcast(__m128 v, int r) {
+    switch (r) {
+    case 0: return _mm256_broadcastss_ps(v);
+    case 1: return _mm256_broadcastss_ps(_mm_permute_ps(v, 1));
+    case 2: return _mm256_broadcastss_ps(_mm_permute_ps(v, 2));
+    default: return _mm256_broadcastss_ps(_mm_permute_ps(v, 3));
+    }
+}
+
+// out[0..3] = four rows · one activation row; yd/ys: the activation blocks' d and s as floats.
+static VNNI void dot4_q4_1(const uint8_t *w, const int8_t *yq, const float *yd, const float *ys, long blocks,
+                           float *out) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m128 accm = _mm_setzero_ps();
+    for (long b = 0; b < blocks; b++, w += 80) {
+        const __m256i y = _mm256_loadu_si256((const __m256i *)(yq + 32 * b));
+        const __m128 dx = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)w));
+        const __m128 mx = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(w + 8)));
+        const __m128 sc = _mm_mul_ps(dx, _mm_set1_ps(yd[b]));
+        accm = _mm_fmadd_ps(mx, _mm_set1_ps(ys[b]), accm);
+        for (int r = 0; r < 4; r++) {
+            const __m256 p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), nibbles(w + 16 + 16 * r), y));
+            acc[r] = _mm256_fmadd_ps(lane_bcast(sc, r), p, acc[r]);
+        }
+    }
+    float m[4];
+    _mm_storeu_ps(m, accm);
+    for (int r = 0; r < 4; r++) out[r] = hsum(acc[r]) + m[r];
+}
+
+static VNNI void dot4_q4_0(const uint8_t *w, const int8_t *yq, const float *yd, long blocks, float *out) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (long b = 0; b < blocks; b++, w += 72) {
+        const __m256i y = _mm256_loadu_si256((const __m256i *)(yq + 32 * b));
+        const __m256i corr = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), y);
+        const __m128 sc = _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)w)), _mm_set1_ps(yd[b]));
+        for (int r = 0; r < 4; r++) {
+            const __m256i s = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), nibbles(w + 8 + 16 * r), y), corr);
+            acc[r] = _mm256_fmadd_ps(lane_bcast(sc, r), _mm256_cvtepi32_ps(s), acc[r]);
+        }
+    }
+    for (int r = 0; r < 4; r++) out[r] = hsum(acc[r]);
+}
+
+static VNNI void dot4_q8_0(const uint8_t *w, const int8_t *yq, const float *yd, long blocks, float *out) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (long b = 0; b < blocks; b++, w += 136) {
+        const __m256i y = _mm256_loadu_si256((const __m256i *)(yq + 32 * b));
+        const __m128 sc = _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)w)), _mm_set1_ps(yd[b]));
+        for (int r = 0; r < 4; r++) {
+            const __m256i x = _mm256_loadu_si256((const __m256i *)(w + 8 + 32 * r));
+            const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+            acc[r] = _mm256_fmadd_ps(lane_bcast(sc, r), _mm256_cvtepi32_ps(s), acc[r]);
+        }
+    }
+    for (int r = 0; r < 4; r++) out[r] = hsum(acc[r]);
+}
+#endif
+
+// Whether the repacked kernels run here (AVX-512 VNNI); elsewhere the one-row kernels are used.
+int orr_repack_x4_available(void) { return pick_level() == 2; }
+
+// y[t·ldy + r] for row groups [g0, g1) of a repacked matrix, every token t < T. Activations are
+// the standard Q8_0 / Q8_1 rows (actStride bytes apart), unpacked here once per token.
+void orr_quant_matmul_x4(int type, const void *W, long rows, long n, long g0, long g1, const void *act,
+                         long actStride, long T, float *y, long ldy) {
+#if defined(__x86_64__)
+    const long blocks = n / 32;
+    const int gb = type == ORR_Q_Q4_1 ? 80 : type == ORR_Q_Q4_0 ? 72 : 136;
+    const int ab = type == ORR_Q_Q4_1 ? 36 : 34, qoff = type == ORR_Q_Q4_1 ? 4 : 2;
+    float yd[blocks], ys[blocks];
+    int8_t yq[32 * blocks];
+    for (long t = 0; t < T; t++) {
+        const uint8_t *a = (const uint8_t *)act + t * actStride;
+        for (long b = 0; b < blocks; b++) {
+            yd[b] = h2f(rd16(a + b * ab));
+            ys[b] = type == ORR_Q_Q4_1 ? h2f(rd16(a + b * ab + 2)) : 0;
+            memcpy(yq + 32 * b, a + b * ab + qoff, 32);
+        }
+        for (long g = g0; g < g1; g++) {
+            const uint8_t *w = (const uint8_t *)W + g * blocks * gb;
+            float out[4];
+            if (type == ORR_Q_Q4_1) dot4_q4_1(w, yq, yd, ys, blocks, out);
+            else if (type == ORR_Q_Q4_0) dot4_q4_0(w, yq, yd, blocks, out);
+            else dot4_q8_0(w, yq, yd, blocks, out);
+            for (int r = 0; r < 4 && g * 4 + r < rows; r++) y[t * ldy + g * 4 + r] = out[r];
+        }
+    }
+#else
+    (void)type; (void)W; (void)rows; (void)n; (void)g0; (void)g1; (void)act; (void)actStride; (void)T; (void)y; (void)ldy;
+#endif
+}

@@ -196,4 +196,26 @@ final class QuantTests: XCTestCase {
             assertClose(y.toArray(), ref, atol: 0.03 * scale, rtol: 0, "\(type)")
         }
     }
+
+    /// The four-row interleaved copies give bit-identical products (rows not a multiple of four).
+    func testRepackedKernelsAreBitIdentical() throws {
+        var rng = SystemRandomNumberGenerator()
+        for type: GGMLType in [.q4_1, .q4_0, .q8_0] {
+            let (rows, cols) = (37, 576)
+            let bytes = QuantFixtures.randomBlocks(type, blocks: rows * cols / 32, scale: 0.02, rng: &rng)
+            let plain = QuantizedMatrix(type: type, rows: rows, cols: cols, bytes: bytes)
+            let fast = QuantizedMatrix(type: type, rows: rows, cols: cols, bytes: bytes)
+            guard fast.repackForSpeed() else { throw XCTSkip("no AVX-512 VNNI here: the repacked kernels do not run") }
+            for T in [1, 5] {
+                let x = (0..<(T * cols)).map { _ in Float.random(in: -2...2, using: &rng) }
+                var a = [Float](repeating: 0, count: T * rows)
+                var b = a
+                x.withUnsafeBufferPointer { xp in
+                    a.withUnsafeMutableBufferPointer { plain.apply(xp.baseAddress!, count: T, into: $0.baseAddress!) }
+                    b.withUnsafeMutableBufferPointer { fast.apply(xp.baseAddress!, count: T, into: $0.baseAddress!) }
+                }
+                XCTAssertEqual(a, b, "\(type) T \(T)")
+            }
+        }
+    }
 }

@@ -116,6 +116,14 @@ const char *orr_quant_kernel_name(void);
 float orr_half_to_float(uint16_t h);
 /// x rounded to the nearest float16 value, in place (llama.cpp keeps its KV cache in float16).
 void orr_round_to_half(float *x, long n);
+/// Four-row interleaved copies of Q4_1, Q4_0 and Q8_0 matrices (bit-identical results, faster):
+/// the copy's size (0: type not repacked), the copy, whether its kernels run on this CPU, and the
+/// product over row groups [g0, g1).
+long orr_repack_x4_bytes(int type, long rows, long n);
+void orr_repack_x4(int type, const void *src, long rowBytes, long rows, long n, void *dst);
+int orr_repack_x4_available(void);
+void orr_quant_matmul_x4(int type, const void *W, long rows, long n, long g0, long g1, const void *act,
+                         long actStride, long T, float *y, long ldy);
 /// Causal attention of T new queries (jobs [job0, job1) of T·H) over a key/value cache; see quant.c.
 void orr_attend(const float *q, const float *K, const float *V, long T, long H, long group, long hd, long kvw,
                 long p0, float scale, int half, float *out, float *last, float *scores, long job0, long job1);

@@ -14,6 +14,8 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// Keeps the bytes alive (a file mapping, or an owned buffer).
     let owner: AnyObject?
     let owned: UnsafeMutableRawPointer?
+    /// A four-row interleaved copy (Q4_1, Q4_0, Q8_0 on CPUs with AVX-512 VNNI): same results, faster.
+    public private(set) var repacked: UnsafeMutableRawPointer?
 
     /// Wraps `rows · rowBytes` bytes at `data`, kept alive by `owner`.
     public init(type: GGMLType, rows: Int, cols: Int, data: UnsafeRawPointer, owner: AnyObject?) {
@@ -43,7 +45,23 @@ public final class QuantizedMatrix: @unchecked Sendable {
         owner = nil
     }
 
-    deinit { owned?.deallocate() }
+    deinit {
+        owned?.deallocate()
+        repacked?.deallocate()
+    }
+
+    /// Makes the four-row interleaved copy where this CPU and type have kernels for it (a load-time
+    /// copy of the weights into memory; products are bit-identical). Returns whether it did.
+    @discardableResult
+    public func repackForSpeed() -> Bool {
+        guard repacked == nil, orr_repack_x4_available() != 0 else { return repacked != nil }
+        let bytes = orr_repack_x4_bytes(Int32(type.rawValue), rows, cols)
+        guard bytes > 0 else { return false }
+        let p = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        orr_repack_x4(Int32(type.rawValue), base, rowBytes, rows, cols, p)
+        repacked = p
+        return true
+    }
 
     /// Row r as float32 values.
     public func dequantizeRow(_ r: Int, into y: UnsafeMutablePointer<Float>) {
@@ -107,8 +125,17 @@ public final class QuantizedMatrix: @unchecked Sendable {
                 let lo = max(r.lowerBound, starts[k]) - starts[k]
                 let hi = min(r.upperBound, starts[k] + j.0.rows) - starts[k]
                 if lo < hi {
-                    orr_quant_matmul(
-                        Int32(j.0.type.rawValue), j.0.base, j.0.rowBytes, cols, lo, hi, j.2, j.3, T, j.1, j.0.rows)
+                    if let rp = j.0.repacked {
+                        // Row ranges become four-row groups (ends rounded up: the split stays a partition).
+                        let (g0, g1) = ((lo + 3) / 4, (hi + 3) / 4)
+                        if g0 < g1 {
+                            orr_quant_matmul_x4(
+                                Int32(j.0.type.rawValue), rp, j.0.rows, cols, g0, g1, j.2, j.3, T, j.1, j.0.rows)
+                        }
+                    } else {
+                        orr_quant_matmul(
+                            Int32(j.0.type.rawValue), j.0.base, j.0.rowBytes, cols, lo, hi, j.2, j.3, T, j.1, j.0.rows)
+                    }
                 }
             }
         }

@@ -21,7 +21,11 @@ public final class PretrainedModel: @unchecked Sendable {
 
     public static let supportedArchitectures = ["llama", "qwen2"]
 
-    public init(path: String, template: String? = nil, contextCap: Int = PretrainedModel.defaultContextCap) throws {
+    /// `repack`: four-row interleaved copies of the weights where the CPU has kernels for them
+    /// (bit-identical products, faster; the weights then live in memory rather than in the mapping).
+    public init(
+        path: String, template: String? = nil, contextCap: Int = PretrainedModel.defaultContextCap, repack: Bool = true
+    ) throws {
         let f = try GGUFFile(path: path)
         file = f
         let arch = try f.string("general.architecture")
@@ -116,6 +120,10 @@ public final class PretrainedModel: @unchecked Sendable {
         let output =
             f.tensor("output.weight") == nil ? embedding : try matrix("output.weight", rows: vocab, cols: width)
         model = LlamaModel(config: config, embedding: embedding, layers: blocks, outputNorm: outputNorm, output: output)
+        if repack {
+            for l in blocks { for m in [l.wq, l.wk, l.wv, l.wo, l.gate, l.up, l.down] { m.repackForSpeed() } }
+            output.repackForSpeed()
+        }
         if let t = template {
             self.template = try ChatTemplate.named(t)
         } else {

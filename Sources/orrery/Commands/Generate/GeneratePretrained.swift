@@ -6,9 +6,11 @@ import Labs
 import Models
 
 /// Opens a GGUF model for the command line: errors as one line naming the problem.
-func loadPretrained(_ path: String, template: String?) throws -> PretrainedModel {
+func loadPretrained(
+    _ path: String, template: String?, contextCap: Int = PretrainedModel.defaultContextCap
+) throws -> PretrainedModel {
     do {
-        return try PretrainedModel(path: path, template: template)
+        return try PretrainedModel(path: path, template: template, contextCap: contextCap)
     } catch let e as GGUFError {
         throw CLIError("\(path): \(e.description)")
     } catch let e as ChatTemplateError {
