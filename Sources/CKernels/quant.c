@@ -485,9 +485,6 @@ void orr_quant_matmul(int type, const void *W, long rowBytes, long n, long r0, l
     }
 }
 
-void orr_round_to_half(float *x, long n) {
-    for (long i = 0; i < n; i++) x[i] = h2f(f2h(x[i]));
-}
 
 // ---- attention of new queries over a key/value cache ----
 
@@ -500,6 +497,23 @@ static AVX2 void axpy_avx2(float *y, float w, const float *x, long n) {
     for (; i < n; i++) y[i] += w * x[i];
 }
 #endif
+
+#if defined(__x86_64__)
+static AVX2 void round_half_f16c(float *x, long n) {
+    long i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+    for (; i < n; i++) x[i] = h2f(f2h(x[i]));
+}
+#endif
+
+// x rounded to float16 values (round to nearest even), in place.
+static void round_half_array(float *x, long n) {
+#if defined(__x86_64__)
+    if (pick_level() > 0) { round_half_f16c(x, n); return; }
+#endif
+    for (long i = 0; i < n; i++) x[i] = h2f(f2h(x[i]));
+}
 
 static inline float dot_plain(const float *a, const float *b, long n) {
 #if defined(__x86_64__)
@@ -540,13 +554,12 @@ void orr_attend(const float *q, const float *K, const float *V, long T, long H, 
             z += e;
         }
         const float iz = (float)(1.0 / z);
+        for (long j = 0; j < n; j++) scores[j] *= iz;
+        if (last && t == T - 1) memcpy(last + h * total, scores, sizeof(float) * (size_t)n);
+        if (half) round_half_array(scores, n);
         float *o = out + (t * H + h) * hd;
         for (long i = 0; i < hd; i++) o[i] = 0;
-        for (long j = 0; j < n; j++) {
-            const float w = scores[j] * iz;
-            if (last && t == T - 1) last[h * total + j] = w;
-            axpy_plain(o, half ? h2f(f2h(w)) : w, V + j * kvw + kvh * hd, hd);
-        }
+        for (long j = 0; j < n; j++) axpy_plain(o, scores[j], V + j * kvw + kvh * hd, hd);
     }
 }
 
@@ -686,3 +699,5 @@ void orr_quant_matmul_x4(int type, const void *W, long rows, long n, long g0, lo
     (void)type; (void)W; (void)rows; (void)n; (void)g0; (void)g1; (void)act; (void)actStride; (void)T; (void)y; (void)ldy;
 #endif
 }
+
+void orr_round_to_half(float *x, long n) { round_half_array(x, n); }

@@ -325,12 +325,16 @@ public final class LlamaDecoder: IncrementalDecoder {
         // are CKernels' orr_attend).
         let lastRows = UnsafeMutablePointer<Float>.allocate(capacity: H * total)
         defer { lastRows.deallocate() }
-        Parallel.onTeam(T * H, grain: max(1, 2048 / max(1, total * hd / 64))) { r in
+        // Query t's cost grows with t: job k of the split takes queries from both ends in turn, so
+        // every contiguous range holds as many late (long) queries as early ones.
+        let n = T * H
+        Parallel.onTeam(n, grain: 1) { r in
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: total)
             defer { scratch.deallocate() }
-            orr_attend(
-                q, K, V, T, H, group, hd, kvw, p0, scale, half ? 1 : 0, out, lastRows, scratch, r.lowerBound,
-                r.upperBound)
+            for k in r {
+                let job = k % 2 == 0 ? k / 2 : n - 1 - k / 2
+                orr_attend(q, K, V, T, H, group, hd, kvw, p0, scale, half ? 1 : 0, out, lastRows, scratch, job, job + 1)
+            }
         }
         return (0..<H).map { Array(UnsafeBufferPointer(start: lastRows + $0 * total, count: total)) }
     }
