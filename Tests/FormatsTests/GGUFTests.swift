@@ -311,3 +311,29 @@ final class GGUFTests: XCTestCase {
         }
     }
 }
+
+final class SHA256Tests: XCTestCase {
+    func hex(_ b: [UInt8]) -> String { b.map { String(format: "%02x", $0) }.joined() }
+
+    func testKnownDigests() throws {
+        var s = SHA256()
+        s.update(Array("abc".utf8))
+        XCTAssertEqual(hex(s.finalize()), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        s = SHA256()
+        XCTAssertEqual(hex(s.finalize()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        // A million 'a's in uneven pieces (buffering across block boundaries) to a file, read back.
+        let path = try temporaryDirectory("sha") + "/a"
+        FileManager.default.createFile(atPath: path, contents: Data(repeating: 0x61, count: 1_000_000))
+        XCTAssertEqual(try SHA256.hex(ofFile: path), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        s = SHA256()
+        var left = 1_000_000
+        var piece = 1
+        while left > 0 {
+            let n = min(piece, left)
+            s.update([UInt8](repeating: 0x61, count: n))
+            left -= n
+            piece = piece * 3 % 1000 + 1
+        }
+        XCTAssertEqual(hex(s.finalize()), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+}

@@ -33,8 +33,10 @@ public enum ChatError: Error, CustomStringConvertible, Equatable {
 }
 
 public final class ChatSession {
-    public let model: LanguageModel
+    public let model: AutoregressiveModel
     public let tokenizer: Tokenizer
+    /// A real checkpoint (GGUF): its chat template renders the prompt, its end tokens stop answers.
+    public let pretrained: PretrainedModel?
     public var policy: ChatPolicy
     public private(set) var turns: [(user: String, assistant: String)] = []
     /// Questions answered so far (each answer samples with its own seed).
@@ -47,6 +49,23 @@ public final class ChatSession {
         self.tokenizer = tokenizer
         self.modelName = modelName
         self.policy = policy
+        pretrained = nil
+    }
+
+    /// A chat with a real checkpoint: its template, no stop strings (its end tokens stop answers),
+    /// longer answers than the tiny model's.
+    public init(pretrained m: PretrainedModel, policy: ChatPolicy? = nil) {
+        model = m.model
+        tokenizer = m.tokenizer
+        pretrained = m
+        let c = m.model.config
+        modelName = "\(m.name) (\(c.architecture) \(c.layers)×\(c.width))"
+        var p = policy ?? ChatPolicy()
+        if policy == nil {
+            p.stop = []
+            p.maxTokens = 256
+        }
+        self.policy = p
     }
 
     /// Loads a saved session directory (or the shipped model) for chatting.
@@ -62,9 +81,11 @@ public final class ChatSession {
     @discardableResult
     public func reply(to user: String, onPiece: (String, TextGenerator) -> Void = { _, _ in }) throws -> String {
         let history = policy.rememberHistory ? turns : []
-        let (prompt, kept) = policy.format.fit(
-            history: history, user: user, tokenizer: tokenizer,
-            context: model.contextLength, reserve: policy.reserve(context: model.contextLength))
+        let (prompt, kept) =
+            pretrained.map { fitTemplate($0, history: history, user: user) }
+            ?? policy.format.fit(
+                history: history, user: user, tokenizer: tokenizer,
+                context: model.contextLength, reserve: policy.reserve(context: model.contextLength))
         if policy.rememberHistory { turns = Array(turns.suffix(kept)) }
         var o = SamplingOptions()
         o.temperature = policy.temperature
@@ -74,7 +95,9 @@ public final class ChatSession {
         o.maxTokens = policy.maxTokens
         o.stop = policy.stop
         o.seed = policy.seed &+ UInt64(answered)
-        let gen = TextGenerator(model: model, tokenizer: tokenizer, prompt: prompt, options: o)
+        let gen = TextGenerator(
+            model: model, tokenizer: tokenizer, prompt: prompt, options: o,
+            stopTokens: pretrained?.tokenizer.endTokens ?? [])
         var answer = ""
         while let piece = gen.next() {
             answer += piece
@@ -84,5 +107,27 @@ public final class ChatSession {
         turns.append((user, answer))
         answered += 1
         return answer
+    }
+
+    /// The template's prompt with as many of the latest turns as fit (oldest dropped first; a
+    /// question alone too long for the context keeps its end).
+    func fitTemplate(_ m: PretrainedModel, history: [(user: String, assistant: String)], user: String)
+        -> (tokens: [Int], keptTurns: Int)
+    {
+        let budget = max(1, model.contextLength - policy.reserve(context: model.contextLength))
+        func messages(_ turns: ArraySlice<(user: String, assistant: String)>) -> [ChatMessage] {
+            turns.flatMap { [ChatMessage(.user, $0.user), ChatMessage(.assistant, $0.assistant)] }
+                + [ChatMessage(.user, user)]
+        }
+        var best = m.chatPrompt(messages([]))
+        if best.count > budget { return (Array(best.suffix(budget)), 0) }
+        var kept = 0
+        while kept < history.count {
+            let t = m.chatPrompt(messages(history.suffix(kept + 1)))
+            if t.count > budget { break }
+            best = t
+            kept += 1
+        }
+        return (best, kept)
     }
 }

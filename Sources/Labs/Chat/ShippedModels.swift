@@ -9,6 +9,8 @@ import Models
 public enum ModelSource: Sendable, Equatable {
     case shipped
     case directory(String)
+    /// A real checkpoint in a GGUF file (llama, qwen2).
+    case gguf(String)
 
     /// The default for the chat lab and `orrery chat`: $ORRERY_ASSETS/models/chat if set, else shipped.
     public static var defaultChat: ModelSource {
@@ -22,6 +24,7 @@ public enum ModelSource: Sendable, Equatable {
         switch self {
         case .shipped: return "the shipped chat model"
         case .directory(let d): return d
+        case .gguf(let f): return f
         }
     }
 
@@ -31,6 +34,8 @@ public enum ModelSource: Sendable, Equatable {
         case .directory(let dir):
             let (c, t, m, _) = try LanguageSessionDirectory.loadModel(dir)
             return (c, t, m)
+        case .gguf(let f):
+            throw CheckpointError.unreadable(dir: f, file: f, reason: "a GGUF file is a real checkpoint, not a session")
         case .shipped:
             let files: [String: UnsafeRawBufferPointer] = [
                 "config.json": UnsafeRawBufferPointer(
@@ -64,6 +69,10 @@ public enum ModelSource: Sendable, Equatable {
 extension ChatSession {
     /// A chat with the model from `source`.
     public convenience init(source: ModelSource, policy: ChatPolicy = ChatPolicy()) throws {
+        if case .gguf(let path) = source {
+            self.init(pretrained: try PretrainedModel(path: path))
+            return
+        }
         let (config, tok, model) = try source.load()
         self.init(
             model: model, tokenizer: tok, modelName: "\(config.model.rawValue) \(config.layers)×\(config.width)",

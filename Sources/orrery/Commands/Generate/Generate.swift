@@ -111,30 +111,42 @@ struct Chat: ParsableCommand {
         discussion: "When stdin is not a terminal, each input line is one user turn and each output line one answer.")
     @OptionGroup var common: CommonOptions
     @Option(help: "Session directory (default: the chat model shipped in the binary).") var checkpoint: String?
-    @Option(help: "Longest answer in tokens.") var maxTokens = 120
+    @Option(help: "A GGUF model file (a real checkpoint: llama, qwen2) instead of a session.") var model: String?
+    @Option(help: "With --model: chat template chatml, llama2 or zephyr (default: from the file).") var template:
+        String?
+    @Option(help: "Longest answer in tokens (default 120; 256 with --model).") var maxTokens: Int?
     @OptionGroup var sampling: SamplingFlags
     @Flag(help: "Forget earlier turns (each question stands alone).") var noHistory = false
 
     func validate() throws {
-        guard maxTokens >= 1 && maxTokens <= 100_000 else {
-            throw ValidationError("--max-tokens must be 1…100000, got \(maxTokens)")
+        if let m = maxTokens, !(m >= 1 && m <= 100_000) {
+            throw ValidationError("--max-tokens must be 1…100000, got \(m)")
         }
+        guard model == nil || checkpoint == nil else { throw ValidationError("give --model or --checkpoint, not both") }
+        guard template == nil || model != nil else { throw ValidationError("--template goes with --model") }
     }
 
     func run() throws {
         try common.apply()
-        let (config, tok, model) = try loadCheckpoint(checkpoint)
         var policy = ChatPolicy()
-        policy.maxTokens = maxTokens
+        let chat: ChatSession
+        if let path = model {
+            let m = try loadPretrained(path, template: template)
+            chat = ChatSession(pretrained: m)
+            policy = chat.policy
+        } else {
+            let (config, tok, lm) = try loadCheckpoint(checkpoint)
+            chat = ChatSession(
+                model: lm, tokenizer: tok, modelName: "\(config.model.rawValue) \(config.layers)×\(config.width)")
+        }
+        if let m = maxTokens { policy.maxTokens = m }
         policy.temperature = sampling.temperature ?? 0
         policy.topK = sampling.topK
         policy.topP = sampling.topP
         policy.repetitionPenalty = sampling.repetitionPenalty
         policy.seed = sampling.seed
         policy.rememberHistory = !noHistory
-        let chat = ChatSession(
-            model: model, tokenizer: tok, modelName: "\(config.model.rawValue) \(config.layers)×\(config.width)",
-            policy: policy)
+        chat.policy = policy
         let interactive = isatty(0) == 1
         if interactive { print("chatting with \(chat.modelName) — an empty line or Ctrl-D ends") }
         var input = LineReader()
