@@ -1,5 +1,6 @@
 import ArgumentParser
 import Compute
+import Formats
 import Foundation
 import Labs
 import Playground
@@ -75,6 +76,8 @@ struct Orrery: ParsableCommand {
 
     @Option(help: "Chat model directory for the chat lab (default: the model shipped in the binary).")
     var chatCheckpoint: String?
+    @Option(help: "A GGUF model (llama, qwen2) for the chat lab; the shipped model stays in its model picker.")
+    var chatModel: String?
     @Option(
         help:
             "Open a saved language session (a directory written by 'train --out' or the UI's save) in the language lab."
@@ -89,7 +92,13 @@ struct Orrery: ParsableCommand {
                 throw CLIError(e.description)
             }
         }
-        try UI.launch(chatModel: chatCheckpoint.map { .directory($0) } ?? .defaultChat, open: open)
+        var source = chatCheckpoint.map { ModelSource.directory($0) } ?? .defaultChat
+        if let m = chatModel {
+            // Checked before the terminal is taken over: a bad file is a plain one-line error.
+            do { _ = try GGUFFile(path: m) } catch let e as GGUFError { throw CLIError("\(m): \(e.description)") }
+            source = .gguf(m)
+        }
+        try UI.launch(chatModel: source, open: open)
     }
 }
 
@@ -150,6 +159,7 @@ enum UI {
             )
         }
         let app = App(backend: backend, chatModel: chatModel)
+        if case .gguf = chatModel { ChatScreen.open(app) }
         if let dir = open { app.openLanguage(directory: dir) }
         app.run(quitSignal: { backend.quitSignal })
         backend.stop()

@@ -45,10 +45,11 @@ public final class App {
 
     /// `chatModel` nil: the chat lab has no model (benchmarks and tests of other screens).
     public init(
-        backend: Backend, chatModel: ModelSource?, exportDirectory: String = FileManager.default.currentDirectoryPath
+        backend: Backend, chatModel: ModelSource?, extraChatModels: [ModelSource] = [],
+        exportDirectory: String = FileManager.default.currentDirectoryPath
     ) {
         self.backend = backend
-        chat = ChatRunner(source: chatModel)
+        chat = ChatRunner(source: chatModel, extraModels: extraChatModels)
         self.exportDirectory = exportDirectory
         stack = [HomeScreen()]
     }

@@ -17,12 +17,20 @@ public struct ChatSnapshot: Sendable {
     public var error: String?
     public var modelName = ""
     public var tokensPerSecond = 0.0
+    /// The distribution the latest token was drawn from: its five most likely tokens.
+    public var nextTokens: [(text: String, probability: Float)] = []
+    /// A real checkpoint (a GGUF file) rather than a model trained here.
+    public var pretrained = false
+    public var loading = false
     public init() {}
 }
 
 public final class ChatRunner: @unchecked Sendable {
     public let snapshot = LatestValue(ChatSnapshot())
-    let source: ModelSource?
+    /// The model in use (changed by `switchModel`, on the chat queue).
+    public private(set) var source: ModelSource?
+    /// Models given on the command line besides the default (GGUF files), offered by the picker.
+    public let extraModels: [ModelSource]
     var session: ChatSession?
     let queue = DispatchQueue(label: "orrery.chat")
     let view = LatestValue((layer: 0, head: 0))
@@ -30,7 +38,37 @@ public final class ChatRunner: @unchecked Sendable {
     static let window = 24
 
     /// nil: no chat model (benchmarks and tests of other screens).
-    public init(source: ModelSource?) { self.source = source }
+    public init(source: ModelSource?, extraModels: [ModelSource] = []) {
+        self.source = source
+        self.extraModels = extraModels
+    }
+
+    /// What the model picker offers: the default model, models given on the command line, and every
+    /// GGUF file in the model cache.
+    public func choices() -> [ModelSource] {
+        var out: [ModelSource] = []
+        for m in [source ?? .shipped, .shipped] + extraModels + ModelCache.ggufFiles().map({ .gguf($0) })
+        where !out.contains(m) {
+            out.append(m)
+        }
+        return out
+    }
+
+    /// Loads another model (the conversation starts over).
+    public func switchModel(to new: ModelSource) {
+        source = new  // set here, read on the queue after this dispatch
+        queue.async { [self] in
+            session = nil
+            snapshot.update { s in
+                let (layer, head) = (0, 0)
+                s = ChatSnapshot()
+                s.layer = layer
+                s.head = head
+            }
+            view.update { $0 = (0, 0) }
+        }
+        load()
+    }
 
     public func selectHead(layerDelta: Int, headDelta: Int) {
         let s = snapshot.get()
@@ -52,6 +90,7 @@ public final class ChatRunner: @unchecked Sendable {
                 snapshot.update { $0.error = "no chat model given" }
                 return
             }
+            snapshot.update { $0.loading = true }
             do {
                 let chat = try ChatSession(source: source)
                 session = chat
@@ -61,8 +100,15 @@ public final class ChatRunner: @unchecked Sendable {
                     s.layers = probe?.layers ?? 1
                     s.heads = probe?.heads ?? 1
                     s.hasAttention = probe != nil
+                    s.pretrained = chat.pretrained != nil
+                    s.loading = false
                 }
-            } catch { snapshot.update { $0.error = "\(error)" } }
+            } catch {
+                snapshot.update {
+                    $0.error = "\(error)"
+                    $0.loading = false
+                }
+            }
         }
     }
 
@@ -96,6 +142,7 @@ public final class ChatRunner: @unchecked Sendable {
                         }
                     }
                     let tps = Double(produced) / max(1e-9, Date().timeIntervalSince(t0))
+                    let next = gen.lastLogits.map { ChatRunner.top(5, of: $0, chat.tokenizer) } ?? []
                     // Columns are the same absolute positions for every row; a position after a row's
                     // token is in its future (0).
                     let shown = rows.map { r in
@@ -111,6 +158,7 @@ public final class ChatRunner: @unchecked Sendable {
                             s.attentionLabels = labels
                         }
                         s.tokensPerSecond = tps
+                        if !next.isEmpty { s.nextTokens = next }
                     }
                 }
             } catch { snapshot.update { $0.error = "\(error)" } }
@@ -118,6 +166,28 @@ public final class ChatRunner: @unchecked Sendable {
                 s.turns.append((question, answer))
                 s.pending = nil
             }
+        }
+    }
+
+    /// The k most likely tokens of a logit vector with their softmax probabilities.
+    static func top(_ k: Int, of logits: Tensor, _ tok: Tokenizer) -> [(text: String, probability: Float)] {
+        let l = logits.toArray()
+        guard let m = l.max(), m.isFinite else { return [] }
+        var z: Float = 0
+        for v in l { z += expf(v - m) }
+        var best: [Int] = []
+        for i in l.indices {
+            if best.count < k {
+                best.append(i)
+                best.sort { l[$0] > l[$1] }
+            } else if l[i] > l[best[k - 1]] {
+                best[k - 1] = i
+                best.sort { l[$0] > l[$1] }
+            }
+        }
+        return best.map { i in
+            let text = String(decoding: tok.decode([i]), as: UTF8.self)
+            return (text, expf(l[i] - m) / z)
         }
     }
 }

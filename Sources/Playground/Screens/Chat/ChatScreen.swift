@@ -1,7 +1,9 @@
-// Chat with the shipped model (or a session's): a transcript, an input line edited by grapheme with
-// history, and the attention of the token being generated. While the input has the focus, every
-// printable key is text (q, e and ? included); Tab moves the focus to the attention map, where the
-// arrows pick layer and head and e exports it. Esc leaves.
+// Chat with the shipped model, a session's, or a real checkpoint (GGUF): a transcript, an input line
+// edited by grapheme with history, the attention of the token being generated over the conversation,
+// and the next-token strip (the five most likely tokens of the distribution each token was drawn
+// from). While the input has the focus, every printable key is text (q, e and ? included); Tab moves
+// the focus to the attention map, where the arrows pick layer and head, e exports it and m picks the
+// model (Ctrl-O from the input). Esc leaves.
 import Foundation
 import Labs
 import TerminalUI
@@ -20,7 +22,7 @@ public final class ChatScreen: Screen {
         return s.modelName.isEmpty ? "model not loaded yet" : "\(s.modelName), \(s.turns.count) turns"
     }
 
-    static func open(_ app: App) {
+    public static func open(_ app: App) {
         app.chat.load()
         app.push(ChatScreen())
     }
@@ -69,6 +71,16 @@ public final class ChatScreen: Screen {
             ) { app in
                 me(app)?.export(app)
             },
+            KeyBinding(
+                [.char("m"), .ctrl("o")], "m", "pick the model: shipped or a GGUF file (Ctrl-O from the input)",
+                footer: true
+            ) { app in
+                guard app.chat.snapshot.get().pending == nil else {
+                    app.status = "wait for the answer to finish"
+                    return
+                }
+                app.push(ModelPickerScreen(choices: app.chat.choices(), current: app.chat.source))
+            },
         ]
     }
 
@@ -81,18 +93,26 @@ public final class ChatScreen: Screen {
         if let e = s.error {
             buf.text(log.x, log.y, "error: \(e)", Style(fg: ctx.theme.error), maxWidth: log.width)
             top += 1
+        } else if s.loading {
+            buf.text(log.x, log.y, elide("loading the model…", log.width, ctx), Style(fg: ctx.theme.dim))
+            top += 1
         } else if s.turns.isEmpty && s.pending == nil {
-            buf.text(
-                log.x, log.y,
-                elide("Ask about numbers (what is 3 plus 4?) or the world (where is Ana?).", log.width, ctx),
-                Style(fg: ctx.theme.dim))
+            let hint =
+                s.pretrained
+                ? "Ask anything: \(s.modelName) is a real instruction-tuned model. m (Ctrl-O) picks another."
+                : "Ask about numbers (what is 3 plus 4?) or the world (where is Ana?). Ctrl-O picks a model."
+            buf.text(log.x, log.y, elide(hint, log.width, ctx), Style(fg: ctx.theme.dim))
             top += 1
         }
         ChatTranscript(turns: s.turns, pending: s.pending)
             .render(Rect(x: log.x, y: top, width: log.width, height: log.y + log.height - top), into: &buf, ctx.widgets)
         InputLine(prompt: "you> ", field: field, active: focus == .input).render(input, into: &buf, ctx.widgets)
+        // The next-token strip under the attention map: five rows and a title when there is room.
+        let stripRows = cols[1].height >= 16 ? 7 : 0
+        let (mapArea, stripArea) = stripRows > 0 ? cols[1].splitBottom(stripRows) : (cols[1], cols[1])
+        if stripRows > 0 { renderNextTokens(s, stripArea, &buf, ctx) }
         let hm = buf.box(
-            cols[1], title: "attention of the generated token · L\(s.layer) H\(s.head)", glyphs: ctx.glyphs,
+            mapArea, title: "attention of the generated token · L\(s.layer) H\(s.head)", glyphs: ctx.glyphs,
             focused: focus == .attention)
         if s.attention.isEmpty {
             buf.text(hm.x, hm.y, "appears while an answer streams", Style(fg: ctx.theme.dim), maxWidth: hm.width)
@@ -102,6 +122,32 @@ public final class ChatScreen: Screen {
                 values: Array(s.attention.suffix(shown)), rowLabels: Array(s.attentionLabels.suffix(shown)),
                 columnLabels: s.attentionLabels, range: (0, 1)
             ).render(hm, into: &buf, ctx.widgets)
+        }
+    }
+
+    /// The five most likely next tokens, with probability bars.
+    func renderNextTokens(_ s: ChatSnapshot, _ r: Rect, _ buf: inout Buffer, _ ctx: RenderContext) {
+        let inner = buf.box(r, title: "next token: the 5 most likely", glyphs: ctx.glyphs, focused: false)
+        if s.nextTokens.isEmpty {
+            buf.text(
+                inner.x, inner.y, "appears while an answer streams", Style(fg: ctx.theme.dim), maxWidth: inner.width)
+            return
+        }
+        let labelW = min(14, max(4, inner.width / 3))
+        for (i, t) in s.nextTokens.prefix(inner.height).enumerated() {
+            let shown = t.text.replacingOccurrences(of: "\n", with: "⏎").replacingOccurrences(of: " ", with: "·")
+            let label = elide(shown.isEmpty ? "∅" : shown, labelW, ctx)
+            buf.text(
+                inner.x, inner.y + i, label, Style(fg: i == 0 ? ctx.theme.accent : ctx.theme.text), maxWidth: labelW)
+            let barW = max(0, inner.width - labelW - 8)
+            let filled = Int((Float(barW) * t.probability).rounded())
+            let bar =
+                String(repeating: ctx.pick("█", "#"), count: filled)
+                + String(repeating: ctx.pick("·", "."), count: max(0, barW - filled))
+            buf.text(inner.x + labelW + 1, inner.y + i, bar, Style(fg: ctx.theme.dim), maxWidth: barW)
+            buf.text(
+                inner.x + labelW + 2 + barW, inner.y + i, String(format: "%4.0f%%", t.probability * 100),
+                Style(fg: ctx.theme.text), maxWidth: 5)
         }
     }
 
