@@ -486,3 +486,44 @@ final class PretrainedModelTests: XCTestCase {
         XCTAssertEqual(answer, "The planet designated as the red planet is Mars.", "llama.cpp's greedy answer")
     }
 }
+
+final class GGUFExportTests: XCTestCase {
+    /// The shipped chat model exported as a llama GGUF reads back as the same model: the same token
+    /// ids, logits within float32 rounding, the same greedy answer; q8_0 answers the same question.
+    func testShippedModelRoundTripsThroughGGUF() throws {
+        let (_, tok, lm) = try ModelSource.shipped.load()
+        let gpt = try XCTUnwrap(lm as? GPT)
+        let dir = try temporaryDirectory("export")
+        try GGUFExport.write(model: gpt, tokenizer: tok, name: "chat", type: .f32, to: dir + "/chat.gguf")
+        let m = try PretrainedModel(path: dir + "/chat.gguf")
+        XCTAssertEqual(m.model.config.ropeOrdering, .interleaved)
+        let text = "User: what is 3 plus 4? ünseen ✓\nBot: "
+        let ids = tok.encode(text)
+        XCTAssertEqual(m.tokenizer.encode(Array(text.utf8)), ids, "the same ids, byte fallback included")
+        XCTAssertEqual(m.tokenizer.decode(ids), Array(text.utf8))
+        let prompt = tok.encode("User: what is 3 plus 4?\nBot: ")
+        let ref = lm.logits(prompt, batch: 1).toArray().suffix(gpt.config.vocabSize)
+        let dec = try XCTUnwrap(m.model.makeDecoder() as? LlamaDecoder)
+        dec.llamaCppRounding = false
+        let got = dec.feed(prompt).toArray()
+        assertClose(got, Array(ref), atol: 1e-3, rtol: 1e-4, "logits of the export")
+        var o = SamplingOptions()
+        o.temperature = 0
+        o.maxTokens = 16
+        o.stop = ["\n"]
+        let a = TextGenerator(model: lm, tokenizer: tok, prompt: prompt, options: o).run()
+        let b = TextGenerator(model: m.model, tokenizer: m.tokenizer, prompt: prompt, options: o).run()
+        XCTAssertEqual(a, "3 plus 4 is 7.")
+        XCTAssertEqual(b, a)
+        try GGUFExport.write(model: gpt, tokenizer: tok, name: "chat", type: .q8_0, to: dir + "/q8.gguf")
+        let q = try PretrainedModel(path: dir + "/q8.gguf")
+        XCTAssertEqual(TextGenerator(model: q.model, tokenizer: q.tokenizer, prompt: prompt, options: o).run(), a)
+        XCTAssertThrowsError(try GGUFExport.write(model: gpt, tokenizer: tok, name: "x", type: .q4_K, to: dir + "/k"))
+    }
+
+    func testRotaryRowsInterleavePerHead() {
+        let w = Tensor(shape: [8, 1], data: [0, 1, 2, 3, 10, 11, 12, 13])
+        XCTAssertEqual(
+            GGUFExport.interleaveRotaryRows(w, heads: 2, headDim: 4).toArray(), [0, 2, 1, 3, 10, 12, 11, 13])
+    }
+}

@@ -157,10 +157,11 @@ public final class PretrainedModel: @unchecked Sendable {
         let bos = try f.optionalInteger("tokenizer.ggml.bos_token_id")
         let eos = try f.optionalInteger("tokenizer.ggml.eos_token_id")
         let addBOS = try f.optionalBool("tokenizer.ggml.add_bos_token") ?? (kind == .llama)
+        let addSpace = try f.optionalBool("tokenizer.ggml.add_space_prefix") ?? (kind == .llama)
         do {
             return try PretrainedTokenizer(
                 kind: kind, pre: pre, pieces: tokens, types: types, scores: scores, merges: merges, bos: bos, eos: eos,
-                addBOS: addBOS)
+                addBOS: addBOS, addSpacePrefix: addSpace)
         } catch PretrainedTokenizerError.malformedToken(let i, let t) {
             throw GGUFError.malformedToken(index: i, text: t)
         } catch let e as PretrainedTokenizerError {

@@ -53,6 +53,8 @@ public final class PretrainedTokenizer: Tokenizer {
     public let bos: Int?
     public let eos: Int?
     public let addBOS: Bool
+    /// SentencePiece's leading space before the first piece (`tokenizer.ggml.add_space_prefix`).
+    public let addSpacePrefix: Bool
     /// Tokens whose text ends generation besides EOS (e.g. <|im_end|>, <|eot_id|>).
     public let endTokens: Set<Int>
     /// Special tokens longest first, for splitting.
@@ -68,9 +70,10 @@ public final class PretrainedTokenizer: Tokenizer {
 
     public init(
         kind: Kind, pre: PreTokenizer, pieces: [String], types: [Int]?, scores: [Float]?, merges: [String]?,
-        bos: Int?, eos: Int?, addBOS: Bool
+        bos: Int?, eos: Int?, addBOS: Bool, addSpacePrefix: Bool = true
     ) throws {
         self.kind = kind
+        self.addSpacePrefix = addSpacePrefix
         self.pre = pre
         self.pieces = pieces
         let n = pieces.count
@@ -203,7 +206,7 @@ public final class PretrainedTokenizer: Tokenizer {
             return out
         case .llama:
             var text = String(decoding: bytes, as: UTF8.self)
-            if first { text = " " + text }
+            if first && addSpacePrefix { text = " " + text }
             return bpeSentencePiece(text.replacingOccurrences(of: " ", with: "\u{2581}"))
         }
     }
@@ -278,7 +281,7 @@ public final class PretrainedTokenizer: Tokenizer {
     // MARK: GPT-2's byte ↔ unicode table
 
     /// Printable bytes map to themselves; the others to U+0100 onwards, in order.
-    static let byteToUnicode: [Character] = {
+    public static let byteToUnicode: [Character] = {
         var table = [Character](repeating: " ", count: 256)
         var n = 0
         for b in 0..<256 {

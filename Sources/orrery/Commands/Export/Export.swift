@@ -2,11 +2,70 @@ import ArgumentParser
 import Compute
 import Formats
 import Foundation
+import Labs
+import Models
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a model in another form (PNG figures come from the labs' --png options and the UI's e key).",
-        subcommands: [ExportHalf.self])
+        subcommands: [ExportModel.self, ExportHalf.self], defaultSubcommand: ExportModel.self)
+}
+
+/// `orrery export --checkpoint DIR --gguf OUT.gguf [--type f32|f16|q8_0]` and/or `--safetensors DIR`:
+/// a language-lab GPT for llama.cpp (a llama-architecture GGUF) or for PyTorch (a Hugging Face
+/// LlamaForCausalLM directory).
+struct ExportModel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
+        abstract: "A language-lab GPT as a llama GGUF file (llama.cpp) and/or a Hugging Face Llama directory.",
+        discussion: """
+            Without --checkpoint the shipped chat model is exported. The GGUF file runs in llama.cpp and in
+            'orrery generate --model' / 'orrery chat --model'; the safetensors directory loads with
+            transformers' LlamaForCausalLM.from_pretrained(DIR).
+            """)
+    @OptionGroup var common: CommonOptions
+    @Option(help: "Session directory (default: the chat model shipped in the binary).") var checkpoint: String?
+    @Option(help: "Write a llama-architecture GGUF file here.") var gguf: String?
+    @Option(help: "GGUF weight type: f32, f16 or q8_0.") var type = "f16"
+    @Option(help: "Write a Hugging Face Llama directory (config.json, model.safetensors) here.") var safetensors:
+        String?
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func validate() throws {
+        guard gguf != nil || safetensors != nil else {
+            throw ValidationError("give --gguf FILE and/or --safetensors DIR")
+        }
+        guard let t = GGMLType(name: type), GGUFExport.types.contains(t) else {
+            throw ValidationError("--type must be f32, f16 or q8_0, got \(type)")
+        }
+    }
+
+    func run() throws {
+        try common.apply()
+        let (config, tok, lm) = try loadCheckpoint(checkpoint)
+        guard let gpt = lm as? GPT else {
+            throw CLIError("only GPT models export to llama formats; this is a \(config.model.rawValue)")
+        }
+        let name = checkpoint.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "orrery-chat"
+        var out: [String: Any] = ["type": "export", "parameters": gpt.parameterCount]
+        do {
+            if let path = gguf {
+                try GGUFExport.write(model: gpt, tokenizer: tok, name: name, type: GGMLType(name: type)!, to: path)
+                out["gguf"] = path
+                if !json { print("wrote \(path) (llama architecture, \(type) weights)") }
+            }
+            if let dir = safetensors {
+                try HuggingFaceExport.write(model: gpt, to: dir)
+                out["safetensors"] = dir
+                if !json { print("wrote \(dir)/config.json and model.safetensors (LlamaForCausalLM)") }
+            }
+        } catch let e as GGUFExportError {
+            throw CLIError(e.description)
+        } catch let e as AtomicFile.WriteError {
+            throw CLIError(e.description)
+        }
+        if json { print(JSONLine.encode(out)) }
+    }
 }
 
 /// `orrery export half IN.safetensors OUT.safetensors`: the same tensors stored as float16 — half the
