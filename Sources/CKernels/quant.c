@@ -62,8 +62,23 @@ static inline void scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m)
     }
 }
 
+#if defined(__x86_64__)
+__attribute__((target("avx2,f16c"))) static void f16_to_f32_f16c(const uint8_t *b, float *y, long n) {
+    long i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b + 2 * i))));
+    for (; i < n; i++) y[i] = h2f(rd16(b + 2 * i));
+}
+#endif
+static int pick_level(void);
+
 void orr_dequantize(int type, const void *src, float *y, long n) {
     const uint8_t *b = (const uint8_t *)src;
+#if defined(__x86_64__)
+    if (type == ORR_Q_F16 && pick_level() > 0) {
+        f16_to_f32_f16c(b, y, n);
+        return;
+    }
+#endif
     switch (type) {
     case ORR_Q_F32: memcpy(y, src, sizeof(float) * (size_t)n); return;
     case ORR_Q_F16: for (long i = 0; i < n; i++) y[i] = h2f(rd16(b + 2 * i)); return;

@@ -172,8 +172,8 @@ final class QuantTests: XCTestCase {
     /// The matrix product (rows over threads, four rows against every token) equals row-by-row dots.
     func testApplyMatchesDequantizedMatmul() {
         var rng = SystemRandomNumberGenerator()
-        for type in weightTypes + [.f32, .f16] {
-            let (rows, cols, T) = (37, 512, 3)
+        for (type, T) in (weightTypes + [.f32, .f16]).map({ ($0, 3) }) + [(.f16, 20), (.f32, 20), (.q8_0, 20)] {
+            let (rows, cols) = (37, 512)
             let bytes: [UInt8]
             if type == .f32 || type == .f16 {
                 let v = (0..<(rows * cols)).map { _ in Float.random(in: -1...1, using: &rng) }
@@ -193,7 +193,7 @@ final class QuantTests: XCTestCase {
             m.apply(x.data, count: T, into: y.data)
             let ref = x.matmul(w.mT).toArray()
             let scale = ref.map(abs).max()!
-            assertClose(y.toArray(), ref, atol: 0.03 * scale, rtol: 0, "\(type)")
+            assertClose(y.toArray(), ref, atol: 0.03 * scale, rtol: 0, "\(type) T \(T)")
         }
     }
 

@@ -96,6 +96,18 @@ public final class QuantizedMatrix: @unchecked Sendable {
         guard let first = list.first else { return }
         let cols = first.0.cols
         precondition(list.allSatisfy { $0.0.cols == cols }, "apply: matrices of different widths")
+        // A prompt (many rows of x) through float or Q8_0 weights: the matrix dequantised once to
+        // float32 and one SGEMM, which reuses each weight across tokens far better than row dots.
+        var rest: [(QuantizedMatrix, UnsafeMutablePointer<Float>)] = []
+        for (m, y) in list {
+            if T >= QuantizedMatrix.gemmThreshold && QuantizedMatrix.gemmTypes.contains(m.type) {
+                m.applyByGEMM(x, count: T, into: y)
+            } else {
+                rest.append((m, y))
+            }
+        }
+        if rest.isEmpty { return }
+        let list = rest
         var buffers: [UInt32: UnsafeMutableRawPointer] = [:]
         defer { for b in buffers.values { b.deallocate() } }
         var jobs: [(QuantizedMatrix, UnsafeMutablePointer<Float>, UnsafeRawPointer, Int)] = []
@@ -141,6 +153,25 @@ public final class QuantizedMatrix: @unchecked Sendable {
         }
         Parallel.onTeam(total, grain: grain, run)
         withExtendedLifetime(list) {}
+    }
+
+    /// Prompts at least this long take the dequantise-and-SGEMM path for `gemmTypes`.
+    public static let gemmThreshold = 16
+    // (Q8_0 measured faster through its repacked integer kernels, even for prompts.)
+    static let gemmTypes: Set<GGMLType> = [.f32, .f16, .bf16]
+
+    /// y [T, rows] = x [T, cols] · Wᵀ with W dequantised to float32 first.
+    func applyByGEMM(_ x: UnsafePointer<Float>, count T: Int, into y: UnsafeMutablePointer<Float>) {
+        let w = UnsafeMutablePointer<Float>.allocate(capacity: rows * cols)
+        defer { w.deallocate() }
+        let (ty, b, rb, n) = (Int32(type.rawValue), base, rowBytes, cols)
+        Parallel.onTeam(rows, grain: 64) { r in
+            for i in r { orr_dequantize(ty, b + i * rb, w + i * n, n) }
+        }
+        Kernels.gemm(
+            M: T, N: rows, K: cols, A: x, rsA: cols, csA: 1, B: UnsafePointer(w), rsB: 1, csB: cols, C: y, rsC: rows,
+            csC: 1)
+        withExtendedLifetime(self) {}
     }
 
     /// A float32 activation row quantised as `apply` would (tests).

@@ -8,7 +8,48 @@ import Models
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a model in another form (PNG figures come from the labs' --png options and the UI's e key).",
-        subcommands: [ExportModel.self, ExportHalf.self], defaultSubcommand: ExportModel.self)
+        subcommands: [ExportModel.self, ExportHalf.self, ExportRetype.self], defaultSubcommand: ExportModel.self)
+}
+
+/// `orrery export retype IN.gguf OUT.gguf --type q8_0|f16|f32`: the same GGUF model with its matrices
+/// stored in another type (dequantised, then encoded again; metadata and 1-D tensors kept).
+struct ExportRetype: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retype",
+        abstract: "Rewrite a GGUF model's matrices as f32, f16 or q8_0 (e.g. to benchmark the same model per type).")
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "A GGUF file.") var input: String
+    @Argument(help: "Where to write the copy.") var output: String
+    @Option(help: "f32, f16 or q8_0.") var type: String
+
+    func run() throws {
+        try common.apply()
+        guard let t = GGMLType(name: type), GGUFExport.types.contains(t) else {
+            throw CLIError("--type must be f32, f16 or q8_0, got \(type)")
+        }
+        let f: GGUFFile
+        do { f = try GGUFFile(path: input) } catch let e as GGUFError { throw CLIError("\(input): \(e.description)") }
+        var w = GGUFWriter()
+        w.alignment = f.alignment
+        for k in f.keys where k != "general.file_type" { w.set(k, f.metadata[k]!) }
+        w.set("general.file_type", uint32: t == .f32 ? 0 : t == .f16 ? 1 : 7)
+        for info in f.tensors {
+            let dims = info.dimensions
+            let rows = dims.dropFirst().reduce(1, *)
+            let cols = dims.first ?? 0
+            guard dims.count >= 2, cols % 32 == 0 || t != .q8_0 else {
+                w.add(
+                    info.name, dimensions: dims, type: info.type,
+                    bytes: Array(UnsafeRawBufferPointer(start: f.data(info), count: info.byteCount)))
+                continue
+            }
+            let m = QuantizedMatrix(type: info.type, rows: rows, cols: cols, data: f.data(info), owner: f)
+            let values = m.dequantized().toArray()
+            w.add(info.name, dimensions: dims, type: t, bytes: GGUFWriter.encode(values, t))
+        }
+        do { try w.write(to: output) } catch let e as AtomicFile.WriteError { throw CLIError(e.description) }
+        print("wrote \(output): \(f.tensors.count) tensors, matrices as \(t)")
+    }
 }
 
 /// `orrery export --checkpoint DIR --gguf OUT.gguf [--type f32|f16|q8_0]` and/or `--safetensors DIR`:
