@@ -409,6 +409,88 @@ static inline AVX2 float hsum(__m256 v) {
     }
 
 DEFINE_SIMD_DOTS(avx2, AVX2, dot_u8s8_avx2)
+
+// K-quants (256-value blocks against Q8_K). Integer sums are exact in both versions, and the float
+// arithmetic is the reference's, so these return the portable kernels' results bit for bit.
+static AVX2 int hsum_i32(__m256i v) {
+    __m128i r = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0x4E));
+    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0xB1));
+    return _mm_cvtsi128_si32(r);
+}
+
+static AVX2 float dot_q4_K_avx2(const uint8_t *w, const uint8_t *a, long n) {
+#pragma clang fp contract(off)  // no FMA: the reference's roundings exactly
+    float sum = 0;
+    const __m256i low = _mm256_set1_epi8(0xF);
+    for (long i = 0; i < n / 256; i++, w += 144, a += 292) {
+        const float d = h2f(rd16(w)), dmin = h2f(rd16(w + 2));
+        float dy;
+        memcpy(&dy, a, 4);
+        const int8_t *q8 = (const int8_t *)(a + 4);
+        int16_t bs[16];
+        memcpy(bs, a + 260, sizeof bs);
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; j++) scale_min_k4(j, w + 4, &sc[j], &mn[j]);
+        int summ = 0;
+        for (int j = 0; j < 8; j++) summ += mn[j] * (bs[2 * j] + bs[2 * j + 1]);
+        __m256i acc = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {  // 32 bytes: low nibbles sub-block 2j, high 2j+1
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(w + 16 + 32 * j));
+            const __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+            const __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j)));
+            const __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j + 32)));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * j])));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * j + 1])));
+        }
+        const int sumi = hsum_i32(acc);
+        sum += dy * (d * (float)sumi - dmin * (float)summ);
+    }
+    return sum;
+}
+
+static AVX2 float dot_q6_K_avx2(const uint8_t *w, const uint8_t *a, long n) {
+#pragma clang fp contract(off)  // no FMA: the reference's roundings exactly
+    float sum = 0;
+    const __m256i low = _mm256_set1_epi8(0xF), two = _mm256_set1_epi8(3);
+    for (long i = 0; i < n / 256; i++, w += 210, a += 292) {
+        const int8_t *sc = (const int8_t *)(w + 192);
+        const float d = h2f(rd16(w + 208));
+        float dy;
+        memcpy(&dy, a, 4);
+        const int8_t *q8 = (const int8_t *)(a + 4);
+        int16_t bs[16];
+        memcpy(bs, a + 260, sizeof bs);
+        int corr = 0;  // Σ (q − 32)·y = Σ q·y − 32·Σ y, per group of 16 with its scale
+        for (int g = 0; g < 16; g++) corr += sc[g] * bs[g];
+        __m256i acc = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = w + 64 * h, *qh = w + 128 + 32 * h;
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_slli_epi16(_mm256_and_si256(hb, two), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, low),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), two), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), two), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), two), 4));
+            for (int k = 0; k < 4; k++) {
+                const __m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(q8 + 128 * h + 32 * k)));
+                const int8_t s0 = sc[8 * h + 2 * k], s1 = sc[8 * h + 2 * k + 1];
+                const __m256i sv = _mm256_setr_epi16(s0, s0, s0, s0, s0, s0, s0, s0, s1, s1, s1, s1, s1, s1, s1, s1);
+                // maddubs's 16-bit lanes 0–7 hold bytes 0–15 (scale s0), lanes 8–15 bytes 16–31 (s1).
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, sv));
+            }
+        }
+        const int sumi = hsum_i32(acc) - 32 * corr;
+        sum += d * dy * (float)sumi;
+    }
+    return sum;
+}
+
 DEFINE_SIMD_DOTS(vnni, VNNI, dot_u8s8_vnni)
 
 static AVX2 float dot_f32_avx2(const float *w, const float *x, long n) {
@@ -469,6 +551,8 @@ static inline float dot_row(int type, const uint8_t *w, const void *act, long n,
         case ORR_Q_Q4_1: return level == 2 ? dot_q4_1_vnni(w, a, n) : dot_q4_1_avx2(w, a, n);
         case ORR_Q_Q4_0: return level == 2 ? dot_q4_0_vnni(w, a, n) : dot_q4_0_avx2(w, a, n);
         case ORR_Q_Q8_0: return level == 2 ? dot_q8_0_vnni(w, a, n) : dot_q8_0_avx2(w, a, n);
+        case ORR_Q_Q4_K: return dot_q4_K_avx2(w, a, n);
+        case ORR_Q_Q6_K: return dot_q6_K_avx2(w, a, n);
         case ORR_Q_F32: return dot_f32_avx2((const float *)(const void *)w, (const float *)act, n);
         case ORR_Q_F16: return dot_f16_avx2((const uint16_t *)(const void *)w, (const float *)act, n);
         default: break;

@@ -150,6 +150,17 @@ final class QuantTests: XCTestCase {
                         abs(Double(got) - exact), slack * magnitude + 1e-30,
                         "\(type) scale \(scale) portable \(portable): \(got) vs \(exact)")
                 }
+                if type == .q4_K || type == .q6_K {  // integer sums exact, float steps the reference's
+                    let (p, v) = xq.withUnsafeBytes { b in
+                        (
+                            QuantizedMatrix.dot(
+                                type: type, weights: w, activations: b.baseAddress!, count: n, portable: true),
+                            QuantizedMatrix.dot(
+                                type: type, weights: w, activations: b.baseAddress!, count: n, portable: false)
+                        )
+                    }
+                    XCTAssertEqual(p, v, "\(type): SIMD and portable kernels bit for bit")
+                }
                 let float = zip(wf, x).reduce(0) { $0 + $1.0 * Double($1.1) }
                 let wmag = zip(wf, x).reduce(0) { $0 + abs($1.0 * Double($1.1)) }
                 XCTAssertLessThanOrEqual(abs(exact - float), 0.02 * wmag, "\(type): activation quantisation error")

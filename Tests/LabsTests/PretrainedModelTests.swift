@@ -527,3 +527,20 @@ final class GGUFExportTests: XCTestCase {
             GGUFExport.interleaveRotaryRows(w, heads: 2, headDim: 4).toArray(), [0, 2, 1, 3, 10, 12, 11, 13])
     }
 }
+
+final class MinPSamplingTests: XCTestCase {
+    /// Min-p keeps only tokens at least minP × as likely as the most likely one.
+    func testMinPDropsUnlikelyTokens() {
+        let logits = Tensor(shape: [4], data: [0, -0.2, -3, -0.1])
+        var seen = Set<Int>()
+        for seed in 0..<200 {
+            var o = SamplingOptions()
+            o.temperature = 1
+            o.minP = 0.5
+            o.seed = UInt64(seed)
+            var s = Sampler(o)
+            seen.insert(s.pick(logits, history: []))
+        }
+        XCTAssertEqual(seen, [0, 1, 3], "exp(−3) < 0.5: token 2 never drawn; the others are")
+    }
+}

@@ -13,7 +13,7 @@ public struct ChatPolicy: Sendable {
     public var stop = ["\n"]
     /// Sampling: greedy by default (the shipped model's answers are then reproducible).
     public var temperature: Float = 0
-    public var topK = 0, topP: Float = 1, repetitionPenalty: Float = 1
+    public var topK = 0, topP: Float = 1, minP: Float = 0, repetitionPenalty: Float = 1
     public var seed: UInt64 = 0
     /// Keep earlier turns in the prompt.
     public var rememberHistory = true
@@ -91,6 +91,7 @@ public final class ChatSession {
         o.temperature = policy.temperature
         o.topK = policy.topK
         o.topP = policy.topP
+        o.minP = policy.minP
         o.repetitionPenalty = policy.repetitionPenalty
         o.maxTokens = policy.maxTokens
         o.stop = policy.stop

@@ -8,6 +8,8 @@ public struct SamplingOptions: Codable, Equatable, Sendable {
     public var temperature: Float = 0.8
     public var topK: Int = 0  // 0: off
     public var topP: Float = 1  // 1: off
+    /// Min-p (Nguyen et al. 2024): keep tokens whose probability is at least minP × the largest (0: off).
+    public var minP: Float = 0
     public var repetitionPenalty: Float = 1
     public var maxTokens: Int = 200
     public var stop: [String] = []
@@ -49,6 +51,12 @@ public struct Sampler {
                 keep += 1
                 if acc >= Double(options.topP) { break }
             }
+            idx = Array(idx.prefix(keep))
+            p = Array(p.prefix(keep))
+        }
+        if options.minP > 0 {  // p is sorted, p[0] the largest
+            let floor = p[0] * Double(options.minP)
+            let keep = max(1, p.prefix { $0 >= floor }.count)
             idx = Array(idx.prefix(keep))
             p = Array(p.prefix(keep))
         }

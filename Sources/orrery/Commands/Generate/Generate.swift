@@ -8,6 +8,8 @@ struct SamplingFlags: ParsableArguments {
     @Option(help: "Sampling temperature (0: greedy).") var temperature: Float?
     @Option(help: "Keep only the k most likely tokens (0: off).") var topK = 0
     @Option(help: "Nucleus sampling: keep the smallest set with this probability (1: off).") var topP: Float = 1
+    @Option(help: "Min-p: keep tokens at least this fraction as likely as the most likely (0: off).") var minP: Float =
+        0
     @Option(help: "Repetition penalty (1: off).") var repetitionPenalty: Float = 1
     @Option(help: "Random seed for sampling.") var seed: UInt64 = 0
 
@@ -15,6 +17,7 @@ struct SamplingFlags: ParsableArguments {
         if let t = temperature, !(t >= 0 && t <= 10) { throw ValidationError("--temperature must be 0…10, got \(t)") }
         guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0, got \(topK)") }
         guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
+        guard minP >= 0 && minP <= 1 else { throw ValidationError("--min-p must be in [0, 1], got \(minP)") }
         guard repetitionPenalty > 0 && repetitionPenalty.isFinite && repetitionPenalty <= 100 else {
             throw ValidationError("--repetition-penalty must be in (0, 100], got \(repetitionPenalty)")
         }
@@ -25,6 +28,7 @@ struct SamplingFlags: ParsableArguments {
         o.temperature = temperature ?? defaultTemperature
         o.topK = topK
         o.topP = topP
+        o.minP = minP
         o.repetitionPenalty = repetitionPenalty
         o.seed = seed
         o.maxTokens = maxTokens
@@ -143,6 +147,7 @@ struct Chat: ParsableCommand {
         policy.temperature = sampling.temperature ?? 0
         policy.topK = sampling.topK
         policy.topP = sampling.topP
+        policy.minP = sampling.minP
         policy.repetitionPenalty = sampling.repetitionPenalty
         policy.seed = sampling.seed
         policy.rememberHistory = !noHistory

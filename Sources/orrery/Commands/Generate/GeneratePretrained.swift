@@ -36,6 +36,8 @@ struct Generate: ParsableCommand {
     @Option(help: "Chat template: chatml, llama2 or zephyr (default: recognised from the file).") var template: String?
     @Option(help: "Tokens to generate.") var maxTokens = 128
     @Option(help: "Report the K largest logits of each step (with --json).") var topLogits = 0
+    @Option(help: "Stop when this text is generated (repeatable; end-of-turn tokens always stop).")
+    var stop: [String] = []
     @OptionGroup var sampling: SamplingFlags
     @Flag(help: "JSON lines: one event per token, then done.") var json = false
 
@@ -50,6 +52,7 @@ struct Generate: ParsableCommand {
             throw ValidationError("--max-tokens must be 1…100000, got \(maxTokens)")
         }
         guard topLogits >= 0 && topLogits <= 1000 else { throw ValidationError("--top-logits must be 0…1000") }
+        guard stop.allSatisfy({ !$0.isEmpty }) else { throw ValidationError("--stop needs a non-empty string") }
         if let p = prompt, p.utf8.count > 1 << 20 { throw ValidationError("--prompt is longer than 1 MiB") }
         _ = try parsedTokens()
     }
@@ -88,7 +91,7 @@ struct Generate: ParsableCommand {
             throw CLIError("the prompt has \(ids.count) tokens; the context holds \(m.model.config.context)")
         }
         var o = sampling.options(maxTokens: min(maxTokens, m.model.config.context - ids.count), defaultTemperature: 0)
-        o.stop = []
+        o.stop = stop
         let start = Date()
         let gen = TextGenerator(
             model: m.model, tokenizer: m.tokenizer, prompt: ids, options: o, stopTokens: m.tokenizer.endTokens)
