@@ -314,6 +314,14 @@ final class PretrainedModelTests: XCTestCase {
         XCTAssertThrowsError(try load(w)) {
             XCTAssertEqual($0 as? GGUFError, .missingKey("llama.attention.layer_norm_rms_epsilon"))
         }
+        w = TinyGGUF.file(arch: "llama", type: .f32)
+        w.set("llama.rope.scaling.type", string: "yarn")
+        XCTAssertThrowsError(try load(w)) {
+            XCTAssertEqual($0 as? GGUFError, .unsupported("RoPE scaling \"yarn\" is not supported (none, linear)"))
+        }
+        w.set("llama.rope.scaling.type", string: "linear")
+        w.set("llama.rope.scaling.factor", float32: 2)
+        XCTAssertEqual(try load(w).model.config.ropePositionScale, 0.5)
         w = TinyGGUF.file(arch: "gptj", type: .f32)
         XCTAssertThrowsError(try load(w)) {
             guard case .unsupported = $0 as? GGUFError else { return XCTFail("\($0)") }

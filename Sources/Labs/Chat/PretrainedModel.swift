@@ -60,6 +60,21 @@ public final class PretrainedModel: @unchecked Sendable {
         }
         let base = try f.optionalNumber(key("rope.freq_base")) ?? 10000
         let eps = try f.number(key("attention.layer_norm_rms_epsilon"))
+        // Rotary scaling: none, or linear (positions divided by the factor); others are refused rather
+        // than run wrongly.
+        var positionScale: Float = 1
+        if let kind = try f.optionalString(key("rope.scaling.type")), kind != "none" {
+            guard kind == "linear", let factor = try f.optionalNumber(key("rope.scaling.factor")), factor >= 1,
+                factor.isFinite
+            else {
+                throw GGUFError.unsupported("RoPE scaling \(kind.debugDescription) is not supported (none, linear)")
+            }
+            positionScale = Float(1 / factor)
+        }
+        if f.tensor("rope_freqs.weight") != nil {
+            throw GGUFError.unsupported(
+                "per-frequency RoPE factors (rope_freqs.weight, Llama 3.1 style) are not supported")
+        }
         guard base > 0, base.isFinite, eps > 0, eps < 1 else {
             throw GGUFError.unsupported("rope base \(base) or RMSNorm epsilon \(eps) out of range")
         }
@@ -74,7 +89,8 @@ public final class PretrainedModel: @unchecked Sendable {
             architecture: arch, layers: layers, width: width, heads: heads, kvHeads: kvHeads, headDim: headDim,
             ffn: ffn,
             vocab: vocab, context: min(context, max(16, contextCap)), ropeBase: Float(base), ropeDims: ropeDims,
-            ropeOrdering: arch == "qwen2" ? .halves : .interleaved, normEps: Float(eps), qkvBias: arch == "qwen2")
+            ropeOrdering: arch == "qwen2" ? .halves : .interleaved, normEps: Float(eps), qkvBias: arch == "qwen2",
+            ropePositionScale: positionScale)
 
         func matrix(_ n: String, rows: Int, cols: Int) throws -> QuantizedMatrix {
             guard let t = f.tensor(n) else { throw GGUFError.missingTensor(n) }

@@ -29,11 +29,15 @@ public struct LlamaConfig: Equatable, Sendable {
     public var ropeOrdering: RopeOrdering
     public var normEps: Float
     public var qkvBias: Bool
+    /// Linear RoPE scaling: positions are multiplied by this (1 / the scaling factor).
+    public var ropePositionScale: Float
 
     public init(
         architecture: String, layers: Int, width: Int, heads: Int, kvHeads: Int, headDim: Int, ffn: Int, vocab: Int,
-        context: Int, ropeBase: Float, ropeDims: Int, ropeOrdering: RopeOrdering, normEps: Float, qkvBias: Bool
+        context: Int, ropeBase: Float, ropeDims: Int, ropeOrdering: RopeOrdering, normEps: Float, qkvBias: Bool,
+        ropePositionScale: Float = 1
     ) {
+        self.ropePositionScale = ropePositionScale
         self.architecture = architecture
         self.layers = layers
         self.width = width
@@ -296,7 +300,7 @@ public final class LlamaDecoder: IncrementalDecoder {
         let thetaScale = powf(model.config.ropeBase, -2 / Float(model.config.ropeDims))
         var cosv = [Float](repeating: 0, count: n)
         var sinv = [Float](repeating: 0, count: n)
-        var theta = Float(position)
+        var theta = Float(position) * model.config.ropePositionScale
         for i in 0..<n {
             cosv[i] = cosf(theta)
             sinv[i] = sinf(theta)
