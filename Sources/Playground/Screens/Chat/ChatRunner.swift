@@ -9,6 +9,8 @@ import Models
 public struct ChatSnapshot: Sendable {
     public var turns: [(user: String, assistant: String)] = []
     public var pending: String?
+    /// The question whose answer is streaming.
+    public var pendingQuestion: String?
     /// Rows: one per generated token (newest last), over the last `attentionLabels.count` positions.
     public var attention: [[Float]] = []
     public var attentionLabels: [String] = []
@@ -117,6 +119,7 @@ public final class ChatRunner: @unchecked Sendable {
             guard let chat = session else { return }
             snapshot.update {
                 $0.pending = ""
+                $0.pendingQuestion = question
                 $0.attention = []
             }
             var answer = ""
@@ -165,6 +168,7 @@ public final class ChatRunner: @unchecked Sendable {
             snapshot.update { s in
                 s.turns.append((question, answer))
                 s.pending = nil
+                s.pendingQuestion = nil
             }
         }
     }

@@ -104,7 +104,7 @@ public final class ChatScreen: Screen {
             buf.text(log.x, log.y, elide(hint, log.width, ctx), Style(fg: ctx.theme.dim))
             top += 1
         }
-        ChatTranscript(turns: s.turns, pending: s.pending)
+        ChatTranscript(turns: s.turns, pending: s.pending, pendingQuestion: s.pendingQuestion)
             .render(Rect(x: log.x, y: top, width: log.width, height: log.y + log.height - top), into: &buf, ctx.widgets)
         InputLine(prompt: "you> ", field: field, active: focus == .input).render(input, into: &buf, ctx.widgets)
         // The next-token strip under the attention map: five rows and a title when there is room.
