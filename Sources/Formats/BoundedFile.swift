@@ -10,6 +10,16 @@ public enum BoundedFileError: Error, Equatable, CustomStringConvertible {
     case tooLarge(path: String, size: Int, limit: Int)
     case unreadable(path: String, reason: String)
 
+    /// What went wrong, without the path.
+    public var reason: String {
+        switch self {
+        case .missing: return "no such file"
+        case .notRegularFile(_, let k): return "is a \(k), not a regular file"
+        case .tooLarge(_, let s, let l): return "file of \(s) bytes exceeds the \(l)-byte limit"
+        case .unreadable(_, let r): return "cannot read: \(r)"
+        }
+    }
+
     public var description: String {
         switch self {
         case .missing(let p): return "no such file (\(p))"

@@ -107,6 +107,10 @@ public struct GGUFWriter {
                 u32(et)
                 u64(UInt64(items.count))
                 for i in items { scalar(i) }
+            case .packed(let a):
+                u32(a.elementType)
+                u64(UInt64(a.count))
+                for i in a.values() { scalar(i) }
             }
         }
         func typeCode(_ v: GGUFValue) -> UInt32 {
@@ -114,7 +118,7 @@ public struct GGUFWriter {
             case .uint(_, let t), .int(_, let t), .float(_, let t): return t
             case .bool: return 7
             case .string: return 8
-            case .array: return 9
+            case .array, .packed: return 9
             }
         }
         u32(0x4655_4747)

@@ -95,7 +95,10 @@ struct Orrery: ParsableCommand {
         var source = chatCheckpoint.map { ModelSource.directory($0) } ?? .defaultChat
         if let m = chatModel {
             // Checked before the terminal is taken over: a bad file is a plain one-line error.
-            do { _ = try GGUFFile(path: m) } catch let e as GGUFError { throw CLIError("\(m): \(e.description)") }
+            do { _ = try GGUFFile(path: m) } catch let e as GGUFError {
+                if case .io = e { throw CLIError(e.description) }
+                throw CLIError("\(m): \(e.description)")
+            }
             source = .gguf(m)
         }
         try UI.launch(chatModel: source, open: open)

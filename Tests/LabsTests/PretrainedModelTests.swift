@@ -327,7 +327,7 @@ final class PretrainedModelTests: XCTestCase {
             guard case .unsupported = $0 as? GGUFError else { return XCTFail("\($0)") }
         }
         w = TinyGGUF.file(arch: "llama", type: .f32)
-        w.set("tokenizer.ggml.token_type", strings: ["x"])
+        w.set("tokenizer.ggml.token_type", strings: [String](repeating: "x", count: 264))
         XCTAssertThrowsError(try load(w)) {
             XCTAssertEqual(
                 $0 as? GGUFError,

@@ -35,5 +35,9 @@ public enum ModelCache {
         let dir = directory
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
         return names.filter { $0.lowercased().hasSuffix(".gguf") && !$0.hasPrefix(".") }.sorted().map { dir + "/" + $0 }
+            .filter { path in  // regular files only (following links): not directories, FIFOs, dangling links
+                var st = stat()
+                return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+            }
     }
 }

@@ -159,6 +159,20 @@ public final class PretrainedModel: @unchecked Sendable {
         default:
             throw GGUFError.unsupported("tokenizer model \(modelName.debugDescription) is not supported (gpt2, llama)")
         }
+        // Counts are checked before anything is decoded: an array of 10⁸ entries costs nothing until then.
+        guard let n = f.arrayCount("tokenizer.ggml.tokens") else {
+            _ = try f.stringArray("tokenizer.ggml.tokens")  // the missing-key or wrong-type error
+            throw GGUFError.missingKey("tokenizer.ggml.tokens")
+        }
+        if let e = f.tensor("token_embd.weight"), e.dimensions.count == 2, e.dimensions[1] != n {
+            throw GGUFError.unsupported(
+                "the vocabulary has \(n) tokens but token_embd.weight has \(e.dimensions[1]) rows")
+        }
+        for k in ["tokenizer.ggml.token_type", "tokenizer.ggml.scores"] {
+            if let c = f.arrayCount(k), c != n {
+                throw GGUFError.unsupported("\(k) has \(c) entries for \(n) tokens")
+            }
+        }
         let tokens = try f.stringArray("tokenizer.ggml.tokens")
         let types = try f.optionalNumberArray("tokenizer.ggml.token_type", integerOnly: true)?.map { Int($0) }
         let scores = try f.optionalNumberArray("tokenizer.ggml.scores")?.map { Float($0) }

@@ -160,7 +160,8 @@ public final class TextGenerator {
 
     func finish() -> String? {
         finished = true
-        let s = flush(all: true)
+        // A character cut in half by the token limit is dropped, never shown as U+FFFD.
+        let s = flush(all: false)
         return s.isEmpty ? nil : s
     }
 

@@ -22,11 +22,15 @@ struct ExportRetype: ParsableCommand {
     @Argument(help: "Where to write the copy.") var output: String
     @Option(help: "f32, f16 or q8_0.") var type: String
 
+    func validate() throws {
+        guard let t = GGMLType(name: type), GGUFExport.types.contains(t) else {
+            throw ValidationError("--type must be f32, f16 or q8_0, got \(type)")
+        }
+    }
+
     func run() throws {
         try common.apply()
-        guard let t = GGMLType(name: type), GGUFExport.types.contains(t) else {
-            throw CLIError("--type must be f32, f16 or q8_0, got \(type)")
-        }
+        let t = GGMLType(name: type)!
         let f: GGUFFile
         do { f = try GGUFFile(path: input) } catch let e as GGUFError { throw CLIError("\(input): \(e.description)") }
         var w = GGUFWriter()

@@ -128,6 +128,9 @@ struct Chat: ParsableCommand {
         }
         guard model == nil || checkpoint == nil else { throw ValidationError("give --model or --checkpoint, not both") }
         guard template == nil || model != nil else { throw ValidationError("--template goes with --model") }
+        if let t = template, ChatTemplate.Family(rawValue: t.lowercased()) == nil {
+            throw ValidationError("--template must be chatml, llama2 or zephyr, got \(t)")
+        }
     }
 
     func run() throws {
@@ -183,7 +186,8 @@ struct Chat: ParsableCommand {
             if interactive {
                 print()
             } else {
-                print(answer)
+                // One line per answer: a real model's line breaks are written as \n.
+                print(answer.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n"))
                 fflush(standardOut)
             }
             try StandardOutput.check()

