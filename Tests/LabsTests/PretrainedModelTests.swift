@@ -286,6 +286,19 @@ final class PretrainedModelTests: XCTestCase {
         }
     }
 
+    /// The logit lens's last layer is the model's own next-token prediction.
+    func testLogitLensEndsAtTheModelsPrediction() throws {
+        let m = try load(TinyGGUF.file(arch: "llama", type: .f32))
+        let dec = try XCTUnwrap(m.model.makeDecoder() as? LlamaDecoder)
+        XCTAssertTrue(dec.logitLens(stride: 1).isEmpty, "nothing recorded yet")
+        dec.recordLayerStates = true
+        let logits = dec.feed([5, 6, 7]).toArray()
+        let lens = dec.logitLens(stride: 1)
+        XCTAssertEqual(lens.map(\.layer), [0, 1])
+        XCTAssertEqual(lens.last?.token, logits.indices.max { logits[$0] < logits[$1] })
+        XCTAssertTrue(lens.allSatisfy { $0.probability > 0 && $0.probability <= 1 })
+    }
+
     /// llama.cpp's float16 rounding of Q, K, V and the probabilities moves logits only slightly.
     func testFloat16AttentionRoundingIsSmall() throws {
         let m = try load(TinyGGUF.file(arch: "llama", type: .f32))

@@ -168,6 +168,9 @@ public final class TextGenerator {
     /// The attention capability of the model's decoder (nil shape: no attention, e.g. LSTM/GRU).
     public var attentionShape: (layers: Int, heads: Int)? { decoder.attentionShape }
 
+    /// The decoder in use (UIs read per-layer state from it, e.g. a logit lens).
+    public var currentDecoder: IncrementalDecoder { decoder }
+
     /// The attention of the token sampled last over the tokens in the decoder's window.
     public func attentionRow(layer: Int, head: Int) -> [Float]? { decoder.attentionRow(layer: layer, head: head) }
 

@@ -241,6 +241,25 @@ public final class LlamaDecoder: IncrementalDecoder {
         return logits
     }
 
+    /// The logit lens (nostalgebraist 2020): each recorded layer's last hidden state read through the
+    /// final norm and the output head — what the model "would say" after that layer. Returns, for every
+    /// `stride`-th layer and the last, the most likely token and its probability. Needs
+    /// `recordLayerStates` on during the last `feed`.
+    public func logitLens(stride: Int) -> [(layer: Int, token: Int, probability: Float)] {
+        let states = probe.layerStates
+        guard !states.isEmpty else { return [] }
+        var layers = Array(Swift.stride(from: max(0, stride - 1), to: states.count, by: max(1, stride)))
+        if layers.last != states.count - 1 { layers.append(states.count - 1) }
+        return layers.map { l in
+            let z = logits(ofHidden: states[l])
+            var best = 0
+            for i in 1..<z.count where z[i] > z[best] { best = i }
+            var sum: Float = 0
+            for v in z { sum += expf(v - z[best]) }
+            return (l, best, 1 / sum)
+        }
+    }
+
     /// Logits [V] of a hidden state through the final norm and the output head (the logit lens).
     public func logits(ofHidden state: [Float]) -> [Float] {
         let c = model.config

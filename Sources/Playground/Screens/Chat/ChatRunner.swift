@@ -23,6 +23,9 @@ public struct ChatSnapshot: Sendable {
     public var nextTokens: [(text: String, probability: Float)] = []
     /// A real checkpoint (a GGUF file) rather than a model trained here.
     public var pretrained = false
+    /// Logit lens of the latest token (when on): layer, its most likely next token, probability.
+    public var lens: [(layer: Int, text: String, probability: Float)] = []
+    public var lensOn = false
     public var loading = false
     public init() {}
 }
@@ -36,6 +39,14 @@ public final class ChatRunner: @unchecked Sendable {
     var session: ChatSession?
     let queue = DispatchQueue(label: "orrery.chat")
     let view = LatestValue((layer: 0, head: 0))
+    /// Whether answers compute the logit lens (costs one output-head product per shown layer).
+    let lensWanted = LatestValue(false)
+
+    public func toggleLens() {
+        lensWanted.update { $0.toggle() }
+        let on = lensWanted.get()
+        snapshot.update { $0.lensOn = on }
+    }
     /// Positions shown in the attention view.
     static let window = 24
 
@@ -61,11 +72,10 @@ public final class ChatRunner: @unchecked Sendable {
         source = new  // set here, read on the queue after this dispatch
         queue.async { [self] in
             session = nil
+            let lens = lensWanted.get()
             snapshot.update { s in
-                let (layer, head) = (0, 0)
                 s = ChatSnapshot()
-                s.layer = layer
-                s.head = head
+                s.lensOn = lens
             }
             view.update { $0 = (0, 0) }
         }
@@ -146,6 +156,15 @@ public final class ChatRunner: @unchecked Sendable {
                     }
                     let tps = Double(produced) / max(1e-9, Date().timeIntervalSince(t0))
                     let next = gen.lastLogits.map { ChatRunner.top(5, of: $0, chat.tokenizer) } ?? []
+                    var lens: [(layer: Int, text: String, probability: Float)] = []
+                    if let d = gen.currentDecoder as? LlamaDecoder {
+                        d.recordLayerStates = lensWanted.get()
+                        if d.recordLayerStates {
+                            lens = d.logitLens(stride: max(1, d.model.config.layers / 6)).map {
+                                ($0.layer, chat.tokenizer.decodeString([$0.token]), $0.probability)
+                            }
+                        }
+                    }
                     // Columns are the same absolute positions for every row; a position after a row's
                     // token is in its future (0).
                     let shown = rows.map { r in
@@ -162,6 +181,7 @@ public final class ChatRunner: @unchecked Sendable {
                         }
                         s.tokensPerSecond = tps
                         if !next.isEmpty { s.nextTokens = next }
+                        if !lens.isEmpty { s.lens = lens }
                     }
                 }
             } catch { snapshot.update { $0.error = "\(error)" } }

@@ -71,6 +71,16 @@ public final class ChatScreen: Screen {
             ) { app in
                 me(app)?.export(app)
             },
+            KeyBinding([.char("l"), .ctrl("l")], "l", "logit lens on/off (real models; Ctrl-L from the input)") { app in
+                app.chat.toggleLens()
+                let s = app.chat.snapshot.get()
+                app.status =
+                    !s.lensOn
+                    ? "logit lens off"
+                    : s.pretrained
+                        ? "logit lens on: each answer token also decodes every 5th layer"
+                        : "logit lens on (shown for real GGUF models)"
+            },
             KeyBinding(
                 [.char("m"), .ctrl("o")], "m", "pick the model: shipped or a GGUF file (Ctrl-O from the input)",
                 footer: true
@@ -108,7 +118,8 @@ public final class ChatScreen: Screen {
             .render(Rect(x: log.x, y: top, width: log.width, height: log.y + log.height - top), into: &buf, ctx.widgets)
         InputLine(prompt: "you> ", field: field, active: focus == .input).render(input, into: &buf, ctx.widgets)
         // The next-token strip under the attention map: five rows and a title when there is room.
-        let stripRows = cols[1].height >= 16 ? 7 : 0
+        let lensRows = s.lensOn && s.pretrained ? 1 + max(1, s.lens.count) : 0
+        let stripRows = cols[1].height >= 16 + lensRows ? 7 + lensRows : (cols[1].height >= 16 ? 7 : 0)
         let (mapArea, stripArea) = stripRows > 0 ? cols[1].splitBottom(stripRows) : (cols[1], cols[1])
         if stripRows > 0 { renderNextTokens(s, stripArea, &buf, ctx) }
         let hm = buf.box(
@@ -134,7 +145,23 @@ public final class ChatScreen: Screen {
             return
         }
         let labelW = min(14, max(4, inner.width / 3))
-        for (i, t) in s.nextTokens.prefix(inner.height).enumerated() {
+        if s.lensOn && s.pretrained && inner.height > 6 {
+            let y0 = inner.y + 5
+            buf.text(
+                inner.x, y0, elide("logit lens: what each layer would say after this token", inner.width, ctx),
+                Style(fg: ctx.theme.dim))
+            for (i, l) in s.lens.prefix(inner.height - 6).enumerated() {
+                let shown = l.text.replacingOccurrences(of: "\n", with: "⏎").replacingOccurrences(of: " ", with: "·")
+                buf.text(
+                    inner.x, y0 + 1 + i,
+                    elide(
+                        String(
+                            format: "layer %2d  %@  %3.0f%%", l.layer, shown.isEmpty ? "∅" : shown, l.probability * 100),
+                        inner.width, ctx),
+                    Style(fg: l.layer == s.lens.last?.layer ? ctx.theme.accent : ctx.theme.text))
+            }
+        }
+        for (i, t) in s.nextTokens.prefix(min(5, inner.height)).enumerated() {
             let shown = t.text.replacingOccurrences(of: "\n", with: "⏎").replacingOccurrences(of: " ", with: "·")
             let label = elide(shown.isEmpty ? "∅" : shown, labelW, ctx)
             buf.text(
