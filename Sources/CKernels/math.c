@@ -254,3 +254,86 @@ void orr_tune_allocator(void) {
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
 #endif
 }
+
+// ---- machine limits for `orrery bench peak` ----
+// Twelve independent FMA chains per thread (enough to cover the FMA latency on two pipes), on the
+// widest vector unit this CPU has; returns the FLOPs done.
+#if defined(__x86_64__)
+#include <immintrin.h>
+__attribute__((target("avx512f"))) static double fma_loop_avx512(long iters) {
+    __m512 a[12];
+    const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps((float)i);
+    for (long k = 0; k < iters; k++)
+        for (int i = 0; i < 12; i++) a[i] = _mm512_fmadd_ps(a[i], m, c);
+    float sink = 0;
+    for (int i = 0; i < 12; i++) sink += _mm512_reduce_add_ps(a[i]);
+    __asm__ __volatile__("" ::"x"(sink));
+    return (double)iters * 12 * 16 * 2;
+}
+__attribute__((target("avx2,fma"))) static double fma_loop_avx2(long iters) {
+    __m256 a[12];
+    const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++) a[i] = _mm256_set1_ps((float)i);
+    for (long k = 0; k < iters; k++)
+        for (int i = 0; i < 12; i++) a[i] = _mm256_fmadd_ps(a[i], m, c);
+    __m256 s = a[0];
+    for (int i = 1; i < 12; i++) s = _mm256_add_ps(s, a[i]);
+    float out[8];
+    _mm256_storeu_ps(out, s);
+    __asm__ __volatile__("" ::"r"(out) : "memory");
+    return (double)iters * 12 * 8 * 2;
+}
+#endif
+
+double orr_fma_loop(long iters, const char **unit) {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f")) { if (unit) *unit = "avx512 (zmm)"; return fma_loop_avx512(iters); }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) { if (unit) *unit = "avx2 (ymm)"; return fma_loop_avx2(iters); }
+#endif
+    float a[12];
+    for (int i = 0; i < 12; i++) a[i] = (float)i;
+    for (long k = 0; k < iters; k++)
+        for (int i = 0; i < 12; i++) a[i] = a[i] * 0.999999f + 1e-7f;
+    volatile float sink = a[0] + a[11];
+    (void)sink;
+    if (unit) *unit = "scalar";
+    return (double)iters * 12 * 2;
+}
+
+// Sum of n floats (a read stream), and a[i] = b[i] + s·c[i] (STREAM's triad).
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static double read_stream_avx2(const float *x, long n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    long i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_add_ps(s0, _mm256_loadu_ps(x + i));
+        s1 = _mm256_add_ps(s1, _mm256_loadu_ps(x + i + 8));
+        s2 = _mm256_add_ps(s2, _mm256_loadu_ps(x + i + 16));
+        s3 = _mm256_add_ps(s3, _mm256_loadu_ps(x + i + 24));
+    }
+    float out[8], t = 0;
+    _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (int k = 0; k < 8; k++) t += out[k];
+    for (; i < n; i++) t += x[i];
+    return t;
+}
+#endif
+
+double orr_read_stream(const float *x, long n) {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2")) return read_stream_avx2(x, n);
+#endif
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        s0 += x[i]; s1 += x[i + 1]; s2 += x[i + 2]; s3 += x[i + 3];
+        s4 += x[i + 4]; s5 += x[i + 5]; s6 += x[i + 6]; s7 += x[i + 7];
+    }
+    for (; i < n; i++) s0 += x[i];
+    return (double)(s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7);
+}
+
+void orr_triad(float *a, const float *b, const float *c, float s, long n) {
+    for (long i = 0; i < n; i++) a[i] = b[i] + s * c[i];
+}

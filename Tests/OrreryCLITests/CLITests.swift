@@ -182,4 +182,15 @@ final class CLITests: XCTestCase {
         }
         XCTAssertEqual(lines.map { $0["case"] as? String }, ["64x64x64", "33x17x9"])
     }
+
+    /// The machine-limits benchmark keeps the JSON contract (a shape check, not a timing test).
+    func testBenchPeakJSONContract() throws {
+        let r = try run(["bench", "peak", "--json", "--threads", "2"])
+        XCTAssertEqual(r.code, 0, r.err)
+        let lines = jsonLines(r.out)
+        XCTAssertEqual(lines.map { $0["case"] as? String }, ["fma", "read", "triad"])
+        XCTAssertGreaterThan(lines.first?["gflops"] as? Double ?? 0, 0)
+        XCTAssertNotNil(lines.first?["unit"] as? String)
+        for l in lines.dropFirst() { XCTAssertGreaterThan(l["gb_per_s"] as? Double ?? 0, 0) }
+    }
 }

@@ -124,6 +124,11 @@ void orr_repack_x4(int type, const void *src, long rowBytes, long rows, long n, 
 int orr_repack_x4_available(void);
 void orr_quant_matmul_x4(int type, const void *W, long rows, long n, long g0, long g1, const void *act,
                          long actStride, long T, float *y, long ldy);
+/// Machine limits (orrery bench peak): an FMA loop on the widest unit (returns FLOPs; *unit names it),
+/// a read stream and STREAM's triad.
+double orr_fma_loop(long iters, const char **unit);
+double orr_read_stream(const float *x, long n);
+void orr_triad(float *a, const float *b, const float *c, float s, long n);
 /// Causal attention of T new queries (jobs [job0, job1) of T·H) over a key/value cache; see quant.c.
 void orr_attend(const float *q, const float *K, const float *V, long T, long H, long group, long hd, long kvw,
                 long p0, float scale, int half, float *out, float *last, float *scores, long job0, long job1);
