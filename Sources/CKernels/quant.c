@@ -670,7 +670,7 @@ void orr_attend(const float *q, const float *K, const float *V, long T, long H, 
 // one-row kernels' exactly, so results are bit-identical to them.
 //   Q4_1x4 block: d[4], m[4] (float16), qs[4][16]   (80 bytes)
 //   Q4_0x4 block: d[4], qs[4][16]                   (72 bytes)
-//   Q8_0x4 block: d[4], qs[4][32]                   (136 bytes)
+//   Q8_0x4 block: d[4], (qs + 128)[4][32] as u8     (136 bytes)
 
 long orr_repack_x4_bytes(int type, long rows, long n) {
     const long groups = (rows + 3) / 4, blocks = n / 32;
@@ -700,6 +700,10 @@ void orr_repack_x4(int type, const void *src, long rowBytes, long rows, long n, 
                 memcpy(o + 2 * r, blk, 2);                                      // d
                 if (type == ORR_Q_Q4_1) memcpy(o + 8 + 2 * r, blk + 2, 2);       // m
                 memcpy(o + hb + r * qb, blk + (bb - qb), (size_t)qb);
+                // Q8_0 quants are stored offset by 128 (as u8), so the kernel needs no sign tricks:
+                // Σ x·y = Σ (x + 128)·y − 128·Σ y, with the last term shared by the four rows.
+                if (type == ORR_Q_Q8_0)
+                    for (int k = 0; k < qb; k++) o[hb + r * qb + k] ^= 0x80;
             }
         }
     }
@@ -755,13 +759,74 @@ static VNNI void dot4_q8_0(const uint8_t *w, const int8_t *yq, const float *yd, 
     for (long b = 0; b < blocks; b++, w += 136) {
         const __m256i y = _mm256_loadu_si256((const __m256i *)(yq + 32 * b));
         const __m128 sc = _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)w)), _mm_set1_ps(yd[b]));
+        const __m256i corr = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), y);
         for (int r = 0; r < 4; r++) {
-            const __m256i x = _mm256_loadu_si256((const __m256i *)(w + 8 + 32 * r));
-            const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+            const __m256i xu = _mm256_loadu_si256((const __m256i *)(w + 8 + 32 * r));
+            const __m256i s = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), xu, y), corr);
             acc[r] = _mm256_fmadd_ps(lane_bcast(sc, r), _mm256_cvtepi32_ps(s), acc[r]);
         }
     }
     for (int r = 0; r < 4; r++) out[r] = hsum(acc[r]);
+}
+
+// Two tokens at once (prompts): each weight block is loaded (and, for Q4_1, its nibbles expanded)
+// once for both. Every (row, token) accumulator sees the one-token kernel's operations in the same
+// order, so results are bit-identical to it.
+static VNNI void dot4x2_q4_1(const uint8_t *w, const int8_t *yq0, const float *yd0, const float *ys0,
+                             const int8_t *yq1, const float *yd1, const float *ys1, long blocks, float *out0,
+                             float *out1) {
+    __m256 a0[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m256 a1[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m128 m0 = _mm_setzero_ps(), m1 = _mm_setzero_ps();
+    for (long b = 0; b < blocks; b++, w += 80) {
+        const __m256i y0 = _mm256_loadu_si256((const __m256i *)(yq0 + 32 * b));
+        const __m256i y1 = _mm256_loadu_si256((const __m256i *)(yq1 + 32 * b));
+        const __m128 dx = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)w));
+        const __m128 mx = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(w + 8)));
+        const __m128 sc0 = _mm_mul_ps(dx, _mm_set1_ps(yd0[b])), sc1 = _mm_mul_ps(dx, _mm_set1_ps(yd1[b]));
+        m0 = _mm_fmadd_ps(mx, _mm_set1_ps(ys0[b]), m0);
+        m1 = _mm_fmadd_ps(mx, _mm_set1_ps(ys1[b]), m1);
+        for (int r = 0; r < 4; r++) {
+            const __m256i q = nibbles(w + 16 + 16 * r);
+            const __m256 p0 = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), q, y0));
+            const __m256 p1 = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), q, y1));
+            a0[r] = _mm256_fmadd_ps(lane_bcast(sc0, r), p0, a0[r]);
+            a1[r] = _mm256_fmadd_ps(lane_bcast(sc1, r), p1, a1[r]);
+        }
+    }
+    float mm0[4], mm1[4];
+    _mm_storeu_ps(mm0, m0);
+    _mm_storeu_ps(mm1, m1);
+    for (int r = 0; r < 4; r++) {
+        out0[r] = hsum(a0[r]) + mm0[r];
+        out1[r] = hsum(a1[r]) + mm1[r];
+    }
+}
+
+static VNNI void dot4x2_q8_0(const uint8_t *w, const int8_t *yq0, const float *yd0, const int8_t *yq1,
+                             const float *yd1, long blocks, float *out0, float *out1) {
+    __m256 a0[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m256 a1[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const __m256i off = _mm256_set1_epi8((char)0x80);
+    for (long b = 0; b < blocks; b++, w += 136) {
+        const __m256i y0 = _mm256_loadu_si256((const __m256i *)(yq0 + 32 * b));
+        const __m256i y1 = _mm256_loadu_si256((const __m256i *)(yq1 + 32 * b));
+        const __m128 d = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)w));
+        const __m128 sc0 = _mm_mul_ps(d, _mm_set1_ps(yd0[b])), sc1 = _mm_mul_ps(d, _mm_set1_ps(yd1[b]));
+        const __m256i c0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), off, y0);
+        const __m256i c1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), off, y1);
+        for (int r = 0; r < 4; r++) {
+            const __m256i xu = _mm256_loadu_si256((const __m256i *)(w + 8 + 32 * r));
+            const __m256i s0 = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), xu, y0), c0);
+            const __m256i s1 = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), xu, y1), c1);
+            a0[r] = _mm256_fmadd_ps(lane_bcast(sc0, r), _mm256_cvtepi32_ps(s0), a0[r]);
+            a1[r] = _mm256_fmadd_ps(lane_bcast(sc1, r), _mm256_cvtepi32_ps(s1), a1[r]);
+        }
+    }
+    for (int r = 0; r < 4; r++) {
+        out0[r] = hsum(a0[r]);
+        out1[r] = hsum(a1[r]);
+    }
 }
 #endif
 
@@ -776,23 +841,36 @@ void orr_quant_matmul_x4(int type, const void *W, long rows, long n, long g0, lo
     const long blocks = n / 32;
     const int gb = type == ORR_Q_Q4_1 ? 80 : type == ORR_Q_Q4_0 ? 72 : 136;
     const int ab = type == ORR_Q_Q4_1 ? 36 : 34, qoff = type == ORR_Q_Q4_1 ? 4 : 2;
-    float yd[blocks], ys[blocks];
-    int8_t yq[32 * blocks];
-    for (long t = 0; t < T; t++) {
-        const uint8_t *a = (const uint8_t *)act + t * actStride;
-        for (long b = 0; b < blocks; b++) {
-            yd[b] = h2f(rd16(a + b * ab));
-            ys[b] = type == ORR_Q_Q4_1 ? h2f(rd16(a + b * ab + 2)) : 0;
-            memcpy(yq + 32 * b, a + b * ab + qoff, 32);
+    float yd[2][blocks], ys[2][blocks];
+    int8_t yq[2][32 * blocks];
+    for (long t = 0; t < T; t += 2) {
+        const int pair = t + 1 < T && type != ORR_Q_Q4_0;  // two tokens per pass (Q4_1, Q8_0)
+        for (int u = 0; u <= pair; u++) {
+            const uint8_t *a = (const uint8_t *)act + (t + u) * actStride;
+            for (long b = 0; b < blocks; b++) {
+                yd[u][b] = h2f(rd16(a + b * ab));
+                ys[u][b] = type == ORR_Q_Q4_1 ? h2f(rd16(a + b * ab + 2)) : 0;
+                memcpy(yq[u] + 32 * b, a + b * ab + qoff, 32);
+            }
         }
         for (long g = g0; g < g1; g++) {
             const uint8_t *w = (const uint8_t *)W + g * blocks * gb;
-            float out[4];
-            if (type == ORR_Q_Q4_1) dot4_q4_1(w, yq, yd, ys, blocks, out);
-            else if (type == ORR_Q_Q4_0) dot4_q4_0(w, yq, yd, blocks, out);
-            else dot4_q8_0(w, yq, yd, blocks, out);
-            for (int r = 0; r < 4 && g * 4 + r < rows; r++) y[t * ldy + g * 4 + r] = out[r];
+            float out[2][4];
+            if (pair && type == ORR_Q_Q4_1) {
+                dot4x2_q4_1(w, yq[0], yd[0], ys[0], yq[1], yd[1], ys[1], blocks, out[0], out[1]);
+            } else if (pair) {
+                dot4x2_q8_0(w, yq[0], yd[0], yq[1], yd[1], blocks, out[0], out[1]);
+            } else if (type == ORR_Q_Q4_1) {
+                dot4_q4_1(w, yq[0], yd[0], ys[0], blocks, out[0]);
+            } else if (type == ORR_Q_Q4_0) {
+                dot4_q4_0(w, yq[0], yd[0], blocks, out[0]);
+            } else {
+                dot4_q8_0(w, yq[0], yd[0], blocks, out[0]);
+            }
+            for (int u = 0; u <= pair; u++)
+                for (int r = 0; r < 4 && g * 4 + r < rows; r++) y[(t + u) * ldy + g * 4 + r] = out[u][r];
         }
+        if (!pair) t -= 1;  // one token done
     }
 #else
     (void)type; (void)W; (void)rows; (void)n; (void)g0; (void)g1; (void)act; (void)actStride; (void)T; (void)y; (void)ldy;
