@@ -52,6 +52,16 @@ float orr_half_to_float(uint16_t h) { return h2f(h); }
 
 // ---- dequantisation ----
 
+// Q6_K: the four 6-bit values (minus 32) at position l of a 128-value half — values l, l+32, l+64 and
+// l+96, from the low/high nibbles of ql[l] and ql[l+32] and the 2-bit pairs of qh[l]. The one place
+// the layout is written down for the portable kernels.
+static inline void q6_values(const uint8_t *ql, const uint8_t *qh, int l, int *q1, int *q2, int *q3, int *q4) {
+    *q1 = (int)((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+    *q2 = (int)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+    *q3 = (int)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+    *q4 = (int)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+}
+
 static inline void scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
     if (j < 4) {
         *d = q[j] & 63;
@@ -150,10 +160,8 @@ void orr_dequantize(int type, const void *src, float *y, long n) {
             for (int h = 0; h < 2; h++, ql += 64, qh += 32, sc += 8, y += 128) {
                 for (int l = 0; l < 32; l++) {
                     const int is = l / 16;
-                    const int q1 = (int)((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-                    const int q2 = (int)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-                    const int q3 = (int)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-                    const int q4 = (int)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                    int q1, q2, q3, q4;
+                    q6_values(ql, qh, l, &q1, &q2, &q3, &q4);
                     y[l] = d * sc[is] * q1;
                     y[l + 32] = d * sc[is + 2] * q2;
                     y[l + 64] = d * sc[is + 4] * q3;
@@ -309,10 +317,8 @@ static float dot_ref(int type, const uint8_t *w, const uint8_t *a, long n) {
                 int part[8] = {0};
                 for (int l = 0; l < 32; l++) {
                     const int is = l / 16;
-                    const int q1 = (int)((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-                    const int q2 = (int)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-                    const int q3 = (int)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-                    const int q4 = (int)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                    int q1, q2, q3, q4;
+                    q6_values(ql, qh, l, &q1, &q2, &q3, &q4);
                     part[is] += q1 * q8[l];
                     part[is + 2] += q2 * q8[l + 32];
                     part[is + 4] += q3 * q8[l + 64];
