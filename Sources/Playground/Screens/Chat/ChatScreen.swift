@@ -122,6 +122,11 @@ public final class ChatScreen: Screen {
         let stripRows = cols[1].height >= 16 + lensRows ? 7 + lensRows : (cols[1].height >= 16 ? 7 : 0)
         let (mapArea, stripArea) = stripRows > 0 ? cols[1].splitBottom(stripRows) : (cols[1], cols[1])
         if stripRows > 0 { renderNextTokens(s, stripArea, &buf, ctx) }
+        if stripRows == 0 && s.lensOn && s.pretrained {
+            // Too short for both: the lens was asked for, so the strip and lens take the map's place.
+            renderNextTokens(s, cols[1], &buf, ctx)
+            return
+        }
         let hm = buf.box(
             mapArea, title: "attention of the generated token · L\(s.layer) H\(s.head)", glyphs: ctx.glyphs,
             focused: focus == .attention)
