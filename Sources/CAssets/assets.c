@@ -64,3 +64,14 @@ __attribute__((aligned(64))) static const unsigned char ldm_model_safetensors[] 
 const unsigned long orrery_ldm_model_safetensors_size = sizeof(ldm_model_safetensors);
 const unsigned char *orrery_ldm_config_json_ptr(void) { return ldm_config_json; }
 const unsigned char *orrery_ldm_model_safetensors_ptr(void) { return ldm_model_safetensors; }
+
+static const unsigned char oad_config_json[] = {
+#embed "../../assets/models/oad-stream/config.json"
+};
+const unsigned long orrery_oad_config_json_size = sizeof(oad_config_json);
+__attribute__((aligned(64))) static const unsigned char oad_model_safetensors[] = {
+#embed "../../assets/models/oad-stream/model.safetensors"
+};
+const unsigned long orrery_oad_model_safetensors_size = sizeof(oad_model_safetensors);
+const unsigned char *orrery_oad_config_json_ptr(void) { return oad_config_json; }
+const unsigned char *orrery_oad_model_safetensors_ptr(void) { return oad_model_safetensors; }

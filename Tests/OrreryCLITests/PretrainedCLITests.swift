@@ -94,7 +94,7 @@ final class PretrainedCLITests: XCTestCase {
         XCTAssertEqual(chat.code, 0, chat.err)
         XCTAssertEqual(chat.out.split(separator: "\n", omittingEmptySubsequences: false).count, 3, chat.out)
         // A broken file is one line naming the problem.
-        FileManager.default.createFile(atPath: dir + "/bad.gguf", contents: Data("GGUF\u{3}\0\0\0".utf8))
+        XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/bad.gguf", contents: Data("GGUF\u{3}\0\0\0".utf8)))
         let bad = try run(["generate", "--model", dir + "/bad.gguf", "--prompt", "x"])
         XCTAssertEqual(bad.code, 1)
         XCTAssertTrue(bad.err.contains("bad.gguf") && bad.err.contains("GGUF header"), bad.err)

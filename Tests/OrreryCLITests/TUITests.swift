@@ -313,4 +313,37 @@ final class TUITests: XCTestCase {
         m.keys("Escape", "q")
         XCTAssertTrue(m.wait(for: "EXIT=0", timeout: 10), m.capture())
     }
+
+    /// The sequence lab at 80 × 24: the shipped detectors play the held-out stream (truth, OadTR and
+    /// GRU bands, attention), pause and step a frame, export the view; a new run trains both; quitting
+    /// asks about the unsaved run.
+    func testSequenceLabAt80x24() throws {
+        var t: Tmux?
+        let m = launch(&t, width: 80, height: 24)
+        defer { m.kill() }
+        XCTAssertTrue(m.wait(for: "Sequence lab"))
+        for _ in 0..<8 { m.keys("Down") }
+        m.keys("Enter")
+        XCTAssertTrue(m.wait(for: "held-out stream", timeout: 20), m.capture())
+        XCTAssertTrue(m.wait(for: "truth"), m.capture())
+        XCTAssertTrue(m.wait(for: "attn"), m.capture())
+        XCTAssertTrue(m.wait(for: "OadTR"), m.capture())
+        XCTAssertTrue(m.wait(for: "GRU"), m.capture())
+        XCTAssertTrue(m.wait(for: "mAP 0.", timeout: 30), m.capture())
+        m.keys("p")
+        XCTAssertTrue(m.wait(for: "paused", timeout: 5), m.capture())
+        m.keys("e")
+        XCTAssertTrue(m.wait(for: "wrote", timeout: 10), m.capture())
+        let files = try FileManager.default.contentsOfDirectory(atPath: tmp)
+        XCTAssertTrue(files.contains { $0.hasPrefix("orrery-oad-") && $0.hasSuffix(".png") }, "\(files)")
+        m.keys("n")
+        XCTAssertTrue(m.wait(for: "detectors", timeout: 5), m.capture())
+        m.keys("Enter")
+        XCTAssertTrue(m.wait(for: "training loss", timeout: 20), m.capture())
+        XCTAssertTrue(m.wait(for: "running", timeout: 20), m.capture())
+        m.keys("q")
+        XCTAssertTrue(m.wait(for: "not saved", timeout: 5), m.capture())
+        m.keys("n")
+        XCTAssertTrue(m.wait(for: "EXIT=0", timeout: 10), m.capture())
+    }
 }

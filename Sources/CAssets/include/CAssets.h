@@ -36,4 +36,10 @@ extern const unsigned long orrery_ldm_model_safetensors_size;
 const unsigned char *orrery_ldm_config_json_ptr(void);
 const unsigned char *orrery_ldm_model_safetensors_ptr(void);
 
+// The sequence lab's online action detectors (OadTR and its GRU baseline).
+extern const unsigned long orrery_oad_config_json_size;
+extern const unsigned long orrery_oad_model_safetensors_size;
+const unsigned char *orrery_oad_config_json_ptr(void);
+const unsigned char *orrery_oad_model_safetensors_ptr(void);
+
 #endif

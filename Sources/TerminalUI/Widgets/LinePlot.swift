@@ -23,7 +23,7 @@ public struct LinePlot: Widget, Sendable {
     public var monochrome = false
     /// Label the x axis with integers (steps).
     public var integerX = true
-    public static let markers: [Unicode.Scalar] = ["o", "x", "+", "*"]
+    public static let markers: [Unicode.Scalar] = ["o", "x", "+", "*", "#", "@"]
     public init(series: [Series], logY: Bool = false, smoothing: Double = 0) {
         self.series = series
         self.logY = logY

@@ -52,6 +52,10 @@ public final class HomeScreen: Screen {
             summary: "text to image, step by step: forwards, back, branch with another prompt or guidance",
             status: { _ in "text-to-shapes latent model and glyph DDPM, shipped" }, open: { $0.push(DiffusionScreen()) }
         ),
+        LabEntry(
+            title: "Sequence lab",
+            summary: "online action detection: OadTR vs a GRU on a live stream; attention over the past, anticipation",
+            status: SequenceScreen.homeStatus, open: SequenceScreen.open),
     ]
 
     public init() {}

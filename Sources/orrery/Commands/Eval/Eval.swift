@@ -8,7 +8,7 @@ import Playground
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure a trained model against an independent judge (a figure the README reports).",
-        subcommands: [EvalTextToImage.self])
+        subcommands: [EvalTextToImage.self, EvalOAD.self])
 }
 
 /// `orrery eval text-to-image`: caption agreement of a text-conditioned diffusion model.

@@ -19,7 +19,7 @@ struct ModelsList: ParsableCommand {
         if json {
             let items: [[String: Any]] = files.map { f in
                 let size = (try? FileManager.default.attributesOfItem(atPath: f)[.size] as? Int) ?? 0
-                return ["file": f, "bytes": size ?? 0]
+                return ["file": f, "bytes": size]
             }
             print(JSONLine.encode(["cache": ModelCache.directory, "models": items]))
             return
@@ -30,7 +30,7 @@ struct ModelsList: ParsableCommand {
         }
         for f in files {
             let size = (try? FileManager.default.attributesOfItem(atPath: f)[.size] as? Int) ?? 0
-            print(String(format: "  %@  %.1f MB", TerminalText.safe(f), Double(size ?? 0) / 1e6))
+            print(String(format: "  %@  %.1f MB", TerminalText.safe(f), Double(size) / 1e6))
         }
         print("available to pull: " + ModelCache.catalogue.map(\.name).joined(separator: ", "))
     }

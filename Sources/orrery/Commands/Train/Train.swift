@@ -13,7 +13,7 @@ struct Train: ParsableCommand {
         subcommands: [
             TrainClassifier.self, TrainSpirals.self, TrainGPT.self, TrainRace.self, TrainLSTM.self, TrainGRU.self,
             TrainChat.self, TrainGAN.self, TrainWGAN.self, TrainWGANGP.self, TrainVQVAE.self, TrainVQGAN.self,
-            TrainVQPrior.self, TrainDDPM.self, TrainLDM.self,
+            TrainVQPrior.self, TrainDDPM.self, TrainLDM.self, TrainOAD.self, TrainOADGRU.self, TrainOADLSTM.self,
         ])
 }
 
