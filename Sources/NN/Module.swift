@@ -99,6 +99,10 @@ public func Parameter(_ t: Tensor) -> Tensor { t.requiringGrad() }
 public final class Linear: Module {
     public let weight: Tensor
     public let bias: Tensor?
+    /// Simulated FP8 (E4M3) GEMM inputs as DeepSeek-V3 trains: the input quantised per 1 × 128 tile
+    /// and the weight per 128 × 128 block, multiplied with FP32 accumulation (gradients pass straight
+    /// through the rounding).
+    public var fp8 = false
 
     public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, rng: inout RNG) {
         let bound = 1 / Float(inFeatures).squareRoot()
@@ -107,7 +111,9 @@ public final class Linear: Module {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let y = x.matmul(weight.mT)
+        let y =
+            fp8
+            ? x.fp8Simulated(tile: (1, 128)).matmul(weight.fp8Simulated(tile: (128, 128)).mT) : x.matmul(weight.mT)
         if let b = bias { return y + b }
         return y
     }

@@ -170,7 +170,7 @@ extension Tensor {
     }
 
     /// Adjoint of indexSelect: a [rows, …] tensor of zeros with this tensor's rows added at `indices`.
-    func indexAdd(_ indices: [Int], rows: Int) -> Tensor {
+    public func indexAdd(_ indices: [Int], rows: Int) -> Tensor {
         let src = contiguousRaw()
         let row = count / Swift.max(shape[0], 1)
         var s = shape

@@ -33,6 +33,9 @@ public enum GGUFExport {
             throw GGUFExportError.notExportable("weights can be written as f32, f16 or q8_0, not \(type)")
         }
         let c = model.config
+        if c.moe != nil {
+            throw GGUFExportError.notExportable("a mixture-of-experts GPT has no llama layout; export dense models")
+        }
         if type == .q8_0 {
             for (what, n) in [("width", c.width), ("MLP width", c.mlpHidden)] where n % 32 != 0 {
                 throw GGUFExportError.notExportable("q8_0 needs rows a multiple of 32; the \(what) is \(n)")
@@ -71,9 +74,9 @@ public enum GGUFExport {
             matrix(p + "attn_v.weight", parts[2])
             matrix(p + "attn_output.weight", b.proj.weight)
             vector(p + "ffn_norm.weight", b.mlpNorm.weight)
-            matrix(p + "ffn_gate.weight", b.gate.weight)
-            matrix(p + "ffn_up.weight", b.up.weight)
-            matrix(p + "ffn_down.weight", b.down.weight)
+            matrix(p + "ffn_gate.weight", b.gate!.weight)
+            matrix(p + "ffn_up.weight", b.up!.weight)
+            matrix(p + "ffn_down.weight", b.down!.weight)
         }
         vector("output_norm.weight", model.finalNorm.weight)
         try w.write(to: path)
@@ -141,6 +144,9 @@ public enum GGUFExport {
 public enum HuggingFaceExport {
     public static func write(model: GPT, to dir: String) throws {
         let c = model.config
+        if c.moe != nil {
+            throw GGUFExportError.notExportable("a mixture-of-experts GPT has no LlamaForCausalLM layout")
+        }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         var items: [SafetensorsWriter.Item] = [.init("model.embed_tokens.weight", model.embed.weight.contiguous())]
         let (H, KV, D) = (c.heads, c.kvHeads, c.headDim)
@@ -154,9 +160,9 @@ public enum HuggingFaceExport {
                 .init(p + "self_attn.v_proj.weight", parts[2].contiguous()),
                 .init(p + "self_attn.o_proj.weight", b.proj.weight.contiguous()),
                 .init(p + "post_attention_layernorm.weight", b.mlpNorm.weight.contiguous()),
-                .init(p + "mlp.gate_proj.weight", b.gate.weight.contiguous()),
-                .init(p + "mlp.up_proj.weight", b.up.weight.contiguous()),
-                .init(p + "mlp.down_proj.weight", b.down.weight.contiguous()),
+                .init(p + "mlp.gate_proj.weight", b.gate!.weight.contiguous()),
+                .init(p + "mlp.up_proj.weight", b.up!.weight.contiguous()),
+                .init(p + "mlp.down_proj.weight", b.down!.weight.contiguous()),
             ]
         }
         items.append(.init("model.norm.weight", model.finalNorm.weight.contiguous()))

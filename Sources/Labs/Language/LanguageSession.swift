@@ -57,6 +57,10 @@ public struct LMConfig: Codable, Equatable, Sendable {
     public var lr: Float = 3e-3, minLR: Float = 3e-4, weightDecay: Float = 0.1, clip: Float = 1
     /// GPT residual dropout (nil or 0: off; optional so older session files still load).
     public var dropout: Float? = nil
+    /// A DeepSeekMoE feed-forward in every GPT block (nil: dense SwiGLU).
+    public var moe: MoEConfig? = nil
+    /// Simulated FP8 GEMM inputs in the GPT blocks' Linear layers (nil or false: FP32).
+    public var fp8: Bool? = nil
     public var seed: UInt64 = 1
     public var evalEvery = 100, evalBatches = 8, checkpointEvery = 250
     public var valFraction: Float = 0.1
@@ -77,6 +81,16 @@ public struct LMConfig: Codable, Equatable, Sendable {
             c.layers = 2
             c.width = 256
             c.lr = 3e-3
+        case "moe":
+            // 8 routed experts (top-2) and 1 shared, each expert a third of the dense MLP's hidden
+            // width: the same active parameters per token as the dense GPT.
+            var m = MoEConfig()
+            m.expertHidden =
+                GPTConfig(vocabSize: 1, contextLength: 1, layers: 1, heads: 4, width: c.width).mlpHidden / 3
+            m.biasUpdate = 0.01
+            c.moe = m
+        case "fp8":
+            c.fp8 = true
         case "chat":
             c.corpus = .dialogue
             c.corpusDocuments = 30000
@@ -105,6 +119,10 @@ public struct StepMetrics: Codable, Equatable, Sendable {
     public var layerGradNorms: [String: Float]
     public var clipped: Bool
     public var skipped: Bool
+    /// MoE GPT: each layer's expert loads as multiples of the mean (1 = balanced), and the balance
+    /// loss added to the cross-entropy (nil for dense models).
+    public var expertLoad: [[Float]]? = nil
+    public var balanceLoss: Float? = nil
 }
 
 public enum SessionEvent: Equatable, Sendable {
@@ -244,6 +262,11 @@ public final class LanguageSession {
         }
         try check(c.bpeVocab >= 256 && c.bpeVocab <= 65536, "bpe vocabulary must be 256…65536, got \(c.bpeVocab)")
         try check((c.dropout ?? 0) >= 0 && (c.dropout ?? 0) < 1, "dropout must be in [0, 1)")
+        if let m = c.moe {
+            try check(c.model == .gpt, "mixture of experts needs a GPT")
+            do { try m.validate() } catch { throw SessionError.config("\(error)") }
+        }
+        try check(c.fp8 != true || c.model == .gpt, "FP8 training needs a GPT")
     }
 
     static func corpusBytes(_ c: LMConfig) throws -> [UInt8] {
@@ -270,6 +293,8 @@ public final class LanguageSession {
                 vocabSize: vocab, contextLength: c.context, layers: c.layers, heads: c.heads, kvHeads: c.kvHeads,
                 width: c.width)
             g.dropout = c.dropout ?? 0
+            g.moe = c.moe
+            g.fp8 = c.fp8
             return GPT(g, seed: c.seed)
         case .lstm:
             return RNNLM(
@@ -310,12 +335,20 @@ public final class LanguageSession {
         (model as? GPT)?.seedDropout(config.seed &* 31 &+ UInt64(step))
         model.train(true)
         model.zeroGrad()
-        let loss = model.logits(x, batch: config.batch).crossEntropy(y)
+        var loss = model.logits(x, batch: config.batch).crossEntropy(y)
         var value = loss.item()
         if injectNaN.remove(step) != nil { value = .nan }
         var m = StepMetrics(
             step: step, loss: value, valLoss: nil, lr: learningRate, tokensPerSecond: 0, gradNorm: .nan,
             layerGradNorms: [:], clipped: false, skipped: false)
+        let gpt = model as? GPT
+        if let g = gpt, !g.moeLayers.isEmpty {
+            m.expertLoad = g.moeLayers.map(\.lastRouting.relativeLoad)
+            if let b = g.balanceLoss {
+                m.balanceLoss = b.item()
+                loss = loss + b
+            }
+        }
         if value.isFinite {
             loss.backward()
             m.layerGradNorms = layerNorms()
@@ -326,6 +359,7 @@ public final class LanguageSession {
         case .stepped:
             optimizer.learningRate = learningRate
             optimizer.step()
+            gpt?.updateRouterBiases()
             step += 1
         case .skipped, .diverged:
             m.skipped = true

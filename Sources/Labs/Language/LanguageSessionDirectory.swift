@@ -54,8 +54,9 @@ public enum LanguageSessionDirectory {
             files.append(
                 (
                     "model.safetensors",
+                    // Parameters and buffers (a MoE layer's router biases are a buffer).
                     try SafetensorsWriter.encode(
-                        named.map { .init($0.0, $0.1) },
+                        s.model.namedState().map { .init($0.0, $0.1) },
                         metadata: ["step": stepS, "format": format])
                 ))
             var opt: [SafetensorsWriter.Item] = []

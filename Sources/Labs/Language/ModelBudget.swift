@@ -6,7 +6,8 @@ import Foundation
 import Models
 
 public enum ModelBudget {
-    /// Exact parameter count of the model `makeModel` builds.
+    /// Exact parameter count of the model `makeModel` builds (a MoE layer's router biases included:
+    /// they are in its checkpoint).
     public static func parameterCount(_ c: LMConfig, vocab: Int) -> Int {
         let C = c.width
         let L = c.layers
@@ -16,7 +17,11 @@ public enum ModelBudget {
                 vocabSize: vocab, contextLength: c.context, layers: L, heads: c.heads, kvHeads: c.kvHeads,
                 width: C)
             let attention = C * (g.heads + 2 * g.kvHeads) * g.headDim + C * C
-            let mlp = 3 * C * g.mlpHidden
+            var mlp = 3 * C * g.mlpHidden
+            if let m = c.moe {
+                let E = m.routedExperts
+                mlp = E * C + E + 3 * C * m.expertHidden * (E + m.sharedExperts)
+            }
             return vocab * C + L * (2 * C + attention + mlp) + C
         case .lstm, .gru:
             let gates = c.model == .lstm ? 4 : 3

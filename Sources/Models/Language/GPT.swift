@@ -20,6 +20,11 @@ public struct GPTConfig: Codable, Equatable, Sendable {
     public var checkpointBlocks: Bool
     /// Dropout on each residual branch while training (0: off).
     public var dropout: Float = 0
+    /// A DeepSeekMoE feed-forward in every block instead of the dense SwiGLU (nil: dense).
+    public var moe: MoEConfig? = nil
+    /// Simulated FP8 (E4M3, fine-grained scaling) inputs to the blocks' Linear layers; the embedding,
+    /// the output head, the router, norms and attention stay FP32, as in DeepSeek-V3.
+    public var fp8: Bool? = nil
 
     public init(
         vocabSize: Int, contextLength: Int, layers: Int, heads: Int, kvHeads: Int? = nil, width: Int,
@@ -39,10 +44,13 @@ public struct GPTConfig: Codable, Equatable, Sendable {
     public var headDim: Int { width / heads }
 }
 
-/// One pre-norm block: x + Attn(RMSNorm(x)), then + SwiGLU(RMSNorm(·)).
+/// One pre-norm block: x + Attn(RMSNorm(x)), then + SwiGLU(RMSNorm(·)) — or + DeepSeekMoE(RMSNorm(·)).
 public final class GPTBlock: Module {
     public let attnNorm: RMSNorm, qkv: Linear, proj: Linear
-    public let mlpNorm: RMSNorm, gate: Linear, up: Linear, down: Linear
+    public let mlpNorm: RMSNorm
+    /// The dense SwiGLU (nil in a MoE block).
+    public let gate: Linear?, up: Linear?, down: Linear?
+    public let moe: DeepSeekMoE?
     let config: GPTConfig
 
     public init(_ c: GPTConfig, rng: inout RNG) {
@@ -51,9 +59,18 @@ public final class GPTBlock: Module {
         qkv = Linear(c.width, (c.heads + 2 * c.kvHeads) * c.headDim, bias: false, rng: &rng)
         proj = Linear(c.width, c.width, bias: false, rng: &rng)
         mlpNorm = RMSNorm(c.width)
-        gate = Linear(c.width, c.mlpHidden, bias: false, rng: &rng)
-        up = Linear(c.width, c.mlpHidden, bias: false, rng: &rng)
-        down = Linear(c.mlpHidden, c.width, bias: false, rng: &rng)
+        if let m = c.moe {
+            moe = DeepSeekMoE(width: c.width, m, rng: &rng)
+            (gate, up, down) = (nil, nil, nil)
+        } else {
+            moe = nil
+            gate = Linear(c.width, c.mlpHidden, bias: false, rng: &rng)
+            up = Linear(c.width, c.mlpHidden, bias: false, rng: &rng)
+            down = Linear(c.mlpHidden, c.width, bias: false, rng: &rng)
+        }
+        if c.fp8 == true {
+            for l in [qkv, proj] + [gate, up, down].compactMap({ $0 }) + (moe?.linears ?? []) { l.fp8 = true }
+        }
     }
 
     /// Queries [B, H, T, D], keys and values [B, Hkv, T, D] (rotated) of the attention sub-layer.
@@ -92,7 +109,12 @@ public final class GPTBlock: Module {
         }
         let x1 = x + attn
         let m = mlpNorm(x1)
-        var mlp = down(gate(m).silu() * up(m))
+        var mlp: Tensor
+        if let moe {
+            mlp = moe(m, sequences: B)
+        } else {
+            mlp = down!(gate!(m).silu() * up!(m))
+        }
         if config.dropout > 0 && isTraining, var r = dropoutRNG {
             mlp = mlp.dropout(config.dropout, rng: &r)
             dropoutRNG = r
@@ -152,6 +174,18 @@ public final class GPT: Module, LanguageModel {
     }
 
     public func makeDecoder() -> IncrementalDecoder { GPTDecoder(self) }
+
+    /// The MoE layers (empty for a dense GPT).
+    public var moeLayers: [DeepSeekMoE] { blocks.compactMap(\.moe) }
+
+    /// The balance losses of the last forward's MoE layers (nil when none adds one).
+    public var balanceLoss: Tensor? {
+        let parts = moeLayers.compactMap(\.lastBalanceLoss)
+        return parts.isEmpty ? nil : parts.dropFirst().reduce(parts[0], +)
+    }
+
+    /// Auxiliary-loss-free balancing's bias step in every MoE layer (after each optimizer step).
+    public func updateRouterBiases() { for m in moeLayers { m.updateBias() } }
 
     /// Attention probabilities [T, T] of (layer, head) on a short probe sequence — what heatmaps show.
     public func attentionProbabilities(_ tokens: [Int], layer: Int, head: Int) -> Tensor {

@@ -46,6 +46,15 @@ struct TrainLanguage: ParsableArguments {
     @Option(help: "Print a sample every N steps (0: never).") var sampleEvery = 0
     @Option(help: "With --json, emit the probe's attention maps (all layers and heads) every N steps (GPT; 0: never).")
     var attentionEvery = 0
+    @Option(help: "MoE GPT: routed experts per layer.") var experts: Int?
+    @Option(help: "MoE GPT: shared experts per layer.") var sharedExperts: Int?
+    @Option(help: "MoE GPT: routed experts each token uses.") var topK: Int?
+    @Option(help: "MoE GPT: hidden width of each expert.") var expertHidden: Int?
+    @Option(help: "MoE GPT: load balancing: none, aux-loss or aux-free.") var balancing: MoEBalancing?
+    @Option(help: "MoE GPT: aux-free bias step γ.") var biasUpdate: Float?
+    @Option(help: "MoE GPT: weight α of the auxiliary balance loss (aux-loss).") var auxWeight: Float?
+    @Option(help: "MoE GPT: weight of the sequence-wise balance loss (with aux-free).") var sequenceAuxWeight: Float?
+    @Flag(help: "Simulated FP8 (E4M3, fine-grained scaling) GEMM inputs in the GPT blocks.") var fp8 = false
     @Flag(help: "JSON lines: step, eval, skipped, rollback, sample, done and error events.") var json = false
     @Flag(help: "Replace a session already saved in --out.") var force = false
 
@@ -115,6 +124,24 @@ struct TrainLanguage: ParsableArguments {
         if let v = evalEvery { c.evalEvery = v }
         if let v = dropout { c.dropout = v }
         if let v = checkpointEvery { c.checkpointEvery = v }
+        let moeFlags: [Any?] = [
+            experts, sharedExperts, topK, expertHidden, balancing, biasUpdate, auxWeight, sequenceAuxWeight,
+        ]
+        if moeFlags.contains(where: { $0 != nil }) {
+            guard var m = c.moe else {
+                throw CLIError("--experts, --top-k, --balancing… configure a MoE GPT: use 'orrery train moe'")
+            }
+            if let v = experts { m.routedExperts = v }
+            if let v = sharedExperts { m.sharedExperts = v }
+            if let v = topK { m.topK = v }
+            if let v = expertHidden { m.expertHidden = v }
+            if let v = balancing { m.balancing = v }
+            if let v = biasUpdate { m.biasUpdate = v }
+            if let v = auxWeight { m.auxWeight = v }
+            if let v = sequenceAuxWeight { m.sequenceAuxWeight = v }
+            c.moe = m
+        }
+        if fp8 { c.fp8 = true }
         return try LanguageSession(config: c, directory: out)
     }
 
@@ -237,6 +264,11 @@ struct TrainLanguage: ParsableArguments {
                 "tokens_per_s": m.tokensPerSecond, "grad_norm": Double(m.gradNorm), "clipped": m.clipped,
             ]
             if m.skipped { o["skipped"] = true }
+            if let loads = m.expertLoad {
+                o["expert_load"] = loads.map { $0.map(Double.init) }
+                o["max_over_mean_load"] = loads.map { Double($0.max() ?? 0) }
+            }
+            if let b = m.balanceLoss { o["balance_loss"] = Double(b) }
             print(JSONLine.encode(o))
             if let v = m.valLoss { print(JSONLine.encode(["type": "eval", "step": m.step, "val_loss": Double(v)])) }
         }
@@ -303,6 +335,24 @@ struct TrainGPT: ParsableCommand {
     func run() throws { try options.run(preset: "gpt") }
 }
 
+struct TrainMoE: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "moe",
+        abstract:
+            "Train a DeepSeekMoE GPT: 8 routed experts (top-2) + 1 shared per layer, auxiliary-loss-free balancing "
+            + "(the dense GPT's active parameters).")
+    @OptionGroup var options: TrainLanguage
+    func run() throws { try options.run(preset: "moe") }
+}
+
+struct TrainFP8: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fp8",
+        abstract: "Train the GPT with simulated FP8 (E4M3, 1×128 / 128×128 scaling) GEMM inputs, as DeepSeek-V3.")
+    @OptionGroup var options: TrainLanguage
+    func run() throws { try options.run(preset: "fp8") }
+}
+
 struct TrainLSTM: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "lstm", abstract: "Train an LSTM language model.")
     @OptionGroup var options: TrainLanguage
@@ -324,3 +374,4 @@ struct TrainChat: ParsableCommand {
 }
 
 extension TokenizerKind: ExpressibleByArgument {}
+extension MoEBalancing: ExpressibleByArgument {}
