@@ -71,8 +71,12 @@ public struct OADConfig: Codable, Equatable, Sendable {
             "OadTR reads \(oadtr.features) features, the stream has \(stream.features)")
         try check(oadtr.classes == ActionStream.classes, "OadTR must have \(ActionStream.classes) classes")
         try check(
-            trainFrames >= 2 * oadtr.history && trainFrames <= 5_000_000, "train frames must be 2·history…5000000")
-        try check(testFrames >= 16 && testFrames <= 1_000_000, "test frames must be 16…1000000")
+            trainFrames >= 2 * oadtr.history && trainFrames <= 1_000_000,
+            "train frames must be \(2 * oadtr.history)…1000000 (twice the history at least), got \(trainFrames)")
+        let minTest = Swift.max(16, 2 * (oadtr.history + oadtr.anticipation))
+        try check(
+            testFrames >= minTest && testFrames <= 100_000,
+            "test frames must be \(minTest)…100000 (twice history + anticipation at least), got \(testFrames)")
         try check(steps >= 1 && steps <= 10_000_000, "steps must be 1…10000000, got \(steps)")
         try check(batch >= 1 && batch <= 4096, "batch must be 1…4096, got \(batch)")
         try check(batch >= oadtr.history, "batch (labelled frames per step) must be ≥ history \(oadtr.history)")
@@ -153,7 +157,14 @@ public final class OADTrainer {
     var rnnState: RecurrentState?
     var cursor = 0
     /// The training stream being read, its epoch, and the frames read from it.
-    public private(set) var train: ActionStream
+    /// The current epoch's stream (built at the first training step: scoring alone never needs it).
+    public var train: ActionStream {
+        if let s = trainStream { return s }
+        let s = data.train(epoch: epoch)
+        trainStream = s
+        return s
+    }
+    var trainStream: ActionStream?
     public private(set) var epoch = 0
     var framesRead = 0
     /// Time spent in training steps (the budget comparison reports it).
@@ -184,14 +195,13 @@ public final class OADTrainer {
         schedule = WarmupCosine(
             peak: config.lr, warmup: Swift.min(100, config.steps / 10), total: config.steps, minLR: config.lr / 10)
         rng = RNG(seed: config.seed &+ 9)
-        train = self.data.train(epoch: 0)
     }
 
     /// Moves to the next epoch's stream once this one's frames have all been read.
     func nextEpochIfRead() {
         guard framesRead >= train.frames else { return }
         epoch += 1
-        train = data.train(epoch: epoch)
+        trainStream = nil
         framesRead = 0
         cursor = 0
         rnnState = nil

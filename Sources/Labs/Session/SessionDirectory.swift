@@ -37,7 +37,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         case .notASession(let d): return "not a session directory: no CURRENT or config.json (\(d))"
         case .notADirectory(let d): return "session path exists and is not a directory (\(d))"
         case .alreadyExists(let d):
-            return "a session is already saved there; continue it with --resume, or pass --force to replace it (\(d))"
+            return
+                "a session is already saved there; pass --force to replace it (language lab: or --resume to continue it) (\(d))"
         case .notEmpty(let d): return "directory is not empty and holds no session; choose a new or empty one (\(d))"
         case .missingFile(let d, let f): return "session has no \(f) (\(d))"
         case .unreadable(let d, let f, let r): return "cannot read \(f): \(r) (\(d))"

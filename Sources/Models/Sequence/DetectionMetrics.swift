@@ -40,7 +40,7 @@ public enum DetectionMetrics {
     }
 
     /// Per-class AP of classes 1..<K (index 0, background, is nil) and their mean over classes that
-    /// have positives.
+    /// have positives (NaN when no class has any: there is nothing to score).
     public static func meanAveragePrecision(probabilities: [[Float]], labels: [Int]) -> (
         mAP: Double, perClass: [Double?]
     ) {
@@ -51,7 +51,7 @@ public enum DetectionMetrics {
             per.append(averagePrecision(scores: probabilities.map { $0[c] }, positives: labels.map { $0 == c }))
         }
         let present = per.compactMap { $0 }
-        return (present.isEmpty ? 0 : present.reduce(0, +) / Double(present.count), per)
+        return (present.isEmpty ? .nan : present.reduce(0, +) / Double(present.count), per)
     }
 
     /// Fraction of frames whose most probable class is the label.

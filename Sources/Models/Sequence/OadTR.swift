@@ -38,13 +38,16 @@ public struct OadTRConfig: Codable, Equatable, Sendable {
         try check(features >= 1 && features <= 4096, "features must be 1…4096, got \(features)")
         try check(classes >= 2 && classes <= 1000, "classes must be 2…1000, got \(classes)")
         try check(width >= 4 && width <= 1024, "width must be 4…1024, got \(width)")
-        try check(heads >= 1 && width % heads == 0, "heads must divide the width (\(width) by \(heads))")
+        try check(heads >= 1 && heads <= width, "heads must be 1…width (\(width)), got \(heads)")
+        try check(width % heads == 0, "heads must divide the width (\(width) by \(heads))")
         try check((1...12).contains(encoderLayers), "encoder layers must be 1…12, got \(encoderLayers)")
         try check((1...12).contains(decoderLayers), "decoder layers must be 1…12, got \(decoderLayers)")
         try check((1...1024).contains(history), "history must be 1…1024 frames, got \(history)")
         try check((1...256).contains(anticipation), "anticipation must be 1…256 frames, got \(anticipation)")
         try check((1...8).contains(mlpRatio), "MLP ratio must be 1…8, got \(mlpRatio)")
-        try check(anticipationWeight >= 0 && anticipationWeight.isFinite, "anticipation weight must be ≥ 0")
+        try check(
+            anticipationWeight >= 0 && anticipationWeight <= 100,
+            "anticipation weight must be 0…100, got \(anticipationWeight)")
     }
 }
 

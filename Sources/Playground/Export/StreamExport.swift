@@ -75,8 +75,8 @@ extension ImageExport {
             y += 24
         }
         c.fill(nowX, 26, 1, y - 26, (0, 0, 0))
-        _ = c.text("now", nowX - 8, y + 2, (0, 0, 0))
-        _ = c.text("ahead", nowX + 2 * px, y + 2, (0, 0, 0))
+        _ = c.text("now", nowX - 20, y + 2, (0, 0, 0))
+        _ = c.text("ahead", nowX + 4, y + 2, (0, 0, 0))
         // Legend.
         var lx = 8
         let ly = height - 18

@@ -23,6 +23,9 @@ public struct LinePlot: Widget, Sendable {
     public var monochrome = false
     /// Label the x axis with integers (steps).
     public var integerX = true
+    /// Fixed axis ranges (nil: from the data). A fixed y range is drawn as given, without padding.
+    public var xRange: ClosedRange<Double>?
+    public var yRange: ClosedRange<Double>?
     public static let markers: [Unicode.Scalar] = ["o", "x", "+", "*", "#", "@"]
     public init(series: [Series], logY: Bool = false, smoothing: Double = 0) {
         self.series = series
@@ -61,16 +64,20 @@ public struct LinePlot: Widget, Sendable {
             buf.text(area.x, area.y, "waiting for data…", Style(fg: ctx.theme.dim), maxWidth: area.width)
             return
         }
-        var (x0, x1) = (all.map(\.0).min()!, all.map(\.0).max()!)
+        var (x0, x1) = xRange.map { ($0.lowerBound, $0.upperBound) } ?? (all.map(\.0).min()!, all.map(\.0).max()!)
         var (y0, y1) = (all.map(\.1).min()!, all.map(\.1).max()!)
         if x1 == x0 { x1 = x0 + 1 }
-        if y1 == y0 {
-            y0 -= 0.5
-            y1 += 0.5
+        if let r = yRange, r.upperBound > r.lowerBound {
+            (y0, y1) = (r.lowerBound, r.upperBound)
+        } else {
+            if y1 == y0 {
+                y0 -= 0.5
+                y1 += 0.5
+            }
+            let pad = (y1 - y0) * 0.05
+            y0 = y0 >= 0 ? Swift.max(0, y0 - pad) : y0 - pad
+            y1 += pad
         }
-        let pad = (y1 - y0) * 0.05
-        y0 = y0 >= 0 ? Swift.max(0, y0 - pad) : y0 - pad
-        y1 += pad
         let dotsW = plot.width * 2
         let dotsH = plot.height * 4
         var bits = [UInt8](repeating: 0, count: plot.width * plot.height)

@@ -10,13 +10,13 @@ public final class SequenceConfigureScreen: SettingsFormScreen {
 
     public init() {
         let pairs: [(String, [OADModelKind])] = [
-            ("OadTR vs GRU", [.oadtr, .gru]), ("OadTR vs LSTM", [.oadtr, .lstm]),
-            ("OadTR vs GRU vs LSTM", [.oadtr, .gru, .lstm]), ("OadTR alone", [.oadtr]),
+            ("OadTR+GRU", [.oadtr, .gru]), ("OadTR+LSTM", [.oadtr, .lstm]), ("all three", [.oadtr, .gru, .lstm]),
+            ("OadTR", [.oadtr]),
         ]
         settings = [
             Setting(name: "detectors", choices: pairs.map { p in (p.0, { $0.models = p.1 }) }, index: 0),
             Setting(
-                name: "OadTR ablation",
+                name: "ablation",
                 choices: OADAblation.allCases.map { a in (a.rawValue, { $0.oad.oadtr = a.apply($0.oad.oadtr) }) },
                 index: 0),
             Setting(
@@ -51,9 +51,11 @@ public final class SequenceConfigureScreen: SettingsFormScreen {
         let c = config
         let o = c.oad.oadtr
         let what =
-            "OadTR \(o.encoderLayers)+\(o.decoder ? o.decoderLayers : 0) layers × \(o.width), history \(o.history), "
-            + "anticipating \(o.decoder ? o.anticipation : 0) frames; baselines with the same parameter count; "
-            + "\(c.oad.steps) steps of \(c.oad.batch) × \(o.history) frames each."
+            "OadTR \(o.encoderLayers) encoder layers × \(o.width), history \(o.history) frames, "
+            + (o.decoder ? "a decoder anticipating \(o.anticipation) frames" : "no decoder")
+            + (o.taskToken ? "" : ", no task token") + (o.positionEncoding ? "" : ", no position encoding")
+            + "; recurrent baselines with its parameter count; \(c.oad.steps) steps, each learning from "
+            + "\(c.oad.batch) labelled frames."
         renderSettings(
             settings.map { ($0.name, $0.label, $0.choices.map(\.label)) }, selected: selected,
             title: ctx.pick("Sequence lab — configure", "Sequence lab - configure"),

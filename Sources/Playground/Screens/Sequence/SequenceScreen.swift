@@ -68,7 +68,7 @@ public final class SequenceScreen: Screen {
                 me.playing = false
                 r.send(.lab(.play(frames: 1)))
             },
-            KeyBinding([.char("+"), .char("=")], "+/-", "play faster / slower", footer: true) { app in
+            KeyBinding([.char("+"), .char("=")], "+", "play faster (-: slower)", footer: true) { app in
                 guard let me = app.top as? SequenceScreen else { return }
                 me.speed = min(32, me.speed * 2)
             },
@@ -105,7 +105,7 @@ public final class SequenceScreen: Screen {
             try PNGExport.write(base + ".png", width: img.0, height: img.1, rgb: img.2)
             var wrote = [base + ".png"]
             let series = s.detectors.enumerated().compactMap { i, d -> Series? in
-                d.evals.isEmpty
+                d.evals.count < 2
                     ? nil
                     : Series(
                         name: d.kind.title, points: d.evals.map { ($0.step, $0.mAP) },
@@ -234,6 +234,18 @@ public final class SequenceScreen: Screen {
             }
             y += 1
         }
+        // What the rows mean, when a row can be spared for it.
+        let rowsLeft = a.y + a.height - y
+        let n = max(1, s.detectors.count)
+        if rowsLeft >= 1 && ((rowsLeft - 1) / n >= 4 || rowsLeft / n < 4) {
+            let T = s.attention.count
+            buf.text(
+                a.x, y,
+                "attn: OadTR's task-token attention, last \(T) frames \(ctx.pick("·", "-")) ahead: next \(ahead), "
+                    + "truth / OadTR's guess \(ctx.pick("·", "-")) a column per frame",
+                Style(fg: ctx.theme.faint), maxWidth: a.width)
+            y += 1
+        }
         // Probability traces, one plot per detector, sharing what rows are left.
         let left = a.y + a.height - y
         guard left >= 4, !s.detectors.isEmpty else { return }
@@ -255,6 +267,9 @@ public final class SequenceScreen: Screen {
             }
             var plot = LinePlot(series: series)
             plot.monochrome = ctx.colors == 0
+            // The window's frames on x (aligned with the bands above), probabilities 0…1 on y.
+            plot.xRange = Double(s.now - shownW + 1)...Double(max(s.now, s.now - shownW + 2))
+            plot.yRange = 0...1
             plot.render(plotArea, into: &buf, ctx.widgets)
         }
     }
@@ -280,10 +295,10 @@ public final class SequenceScreen: Screen {
         if let d = s.detectors.first(where: { $0.kind == .oadtr }), let e = d.lastEval, !e.anticipation.isEmpty,
             y < a.y + a.height
         {
+            // Compact: per cent right at +1, +2, … (the whole list fits 80 columns for ℓ = 8).
             let text =
-                "anticipation acc "
-                + e.anticipation.enumerated().map { String(format: "+%d %.2f", $0.offset + 1, $0.element) }
-                .joined(separator: " ")
+                "ahead +1…+\(e.anticipation.count): "
+                + e.anticipation.map { String(format: "%.0f", $0 * 100) }.joined(separator: " ") + "%"
             y += buf.wrapped(a.x, y, text, width: a.width, maxLines: a.y + a.height - y, Style(fg: ctx.theme.label))
         }
         // AP per class, when there is room for the header and every detector.

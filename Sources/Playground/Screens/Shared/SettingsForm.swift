@@ -53,8 +53,11 @@ func renderSettings(
     _ r: Rect, _ buf: inout Buffer, _ ctx: RenderContext
 ) {
     let inner = buf.box(r, title: title, glyphs: ctx.glyphs, focused: true)
-    let valueX = inner.x + 18
-    let rangeX = inner.x + 34
+    // Columns wide enough for the longest name and value (at least the classic 18 / 34).
+    let nameW = rows.map { $0.name.count }.max() ?? 0
+    let valueW = rows.map { r in r.choices.map(\.count).max() ?? r.value.count }.max() ?? 0
+    let valueX = inner.x + Swift.max(18, 4 + nameW + 2)
+    let rangeX = Swift.max(inner.x + 34, valueX + valueW + 6)
     for (i, row) in rows.enumerated() {
         let sel = i == selected
         let y = inner.y + 1 + i

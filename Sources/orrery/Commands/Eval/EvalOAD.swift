@@ -15,12 +15,13 @@ struct EvalOAD: ParsableCommand {
     @OptionGroup var common: CommonOptions
     @Option(help: "A sequence-lab session directory (default: the shipped detectors).") var checkpoint: String?
     @Flag(help: "Train every variant from scratch with the same budget and compare them.") var study = false
-    @Option(help: "Training steps of each variant (--study).") var steps = 1500
-    @Option(help: "Seed of the weights and batches (--study).") var seed: UInt64 = 1
+    @Option(help: "Training steps of each variant (--study).") var steps: Int?
+    @Option(help: "Seed of the weights and batches (--study).") var seed: UInt64?
     @Flag(help: "JSON: one object per detector, then a done object.") var json = false
 
     func validate() throws {
-        guard (1...1_000_000).contains(steps) else { throw ValidationError("--steps must be 1…1000000") }
+        if let s = steps, !(1...1_000_000).contains(s) { throw ValidationError("--steps must be 1…1000000, got \(s)") }
+        if !study && (steps != nil || seed != nil) { throw ValidationError("--steps and --seed belong to --study") }
         if study && checkpoint != nil { throw ValidationError("--study trains from scratch; drop --checkpoint") }
     }
 
@@ -31,13 +32,20 @@ struct EvalOAD: ParsableCommand {
         var rows: [(name: String, trainer: OADTrainer, eval: OADEvaluation)] = []
         if study {
             var base = SequenceLabConfig().oad
-            base.steps = steps
-            base.seed = seed
+            base.steps = steps ?? base.steps
+            base.seed = seed ?? base.seed
             let data = OADData(base)
+            if json {
+                print(
+                    JSONLine.encode([
+                        "type": "start", "variants": 7, "steps": steps, "train_frames": base.trainFrames,
+                        "test_frames": base.testFrames, "batch": base.batch,
+                    ]))
+            }
             var variants: [(String, OADModelKind, OADAblation)] = [("OadTR", .oadtr, .none)]
             for a in OADAblation.allCases where a != .none { variants.append(("OadTR \(a.rawValue)", .oadtr, a)) }
             variants += [("GRU", .gru, .none), ("LSTM", .lstm, .none)]
-            let progress = Progress(total: variants.count * steps, label: "study", enabled: !json)
+            let progress = Progress(total: variants.count * base.steps, label: "study", enabled: !json)
             for (i, (name, kind, ablation)) in variants.enumerated() {
                 var c = base
                 c.oadtr = ablation.apply(c.oadtr)
@@ -50,7 +58,7 @@ struct EvalOAD: ParsableCommand {
                     t.trainStep()
                     if t.divergence.diverged { throw CLIError("\(name): training diverged at step \(t.step)") }
                     if interruptRequested != 0 { throw CLIError("interrupted during \(name) at step \(t.step)") }
-                    progress.update(i * steps + t.step, detail: name)
+                    progress.update(i * base.steps + t.step, detail: name)
                 }
                 let e = t.evaluate()
                 rows.append((name, t, e))
@@ -68,9 +76,11 @@ struct EvalOAD: ParsableCommand {
             do { lab = try ShippedSequenceModels.detectors(checkpoint: checkpoint) } catch {
                 throw CLIError("\(error)")
             }
-            lab.evaluate()
-            for (t, e) in zip(lab.trainers, lab.latestEvaluations) {
-                guard let e else { continue }
+            // One detector at a time, so Ctrl-C or SIGTERM ends the run between them.
+            for t in lab.trainers {
+                if interruptRequested != 0 { throw CLIError("interrupted") }
+                let e = t.evaluate()
+                if interruptRequested != 0 { throw CLIError("interrupted") }
                 rows.append((t.kind.title, t, e))
                 if json {
                     var o = OADReport.json(t, e)

@@ -11,7 +11,11 @@ extension OADModelKind: ExpressibleByArgument {}
 /// `orrery train oad|oad-gru|oad-lstm`: online action detection on the synthetic action stream.
 struct OADTrainOptions: ParsableArguments {
     @OptionGroup var train: ImageTrainOptions
-    @Option(help: "OadTR width (embedding and transformer).") var width: Int?
+    @Option(
+        help: ArgumentHelp(
+            "OadTR width (embedding and transformer). The GRU/LSTM baselines are sized to OadTR's parameter "
+                + "count, so the OadTR flags set their size too."))
+    var width: Int?
     @Option(help: "OadTR attention heads.") var heads: Int?
     @Option(help: "OadTR encoder layers.") var encoderLayers: Int?
     @Option(help: "OadTR decoder layers.") var decoderLayers: Int?
@@ -28,6 +32,9 @@ struct OADTrainOptions: ParsableArguments {
     @Option(help: "Score on the held-out stream every N steps.") var evalEvery: Int?
 
     func config(_ kind: OADModelKind) throws -> SequenceLabConfig {
+        if kind != .oadtr && ablation != .none {
+            throw CLIError("--ablation changes OadTR; train it with 'orrery train oad --ablation \(ablation.rawValue)'")
+        }
         var c = SequenceLabConfig()
         var o = c.oad
         o.seed = train.seed
@@ -97,6 +104,7 @@ struct OADTrainOptions: ParsableArguments {
             for (t, e) in zip(lab.trainers, lab.latestEvaluations) {
                 var o = OADReport.json(t, e)
                 o["type"] = "eval"
+                o["step"] = t.step
                 print(JSONLine.encode(o))
             }
             print(
@@ -115,7 +123,7 @@ struct OADTrainOptions: ParsableArguments {
                         format: "\(t.kind.title): %.1f s training (%.1f ms/step)", t.trainSeconds,
                         t.trainSeconds * 1000 / Double(max(1, t.step))))
             }
-            OADReport.table(zip(lab.trainers, lab.latestEvaluations).map { ($0.0.describe, $0.1) })
+            OADReport.table(zip(lab.trainers, lab.latestEvaluations).map { ($0.0.kind.title, $0.1) })
             if let o = train.out { print("saved to \(o)") }
         }
         if train.png != nil {
@@ -146,21 +154,28 @@ enum OADReport {
 
     static func table(_ rows: [(String, OADEvaluation?)]) {
         let names = ActionStream.classNames.dropFirst()
-        print(
-            "held-out stream     mAP    acc   latency missed   "
-                + names.map { $0.padding(toLength: 6, withPad: " ", startingAt: 0) }.joined(separator: " "))
+        let w = max(12, (rows.map { $0.0.count }.max() ?? 0) + 2)
+        func pad(_ s: String, _ n: Int) -> String { s.padding(toLength: n, withPad: " ", startingAt: 0) }
+        func num(_ v: Double, _ f: String) -> String {
+            v.isFinite ? String(format: f, v) : pad("", String(format: f, 0.0).count - 1) + "-"
+        }
+        print(pad("held-out", w) + "   mAP    acc latency missed  " + names.map { pad($0, 6) }.joined(separator: " "))
         for (name, e) in rows {
             guard let e else { continue }
-            let label = String(name.prefix(18)).padding(toLength: 18, withPad: " ", startingAt: 0)
             let ap = e.perClass.dropFirst().map { $0.map { String(format: "%6.3f", $0) } ?? "     -" }.joined(
                 separator: " ")
             print(
-                label + String(format: " %6.3f %6.3f %6.1f  %5.1f%%  ", e.mAP, e.accuracy, e.latency, e.missed * 100)
-                    + ap)
+                pad(name, w) + num(e.mAP, "%6.3f") + " " + num(e.accuracy, "%6.3f") + " " + num(e.latency, "%7.1f")
+                    + " " + String(format: "%5.1f%%", e.missed * 100) + "  " + ap)
         }
-        for (name, e) in rows where !(e?.anticipation.isEmpty ?? true) {
-            let a = e!.anticipation.enumerated().map { String(format: "+%d %.2f", $0.offset + 1, $0.element) }
-            print("\(name.prefix(18)) anticipation accuracy: " + a.joined(separator: "  "))
+        for (name, e) in rows {
+            guard let e, !e.anticipation.isEmpty else { continue }
+            let shown = e.anticipation.prefix(16).enumerated().map {
+                String(format: "+%d %.2f", $0.offset + 1, $0.element)
+            }
+            print(
+                "\(name) anticipation accuracy: " + shown.joined(separator: "  ")
+                    + (e.anticipation.count > 16 ? "  …" : ""))
         }
     }
 }
