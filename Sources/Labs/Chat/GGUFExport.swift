@@ -33,8 +33,9 @@ public enum GGUFExport {
             throw GGUFExportError.notExportable("weights can be written as f32, f16 or q8_0, not \(type)")
         }
         let c = model.config
-        if c.moe != nil {
-            throw GGUFExportError.notExportable("a mixture-of-experts GPT has no llama layout; export dense models")
+        if c.moe != nil || c.mla != nil {
+            throw GGUFExportError.notExportable(
+                "a GPT with mixture of experts or latent attention has no llama layout; export dense MHA models")
         }
         if type == .q8_0 {
             for (what, n) in [("width", c.width), ("MLP width", c.mlpHidden)] where n % 32 != 0 {
@@ -67,12 +68,12 @@ public enum GGUFExport {
         let (H, KV, D) = (c.heads, c.kvHeads, c.headDim)
         for (i, b) in model.blocks.enumerated() {
             let p = "blk.\(i)."
-            let parts = b.qkv.weight.split([H * D, KV * D, KV * D], dim: 0)
+            let parts = b.qkv!.weight.split([H * D, KV * D, KV * D], dim: 0)
             vector(p + "attn_norm.weight", b.attnNorm.weight)
             matrix(p + "attn_q.weight", interleaveRotaryRows(parts[0], heads: H, headDim: D))
             matrix(p + "attn_k.weight", interleaveRotaryRows(parts[1], heads: KV, headDim: D))
             matrix(p + "attn_v.weight", parts[2])
-            matrix(p + "attn_output.weight", b.proj.weight)
+            matrix(p + "attn_output.weight", b.proj!.weight)
             vector(p + "ffn_norm.weight", b.mlpNorm.weight)
             matrix(p + "ffn_gate.weight", b.gate!.weight)
             matrix(p + "ffn_up.weight", b.up!.weight)
@@ -144,21 +145,21 @@ public enum GGUFExport {
 public enum HuggingFaceExport {
     public static func write(model: GPT, to dir: String) throws {
         let c = model.config
-        if c.moe != nil {
-            throw GGUFExportError.notExportable("a mixture-of-experts GPT has no LlamaForCausalLM layout")
+        if c.moe != nil || c.mla != nil {
+            throw GGUFExportError.notExportable("a GPT with mixture of experts or latent attention has no Llama layout")
         }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         var items: [SafetensorsWriter.Item] = [.init("model.embed_tokens.weight", model.embed.weight.contiguous())]
         let (H, KV, D) = (c.heads, c.kvHeads, c.headDim)
         for (i, b) in model.blocks.enumerated() {
             let p = "model.layers.\(i)."
-            let parts = b.qkv.weight.split([H * D, KV * D, KV * D], dim: 0)
+            let parts = b.qkv!.weight.split([H * D, KV * D, KV * D], dim: 0)
             items += [
                 .init(p + "input_layernorm.weight", b.attnNorm.weight.contiguous()),
                 .init(p + "self_attn.q_proj.weight", parts[0].contiguous()),
                 .init(p + "self_attn.k_proj.weight", parts[1].contiguous()),
                 .init(p + "self_attn.v_proj.weight", parts[2].contiguous()),
-                .init(p + "self_attn.o_proj.weight", b.proj.weight.contiguous()),
+                .init(p + "self_attn.o_proj.weight", b.proj!.weight.contiguous()),
                 .init(p + "post_attention_layernorm.weight", b.mlpNorm.weight.contiguous()),
                 .init(p + "mlp.gate_proj.weight", b.gate!.weight.contiguous()),
                 .init(p + "mlp.up_proj.weight", b.up!.weight.contiguous()),

@@ -61,6 +61,8 @@ public struct LMConfig: Codable, Equatable, Sendable {
     public var moe: MoEConfig? = nil
     /// Simulated FP8 GEMM inputs in the GPT blocks' Linear layers (nil or false: FP32).
     public var fp8: Bool? = nil
+    /// Multi-head latent attention in every GPT block (nil: multi-head / grouped-query attention).
+    public var mla: MLAConfig? = nil
     public var seed: UInt64 = 1
     public var evalEvery = 100, evalBatches = 8, checkpointEvery = 250
     public var valFraction: Float = 0.1
@@ -91,6 +93,8 @@ public struct LMConfig: Codable, Equatable, Sendable {
             c.moe = m
         case "fp8":
             c.fp8 = true
+        case "mla":
+            c.mla = MLAConfig()
         case "chat":
             c.corpus = .dialogue
             c.corpusDocuments = 30000
@@ -267,6 +271,11 @@ public final class LanguageSession {
             do { try m.validate() } catch { throw SessionError.config("\(error)") }
         }
         try check(c.fp8 != true || c.model == .gpt, "FP8 training needs a GPT")
+        if let m = c.mla {
+            try check(c.model == .gpt, "latent attention needs a GPT")
+            try check(c.kvHeads == nil || c.kvHeads == c.heads, "latent attention replaces grouped-query attention")
+            do { try m.validate(width: c.width, heads: c.heads) } catch { throw SessionError.config("\(error)") }
+        }
     }
 
     static func corpusBytes(_ c: LMConfig) throws -> [UInt8] {
@@ -295,6 +304,7 @@ public final class LanguageSession {
             g.dropout = c.dropout ?? 0
             g.moe = c.moe
             g.fp8 = c.fp8
+            g.mla = c.mla
             return GPT(g, seed: c.seed)
         case .lstm:
             return RNNLM(

@@ -16,7 +16,13 @@ public enum ModelBudget {
             let g = GPTConfig(
                 vocabSize: vocab, contextLength: c.context, layers: L, heads: c.heads, kvHeads: c.kvHeads,
                 width: C)
-            let attention = C * (g.heads + 2 * g.kvHeads) * g.headDim + C * C
+            var attention = C * (g.heads + 2 * g.kvHeads) * g.headDim + C * C
+            if let m = c.mla {
+                let (H, dh) = (g.heads, g.headDim)
+                attention =
+                    C * m.queryLatent + m.queryLatent + m.queryLatent * H * (dh + m.ropeDim)
+                    + C * (m.kvLatent + m.ropeDim) + m.kvLatent + m.kvLatent * H * 2 * dh + H * dh * C
+            }
             var mlp = 3 * C * g.mlpHidden
             if let m = c.moe {
                 let E = m.routedExperts

@@ -25,6 +25,8 @@ public struct GPTConfig: Codable, Equatable, Sendable {
     /// Simulated FP8 (E4M3, fine-grained scaling) inputs to the blocks' Linear layers; the embedding,
     /// the output head, the router, norms and attention stay FP32, as in DeepSeek-V3.
     public var fp8: Bool? = nil
+    /// Multi-head latent attention in every block instead of (grouped-query) multi-head attention.
+    public var mla: MLAConfig? = nil
 
     public init(
         vocabSize: Int, contextLength: Int, layers: Int, heads: Int, kvHeads: Int? = nil, width: Int,
@@ -46,7 +48,10 @@ public struct GPTConfig: Codable, Equatable, Sendable {
 
 /// One pre-norm block: x + Attn(RMSNorm(x)), then + SwiGLU(RMSNorm(·)) — or + DeepSeekMoE(RMSNorm(·)).
 public final class GPTBlock: Module {
-    public let attnNorm: RMSNorm, qkv: Linear, proj: Linear
+    public let attnNorm: RMSNorm
+    /// Multi-head attention's projections (nil in an MLA block).
+    public let qkv: Linear?, proj: Linear?
+    public let mla: MultiHeadLatentAttention?
     public let mlpNorm: RMSNorm
     /// The dense SwiGLU (nil in a MoE block).
     public let gate: Linear?, up: Linear?, down: Linear?
@@ -56,8 +61,15 @@ public final class GPTBlock: Module {
     public init(_ c: GPTConfig, rng: inout RNG) {
         config = c
         attnNorm = RMSNorm(c.width)
-        qkv = Linear(c.width, (c.heads + 2 * c.kvHeads) * c.headDim, bias: false, rng: &rng)
-        proj = Linear(c.width, c.width, bias: false, rng: &rng)
+        if let m = c.mla {
+            mla = MultiHeadLatentAttention(
+                width: c.width, heads: c.heads, context: c.contextLength, m, ropeBase: c.ropeBase, rng: &rng)
+            (qkv, proj) = (nil, nil)
+        } else {
+            mla = nil
+            qkv = Linear(c.width, (c.heads + 2 * c.kvHeads) * c.headDim, bias: false, rng: &rng)
+            proj = Linear(c.width, c.width, bias: false, rng: &rng)
+        }
         mlpNorm = RMSNorm(c.width)
         if let m = c.moe {
             moe = DeepSeekMoE(width: c.width, m, rng: &rng)
@@ -69,18 +81,21 @@ public final class GPTBlock: Module {
             down = Linear(c.mlpHidden, c.width, bias: false, rng: &rng)
         }
         if c.fp8 == true {
-            for l in [qkv, proj] + [gate, up, down].compactMap({ $0 }) + (moe?.linears ?? []) { l.fp8 = true }
+            for l in [qkv, proj, gate, up, down].compactMap({ $0 }) + (moe?.linears ?? []) + (mla?.linears ?? []) {
+                l.fp8 = true
+            }
         }
     }
 
     /// Queries [B, H, T, D], keys and values [B, Hkv, T, D] (rotated) of the attention sub-layer.
     public func queriesKeysValues(_ x: Tensor, rope: RotaryTable, positions: [Int]) -> (Tensor, Tensor, Tensor) {
+        if let mla { return mla.queriesKeysValues(attnNorm(x), positions: positions) }
         let B = x.shape[0]
         let T = x.shape[1]
         let H = config.heads
         let Hkv = config.kvHeads
         let D = config.headDim
-        let h = qkv(attnNorm(x)).reshape([B, T, H + 2 * Hkv, D])
+        let h = qkv!(attnNorm(x)).reshape([B, T, H + 2 * Hkv, D])
         let parts = h.split([H, Hkv, Hkv], dim: 2)
         let q = parts[0].rope(rope, positions: positions).permute([0, 2, 1, 3])
         let k = parts[1].rope(rope, positions: positions).permute([0, 2, 1, 3])
@@ -102,7 +117,13 @@ public final class GPTBlock: Module {
         let T = x.shape[1]
         let H = config.heads
         let D = config.headDim
-        var attn = proj(a.permute([0, 2, 1, 3]).reshape([B, T, H * D]))
+        return finish(x, projected: mla?.output(a) ?? proj!(a.permute([0, 2, 1, 3]).reshape([B, T, H * D])))
+    }
+
+    /// The rest of the block once the attention sub-layer's output [B, T, C] is known.
+    public func finish(_ x: Tensor, projected: Tensor) -> Tensor {
+        let B = x.shape[0]
+        var attn = projected
         if config.dropout > 0 && isTraining, var r = dropoutRNG {
             attn = attn.dropout(config.dropout, rng: &r)
             dropoutRNG = r
@@ -218,15 +239,41 @@ public final class GPTDecoder: IncrementalDecoder {
     var lastQueries: [[Float]] = []
     public private(set) var length = 0
 
+    /// MLA blocks cache only the latent c_KV [context, d_c] and the rotary key [context, d_r].
+    let latents: [Tensor], ropeKeys: [Tensor]
+    /// MLA blocks: the last fed token's attention [H, length] (for `attentionRow`).
+    var lastLatentAttention: [Tensor?] = []
+    /// Decode MLA by the naive path (keys and values rebuilt and cached in full) instead of the absorbed one.
+    public var naiveLatentAttention = false
+
     init(_ m: GPT) {
         model = m
         let c = m.config
-        keys = (0..<c.layers).map { _ in Tensor.zeros([1, c.kvHeads, c.contextLength, c.headDim]) }
-        values = (0..<c.layers).map { _ in Tensor.zeros([1, c.kvHeads, c.contextLength, c.headDim]) }
+        let mla = c.mla != nil
+        keys = (0..<c.layers).map { _ in
+            mla ? Tensor.zeros([1]) : Tensor.zeros([1, c.kvHeads, c.contextLength, c.headDim])
+        }
+        values = (0..<c.layers).map { _ in
+            mla ? Tensor.zeros([1]) : Tensor.zeros([1, c.kvHeads, c.contextLength, c.headDim])
+        }
+        latents = (0..<c.layers).map { _ in Tensor.zeros(mla ? [c.contextLength, c.mla!.kvLatent] : [1]) }
+        ropeKeys = (0..<c.layers).map { _ in Tensor.zeros(mla ? [c.contextLength, c.mla!.ropeDim] : [1]) }
+        lastLatentAttention = Array(repeating: nil, count: c.layers)
     }
 
     /// Bytes held by the cache.
-    public var cacheBytes: Int { (keys + values).reduce(0) { $0 + $1.count * 4 } }
+    public var cacheBytes: Int {
+        if model.config.mla != nil && !naiveLatentAttention {
+            return (latents + ropeKeys).reduce(0) { $0 + $1.count * 4 }
+        }
+        return (keys + values).reduce(0) { $0 + $1.count * 4 }
+    }
+
+    /// Bytes per cached token (all layers).
+    public var cacheBytesPerToken: Int { cacheBytes / model.config.contextLength }
+
+    /// The naive path for an MLA model: full keys and values rebuilt from the latents, cached per head.
+    var naiveKeys: [Tensor?] = [], naiveValues: [Tensor?] = []
 
     public func feed(_ tokens: [Int]) -> Tensor {
         let n = tokens.count
@@ -238,7 +285,29 @@ public final class GPTDecoder: IncrementalDecoder {
             let pos = Array(length..<(length + n))
             var x = model.embed(tokens).reshape([1, n, c.width])
             for (l, b) in model.blocks.enumerated() {
+                if let mla = b.mla, !naiveLatentAttention {
+                    let h = b.attnNorm(x)
+                    let (cKV, kR) = mla.latents(h, positions: pos)
+                    latents[l].slice(0, length, length + n).assign(cKV.reshape([n, mla.config.kvLatent]))
+                    ropeKeys[l].slice(0, length, length + n).assign(kR.reshape([n, mla.config.ropeDim]))
+                    let (u, p) = mla.absorbedStep(
+                        h, positions: pos, cKV: latents[l].slice(0, 0, length + n),
+                        kR: ropeKeys[l].slice(0, 0, length + n))
+                    lastLatentAttention[l] = p.slice(1, n - 1, n).contiguous()
+                    x = b.finish(x, projected: u)
+                    continue
+                }
                 let (q, k, v) = b.queriesKeysValues(x, rope: model.rope, positions: pos)
+                if b.mla != nil {  // the naive path: grow full per-head caches
+                    if naiveKeys.count < c.layers {
+                        naiveKeys = Array(repeating: nil, count: c.layers)
+                        naiveValues = naiveKeys
+                    }
+                    naiveKeys[l] = naiveKeys[l].map { Tensor.cat([$0, k], dim: 2) } ?? k.contiguous()
+                    naiveValues[l] = naiveValues[l].map { Tensor.cat([$0, v], dim: 2) } ?? v.contiguous()
+                    x = b.finish(x, Tensor.attention(q, naiveKeys[l]!, naiveValues[l]!, causal: true))
+                    continue
+                }
                 if lastQueries.count < c.layers { lastQueries.append([]) }
                 lastQueries[l] = q.slice(2, n - 1, n).contiguous().toArray()  // [1, H, 1, D] → H·D
                 keys[l].slice(2, length, length + n).assign(k)
@@ -257,6 +326,12 @@ public final class GPTDecoder: IncrementalDecoder {
     /// softmax(q·Kᵀ/√D) of the last token over the cached keys of its head's KV group.
     public func attentionRow(layer: Int, head: Int) -> [Float]? {
         let c = model.config
+        if c.mla != nil {
+            guard layer >= 0, layer < c.layers, head >= 0, head < c.heads, let p = lastLatentAttention[layer] else {
+                return nil
+            }
+            return p.select(0, head).reshape([length]).toArray()
+        }
         guard layer >= 0, layer < c.layers, head >= 0, head < c.heads, layer < lastQueries.count, length > 0 else {
             return nil
         }

@@ -55,6 +55,9 @@ struct TrainLanguage: ParsableArguments {
     @Option(help: "MoE GPT: weight α of the auxiliary balance loss (aux-loss).") var auxWeight: Float?
     @Option(help: "MoE GPT: weight of the sequence-wise balance loss (with aux-free).") var sequenceAuxWeight: Float?
     @Flag(help: "Simulated FP8 (E4M3, fine-grained scaling) GEMM inputs in the GPT blocks.") var fp8 = false
+    @Option(help: "MLA GPT: the latent d_c each token caches.") var kvLatent: Int?
+    @Option(help: "MLA GPT: the query latent.") var queryLatent: Int?
+    @Option(help: "MLA GPT: the decoupled rotary dimensions.") var ropeDim: Int?
     @Flag(help: "JSON lines: step, eval, skipped, rollback, sample, done and error events.") var json = false
     @Flag(help: "Replace a session already saved in --out.") var force = false
 
@@ -142,6 +145,15 @@ struct TrainLanguage: ParsableArguments {
             c.moe = m
         }
         if fp8 { c.fp8 = true }
+        if kvLatent != nil || queryLatent != nil || ropeDim != nil {
+            guard var m = c.mla else {
+                throw CLIError("--kv-latent, --query-latent, --rope-dim configure MLA: use 'orrery train mla'")
+            }
+            if let v = kvLatent { m.kvLatent = v }
+            if let v = queryLatent { m.queryLatent = v }
+            if let v = ropeDim { m.ropeDim = v }
+            c.mla = m
+        }
         return try LanguageSession(config: c, directory: out)
     }
 
@@ -343,6 +355,16 @@ struct TrainMoE: ParsableCommand {
             + "(the dense GPT's active parameters).")
     @OptionGroup var options: TrainLanguage
     func run() throws { try options.run(preset: "moe") }
+}
+
+struct TrainMLA: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mla",
+        abstract:
+            "Train a GPT with multi-head latent attention (DeepSeek-V2): keys and values from a cached latent of "
+            + "64 numbers per token and layer, plus a 16-dimensional shared rotary key.")
+    @OptionGroup var options: TrainLanguage
+    func run() throws { try options.run(preset: "mla") }
 }
 
 struct TrainFP8: ParsableCommand {
