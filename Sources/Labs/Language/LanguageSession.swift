@@ -63,6 +63,9 @@ public struct LMConfig: Codable, Equatable, Sendable {
     public var fp8: Bool? = nil
     /// Multi-head latent attention in every GPT block (nil: multi-head / grouped-query attention).
     public var mla: MLAConfig? = nil
+    /// Multi-token prediction depth D (nil or 0: none) and loss weight λ.
+    public var mtpDepth: Int? = nil
+    public var mtpWeight: Float? = nil
     public var seed: UInt64 = 1
     public var evalEvery = 100, evalBatches = 8, checkpointEvery = 250
     public var valFraction: Float = 0.1
@@ -95,6 +98,9 @@ public struct LMConfig: Codable, Equatable, Sendable {
             c.fp8 = true
         case "mla":
             c.mla = MLAConfig()
+        case "mtp":
+            c.mtpDepth = 1
+            c.mtpWeight = 0.3
         case "chat":
             c.corpus = .dialogue
             c.corpusDocuments = 30000
@@ -127,6 +133,8 @@ public struct StepMetrics: Codable, Equatable, Sendable {
     /// loss added to the cross-entropy (nil for dense models).
     public var expertLoad: [[Float]]? = nil
     public var balanceLoss: Float? = nil
+    /// MTP GPT: each depth's cross-entropy (predicting 2, 3, … tokens ahead).
+    public var mtpLosses: [Float]? = nil
 }
 
 public enum SessionEvent: Equatable, Sendable {
@@ -171,6 +179,7 @@ public final class LanguageSession {
     /// Multiplies the schedule's learning rate (halved at each rollback).
     public var lrScale: Float { divergence.lrScale }
     public internal(set) var history: [StepMetrics] = []
+    var mtpTotal: Tensor?
     public internal(set) var events: [SessionEvent] = []
     public var directory: String?
     /// Steps whose loss is replaced by NaN once (fault injection for tests and demos).
@@ -271,6 +280,12 @@ public final class LanguageSession {
             do { try m.validate() } catch { throw SessionError.config("\(error)") }
         }
         try check(c.fp8 != true || c.model == .gpt, "FP8 training needs a GPT")
+        if let d = c.mtpDepth, d != 0 {
+            try check(c.model == .gpt, "multi-token prediction needs a GPT")
+            try check(d >= 1 && d <= 4 && d < c.context, "MTP depth must be 1…4 (and below the context), got \(d)")
+            let w = c.mtpWeight ?? 0.3
+            try check(w >= 0 && w <= 10, "MTP weight must be 0…10, got \(w)")
+        }
         if let m = c.mla {
             try check(c.model == .gpt, "latent attention needs a GPT")
             try check(c.kvHeads == nil || c.kvHeads == c.heads, "latent attention replaces grouped-query attention")
@@ -305,6 +320,8 @@ public final class LanguageSession {
             g.moe = c.moe
             g.fp8 = c.fp8
             g.mla = c.mla
+            g.mtpDepth = c.mtpDepth
+            g.mtpWeight = c.mtpWeight
             return GPT(g, seed: c.seed)
         case .lstm:
             return RNNLM(
@@ -345,13 +362,32 @@ public final class LanguageSession {
         (model as? GPT)?.seedDropout(config.seed &* 31 &+ UInt64(step))
         model.train(true)
         model.zeroGrad()
-        var loss = model.logits(x, batch: config.batch).crossEntropy(y)
+        let gpt = model as? GPT
+        var loss: Tensor
+        var mtpLosses: [Float] = []
+        if let g = gpt, !g.mtp.isEmpty {
+            // The main loss, then λ/D Σ_k of the MTP depths' losses (reported apart).
+            let h = g.hidden(x, batch: config.batch)
+            loss = g.head(h.reshape([x.count, g.config.width])).crossEntropy(y)
+            let parts = g.mtpLosses(x, targets: y, batch: config.batch, hidden: h)
+            mtpLosses = parts.map { $0.item() }
+            if !parts.isEmpty {
+                let w = (g.config.mtpWeight ?? 0.3) / Float(parts.count)
+                mtpTotal = parts.dropFirst().reduce(parts[0], +) * w
+            }
+        } else {
+            loss = model.logits(x, batch: config.batch).crossEntropy(y)
+        }
         var value = loss.item()
+        if let t = mtpTotal {
+            loss = loss + t
+            mtpTotal = nil
+        }
         if injectNaN.remove(step) != nil { value = .nan }
         var m = StepMetrics(
             step: step, loss: value, valLoss: nil, lr: learningRate, tokensPerSecond: 0, gradNorm: .nan,
             layerGradNorms: [:], clipped: false, skipped: false)
-        let gpt = model as? GPT
+        if !mtpLosses.isEmpty { m.mtpLosses = mtpLosses }
         if let g = gpt, !g.moeLayers.isEmpty {
             m.expertLoad = g.moeLayers.map(\.lastRouting.relativeLoad)
             if let b = g.balanceLoss {

@@ -28,7 +28,9 @@ public enum ModelBudget {
                 let E = m.routedExperts
                 mlp = E * C + E + 3 * C * m.expertHidden * (E + m.sharedExperts)
             }
-            return vocab * C + L * (2 * C + attention + mlp) + C
+            let block = 2 * C + attention + mlp
+            let mtp = (c.mtpDepth ?? 0) * (2 * C + 2 * C * C + block)
+            return vocab * C + L * block + C + mtp
         case .lstm, .gru:
             let gates = c.model == .lstm ? 4 : 3
             return vocab * C + L * (2 * (C * gates * C + gates * C)) + C * vocab + vocab

@@ -27,6 +27,9 @@ public struct GPTConfig: Codable, Equatable, Sendable {
     public var fp8: Bool? = nil
     /// Multi-head latent attention in every block instead of (grouped-query) multi-head attention.
     public var mla: MLAConfig? = nil
+    /// Multi-token prediction: D sequential MTP modules (nil or 0: none) and their loss weight λ.
+    public var mtpDepth: Int? = nil
+    public var mtpWeight: Float? = nil
 
     public init(
         vocabSize: Int, contextLength: Int, layers: Int, heads: Int, kvHeads: Int? = nil, width: Int,
@@ -150,6 +153,8 @@ public final class GPT: Module, LanguageModel {
     public let blocks: [GPTBlock]
     public let finalNorm: RMSNorm
     public let rope: RotaryTable
+    /// Multi-token prediction modules (empty without MTP).
+    public let mtp: [MTPModule]
 
     public init(_ c: GPTConfig, seed: UInt64) {
         precondition(c.width % c.heads == 0 && c.heads % c.kvHeads == 0, "GPT: width, heads and kvHeads do not divide")
@@ -159,11 +164,21 @@ public final class GPT: Module, LanguageModel {
         blocks = (0..<c.layers).map { _ in GPTBlock(c, rng: &rng) }
         finalNorm = RMSNorm(c.width)
         rope = RotaryTable(headDim: c.headDim, maxPositions: c.contextLength)
+        mtp = (0..<(c.mtpDepth ?? 0)).map { _ in MTPModule(c, rng: &rng) }
     }
 
     /// Logits [B·T, V] for tokens [B, T] (row-major). Positions default to 0..<T per row; for packed
     /// documents pass each token's position within its document and the cumulative lengths.
     public func logits(_ tokens: [Int], batch B: Int, positions: [Int]? = nil, cuSeqlens: [Int]? = nil) -> Tensor {
+        let x = hidden(tokens, batch: B, positions: positions, cuSeqlens: cuSeqlens)
+        return head(x.reshape([x.count / config.width, config.width]))
+    }
+
+    /// The shared output head: logits of hidden states [N, C] (final norm, tied embedding).
+    public func head(_ h: Tensor) -> Tensor { finalNorm(h).matmul(embed.weight.mT) }
+
+    /// The last block's output [B, T, C] (before the final norm): what the head and MTP modules read.
+    public func hidden(_ tokens: [Int], batch B: Int, positions: [Int]? = nil, cuSeqlens: [Int]? = nil) -> Tensor {
         let T = tokens.count / B
         precondition(T * B == tokens.count && T >= 1, "GPT: \(tokens.count) tokens do not make \(B) rows")
         let pos = positions ?? Array(0..<T)
@@ -178,7 +193,7 @@ public final class GPT: Module, LanguageModel {
                 x = b(x, rope: rope, positions: pos, cuSeqlens: cuSeqlens)
             }
         }
-        return finalNorm(x).reshape([B * T, config.width]).matmul(embed.weight.mT)
+        return x
     }
 
     public var vocabSize: Int { config.vocabSize }
@@ -275,6 +290,27 @@ public final class GPTDecoder: IncrementalDecoder {
     /// The naive path for an MLA model: full keys and values rebuilt from the latents, cached per head.
     var naiveKeys: [Tensor?] = [], naiveValues: [Tensor?] = []
 
+    /// The last feed's hidden states [n, C] (before the final norm): what MTP drafting reads.
+    public private(set) var lastHidden: Tensor?
+
+    /// Feeds tokens and returns the logits of every one of them [n, V].
+    public func feedAll(_ tokens: [Int]) -> Tensor {
+        _ = feed(tokens)
+        return noGrad { model.head(lastHidden!) }
+    }
+
+    /// Forgets every token after the first `count` (their cache entries are overwritten by later feeds).
+    public func truncate(to count: Int) {
+        precondition(count >= 0 && count <= length, "truncate: \(count) of \(length) tokens")
+        if model.config.mla != nil && naiveLatentAttention {
+            for l in naiveKeys.indices {
+                naiveKeys[l] = naiveKeys[l]?.slice(2, 0, count).contiguous()
+                naiveValues[l] = naiveValues[l]?.slice(2, 0, count).contiguous()
+            }
+        }
+        length = count
+    }
+
     public func feed(_ tokens: [Int]) -> Tensor {
         let n = tokens.count
         let c = model.config
@@ -317,6 +353,7 @@ public final class GPTDecoder: IncrementalDecoder {
                 x = b.finish(x, a)
             }
             length += n
+            lastHidden = x.reshape([n, c.width])
             return model.finalNorm(x.select(1, n - 1)).matmul(model.embed.weight.mT).reshape([c.vocabSize])
         }
     }

@@ -11,7 +11,8 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model headless (progress on a terminal, JSON lines with --json).",
         subcommands: [
-            TrainClassifier.self, TrainSpirals.self, TrainGPT.self, TrainMoE.self, TrainMLA.self, TrainFP8.self,
+            TrainClassifier.self, TrainSpirals.self, TrainGPT.self, TrainMoE.self, TrainMLA.self, TrainMTP.self,
+            TrainFP8.self,
             TrainRace.self,
             TrainLSTM.self, TrainGRU.self,
             TrainChat.self, TrainGAN.self, TrainWGAN.self, TrainWGANGP.self, TrainVQVAE.self, TrainVQGAN.self,

@@ -55,6 +55,8 @@ struct TrainLanguage: ParsableArguments {
     @Option(help: "MoE GPT: weight α of the auxiliary balance loss (aux-loss).") var auxWeight: Float?
     @Option(help: "MoE GPT: weight of the sequence-wise balance loss (with aux-free).") var sequenceAuxWeight: Float?
     @Flag(help: "Simulated FP8 (E4M3, fine-grained scaling) GEMM inputs in the GPT blocks.") var fp8 = false
+    @Option(help: "MTP GPT: prediction depth D (modules predicting 2…D+1 tokens ahead).") var mtpDepth: Int?
+    @Option(help: "MTP GPT: weight λ of the MTP loss.") var mtpWeight: Float?
     @Option(help: "MLA GPT: the latent d_c each token caches.") var kvLatent: Int?
     @Option(help: "MLA GPT: the query latent.") var queryLatent: Int?
     @Option(help: "MLA GPT: the decoupled rotary dimensions.") var ropeDim: Int?
@@ -145,6 +147,13 @@ struct TrainLanguage: ParsableArguments {
             c.moe = m
         }
         if fp8 { c.fp8 = true }
+        if let v = mtpDepth { c.mtpDepth = v }
+        if let v = mtpWeight {
+            guard (c.mtpDepth ?? 0) > 0 else {
+                throw CLIError("--mtp-weight needs MTP: use 'orrery train mtp' or --mtp-depth")
+            }
+            c.mtpWeight = v
+        }
         if kvLatent != nil || queryLatent != nil || ropeDim != nil {
             guard var m = c.mla else {
                 throw CLIError("--kv-latent, --query-latent, --rope-dim configure MLA: use 'orrery train mla'")
@@ -281,6 +290,7 @@ struct TrainLanguage: ParsableArguments {
                 o["max_over_mean_load"] = loads.map { Double($0.max() ?? 0) }
             }
             if let b = m.balanceLoss { o["balance_loss"] = Double(b) }
+            if let l = m.mtpLosses { o["mtp_losses"] = l.map(Double.init) }
             print(JSONLine.encode(o))
             if let v = m.valLoss { print(JSONLine.encode(["type": "eval", "step": m.step, "val_loss": Double(v)])) }
         }
@@ -365,6 +375,16 @@ struct TrainMLA: ParsableCommand {
             + "64 numbers per token and layer, plus a 16-dimensional shared rotary key.")
     @OptionGroup var options: TrainLanguage
     func run() throws { try options.run(preset: "mla") }
+}
+
+struct TrainMTP: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mtp",
+        abstract:
+            "Train a GPT with multi-token prediction (DeepSeek-V3): one MTP module predicting the token after next, "
+            + "loss weight 0.3; its drafts make self-speculative decoding (orrery sample --speculative).")
+    @OptionGroup var options: TrainLanguage
+    func run() throws { try options.run(preset: "mtp") }
 }
 
 struct TrainFP8: ParsableCommand {
