@@ -54,7 +54,7 @@ public final class HomeScreen: Screen {
         ),
         LabEntry(
             title: "Sequence lab",
-            summary: "online action detection: OadTR vs a GRU on a live stream; attention over the past, anticipation",
+            summary: "online action detection: OadTR vs a GRU on a live stream, attention and anticipation",
             status: SequenceScreen.homeStatus, open: SequenceScreen.open),
     ]
 
