@@ -287,7 +287,7 @@ final class GGUFTests: XCTestCase {
     func testByteFlipsNeverCrash() throws {
         let full = sample().serialize()
         let path = try temporaryDirectory("gguf-flip") + "/f.gguf"
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededGenerator(seed: 201)
         var refused = 0
         for _ in 0..<400 {
             var b = full

@@ -18,7 +18,7 @@ enum TinyGGUF {
     }
 
     /// Random weights of `type` for a [rows, cols] matrix; returns the bytes.
-    static func weights(_ type: GGMLType, rows: Int, cols: Int, rng: inout SystemRandomNumberGenerator) -> [UInt8] {
+    static func weights(_ type: GGMLType, rows: Int, cols: Int, rng: inout SeededGenerator) -> [UInt8] {
         let std = Float(1) / Float(cols).squareRoot()
         switch type {
         case .f32, .f16, .bf16:
@@ -53,7 +53,7 @@ enum TinyGGUF {
         arch: String, type: GGMLType, shape s: Shape = Shape(), tokenizerModel: String = "gpt2",
         tokens: [String]? = nil, extra: (inout GGUFWriter) -> Void = { _ in }
     ) -> GGUFWriter {
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededGenerator(seed: 101)
         var w = GGUFWriter()
         let hd = s.width / s.heads
         w.set("general.architecture", string: arch)
@@ -125,7 +125,7 @@ enum QuantFixturesLabs {
     }
 
     /// Random blocks whose values are about ±`scale`·(range of the quants).
-    static func randomBlocks(_ type: GGMLType, count: Int, scale: Float, rng: inout SystemRandomNumberGenerator)
+    static func randomBlocks(_ type: GGMLType, count: Int, scale: Float, rng: inout SeededGenerator)
         -> [UInt8]
     {
         var out: [UInt8] = []
