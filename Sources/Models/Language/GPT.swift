@@ -211,8 +211,8 @@ public final class GPT: Module, LanguageModel {
 
     public func makeDecoder() -> IncrementalDecoder { GPTDecoder(self) }
 
-    /// The MoE layers (empty for a dense GPT).
-    public var moeLayers: [DeepSeekMoE] { blocks.compactMap(\.moe) }
+    /// The MoE layers, MTP modules' included (empty for a dense GPT).
+    public var moeLayers: [DeepSeekMoE] { (blocks + mtp.map(\.block)).compactMap(\.moe) }
 
     /// The balance losses of the last forward's MoE layers (nil when none adds one).
     public var balanceLoss: Tensor? {

@@ -139,7 +139,8 @@ public enum SpeculativeDecoding {
     public static func selfSpeculative(_ model: GPT, prompt: [Int], maxTokens: Int) -> Result {
         let start = Date()
         var r = Result()
-        guard let main = model.makeDecoder() as? GPTDecoder else {
+        // Drafting needs an MTP module with a plain attention cache; otherwise this is plain greedy.
+        guard !model.mtp.isEmpty, model.config.mla == nil, let main = model.makeDecoder() as? GPTDecoder else {
             return greedy(model, prompt: prompt, maxTokens: maxTokens)
         }
         let drafter = MTPDrafter(model)
