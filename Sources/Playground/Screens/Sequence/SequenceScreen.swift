@@ -241,8 +241,7 @@ public final class SequenceScreen: Screen {
             let T = s.attention.count
             buf.text(
                 a.x, y,
-                "attn: OadTR's task-token attention, last \(T) frames \(ctx.pick("·", "-")) ahead: next \(ahead), "
-                    + "truth / OadTR's guess \(ctx.pick("·", "-")) a column per frame",
+                "attn: where OadTR looks in its last \(T) frames \(ctx.pick("·", "-")) ahead: next \(ahead), truth / OadTR",
                 Style(fg: ctx.theme.faint), maxWidth: a.width)
             y += 1
         }
@@ -262,7 +261,9 @@ public final class SequenceScreen: Screen {
                 series.append(
                     Series(
                         name: ActionStream.classNames[k],
-                        points: shown.enumerated().map { (Double(base + $0.offset), Double($0.element[k])) },
+                        // Without colour, markers at p ≈ 0 would cover the bottom row: only p ≥ 0.05.
+                        points: shown.enumerated().map { (Double(base + $0.offset), Double($0.element[k])) }
+                            .filter { ctx.colors > 0 || $0.1 >= 0.05 },
                         color: SequenceScreen.classColour(k)))
             }
             var plot = LinePlot(series: series)

@@ -7,7 +7,7 @@ struct Bench: ParsableCommand {
         abstract: "Measure kernels (release build): medians over repeated runs after a warm-up.",
         subcommands: [
             BenchGEMM.self, BenchAttention.self, BenchPacking.self, BenchTrainGPT.self, BenchGenerate.self,
-            BenchTUI.self, BenchGANStep.self, BenchUNetStep.self, BenchDecode.self, BenchPeak.self,
+            BenchTUI.self, BenchGANStep.self, BenchUNetStep.self, BenchDecode.self, BenchPeak.self, BenchMLADecode.self,
         ])
 }
 

@@ -60,9 +60,17 @@ struct SampleText: ParsableCommand {
     @Option(help: "Tokens to generate.") var maxTokens = 200
     @Option(help: "Stop when this text is generated (repeatable).") var stop: [String] = []
     @OptionGroup var sampling: SamplingFlags
+    @Flag(
+        help: ArgumentHelp(
+            "Greedy, self-speculative with the model's MTP module (train mtp): plain greedy runs too, the texts "
+                + "are compared, and acceptance and speed-up are printed."))
+    var speculative = false
     @Flag(help: "JSON lines: one token event per piece, then done.") var json = false
 
     func validate() throws {
+        if speculative && (sampling.temperature ?? 0) != 0 {
+            throw ValidationError("--speculative decodes greedily; drop --temperature")
+        }
         guard maxTokens >= 1 && maxTokens <= 100_000 else {
             throw ValidationError("--max-tokens must be 1…100000, got \(maxTokens)")
         }
@@ -73,6 +81,7 @@ struct SampleText: ParsableCommand {
     func run() throws {
         try common.apply()
         let (_, tok, model) = try loadCheckpoint(checkpoint)
+        if speculative { return try runSpeculative(tok, model) }
         var o = sampling.options(maxTokens: maxTokens, defaultTemperature: 0.8)
         o.stop = stop
         let gen = TextGenerator(model: model, tokenizer: tok, prompt: tok.encode(prompt), options: o)
@@ -106,6 +115,50 @@ struct SampleText: ParsableCommand {
         } else {
             print()
         }
+    }
+}
+
+extension SampleText {
+    /// Plain greedy and self-speculative greedy decoding of the same prompt, side by side.
+    func runSpeculative(_ tok: Tokenizer, _ model: LanguageModel) throws {
+        guard let gpt = model as? GPT, !gpt.mtp.isEmpty else {
+            throw CLIError("--speculative needs a GPT trained with multi-token prediction ('orrery train mtp')")
+        }
+        guard gpt.config.mla == nil else { throw CLIError("--speculative does not draft through latent attention yet") }
+        let ids = tok.encode(prompt.isEmpty ? "\n" : prompt)
+        guard ids.count < gpt.config.contextLength else {
+            throw CLIError("the prompt is \(ids.count) tokens; the context holds \(gpt.config.contextLength)")
+        }
+        gpt.train(false)
+        _ = SpeculativeDecoding.greedy(gpt, prompt: ids, maxTokens: 8)  // warm-up
+        let plain = SpeculativeDecoding.greedy(gpt, prompt: ids, maxTokens: maxTokens)
+        let fast = SpeculativeDecoding.selfSpeculative(gpt, prompt: ids, maxTokens: maxTokens)
+        guard fast.tokens == plain.tokens else {
+            throw CLIError("self-speculative decoding differs from greedy decoding (a bug: please report it)")
+        }
+        let text = tok.decodeString(fast.tokens)
+        let speedup = plain.seconds / max(fast.seconds, 1e-9)
+        if json {
+            print(
+                JSONLine.encode([
+                    "type": "done", "text": text, "tokens": fast.tokens.count, "drafted": fast.drafted,
+                    "accepted": fast.accepted, "acceptance": fast.acceptanceRate, "passes": fast.passes,
+                    "greedy_passes": plain.passes, "tokens_per_s": Double(fast.tokens.count) / max(fast.seconds, 1e-9),
+                    "greedy_tokens_per_s": Double(plain.tokens.count) / max(plain.seconds, 1e-9), "speedup": speedup,
+                    "identical": true,
+                ]))
+            return
+        }
+        print(prompt + TerminalText.safe(text))
+        print(
+            String(
+                format:
+                    "self-speculative: %d tokens, %d of %d drafts accepted (%.0f %%), %d main passes instead of %d; "
+                    + "%.0f tokens/s vs %.0f greedy (%.2f×); the text equals greedy decoding's",
+                fast.tokens.count, fast.accepted, fast.drafted, fast.acceptanceRate * 100, fast.passes, plain.passes,
+                Double(fast.tokens.count) / max(fast.seconds, 1e-9),
+                Double(plain.tokens.count) / max(plain.seconds, 1e-9),
+                speedup))
     }
 }
 
