@@ -52,3 +52,13 @@ final class ScalingLawTests: XCTestCase {
             ScalingLaws.flopsPerToken(layers: 4, width: 128, context: 128), 72 * 4 * 16384 + 6 * 4 * 128 * 128)
     }
 }
+
+final class SaturatingLawTests: XCTestCase {
+    /// L = E + k·C^γ comes back with its floor and exponent.
+    func testSaturatingPowerLaw() throws {
+        let c = (0..<6).map { 1e10 * pow(3.0, Double($0)) }
+        let f = try XCTUnwrap(ScalingLaws.saturatingPowerLaw(x: c, y: c.map { 1.2 + 5e3 * pow($0, -0.3) }))
+        XCTAssertEqual(f.floor, 1.2, accuracy: 0.02)
+        XCTAssertEqual(f.exponent, -0.3, accuracy: 0.02)
+    }
+}

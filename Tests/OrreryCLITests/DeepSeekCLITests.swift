@@ -43,3 +43,25 @@ final class DeepSeekCLITests: XCTestCase {
         XCTAssertEqual(lines.map { $0["kv_bytes_per_token"] as? Int }, [2 * 2 * 128 * 4, 2 * 2 * 32 * 4, 2 * 80 * 4])
     }
 }
+
+final class ScalingCLITests: XCTestCase {
+    /// A micro sweep: a run event per (budget, width), an IsoFLOP minimum per budget, a fit, and a
+    /// prediction that is then trained and measured; bad budgets are one-line errors.
+    func testMicroSweepPredictsAndRuns() throws {
+        let r = try run([
+            "scaling", "--budgets", "2e8,6e8", "--widths", "16,32,48", "--predict", "1.5e9", "--json",
+        ])
+        XCTAssertEqual(r.code, 0, r.err)
+        let lines = jsonLines(r.out)
+        XCTAssertEqual(lines.filter { $0["type"] as? String == "run" }.count, 6)
+        XCTAssertEqual(lines.filter { $0["type"] as? String == "minimum" }.count, 2)
+        let fit = try XCTUnwrap(lines.first { $0["type"] as? String == "fit" })
+        XCTAssertNotNil(fit["model_exponent"] as? Double)
+        let p = try XCTUnwrap(lines.first { $0["type"] as? String == "prediction" })
+        XCTAssertNotNil(p["measured_loss"] as? Double)
+        XCTAssertNotNil(p["predicted_loss"] as? Double)
+        let bad = try run(["scaling", "--budgets", "abc"])
+        XCTAssertNotEqual(bad.code, 0)
+        XCTAssertEqual(bad.err.split(separator: "\n").count, 1, bad.err)
+    }
+}

@@ -21,6 +21,23 @@ public enum ScalingLaws {
         return (Foundation.exp(intercept), slope, r2)
     }
 
+    /// L = E + k·C^γ (γ < 0): a power law above an irreducible loss E, fitted by searching E in
+    /// [0, min L) for the best log–log line of L − E against C.
+    public static func saturatingPowerLaw(x: [Double], y: [Double]) -> (
+        floor: Double, coefficient: Double, exponent: Double, r2: Double
+    )? {
+        guard let lo = y.min(), lo > 0, x.count >= 3 else {
+            return powerLaw(x: x, y: y).map { (0, $0.coefficient, $0.exponent, $0.r2) }
+        }
+        var best: (Double, Double, Double, Double)?
+        for i in 0..<200 {
+            let e = lo * Double(i) / 200
+            guard let f = powerLaw(x: x, y: y.map { $0 - e }), f.exponent < 0 else { continue }
+            if best == nil || f.r2 > best!.3 { best = (e, f.coefficient, f.exponent, f.r2) }
+        }
+        return best.map { (floor: $0.0, coefficient: $0.1, exponent: $0.2, r2: $0.3) }
+    }
+
     /// Least-squares line y = slope·x + intercept and its R² (nil when x does not vary).
     static func line(_ x: [Double], _ y: [Double]) -> (Double, Double, Double)? {
         let n = Double(x.count)

@@ -1,0 +1,134 @@
+import ArgumentParser
+import Foundation
+import Labs
+import Models
+
+/// `orrery scaling`: a DeepSeek-LLM-style scaling study of tiny GPTs, and a prediction put to the test.
+struct Scaling: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract:
+            "Train tiny GPTs of several widths at several compute budgets C = M·D, find each budget's IsoFLOP "
+            + "minimum, fit M_opt, D_opt and the loss against C, and (--predict C) predict a larger run and run it.")
+    @OptionGroup var common: CommonOptions
+    @Option(help: "Compute budgets in FLOPs, comma-separated.") var budgets = "3e10,1e11,3e11"
+    @Option(help: "Model widths, comma-separated (2 layers, heads of 16).") var widths = "32,48,64,96"
+    @Option(help: "A larger budget: predict its optimal width and loss, then train it and compare.") var predict:
+        Double?
+    @Option(help: "Random seed.") var seed: UInt64 = 1
+    @Flag(help: "JSON lines: a run event per training run, a minimum per budget, the fit, the prediction.") var json =
+        false
+
+    func config() throws -> ScalingSweepConfig {
+        var c = ScalingSweepConfig()
+        let b = budgets.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        let w = widths.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !b.isEmpty, b.allSatisfy({ $0 != nil }) else { throw CLIError("--budgets takes numbers, e.g. 3e10,1e11") }
+        guard !w.isEmpty, w.allSatisfy({ $0 != nil }) else { throw CLIError("--widths takes integers, e.g. 32,64") }
+        c.budgets = b.map { $0! }
+        c.widths = w.map { $0! }
+        c.seed = seed
+        do { try c.validate() } catch { throw CLIError("\(error)") }
+        if let p = predict, !(p.isFinite && p >= 1e6 && p <= 1e15) {
+            throw CLIError("--predict must be 1e6…1e15 FLOPs")
+        }
+        return c
+    }
+
+    func run() throws {
+        try common.apply()
+        let c = try config()
+        installInterruptHandler()
+        let total = c.budgets.count * c.widths.count + (predict == nil ? 0 : 1)
+        let progress = Progress(total: total, label: "scaling", enabled: !json)
+        var runs: [ScalingRun] = []
+        let stop = { interruptRequested != 0 }
+        for budget in c.budgets {
+            for width in c.widths {
+                let r: ScalingRun
+                do { r = try ScalingSweep.train(c, width: width, budget: budget, stop: stop) } catch {
+                    throw CLIError(interruptRequested != 0 ? "interrupted after \(runs.count) runs" : "\(error)")
+                }
+                runs.append(r)
+                if json {
+                    print(
+                        JSONLine.encode([
+                            "type": "run", "budget": r.budget, "width": r.width, "m": r.m, "tokens": r.tokens,
+                            "steps": r.steps, "val_loss": r.valLoss, "seconds": r.seconds,
+                        ]))
+                }
+                progress.update(
+                    runs.count, detail: String(format: "C %.0e width %d: loss %.3f", budget, width, r.valLoss))
+            }
+        }
+        let fit = ScalingFit(runs)
+        var predicted: (m: Double, loss: Double)?
+        var measured: ScalingRun?
+        if let p = predict, let guess = fit.predict(p) {
+            predicted = guess
+            // The width whose M is nearest the predicted optimum (in log scale).
+            let width = c.widths.min {
+                abs(log(ScalingLaws.flopsPerToken(layers: c.layers, width: $0, context: c.context) / guess.m))
+                    < abs(log(ScalingLaws.flopsPerToken(layers: c.layers, width: $1, context: c.context) / guess.m))
+            }!
+            do { measured = try ScalingSweep.train(c, width: width, budget: p, stop: stop) } catch {
+                throw CLIError(interruptRequested != 0 ? "interrupted during the predicted run" : "\(error)")
+            }
+            progress.update(total)
+        }
+        progress.finish()
+        if json {
+            for m in fit.minima {
+                print(JSONLine.encode(["type": "minimum", "budget": m.c, "m": m.m, "loss": m.loss]))
+            }
+            var o: [String: Any] = ["type": "fit"]
+            if let f = fit.model {
+                o["model_exponent"] = f.exponent
+                o["model_coefficient"] = f.coefficient
+                o["model_r2"] = f.r2
+            }
+            if let f = fit.data {
+                o["data_exponent"] = f.exponent
+                o["data_coefficient"] = f.coefficient
+            }
+            if let f = fit.loss {
+                o["loss_floor"] = f.floor
+                o["loss_exponent"] = f.exponent
+                o["loss_coefficient"] = f.coefficient
+                o["loss_r2"] = f.r2
+            }
+            print(JSONLine.encode(o))
+            if let p = predicted, let m = measured {
+                print(
+                    JSONLine.encode([
+                        "type": "prediction", "budget": m.budget, "predicted_m": p.m, "predicted_loss": p.loss,
+                        "width": m.width, "m": m.m, "measured_loss": m.valLoss,
+                        "relative_error": (m.valLoss - p.loss) / p.loss,
+                    ]))
+            }
+            return
+        }
+        print("budget C     width   M (FLOPs/token)   tokens D    steps   val loss")
+        for r in runs {
+            print(
+                String(
+                    format: "%9.2e  %5d   %15.3e  %9.3e  %6d   %.4f", r.budget, r.width, r.m, r.tokens, r.steps,
+                    r.valLoss))
+        }
+        for m in fit.minima { print(String(format: "IsoFLOP minimum at C %.2e: M %.3e, loss %.4f", m.c, m.m, m.loss)) }
+        if let f = fit.model, let d = fit.data {
+            print(
+                String(
+                    format: "M_opt = %.3e · C^%.3f (R² %.3f); D_opt = %.3e · C^%.3f", f.coefficient, f.exponent, f.r2,
+                    d.coefficient, d.exponent))
+        }
+        if let l = fit.loss {
+            print(String(format: "L_opt = %.4f + %.3e · C^%.4f (R² %.3f)", l.floor, l.coefficient, l.exponent, l.r2))
+        }
+        if let p = predicted, let m = measured {
+            print(
+                String(
+                    format: "predicted at C %.2e: M_opt %.3e, loss %.4f; ran width %d (M %.3e): loss %.4f (%+.1f %%)",
+                    m.budget, p.m, p.loss, m.width, m.m, m.valLoss, (m.valLoss - p.loss) / p.loss * 100))
+        }
+    }
+}
