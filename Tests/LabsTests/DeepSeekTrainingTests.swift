@@ -6,18 +6,7 @@ import XCTest
 
 final class DeepSeekTrainingTests: XCTestCase {
     func moe(_ balancing: MoEBalancing, steps: Int) -> LMConfig {
-        var c = LMConfig.preset("moe")!
-        c.corpusDocuments = 600
-        c.layers = 2
-        c.width = 64
-        c.heads = 2
-        c.context = 64
-        c.batch = 16
-        c.steps = steps
-        c.warmup = 10
-        c.evalEvery = 0
-        c.evalBatches = 8
-        c.checkpointEvery = 0
+        var c = LMConfig.tinyDeepSeek("moe", steps: steps)
         c.moe!.expertHidden = 56
         c.moe!.balancing = balancing
         return c

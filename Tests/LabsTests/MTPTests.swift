@@ -5,20 +5,7 @@ import Models
 import XCTest
 
 final class MTPTests: XCTestCase {
-    func config(steps: Int) -> LMConfig {
-        var c = LMConfig.preset("mtp")!
-        c.corpusDocuments = 600
-        c.layers = 2
-        c.width = 64
-        c.heads = 2
-        c.context = 64
-        c.batch = 16
-        c.steps = steps
-        c.warmup = 10
-        c.evalEvery = 0
-        c.checkpointEvery = 0
-        return c
-    }
+    func config(steps: Int) -> LMConfig { LMConfig.tinyDeepSeek("mtp", steps: steps) }
 
     /// Self-speculative decoding (the MTP module drafts, the main model verifies) gives exactly the
     /// tokens of plain greedy decoding — untrained, where most drafts fail, and trained, where most
@@ -56,5 +43,24 @@ final class MTPTests: XCTestCase {
         XCTAssertGreaterThan(rate, 0.4, "acceptance \(accepted)/\(drafted)")
         XCTAssertLessThan(passes.fast, passes.plain, "main-model passes \(passes)")
         print("MTP: acceptance \(accepted)/\(drafted) = \(rate), passes \(passes.fast) vs \(passes.plain)")
+    }
+}
+
+extension LMConfig {
+    /// A test-sized GPT of a DeepSeek preset (moe, mla, mtp, fp8): 2 layers × 64, context 64, batch 16.
+    static func tinyDeepSeek(_ preset: String, steps: Int) -> LMConfig {
+        var c = LMConfig.preset(preset)!
+        c.corpusDocuments = 600
+        c.layers = 2
+        c.width = 64
+        c.heads = 2
+        c.context = 64
+        c.batch = 16
+        c.steps = steps
+        c.warmup = 10
+        c.evalEvery = 0
+        c.evalBatches = 8
+        c.checkpointEvery = 0
+        return c
     }
 }

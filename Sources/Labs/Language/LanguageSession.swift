@@ -179,7 +179,6 @@ public final class LanguageSession {
     /// Multiplies the schedule's learning rate (halved at each rollback).
     public var lrScale: Float { divergence.lrScale }
     public internal(set) var history: [StepMetrics] = []
-    var mtpTotal: Tensor?
     public internal(set) var events: [SessionEvent] = []
     public var directory: String?
     /// Steps whose loss is replaced by NaN once (fault injection for tests and demos).
@@ -365,6 +364,7 @@ public final class LanguageSession {
         let gpt = model as? GPT
         var loss: Tensor
         var mtpLosses: [Float] = []
+        var mtpTotal: Tensor?
         if let g = gpt, !g.mtp.isEmpty {
             // The main loss, then λ/D Σ_k of the MTP depths' losses (reported apart).
             let h = g.hidden(x, batch: config.batch)
@@ -379,10 +379,7 @@ public final class LanguageSession {
             loss = model.logits(x, batch: config.batch).crossEntropy(y)
         }
         var value = loss.item()
-        if let t = mtpTotal {
-            loss = loss + t
-            mtpTotal = nil
-        }
+        if let t = mtpTotal { loss = loss + t }
         if injectNaN.remove(step) != nil { value = .nan }
         var m = StepMetrics(
             step: step, loss: value, valLoss: nil, lr: learningRate, tokensPerSecond: 0, gradNorm: .nan,
