@@ -346,4 +346,43 @@ final class TUITests: XCTestCase {
         m.keys("n")
         XCTAssertTrue(m.wait(for: "EXIT=0", timeout: 10), m.capture())
     }
+
+    /// The DeepSeek lab at 80 × 24: the MoE views fill in, export writes PNGs, and a new experiment
+    /// (FP8, then MTP) replaces the run after asking.
+    func testDeepSeekLabAt80x24() throws {
+        var t: Tmux?
+        let m = launch(&t, width: 80, height: 24)
+        defer { m.kill() }
+        XCTAssertTrue(m.wait(for: "Sequence lab"))
+        for _ in 0..<9 { m.keys("Down") }
+        m.keys("Enter")
+        XCTAssertTrue(m.wait(for: "balancing (MoE)", timeout: 5), m.capture())
+        m.keys("Down", "Down", "Left")  // 200 steps
+        m.keys("Enter")
+        XCTAssertTrue(m.wait(for: "expert load L0", timeout: 30), m.capture())
+        XCTAssertTrue(m.wait(for: "bias b, L0 (aux-free)", timeout: 10), m.capture())
+        XCTAssertTrue(m.wait(for: "max/mean", timeout: 10), m.capture())
+        m.keys("l")
+        XCTAssertTrue(m.wait(for: "expert load L1", timeout: 5), m.capture())
+        m.keys("e")
+        XCTAssertTrue(m.wait(for: "wrote", timeout: 10), m.capture())
+        let files = try FileManager.default.contentsOfDirectory(atPath: tmp)
+        XCTAssertTrue(files.contains { $0.hasPrefix("orrery-deepseek-moe") && $0.hasSuffix(".png") }, "\(files)")
+        m.keys("n")
+        XCTAssertTrue(m.wait(for: "experiment", timeout: 5), m.capture())
+        m.keys("Right", "Enter")
+        XCTAssertTrue(m.wait(for: "discard", timeout: 5), m.capture())
+        m.keys("y")
+        XCTAssertTrue(m.wait(for: "what E4M3 loses", timeout: 30), m.capture())
+        XCTAssertTrue(m.wait(for: "1×128", timeout: 10), m.capture())
+        m.keys("n", "Right", "Enter", "y")
+        XCTAssertTrue(m.wait(for: "KV cache and decode", timeout: 30), m.capture())
+        XCTAssertTrue(m.wait(for: "MLA", timeout: 10), m.capture())
+        XCTAssertTrue(m.wait(for: "speculative = greedy", timeout: 30), m.capture())
+        XCTAssertTrue(m.wait(for: "MTP depth 1", timeout: 30), m.capture())
+        m.keys("q")
+        XCTAssertTrue(m.wait(for: "not saved", timeout: 5), m.capture())
+        m.keys("n")
+        XCTAssertTrue(m.wait(for: "EXIT=0", timeout: 10), m.capture())
+    }
 }

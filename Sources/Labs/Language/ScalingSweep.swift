@@ -13,6 +13,8 @@ public struct ScalingSweepConfig: Codable, Equatable, Sendable {
     public var batch = 16
     public var lr: Float = 3e-3
     public var corpusDocuments = 4000
+    /// The corpus every run trains on ("stories", "dialogue" or a text file).
+    public var corpus: CorpusSource = .stories
     public var seed: UInt64 = 1
     public init() {}
 
@@ -26,6 +28,7 @@ public struct ScalingSweepConfig: Codable, Equatable, Sendable {
         try check((1...16).contains(layers), "layers must be 1…16")
         try check((8...1024).contains(context), "context must be 8…1024")
         try check((1...512).contains(batch), "batch must be 1…512")
+        try check((1...200_000).contains(corpusDocuments), "documents must be 1…200000")
     }
 
     /// The language-lab configuration of one run.
@@ -37,6 +40,7 @@ public struct ScalingSweepConfig: Codable, Equatable, Sendable {
         c.context = context
         c.batch = batch
         c.corpusDocuments = corpusDocuments
+        c.corpus = corpus
         c.lr = lr
         c.minLR = lr / 10
         c.seed = seed
@@ -86,6 +90,14 @@ public struct ScalingFit: Sendable {
 }
 
 public enum ScalingSweep {
+    /// The sweep's width whose M is nearest `m` (in log scale): the width a prediction runs.
+    public static func width(_ config: ScalingSweepConfig, nearest m: Double) -> Int {
+        func distance(_ w: Int) -> Double {
+            abs(log(ScalingLaws.flopsPerToken(layers: config.layers, width: w, context: config.context) / m))
+        }
+        return config.widths.min { distance($0) < distance($1) }!
+    }
+
     /// Trains one run and measures its validation loss.
     public static func train(_ config: ScalingSweepConfig, width: Int, budget: Double, stop: () -> Bool = { false })
         throws -> ScalingRun

@@ -102,6 +102,8 @@ public enum SpeculativeDecoding {
         public var tokens: [Int] = []
         /// Drafts proposed and accepted; main-model passes made.
         public var drafted = 0, accepted = 0, passes = 0
+        /// For each token: whether it was an accepted draft (came free with the verifying pass).
+        public var fromDraft: [Bool] = []
         public var seconds = 0.0
         public var acceptanceRate: Double { drafted > 0 ? Double(accepted) / Double(drafted) : 0 }
         public init() {}
@@ -154,6 +156,7 @@ public enum SpeculativeDecoding {
         var last = hidden.select(0, prompt.count - 1)
         var next = argmax(logits)  // t_{p+1}: certain
         r.tokens.append(next)
+        r.fromDraft.append(false)
         while r.tokens.count < limit {
             let draft = argmax(drafter.feed(hidden: last, next: next))  // d_{p+2}
             if r.tokens.count + 1 >= limit || main.length + 2 > model.config.contextLength {
@@ -163,6 +166,7 @@ public enum SpeculativeDecoding {
                 last = hidden.select(0, 0)
                 next = argmax(logits)
                 r.tokens.append(next)
+                r.fromDraft.append(false)
                 continue
             }
             r.drafted += 1
@@ -173,6 +177,7 @@ public enum SpeculativeDecoding {
             if verified == draft {
                 r.accepted += 1
                 r.tokens.append(draft)
+                r.fromDraft.append(true)
                 if r.tokens.count >= limit { break }
                 _ = drafter.feed(hidden: hidden.select(0, 0), next: draft)  // keep the drafter's cache whole
                 last = hidden.select(0, 1)
@@ -183,8 +188,10 @@ public enum SpeculativeDecoding {
                 next = verified
             }
             r.tokens.append(next)
+            r.fromDraft.append(false)
         }
         r.tokens = Array(r.tokens.prefix(limit))
+        r.fromDraft = Array(r.fromDraft.prefix(limit))
         r.seconds = Date().timeIntervalSince(start)
         return r
     }

@@ -108,7 +108,7 @@ public enum PNGExport {
             canvas.line(left - 4, py(yv), left, py(yv), (0, 0, 0))
             canvas.text(label, left - 8 - PixelCanvas.textWidth(label), py(yv) - 3, (60, 60, 60))
             let xv = x0 + (x1 - x0) * Double(k) / 4
-            let xl = String(Int(xv.rounded()))
+            let xl = x1 - x0 < 20 ? String(format: "%.3g", xv) : String(Int(xv.rounded()))
             canvas.line(px(xv), top + plotH, px(xv), top + plotH + 4, (0, 0, 0))
             canvas.text(xl, px(xv) - PixelCanvas.textWidth(xl) / 2, top + plotH + 8, (60, 60, 60))
         }

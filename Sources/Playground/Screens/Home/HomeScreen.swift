@@ -56,6 +56,10 @@ public final class HomeScreen: Screen {
             title: "Sequence lab",
             summary: "online action detection: OadTR vs a GRU on a live stream, attention and anticipation",
             status: SequenceScreen.homeStatus, open: SequenceScreen.open),
+        LabEntry(
+            title: "DeepSeek lab",
+            summary: "MoE load balancing, FP8 training, MTP speculative decoding, MLA caches, scaling laws",
+            status: DeepSeekScreen.homeStatus, open: DeepSeekScreen.open),
     ]
 
     public init() {}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Compute
 import Foundation
+import Labs
 import Models
 
 /// `orrery bench mla-decode`: the KV cache and decode speed of multi-head, grouped-query and
@@ -37,60 +38,29 @@ struct BenchMLADecode: ParsableCommand {
 
     func run() throws {
         try common.apply()
-        let context = tokens + 16
-        var cases: [(String, GPTConfig)] = []
-        let base = GPTConfig(vocabSize: 256, contextLength: context, layers: layers, heads: heads, width: width)
-        cases.append(("mha", base))
-        cases.append(
-            (
-                "gqa",
-                GPTConfig(
-                    vocabSize: 256, contextLength: context, layers: layers, heads: heads, kvHeads: kvHeads, width: width
-                )
-            ))
-        var mla = base
-        mla.mla = MLAConfig()
-        cases.append(("mla", mla))
         if !json {
             print(
                 "batch-1 greedy decode, \(layers) layers × \(width), \(heads) heads, \(tokens) tokens (\(Parallel.threads) threads)"
             )
         }
         var mhaRate = 0.0
-        for (name, c) in cases {
-            let model = GPT(c, seed: 1)
-            model.train(false)
-            let prompt = Array(0..<16)
-            var times: [Double] = []
-            var bytes = 0
-            for _ in 0..<(runs + 1) {
-                let dec = model.makeDecoder() as! GPTDecoder
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                var logits = dec.feed(prompt)
-                for _ in 0..<tokens {
-                    let v = logits.toArray()
-                    var best = 0
-                    for i in v.indices where v[i] > v[best] { best = i }
-                    logits = dec.feed([best])
-                }
-                times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
-                bytes = dec.cacheBytesPerToken
-            }
-            times.removeFirst()  // warm-up
+        let cases = DecodeComparison.measure(
+            layers: layers, width: width, heads: heads, kvHeads: kvHeads, tokens: tokens, runs: runs)
+        for d in cases {
             var rec = BenchRecord(
-                bench: "mla-decode", caseName: "\(layers)x\(width),h\(heads)", impl: name, threads: Parallel.threads,
-                timesMs: times, extra: [:])
-            let rate = Double(tokens) / (rec.median / 1000)
-            if name == "mha" { mhaRate = rate }
-            rec.extra = ["tokens_per_s": rate, "kv_bytes_per_token": bytes, "parameters": model.parameterCount]
+                bench: "mla-decode", caseName: "\(layers)x\(width),h\(heads)", impl: d.name, threads: Parallel.threads,
+                timesMs: d.timesMs, extra: [:])
+            let rate = d.tokensPerSecond
+            if d.name == "mha" { mhaRate = rate }
+            rec.extra = ["tokens_per_s": rate, "kv_bytes_per_token": d.kvBytesPerToken, "parameters": d.parameters]
             if json {
                 print(JSONLine.encode(rec.json))
             } else {
                 print(
                     String(
                         format: "%@  %6d KV bytes/token  %8.0f tokens/s  (%.2f× MHA)  %d parameters",
-                        name.uppercased().padding(toLength: 4, withPad: " ", startingAt: 0), bytes, rate,
-                        rate / max(mhaRate, 1e-9), model.parameterCount))
+                        d.name.uppercased().padding(toLength: 4, withPad: " ", startingAt: 0), d.kvBytesPerToken, rate,
+                        rate / max(mhaRate, 1e-9), d.parameters))
             }
         }
     }

@@ -15,6 +15,8 @@ struct Scaling: ParsableCommand {
     @Option(help: "A larger budget: predict its optimal width and loss, then train it and compare.") var predict:
         Double?
     @Option(help: "Random seed.") var seed: UInt64 = 1
+    @Option(help: "Corpus: stories, dialogue, or a text file.") var corpus = "stories"
+    @Option(help: "Documents generated for a built-in corpus.") var documents = 4000
     @Flag(help: "JSON lines: a run event per training run, a minimum per budget, the fit, the prediction.") var json =
         false
 
@@ -27,6 +29,8 @@ struct Scaling: ParsableCommand {
         c.budgets = b.map { $0! }
         c.widths = w.map { $0! }
         c.seed = seed
+        c.corpus = CorpusSource(corpus)
+        c.corpusDocuments = documents
         do { try c.validate() } catch { throw CLIError("\(error)") }
         if let p = predict, !(p.isFinite && p >= 1e6 && p <= 1e15) {
             throw CLIError("--predict must be 1e6…1e15 FLOPs")
@@ -65,11 +69,7 @@ struct Scaling: ParsableCommand {
         var measured: ScalingRun?
         if let p = predict, let guess = fit.predict(p) {
             predicted = guess
-            // The width whose M is nearest the predicted optimum (in log scale).
-            let width = c.widths.min {
-                abs(log(ScalingLaws.flopsPerToken(layers: c.layers, width: $0, context: c.context) / guess.m))
-                    < abs(log(ScalingLaws.flopsPerToken(layers: c.layers, width: $1, context: c.context) / guess.m))
-            }!
+            let width = ScalingSweep.width(c, nearest: guess.m)
             do { measured = try ScalingSweep.train(c, width: width, budget: p, stop: stop) } catch {
                 throw CLIError(interruptRequested != 0 ? "interrupted during the predicted run" : "\(error)")
             }
