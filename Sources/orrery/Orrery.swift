@@ -17,7 +17,8 @@ struct Orrery: ParsableCommand {
             "With no subcommand, opens the terminal UI (on a terminal); every feature also has a headless subcommand.",
         version: OrreryVersion.string,
         subcommands: [
-            Train.self, Scaling.self, Sample.self, Generate.self, Denoise.self, Chat.self, Models.self, Inspect.self,
+            Train.self, Scaling.self, DeepSeekLabCommand.self, Sample.self, Generate.self, Denoise.self, Chat.self,
+            Models.self, Inspect.self,
             Eval.self,
             Export.self,
             Bench.self,

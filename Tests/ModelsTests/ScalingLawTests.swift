@@ -22,6 +22,17 @@ final class ScalingLawTests: XCTestCase {
     /// A synthetic Chinchilla-style loss L(M, D) = E + A/M^α + B/D^β with D = C/M: for every budget the
     /// IsoFLOP parabola finds the optimal M, and the fitted M_opt ∝ C^a and D_opt ∝ C^b recover the
     /// analytic exponents a = β/(α+β) and b = α/(α+β).
+    /// A lopsided IsoFLOP curve (the real stories sweep at C 1e11: the two largest models badly
+    /// undertrained): the minimum comes from the best run and its neighbours, not from a global parabola
+    /// that the steep side drags below every measured loss.
+    func testIsoFLOPMinimumIsLocal() throws {
+        let runs: [(m: Double, loss: Double)] = [(4.9e4, 0.2539), (1.72e5, 0.2469), (3.69e5, 0.7135), (6.39e5, 1.5473)]
+        let m = try XCTUnwrap(ScalingLaws.isoFLOPMinimum(runs))
+        XCTAssertGreaterThan(m.loss, 0.2, "\(m)")
+        XCTAssertLessThanOrEqual(m.loss, 0.2469)
+        XCTAssertTrue((4.9e4...3.69e5).contains(m.m), "\(m)")
+    }
+
     func testIsoFLOPMinimaRecoverTheOptimalAllocation() throws {
         let (E, A, B, alpha, beta) = (1.7, 400.0, 900.0, 0.34, 0.28)
         func loss(_ m: Double, _ d: Double) -> Double { E + A / pow(m, alpha) + B / pow(d, beta) }

@@ -39,6 +39,12 @@ public enum CorpusSource: Codable, Equatable, Sendable, CustomStringConvertible,
     }
 }
 
+/// Learning-rate schedules after warm-up: cosine decay to minLR, or DeepSeek LLM's multi-step
+/// (31.6 % of the peak after 80 % of the steps, 10 % after 90 %).
+public enum LRScheduleKind: String, Codable, CaseIterable, Sendable {
+    case cosine, multistep
+}
+
 public struct LMConfig: Codable, Equatable, Sendable {
     public enum ModelKind: String, Codable, Sendable, CaseIterable { case gpt, lstm, gru }
     public var model: ModelKind = .gpt
@@ -66,6 +72,8 @@ public struct LMConfig: Codable, Equatable, Sendable {
     /// Multi-token prediction depth D (nil or 0: none) and loss weight λ.
     public var mtpDepth: Int? = nil
     public var mtpWeight: Float? = nil
+    /// The learning-rate schedule after warm-up (nil: cosine to minLR).
+    public var schedule: LRScheduleKind? = nil
     public var seed: UInt64 = 1
     public var evalEvery = 100, evalBatches = 8, checkpointEvery = 250
     public var valFraction: Float = 0.1
@@ -174,7 +182,7 @@ public final class LanguageSession {
     public let model: LanguageModel
     public let optimizer: Adam
     public let trainTokens: [Int], valTokens: [Int]
-    let schedule: WarmupCosine
+    let schedule: any LRSchedule
     public internal(set) var step = 0
     /// Multiplies the schedule's learning rate (halved at each rollback).
     public var lrScale: Float { divergence.lrScale }
@@ -213,7 +221,7 @@ public final class LanguageSession {
         model = LanguageSession.makeModel(config, vocab: tok.vocabSize)
         optimizer = Adam.adamW(
             model.namedParameters(), lr: config.lr, betas: (0.9, 0.95), weightDecay: config.weightDecay)
-        schedule = WarmupCosine(peak: config.lr, warmup: config.warmup, total: config.steps, minLR: config.minLR)
+        schedule = LanguageSession.makeSchedule(config)
         divergence = DivergenceGuard(parameters: model.parameters, optimizer: optimizer)
         divergence.remember(step: 0)
     }
@@ -228,8 +236,15 @@ public final class LanguageSession {
         try LanguageSession.checkLongEnough(trainTokens.count, config)
         optimizer = Adam.adamW(
             model.namedParameters(), lr: config.lr, betas: (0.9, 0.95), weightDecay: config.weightDecay)
-        schedule = WarmupCosine(peak: config.lr, warmup: config.warmup, total: config.steps, minLR: config.minLR)
+        schedule = LanguageSession.makeSchedule(config)
         divergence = DivergenceGuard(parameters: model.parameters, optimizer: optimizer)
+    }
+
+    static func makeSchedule(_ c: LMConfig) -> any LRSchedule {
+        switch c.schedule ?? .cosine {
+        case .cosine: return WarmupCosine(peak: c.lr, warmup: c.warmup, total: c.steps, minLR: c.minLR)
+        case .multistep: return MultiStepLR(peak: c.lr, warmup: c.warmup, total: c.steps)
+        }
     }
 
     /// A batch window needs context + 1 tokens (inputs and their next-token targets).

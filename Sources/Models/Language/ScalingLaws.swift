@@ -57,13 +57,18 @@ public enum ScalingLaws {
         return (slope, my - slope * mx, r2)
     }
 
-    /// The IsoFLOP minimum of one budget's runs (model scale M, loss): a parabola in log M fitted by
-    /// least squares; its vertex (clamped to the sampled range), or the best run when the parabola
-    /// opens downwards or there are fewer than three runs.
+    /// The IsoFLOP minimum of one budget's runs (model scale M, loss): a parabola in log M through the
+    /// best run and its two neighbours in M (the two nearest when the best is at an end); its vertex
+    /// (clamped to those runs' range), or the best run when the parabola opens downwards or there are
+    /// fewer than three runs. Local, because far from the minimum IsoFLOP curves are lopsided (a model
+    /// much too large for its budget is badly undertrained) and a global parabola would be pulled off.
     public static func isoFLOPMinimum(_ runs: [(m: Double, loss: Double)]) -> (m: Double, loss: Double)? {
-        let r = runs.filter { $0.m > 0 && $0.loss.isFinite }
-        guard let best = r.min(by: { $0.loss < $1.loss }) else { return nil }
-        guard r.count >= 3 else { return best }
+        let all = runs.filter { $0.m > 0 && $0.loss.isFinite }.sorted { $0.m < $1.m }
+        guard let best = all.min(by: { $0.loss < $1.loss }) else { return nil }
+        guard all.count >= 3 else { return best }
+        let i = all.firstIndex { $0.m == best.m && $0.loss == best.loss }!
+        let lo0 = Swift.min(Swift.max(0, i - 1), all.count - 3)
+        let r = Array(all[lo0..<(lo0 + 3)])
         let xs = r.map { Foundation.log($0.m) }
         let ys = r.map(\.loss)
         // Normal equations of y = a + b x + c x² (x centred for conditioning).

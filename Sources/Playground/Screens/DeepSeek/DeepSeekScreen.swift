@@ -97,13 +97,13 @@ public final class DeepSeekScreen: Screen {
 
     func plot(
         _ series: [Series], _ area: Rect, _ buf: inout Buffer, _ ctx: RenderContext, smoothing: Double = 0,
-        integerX: Bool = true, empty: String
+        integerX: Bool = true, logY: Bool = false, empty: String
     ) {
         if series.allSatisfy({ $0.points.isEmpty }) {
             buf.text(area.x, area.y, empty, Style(fg: ctx.theme.faint), maxWidth: area.width)
             return
         }
-        var p = LinePlot(series: series, smoothing: smoothing)
+        var p = LinePlot(series: series, logY: logY, smoothing: smoothing)
         p.monochrome = ctx.colors == 0
         p.integerX = integerX
         p.render(area, into: &buf, ctx.widgets)
@@ -427,9 +427,9 @@ public final class DeepSeekScreen: Screen {
 
     func renderScaling(_ s: DeepSeekSnapshot, _ tc: [Rect], _ bc: [Rect], _ buf: inout Buffer, _ ctx: RenderContext) {
         let ia = buf.box(
-            tc[0], title: "IsoFLOP curves: validation loss vs log10 M (FLOPs/token)", glyphs: ctx.glyphs, focused: true)
+            tc[0], title: "IsoFLOP curves: val loss (log) vs log10 M", glyphs: ctx.glyphs, focused: true)
         plot(
-            DeepSeekScreen.isoFLOPSeries(s), ia, &buf, ctx, integerX: false,
+            DeepSeekScreen.isoFLOPSeries(s), ia, &buf, ctx, integerX: false, logY: true,
             empty: "(a curve per budget as its runs finish)")
         let oa = buf.box(tc[1], title: "log10 M_opt vs log10 C", glyphs: ctx.glyphs)
         plot(DeepSeekScreen.optimumSeries(s), oa, &buf, ctx, integerX: false, empty: "(after the last budget)")
@@ -439,7 +439,7 @@ public final class DeepSeekScreen: Screen {
         var lines: [(String, Style)] = s.runs.map {
             (
                 String(
-                    format: "C %.0e  width %3d  M %.2e  %5d steps  loss %.4f", $0.budget, $0.width, $0.m, $0.steps,
+                    format: "C %.0e w%-3d M %.1e %5d steps %.4f", $0.budget, $0.width, $0.m, $0.steps,
                     $0.valLoss),
                 Style(fg: ctx.theme.text)
             )
@@ -447,7 +447,7 @@ public final class DeepSeekScreen: Screen {
         if let c = s.current {
             lines.append(
                 (
-                    String(format: "C %.0e  width %3d  training: step %d of %d", c.budget, c.width, c.step, c.steps),
+                    String(format: "C %.0e w%-3d training: step %d of %d", c.budget, c.width, c.step, c.steps),
                     Style(fg: ctx.theme.accent)
                 ))
         }
@@ -519,10 +519,21 @@ public final class DeepSeekScreen: Screen {
 
     func export(_ s: DeepSeekSnapshot, app: App) {
         let base = app.exportDirectory + "/orrery-deepseek-\(s.config.experiment.rawValue)-step\(s.step)"
+        let figures = DeepSeekScreen.figures(s, layer: shownLayer(s))
+        do {
+            for (suffix, img) in figures { try PNGExport.write(base + suffix, width: img.0, height: img.1, rgb: img.2) }
+            app.status =
+                figures.isEmpty
+                ? "nothing to export yet" : "wrote " + figures.map { base + $0.0 }.joined(separator: ", ")
+        } catch { app.status = "\(error)" }
+    }
+
+    /// The experiment's figures as PNG images, each with its file-name suffix (the screen's e and
+    /// `orrery deepseek --png` both write these).
+    public static func figures(_ s: DeepSeekSnapshot, layer l: Int = 0) -> [(String, (Int, Int, [UInt8]))] {
         var figures: [(String, (Int, Int, [UInt8]))] = []
         switch s.config.experiment {
         case .moe:
-            let l = shownLayer(s)
             if s.loadHistory.indices.contains(l), !(s.loadHistory[l].first ?? []).isEmpty {
                 figures.append(
                     (
@@ -599,7 +610,9 @@ public final class DeepSeekScreen: Screen {
                 (
                     "-isoflop.png",
                     PNGExport.plot(
-                        DeepSeekScreen.isoFLOPSeries(s), title: "IsoFLOP curves", xLabel: "log10 M (FLOPs per token)")
+                        DeepSeekScreen.isoFLOPSeries(s), title: "IsoFLOP curves (log loss)",
+                        xLabel: "log10 M (FLOPs per token)",
+                        logY: true)
                 ))
             if s.fit != nil {
                 figures.append(
@@ -610,11 +623,6 @@ public final class DeepSeekScreen: Screen {
                     ))
             }
         }
-        do {
-            for (suffix, img) in figures { try PNGExport.write(base + suffix, width: img.0, height: img.1, rgb: img.2) }
-            app.status =
-                figures.isEmpty
-                ? "nothing to export yet" : "wrote " + figures.map { base + $0.0 }.joined(separator: ", ")
-        } catch { app.status = "\(error)" }
+        return figures
     }
 }

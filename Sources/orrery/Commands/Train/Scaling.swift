@@ -11,6 +11,13 @@ struct Scaling: ParsableCommand {
             + "minimum, fit M_opt, D_opt and the loss against C, and (--predict C) predict a larger run and run it.")
     @OptionGroup var common: CommonOptions
     @Option(help: "Compute budgets in FLOPs, comma-separated.") var budgets = "3e10,1e11,3e11"
+    @Flag(
+        help: ArgumentHelp(
+            "Sweep batch size and learning rate instead: fit B_opt and η_opt against C, and compare the best "
+                + "cell of each budget under cosine and multi-step schedules.")) var hyper = false
+    @Option(help: "--hyper: batch sizes, comma-separated.") var batches = "4,8,16,32,64"
+    @Option(help: "--hyper: peak learning rates, comma-separated.") var lrs = "1e-3,2e-3,4e-3,8e-3"
+    @Option(help: "--hyper: the model width (2 layers).") var width = 32
     @Option(help: "Model widths, comma-separated (2 layers, heads of 16).") var widths = "32,48,64,96"
     @Option(help: "A larger budget: predict its optimal width and loss, then train it and compare.") var predict:
         Double?
@@ -40,6 +47,7 @@ struct Scaling: ParsableCommand {
 
     func run() throws {
         try common.apply()
+        if hyper { return try runHyper() }
         let c = try config()
         installInterruptHandler()
         let total = c.budgets.count * c.widths.count + (predict == nil ? 0 : 1)
@@ -129,6 +137,121 @@ struct Scaling: ParsableCommand {
                 String(
                     format: "predicted at C %.2e: M_opt %.3e, loss %.4f; ran width %d (M %.3e): loss %.4f (%+.1f %%)",
                     m.budget, p.m, p.loss, m.width, m.m, m.valLoss, (m.valLoss - p.loss) / p.loss * 100))
+        }
+    }
+
+    static func numbers<T>(_ text: String, _ flag: String, _ parse: (String) -> T?) throws -> [T] {
+        let v = text.split(separator: ",").map { parse($0.trimmingCharacters(in: .whitespaces)) }
+        guard !v.isEmpty, v.allSatisfy({ $0 != nil }) else { throw CLIError("\(flag) takes a comma-separated list") }
+        return v.map { $0! }
+    }
+
+    func hyperConfig() throws -> HyperSweepConfig {
+        var c = HyperSweepConfig()
+        c.budgets = try Scaling.numbers(budgets, "--budgets") { Double($0) }
+        c.batches = try Scaling.numbers(batches, "--batches") { Int($0) }
+        c.lrs = try Scaling.numbers(lrs, "--lrs") { Float($0) }
+        c.width = width
+        c.seed = seed
+        c.corpus = CorpusSource(corpus)
+        c.corpusDocuments = documents
+        do { try c.validate() } catch { throw CLIError("\(error)") }
+        return c
+    }
+
+    func runHyper() throws {
+        let c = try hyperConfig()
+        installInterruptHandler()
+        let total = c.budgets.count * (c.batches.count * c.lrs.count + 1)
+        let progress = Progress(total: total, label: "hyper", enabled: !json)
+        let stop = { interruptRequested != 0 }
+        var runs: [HyperRun] = []
+        func train(_ lm: LMConfig, _ budget: Double) throws -> HyperRun {
+            let r: HyperRun
+            do { r = try HyperparameterSweep.train(lm, budget: budget, stop: stop) } catch {
+                throw CLIError(interruptRequested != 0 ? "interrupted after \(runs.count) runs" : "\(error)")
+            }
+            runs.append(r)
+            if json {
+                print(
+                    JSONLine.encode([
+                        "type": "hyper_run", "budget": r.budget, "batch": r.batch, "lr": Double(r.lr), "steps": r.steps,
+                        "schedule": r.schedule.rawValue, "val_loss": r.valLoss, "seconds": r.seconds,
+                    ]))
+            }
+            progress.update(
+                runs.count,
+                detail: String(
+                    format: "C %.0e B %d lr %.0e %@: loss %.3f", budget, r.batch, r.lr, r.schedule.rawValue, r.valLoss))
+            return r
+        }
+        for budget in c.budgets {
+            for b in c.batches { for lr in c.lrs { _ = try train(c.run(budget: budget, batch: b, lr: lr), budget) } }
+        }
+        var fit = HyperFit(runs, nearOptimal: c.nearOptimal)
+        var multistep: [Double: HyperRun] = [:]
+        for o in fit.optima {
+            multistep[o.budget] = try train(
+                c.run(budget: o.budget, batch: o.best.batch, lr: o.best.lr, schedule: .multistep), o.budget)
+        }
+        fit = HyperFit(runs, nearOptimal: c.nearOptimal)
+        progress.finish()
+        if json {
+            for o in fit.optima {
+                var line: [String: Any] = [
+                    "type": "hyper_optimum", "budget": o.budget, "best_batch": o.best.batch,
+                    "best_lr": Double(o.best.lr),
+                    "best_loss": o.best.valLoss, "batch_opt": o.batch, "lr_opt": o.lr, "near_optimal": o.nearOptimal,
+                ]
+                if let m = multistep[o.budget] { line["multistep_loss"] = m.valLoss }
+                print(JSONLine.encode(line))
+            }
+            var o: [String: Any] = ["type": "hyper_fit"]
+            if let b = fit.batch {
+                o["batch_exponent"] = b.exponent
+                o["batch_coefficient"] = b.coefficient
+                o["batch_r2"] = b.r2
+            }
+            if let l = fit.lr {
+                o["lr_exponent"] = l.exponent
+                o["lr_coefficient"] = l.coefficient
+                o["lr_r2"] = l.r2
+            }
+            print(JSONLine.encode(o))
+            return
+        }
+        print(
+            "width \(c.width), 2 layers, context \(c.context), M \(String(format: "%.3e", c.flopsPerToken)) FLOPs/token, "
+                + "corpus \(c.corpus)")
+        for budget in c.budgets {
+            print(String(format: "C %.2e: validation loss, rows batch size, columns peak learning rate", budget))
+            print("  batch " + c.lrs.map { String(format: "%9.0e", $0) }.joined())
+            for b in c.batches {
+                let row = c.lrs.map { lr in
+                    runs.first { $0.budget == budget && $0.batch == b && $0.lr == lr && $0.schedule == .cosine }
+                        .map { String(format: "%9.4f", $0.valLoss) } ?? "        -"
+                }
+                print(String(format: "  %5d ", b) + row.joined())
+            }
+        }
+        for o in fit.optima {
+            var line = String(
+                format:
+                    "C %.2e: best B %d, lr %.0e (loss %.4f); near-optimal (%d cells within %.0f %%): B_opt %.1f, η_opt %.2e",
+                o.budget, o.best.batch, o.best.lr, o.best.valLoss, o.nearOptimal, c.nearOptimal * 100, o.batch, o.lr)
+            if let m = multistep[o.budget] {
+                line += String(
+                    format: "; multi-step %.4f (%+.2f %% vs cosine)", m.valLoss,
+                    (m.valLoss - o.best.valLoss) / o.best.valLoss * 100)
+            }
+            print(line)
+        }
+        if let b = fit.batch, let l = fit.lr {
+            print(
+                String(
+                    format:
+                        "B_opt = %.3e · C^%.4f (R² %.3f); η_opt = %.3e · C^%.4f (R² %.3f)  [DeepSeek LLM: β 0.3271, α -0.1250]",
+                    b.coefficient, b.exponent, b.r2, l.coefficient, l.exponent, l.r2))
         }
     }
 }
