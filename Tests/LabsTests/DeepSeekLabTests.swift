@@ -131,6 +131,10 @@ final class DeepSeekLabTests: XCTestCase {
         XCTAssertFalse(s.speculative.isEmpty)
         XCTAssertEqual(s.speculativePrompt.count, 16)
         XCTAssertGreaterThanOrEqual(s.passRatio, 1)
+        XCTAssertEqual(s.acceptanceByPosition.count, 2, "MTP depth 2: two draft positions")
+        for (p1, p2) in zip(s.acceptanceByPosition[0], s.acceptanceByPosition[1]) {
+            XCTAssertLessThanOrEqual(p2.y, p1.y, "a second draft counts only when the first was accepted")
+        }
         let bytes = Dictionary(uniqueKeysWithValues: s.decode.map { ($0.name, $0.kvBytesPerToken) })
         // 2 layers × 64 wide: MHA keeps K and V (2·64 floats), GQA one head of 32 of each, MLA 64 + 16.
         XCTAssertEqual(bytes, ["mha": 2 * 2 * 64 * 4, "gqa": 2 * 2 * 32 * 4, "mla": 2 * (64 + 16) * 4])

@@ -357,7 +357,7 @@ final class TUITests: XCTestCase {
         for _ in 0..<9 { m.keys("Down") }
         m.keys("Enter")
         XCTAssertTrue(m.wait(for: "balancing (MoE)", timeout: 5), m.capture())
-        m.keys("Down", "Down", "Left")  // 200 steps
+        m.keys("Down", "Down", "Down", "Left")  // 200 steps
         m.keys("Enter")
         XCTAssertTrue(m.wait(for: "expert load L0", timeout: 30), m.capture())
         XCTAssertTrue(m.wait(for: "bias b, L0 (aux-free)", timeout: 10), m.capture())

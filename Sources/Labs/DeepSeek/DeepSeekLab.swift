@@ -36,18 +36,29 @@ public struct DeepSeekLabConfig: Codable, Equatable, Sendable {
     /// Documents generated for a built-in corpus.
     public var documents = 4000
     public var evalEvery = 50
-    /// MTP: steps between speculative-decoding probes.
+    /// MTP: steps between speculative-decoding probes, and the MTP depth D trained.
     public var probeEvery = 100
-    public var sweep = ScalingSweepConfig()
+    public var mtpDepth = 2
+    public var sweep = DeepSeekLabConfig.defaultSweep
     /// Scaling: the larger budget predicted and then run (nil: none).
-    public var predict: Double? = 1e12
+    public var predict: Double? = 3e12
     public init() {}
+
+    /// Budgets 1e11…1e12 FLOPs, widths 16…64: a few minutes here, and wide enough that each budget's
+    /// IsoFLOP curve has its minimum inside the widths.
+    public static var defaultSweep: ScalingSweepConfig {
+        var c = ScalingSweepConfig()
+        c.budgets = [1e11, 3e11, 1e12]
+        c.widths = [16, 32, 48, 64]
+        return c
+    }
 
     public func validate() throws {
         func check(_ ok: Bool, _ what: String) throws { if !ok { throw SessionError.config(what) } }
         try check((1...1_000_000).contains(steps), "steps must be 1…1000000")
         try check((1...100_000).contains(evalEvery), "eval-every must be 1…100000")
         try check((1...100_000).contains(probeEvery), "probe-every must be 1…100000")
+        try check((1...4).contains(mtpDepth), "MTP depth must be 1…4")
         if experiment == .scaling {
             try sweep.validate()
             if let p = predict { try check(p.isFinite && p >= 1e6 && p <= 1e15, "predict must be 1e6…1e15 FLOPs") }
@@ -75,7 +86,7 @@ public struct DeepSeekLabConfig: Codable, Equatable, Sendable {
             }
             if preset == "fp8" { c.fp8 = true }
             if preset == "mtp" {
-                c.mtpDepth = 1
+                c.mtpDepth = mtpDepth
                 c.mtpWeight = 0.3
             }
             c.corpus = corpus
@@ -133,6 +144,9 @@ public struct DeepSeekSnapshot: Sendable {
     /// (step, accepted drafts / drafts), (step, greedy seconds / speculative seconds), passes likewise.
     public var acceptance: [(x: Double, y: Double)] = []
     public var speedup: [(x: Double, y: Double)] = []
+    /// [depth][probe]: (step, teacher-forced acceptance at draft position depth + 1) — see
+    /// `GPT.mtpAgreement`.
+    public var acceptanceByPosition: [[(x: Double, y: Double)]] = []
     public var passRatio = 0.0
     /// The last speculative decode, token by token, and whether it equals plain greedy.
     public var speculative: [(text: String, drafted: Bool)] = []
@@ -175,6 +189,7 @@ public final class DeepSeekLab: SteppedSession {
     // MTP
     var acceptance: [(x: Double, y: Double)] = []
     var speedup: [(x: Double, y: Double)] = []
+    var acceptanceByPosition: [[(x: Double, y: Double)]] = []
     var passRatio = 0.0
     var speculative: [(text: String, drafted: Bool)] = []
     var speculativePrompt: [String] = []
@@ -351,7 +366,12 @@ public final class DeepSeekLab: SteppedSession {
                 SpeculativeDecoding.selfSpeculative(g, prompt: prompt, maxTokens: n)
             )
         }
+        let byPosition = g.mtpAgreement(prompt + plain.tokens, from: prompt.count - 1)
         g.train(was)
+        for (k, r) in byPosition.enumerated() {
+            if acceptanceByPosition.count <= k { acceptanceByPosition.append([]) }
+            acceptanceByPosition[k].append((Double(stepCount), r))
+        }
         acceptance.append((Double(stepCount), spec.acceptanceRate))
         speedup.append((Double(stepCount), plain.seconds / max(spec.seconds, 1e-9)))
         passRatio = Double(plain.passes) / Double(max(1, spec.passes))
@@ -458,6 +478,7 @@ public final class DeepSeekLab: SteppedSession {
         s.histogram = histogram
         s.acceptance = acceptance
         s.speedup = speedup
+        s.acceptanceByPosition = acceptanceByPosition
         s.passRatio = passRatio
         s.speculative = speculative
         s.speculativePrompt = speculativePrompt

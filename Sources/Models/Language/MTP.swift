@@ -61,6 +61,43 @@ extension GPT {
     }
 }
 
+extension GPT {
+    /// Acceptance by draft position, teacher-forced: over `tokens` (say the main model's own greedy
+    /// output after a prompt), the fraction of positions i ≥ `from` at which MTP depths 1…k all predict
+    /// the sequence's tokens i + 2 … i + k + 1, for k = 1…D — what a drafter chaining the D modules
+    /// would have accepted at each draft position (a draft counts only if every earlier one did).
+    public func mtpAgreement(_ tokens: [Int], from: Int) -> [Double] {
+        noGrad {
+            let T = tokens.count
+            let C = config.width
+            let V = config.vocabSize
+            var h = hidden(tokens, batch: 1)
+            var accepted = [Bool](repeating: true, count: T)
+            var rates: [Double] = []
+            for (j, m) in mtp.enumerated() {
+                let k = j + 1
+                let n = T - k
+                guard n >= 2, from < n - 1 else { break }
+                let e = embed(Array(tokens[k..<T])).reshape([1, n, C])
+                let hk = m.block(m.combine(h.slice(1, 0, n), e), rope: rope, positions: Array(0..<n), cuSeqlens: nil)
+                let logits = head(hk.reshape([n, C])).toArray()
+                var seen = 0
+                var kept = 0
+                for i in Swift.max(0, from)..<(n - 1) {
+                    var best = 0
+                    for v in 1..<V where logits[i * V + v] > logits[i * V + best] { best = v }
+                    accepted[i] = accepted[i] && best == tokens[i + k + 1]
+                    seen += 1
+                    if accepted[i] { kept += 1 }
+                }
+                rates.append(seen > 0 ? Double(kept) / Double(seen) : 0)
+                h = hk
+            }
+            return rates
+        }
+    }
+}
+
 /// The first MTP module run incrementally (its block's keys and values cached), to draft tokens.
 final class MTPDrafter {
     let model: GPT

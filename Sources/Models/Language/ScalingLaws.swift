@@ -59,8 +59,8 @@ public enum ScalingLaws {
 
     /// The IsoFLOP minimum of one budget's runs (model scale M, loss): a parabola in log M through the
     /// best run and its two neighbours in M (the two nearest when the best is at an end); its vertex
-    /// (clamped to those runs' range), or the best run when the parabola opens downwards or there are
-    /// fewer than three runs. Local, because far from the minimum IsoFLOP curves are lopsided (a model
+    /// (clamped to those runs' range) and its loss (no lower than the best run minus its lead over the
+    /// runner-up), or the best run when the parabola opens downwards or there are fewer than three runs. Local, because far from the minimum IsoFLOP curves are lopsided (a model
     /// much too large for its budget is badly undertrained) and a global parabola would be pulled off.
     public static func isoFLOPMinimum(_ runs: [(m: Double, loss: Double)]) -> (m: Double, loss: Double)? {
         let all = runs.filter { $0.m > 0 && $0.loss.isFinite }.sorted { $0.m < $1.m }
@@ -89,7 +89,11 @@ public enum ScalingLaws {
         let lo = xs.min()! - mx
         let hi = xs.max()! - mx
         let vx = Swift.min(hi, Swift.max(lo, -abc[1] / (2 * abc[2])))
-        return (Foundation.exp(vx + mx), abc[0] + abc[1] * vx + abc[2] * vx * vx)
+        // The loss there: the parabola's, but never below the best run by more than the gap to the
+        // runner-up (with one side steep, the vertex of three points can dip far below every run).
+        let second = r.map(\.loss).sorted()[1]
+        let vertexLoss = abc[0] + abc[1] * vx + abc[2] * vx * vx
+        return (Foundation.exp(vx + mx), Swift.max(vertexLoss, best.loss - (second - best.loss)))
     }
 
     /// Solves a 3 × 3 system by Cramer's rule (nil when singular).

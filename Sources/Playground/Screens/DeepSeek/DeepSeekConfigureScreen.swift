@@ -20,6 +20,8 @@ public final class DeepSeekConfigureScreen: SettingsFormScreen {
                 choices: MoEBalancing.allCases.map { b in (b.rawValue, { $0.balancing = b }) },
                 index: MoEBalancing.allCases.firstIndex(of: .auxFree) ?? 0),
             Setting(
+                name: "MTP depth", choices: [1, 2, 3].map { d in ("\(d)", { $0.mtpDepth = d }) }, index: 1),
+            Setting(
                 name: "steps", choices: [200, 600, 1500, 3000].map { n in ("\(n)", { $0.steps = n }) }, index: 1),
             Setting(
                 name: "corpus",
@@ -28,24 +30,17 @@ public final class DeepSeekConfigureScreen: SettingsFormScreen {
                 name: "sweep (scaling)",
                 choices: [
                     (
-                        "3e10…3e11 → 1e12",
-                        {
-                            $0.sweep.budgets = [3e10, 1e11, 3e11]
-                            $0.predict = 1e12
-                        }
-                    ),
-                    (
-                        "1e10…1e11 → 3e11",
-                        {
-                            $0.sweep.budgets = [1e10, 3e10, 1e11]
-                            $0.predict = 3e11
-                        }
-                    ),
-                    (
                         "1e11…1e12 → 3e12",
                         {
                             $0.sweep.budgets = [1e11, 3e11, 1e12]
                             $0.predict = 3e12
+                        }
+                    ),
+                    (
+                        "3e10…3e11 → 1e12 (quick)",
+                        {
+                            $0.sweep.budgets = [3e10, 1e11, 3e11]
+                            $0.predict = 1e12
                         }
                     ),
                 ], index: 0),
@@ -93,9 +88,10 @@ public final class DeepSeekConfigureScreen: SettingsFormScreen {
                 + "steps each, in turn. Watch the two loss curves, their gap, and a layer's activations on the "
                 + "E4M3 grid."
         case .mtp:
-            return "A \(c.layers)×\(c.width) GPT with one multi-token-prediction module, \(c.steps) steps; every "
-                + "\(c.probeEvery) steps the MTP head drafts for self-speculative decoding (acceptance, speed-up, "
-                + "same text as greedy). Beside it: the KV cache and decode speed of MHA, GQA and MLA."
+            return "A \(c.layers)×\(c.width) GPT with \(c.mtpDepth) multi-token-prediction module(s), \(c.steps) "
+                + "steps; every \(c.probeEvery) steps the first module drafts for self-speculative decoding "
+                + "(acceptance, speed-up, same text as greedy) and the chained modules' acceptance at each draft "
+                + "position is measured. Beside it: the KV cache and decode speed of MHA, GQA and MLA."
         case .scaling:
             let b = c.sweep.budgets.map { String(format: "%.0e", $0) }.joined(separator: ", ")
             return "GPTs of width \(c.sweep.widths.map(String.init).joined(separator: "/")) (2 layers) at compute "

@@ -312,14 +312,12 @@ public final class DeepSeekScreen: Screen {
             ], la, &buf, ctx, smoothing: 0.8, empty: "(the first steps are on their way)")
         let acc = s.acceptance.last.map { String(format: " %.0f %%", $0.y * 100) } ?? ""
         let sp = s.speedup.last.map { String(format: ", %.2f× as fast", $0.y) } ?? ""
-        let aaTitle = "accepted\(acc)\(sp)"
+        let aaTitle = "drafts accepted\(acc)\(sp)"
         let aa = buf.box(
             tc[1], title: ctx.pick(aaTitle, aaTitle.replacingOccurrences(of: "×", with: "x")), glyphs: ctx.glyphs)
         plot(
-            [
-                Series(name: "accepted", points: s.acceptance, color: 141),
-                Series(name: "speed-up", points: s.speedup, color: 114),
-            ], aa, &buf, ctx, empty: "(every \(s.config.probeEvery) steps; p for one now)")
+            DeepSeekScreen.acceptanceSeries(s), aa, &buf, ctx,
+            empty: "(every \(s.config.probeEvery) steps; p for one now)")
         let verdict =
             s.speculative.isEmpty
             ? "self-speculative decoding"
@@ -330,6 +328,21 @@ public final class DeepSeekScreen: Screen {
         drawSpeculative(s, ta, &buf, ctx)
         let ka = buf.box(bc[1], title: "KV cache and decode, \(s.config.layers)×\(s.config.width)", glyphs: ctx.glyphs)
         drawDecodeTable(s.decode, ka, &buf, ctx)
+    }
+
+    /// Speculative decoding's acceptance and speed-up, and the teacher-forced acceptance at each draft
+    /// position of a chained drafter.
+    static func acceptanceSeries(_ s: DeepSeekSnapshot) -> [Series] {
+        var out = [
+            Series(name: "accepted", points: s.acceptance, color: 141),
+            Series(name: "speed-up", points: s.speedup, color: 114),
+        ]
+        if s.acceptanceByPosition.count > 1 {
+            for (k, p) in s.acceptanceByPosition.enumerated() {
+                out.append(Series(name: "pos \(k + 1)", points: p, color: [45, 214, 208, 220][k % 4]))
+            }
+        }
+        return out
     }
 
     /// The decoded text; tokens that were accepted drafts (free with the verifying pass) highlighted.
@@ -600,10 +613,7 @@ public final class DeepSeekScreen: Screen {
                 (
                     "-acceptance.png",
                     PNGExport.plot(
-                        [
-                            Series(name: "acceptance", points: s.acceptance, color: 141),
-                            Series(name: "speed-up", points: s.speedup, color: 114),
-                        ], title: "self-speculative decoding: acceptance and speed-up")
+                        DeepSeekScreen.acceptanceSeries(s), title: "self-speculative decoding: acceptance and speed-up")
                 ))
         case .scaling:
             figures.append(

@@ -35,6 +35,8 @@ struct DeepSeekLabCommand: ParsableCommand {
     @Option(help: "Context length.") var context = 128
     @Option(help: "Validation every N steps.") var evalEvery = 50
     @Option(help: "mtp: speculative-decoding probe every N steps.") var probeEvery = 100
+    @Option(help: "mtp: MTP depth D (modules trained; drafting chains them for the per-position view).")
+    var mtpDepth = 2
     @Option(help: "scaling: compute budgets in FLOPs, comma-separated.") var budgets = "1e11,3e11,1e12"
     @Option(help: "scaling: widths, comma-separated.") var widths = "16,32,48,64"
     @Option(help: "scaling: the larger budget predicted, then run (0: none).") var predict = 3e12
@@ -56,6 +58,7 @@ struct DeepSeekLabCommand: ParsableCommand {
         c.context = context
         c.evalEvery = evalEvery
         c.probeEvery = probeEvery
+        c.mtpDepth = mtpDepth
         c.seed = seed
         c.sweep.budgets = try Scaling.numbers(budgets, "--budgets") { Double($0) }
         c.sweep.widths = try Scaling.numbers(widths, "--widths") { Int($0) }
@@ -157,6 +160,7 @@ struct DeepSeekLabCommand: ParsableCommand {
             if let a = s.acceptance.last { o["acceptance"] = a.y }
             if let v = s.speedup.last { o["speedup"] = v.y }
             o["pass_ratio"] = s.passRatio
+            o["acceptance_by_position"] = s.acceptanceByPosition.map { $0.last?.y ?? .nan }
             o["same_as_greedy"] = s.matchesGreedy
             o["decode"] = s.decode.map {
                 [
@@ -234,6 +238,13 @@ struct DeepSeekLabCommand: ParsableCommand {
                         format: "self-speculative decoding: %.1f %% of drafts accepted, %.2f× fewer passes, %.2f× the "
                             + "tokens/s of greedy, %@", a.y * 100, s.passRatio, v.y,
                         s.matchesGreedy ? "same text" : "DIFFERENT text"))
+            }
+            if !s.acceptanceByPosition.isEmpty {
+                print(
+                    "teacher-forced acceptance by draft position (MTP depths chained): "
+                        + s.acceptanceByPosition.enumerated().map {
+                            String(format: "%d: %.1f %%", $0.offset + 1, ($0.element.last?.y ?? .nan) * 100)
+                        }.joined(separator: ", "))
             }
             for d in s.decode {
                 print(

@@ -10,7 +10,8 @@ struct Scaling: ParsableCommand {
             "Train tiny GPTs of several widths at several compute budgets C = M·D, find each budget's IsoFLOP "
             + "minimum, fit M_opt, D_opt and the loss against C, and (--predict C) predict a larger run and run it.")
     @OptionGroup var common: CommonOptions
-    @Option(help: "Compute budgets in FLOPs, comma-separated.") var budgets = "3e10,1e11,3e11"
+    @Option(help: "Compute budgets in FLOPs, comma-separated (default 1e11,3e11,1e12; with --hyper 3e10,1e11,3e11).")
+    var budgets: String?
     @Flag(
         help: ArgumentHelp(
             "Sweep batch size and learning rate instead: fit B_opt and η_opt against C, and compare the best "
@@ -18,7 +19,7 @@ struct Scaling: ParsableCommand {
     @Option(help: "--hyper: batch sizes, comma-separated.") var batches = "4,8,16,32,64"
     @Option(help: "--hyper: peak learning rates, comma-separated.") var lrs = "1e-3,2e-3,4e-3,8e-3"
     @Option(help: "--hyper: the model width (2 layers).") var width = 32
-    @Option(help: "Model widths, comma-separated (2 layers, heads of 16).") var widths = "32,48,64,96"
+    @Option(help: "Model widths, comma-separated (2 layers, heads of 16).") var widths = "16,32,48,64"
     @Option(help: "A larger budget: predict its optimal width and loss, then train it and compare.") var predict:
         Double?
     @Option(help: "Random seed.") var seed: UInt64 = 1
@@ -29,7 +30,9 @@ struct Scaling: ParsableCommand {
 
     func config() throws -> ScalingSweepConfig {
         var c = ScalingSweepConfig()
-        let b = budgets.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        let b = (budgets ?? "1e11,3e11,1e12").split(separator: ",").map {
+            Double($0.trimmingCharacters(in: .whitespaces))
+        }
         let w = widths.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !b.isEmpty, b.allSatisfy({ $0 != nil }) else { throw CLIError("--budgets takes numbers, e.g. 3e10,1e11") }
         guard !w.isEmpty, w.allSatisfy({ $0 != nil }) else { throw CLIError("--widths takes integers, e.g. 32,64") }
@@ -148,7 +151,7 @@ struct Scaling: ParsableCommand {
 
     func hyperConfig() throws -> HyperSweepConfig {
         var c = HyperSweepConfig()
-        c.budgets = try Scaling.numbers(budgets, "--budgets") { Double($0) }
+        c.budgets = try Scaling.numbers(budgets ?? "3e10,1e11,3e11", "--budgets") { Double($0) }
         c.batches = try Scaling.numbers(batches, "--batches") { Int($0) }
         c.lrs = try Scaling.numbers(lrs, "--lrs") { Float($0) }
         c.width = width
