@@ -51,7 +51,9 @@ public struct Heatmap: Widget, Sendable {
                 let c1 = Swift.max(c0 + 1, (gx + 1) * cols / gw)
                 var v = -Float.infinity
                 for r in r0..<r1 { for c in c0..<c1 where values[r][c].isFinite { v = Swift.max(v, values[r][c]) } }
-                let t = v.isFinite ? (v - lo) / span : 0
+                // No finite value under this cell (a separator row, a masked entry): leave it blank.
+                guard v.isFinite else { continue }
+                let t = (v - lo) / span
                 for k in 0..<cw {
                     if colors > 0 {
                         buf.set(grid0.x + gx * cw + k, grid0.y + gy, " ", Style(bg: Heatmap.color(t)))

@@ -116,23 +116,45 @@ public final class DeepSeekScreen: Screen {
         return ((layer % n) + n) % n
     }
 
+    /// The layers shown from `first` on, as many as fit when each needs `rows` lines (at least one).
+    static func layers(from first: Int, count: Int, rows: Int, height: Int) -> [Int] {
+        guard count > 0 else { return [] }
+        let n = max(1, min(count, height / max(1, rows)))
+        return (0..<n).map { (first + $0) % count }
+    }
+
     func renderMoE(_ s: DeepSeekSnapshot, _ tc: [Rect], _ bc: [Rect], _ buf: inout Buffer, _ ctx: RenderContext) {
         let l = shownLayer(s)
-        let history = s.loadHistory.isEmpty ? [] : s.loadHistory[l]
-        let cols = history.first?.count ?? 0
+        let E = s.loadHistory.first?.count ?? 8
+        let heatInner = tc[0].inner
+        // Every layer that fits (a label row and E rows each, the colour scale below); l comes first.
+        let heatLayers = DeepSeekScreen.layers(
+            from: l, count: s.loadHistory.count, rows: E + 1, height: heatInner.height - 1)
+        let names = heatLayers.count > 1 ? "L" + heatLayers.map(String.init).joined(separator: ",") : "L\(l)"
         let heat = buf.box(
             tc[0],
             title:
-                "expert load L\(l), \(s.stepsPerColumn) step\(s.stepsPerColumn == 1 ? "" : "s")/col (1 = fair share)",
+                "expert load \(names), \(s.stepsPerColumn) step\(s.stepsPerColumn == 1 ? "" : "s")/col (1 = fair share)",
             glyphs: ctx.glyphs, focused: true)
+        let cols = s.loadHistory.first?.first?.count ?? 0
         if cols == 0 {
             buf.text(heat.x, heat.y, "(the first steps are on their way)", Style(fg: ctx.theme.faint))
         } else {
             // The newest columns that fit, two cells each when there is room.
-            let room = max(1, heat.width - 4)
-            let shown = history.map { Array($0.suffix(room)) }
-            Heatmap(values: shown, rowLabels: (0..<shown.count).map { "e\($0)" }, range: (0, 3)).render(
-                heat, into: &buf, ctx.widgets)
+            let room = max(1, heat.width - 5)
+            var values: [[Float]] = []
+            var labels: [String] = []
+            for layer in heatLayers {
+                if heatLayers.count > 1 {
+                    values.append(Array(repeating: .nan, count: min(room, cols)))
+                    labels.append("L\(layer)")
+                }
+                for (e, row) in s.loadHistory[layer].enumerated() {
+                    values.append(Array(row.suffix(room)))
+                    labels.append("e\(e)")
+                }
+            }
+            Heatmap(values: values, rowLabels: labels, range: (0, 3)).render(heat, into: &buf, ctx.widgets)
         }
         let bal = buf.box(tc[1], title: "max/mean load · entropy", glyphs: ctx.glyphs)
         plot(
@@ -141,10 +163,30 @@ public final class DeepSeekScreen: Screen {
                 Series(name: "entropy", points: s.entropy, color: 75),
             ], bal, &buf, ctx, smoothing: 0.8, empty: "(every step)")
         let k = s.probeExperts.first?.first?.count ?? 2
-        let probe = buf.box(bc[0], title: "probe: the top-\(k) experts of each token, L\(l)", glyphs: ctx.glyphs)
+        let multi =
+            s.probeTokens.count * 3 + 4 <= bc[0].inner.width && s.probeExperts.count > 1
+            && bc[0].inner.height - 1 >= 2 * (k + 1)
+        let probe = buf.box(
+            bc[0], title: "probe: the top-\(k) experts of each token" + (multi ? "" : ", L\(l)"), glyphs: ctx.glyphs)
         drawProbe(s, layer: l, probe, &buf, ctx)
-        let bias = buf.box(bc[1], title: "bias b, L\(l) (\(s.config.balancing.rawValue))", glyphs: ctx.glyphs)
-        drawBias(s.biases.indices.contains(l) ? s.biases[l] : [], bias, &buf, ctx)
+        let biasLayers = DeepSeekScreen.layers(
+            from: l, count: s.biases.count, rows: s.biases.first.map { $0.count + 1 } ?? 9, height: bc[1].inner.height)
+        let bias = buf.box(
+            bc[1],
+            title: "bias b, L\(biasLayers.count > 1 ? biasLayers.map(String.init).joined(separator: ",") : "\(l)") "
+                + "(\(s.config.balancing.rawValue))", glyphs: ctx.glyphs)
+        if biasLayers.count <= 1 {
+            drawBias(s.biases.indices.contains(l) ? s.biases[l] : [], bias, &buf, ctx)
+        } else {
+            var y = bias.y
+            for layer in biasLayers {
+                let rows = s.biases[layer].count
+                buf.text(bias.x, y, "L\(layer)", Style(fg: ctx.theme.label, bold: true))
+                drawBias(
+                    s.biases[layer], Rect(x: bias.x, y: y + 1, width: bias.width, height: rows), &buf, ctx)
+                y += rows + 1
+            }
+        }
     }
 
     /// The probe sentence token by token, each with its experts below it (coloured by expert).
@@ -155,9 +197,32 @@ public final class DeepSeekScreen: Screen {
         }
         let routes = s.probeExperts[l]
         let k = routes.first?.count ?? 1
+        let colW = 3
+        func expertStyle(_ e: Int, _ j: Int) -> Style {
+            ctx.colors > 0 ? Style(fg: DeepSeekScreen.expertColour(e), bold: j == 0) : Style(fg: -1, bold: j == 0)
+        }
+        // Wide enough for the whole probe on one line: every layer that fits, one block of k rows each.
+        if s.probeTokens.count * colW + 4 <= a.width {
+            let shown = DeepSeekScreen.layers(
+                from: l, count: s.probeExperts.count, rows: k + 1, height: a.height - 1)
+            if shown.count > 1 {
+                for (t, token) in s.probeTokens.enumerated() {
+                    let text = token == " " ? ctx.pick("␣", "_") : String(token.prefix(2))
+                    buf.text(a.x + 4 + t * colW, a.y, text, Style(fg: ctx.theme.text, bold: true))
+                }
+                var y = a.y + 1
+                for layer in shown {
+                    buf.text(a.x, y, "L\(layer)", Style(fg: ctx.theme.label))
+                    for (t, r) in s.probeExperts[layer].enumerated() {
+                        for (j, e) in r.enumerated() { buf.text(a.x + 4 + t * colW, y + j, "\(e)", expertStyle(e, j)) }
+                    }
+                    y += k + 1
+                }
+                return
+            }
+        }
         var x = a.x
         var y = a.y
-        let colW = 3
         for (t, token) in s.probeTokens.enumerated() where t < routes.count {
             if x + colW > a.x + a.width {
                 x = a.x
