@@ -244,6 +244,105 @@ void orr_silu_backward(const float *restrict x, const float *restrict g, float *
     }
 }
 
+// ---------------------------------------------------------------- fused recurrent cells
+static inline float sigmoid_fast(float x) { return 1.0f / (1.0f + exp_fast(-x)); }
+static inline float tanh_fast(float x) {
+    float a = fabsf(x);
+    float e = exp_fast(-2.0f * (a < 20.0f ? a : 20.0f));
+    float t = (1.0f - e) / (1.0f + e);
+    float x2 = x * x;
+    float p = x * (1.0f - x2 * (1.0f / 3.0f - x2 * (2.0f / 15.0f)));
+    float r = x < 0 ? -t : t;
+    return a < 0.0625f ? p : r;
+}
+
+// LSTM, `rows` rows of H: gates [rows, 4H] (i f g o pre-activations, row stride gs), c [rows, H]
+// → out [rows, 2H] = (h | c'), c' = σ(f)c + σ(i)tanh(g), h = σ(o)tanh(c').
+MULTIVERSION
+void orr_lstm_cell(const float *restrict gates, long gs, const float *restrict c, long cs, float *restrict out,
+                   long rows, long H) {
+    for (long b = 0; b < rows; b++) {
+        const float *g = gates + b * gs;
+        const float *cb = c + b * cs;
+        float *h = out + b * 2 * H, *cn = h + H;
+        for (long j = 0; j < H; j++) {
+            float i = sigmoid_fast(g[j]), f = sigmoid_fast(g[H + j]), gg = tanh_fast(g[2 * H + j]);
+            float o = sigmoid_fast(g[3 * H + j]);
+            float cc = f * cb[j] + i * gg;
+            cn[j] = cc;
+            h[j] = o * tanh_fast(cc);
+        }
+    }
+}
+
+// Its backward from gout [rows, 2H] = (∂h | ∂c'): dgates [rows, 4H], dc [rows, H] (contiguous).
+MULTIVERSION
+void orr_lstm_cell_backward(const float *restrict gates, long gs, const float *restrict c, long cs,
+                            const float *restrict gout, float *restrict dgates, float *restrict dc, long rows,
+                            long H) {
+    for (long b = 0; b < rows; b++) {
+        const float *g = gates + b * gs;
+        const float *cb = c + b * cs;
+        const float *gh = gout + b * 2 * H, *gc = gh + H;
+        float *dg = dgates + b * 4 * H, *dcb = dc + b * H;
+        for (long j = 0; j < H; j++) {
+            float i = sigmoid_fast(g[j]), f = sigmoid_fast(g[H + j]), gg = tanh_fast(g[2 * H + j]);
+            float o = sigmoid_fast(g[3 * H + j]);
+            float cc = f * cb[j] + i * gg;
+            float th = tanh_fast(cc);
+            float dcc = gc[j] + gh[j] * o * (1.0f - th * th);
+            dg[j] = dcc * gg * i * (1.0f - i);
+            dg[H + j] = dcc * cb[j] * f * (1.0f - f);
+            dg[2 * H + j] = dcc * i * (1.0f - gg * gg);
+            dg[3 * H + j] = gh[j] * th * o * (1.0f - o);
+            dcb[j] = dcc * f;
+        }
+    }
+}
+
+// GRU, `rows` rows of H: xg, hg [rows, 3H] (r z n parts of x·W_ihᵀ + b_ih and h·W_hhᵀ + b_hh), h [rows, H]
+// → out [rows, H]: r = σ(x_r + h_r), z = σ(x_z + h_z), n = tanh(x_n + r·h_n), h' = n + z(h − n).
+MULTIVERSION
+void orr_gru_cell(const float *restrict xg, long xs, const float *restrict hg, long hgs, const float *restrict h,
+                  long hs, float *restrict out, long rows, long H) {
+    for (long b = 0; b < rows; b++) {
+        const float *x = xg + b * xs, *hh = hg + b * hgs, *hb = h + b * hs;
+        float *o = out + b * H;
+        for (long j = 0; j < H; j++) {
+            float r = sigmoid_fast(x[j] + hh[j]), z = sigmoid_fast(x[H + j] + hh[H + j]);
+            float n = tanh_fast(x[2 * H + j] + r * hh[2 * H + j]);
+            o[j] = n + z * (hb[j] - n);
+        }
+    }
+}
+
+// Its backward from gout [rows, H]: dxg, dhg [rows, 3H], dh [rows, H] (contiguous).
+MULTIVERSION
+void orr_gru_cell_backward(const float *restrict xg, long xs, const float *restrict hg, long hgs,
+                           const float *restrict h, long hs, const float *restrict gout, float *restrict dxg,
+                           float *restrict dhg, float *restrict dh, long rows, long H) {
+    for (long b = 0; b < rows; b++) {
+        const float *x = xg + b * xs, *hh = hg + b * hgs, *hb = h + b * hs, *g = gout + b * H;
+        float *dx = dxg + b * 3 * H, *dhh = dhg + b * 3 * H, *dhb = dh + b * H;
+        for (long j = 0; j < H; j++) {
+            float r = sigmoid_fast(x[j] + hh[j]), z = sigmoid_fast(x[H + j] + hh[H + j]);
+            float n = tanh_fast(x[2 * H + j] + r * hh[2 * H + j]);
+            float dn = g[j] * (1.0f - z);
+            float dz = g[j] * (hb[j] - n);
+            float da2 = dn * (1.0f - n * n);
+            float da0 = da2 * hh[2 * H + j] * r * (1.0f - r);
+            float da1 = dz * z * (1.0f - z);
+            dx[j] = da0;
+            dx[H + j] = da1;
+            dx[2 * H + j] = da2;
+            dhh[j] = da0;
+            dhh[H + j] = da1;
+            dhh[2 * H + j] = da2 * r;
+            dhb[j] = g[j] * z;
+        }
+    }
+}
+
 // ---------------------------------------------------------------- allocator
 #if defined(__GLIBC__)
 #include <malloc.h>

@@ -250,3 +250,73 @@ final class GradientTests: XCTestCase {
         XCTAssertEqual(c.grad!.item(), 0.1, accuracy: 1e-7, "below the threshold nothing is scaled")
     }
 }
+
+/// The fused LSTM and GRU cells: equal to the cells written in core ops, forwards and backwards, and
+/// against finite differences (first and, through the composite fallback, second order).
+final class FusedRecurrentCellTests: XCTestCase {
+    func assertClose(_ a: Tensor, _ b: Tensor, _ what: String, tol: Float = 1e-5) {
+        let x = a.toArray()
+        let y = b.toArray()
+        XCTAssertEqual(x.count, y.count, what)
+        let worst = zip(x, y).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+        XCTAssertLessThan(worst, tol, what)
+    }
+
+    func testLSTMCellMatchesTheComposite() {
+        let gates = randn([5, 4 * 7], seed: 11) * 2
+        let c = randn([5, 7], seed: 12)
+        let fused = Tensor.lstmCell(gates: gates, c: c)
+        let ref = Tensor.lstmCellComposite(gates: gates, c: c)
+        assertClose(fused.h, ref.h, "h")
+        assertClose(fused.c, ref.c, "c'")
+        gradCheck("fused lstm cell", [gates, c]) { i in
+            let (h, cn) = Tensor.lstmCell(gates: i[0], c: i[1])
+            return h * 2 + cn
+        }
+        // Gradients through h only, through c′ only, and through both, equal the composite's.
+        for use in 0..<3 {
+            let g1 = gates.detach().requiringGrad()
+            let c1 = c.detach().requiringGrad()
+            let g2 = gates.detach().requiringGrad()
+            let c2 = c.detach().requiringGrad()
+            let w = randn([5, 7], seed: 13)
+            let a = Tensor.lstmCell(gates: g1, c: c1)
+            let b = Tensor.lstmCellComposite(gates: g2, c: c2)
+            let la = use == 0 ? a.h * w : use == 1 ? a.c * w : a.h * w + a.c
+            let lb = use == 0 ? b.h * w : use == 1 ? b.c * w : b.h * w + b.c
+            la.sum().backward()
+            lb.sum().backward()
+            assertClose(g1.grad!, g2.grad!, "∂gates (\(use))")
+            assertClose(c1.grad!, c2.grad!, "∂c (\(use))")
+        }
+    }
+
+    func testGRUCellMatchesTheComposite() {
+        let xg = randn([4, 3 * 6], seed: 21) * 2
+        let hg = randn([4, 3 * 6], seed: 22)
+        let h = randn([4, 6], seed: 23)
+        assertClose(Tensor.gruCell(xg: xg, hg: hg, h: h), Tensor.gruCellComposite(xg: xg, hg: hg, h: h), "h'")
+        gradCheck("fused gru cell", [xg, hg, h]) { i in Tensor.gruCell(xg: i[0], hg: i[1], h: i[2]) }
+        let a = [xg, hg, h].map { $0.detach().requiringGrad() }
+        let b = [xg, hg, h].map { $0.detach().requiringGrad() }
+        let w = randn([4, 6], seed: 24)
+        (Tensor.gruCell(xg: a[0], hg: a[1], h: a[2]) * w).sum().backward()
+        (Tensor.gruCellComposite(xg: b[0], hg: b[1], h: b[2]) * w).sum().backward()
+        for k in 0..<3 { assertClose(a[k].grad!, b[k].grad!, "input \(k)") }
+    }
+
+    /// Second order goes through the composite: ∂‖∂L/∂gates‖²/∂c of the fused cell equals the composite's.
+    func testSecondOrderThroughTheFallback() {
+        func penalty(_ fused: Bool) -> [Float] {
+            let gates = randn([2, 4 * 3], seed: 31).requiringGrad()
+            let c = randn([2, 3], seed: 32).requiringGrad()
+            let (h, cn) = fused ? Tensor.lstmCell(gates: gates, c: c) : Tensor.lstmCellComposite(gates: gates, c: c)
+            let g = Autograd.grad(of: (h.tanh() + cn).sum(), wrt: gates, createGraph: true)!
+            g.square().sum().backward()
+            return c.grad!.toArray()
+        }
+        let a = penalty(true)
+        let b = penalty(false)
+        for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: 1e-5) }
+    }
+}

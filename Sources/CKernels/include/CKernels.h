@@ -73,6 +73,17 @@ float orr_exp_sub_sum(float *x, long n, float m);
 void orr_scale(float *x, long n, float a);
 void orr_softmax_grad_row(const float *p, float *dp, long n, float d);
 
+/// Fused recurrent cells (rows with the given row strides; outputs contiguous): LSTM gates [rows, 4H]
+/// (i f g o) and c → (h | c') [rows, 2H]; GRU projected input xg and hidden hg [rows, 3H] (r z n) and h
+/// → h' [rows, H]; and their backward passes.
+void orr_lstm_cell(const float *gates, long gs, const float *c, long cs, float *out, long rows, long H);
+void orr_lstm_cell_backward(const float *gates, long gs, const float *c, long cs, const float *gout, float *dgates,
+                            float *dc, long rows, long H);
+void orr_gru_cell(const float *xg, long xs, const float *hg, long hgs, const float *h, long hs, float *out,
+                  long rows, long H);
+void orr_gru_cell_backward(const float *xg, long xs, const float *hg, long hgs, const float *h, long hs,
+                           const float *gout, float *dxg, float *dhg, float *dh, long rows, long H);
+
 /// SiLU x·σ(x) and its backward (contiguous buffers).
 void orr_silu(const float *x, float *y, long n);
 void orr_silu_backward(const float *x, const float *g, float *dx, long n);

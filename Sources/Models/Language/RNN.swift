@@ -35,9 +35,7 @@ public final class LSTMCell: Module, RecurrentCell {
     }
     /// One step from precomputed input gates xg [B, 4H].
     public func step(_ xg: Tensor, h: Tensor, c: Tensor) -> (Tensor, Tensor) {
-        let g = (xg + hiddenProjection(h)).chunk(4, dim: 1)
-        let cNew = g[1].sigmoid() * c + g[0].sigmoid() * g[2].tanh()
-        return (g[3].sigmoid() * cNew.tanh(), cNew)
+        Tensor.lstmCell(gates: xg + hiddenProjection(h), c: c)
     }
 
     public func step(_ xg: Tensor, _ state: RecurrentState) -> RecurrentState {
@@ -61,12 +59,7 @@ public final class GRUCell: Module, RecurrentCell {
         hiddenProjection = Linear(hidden, 3 * hidden, rng: &rng)
     }
     public func step(_ xg: Tensor, h: Tensor) -> Tensor {
-        let xs = xg.chunk(3, dim: 1)
-        let hs = hiddenProjection(h).chunk(3, dim: 1)
-        let r = (xs[0] + hs[0]).sigmoid()
-        let z = (xs[1] + hs[1]).sigmoid()
-        let n = (xs[2] + r * hs[2]).tanh()
-        return n + z * (h - n)
+        Tensor.gruCell(xg: xg, hg: hiddenProjection(h), h: h)
     }
 
     public func step(_ xg: Tensor, _ state: RecurrentState) -> RecurrentState {
