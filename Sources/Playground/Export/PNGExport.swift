@@ -93,13 +93,18 @@ public enum PNGExport {
         let all = series.flatMap(\.points).filter { $0.y.isFinite && (!logY || $0.y > 0) }
         canvas.line(left, top, left, top + plotH, (0, 0, 0))
         canvas.line(left, top + plotH, left + plotW, top + plotH, (0, 0, 0))
-        guard let x0 = all.map(\.x).min(), let x1r = all.map(\.x).max(), let y0r = all.map({ transform($0.y) }).min(),
+        guard let x0r = all.map(\.x).min(), let x1r = all.map(\.x).max(), let y0r = all.map({ transform($0.y) }).min(),
             let y1r = all.map({ transform($0.y) }).max()
         else {
             return (width, height, canvas.rgb)
         }
-        let x1 = x1r > x0 ? x1r : x0 + 1
-        let (y0, y1) = y1r > y0r ? (y0r, y1r) : (y0r - 0.5, y1r + 0.5)
+        // Sparse series (a sweep's runs, a single prediction) are drawn as markers; pad the axes so
+        // a marker at an end stays whole.
+        let sparse = series.contains { !$0.points.isEmpty && $0.points.count <= 16 }
+        let padX = sparse ? (x1r > x0r ? (x1r - x0r) * 0.04 : 0.5) : 0
+        let x0 = x0r - padX
+        let x1 = x1r > x0r ? x1r + padX : x0r + 1
+        let (y0, y1) = y1r > y0r ? (y0r - (y1r - y0r) * 0.04, y1r + (y1r - y0r) * 0.04) : (y0r - 0.5, y1r + 0.5)
         func px(_ x: Double) -> Int { left + Int((x - x0) / (x1 - x0) * Double(plotW)) }
         func py(_ y: Double) -> Int { top + plotH - Int((y - y0) / (y1 - y0) * Double(plotH)) }
         for k in 0...4 {
@@ -122,7 +127,11 @@ public enum PNGExport {
                 if let (a, b) = prev { canvas.line(a, b, pt.0, pt.1, c, thickness: 2) }
                 prev = pt
             }
-            if s.points.count == 1, let p = prev { canvas.fill(p.0 - 2, p.1 - 2, 5, 5, c) }
+            if s.points.count <= 16 {
+                for p in s.points where p.y.isFinite && (!logY || p.y > 0) {
+                    canvas.fill(px(p.x) - 3, py(transform(p.y)) - 3, 7, 7, c)
+                }
+            }
         }
         // Legend, top right.
         var ly = top + 6

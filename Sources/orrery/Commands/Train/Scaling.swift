@@ -19,6 +19,10 @@ struct Scaling: ParsableCommand {
     @Option(help: "--hyper: batch sizes, comma-separated.") var batches = "4,8,16,32,64"
     @Option(help: "--hyper: peak learning rates, comma-separated.") var lrs = "1e-3,2e-3,4e-3,8e-3"
     @Option(help: "--hyper: the model width (2 layers).") var width = 32
+    @Option(
+        help: ArgumentHelp(
+            "--hyper: cells within this fraction of a budget's best loss are near-optimal (their geometric "
+                + "mean is the budget's B_opt and η_opt).")) var nearOptimal = 0.05
     @Option(help: "Model widths, comma-separated (2 layers, heads of 16).") var widths = "16,32,48,64"
     @Option(help: "A larger budget: predict its optimal width and loss, then train it and compare.") var predict:
         Double?
@@ -155,6 +159,7 @@ struct Scaling: ParsableCommand {
         c.batches = try Scaling.numbers(batches, "--batches") { Int($0) }
         c.lrs = try Scaling.numbers(lrs, "--lrs") { Float($0) }
         c.width = width
+        c.nearOptimal = nearOptimal
         c.seed = seed
         c.corpus = CorpusSource(corpus)
         c.corpusDocuments = documents
