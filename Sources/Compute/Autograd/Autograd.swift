@@ -37,9 +37,11 @@ public enum GradMode {
 public func noGrad<T>(_ body: () throws -> T) rethrows -> T { try GradMode.with(false, body) }
 
 extension Tensor {
-    /// Attaches a Node to `self` (an op's fresh output) when recording and some input needs a gradient.
+    /// Attaches a Node to `self` (an op's fresh output) when recording and some input needs a gradient:
+    /// how an op outside this module (a fused layer) joins autograd. `backward` gets the output's
+    /// gradient and returns one per input (nil where none).
     @inline(__always)
-    func recorded(_ name: String, _ inputs: [Tensor], _ backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+    public func recorded(_ name: String, _ inputs: [Tensor], _ backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
         if GradMode.isEnabled, inputs.contains(where: { $0.requiresGrad }) {
             requiresGrad = true
             gradFn = Node(name: name, inputs: inputs, backward: backward)
@@ -155,7 +157,7 @@ public enum Autograd {
 
     /// Vector-Jacobian product of a composite (differentiable) definition: used by fused ops when
     /// the backward must itself be differentiable. Returns one gradient per input (nil if unused).
-    static func compositeVJP(_ inputs: [Tensor], _ g: Tensor, _ f: ([Tensor]) -> Tensor) -> [Tensor?] {
+    public static func compositeVJP(_ inputs: [Tensor], _ g: Tensor, _ f: ([Tensor]) -> Tensor) -> [Tensor?] {
         let y = GradMode.with(true) { f(inputs) }
         let need = inputs.filter { $0.requiresGrad }
         let gs = grad(of: [y], wrt: need, gradOutputs: [g], createGraph: true)

@@ -107,14 +107,7 @@ public final class RNNLM: Module, LanguageModel {
     /// Runs layer `i` over the whole sequence x [B, T, C] from `state`; returns outputs and final state.
     func layer(_ i: Int, _ x: Tensor, _ state: RecurrentState) -> (Tensor, RecurrentState) {
         let cell = cells[i]
-        let xg = cell.inputProjection(x)  // [B, T, gates·H], one GEMM for all steps
-        var s = state
-        var outs: [Tensor] = []
-        for t in 0..<x.shape[1] {
-            s = cell.step(xg.select(1, t), s)
-            outs.append(s.h.unsqueeze(1))
-        }
-        return (Tensor.cat(outs, dim: 1), s)
+        return cell.scan(cell.inputProjection(x), state)  // one GEMM for all steps' input gates, then the recurrence
     }
 
     public func logits(_ tokens: [Int], batch B: Int) -> Tensor {

@@ -69,15 +69,8 @@ public final class OnlineRNN: Module {
     public func callAsFunction(_ x: Tensor, state: RecurrentState) -> (Tensor, RecurrentState) {
         let B = x.shape[0]
         let L = x.shape[1]
-        let xg = cell.inputProjection(x)  // one GEMM for every step's input gates
-        var s = state
-        var outs: [Tensor] = []
-        outs.reserveCapacity(L)
-        for t in 0..<L {
-            s = cell.step(xg.select(1, t), s)
-            outs.append(s.h.unsqueeze(1))
-        }
-        return (head(Tensor.cat(outs, dim: 1).reshape([B * L, config.hidden])), s)
+        let (h, s) = cell.scan(cell.inputProjection(x), state)  // one GEMM for every step's input gates
+        return (head(h.reshape([B * L, config.hidden])), s)
     }
 
     /// Class probabilities of every frame of a stream [N][classes], run over the whole stream from
