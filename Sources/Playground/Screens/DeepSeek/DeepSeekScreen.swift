@@ -343,7 +343,7 @@ public final class DeepSeekScreen: Screen {
     }
 
     func drawFP8Table(_ h: FP8Histogram, _ a: Rect, _ buf: inout Buffer, _ ctx: RenderContext) {
-        buf.text(a.x, a.y, "scale   zero%  sub%  sat%  err%", Style(fg: ctx.theme.label, bold: true), maxWidth: a.width)
+        buf.text(a.x, a.y, "scale  zero%  sub%  sat%  err%", Style(fg: ctx.theme.label, bold: true), maxWidth: a.width)
         for (i, o) in h.outcomes.enumerated() where i + 1 < a.height {
             let line = String(
                 format: "%@ %5.1f %5.1f %5.1f %5.2f", o.scaling.padding(toLength: 6, withPad: " ", startingAt: 0),
