@@ -131,26 +131,33 @@ public final class DeepSeekScreen: Screen {
         let heatLayers = DeepSeekScreen.layers(
             from: l, count: s.loadHistory.count, rows: E + 1, height: heatInner.height - 1)
         let names = heatLayers.count > 1 ? "L" + heatLayers.map(String.init).joined(separator: ",") : "L\(l)"
+        // The whole run, averaged down to the columns there are (one cell each; two when they fit).
+        let cols = s.loadHistory.first?.first?.count ?? 0
+        let room = max(1, heatInner.width - 4)
+        let pool = max(1, (cols + room - 1) / room)
+        let perColumn = s.stepsPerColumn * pool
         let heat = buf.box(
             tc[0],
-            title:
-                "expert load \(names), \(s.stepsPerColumn) step\(s.stepsPerColumn == 1 ? "" : "s")/col (1 = fair share)",
+            title: "expert load \(names), \(perColumn) step\(perColumn == 1 ? "" : "s")/col (1 = fair share)",
             glyphs: ctx.glyphs, focused: true)
-        let cols = s.loadHistory.first?.first?.count ?? 0
         if cols == 0 {
             buf.text(heat.x, heat.y, "(the first steps are on their way)", Style(fg: ctx.theme.faint))
         } else {
-            // The newest columns that fit, two cells each when there is room.
-            let room = max(1, heat.width - 5)
+            func pooled(_ row: [Float]) -> [Float] {
+                stride(from: 0, to: row.count, by: pool).map { a in
+                    let part = row[a..<min(row.count, a + pool)]
+                    return part.reduce(0, +) / Float(part.count)
+                }
+            }
             var values: [[Float]] = []
             var labels: [String] = []
             for layer in heatLayers {
                 if heatLayers.count > 1 {
-                    values.append(Array(repeating: .nan, count: min(room, cols)))
+                    values.append(Array(repeating: .nan, count: (cols + pool - 1) / pool))
                     labels.append("L\(layer)")
                 }
                 for (e, row) in s.loadHistory[layer].enumerated() {
-                    values.append(Array(row.suffix(room)))
+                    values.append(pooled(row))
                     labels.append("e\(e)")
                 }
             }
