@@ -159,7 +159,8 @@ enum UI {
         {
             throw CLIError(
                 "cannot start the terminal UI: \(e.reason); use the headless commands instead: "
-                    + "orrery train gpt|lstm|gru|chat|race|classifier|gan|vqgan|ddpm|ldm|oad|moe, orrery sample, orrery denoise, "
+                    + "orrery train gpt|lstm|gru|chat|race|classifier|gan|vqgan|ddpm|ldm|oad|moe|mla|mtp|fp8, "
+                    + "orrery deepseek, orrery scaling, orrery sample, orrery denoise, "
                     + "orrery chat, orrery eval, orrery inspect, "
                     + "orrery bench (see orrery --help)"
             )
