@@ -81,7 +81,12 @@ struct DeepSeekLabCommand: ParsableCommand {
         var snap = DeepSeekSnapshot()
         while !lab.isFinished {
             do { try lab.advance() } catch { throw CLIError("\(error) at step \(lab.step)") }
-            if interruptRequested != 0 { throw CLIError("interrupted at step \(lab.step); nothing saved") }
+            if interruptRequested != 0 {
+                progress.finish()
+                guard let o = out else { throw CLIError("interrupted at step \(lab.step); nothing saved (no --out)") }
+                do { try lab.save(to: o) } catch { throw CLIError("interrupted at step \(lab.step); \(error)") }
+                throw CLIError("interrupted at step \(lab.step); saved to \(o)")
+            }
             if lab.step % 10 == 0 {
                 lab.publish(into: &snap)
                 progress.update(lab.step, detail: DeepSeekLabCommand.detail(snap))
