@@ -41,23 +41,10 @@ public struct HyperSweepConfig: Codable, Equatable, Sendable {
 
     /// The language-lab configuration of one cell.
     public func run(budget: Double, batch: Int, lr: Float, schedule: LRScheduleKind = .cosine) -> LMConfig {
-        var c = LMConfig()
-        c.layers = layers
-        c.width = width
-        c.heads = max(1, width / 16)
-        c.context = context
-        c.batch = batch
-        c.corpus = corpus
-        c.corpusDocuments = corpusDocuments
-        c.lr = lr
-        c.minLR = lr / 10
+        var c = ScalingSweep.tinyRun(
+            layers: layers, width: width, context: context, batch: batch, lr: lr, budget: budget, corpus: corpus,
+            documents: corpusDocuments, seed: seed)
         c.schedule = schedule
-        c.seed = seed
-        c.evalEvery = 0
-        c.evalBatches = 16
-        c.checkpointEvery = 0
-        c.steps = max(1, Int((budget / flopsPerToken / Double(batch * context)).rounded()))
-        c.warmup = max(1, c.steps / 10)
         return c
     }
 }

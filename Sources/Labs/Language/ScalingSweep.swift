@@ -33,25 +33,10 @@ public struct ScalingSweepConfig: Codable, Equatable, Sendable {
 
     /// The language-lab configuration of one run.
     func run(width: Int, budget: Double) -> (LMConfig, m: Double, steps: Int) {
-        var c = LMConfig()
-        c.layers = layers
-        c.width = width
-        c.heads = max(1, width / 16)
-        c.context = context
-        c.batch = batch
-        c.corpusDocuments = corpusDocuments
-        c.corpus = corpus
-        c.lr = lr
-        c.minLR = lr / 10
-        c.seed = seed
-        c.evalEvery = 0
-        c.evalBatches = 16
-        c.checkpointEvery = 0
-        let m = ScalingLaws.flopsPerToken(layers: layers, width: width, context: context)
-        let steps = max(1, Int((budget / m / Double(batch * context)).rounded()))
-        c.steps = steps
-        c.warmup = max(1, steps / 10)
-        return (c, m, steps)
+        let c = ScalingSweep.tinyRun(
+            layers: layers, width: width, context: context, batch: batch, lr: lr, budget: budget, corpus: corpus,
+            documents: corpusDocuments, seed: seed)
+        return (c, ScalingLaws.flopsPerToken(layers: layers, width: width, context: context), c.steps)
     }
 }
 
@@ -90,6 +75,32 @@ public struct ScalingFit: Sendable {
 }
 
 public enum ScalingSweep {
+    /// A small GPT trained on `budget` FLOPs: C / (M · B · T) steps, warm-up a tenth of them, cosine to
+    /// lr / 10, no checkpoints, validation only at the end (the scaling and hyperparameter sweeps' run).
+    static func tinyRun(
+        layers: Int, width: Int, context: Int, batch: Int, lr: Float, budget: Double, corpus: CorpusSource,
+        documents: Int, seed: UInt64
+    ) -> LMConfig {
+        var c = LMConfig()
+        c.layers = layers
+        c.width = width
+        c.heads = max(1, width / 16)
+        c.context = context
+        c.batch = batch
+        c.corpus = corpus
+        c.corpusDocuments = documents
+        c.lr = lr
+        c.minLR = lr / 10
+        c.seed = seed
+        c.evalEvery = 0
+        c.evalBatches = 16
+        c.checkpointEvery = 0
+        let m = ScalingLaws.flopsPerToken(layers: layers, width: width, context: context)
+        c.steps = max(1, Int((budget / m / Double(batch * context)).rounded()))
+        c.warmup = max(1, c.steps / 10)
+        return c
+    }
+
     /// The sweep's width whose M is nearest `m` (in log scale): the width a prediction runs.
     public static func width(_ config: ScalingSweepConfig, nearest m: Double) -> Int {
         func distance(_ w: Int) -> Double {
