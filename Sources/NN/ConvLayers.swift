@@ -69,8 +69,9 @@ public final class GroupNorm: Module {
         self.groups = groups
         self.eps = eps
     }
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        x.groupNorm(groups: groups, weight: weight, bias: bias, eps: eps)
+    /// Normalises x, then applies `activation` in the same pass (GN → SiLU in a UNet block).
+    public func callAsFunction(_ x: Tensor, activation: NormActivation = .none) -> Tensor {
+        x.groupNorm(groups: groups, weight: weight, bias: bias, eps: eps, activation: activation)
     }
 }
 
@@ -93,7 +94,7 @@ public final class BatchNorm2d: Module {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let (N, C) = (x.shape[0], x.shape[1])
-        if !isTraining { return evaluate(x, shape: [1, C, 1, 1]) }
+        if !isTraining { return evaluate(x, shape: [1, C, 1, 1], activation: .none) }
         // [N, C, S] → [C, N·S]: one "group" per channel, so the fused GroupNorm kernel does the work.
         let S = x.count / Swift.max(N * C, 1)
         let cm = x.reshape([N, C, S]).permute([1, 0, 2]).contiguous().reshape([C, N * S])
@@ -101,29 +102,39 @@ public final class BatchNorm2d: Module {
         return y.reshape([C, N, S]).permute([1, 0, 2]).contiguous().reshape(x.shape)
     }
 
-    /// The same on a channel-major batch [C, N, …]: no transposes at all.
-    public func channelMajor(_ x: Tensor) -> Tensor {
+    /// The same on a channel-major batch [C, N, …]: no transposes at all. `activation` is applied in
+    /// the same pass (BatchNorm → ReLU / LeakyReLU in a DCGAN).
+    public func channelMajor(_ x: Tensor, activation: NormActivation = .none) -> Tensor {
         let C = x.shape[0]
-        if !isTraining { return evaluate(x, shape: [C] + [Int](repeating: 1, count: x.rank - 1)) }
-        return normalize(x.reshape([C, x.count / Swift.max(C, 1)])).reshape(x.shape)
+        if !isTraining {
+            return evaluate(x, shape: [C] + [Int](repeating: 1, count: x.rank - 1), activation: activation)
+        }
+        return normalize(x.reshape([C, x.count / Swift.max(C, 1)]), activation: activation).reshape(x.shape)
     }
 
-    func evaluate(_ x: Tensor, shape: [Int]) -> Tensor {
+    func evaluate(_ x: Tensor, shape: [Int], activation: NormActivation) -> Tensor {
         let rstd = runningVar.value.affine(scale: 1, shift: eps).pow(-0.5)
         let scale = (weight * rstd).reshape(shape)
         let shift = (bias - runningMean.value * weight * rstd).reshape(shape)
-        return x * scale + shift
+        let y = x * scale + shift
+        switch activation {
+        case .none: return y
+        case .silu: return y.silu()
+        case .leakyRelu(let s): return y.leakyRelu(s)
+        }
     }
 
-    /// Batch statistics of rows [C, M]: updates the running ones and normalises.
-    func normalize(_ rows: Tensor) -> Tensor {
+    /// Batch statistics of rows [C, M]: normalises, and updates the running statistics from the
+    /// kernel's own mean and 1/σ (biased variance 1/rstd² − eps, made unbiased).
+    func normalize(_ rows: Tensor, activation: NormActivation = .none) -> Tensor {
         let (C, M) = (rows.shape[0], rows.shape[1])
+        let r = rows.reshape([1, C, M]).groupNormWithStatistics(
+            groups: C, weight: weight, bias: bias, eps: eps, activation: activation)
         noGrad {
-            let mu = rows.mean(1)
-            let v = rows.variance([1]) * (Float(M) / Float(Swift.max(M - 1, 1)))
-            runningMean.value.assign(runningMean.value * (1 - momentum) + mu * momentum)
+            let v = (r.rstd.pow(-2) - eps).relu() * (Float(M) / Float(Swift.max(M - 1, 1)))
+            runningMean.value.assign(runningMean.value * (1 - momentum) + r.mean * momentum)
             runningVar.value.assign(runningVar.value * (1 - momentum) + v * momentum)
         }
-        return rows.reshape([1, C, M]).groupNorm(groups: C, weight: weight, bias: bias, eps: eps).reshape([C, M])
+        return r.y.reshape([C, M])
     }
 }

@@ -109,6 +109,15 @@ final class GradientTests: XCTestCase {
         let wg = randn([4], seed: 33)
         let bg = randn([4], seed: 34)
         gradCheck("groupNorm", [xg, wg, bg]) { $0[0].groupNorm(groups: 2, weight: $0[1], bias: $0[2]) }
+        // The fused activations, on groups long enough for the kernel's 16-lane path and its tail.
+        let xl = randn([2, 4, 21], seed: 132)
+        gradCheck("groupNorm+silu", [xl, wg, bg]) {
+            $0[0].groupNorm(groups: 2, weight: $0[1], bias: $0[2], activation: .silu)
+        }
+        gradCheck("groupNorm+leakyRelu", [xl, wg, bg]) {
+            $0[0].groupNorm(groups: 2, weight: $0[1], bias: $0[2], activation: .leakyRelu(0.2))
+        }
+        gradCheck("groupNorm no affine", [xl]) { $0[0].groupNorm(groups: 4, weight: nil, bias: nil) }
         gradCheck("embedding", [randn([6, 3], seed: 35)]) { $0[0].embedding([5, 1, 1]) }
     }
 

@@ -149,4 +149,15 @@ void orr_attend(const float *q, const float *K, const float *V, long T, long H, 
 typedef void (*orr_team_fn)(void *ctx, int index, int count);
 void orr_team_run(int count, orr_team_fn fn, void *ctx);
 
+
+/// GroupNorm of one group (cg channels × S positions, contiguous) with a fused activation (act 0
+/// identity, 1 SiLU, 2 LeakyReLU with `slope`): y = act((x − μ)·rstd·w + b); μ and rstd written out.
+/// w and b may be NULL (1 and 0). See norm.c.
+void orr_groupnorm_forward(const float *x, float *y, long cg, long S, const float *w, const float *b, float eps,
+                           int act, float slope, float *mean, float *rstd);
+/// Its backward for the same group: dx, and per channel dw = Σ g·x̂, db = Σ g (g the gradient at the
+/// pre-activation; dw/db may be NULL).
+void orr_groupnorm_backward(const float *dy, const float *x, long cg, long S, const float *w, const float *b,
+                            int act, float slope, float mu, float rs, float *dx, float *dw, float *db);
+
 #endif

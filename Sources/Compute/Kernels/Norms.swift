@@ -1,6 +1,7 @@
 // Normalisation kernels (forward and hand-written backward): LayerNorm and RMSNorm over the last
 // dimension, GroupNorm over [N, C, S]. Forward saves per-row mean and 1/σ for the backward.
 // Parameter gradients are summed by column in a separate pass, so results do not depend on threads.
+import CKernels
 import Foundation
 
 extension Kernels {
@@ -81,101 +82,72 @@ extension Kernels {
         }
     }
 
-    /// GroupNorm forward: x [N, C, S] contiguous, G groups of C/G channels; per-channel affine.
+    /// GroupNorm forward: x [N, C, S] contiguous, G groups of C/G channels; per-channel affine, then
+    /// the activation `act` (NormActivation.code) fused in. One C call per (n, group) (norm.c).
     public static func groupNormForward(
         x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, N: Int, C: Int, S: Int,
         groups G: Int, weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
-        eps: Float, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>
+        eps: Float, activation: NormActivation = .none, mean: UnsafeMutablePointer<Float>,
+        rstd: UnsafeMutablePointer<Float>
     ) {
         let cg = C / G
-        let len = cg * S
-        Parallel.forRanges(N * G, grain: 1) { range in
+        let (act, slope) = activation.code
+        Parallel.forRanges(N * G, grain: Swift.max(1, 8192 / Swift.max(cg * S, 1))) { range in
             for ng in range {
-                let n = ng / G
-                let g = ng % G
+                let (n, g) = (ng / G, ng % G)
                 let base = (n * C + g * cg) * S
-                let xr = x + base
-                let yr = y + base
-                let mu = sumContiguous(xr, len) / Float(len)
-                var v: Float = 0
-                for i in 0..<len {
-                    let d = xr[i] - mu
-                    v += d * d
-                }
-                let rs = 1 / (v / Float(len) + eps).squareRoot()
-                mean[ng] = mu
-                rstd[ng] = rs
-                for c in 0..<cg {
-                    let ch = g * cg + c
-                    let w = weight?[ch] ?? 1
-                    let b = bias?[ch] ?? 0
-                    for s in 0..<S {
-                        let i = c * S + s
-                        yr[i] = (xr[i] - mu) * rs * w + b
-                    }
-                }
+                orr_groupnorm_forward(
+                    x + base, y + base, cg, S, weight.map { $0 + g * cg }, bias.map { $0 + g * cg }, eps, act, slope,
+                    mean + ng, rstd + ng)
             }
         }
     }
 
+    /// Backward of `groupNormForward` (the pre-activation recomputed from x, mean and rstd): dx
+    /// (overwritten), dw and db (accumulated, may be nil). Per-image channel sums are reduced over
+    /// the batch in order afterwards, so results do not depend on threads.
     public static func groupNormBackward(
         dy: UnsafePointer<Float>, x: UnsafePointer<Float>, N: Int, C: Int, S: Int,
-        groups G: Int, weight: UnsafePointer<Float>?, mean: UnsafePointer<Float>,
+        groups G: Int, weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>? = nil,
+        activation: NormActivation = .none, mean: UnsafePointer<Float>,
         rstd: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
         dw: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>?
     ) {
         let cg = C / G
-        let len = cg * S
-        Parallel.forRanges(N * G, grain: 1) { range in
+        let (act, slope) = activation.code
+        let needParams = dw != nil || db != nil
+        let pw = UnsafeMutablePointer<Float>.allocate(capacity: needParams ? 2 * N * C : 1)
+        defer { pw.deallocate() }
+        let pb = pw + N * C
+        Parallel.forRanges(N * G, grain: Swift.max(1, 8192 / Swift.max(cg * S, 1))) { range in
             for ng in range {
-                let n = ng / G
-                let g = ng % G
+                let (n, g) = (ng / G, ng % G)
                 let base = (n * C + g * cg) * S
-                let xr = x + base
-                let gr = dy + base
-                let dxr = dx + base
-                let mu = mean[ng]
-                let rs = rstd[ng]
-                var sg: Float = 0
-                var sgx: Float = 0
-                for c in 0..<cg {
-                    let w = weight?[g * cg + c] ?? 1
-                    for s in 0..<S {
-                        let i = c * S + s
-                        let gg = gr[i] * w
-                        sg += gg
-                        sgx += gg * (xr[i] - mu) * rs
-                    }
-                }
-                let mg = sg / Float(len)
-                let mgx = sgx / Float(len)
-                for c in 0..<cg {
-                    let w = weight?[g * cg + c] ?? 1
-                    for s in 0..<S {
-                        let i = c * S + s
-                        dxr[i] = rs * (gr[i] * w - mg - (xr[i] - mu) * rs * mgx)
-                    }
-                }
+                let off = n * C + g * cg
+                orr_groupnorm_backward(
+                    dy + base, x + base, cg, S, weight.map { $0 + g * cg }, bias.map { $0 + g * cg }, act, slope,
+                    mean[ng], rstd[ng], dx + base, needParams ? pw + off : nil, needParams ? pb + off : nil)
             }
         }
-        if dw == nil && db == nil { return }
-        Parallel.forRanges(C, grain: 1) { cr in
-            for ch in cr {
-                let g = ch / cg
-                var sw: Float = 0
-                var sb: Float = 0
-                for n in 0..<N {
-                    let base = (n * C + ch) * S
-                    let mu = mean[n * G + g]
-                    let rs = rstd[n * G + g]
-                    for s in 0..<S {
-                        sw += dy[base + s] * (x[base + s] - mu) * rs
-                        sb += dy[base + s]
-                    }
-                }
-                dw?[ch] += sw
-                db?[ch] += sb
-            }
+        if !needParams { return }
+        for n in 0..<N {
+            if let dw { for c in 0..<C { dw[c] += pw[n * C + c] } }
+            if let db { for c in 0..<C { db[c] += pb[n * C + c] } }
+        }
+    }
+}
+
+/// An activation fused into a normalisation's output (GroupNorm → SiLU in a UNet block, BatchNorm →
+/// LeakyReLU in a DCGAN): one pass over the tensor instead of two, forward and backward.
+public enum NormActivation: Equatable, Sendable {
+    case none, silu
+    /// max(x, slope·x); slope 0 is ReLU.
+    case leakyRelu(Float)
+    var code: (Int32, Float) {
+        switch self {
+        case .none: (0, 0)
+        case .silu: (1, 0)
+        case .leakyRelu(let s): (2, s)
         }
     }
 }

@@ -63,8 +63,19 @@ extension Tensor {
         }
     }
 
-    /// GroupNorm of x [N, C, …] with `groups` groups and per-channel affine [C].
-    public func groupNorm(groups G: Int, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
+    /// GroupNorm of x [N, C, …] with `groups` groups and per-channel affine [C], then `activation`
+    /// (fused: one pass forward and one backward).
+    public func groupNorm(
+        groups G: Int, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5, activation: NormActivation = .none
+    ) -> Tensor {
+        groupNormWithStatistics(groups: G, weight: weight, bias: bias, eps: eps, activation: activation).y
+    }
+
+    /// `groupNorm`, also returning each (sample, group)'s mean and 1/σ [N·G] (not differentiated), so a
+    /// BatchNorm updates its running statistics without another pass over the batch.
+    public func groupNormWithStatistics(
+        groups G: Int, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5, activation: NormActivation = .none
+    ) -> (y: Tensor, mean: Tensor, rstd: Tensor) {
         precondition(rank >= 2 && shape[1] % G == 0, "groupNorm: \(shape[1]) channels not divisible by \(G) groups")
         let N = shape[0]
         let C = shape[1]
@@ -77,14 +88,15 @@ extension Tensor {
         let rstd = Tensor.empty([N * G])
         Kernels.groupNormForward(
             x: x.data, y: out.data, N: N, C: C, S: S, groups: G, weight: wc.map { UnsafePointer($0.data) },
-            bias: bc.map { UnsafePointer($0.data) }, eps: eps, mean: mean.data, rstd: rstd.data)
+            bias: bc.map { UnsafePointer($0.data) }, eps: eps, activation: activation, mean: mean.data,
+            rstd: rstd.data)
         var inputs = [self]
         if let w = weight { inputs.append(w) }
         if let b = bias { inputs.append(b) }
         let hasW = weight != nil
         let hasB = bias != nil
         let inShape = shape
-        return out.recorded("groupNorm", inputs) { g in
+        let y = out.recorded(activation == .none ? "groupNorm" : "groupNormAct", inputs) { g in
             if GradMode.isEnabled {
                 return Autograd.compositeVJP(inputs, g) { i in
                     let xg = i[0].reshape([N, G, C / G * S])
@@ -93,6 +105,11 @@ extension Tensor {
                     var y = (d / ((d * d).mean(-1, keepDim: true) + eps).sqrt()).reshape([N, C, S])
                     if hasW { y = y * i[1].reshape([1, C, 1]) }
                     if hasB { y = y + i[hasW ? 2 : 1].reshape([1, C, 1]) }
+                    switch activation {
+                    case .none: break
+                    case .silu: y = y.silu()
+                    case .leakyRelu(let s): y = y.leakyRelu(s)
+                    }
                     return y.reshape(inShape)
                 }
             }
@@ -102,13 +119,14 @@ extension Tensor {
             let db = (hasB && bias!.requiresGrad) ? Tensor.zeros([C]) : nil
             Kernels.groupNormBackward(
                 dy: gc.data, x: x.data, N: N, C: C, S: S, groups: G,
-                weight: wc.map { UnsafePointer($0.data) }, mean: mean.data, rstd: rstd.data,
-                dx: dx.data, dw: dw?.data, db: db?.data)
+                weight: wc.map { UnsafePointer($0.data) }, bias: bc.map { UnsafePointer($0.data) },
+                activation: activation, mean: mean.data, rstd: rstd.data, dx: dx.data, dw: dw?.data, db: db?.data)
             var r: [Tensor?] = [dx]
             if hasW { r.append(dw) }
             if hasB { r.append(db) }
             return r
         }
+        return (y, mean, rstd)
     }
 
     /// Embedding lookup: rows of this [V, D] table → [ids.count, D].

@@ -58,8 +58,8 @@ public final class UNetResBlock: Module {
     }
     public func callAsFunction(_ x: Tensor, _ temb: Tensor) -> Tensor {
         let c = conv1.weight.shape[0]
-        var h = conv1(norm1(x).silu()) + time(temb.silu()).reshape([x.shape[0], c, 1, 1])
-        h = conv2(norm2(h).silu())
+        var h = conv1(norm1(x, activation: .silu)) + time(temb.silu()).reshape([x.shape[0], c, 1, 1])
+        h = conv2(norm2(h, activation: .silu))
         return (skip.map { $0(x) } ?? x) + h
     }
 }
@@ -170,6 +170,6 @@ public final class UNet: Module {
         h = upConv(h.upsampleNearest(2))
         h = up1(Tensor.cat([h, s1], dim: 1), temb)
         if let cross = upCross, let ctx = context { h = cross(h, context: ctx) }
-        return outConv(outNorm(h).silu())
+        return outConv(outNorm(h, activation: .silu))
     }
 }

@@ -65,11 +65,19 @@ public final class ChannelNorm: Module {
         return x
     }
 
-    /// On a channel-major batch [C, N, H, W] (GroupNorm, whose groups are per sample, goes through NCHW).
-    public func channelMajor(_ x: Tensor) -> Tensor {
-        if let b = batch { return b.channelMajor(x) }
-        if let g = group { return g(x.permute([1, 0, 2, 3]).contiguous()).permute([1, 0, 2, 3]).contiguous() }
-        return x
+    /// On a channel-major batch [C, N, H, W] (GroupNorm, whose groups are per sample, goes through
+    /// NCHW), then `activation`, fused into the norm's pass where there is a norm.
+    public func channelMajor(_ x: Tensor, activation: NormActivation = .none) -> Tensor {
+        if let b = batch { return b.channelMajor(x, activation: activation) }
+        if let g = group {
+            let y = g(x.permute([1, 0, 2, 3]).contiguous(), activation: activation)
+            return y.permute([1, 0, 2, 3]).contiguous()
+        }
+        switch activation {
+        case .none: return x
+        case .silu: return x.silu()
+        case .leakyRelu(let s): return x.leakyRelu(s)
+        }
     }
 }
 
@@ -126,7 +134,7 @@ public final class DCGANGenerator: Module, GANNetwork {
         var h = z.reshape([N, latent]).transpose(0, 1).contiguous().reshape([latent, N, 1, 1])
         for (j, c) in convs.enumerated() {
             h = c.channelMajor(h)
-            if j < norms.count { h = norms[j].channelMajor(h).relu() }
+            if j < norms.count { h = norms[j].channelMajor(h, activation: .leakyRelu(0)) }
         }
         return h.tanh().permute([1, 0, 2, 3]).contiguous()
     }
@@ -164,7 +172,7 @@ public final class DCGANDiscriminator: Module, GANNetwork {
         var h = x.permute([1, 0, 2, 3]).contiguous()
         for (j, c) in convs.enumerated() {
             h = c.channelMajor(h)
-            if j < norms.count { h = norms[j].channelMajor(h).leakyRelu(0.2) }
+            if j < norms.count { h = norms[j].channelMajor(h, activation: .leakyRelu(0.2)) }
         }
         return h.reshape([x.shape[0]])
     }

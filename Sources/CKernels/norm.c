@@ -1,0 +1,172 @@
+// GroupNorm (and BatchNorm, which is GroupNorm with one group per channel over the folded batch)
+// with an optional activation fused in: forward y = act(x̂·w + b), x̂ = (x − μ)·rstd over one group,
+// and the matching backward, which recomputes the pre-activation from x, μ and rstd instead of
+// storing it. One call handles one group (cg channels × S positions, contiguous); the caller
+// spreads groups over threads. Reductions keep 16 partial sums so they vectorise without
+// reassociating one accumulator.
+#include "CKernels.h"
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__linux__) && defined(__clang__)
+#define MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define MULTIVERSION
+#endif
+
+#define LANES 16
+
+static inline float bits_to_float(int32_t b) { float f; memcpy(&f, &b, 4); return f; }
+
+// exp as in math.c (Cephes polynomial, branch-free).
+static inline float nexp(float x) {
+    float xc = x < -87.33654f ? -87.33654f : (x > 88.3762626f ? 88.3762626f : x);
+    float t = xc * 1.44269504088896341f;
+    float n = (t + 12582912.0f) - 12582912.0f;
+    float r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    float y = p * r * r + r + 1.0f;
+    int32_t e = ((int32_t)n + 127) << 23;
+    y = y * bits_to_float(e);
+    y = x < -87.33654f ? 0.0f : y;
+    y = x > 88.72283f ? INFINITY : y;
+    return x != x ? x : y;
+}
+
+// d act/dv at the pre-activation v, for act: 0 identity, 1 SiLU, 2 LeakyReLU(slope) (ReLU is slope 0).
+static inline float act_grad(int act, float slope, float v) {
+    if (act == 1) {
+        float s = 1.0f / (1.0f + nexp(-v));
+        return s * (1.0f + v * (1.0f - s));
+    }
+    if (act == 2) return v > 0.0f ? 1.0f : slope;
+    return 1.0f;
+}
+
+MULTIVERSION
+static float sum16(const float *x, long n) {
+    float acc[LANES] = {0};
+    long i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++) acc[j] += x[i + j];
+    float s = 0.0f;
+    for (int j = 0; j < LANES; j++) s += acc[j];
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+MULTIVERSION
+static float sqdev16(const float *x, long n, float mu) {
+    float acc[LANES] = {0};
+    long i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++) { float d = x[i + j] - mu; acc[j] += d * d; }
+    float s = 0.0f;
+    for (int j = 0; j < LANES; j++) s += acc[j];
+    for (; i < n; i++) { float d = x[i] - mu; s += d * d; }
+    return s;
+}
+
+MULTIVERSION
+static void affine_act(const float *restrict x, float *restrict y, long n, float a, float c, int act, float slope) {
+    // y = act(x·a + c) with a = rstd·w, c = b − μ·rstd·w.
+    if (act == 1) {
+        for (long i = 0; i < n; i++) { float v = x[i] * a + c; y[i] = v / (1.0f + nexp(-v)); }
+    } else if (act == 2) {
+        for (long i = 0; i < n; i++) { float v = x[i] * a + c; y[i] = v > 0.0f ? v : slope * v; }
+    } else {
+        for (long i = 0; i < n; i++) y[i] = x[i] * a + c;
+    }
+}
+
+void orr_groupnorm_forward(const float *x, float *y, long cg, long S, const float *w, const float *b, float eps,
+                           int act, float slope, float *mean, float *rstd) {
+    const long len = cg * S;
+    // Two passes (mean, then squared deviations): as exact as the textbook formula, and both
+    // passes read a group that is still in L1/L2.
+    const float mu = sum16(x, len) / (float)len;
+    const float rs = 1.0f / sqrtf(sqdev16(x, len, mu) / (float)len + eps);
+    *mean = mu;
+    *rstd = rs;
+    for (long c = 0; c < cg; c++) {
+        const float wc = w ? w[c] : 1.0f, bc = b ? b[c] : 0.0f;
+        affine_act(x + c * S, y + c * S, S, rs * wc, bc - mu * rs * wc, act, slope);
+    }
+}
+
+// Pass 1 of the backward for one channel: g = dL/d(pre-activation) (written to gp), and the sums
+// Σ g and Σ g·x̂ over the channel's S positions.
+MULTIVERSION
+static void channel_grad(const float *restrict dy, const float *restrict x, float *restrict gp, long S, float mu,
+                         float rs, float wc, float bc, int act, float slope, float *sg, float *sgx) {
+    float a0[LANES] = {0}, a1[LANES] = {0};
+    long i = 0;
+    if (act == 0) {
+        for (; i + LANES <= S; i += LANES)
+            for (int j = 0; j < LANES; j++) {
+                float xh = (x[i + j] - mu) * rs, g = dy[i + j];
+                gp[i + j] = g;
+                a0[j] += g;
+                a1[j] += g * xh;
+            }
+    } else if (act == 1) {
+        for (; i + LANES <= S; i += LANES)
+            for (int j = 0; j < LANES; j++) {
+                float xh = (x[i + j] - mu) * rs, v = xh * wc + bc;
+                float s = 1.0f / (1.0f + nexp(-v));
+                float g = dy[i + j] * s * (1.0f + v * (1.0f - s));
+                gp[i + j] = g;
+                a0[j] += g;
+                a1[j] += g * xh;
+            }
+    } else {
+        for (; i + LANES <= S; i += LANES)
+            for (int j = 0; j < LANES; j++) {
+                float xh = (x[i + j] - mu) * rs, v = xh * wc + bc;
+                float g = dy[i + j] * (v > 0.0f ? 1.0f : slope);
+                gp[i + j] = g;
+                a0[j] += g;
+                a1[j] += g * xh;
+            }
+    }
+    float s0 = 0.0f, s1 = 0.0f;
+    for (int j = 0; j < LANES; j++) { s0 += a0[j]; s1 += a1[j]; }
+    for (; i < S; i++) {
+        float xh = (x[i] - mu) * rs, g = dy[i] * act_grad(act, slope, xh * wc + bc);
+        gp[i] = g;
+        s0 += g;
+        s1 += g * xh;
+    }
+    *sg = s0;
+    *sgx = s1;
+}
+
+// dx = rstd·(g·w − mean(g·w) − x̂·mean(g·w·x̂)), in place over g.
+MULTIVERSION
+static void channel_dx(float *restrict gdx, const float *restrict x, long S, float mu, float rs, float wc, float mg,
+                       float mgx) {
+    for (long i = 0; i < S; i++) gdx[i] = rs * (gdx[i] * wc - mg - (x[i] - mu) * rs * mgx);
+}
+
+void orr_groupnorm_backward(const float *dy, const float *x, long cg, long S, const float *w, const float *b,
+                            int act, float slope, float mu, float rs, float *dx, float *dw, float *db) {
+    float tg = 0.0f, tgx = 0.0f;
+    for (long c = 0; c < cg; c++) {
+        const float wc = w ? w[c] : 1.0f, bc = b ? b[c] : 0.0f;
+        float sg, sgx;
+        channel_grad(dy + c * S, x + c * S, dx + c * S, S, mu, rs, wc, bc, act, slope, &sg, &sgx);
+        if (db) db[c] = sg;
+        if (dw) dw[c] = sgx;
+        tg += sg * wc;
+        tgx += sgx * wc;
+    }
+    const float len = (float)(cg * S);
+    for (long c = 0; c < cg; c++)
+        channel_dx(dx + c * S, x + c * S, S, mu, rs, w ? w[c] : 1.0f, tg / len, tgx / len);
+}
