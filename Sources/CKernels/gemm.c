@@ -624,6 +624,82 @@ void orr_sgemm_conv_direct(long M, long N, long K, float alpha, const float *A, 
         }
     }
 }
+
+// ---------------------------------------------------------------- direct weight gradient
+// dWᵀ[K, O] = cols[K, P] · dYᵀ[P, O] for a convolution with stride 1 along the width, the image
+// zero-padded as for orr_sgemm_conv_direct. Row k of cols over the positions of one output row
+// (n, oy) is Wo consecutive floats of the padded image, so the kernel reads A's 8 rows in place
+// through one base pointer per row plus one offset per output row; B (dY transposed, 32 output
+// channels per panel) is packed once per block of output rows. Replaces the transposed implicit
+// packing (a gather and a 4 × 4 transpose of every im2col value for every 32 output channels).
+__attribute__((target("avx512f,fma")))
+static void uk_avx512_8x32_wgrad(long nseg, long wo, const float *const *a, const long *segoff,
+                                 const float *restrict b, float *restrict c, long ldc, int ow) {
+    const float alpha = 1.0f;
+    ACC8x32_DECLARE;
+    for (long s = 0; s < nseg; s++) {
+        const long so = segoff[s];
+        const float *r0 = a[0] + so, *r1 = a[1] + so, *r2 = a[2] + so, *r3 = a[3] + so, *r4 = a[4] + so,
+                    *r5 = a[5] + so, *r6 = a[6] + so, *r7 = a[7] + so;
+        for (long k = 0; k < wo; k++) ACC8x32_STEP(r0[k], r1[k], r2[k], r3[k], r4[k], r5[k], r6[k], r7[k])
+    }
+    ACC8x32_STORE
+}
+
+void orr_conv_direct_wgrad(long M, long m0, long O, const float *dy, long nstride, long ostride,
+                           const orr_conv_geometry *g, float *C, long ldc) {
+    const long kk = g->kh * g->kw, Hp = g->H + 2 * g->ph, Wp = g->W + 2 * g->pw, P = Hp * Wp;
+    const long Wo = g->Wo, Ho = g->Ho, segs = g->N * Ho;
+    // Blocks of whole output rows, about 256 positions: B's block (≤ 256 × O floats) stays in L2.
+    const long spc = Wo >= 256 ? 1 : 256 / Wo;
+    const long opanels = (O + 31) / 32, panel = spc * Wo * 32;
+    float *bp = NULL;
+    if (posix_memalign((void **)&bp, 64, sizeof(float) * (size_t)(panel * opanels)) != 0) abort();
+    long *rowoff = (long *)malloc(sizeof(long) * (size_t)(M > 0 ? M : 1));
+    long segoff[256];
+    if (!rowoff) abort();
+    for (long i = 0; i < M; i++) {
+        const long row = m0 + i, ch = row / kk, ki = (row % kk) / g->kw, kj = (row % kk) % g->kw;
+        rowoff[i] = ch * (g->channelMajor ? g->N : 1) * P + ki * g->dh * Wp + kj * g->dw;
+    }
+    float tile[8 * 32] __attribute__((aligned(64)));
+    for (long s0 = 0; s0 < segs; s0 += spc) {
+        const long ns = segs - s0 < spc ? segs - s0 : spc;
+        for (long s = 0; s < ns; s++) {
+            const long n = (s0 + s) / Ho, oy = (s0 + s) % Ho;
+            segoff[s] = n * (g->channelMajor ? 1 : g->C) * P + oy * g->sh * Wp;
+            const float *src = dy + n * nstride + oy * Wo;
+            for (long jp = 0; jp < opanels; jp++) {
+                const long cols = O - jp * 32 < 32 ? O - jp * 32 : 32;
+                float *dst = bp + jp * panel + s * Wo * 32;
+                if (cols < 32) memset(dst, 0, sizeof(float) * (size_t)(Wo * 32));
+                for (long kb = 0; kb < Wo; kb += 16) {
+                    const long kn = Wo - kb < 16 ? Wo - kb : 16;
+                    transpose_block(src + jp * 32 * ostride + kb, ostride, cols, kn, dst + kb * 32, 32);
+                }
+            }
+        }
+        const int ow = s0 == 0;
+        for (long ic = 0; ic < M; ic += 8) {
+            const long rows = M - ic < 8 ? M - ic : 8;
+            const float *a[8];
+            for (long i = 0; i < 8; i++) a[i] = g->x + rowoff[ic + (i < rows ? i : rows - 1)];
+            for (long jp = 0; jp < opanels; jp++) {
+                const long cols = O - jp * 32 < 32 ? O - jp * 32 : 32;
+                float *c = C + ic * ldc + jp * 32;
+                if (rows == 8 && cols == 32) {
+                    uk_avx512_8x32_wgrad(ns, Wo, a, segoff, bp + jp * panel, c, ldc, ow);
+                } else {
+                    uk_avx512_8x32_wgrad(ns, Wo, a, segoff, bp + jp * panel, tile, 32, 1);
+                    for (long i = 0; i < rows; i++)
+                        for (long j = 0; j < cols; j++) c[i * ldc + j] = tile[i * 32 + j] + (ow ? 0.0f : c[i * ldc + j]);
+                }
+            }
+        }
+    }
+    free(rowoff);
+    free(bp);
+}
 #else
 int orr_conv_direct_available(void) { return 0; }
 void orr_sgemm_conv_direct(long M, long N, long K, float alpha, const float *A, long lda,
@@ -632,6 +708,11 @@ void orr_sgemm_conv_direct(long M, long N, long K, float alpha, const float *A, 
     (void)nchwRows; (void)m0;
     (void)M; (void)N; (void)K; (void)alpha; (void)A; (void)lda; (void)g; (void)n0; (void)C; (void)ldc;
     (void)overwrite;
+    abort();
+}
+void orr_conv_direct_wgrad(long M, long m0, long O, const float *dy, long nstride, long ostride,
+                           const orr_conv_geometry *g, float *C, long ldc) {
+    (void)M; (void)m0; (void)O; (void)dy; (void)nstride; (void)ostride; (void)g; (void)C; (void)ldc;
     abort();
 }
 #endif

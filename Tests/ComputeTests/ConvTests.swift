@@ -1,3 +1,4 @@
+import CKernels
 import Compute
 import TestSupport
 import XCTest
@@ -148,6 +149,37 @@ final class ConvTests: XCTestCase {
                 let second = Autograd.grad(of: gg.square().sum(), wrt: w)!
                 let secondRef = Autograd.grad(of: rr.square().sum(), wrt: w)!
                 assertClose(second.toArray(), secondRef.toArray(), atol: 1e-2, rtol: 1e-3, "d²/dw \(k) cm \(cm)")
+            }
+        }
+    }
+
+    /// The direct weight-gradient kernel (cols read in place from the padded image, dY packed
+    /// transposed per block of output rows) equals dY · colsᵀ from the explicit matrix: both dY
+    /// layouts, partial row and column tiles (K = 45, O = 40), output rows of any width, a vertical
+    /// stride, several row blocks (N·Ho·Wo > 256).
+    func testDirectWeightGradientMatchesExplicit() throws {
+        guard orr_conv_direct_available() != 0 else { throw XCTSkip("the direct kernels need AVX-512") }
+        let cases: [([Int], Int, Window2D)] = [
+            ([3, 5, 12, 12], 40, Window2D(kernel: (3, 3), padding: (1, 1))),
+            ([2, 8, 9, 7], 33, Window2D(kernel: (3, 3), stride: (2, 1), padding: (1, 1))),
+            ([2, 4, 40, 300], 8, Window2D(kernel: (1, 3), padding: (0, 1))),
+        ]
+        for (k, (xs, O, win)) in cases.enumerated() {
+            let (N, C, H, W) = (xs[0], xs[1], xs[2], xs[3])
+            let (Ho, Wo) = win.outSize(H, W)
+            let K = C * win.kh * win.kw
+            let x = randn(xs, seed: UInt64(k + 200))
+            let dyNCHW = randn([N, O, Ho * Wo], seed: UInt64(k + 300))
+            let dyCM = dyNCHW.permute([1, 0, 2]).contiguous().reshape([O, N * Ho * Wo])
+            let want = dyCM.matmul(x.im2colFolded(win).mT).toArray()
+            for nchw in [true, false] {
+                let dy = nchw ? dyNCHW : dyCM
+                let g = orr_conv_geometry(
+                    x: x.data, N: N, C: C, H: H, W: W, kh: win.kh, kw: win.kw, sh: win.sh, sw: win.sw, ph: win.ph,
+                    pw: win.pw, dh: win.dh, dw: win.dw, Ho: Ho, Wo: Wo, channelMajor: 0)
+                let dw = Tensor.empty([O, K])
+                XCTAssertTrue(Kernels.convWeightGradDirect(O: O, dy: dy.data, nchw: nchw, g, into: dw.data))
+                assertClose(dw.toArray(), want, atol: 1e-3, rtol: 1e-4, "dw \(k) nchw \(nchw)")
             }
         }
     }

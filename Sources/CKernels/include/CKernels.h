@@ -51,6 +51,13 @@ void orr_sgemm_conv_direct(long M, long N, long K, float alpha, const float *A, 
                            const orr_conv_geometry *g, long n0, float *C, long ldc, int overwrite,
                            long nchwRows, long m0);
 
+/// A convolution's weight gradient, transposed: C[K, O] rows m0 … m0+M (C points at row m0, row
+/// stride ldc) = cols[K, P] · dYᵀ, cols read straight from the zero-padded image as in
+/// orr_sgemm_conv_direct (needs g->sw == 1; any Wo). dY element (o, n, l) is at
+/// dy[n·nstride + o·ostride + l] (NCHW: O·L, L; channel-major: L, N·L).
+void orr_conv_direct_wgrad(long M, long m0, long O, const float *dy, long nstride, long ostride,
+                           const orr_conv_geometry *g, float *C, long ldc);
+
 /// Per-thread grad-mode flag for autograd (thread-local; 1 = record operations).
 int orr_grad_enabled(void);
 void orr_set_grad_enabled(int on);

@@ -54,15 +54,39 @@ extension Kernels {
         M: Int, N: Int, K: Int, A: UnsafePointer<Float>, lda: Int, _ g: orr_conv_geometry,
         C: UnsafeMutablePointer<Float>, ldc: Int, nchw: Bool = false
     ) -> Bool {
-        guard g.sw == 1 && g.Wo % 16 == 0 && g.ph >= 0 && g.pw >= 0 && orr_conv_direct_available() != 0,
-            !nchw || (g.Ho * g.Wo) % 32 == 0,
-            (g.Ho - 1) * g.sh + (g.kh - 1) * g.dh - g.ph < g.H + g.ph,
-            (g.Wo - 1) + (g.kw - 1) * g.dw - g.pw < g.W + g.pw
-        else { return false }
+        guard directApplies(g) && g.Wo % 16 == 0, !nchw || (g.Ho * g.Wo) % 32 == 0 else { return false }
+        let padded = paddedImage(g)
+        defer { padded.deallocate() }
+        var pg = g
+        pg.x = UnsafePointer(padded)
+        withUnsafePointer(to: pg) { gp in
+            if nchw {
+                // Slices write their own tiles of the NCHW tensor (no β pass: β = 0 overwrites).
+                split(M: M, N: N, K: K, beta: 0, C: C, rsC: 0, csC: 0, threads: nil) { m0, m1, n0, n1, _, ow in
+                    orr_sgemm_conv_direct(m1 - m0, n1 - n0, K, 1, A + m0 * lda, lda, gp, n0, C, 0, ow, M, m0)
+                }
+            } else {
+                split(M: M, N: N, K: K, beta: 0, C: C, rsC: ldc, csC: 1, threads: nil) { m0, m1, n0, n1, c, ow in
+                    orr_sgemm_conv_direct(m1 - m0, n1 - n0, K, 1, A + m0 * lda, lda, gp, n0, c, ldc, ow, 0, 0)
+                }
+            }
+        }
+        return true
+    }
+
+    /// The directness conditions shared by the forward and weight-gradient kernels: stride 1 along
+    /// the width, non-negative padding, every tap inside the zero-padded image, AVX-512.
+    static func directApplies(_ g: orr_conv_geometry) -> Bool {
+        g.sw == 1 && g.ph >= 0 && g.pw >= 0 && orr_conv_direct_available() != 0
+            && (g.Ho - 1) * g.sh + (g.kh - 1) * g.dh - g.ph < g.H + g.ph
+            && (g.Wo - 1) + (g.kw - 1) * g.dw - g.pw < g.W + g.pw
+    }
+
+    /// A zero-padded copy of g's image: planes of (H + 2·ph) × (W + 2·pw) (caller deallocates).
+    static func paddedImage(_ g: orr_conv_geometry) -> UnsafeMutablePointer<Float> {
         let (H, W, Hp, Wp) = (g.H, g.W, g.H + 2 * g.ph, g.W + 2 * g.pw)
         let planes = g.N * g.C
         let padded = UnsafeMutablePointer<Float>.allocate(capacity: planes * Hp * Wp)
-        defer { padded.deallocate() }
         let src = g.x!
         let (ph, pw) = (g.ph, g.pw)
         Parallel.forRanges(planes, grain: 4) { r in
@@ -79,19 +103,38 @@ extension Kernels {
                 (d + (H + ph) * Wp).update(repeating: 0, count: ph * Wp)
             }
         }
+        return padded
+    }
+
+    /// A convolution's weight gradient dW [O, K] = dY · colsᵀ (K = C·kh·kw rows of cols over g's
+    /// image) by the direct kernel: cols read in place from a padded copy of the image, dY packed
+    /// transposed once per block of output rows. dY is [N, O, L] (nchw) or [O, N·L]. Returns false
+    /// when the kernel does not apply (stride along the width, no AVX-512).
+    public static func convWeightGradDirect(
+        O: Int, dy: UnsafePointer<Float>, nchw: Bool, _ g: orr_conv_geometry, into dw: UnsafeMutablePointer<Float>
+    ) -> Bool {
+        guard directApplies(g) else { return false }
+        let K = g.C * g.kh * g.kw
+        let L = g.Ho * g.Wo
+        let padded = paddedImage(g)
+        defer { padded.deallocate() }
         var pg = g
         pg.x = UnsafePointer(padded)
+        let dwt = UnsafeMutablePointer<Float>.allocate(capacity: K * O)
+        defer { dwt.deallocate() }
+        let (nstride, ostride) = nchw ? (O * L, L) : (L, g.N * L)
+        let parts = Swift.max(1, Swift.min(Parallel.threads, K / 8))
         withUnsafePointer(to: pg) { gp in
-            if nchw {
-                // Slices write their own tiles of the NCHW tensor (no β pass: β = 0 overwrites).
-                split(M: M, N: N, K: K, beta: 0, C: C, rsC: 0, csC: 0, threads: nil) { m0, m1, n0, n1, _, ow in
-                    orr_sgemm_conv_direct(m1 - m0, n1 - n0, K, 1, A + m0 * lda, lda, gp, n0, C, 0, ow, M, m0)
-                }
-            } else {
-                split(M: M, N: N, K: K, beta: 0, C: C, rsC: ldc, csC: 1, threads: nil) { m0, m1, n0, n1, c, ow in
-                    orr_sgemm_conv_direct(m1 - m0, n1 - n0, K, 1, A + m0 * lda, lda, gp, n0, c, ldc, ow, 0, 0)
+            Parallel.forRanges(parts, grain: 1) { r in
+                for p in r {
+                    let m0 = (K + 7) / 8 * p / parts * 8
+                    let m1 = Swift.min(K, (K + 7) / 8 * (p + 1) / parts * 8)
+                    if m1 > m0 { orr_conv_direct_wgrad(m1 - m0, m0, O, dy, nstride, ostride, gp, dwt + m0 * O, O) }
                 }
             }
+        }
+        for k in 0..<K {
+            for o in 0..<O { dw[o * K + k] = dwt[k * O + o] }
         }
         return true
     }

@@ -223,9 +223,11 @@ extension Tensor {
             let gc = g.contiguousRaw()
             let dw = Tensor.empty([O, K])
             withExtendedLifetime(x) {
-                Kernels.gemmIm2col(
-                    M: O, N: K, K: N * Ho * Wo, A: gc.data, rsA: N * Ho * Wo, csA: 1, geometry: geometry,
-                    transposed: true, C: dw.data, rsC: K, csC: 1)
+                if !Kernels.convWeightGradDirect(O: O, dy: gc.data, nchw: false, geometry, into: dw.data) {
+                    Kernels.gemmIm2col(
+                        M: O, N: K, K: N * Ho * Wo, A: gc.data, rsA: N * Ho * Wo, csA: 1, geometry: geometry,
+                        transposed: true, C: dw.data, rsC: K, csC: 1)
+                }
             }
             return [
                 Tensor.transposedConvolution(
@@ -262,18 +264,33 @@ extension Tensor {
                 let cols = self.im2colFolded(w)
                 return [wm.mT.matmul(gm).col2imFolded(w, N: N, C: C, H: H, W: W), gm.matmul(cols.mT)]
             }
-            // [N, O, L] → [O, N·L] once (one copy of dY), then one weight-gradient GEMM over the
-            // whole batch — measured faster than a GEMM per image on the NCHW gradient.
-            let gm = noGrad { g.reshape([N, O, L]).permute([1, 0, 2]).contiguous().reshape([O, N * L]) }
-            let dw = Tensor.empty([O, K])
-            withExtendedLifetime(x) {
-                Kernels.gemmIm2col(
-                    M: O, N: K, K: N * L, A: gm.data, rsA: N * L, csA: 1, geometry: geometry, transposed: true,
-                    C: dw.data, rsC: K, csC: 1)
+            // The direct kernels read dY in NCHW as it is. Otherwise [N, O, L] → [O, N·L] once (one
+            // copy of dY), then one weight-gradient GEMM over the whole batch — measured faster than
+            // a GEMM per image on the NCHW gradient.
+            let gc = g.contiguousRaw()
+            var gmCache: Tensor?
+            func gm() -> Tensor {
+                if let m = gmCache { return m }
+                let m = noGrad { gc.reshape([N, O, L]).permute([1, 0, 2]).contiguous().reshape([O, N * L]) }
+                gmCache = m
+                return m
             }
+            let dw = Tensor.empty([O, K])
+            let direct = withExtendedLifetime(x) {
+                Kernels.convWeightGradDirect(O: O, dy: gc.data, nchw: true, geometry, into: dw.data)
+            }
+            if !direct {
+                let m = gm()
+                withExtendedLifetime(x) {
+                    Kernels.gemmIm2col(
+                        M: O, N: K, K: N * L, A: m.data, rsA: N * L, csA: 1, geometry: geometry, transposed: true,
+                        C: dw.data, rsC: K, csC: 1)
+                }
+            }
+            let byPhases = Tensor.transposedConvolutionByPhases(Cin: O, H: Ho, W: Wo, Cout: C, w, Wo: W)
             let dx = Tensor.transposedConvolution(
-                gm, inChannelMajor: true, N: N, Cin: O, H: Ho, W: Wo, weight: a, Cout: C, w, Ho: H, Wo: W,
-                outChannelMajor: false)
+                byPhases ? gc : gm(), inChannelMajor: !byPhases, N: N, Cin: O, H: Ho, W: Wo, weight: a, Cout: C, w,
+                Ho: H, Wo: W, outChannelMajor: false)
             return [dx, dw]
         }
     }
@@ -285,11 +302,7 @@ extension Tensor {
         _ x: Tensor, inChannelMajor: Bool, N: Int, Cin: Int, H: Int, W: Int, weight a: Tensor, Cout: Int,
         _ w: Window2D, Ho: Int, Wo: Int, outChannelMajor cm: Bool
     ) -> Tensor {
-        // Phases pack Cin·kh·kw·N·Ho·Wo/(sh·sw) values; the explicit way writes and scatters a
-        // Cout·kh·kw·N·H·W matrix: phases pay when Cin is not much larger than Cout.
-        if w.dh == 1 && w.dw == 1 && Kernels.implicitPays(width: Wo / w.sw) && H >= w.kh / w.sh && W >= w.kw / w.sw
-            && Cin <= 2 * Cout
-        {
+        if transposedConvolutionByPhases(Cin: Cin, H: H, W: W, Cout: Cout, w, Wo: Wo) {
             let y = Tensor.empty(cm ? [Cout, N, Ho, Wo] : [N, Cout, Ho, Wo])
             Kernels.convTransposePhases(
                 x.data, inChannelMajor: inChannelMajor, N: N, Cin: Cin, H: H, W: W, weight: a.data, Cout: Cout, w,
@@ -300,6 +313,14 @@ extension Tensor {
         return noGrad {
             a.mT.matmul(x.reshape([Cin, N * H * W])).col2imFolded(w, N: N, C: Cout, H: Ho, W: Wo, channelMajor: cm)
         }
+    }
+
+    /// Whether `transposedConvolution` goes by phases (and so takes x in either layout). Phases pack
+    /// Cin·kh·kw·N·Ho·Wo/(sh·sw) values; the explicit way writes and scatters a Cout·kh·kw·N·H·W
+    /// matrix: phases pay when Cin is not much larger than Cout.
+    static func transposedConvolutionByPhases(Cin: Int, H: Int, W: Int, Cout: Int, _ w: Window2D, Wo: Int) -> Bool {
+        w.dh == 1 && w.dw == 1 && Kernels.implicitPays(width: Wo / w.sw) && H >= w.kh / w.sh && W >= w.kw / w.sw
+            && Cin <= 2 * Cout
     }
 
     /// The transposed convolution's core: self [Cin, N·H·W] (a matrix), wm [Cin, Cout·kh·kw] →
@@ -338,9 +359,11 @@ extension Tensor {
                 Kernels.gemmIm2col(
                     M: Cin, N: P, K: K, A: a.data, rsA: K, csA: 1, geometry: geometry, transposed: false,
                     C: dx.data, rsC: P, csC: 1)
-                Kernels.gemmIm2col(
-                    M: Cin, N: K, K: P, A: x.data, rsA: P, csA: 1, geometry: geometry, transposed: true,
-                    C: dw.data, rsC: K, csC: 1)
+                if !Kernels.convWeightGradDirect(O: Cin, dy: x.data, nchw: false, geometry, into: dw.data) {
+                    Kernels.gemmIm2col(
+                        M: Cin, N: K, K: P, A: x.data, rsA: P, csA: 1, geometry: geometry, transposed: true,
+                        C: dw.data, rsC: K, csC: 1)
+                }
             }
             return [dx, dw]
         }
