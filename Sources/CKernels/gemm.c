@@ -227,7 +227,11 @@ static void pack_b(int nr, long kc, long nc, const float *B, long rs, long cs, f
         if (cs == 1) {
             for (long k = 0; k < kc; k++) {
                 const float *src = B + k * rs + p;
-                if (cols == nr) memcpy(dst, src, (size_t)nr * sizeof(float));
+                // A constant-size copy for the common widths compiles to vector moves (no libc call
+                // per 128 bytes).
+                if (cols == nr && nr == 32) memcpy(dst, src, 32 * sizeof(float));
+                else if (cols == nr && nr == 16) memcpy(dst, src, 16 * sizeof(float));
+                else if (cols == nr) memcpy(dst, src, (size_t)nr * sizeof(float));
                 else { long j = 0; for (; j < cols; j++) dst[j] = src[j]; for (; j < nr; j++) dst[j] = 0.0f; }
                 dst += nr;
             }

@@ -153,6 +153,39 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    /// The batch-folded im2col and col2im (row by row, by the small-map kernels, and by blocks of
+    /// images) equal the per-image reference ops, in both layouts: small maps with stride 1 and 2,
+    /// odd sizes, padding wider than the kernel reach, a window covering the map, and a wide map.
+    func testFoldedIm2colAndCol2imMatchReference() {
+        let cases: [([Int], Window2D)] = [
+            ([3, 4, 16, 16], Window2D(kernel: (4, 4), stride: (2, 2), padding: (1, 1))),
+            ([2, 5, 8, 8], Window2D(kernel: (4, 4), stride: (2, 2), padding: (1, 1))),
+            ([2, 3, 4, 4], Window2D(kernel: (4, 4))),
+            ([2, 3, 7, 9], Window2D(kernel: (3, 3), padding: (1, 1))),
+            ([1, 2, 9, 11], Window2D(kernel: (3, 2), stride: (3, 2), padding: (2, 1))),
+            ([2, 3, 32, 32], Window2D(kernel: (4, 4), stride: (2, 2), padding: (1, 1))),
+            ([1, 2, 5, 40], Window2D(kernel: (1, 5), stride: (1, 2), padding: (0, 3))),
+            ([1, 2, 6, 40], Window2D(kernel: (3, 3), padding: (1, 1))),
+        ]
+        for (k, (xs, win)) in cases.enumerated() {
+            let (N, C, H, W) = (xs[0], xs[1], xs[2], xs[3])
+            let (Ho, Wo) = win.outSize(H, W)
+            let x = randn(xs, seed: UInt64(k + 500))
+            // Reference: [N, C·kk, L] → [C·kk, N·L].
+            let want = x.im2col(win).permute([1, 0, 2]).contiguous().reshape([C * win.kh * win.kw, N * Ho * Wo])
+            for cm in [false, true] {
+                let xin = cm ? x.permute([1, 0, 2, 3]).contiguous() : x
+                assertClose(xin.im2colFolded(win, channelMajor: cm).toArray(), want.toArray(), atol: 0, rtol: 0, "im2col \(k) \(cm)")
+                let cols = randn([C * win.kh * win.kw, N * Ho * Wo], seed: UInt64(k + 600))
+                let ref = cols.reshape([C * win.kh * win.kw, N, Ho * Wo]).permute([1, 0, 2]).contiguous()
+                    .col2im(win, N: N, C: C, H: H, W: W)
+                let got = cols.col2imFolded(win, N: N, C: C, H: H, W: W, channelMajor: cm)
+                let gotNCHW = cm ? got.permute([1, 0, 2, 3]).contiguous() : got
+                assertClose(gotNCHW.toArray(), ref.toArray(), atol: 1e-5, rtol: 1e-5, "col2im \(k) \(cm)")
+            }
+        }
+    }
+
     /// The direct weight-gradient kernel (cols read in place from the padded image, dY packed
     /// transposed per block of output rows) equals dY · colsᵀ from the explicit matrix: both dY
     /// layouts, partial row and column tiles (K = 45, O = 40), output rows of any width, a vertical

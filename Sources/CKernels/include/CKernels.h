@@ -112,6 +112,11 @@ void orr_im2col_folded(const float *x, long N, long C, long H, long W, const lon
 /// are overwritten.
 void orr_col2im_folded(const float *cols, long N, long C, long H, long W, const long *g, float *x, long blocks,
                        long job0, long job1, int cm);
+/// im2col / col2im of images n0 … n1 only (cols [C·kh·kw, (n1 − n0)·Ho·Wo]), on the calling thread.
+void orr_im2col_images(const float *x, long N, long C, long H, long W, const long *g, float pad, float *cols,
+                       long n0, long n1, int cm);
+void orr_col2im_images(const float *cols, long N, long C, long H, long W, const long *g, float *x, long n0,
+                       long n1, int cm);
 
 // ---- GGML block-quantised weights (quant.c); type numbers are GGUF's ----
 enum {

@@ -198,9 +198,7 @@ extension Tensor {
         let (Ho, Wo) = w.outSize(H, W)
         let K = C * w.kh * w.kw
         precondition(Ho > 0 && Wo > 0 && wm.shape[1] == K, "convFolded: x \(shape), weights \(wm.shape), \(w)")
-        guard Kernels.implicitPays(width: Wo, channels: C) else {
-            return wm.matmul(im2colFolded(w, channelMajor: cm))
-        }
+        guard Kernels.implicitPays(width: Wo, channels: C) else { return convFoldedBlocked(wm, w, channelMajor: cm) }
         let O = wm.shape[0]
         let x = contiguousRaw()
         let a = wm.contiguousRaw()
@@ -220,21 +218,26 @@ extension Tensor {
                     wm.mT.matmul(g).col2imFolded(w, N: N, C: C, H: H, W: W, channelMajor: cm), g.matmul(cols.mT),
                 ]
             }
+            // Only the gradients some input needs (a discriminator's real batch needs no dx).
             let gc = g.contiguousRaw()
-            let dw = Tensor.empty([O, K])
-            withExtendedLifetime(x) {
-                if !Kernels.convWeightGradDirect(O: O, dy: gc.data, nchw: false, geometry, into: dw.data) {
-                    Kernels.gemmIm2col(
-                        M: O, N: K, K: N * Ho * Wo, A: gc.data, rsA: N * Ho * Wo, csA: 1, geometry: geometry,
-                        transposed: true, C: dw.data, rsC: K, csC: 1)
+            var dw: Tensor?
+            if wm.requiresGrad {
+                let d = Tensor.empty([O, K])
+                withExtendedLifetime(x) {
+                    if !Kernels.convWeightGradDirect(O: O, dy: gc.data, nchw: false, geometry, into: d.data) {
+                        Kernels.gemmIm2col(
+                            M: O, N: K, K: N * Ho * Wo, A: gc.data, rsA: N * Ho * Wo, csA: 1, geometry: geometry,
+                            transposed: true, C: d.data, rsC: K, csC: 1)
+                    }
                 }
+                dw = d
             }
-            return [
-                Tensor.transposedConvolution(
+            let dx =
+                self.requiresGrad
+                ? Tensor.transposedConvolution(
                     gc, inChannelMajor: true, N: N, Cin: O, H: Ho, W: Wo, weight: a, Cout: C, w, Ho: H, Wo: W,
-                    outChannelMajor: cm),
-                dw,
-            ]
+                    outChannelMajor: cm) : nil
+            return [dx, dw]
         }
     }
 
@@ -275,18 +278,23 @@ extension Tensor {
                 gmCache = m
                 return m
             }
-            let dw = Tensor.empty([O, K])
-            let direct = withExtendedLifetime(x) {
-                Kernels.convWeightGradDirect(O: O, dy: gc.data, nchw: true, geometry, into: dw.data)
-            }
-            if !direct {
-                let m = gm()
-                withExtendedLifetime(x) {
-                    Kernels.gemmIm2col(
-                        M: O, N: K, K: N * L, A: m.data, rsA: N * L, csA: 1, geometry: geometry, transposed: true,
-                        C: dw.data, rsC: K, csC: 1)
+            var dw: Tensor?
+            if wm.requiresGrad {
+                let d = Tensor.empty([O, K])
+                let direct = withExtendedLifetime(x) {
+                    Kernels.convWeightGradDirect(O: O, dy: gc.data, nchw: true, geometry, into: d.data)
                 }
+                if !direct {
+                    let m = gm()
+                    withExtendedLifetime(x) {
+                        Kernels.gemmIm2col(
+                            M: O, N: K, K: N * L, A: m.data, rsA: N * L, csA: 1, geometry: geometry,
+                            transposed: true, C: d.data, rsC: K, csC: 1)
+                    }
+                }
+                dw = d
             }
+            guard self.requiresGrad else { return [nil, dw] }
             let byPhases = Tensor.transposedConvolutionByPhases(Cin: O, H: Ho, W: Wo, Cout: C, w, Wo: W)
             let dx = Tensor.transposedConvolution(
                 byPhases ? gc : gm(), inChannelMajor: !byPhases, N: N, Cin: O, H: Ho, W: Wo, weight: a, Cout: C, w,
@@ -336,7 +344,7 @@ extension Tensor {
         let (H, W) = w.outSize(Ho, Wo)
         precondition(P == N * H * W, "convTransposeFolded: \(shape) is not [Cin, N·H·W] for \(w)")
         guard Kernels.implicitPays(width: W, channels: Cout) else {
-            return wm.mT.matmul(self).col2imFolded(w, N: N, C: Cout, H: Ho, W: Wo, channelMajor: cm)
+            return convTransposeFoldedBlocked(wm, w, N: N, Cout: Cout, Ho: Ho, Wo: Wo, channelMajor: cm)
         }
         let K = Cout * w.kh * w.kw
         let x = contiguousRaw()
@@ -353,13 +361,15 @@ extension Tensor {
             let geometry = orr_conv_geometry(
                 x: gc.data, N: N, C: Cout, H: Ho, W: Wo, kh: w.kh, kw: w.kw, sh: w.sh, sw: w.sw, ph: w.ph, pw: w.pw,
                 dh: w.dh, dw: w.dw, Ho: H, Wo: W, channelMajor: cm ? 1 : 0)
-            let dx = Tensor.empty([Cin, P])
-            let dw = Tensor.empty([Cin, K])
+            let dx = self.requiresGrad ? Tensor.empty([Cin, P]) : nil
+            let dw = wm.requiresGrad ? Tensor.empty([Cin, K]) : nil
             withExtendedLifetime(gc) {
-                Kernels.gemmIm2col(
-                    M: Cin, N: P, K: K, A: a.data, rsA: K, csA: 1, geometry: geometry, transposed: false,
-                    C: dx.data, rsC: P, csC: 1)
-                if !Kernels.convWeightGradDirect(O: Cin, dy: x.data, nchw: false, geometry, into: dw.data) {
+                if let dx {
+                    Kernels.gemmIm2col(
+                        M: Cin, N: P, K: K, A: a.data, rsA: K, csA: 1, geometry: geometry, transposed: false,
+                        C: dx.data, rsC: P, csC: 1)
+                }
+                if let dw, !Kernels.convWeightGradDirect(O: Cin, dy: x.data, nchw: false, geometry, into: dw.data) {
                     Kernels.gemmIm2col(
                         M: Cin, N: K, K: P, A: x.data, rsA: P, csA: 1, geometry: geometry, transposed: true,
                         C: dw.data, rsC: K, csC: 1)

@@ -1,0 +1,177 @@
+// Convolutions on narrow maps (where packing the im2col matrix straight from the image does not pay,
+// Kernels.implicitPays) by blocks of images: each thread forms the im2col matrix of a few images in
+// its own scratch, small enough to stay in its L2, and runs one single-threaded GEMM on it. The
+// batch-wide matrix (16 MiB for a DCGAN discriminator's second layer at batch 64) is never written to
+// memory and read back, and neither is the GEMM result a transposed convolution scatters.
+import CKernels
+
+extension Tensor {
+    /// wm [O, C·kh·kw] · im2colFolded(self) → [O, N·Ho·Wo], by blocks of images. Backward the same
+    /// way: per block, the im2col matrix again for dW += dY·colsᵀ, then Wᵀ·dY scattered by col2im
+    /// into dx. Under a recorded backward (gradients of gradients) the explicit differentiable ops.
+    func convFoldedBlocked(_ wm: Tensor, _ w: Window2D, channelMajor cm: Bool) -> Tensor {
+        let (N, C) = cm ? (shape[1], shape[0]) : (shape[0], shape[1])
+        let (H, W) = (shape[2], shape[3])
+        let (Ho, Wo) = w.outSize(H, W)
+        let (O, K, L) = (wm.shape[0], wm.shape[1], Ho * Wo)
+        let x = contiguousRaw()
+        let a = wm.contiguousRaw()
+        let out = Tensor.empty([O, N * L])
+        let geometry = [w.kh, w.kw, w.sh, w.sw, w.ph, w.pw, w.dh, w.dw]
+        let cmFlag: Int32 = cm ? 1 : 0
+        Kernels.imageBlocks(N: N, scratchPerImage: K * L) { n0, n1, cols, _ in
+            geometry.withUnsafeBufferPointer { g in
+                orr_im2col_images(x.data, N, C, H, W, g.baseAddress!, 0, cols, n0, n1, cmFlag)
+            }
+            let P = (n1 - n0) * L
+            orr_sgemm(O, P, K, 1, a.data, K, 1, cols, P, 1, out.data + n0 * L, N * L, 1, 1)
+        }
+        return out.recorded("convFoldedBlocked", [self, wm]) { g in
+            if GradMode.isEnabled {  // a recorded backward: differentiable ops
+                let cols = self.im2colFolded(w, channelMajor: cm)
+                return [
+                    wm.mT.matmul(g).col2imFolded(w, N: N, C: C, H: H, W: W, channelMajor: cm), g.matmul(cols.mT),
+                ]
+            }
+            let gc = g.contiguousRaw()
+            let dx = self.requiresGrad ? Tensor.empty(self.shape) : nil
+            let needW = wm.requiresGrad
+            let parts = Kernels.imageBlockParts(N: N, scratchPerImage: K * L)
+            let partial = needW ? Tensor.empty([parts, O, K]) : nil
+            Kernels.imageBlocks(N: N, scratchPerImage: K * L) { n0, n1, cols, part in
+                let P = (n1 - n0) * L
+                let gBlock = gc.data + n0 * L
+                geometry.withUnsafeBufferPointer { gp in
+                    let gb = gp.baseAddress!
+                    if let partial {
+                        orr_im2col_images(x.data, N, C, H, W, gb, 0, cols, n0, n1, cmFlag)
+                        // dW_part (+)= dY_block · colsᵀ (the first block of a part overwrites).
+                        orr_sgemm(
+                            O, K, P, 1, gBlock, N * L, 1, cols, 1, P, partial.data + part * O * K, K, 1,
+                            n0 == Kernels.imageBlockStart(part: part, N: N, scratchPerImage: K * L) ? 1 : 0)
+                    }
+                    if let dx {
+                        orr_sgemm(K, P, O, 1, a.data, 1, K, gBlock, N * L, 1, cols, P, 1, 1)
+                        orr_col2im_images(cols, N, C, H, W, gb, dx.data, n0, n1, cmFlag)
+                    }
+                }
+            }
+            var dw: Tensor?
+            if let partial {
+                let d = Tensor.empty([O, K])
+                d.data.update(from: partial.data, count: O * K)
+                for p in 1..<Swift.max(parts, 1) {
+                    let src = partial.data + p * O * K
+                    for i in 0..<(O * K) { d.data[i] += src[i] }
+                }
+                dw = d
+            }
+            return [dx, dw]
+        }
+    }
+
+    /// col2imFolded(wmᵀ · self) for self [Cin, N·H·W] and wm [Cin, Cout·kh·kw] → [N, Cout, Ho, Wo] (or
+    /// channel-major), by blocks of images; the backward forms im2col(dY) per block for
+    /// dx = wm · cols and dW += x · colsᵀ.
+    func convTransposeFoldedBlocked(
+        _ wm: Tensor, _ w: Window2D, N: Int, Cout: Int, Ho: Int, Wo: Int, channelMajor cm: Bool
+    ) -> Tensor {
+        let (Cin, P) = (shape[0], shape[1])
+        let (H, W) = w.outSize(Ho, Wo)
+        let HW = H * W
+        let K = Cout * w.kh * w.kw
+        precondition(P == N * HW, "convTransposeFoldedBlocked: \(shape) is not [Cin, N·H·W]")
+        let x = contiguousRaw()
+        let a = wm.contiguousRaw()
+        let y = Tensor.empty(cm ? [Cout, N, Ho, Wo] : [N, Cout, Ho, Wo])
+        let geometry = [w.kh, w.kw, w.sh, w.sw, w.ph, w.pw, w.dh, w.dw]
+        let cmFlag: Int32 = cm ? 1 : 0
+        Kernels.imageBlocks(N: N, scratchPerImage: K * HW) { n0, n1, cols, _ in
+            let Q = (n1 - n0) * HW
+            orr_sgemm(K, Q, Cin, 1, a.data, 1, K, x.data + n0 * HW, P, 1, cols, Q, 1, 1)
+            geometry.withUnsafeBufferPointer { g in
+                orr_col2im_images(cols, N, Cout, Ho, Wo, g.baseAddress!, y.data, n0, n1, cmFlag)
+            }
+        }
+        return y.recorded("convTransposeFoldedBlocked", [self, wm]) { g in
+            if GradMode.isEnabled {
+                let cols = g.im2colFolded(w, channelMajor: cm)
+                return [wm.matmul(cols), self.matmul(cols.mT)]
+            }
+            let gc = g.contiguousRaw()
+            let dx = self.requiresGrad ? Tensor.empty([Cin, P]) : nil
+            let needW = wm.requiresGrad
+            let parts = Kernels.imageBlockParts(N: N, scratchPerImage: K * HW)
+            let partial = needW ? Tensor.empty([parts, Cin, K]) : nil
+            Kernels.imageBlocks(N: N, scratchPerImage: K * HW) { n0, n1, cols, part in
+                let Q = (n1 - n0) * HW
+                geometry.withUnsafeBufferPointer { gp in
+                    orr_im2col_images(gc.data, N, Cout, Ho, Wo, gp.baseAddress!, 0, cols, n0, n1, cmFlag)
+                }
+                if let dx { orr_sgemm(Cin, Q, K, 1, a.data, K, 1, cols, Q, 1, dx.data + n0 * HW, P, 1, 1) }
+                if let partial {
+                    orr_sgemm(
+                        Cin, K, Q, 1, x.data + n0 * HW, P, 1, cols, 1, Q, partial.data + part * Cin * K, K, 1,
+                        n0 == Kernels.imageBlockStart(part: part, N: N, scratchPerImage: K * HW) ? 1 : 0)
+                }
+            }
+            var dw: Tensor?
+            if let partial {
+                let d = Tensor.empty([Cin, K])
+                d.data.update(from: partial.data, count: Cin * K)
+                for p in 1..<Swift.max(parts, 1) {
+                    let src = partial.data + p * Cin * K
+                    for i in 0..<(Cin * K) { d.data[i] += src[i] }
+                }
+                dw = d
+            }
+            return [dx, dw]
+        }
+    }
+}
+
+extension Kernels {
+    /// Floats of im2col scratch a block aims at: 256 Ki floats (1 MiB), half a core's L2 here.
+    static let blockScratchFloats = 1 << 18
+
+    /// Images per block: as many as fit the scratch (at least one), and no fewer blocks than threads.
+    static func imagesPerBlock(N: Int, scratchPerImage: Int) -> Int {
+        let fit = Swift.max(1, blockScratchFloats / Swift.max(scratchPerImage, 1))
+        return Swift.max(1, Swift.min(fit, (N + Parallel.threads - 1) / Parallel.threads))
+    }
+
+    /// How many parts (threads) `imageBlocks` uses.
+    static func imageBlockParts(N: Int, scratchPerImage: Int) -> Int {
+        let blocks = (N + imagesPerBlock(N: N, scratchPerImage: scratchPerImage) - 1)
+            / imagesPerBlock(N: N, scratchPerImage: scratchPerImage)
+        return Swift.max(1, Swift.min(Parallel.threads, blocks))
+    }
+
+    /// The first image of a part's first block.
+    static func imageBlockStart(part: Int, N: Int, scratchPerImage: Int) -> Int {
+        let nb = imagesPerBlock(N: N, scratchPerImage: scratchPerImage)
+        let blocks = (N + nb - 1) / nb
+        let parts = imageBlockParts(N: N, scratchPerImage: scratchPerImage)
+        return Swift.min(N, blocks * part / parts * nb)
+    }
+
+    /// Runs body(n0, n1, scratch, part) for consecutive blocks of images, the blocks split into
+    /// contiguous runs, one run per part (thread); each part has its own scratch of
+    /// imagesPerBlock · scratchPerImage floats.
+    static func imageBlocks(
+        N: Int, scratchPerImage: Int, _ body: (Int, Int, UnsafeMutablePointer<Float>, Int) -> Void
+    ) {
+        let nb = imagesPerBlock(N: N, scratchPerImage: scratchPerImage)
+        let blocks = (N + nb - 1) / nb
+        let parts = imageBlockParts(N: N, scratchPerImage: scratchPerImage)
+        Parallel.forRanges(parts, grain: 1) { r in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: nb * scratchPerImage)
+            defer { scratch.deallocate() }
+            for part in r {
+                for b in (blocks * part / parts)..<(blocks * (part + 1) / parts) {
+                    body(b * nb, Swift.min(N, (b + 1) * nb), scratch, part)
+                }
+            }
+        }
+    }
+}
