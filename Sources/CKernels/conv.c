@@ -190,8 +190,9 @@ __attribute__((target("avx512f"))) static void col2im_avx512(const float *restri
 // overlapping unaligned stores and loads defeat store forwarding).
 static int small_map(long H, long W, const long *g) {
     const long kh = g[0], kw = g[1], sw = g[3], ph = g[4], pw = g[5], dh = g[6], dw = g[7];
-    const long Wo = (W + 2 * pw - (kw - 1) - 1) / sw + 1;
-    return dh == 1 && dw == 1 && (sw == 1 || sw == 2) && Wo >= 1 && Wo <= 16 && kw <= 16 && kh <= 16 &&
+    const long Wo = (W + 2 * pw - (kw - 1) - 1) / sw + 1, Ho = (H + 2 * ph - (kh - 1) - 1) / g[2] + 1;
+    // A window covering the map (one output per image) has its own path in the general kernels.
+    return dh == 1 && dw == 1 && (sw == 1 || sw == 2) && Wo >= 1 && Wo <= 16 && Ho * Wo > 1 && kw <= 16 && kh <= 16 &&
            H <= 64 && W + 2 * pw + kw <= 48 && pw >= 0 && ph >= 0;
 }
 

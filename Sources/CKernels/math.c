@@ -436,3 +436,23 @@ double orr_read_stream(const float *x, long n) {
 void orr_triad(float *a, const float *b, const float *c, float s, long n) {
     for (long i = 0; i < n; i++) a[i] = b[i] + s * c[i];
 }
+
+// ---------------------------------------------------------------- Adam / AdamW update
+// m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², p ← p − lr·(m/bc1)/(√(v/bc2) + ε); weight decay either
+// decoupled (p ← p − lr·wd·p first, AdamW) or added to the gradient (Adam's L2). The same operations
+// in the same order as the scalar definition, no FMA contraction: bit for bit the same trajectory.
+MULTIVERSION
+void orr_adam(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, long n, float lr,
+              float b1, float b2, float eps, float bc1, float bc2, float wd, int decoupled) {
+#pragma clang fp contract(off)
+    const float c1 = 1.0f - b1, c2 = 1.0f - b2, lwd = lr * wd;
+    for (long j = 0; j < n; j++) {
+        float pj = p[j], gj = g[j];
+        if (decoupled) pj = pj - lwd * pj;
+        else gj = gj + wd * pj;
+        const float mj = b1 * m[j] + c1 * gj, vj = b2 * v[j] + c2 * gj * gj;
+        m[j] = mj;
+        v[j] = vj;
+        p[j] = pj - lr * (mj / bc1) / (sqrtf(vj / bc2) + eps);
+    }
+}

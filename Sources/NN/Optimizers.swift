@@ -1,5 +1,6 @@
 // Optimizers define their state and a single-parameter update; `step()` applies it to every
 // parameter that has a gradient. Updates run without autograd, in place.
+import CKernels
 import Compute
 import Foundation
 
@@ -136,15 +137,9 @@ public final class Adam: Optimizer {
                 let wd = decayMask[i] ? weightDecay : 0
                 let decoupled = self.decoupled
                 Parallel.forRanges(n, grain: 1 << 14) { r in
-                    for j in r {
-                        var gj = gp[j]
-                        if decoupled { pp[j] -= lr * wd * pp[j] } else { gj += wd * pp[j] }
-                        mp[j] = b1 * mp[j] + (1 - b1) * gj
-                        vp[j] = b2 * vp[j] + (1 - b2) * gj * gj
-                        let mh = mp[j] / bc1
-                        let vh = vp[j] / bc2
-                        pp[j] -= lr * mh / (vh.squareRoot() + e)
-                    }
+                    let o = r.lowerBound
+                    orr_adam(
+                        pp + o, gp + o, mp + o, vp + o, r.count, lr, b1, b2, e, bc1, bc2, wd, decoupled ? 1 : 0)
                 }
             }
         }

@@ -175,7 +175,9 @@ final class ConvTests: XCTestCase {
             let want = x.im2col(win).permute([1, 0, 2]).contiguous().reshape([C * win.kh * win.kw, N * Ho * Wo])
             for cm in [false, true] {
                 let xin = cm ? x.permute([1, 0, 2, 3]).contiguous() : x
-                assertClose(xin.im2colFolded(win, channelMajor: cm).toArray(), want.toArray(), atol: 0, rtol: 0, "im2col \(k) \(cm)")
+                assertClose(
+                    xin.im2colFolded(win, channelMajor: cm).toArray(), want.toArray(), atol: 0, rtol: 0,
+                    "im2col \(k) \(cm)")
                 let cols = randn([C * win.kh * win.kw, N * Ho * Wo], seed: UInt64(k + 600))
                 let ref = cols.reshape([C * win.kh * win.kw, N, Ho * Wo]).permute([1, 0, 2]).contiguous()
                     .col2im(win, N: N, C: C, H: H, W: W)

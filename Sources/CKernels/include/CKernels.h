@@ -58,6 +58,10 @@ void orr_sgemm_conv_direct(long M, long N, long K, float alpha, const float *A, 
 void orr_conv_direct_wgrad(long M, long m0, long O, const float *dy, long nstride, long ostride,
                            const orr_conv_geometry *g, float *C, long ldc);
 
+/// One Adam/AdamW step over n parameters (see math.c).
+void orr_adam(float *p, const float *g, float *m, float *v, long n, float lr, float b1, float b2, float eps,
+              float bc1, float bc2, float wd, int decoupled);
+
 /// Per-thread grad-mode flag for autograd (thread-local; 1 = record operations).
 int orr_grad_enabled(void);
 void orr_set_grad_enabled(int on);

@@ -38,6 +38,10 @@ extension Tensor {
             let needW = wm.requiresGrad
             let parts = Kernels.imageBlockParts(N: N, scratchPerImage: K * L)
             let partial = needW ? Tensor.empty([parts, O, K]) : nil
+            // Wᵀ once, row-major (the GEMMs read A's rows in place; a transposed A would be packed
+            // again for every block).
+            let at = dx != nil ? Kernels.transposed(a.data, rows: O, cols: K) : nil
+            defer { at?.deallocate() }
             Kernels.imageBlocks(N: N, scratchPerImage: K * L) { n0, n1, cols, part in
                 let P = (n1 - n0) * L
                 let gBlock = gc.data + n0 * L
@@ -50,8 +54,8 @@ extension Tensor {
                             O, K, P, 1, gBlock, N * L, 1, cols, 1, P, partial.data + part * O * K, K, 1,
                             n0 == Kernels.imageBlockStart(part: part, N: N, scratchPerImage: K * L) ? 1 : 0)
                     }
-                    if let dx {
-                        orr_sgemm(K, P, O, 1, a.data, 1, K, gBlock, N * L, 1, cols, P, 1, 1)
+                    if let dx, let at {
+                        orr_sgemm(K, P, O, 1, at, O, 1, gBlock, N * L, 1, cols, P, 1, 1)
                         orr_col2im_images(cols, N, C, H, W, gb, dx.data, n0, n1, cmFlag)
                     }
                 }
@@ -86,9 +90,11 @@ extension Tensor {
         let y = Tensor.empty(cm ? [Cout, N, Ho, Wo] : [N, Cout, Ho, Wo])
         let geometry = [w.kh, w.kw, w.sh, w.sw, w.ph, w.pw, w.dh, w.dw]
         let cmFlag: Int32 = cm ? 1 : 0
+        let at = Kernels.transposed(a.data, rows: Cin, cols: K)
+        defer { at.deallocate() }
         Kernels.imageBlocks(N: N, scratchPerImage: K * HW) { n0, n1, cols, _ in
             let Q = (n1 - n0) * HW
-            orr_sgemm(K, Q, Cin, 1, a.data, 1, K, x.data + n0 * HW, P, 1, cols, Q, 1, 1)
+            orr_sgemm(K, Q, Cin, 1, at, Cin, 1, x.data + n0 * HW, P, 1, cols, Q, 1, 1)
             geometry.withUnsafeBufferPointer { g in
                 orr_col2im_images(cols, N, Cout, Ho, Wo, g.baseAddress!, y.data, n0, n1, cmFlag)
             }
@@ -131,6 +137,15 @@ extension Tensor {
 }
 
 extension Kernels {
+    /// A row-major copy of the transpose of a [rows, cols] matrix (caller deallocates).
+    static func transposed(_ a: UnsafePointer<Float>, rows: Int, cols: Int) -> UnsafeMutablePointer<Float> {
+        let t = UnsafeMutablePointer<Float>.allocate(capacity: rows * cols)
+        for r in 0..<rows {
+            for c in 0..<cols { t[c * rows + r] = a[r * cols + c] }
+        }
+        return t
+    }
+
     /// Floats of im2col scratch a block aims at: 256 Ki floats (1 MiB), half a core's L2 here.
     static let blockScratchFloats = 1 << 18
 
@@ -142,7 +157,8 @@ extension Kernels {
 
     /// How many parts (threads) `imageBlocks` uses.
     static func imageBlockParts(N: Int, scratchPerImage: Int) -> Int {
-        let blocks = (N + imagesPerBlock(N: N, scratchPerImage: scratchPerImage) - 1)
+        let blocks =
+            (N + imagesPerBlock(N: N, scratchPerImage: scratchPerImage) - 1)
             / imagesPerBlock(N: N, scratchPerImage: scratchPerImage)
         return Swift.max(1, Swift.min(Parallel.threads, blocks))
     }
