@@ -2,6 +2,7 @@
 // compile to tight (vectorised where unit-stride) code; the Swift side splits the jobs over threads.
 // `cm`: the image tensor is channel-major [C, N, H, W] (plane (n, c) at c·N + n) instead of NCHW.
 #include "CKernels.h"
+#include <string.h>
 
 static inline void valid_range(long Wo, long W, long s, long off, long *lo, long *hi) {
     long l = off >= 0 ? 0 : (-off + s - 1) / s;
@@ -206,7 +207,8 @@ __attribute__((target("avx512f"))) static inline __mmask16 lanes_between(long lo
 
 __attribute__((target("avx512f")))
 static void im2col_small_avx512(const float *restrict x, long N, long C, long H, long W, const long *g, float pad,
-                                float *restrict cols, long blocks, long job0, long job1, int cm, long nlo, long nhi) {
+                                float *restrict cols, long blocks, long job0, long job1, int cm, long nlo, long nhi,
+                                int packed) {
     const long kh = g[0], kw = g[1], sh = g[2], sw = g[3], ph = g[4], pw = g[5];
     const long Ho = (H + 2 * ph - (kh - 1) - 1) / sh + 1, Wo = (W + 2 * pw - (kw - 1) - 1) / sw + 1;
     const long L = Ho * Wo, kk = kh * kw, CN = nhi - nlo;
@@ -222,23 +224,40 @@ static void im2col_small_avx512(const float *restrict x, long N, long C, long H,
     for (long job = job0; job < job1; job++) {
         const long c = job / blocks, b = job % blocks;
         const long n0 = nlo + (nhi - nlo) * b / blocks, n1 = nlo + (nhi - nlo) * (b + 1) / blocks;
+        // Row (c, k) of the output: plainly at c·kk·CN·L + k·CN·L; packed (a [C·kk, CN·L] GEMM operand
+        // in 32-column panels, Wo dividing 32) at rbase[k] + (p / 32)·rkc[k] + p % 32 for column p.
+        long rbase[256], rkc[256];
+        for (long k = 0; k < kk; k++) {
+            if (packed) {
+                const long r = c * kk + k, K = C * kk, Npad = (CN * L + 31) / 32 * 32;
+                const long pc = r / ORR_GEMM_KC * ORR_GEMM_KC, kc = K - pc < ORR_GEMM_KC ? K - pc : ORR_GEMM_KC;
+                rbase[k] = pc * Npad + (r - pc) * 32;
+                rkc[k] = kc * 32;
+            } else {
+                rbase[k] = (c * kk + k) * CN * L;
+                rkc[k] = 0;
+            }
+        }
         for (long n = n0; n < n1; n++) {
             const float *src = x + (cm ? c * N + n : n * C + c) * H * W;
-            float *base = cols + c * kk * CN * L + (n - nlo) * L;  // row (c, k) at base + k·CN·L
             for (long ki = 0; ki < kh; ki++) {
                 for (long oy = 0; oy < Ho; oy++) {
-                    const long iy = oy * sh - ph + ki;
-                    float *d = base + ki * kw * CN * L + oy * Wo;
+                    const long iy = oy * sh - ph + ki, p = (n - nlo) * L + oy * Wo;
+                    const long pa = packed ? (p >> 5) : 0, pb = packed ? (p & 31) : p;
                     if (iy < 0 || iy >= H) {
-                        for (long kj = 0; kj < kw; kj++) _mm512_mask_storeu_ps(d + kj * CN * L, om, padv);
+                        for (long kj = 0; kj < kw; kj++) {
+                            const long k = ki * kw + kj;
+                            _mm512_mask_storeu_ps(cols + rbase[k] + pa * rkc[k] + pb, om, padv);
+                        }
                         continue;
                     }
                     const float *row = src + iy * W - pw;
                     for (long kj = 0; kj < kw; kj++) {
+                        const long k = ki * kw + kj;
                         __m512 v = _mm512_mask_loadu_ps(padv, ma[kj], row + kj);
                         if (sw == 2)
                             v = _mm512_permutex2var_ps(v, even, _mm512_mask_loadu_ps(padv, mb[kj], row + kj + 16));
-                        _mm512_mask_storeu_ps(d + kj * CN * L, om, v);
+                        _mm512_mask_storeu_ps(cols + rbase[k] + pa * rkc[k] + pb, om, v);
                     }
                 }
             }
@@ -318,6 +337,30 @@ static void col2im_small_avx512(const float *restrict cols, long N, long C, long
 }
 #endif
 
+// col2im of a window that covers the map (one output per image): every tap lands on its own
+// pixel, so it is a transposition of cols [C·kh·kw, N] into the planes (pixels outside every
+// window are zero), done per (channel, image) without the row machinery.
+static int col2im_single(const float *restrict cols, long N, long C, long H, long W, const long *g,
+                         float *restrict x, long blocks, long job0, long job1, int cm, long nlo, long nhi) {
+    const long kh = g[0], kw = g[1], sh = g[2], sw = g[3], ph = g[4], pw = g[5], dh = g[6], dw = g[7];
+    const long Ho = (H + 2 * ph - dh * (kh - 1) - 1) / sh + 1, Wo = (W + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
+    if (Ho * Wo != 1) return 0;
+    const long kk = kh * kw, CN = nhi - nlo;
+    for (long job = job0; job < job1; job++) {
+        const long c = job / blocks, b = job % blocks;
+        const long n0 = nlo + (nhi - nlo) * b / blocks, n1 = nlo + (nhi - nlo) * (b + 1) / blocks;
+        for (long n = n0; n < n1; n++) {
+            float *dst = x + (cm ? c * N + n : n * C + c) * H * W;
+            memset(dst, 0, sizeof(float) * (size_t)(H * W));
+            for (long k = 0; k < kk; k++) {
+                const long iy = (k / kw) * dh - ph, ix = (k % kw) * dw - pw;
+                if (iy >= 0 && iy < H && ix >= 0 && ix < W) dst[iy * W + ix] += cols[(c * kk + k) * CN + (n - nlo)];
+            }
+        }
+    }
+    return 1;
+}
+
 // Jobs are a channel and one of `blocks` ranges of images, as in col2im: the per-row bounds are worked
 // out once per job, and each image plane is read while it is in L1. (One job per row and image was
 // dominated by its own set-up on small maps: a 4 × 4 map's whole-window row is one float per job.)
@@ -326,7 +369,7 @@ void orr_im2col_folded(const float *restrict x, long N, long C, long H, long W, 
                        float *restrict cols, long blocks, long job0, long job1, int cm) {
 #if defined(__x86_64__)
     if (have_avx512() && small_map(H, W, g)) {
-        im2col_small_avx512(x, N, C, H, W, g, pad, cols, blocks, job0, job1, cm, 0, N);
+        im2col_small_avx512(x, N, C, H, W, g, pad, cols, blocks, job0, job1, cm, 0, N, 0);
         return;
     }
     if (have_avx512()) {
@@ -345,6 +388,7 @@ void orr_im2col_folded(const float *restrict x, long N, long C, long H, long W, 
 void orr_col2im_folded(const float *restrict cols, long N, long C, long H, long W, const long *g,
                        float *restrict x, long blocks, long job0, long job1, int cm) {
 #if defined(__x86_64__)
+    if (col2im_single(cols, N, C, H, W, g, x, blocks, job0, job1, cm, 0, N)) return;
     if (have_avx512() && small_map(H, W, g)) {
         col2im_small_avx512(cols, N, C, H, W, g, x, blocks, job0, job1, cm, 0, N);
         return;
@@ -363,7 +407,7 @@ void orr_im2col_images(const float *x, long N, long C, long H, long W, const lon
                        long n0, long n1, int cm) {
 #if defined(__x86_64__)
     if (have_avx512() && small_map(H, W, g)) {
-        im2col_small_avx512(x, N, C, H, W, g, pad, cols, 1, 0, C, cm, n0, n1);
+        im2col_small_avx512(x, N, C, H, W, g, pad, cols, 1, 0, C, cm, n0, n1, 0);
         return;
     }
     if (have_avx512()) {
@@ -377,6 +421,7 @@ void orr_im2col_images(const float *x, long N, long C, long H, long W, const lon
 void orr_col2im_images(const float *cols, long N, long C, long H, long W, const long *g, float *x, long n0,
                        long n1, int cm) {
 #if defined(__x86_64__)
+    if (col2im_single(cols, N, C, H, W, g, x, 1, 0, C, cm, n0, n1)) return;
     if (have_avx512() && small_map(H, W, g)) {
         col2im_small_avx512(cols, N, C, H, W, g, x, 1, 0, C, cm, n0, n1);
         return;
@@ -387,4 +432,26 @@ void orr_col2im_images(const float *cols, long N, long C, long H, long W, const 
     }
 #endif
     col2im_plain(cols, N, C, H, W, g, x, 1, 0, C, cm, n0, n1);
+}
+
+int orr_im2col_images_packed(const float *x, long N, long C, long H, long W, const long *g, float pad, float *cols,
+                             long n0, long n1, int cm) {
+#if defined(__x86_64__)
+    const long kh = g[0], kw = g[1], sh = g[2], sw = g[3], ph = g[4], pw = g[5];
+    const long Ho = (H + 2 * ph - (kh - 1) - 1) / sh + 1, Wo = (W + 2 * pw - (kw - 1) - 1) / sw + 1;
+    if (!have_avx512() || !small_map(H, W, g) || 32 % Wo != 0 || kh * kw > 256 || !orr_sgemm_prepacked_available())
+        return 0;
+    im2col_small_avx512(x, N, C, H, W, g, pad, cols, 1, 0, C, cm, n0, n1, 1);
+    // Columns past the last image in the last panel are zero (the GEMM multiplies them too).
+    const long P = (n1 - n0) * Ho * Wo, K = C * kh * kw;
+    if (P % 32 != 0)
+        for (long r = 0; r < K; r++) {
+            const long off = orr_prepacked_offset(r, P, K, P);
+            memset(cols + off, 0, sizeof(float) * (size_t)(32 - P % 32));
+        }
+    return 1;
+#else
+    (void)x; (void)N; (void)C; (void)H; (void)W; (void)g; (void)pad; (void)cols; (void)n0; (void)n1; (void)cm;
+    return 0;
+#endif
 }

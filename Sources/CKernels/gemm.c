@@ -16,7 +16,7 @@
 #include <immintrin.h>
 #endif
 
-#define KC 256
+#define KC ORR_GEMM_KC
 #define MC 144
 #define NC 1024
 #define NC_IM2COL 256
@@ -261,14 +261,26 @@ void orr_sgemm_acc(long M, long N, long K, float alpha,
     orr_sgemm(M, N, K, alpha, A, rsA, csA, B, rsB, csB, C, rsC, csC, 0);
 }
 
-// How the B block [kc x nc] at (k0, n0) of the whole B is packed into nr-wide panels.
-typedef void (*packb_fn)(const void *ctx, int nr, long k0, long kc, long n0, long nc, float *dst);
+// How the B block [kc x nc] at (k0, n0) of the whole B is packed into nr-wide panels: into dst, or
+// (a B already packed) found elsewhere; returns where the panels are.
+typedef const float *(*packb_fn)(const void *ctx, int nr, long k0, long kc, long n0, long nc, float *dst);
 
 typedef struct { const float *B; long rs, cs; } dense_b;
 
-static void pack_dense_b(const void *ctx, int nr, long k0, long kc, long n0, long nc, float *dst) {
+static const float *pack_dense_b(const void *ctx, int nr, long k0, long kc, long n0, long nc, float *dst) {
     const dense_b *d = (const dense_b *)ctx;
     pack_b(nr, kc, nc, d->B + k0 * d->rs + n0 * d->cs, d->rs, d->cs, dst);
+    return dst;
+}
+
+// A B matrix [K, N] stored already packed (orr_sgemm_prepacked): block (pc, panel jp) at
+// pc·Npad + jp·kc·32.
+typedef struct { const float *Bp; long Npad; } prepacked_b;
+
+static const float *prepacked(const void *ctx, int nr, long k0, long kc, long n0, long nc, float *dst) {
+    (void)nr; (void)nc; (void)dst;
+    const prepacked_b *d = (const prepacked_b *)ctx;
+    return d->Bp + k0 * d->Npad + (n0 / 32) * kc * 32;
 }
 
 // ---------------------------------------------------------------- implicit im2col operands
@@ -379,8 +391,10 @@ static inline void gather_run(const orr_conv_geometry *g, long n, long c, long i
 #define COPY_PLAIN(o, s, n) memcpy((o), (s), (size_t)(n) * sizeof(float))
 #define ZERO_PLAIN(o, n) memset((o), 0, (size_t)(n) * sizeof(float))
 
-static void pack_im2col_b(const void *ctx, int nr, long k0, long kc, long n0, long nc, float *dst) {
+static const float *pack_im2col_b(const void *ctx, int nr, long k0, long kc, long n0, long nc, float *dst) {
+    float *const start = dst;
     PACK_IM2COL_B_BODY(COPY_PLAIN, ZERO_PLAIN)
+    return start;
 }
 
 #if defined(__x86_64__)
@@ -401,8 +415,11 @@ __attribute__((target("avx512f"))) static inline void zero_avx512(float *o, long
     }
 }
 __attribute__((target("avx512f")))
-static void pack_im2col_b_avx512(const void *ctx, int nr, long k0, long kc, long n0, long nc, float *dst) {
+static const float *pack_im2col_b_avx512(const void *ctx, int nr, long k0, long kc, long n0, long nc,
+                                        float *dst) {
+    float *const start = dst;
     PACK_IM2COL_B_BODY(copy_avx512, zero_avx512)
+    return start;
 }
 #endif
 
@@ -412,7 +429,8 @@ static void pack_im2col_b_avx512(const void *ctx, int nr, long k0, long kc, long
 // on a 32 × KC block that stays in L1/L2 instead of a batch-wide matrix.
 static _Thread_local float *tl_bt = NULL;
 
-static void pack_im2col_bt(const void *ctx, int nr, long k0, long kc, long n0, long nc, float *dst) {
+static const float *pack_im2col_bt(const void *ctx, int nr, long k0, long kc, long n0, long nc, float *dst) {
+    float *const start = dst;
     const orr_conv_geometry *g = (const orr_conv_geometry *)ctx;
     const long kk = g->kh * g->kw;
     float *tmp = aligned_buffer(&tl_bt, (size_t)MAXNR * KC);
@@ -435,6 +453,7 @@ static void pack_im2col_bt(const void *ctx, int nr, long k0, long kc, long n0, l
         }
         dst += kc * nr;
     }
+    return start;
 }
 
 static void sgemm_core(long M, long N, long K, float alpha,
@@ -460,7 +479,7 @@ static void sgemm_core(long M, long N, long K, float alpha,
         for (long pc = 0; pc < K; pc += KC) {
             long kc = K - pc < KC ? K - pc : KC;
             const int ow = overwrite && pc == 0;
-            packb(bctx, nr, pc, kc, bn0 + jc, nc, bp);
+            const float *bpk = packb(bctx, nr, pc, kc, bn0 + jc, nc, bp);
 #if defined(__x86_64__)
             if (kern == &K_AVX512 && csA == 1 && rsA != 1) {  // row-major A: no packing
                 for (long ic = 0; ic < M; ic += 8) {
@@ -470,9 +489,9 @@ static void sgemm_core(long M, long N, long K, float alpha,
                         long ncols = nc - jr < 32 ? nc - jr : 32;
                         float *c = C + ic * rsC + (jc + jr) * csC;
                         if (nrows == 8 && ncols == 32 && csC == 1) {
-                            uk_avx512_8x32_rowA(kc, arow, rsA, 8, bp + jr * kc, c, rsC, alpha, ow);
+                            uk_avx512_8x32_rowA(kc, arow, rsA, 8, bpk + jr * kc, c, rsC, alpha, ow);
                         } else {
-                            uk_avx512_8x32_rowA(kc, arow, rsA, nrows, bp + jr * kc, tile, 32, 1.0f, 1);
+                            uk_avx512_8x32_rowA(kc, arow, rsA, nrows, bpk + jr * kc, tile, 32, 1.0f, 1);
                             for (long i = 0; i < nrows; i++)
                                 for (long j = 0; j < ncols; j++)
                                     c[i * rsC + j * csC] = alpha * tile[i * 32 + j] + (ow ? 0.0f : c[i * rsC + j * csC]);
@@ -487,7 +506,7 @@ static void sgemm_core(long M, long N, long K, float alpha,
                 pack_a(mr, mc, kc, A + ic * rsA + pc * csA, rsA, csA, ap);
                 for (long jr = 0; jr < nc; jr += nr) {
                     long ncols = nc - jr < nr ? nc - jr : nr;
-                    const float *bpanel = bp + jr * kc;
+                    const float *bpanel = bpk + jr * kc;
                     for (long ir = 0; ir < mc; ir += mr) {
                         long nrows = mc - ir < mr ? mc - ir : mr;
                         const float *apanel = ap + ir * kc;
@@ -720,6 +739,20 @@ void orr_conv_direct_wgrad(long M, long m0, long O, const float *dy, long nstrid
     abort();
 }
 #endif
+
+int orr_sgemm_prepacked_available(void) { return pick_kernel()->nr == 32; }
+
+long orr_prepacked_offset(long row, long col, long K, long N) {
+    const long Npad = (N + 31) / 32 * 32, pc = row / KC * KC, kc = K - pc < KC ? K - pc : KC;
+    return pc * Npad + (col / 32) * kc * 32 + (row - pc) * 32 + col % 32;
+}
+
+void orr_sgemm_prepacked(long M, long N, long K, float alpha, const float *A, long rsA, long csA, const float *Bp,
+                         float *C, long rsC, long csC, int overwrite) {
+    if (pick_kernel()->nr != 32 || ((unsigned long)Bp & 63) != 0) abort();  // panels are read with aligned loads
+    prepacked_b d = {Bp, (N + 31) / 32 * 32};
+    sgemm_core(M, N, K, alpha, A, rsA, csA, prepacked, &d, 0, NC, C, rsC, csC, overwrite);
+}
 
 void orr_sgemm_im2col(long M, long N, long K, float alpha,
                       const float *A, long rsA, long csA,

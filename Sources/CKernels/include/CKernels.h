@@ -40,6 +40,17 @@ void orr_sgemm_im2col(long M, long N, long K, float alpha, const float *A, long 
                       const orr_conv_geometry *g, int transposed, long n0, float *C, long rsC, long csC,
                       int overwrite);
 
+/// The GEMM's K block (rows of B per packed block).
+#define ORR_GEMM_KC 256
+
+/// A B operand stored pre-packed for the GEMM's micro-kernel (32-column panels, as sgemm packs them):
+/// whether this CPU's kernel takes it, where element (row, col) of a [K, N] B goes, and the GEMM (Bp
+/// 64-byte aligned).
+int orr_sgemm_prepacked_available(void);
+long orr_prepacked_offset(long row, long col, long K, long N);
+void orr_sgemm_prepacked(long M, long N, long K, float alpha, const float *A, long rsA, long csA, const float *Bp,
+                         float *C, long rsC, long csC, int overwrite);
+
 /// Whether this CPU runs the direct convolution kernel (AVX-512).
 int orr_conv_direct_available(void);
 /// C[M, N] = α·A[M, K] · cols[K, n0 … n0+N] read straight from a zero-padded image (planes of
@@ -116,6 +127,11 @@ void orr_im2col_folded(const float *x, long N, long C, long H, long W, const lon
 /// are overwritten.
 void orr_col2im_folded(const float *cols, long N, long C, long H, long W, const long *g, float *x, long blocks,
                        long job0, long job1, int cm);
+/// im2col of images n0 … n1 straight into the GEMM's packed B layout (orr_sgemm_prepacked, with
+/// N = (n1 − n0)·Ho·Wo); returns 0 (writing nothing) where the small-map kernel does not apply.
+int orr_im2col_images_packed(const float *x, long N, long C, long H, long W, const long *g, float pad, float *cols,
+                             long n0, long n1, int cm);
+
 /// im2col / col2im of images n0 … n1 only (cols [C·kh·kw, (n1 − n0)·Ho·Wo]), on the calling thread.
 void orr_im2col_images(const float *x, long N, long C, long H, long W, const long *g, float pad, float *cols,
                        long n0, long n1, int cm);

@@ -19,11 +19,20 @@ extension Tensor {
         let out = Tensor.empty([O, N * L])
         let geometry = [w.kh, w.kw, w.sh, w.sw, w.ph, w.pw, w.dh, w.dw]
         let cmFlag: Int32 = cm ? 1 : 0
-        Kernels.imageBlocks(N: N, scratchPerImage: K * L) { n0, n1, cols, _ in
+        // The small-map kernel writes the im2col block straight in the GEMM's packed layout (no
+        // packing pass); otherwise a plain block and an ordinary GEMM.
+        Kernels.imageBlocks(N: N, scratchPerImage: K * L, extra: 32 * K) { n0, n1, cols, _ in
+            let P = (n1 - n0) * L
+            let packed = geometry.withUnsafeBufferPointer { g in
+                orr_im2col_images_packed(x.data, N, C, H, W, g.baseAddress!, 0, cols, n0, n1, cmFlag) != 0
+            }
+            if packed {
+                orr_sgemm_prepacked(O, P, K, 1, a.data, K, 1, cols, out.data + n0 * L, N * L, 1, 1)
+                return
+            }
             geometry.withUnsafeBufferPointer { g in
                 orr_im2col_images(x.data, N, C, H, W, g.baseAddress!, 0, cols, n0, n1, cmFlag)
             }
-            let P = (n1 - n0) * L
             orr_sgemm(O, P, K, 1, a.data, K, 1, cols, P, 1, out.data + n0 * L, N * L, 1, 1)
         }
         return out.recorded("convFoldedBlocked", [self, wm]) { g in
@@ -140,8 +149,13 @@ extension Kernels {
     /// A row-major copy of the transpose of a [rows, cols] matrix (caller deallocates).
     static func transposed(_ a: UnsafePointer<Float>, rows: Int, cols: Int) -> UnsafeMutablePointer<Float> {
         let t = UnsafeMutablePointer<Float>.allocate(capacity: rows * cols)
-        for r in 0..<rows {
-            for c in 0..<cols { t[c * rows + r] = a[r * cols + c] }
+        // 16 × 16 tiles: both sides stay in L1 (a column-order walk missed on every write).
+        for r0 in stride(from: 0, to: rows, by: 16) {
+            for c0 in stride(from: 0, to: cols, by: 16) {
+                for r in r0..<Swift.min(rows, r0 + 16) {
+                    for c in c0..<Swift.min(cols, c0 + 16) { t[c * rows + r] = a[r * cols + c] }
+                }
+            }
         }
         return t
     }
@@ -173,16 +187,19 @@ extension Kernels {
 
     /// Runs body(n0, n1, scratch, part) for consecutive blocks of images, the blocks split into
     /// contiguous runs, one run per part (thread); each part has its own scratch of
-    /// imagesPerBlock · scratchPerImage floats.
+    /// imagesPerBlock · scratchPerImage + extra floats.
     static func imageBlocks(
-        N: Int, scratchPerImage: Int, _ body: (Int, Int, UnsafeMutablePointer<Float>, Int) -> Void
+        N: Int, scratchPerImage: Int, extra: Int = 0, _ body: (Int, Int, UnsafeMutablePointer<Float>, Int) -> Void
     ) {
         let nb = imagesPerBlock(N: N, scratchPerImage: scratchPerImage)
         let blocks = (N + nb - 1) / nb
         let parts = imageBlockParts(N: N, scratchPerImage: scratchPerImage)
         Parallel.forRanges(parts, grain: 1) { r in
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: nb * scratchPerImage)
-            defer { scratch.deallocate() }
+            // 64-byte aligned: a pre-packed GEMM operand is read with aligned vector loads.
+            let raw = UnsafeMutableRawPointer.allocate(
+                byteCount: (nb * scratchPerImage + extra) * MemoryLayout<Float>.stride, alignment: 64)
+            defer { raw.deallocate() }
+            let scratch = raw.bindMemory(to: Float.self, capacity: nb * scratchPerImage + extra)
             for part in r {
                 for b in (blocks * part / parts)..<(blocks * (part + 1) / parts) {
                     body(b * nb, Swift.min(N, (b + 1) * nb), scratch, part)
