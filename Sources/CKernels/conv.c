@@ -349,13 +349,12 @@ static int col2im_single(const float *restrict cols, long N, long C, long H, lon
     for (long job = job0; job < job1; job++) {
         const long c = job / blocks, b = job % blocks;
         const long n0 = nlo + (nhi - nlo) * b / blocks, n1 = nlo + (nhi - nlo) * (b + 1) / blocks;
-        for (long n = n0; n < n1; n++) {
-            float *dst = x + (cm ? c * N + n : n * C + c) * H * W;
-            memset(dst, 0, sizeof(float) * (size_t)(H * W));
-            for (long k = 0; k < kk; k++) {
-                const long iy = (k / kw) * dh - ph, ix = (k % kw) * dw - pw;
-                if (iy >= 0 && iy < H && ix >= 0 && ix < W) dst[iy * W + ix] += cols[(c * kk + k) * CN + (n - nlo)];
-            }
+        for (long n = n0; n < n1; n++) memset(x + (cm ? c * N + n : n * C + c) * H * W, 0, sizeof(float) * (size_t)(H * W));
+        for (long k = 0; k < kk; k++) {  // row k of cols is read in order
+            const long iy = (k / kw) * dh - ph, ix = (k % kw) * dw - pw;
+            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+            const float *row = cols + (c * kk + k) * CN - nlo;
+            for (long n = n0; n < n1; n++) x[(cm ? c * N + n : n * C + c) * H * W + iy * W + ix] += row[n];
         }
     }
     return 1;

@@ -740,6 +740,14 @@ void orr_conv_direct_wgrad(long M, long m0, long O, const float *dy, long nstrid
 }
 #endif
 
+void orr_transpose(const float *a, long rows, long cols, float *t) {
+    // 16-column strips of a, each transposed 4 × 4 at a time into 16 rows of t.
+    for (long c0 = 0; c0 < cols; c0 += 16) {
+        const long kn = cols - c0 < 16 ? cols - c0 : 16;
+        transpose_block(a + c0, cols, rows, kn, t + c0 * rows, rows);
+    }
+}
+
 int orr_sgemm_prepacked_available(void) { return pick_kernel()->nr == 32; }
 
 long orr_prepacked_offset(long row, long col, long K, long N) {

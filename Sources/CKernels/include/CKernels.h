@@ -40,6 +40,9 @@ void orr_sgemm_im2col(long M, long N, long K, float alpha, const float *A, long 
                       const orr_conv_geometry *g, int transposed, long n0, float *C, long rsC, long csC,
                       int overwrite);
 
+/// t [cols, rows] = transpose of a [rows, cols] (both row-major).
+void orr_transpose(const float *a, long rows, long cols, float *t);
+
 /// The GEMM's K block (rows of B per packed block).
 #define ORR_GEMM_KC 256
 

@@ -149,14 +149,7 @@ extension Kernels {
     /// A row-major copy of the transpose of a [rows, cols] matrix (caller deallocates).
     static func transposed(_ a: UnsafePointer<Float>, rows: Int, cols: Int) -> UnsafeMutablePointer<Float> {
         let t = UnsafeMutablePointer<Float>.allocate(capacity: rows * cols)
-        // 16 × 16 tiles: both sides stay in L1 (a column-order walk missed on every write).
-        for r0 in stride(from: 0, to: rows, by: 16) {
-            for c0 in stride(from: 0, to: cols, by: 16) {
-                for r in r0..<Swift.min(rows, r0 + 16) {
-                    for c in c0..<Swift.min(cols, c0 + 16) { t[c * rows + r] = a[r * cols + c] }
-                }
-            }
-        }
+        orr_transpose(a, rows, cols, t)
         return t
     }
 
