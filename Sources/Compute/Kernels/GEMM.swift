@@ -52,13 +52,12 @@ extension Kernels {
     /// With `nchw`, C is an [N, M, Ho·Wo] tensor (needs Ho·Wo a multiple of 32) written directly.
     public static func convDirect(
         M: Int, N: Int, K: Int, A: UnsafePointer<Float>, lda: Int, _ g: orr_conv_geometry,
-        C: UnsafeMutablePointer<Float>, ldc: Int, nchw: Bool = false
+        C: UnsafeMutablePointer<Float>, ldc: Int, nchw: Bool = false, padded given: PaddedImage? = nil
     ) -> Bool {
         guard directApplies(g) && g.Wo % 16 == 0, !nchw || (g.Ho * g.Wo) % 32 == 0 else { return false }
-        let padded = paddedImage(g)
-        defer { padded.deallocate() }
+        let padded = given ?? PaddedImage(g)
         var pg = g
-        pg.x = UnsafePointer(padded)
+        pg.x = UnsafePointer(padded.data)
         withUnsafePointer(to: pg) { gp in
             if nchw {
                 // Slices write their own tiles of the NCHW tensor (no β pass: β = 0 overwrites).
@@ -80,6 +79,14 @@ extension Kernels {
         g.sw == 1 && g.ph >= 0 && g.pw >= 0 && orr_conv_direct_available() != 0
             && (g.Ho - 1) * g.sh + (g.kh - 1) * g.dh - g.ph < g.H + g.ph
             && (g.Wo - 1) + (g.kw - 1) * g.dw - g.pw < g.W + g.pw
+    }
+
+    /// A zero-padded copy of a convolution's input, made once in the forward and kept by its backward
+    /// for the weight gradient (instead of padding the same image twice).
+    public final class PaddedImage {
+        let data: UnsafeMutablePointer<Float>
+        public init(_ g: orr_conv_geometry) { data = Kernels.paddedImage(g) }
+        deinit { data.deallocate() }
     }
 
     /// A zero-padded copy of g's image: planes of (H + 2·ph) × (W + 2·pw) (caller deallocates).
@@ -111,15 +118,15 @@ extension Kernels {
     /// transposed once per block of output rows. dY is [N, O, L] (nchw) or [O, N·L]. Returns false
     /// when the kernel does not apply (stride along the width, no AVX-512).
     public static func convWeightGradDirect(
-        O: Int, dy: UnsafePointer<Float>, nchw: Bool, _ g: orr_conv_geometry, into dw: UnsafeMutablePointer<Float>
+        O: Int, dy: UnsafePointer<Float>, nchw: Bool, _ g: orr_conv_geometry, into dw: UnsafeMutablePointer<Float>,
+        padded given: PaddedImage? = nil
     ) -> Bool {
         guard directApplies(g) else { return false }
         let K = g.C * g.kh * g.kw
         let L = g.Ho * g.Wo
-        let padded = paddedImage(g)
-        defer { padded.deallocate() }
+        let padded = given ?? PaddedImage(g)
         var pg = g
-        pg.x = UnsafePointer(padded)
+        pg.x = UnsafePointer(padded.data)
         let dwt = UnsafeMutablePointer<Float>.allocate(capacity: K * O)
         defer { dwt.deallocate() }
         let (nstride, ostride) = nchw ? (O * L, L) : (L, g.N * L)

@@ -206,10 +206,15 @@ extension Tensor {
             x: x.data, N: N, C: C, H: H, W: W, kh: w.kh, kw: w.kw, sh: w.sh, sw: w.sw, ph: w.ph, pw: w.pw, dh: w.dh,
             dw: w.dw, Ho: Ho, Wo: Wo, channelMajor: cm ? 1 : 0)
         let out = Tensor.empty([O, N * Ho * Wo])
+        let pad = Kernels.directApplies(geometry) ? Kernels.PaddedImage(geometry) : nil
         withExtendedLifetime(x) {
-            Kernels.gemmIm2col(
-                M: O, N: N * Ho * Wo, K: K, A: a.data, rsA: K, csA: 1, geometry: geometry, transposed: false,
-                C: out.data, rsC: N * Ho * Wo, csC: 1)
+            if !Kernels.convDirect(
+                M: O, N: N * Ho * Wo, K: K, A: a.data, lda: K, geometry, C: out.data, ldc: N * Ho * Wo, padded: pad)
+            {
+                Kernels.gemmIm2col(
+                    M: O, N: N * Ho * Wo, K: K, A: a.data, rsA: K, csA: 1, geometry: geometry, transposed: false,
+                    C: out.data, rsC: N * Ho * Wo, csC: 1)
+            }
         }
         return out.recorded("convFolded", [self, wm]) { g in
             if GradMode.isEnabled {  // a recorded backward: differentiable ops
@@ -224,7 +229,9 @@ extension Tensor {
             if wm.requiresGrad {
                 let d = Tensor.empty([O, K])
                 withExtendedLifetime(x) {
-                    if !Kernels.convWeightGradDirect(O: O, dy: gc.data, nchw: false, geometry, into: d.data) {
+                    if !Kernels.convWeightGradDirect(
+                        O: O, dy: gc.data, nchw: false, geometry, into: d.data, padded: pad)
+                    {
                         Kernels.gemmIm2col(
                             M: O, N: K, K: N * Ho * Wo, A: gc.data, rsA: N * Ho * Wo, csA: 1, geometry: geometry,
                             transposed: true, C: d.data, rsC: K, csC: 1)
@@ -256,9 +263,11 @@ extension Tensor {
             x: x.data, N: N, C: C, H: H, W: W, kh: w.kh, kw: w.kw, sh: w.sh, sw: w.sw, ph: w.ph, pw: w.pw, dh: w.dh,
             dw: w.dw, Ho: Ho, Wo: Wo, channelMajor: 0)
         let out = Tensor.empty([N, O, Ho, Wo])
+        let pad =
+            Kernels.directApplies(geometry) && Wo % 16 == 0 && L % 32 == 0 ? Kernels.PaddedImage(geometry) : nil
         let done = withExtendedLifetime(x) {
             Kernels.convDirect(
-                M: O, N: N * L, K: K, A: a.data, lda: K, geometry, C: out.data, ldc: 0, nchw: true)
+                M: O, N: N * L, K: K, A: a.data, lda: K, geometry, C: out.data, ldc: 0, nchw: true, padded: pad)
         }
         guard done else { return nil }
         return out.recorded("convDirectNCHW", [self, wm]) { g in
@@ -282,7 +291,7 @@ extension Tensor {
             if wm.requiresGrad {
                 let d = Tensor.empty([O, K])
                 let direct = withExtendedLifetime(x) {
-                    Kernels.convWeightGradDirect(O: O, dy: gc.data, nchw: true, geometry, into: d.data)
+                    Kernels.convWeightGradDirect(O: O, dy: gc.data, nchw: true, geometry, into: d.data, padded: pad)
                 }
                 if !direct {
                     let m = gm()
