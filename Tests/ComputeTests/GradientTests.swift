@@ -142,6 +142,7 @@ final class GradientTests: XCTestCase {
         gradCheck("maxPool", [distinct]) { $0[0].maxPool2d(kernel: (2, 2)) }
         gradCheck("avgPool pad", [x]) { $0[0].avgPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1)) }
         gradCheck("upsample nearest", [randn([1, 2, 2, 3], seed: 46)]) { $0[0].upsampleNearest(2) }
+        gradCheck("upsample nearest ×3", [randn([2, 1, 3, 2], seed: 146)]) { $0[0].upsampleNearest(3) }
         gradCheck("upsample bilinear", [randn([1, 2, 3, 3], seed: 47)]) { $0[0].upsampleBilinear(5, 7) }
     }
 

@@ -219,6 +219,19 @@ extension Kernels {
                     let geometry = orr_conv_geometry(
                         x: x, N: N, C: Cin, H: H, W: W, kh: ta, kw: tb, sh: 1, sw: 1, ph: ta - 1 - baseY,
                         pw: tb - 1 - baseX, dh: 1, dw: 1, Ho: hq, Wo: wq, channelMajor: inChannelMajor ? 1 : 0)
+                    // Stride 1: one phase covering y. Written in place when y's layout allows (channel-
+                    // major as the GEMM writes it, or NCHW by the direct kernel), with no interleave copy.
+                    if sh == 1 && sw == 1 {
+                        if outChannelMajor {
+                            gemmIm2col(
+                                M: Cout, N: P, K: K, A: wp, rsA: K, csA: 1, geometry: geometry, transposed: false,
+                                C: y, rsC: P, csC: 1)
+                            continue
+                        }
+                        if convDirect(M: Cout, N: P, K: K, A: wp, lda: K, geometry, C: y, ldc: 0, nchw: true) {
+                            continue
+                        }
+                    }
                     gemmIm2col(
                         M: Cout, N: P, K: K, A: wp, rsA: K, csA: 1, geometry: geometry, transposed: false, C: phase,
                         rsC: P, csC: 1)

@@ -22,10 +22,17 @@ struct BenchGANStep: ParsableCommand {
     @Option(help: "Timed steps per width.") var steps = 20
     @Option(help: "Comma-separated widths nf.") var widths = "32,64"
     @Option(help: "A Python with torch to measure side by side.") var torch: String?
+    @Option(
+        help: """
+            Alternating rounds of Orrery and the peer (the timed steps split among them), so a slow \
+            spell of a shared machine falls on both.
+            """)
+    var rounds = 4
     @Flag(help: "JSON lines per the bench contract.") var json = false
 
     func validate() throws {
         guard steps >= 1 && steps <= 10_000 else { throw ValidationError("--steps must be 1…10000, got \(steps)") }
+        guard rounds >= 1 && rounds <= 100 else { throw ValidationError("--rounds must be 1…100, got \(rounds)") }
         _ = try parsedWidths()
     }
 
@@ -42,7 +49,11 @@ struct BenchGANStep: ParsableCommand {
         let threads = Parallel.threads
         let B = 64
         let nz = 100
-        if !json { print("DCGAN 32×32×3, batch \(B), \(threads) threads (median of \(steps) steps)") }
+        if !json {
+            print(
+                "DCGAN 32×32×3, batch \(B), \(threads) threads (median of \(steps) steps"
+                    + (torch != nil ? " in \(Swift.min(rounds, steps)) rounds alternating with the peer)" : ")"))
+        }
         for nf in try parsedWidths() {
             var rng = RNG(seed: 1)
             let shape = DCGANShape(size: 32, channels: 3)
@@ -52,16 +63,38 @@ struct BenchGANStep: ParsableCommand {
             let optD = Adam(D.parameters, lr: 2e-4, betas: (0.5, 0.999))
             let real = Tensor.rand([B, 3, 32, 32], -1, 1, rng: &rng)
             var times: [Double] = []
-            for i in 0..<(5 + steps) {
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                let fake = G(Tensor.randn([B, nz], rng: &rng))
-                D.zeroGrad()
-                GANLoss.discriminator(.gan, real: D(real), fake: D(fake.detach())).backward()
-                optD.step()
-                G.zeroGrad()
-                GANLoss.generator(.gan, fake: D(fake)).backward()
-                optG.step()
-                if i >= 5 { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
+            var peerTimes: [Double] = []
+            var peerSample: Double?
+            let R = Swift.min(rounds, steps)
+            for r in 0..<R {
+                // 5 warm-up steps first, 1 after each peer round (its caches are the peer's now).
+                let warm = r == 0 ? 5 : 1
+                let count = steps * (r + 1) / R - steps * r / R
+                for i in 0..<(warm + count) {
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    let fake = G(Tensor.randn([B, nz], rng: &rng))
+                    D.zeroGrad()
+                    GANLoss.discriminator(.gan, real: D(real), fake: D(fake.detach())).backward()
+                    optD.step()
+                    G.zeroGrad()
+                    GANLoss.generator(.gan, fake: D(fake)).backward()
+                    optG.step()
+                    if i >= warm { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
+                }
+                if let py = torch {
+                    let last = r == R - 1
+                    let out = try runPython(
+                        py, torchScript(nf: nf, threads: threads, steps: count, sample: last), threads: threads)
+                    let tt = out.filter { $0.0 == "step" }.map(\.1)
+                    guard tt.count == count else { throw CLIError("torch peer printed \(tt.count) step times") }
+                    peerTimes += tt
+                    if last {
+                        guard let ts = out.first(where: { $0.0 == "sample" })?.1 else {
+                            throw CLIError("torch peer printed no sampling time")
+                        }
+                        peerSample = ts
+                    }
+                }
             }
             G.train(false)
             let sampleTimes = measure(runs: 5, minSeconds: 0.3) {
@@ -79,12 +112,8 @@ struct BenchGANStep: ParsableCommand {
                 format: "nf %-3d orrery %7.1f ms/step  %7.0f train img/s  %7.0f sample img/s", nf, rec.median,
                 Double(B) / (rec.median / 1000), Double(B) / (sampleMs / 1000))
             if json { print(JSONLine.encode(rec.json)) }
-            if let py = torch {
-                let out = try runPython(py, torchScript(nf: nf, threads: threads), threads: threads)
-                let tt = out.filter { $0.0 == "step" }.map(\.1)
-                guard tt.count == steps, let ts = out.first(where: { $0.0 == "sample" })?.1 else {
-                    throw CLIError("torch peer printed \(tt.count) step times")
-                }
+            if torch != nil, let ts = peerSample {
+                let tt = peerTimes
                 var prec = BenchRecord(
                     bench: "gan-step", caseName: "dcgan32-nf\(nf)", impl: "torch", threads: threads, timesMs: tt,
                     extra: [:])
@@ -110,7 +139,7 @@ struct BenchGANStep: ParsableCommand {
         }
     }
 
-    func torchScript(nf: Int, threads: Int) -> String {
+    func torchScript(nf: Int, threads: Int, steps: Int, sample: Bool) -> String {
         """
         import time, torch, torch.nn as nn
         torch.set_num_threads(\(threads))
@@ -139,16 +168,17 @@ struct BenchGANStep: ParsableCommand {
             oG.zero_grad(set_to_none=True)
             bce(D(fake).view(-1), ones).backward(); oG.step()
             if i >= 5: print("step", (time.perf_counter() - t0) * 1000)
-        G.eval()
-        ts = []
-        with torch.no_grad():
-            for r in range(5):
-                n = 0; t0 = time.perf_counter()
-                while time.perf_counter() - t0 < 0.3:
-                    G(torch.randn(B, nz, 1, 1)); n += 1
-                ts.append((time.perf_counter() - t0) * 1000 / n)
-        ts.sort()
-        print("sample", ts[len(ts) // 2])
+        if \(sample ? "True" : "False"):
+            G.eval()
+            ts = []
+            with torch.no_grad():
+                for r in range(5):
+                    n = 0; t0 = time.perf_counter()
+                    while time.perf_counter() - t0 < 0.3:
+                        G(torch.randn(B, nz, 1, 1)); n += 1
+                    ts.append((time.perf_counter() - t0) * 1000 / n)
+            ts.sort()
+            print("sample", ts[len(ts) // 2])
         """
     }
 }

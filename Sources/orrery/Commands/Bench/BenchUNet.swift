@@ -18,10 +18,17 @@ struct BenchUNetStep: ParsableCommand {
     @OptionGroup var common: CommonOptions
     @Option(help: "Timed steps.") var steps = 20
     @Option(help: "A Python with torch to measure side by side.") var torch: String?
+    @Option(
+        help: """
+            Alternating rounds of Orrery and the peer (the timed steps split among them), so a slow \
+            spell of a shared machine falls on both.
+            """)
+    var rounds = 4
     @Flag(help: "JSON lines per the bench contract.") var json = false
 
     func validate() throws {
         guard steps >= 1 && steps <= 10_000 else { throw ValidationError("--steps must be 1…10000, got \(steps)") }
+        guard rounds >= 1 && rounds <= 100 else { throw ValidationError("--rounds must be 1…100, got \(rounds)") }
     }
 
     func run() throws {
@@ -34,13 +41,34 @@ struct BenchUNetStep: ParsableCommand {
         let schedule = NoiseSchedule(.linear, steps: 1000)
         let x0 = Tensor.randn([B, 3, 32, 32], rng: &rng)
         var times: [Double] = []
-        for i in 0..<(5 + steps) {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            let (xt, t, target) = schedule.trainingBatch(x0, type: .epsilon, rng: &rng)
-            model.zeroGrad()
-            model(xt, t: t).mseLoss(target).backward()
-            opt.step()
-            if i >= 5 { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
+        var peerTimes: [Double] = []
+        var peerSample: Double?
+        let R = Swift.min(rounds, steps)
+        for r in 0..<R {
+            // 5 warm-up steps first, 1 after each peer round (its caches are the peer's now).
+            let warm = r == 0 ? 5 : 1
+            let count = steps * (r + 1) / R - steps * r / R
+            for i in 0..<(warm + count) {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                let (xt, t, target) = schedule.trainingBatch(x0, type: .epsilon, rng: &rng)
+                model.zeroGrad()
+                model(xt, t: t).mseLoss(target).backward()
+                opt.step()
+                if i >= warm { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
+            }
+            if let py = torch {
+                let last = r == R - 1
+                let out = try runPython(py, torchScript(threads: threads, steps: count, sample: last), threads: threads)
+                let tt = out.filter { $0.0 == "step" }.map(\.1)
+                guard tt.count == count else { throw CLIError("torch peer printed \(tt.count) step times") }
+                peerTimes += tt
+                if last {
+                    guard let ts = out.first(where: { $0.0 == "sample" })?.1 else {
+                        throw CLIError("torch peer printed no sampling time")
+                    }
+                    peerSample = ts
+                }
+            }
         }
         // 50-step DDIM on a batch of 16.
         var settings = DenoiseSettings()
@@ -62,12 +90,8 @@ struct BenchUNetStep: ParsableCommand {
             format: "orrery %7.1f ms/step  %6.0f train img/s  %6.2f DDIM-50 samples/s (%.3fM params)", rec.median,
             Double(B) / (rec.median / 1000), Double(B) / sampleSecs, Double(model.parameterCount) / 1e6)
         if json { print(JSONLine.encode(rec.json)) }
-        if let py = torch {
-            let out = try runPython(py, torchScript(threads: threads), threads: threads)
-            let tt = out.filter { $0.0 == "step" }.map(\.1)
-            guard tt.count == steps, let ts = out.first(where: { $0.0 == "sample" })?.1 else {
-                throw CLIError("torch peer printed \(tt.count) step times")
-            }
+        if torch != nil, let ts = peerSample {
+            let tt = peerTimes
             var prec = BenchRecord(
                 bench: "unet-step", caseName: "ddpm-unet32-b16", impl: "torch", threads: threads, timesMs: tt,
                 extra: [:])
@@ -87,12 +111,14 @@ struct BenchUNetStep: ParsableCommand {
             }
         }
         if !json {
-            print("DDPM UNet 32×32×3, base 32, batch \(B), \(threads) threads (median of \(steps) steps)")
+            print(
+                "DDPM UNet 32×32×3, base 32, batch \(B), \(threads) threads (median of \(steps) steps"
+                    + (torch != nil ? " in \(Swift.min(rounds, steps)) rounds alternating with the peer)" : ")"))
             print(line)
         }
     }
 
-    func torchScript(threads: Int) -> String {
+    func torchScript(threads: Int, steps: Int, sample: Bool) -> String {
         """
         import math, time, torch, torch.nn as nn, torch.nn.functional as F
         torch.set_num_threads(\(threads))
@@ -152,16 +178,17 @@ struct BenchUNetStep: ParsableCommand {
             loss = F.mse_loss(m(xt, t), eps)
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
             if i >= 5: print("step", (time.perf_counter() - t0) * 1000)
-        ts = torch.linspace(999, 0, 50).round().long()
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            x = torch.randn(B, 3, 32, 32)
-            for k in range(50):
-                t = ts[k]; a = abar[t]; an = abar[ts[k + 1]] if k + 1 < 50 else torch.tensor(1.0)
-                e = m(x, t.repeat(B))
-                x0h = (x - (1 - a).sqrt() * e) / a.sqrt()
-                x = an.sqrt() * x0h + (1 - an).sqrt() * e
-        print("sample", time.perf_counter() - t0)
+        if \(sample ? "True" : "False"):
+            ts = torch.linspace(999, 0, 50).round().long()
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                x = torch.randn(B, 3, 32, 32)
+                for k in range(50):
+                    t = ts[k]; a = abar[t]; an = abar[ts[k + 1]] if k + 1 < 50 else torch.tensor(1.0)
+                    e = m(x, t.repeat(B))
+                    x0h = (x - (1 - a).sqrt() * e) / a.sqrt()
+                    x = an.sqrt() * x0h + (1 - an).sqrt() * e
+            print("sample", time.perf_counter() - t0)
         """
     }
 }
