@@ -170,3 +170,101 @@ void orr_groupnorm_backward(const float *dy, const float *x, long cg, long S, co
     for (long c = 0; c < cg; c++)
         channel_dx(dx + c * S, x + c * S, S, mu, rs, w ? w[c] : 1.0f, tg / len, tgx / len);
 }
+
+// ---------------------------------------------------------------- LayerNorm / RMSNorm over rows
+// x [rows, C] → y = (x − μ)·rstd·w + b per row (rms: μ = 0, no bias, rstd = 1/√(mean x² + ε)).
+MULTIVERSION
+static float sumsq16(const float *x, long n) {
+    float acc[LANES] = {0};
+    long i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++) acc[j] += x[i + j] * x[i + j];
+    float s = 0.0f;
+    for (int j = 0; j < LANES; j++) s += acc[j];
+    for (; i < n; i++) s += x[i] * x[i];
+    return s;
+}
+
+MULTIVERSION
+static void row_affine(const float *restrict x, float *restrict y, long n, float mu, float rs,
+                       const float *restrict w, const float *restrict b) {
+    if (w && b) {
+        for (long i = 0; i < n; i++) y[i] = (x[i] - mu) * rs * w[i] + b[i];
+    } else if (w) {
+        for (long i = 0; i < n; i++) y[i] = (x[i] - mu) * rs * w[i];
+    } else {
+        for (long i = 0; i < n; i++) y[i] = (x[i] - mu) * rs;
+    }
+}
+
+void orr_norm_rows_forward(const float *x, float *y, long rows, long C, const float *w, const float *b, float eps,
+                           int rms, float *mean, float *rstd) {
+    for (long r = 0; r < rows; r++) {
+        const float *xr = x + r * C;
+        const float mu = rms ? 0.0f : sum16(xr, C) / (float)C;
+        const float v = rms ? sumsq16(xr, C) / (float)C : sqdev16(xr, C, mu) / (float)C;
+        const float rs = 1.0f / sqrtf(v + eps);
+        mean[r] = mu;
+        rstd[r] = rs;
+        row_affine(xr, y + r * C, C, mu, rs, w, rms ? NULL : b);
+    }
+}
+
+// Per row: sg = Σ g·w, sgx = Σ g·w·x̂; dx = rstd·(g·w − mean(g·w) − x̂·mean(g·w·x̂)) (rms: no mean
+// term). dw += g·x̂ and db += g over this call's rows (the caller sums calls in a fixed order).
+MULTIVERSION
+static void row_backward(const float *restrict g, const float *restrict x, float *restrict dx, long C, float mu,
+                         float rs, const float *restrict w, int rms, float *restrict dw, float *restrict db) {
+    float a0[LANES] = {0}, a1[LANES] = {0};
+    long i = 0;
+    if (w) {
+        for (; i + LANES <= C; i += LANES)
+            for (int j = 0; j < LANES; j++) {
+                const float gw = g[i + j] * w[i + j], xh = (x[i + j] - mu) * rs;
+                a0[j] += gw;
+                a1[j] += gw * xh;
+            }
+    } else {
+        for (; i + LANES <= C; i += LANES)
+            for (int j = 0; j < LANES; j++) {
+                const float gw = g[i + j], xh = (x[i + j] - mu) * rs;
+                a0[j] += gw;
+                a1[j] += gw * xh;
+            }
+    }
+    float sg = 0.0f, sgx = 0.0f;
+    for (int j = 0; j < LANES; j++) { sg += a0[j]; sgx += a1[j]; }
+    for (; i < C; i++) {
+        const float gw = g[i] * (w ? w[i] : 1.0f), xh = (x[i] - mu) * rs;
+        sg += gw;
+        sgx += gw * xh;
+    }
+    const float mg = rms ? 0.0f : sg / (float)C, mgx = sgx / (float)C;
+    if (w && dw && db) {  // LayerNorm with affine parameters: the common case, one vectorised loop
+        for (i = 0; i < C; i++) {
+            const float xh = (x[i] - mu) * rs, gi = g[i];
+            dx[i] = rs * (gi * w[i] - mg - xh * mgx);
+            dw[i] += gi * xh;
+            db[i] += gi;
+        }
+    } else if (w && dw) {  // RMSNorm
+        for (i = 0; i < C; i++) {
+            const float xh = (x[i] - mu) * rs, gi = g[i];
+            dx[i] = rs * (gi * w[i] - mg - xh * mgx);
+            dw[i] += gi * xh;
+        }
+    } else {
+        for (i = 0; i < C; i++) {
+            const float xh = (x[i] - mu) * rs;
+            dx[i] = rs * (g[i] * (w ? w[i] : 1.0f) - mg - xh * mgx);
+            if (dw) dw[i] += g[i] * xh;
+            if (db) db[i] += g[i];
+        }
+    }
+}
+
+void orr_norm_rows_backward(const float *dy, const float *x, long rows, long C, const float *w, int rms,
+                            const float *mean, const float *rstd, float *dx, float *dw, float *db) {
+    for (long r = 0; r < rows; r++)
+        row_backward(dy + r * C, x + r * C, dx + r * C, C, mean[r], rstd[r], w, rms, dw, db);
+}

@@ -105,6 +105,11 @@ final class GradientTests: XCTestCase {
         gradCheck("layerNorm", [x, w, b]) { $0[0].layerNorm(weight: $0[1], bias: $0[2]) }
         gradCheck("layerNorm no affine", [x]) { $0[0].layerNorm(weight: nil, bias: nil) }
         gradCheck("rmsNorm", [x, w]) { $0[0].rmsNorm(weight: $0[1]) }
+        // Rows long enough for the C kernels' 16-lane loops and their tails.
+        let xr = randn([3, 37], seed: 129)
+        let wr = randn([37], seed: 130)
+        gradCheck("layerNorm wide", [xr, wr, randn([37], seed: 131)]) { $0[0].layerNorm(weight: $0[1], bias: $0[2]) }
+        gradCheck("rmsNorm wide", [xr, wr]) { $0[0].rmsNorm(weight: $0[1]) }
         let xg = randn([2, 4, 3], seed: 32)
         let wg = randn([4], seed: 33)
         let bg = randn([4], seed: 34)

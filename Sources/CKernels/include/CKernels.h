@@ -190,6 +190,12 @@ void orr_team_run(int count, orr_team_fn fn, void *ctx);
 /// w and b may be NULL (1 and 0). See norm.c.
 void orr_groupnorm_forward(const float *x, float *y, long cg, long S, const float *w, const float *b, float eps,
                            int act, float slope, float *mean, float *rstd);
+/// LayerNorm (rms 0) or RMSNorm (rms 1) over `rows` rows of C: y, and each row's mean and rstd.
+void orr_norm_rows_forward(const float *x, float *y, long rows, long C, const float *w, const float *b, float eps,
+                           int rms, float *mean, float *rstd);
+/// Its backward: dx (overwritten); dw and db (may be NULL) accumulate these rows' sums.
+void orr_norm_rows_backward(const float *dy, const float *x, long rows, long C, const float *w, int rms,
+                            const float *mean, const float *rstd, float *dx, float *dw, float *db);
 /// Its backward for the same group: dx, and per channel dw = Σ g·x̂, db = Σ g (g the gradient at the
 /// pre-activation; dw/db may be NULL).
 void orr_groupnorm_backward(const float *dy, const float *x, long cg, long S, const float *w, const float *b,

@@ -6,79 +6,47 @@ import Foundation
 
 extension Kernels {
     /// LayerNorm / RMSNorm forward over rows x [R, C] (contiguous). rms: no mean subtraction, no bias.
-    /// y = (x − μ)·rstd·w + b; writes mean [R] (0 for rms) and rstd [R].
+    /// y = (x − μ)·rstd·w + b; writes mean [R] (0 for rms) and rstd [R]. The loops are C (norm.c).
     public static func normForward(
         x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, rows R: Int, cols C: Int,
         weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?, eps: Float, rms: Bool,
         mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>
     ) {
-        Parallel.forRanges(R, grain: max(1, 4096 / max(C, 1))) { range in
-            for r in range {
-                let xr = x + r * C
-                let yr = y + r * C
-                var mu: Float = 0
-                if !rms { mu = sumContiguous(xr, C) / Float(C) }
-                var v: Float = 0
-                for i in 0..<C {
-                    let d = xr[i] - mu
-                    v += d * d
-                }
-                let rs = 1 / (v / Float(C) + eps).squareRoot()
-                mean[r] = mu
-                rstd[r] = rs
-                if let w = weight {
-                    if let b = bias {
-                        for i in 0..<C { yr[i] = (xr[i] - mu) * rs * w[i] + b[i] }
-                    } else {
-                        for i in 0..<C { yr[i] = (xr[i] - mu) * rs * w[i] }
-                    }
-                } else {
-                    for i in 0..<C { yr[i] = (xr[i] - mu) * rs }
-                }
-            }
+        Parallel.forRanges(R, grain: max(1, 8192 / max(C, 1))) { r in
+            let o = r.lowerBound
+            orr_norm_rows_forward(
+                x + o * C, y + o * C, r.count, C, weight, bias, eps, rms ? 1 : 0, mean + o, rstd + o)
         }
     }
 
-    /// Backward of `normForward`: dx (overwritten), dw and db (accumulated, may be nil).
+    /// Backward of `normForward`: dx (overwritten), dw and db (accumulated, may be nil). Rows go in
+    /// fixed blocks of 64, each with its own parameter-gradient partial sums, added in block order:
+    /// the result does not depend on the number of threads.
     public static func normBackward(
         dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows R: Int, cols C: Int,
         weight: UnsafePointer<Float>?, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
         rms: Bool, dx: UnsafeMutablePointer<Float>,
         dw: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>?
     ) {
-        Parallel.forRanges(R, grain: max(1, 4096 / max(C, 1))) { range in
-            for r in range {
-                let xr = x + r * C
-                let gr = dy + r * C
-                let dxr = dx + r * C
-                let mu = mean[r]
-                let rs = rstd[r]
-                var sg: Float = 0
-                var sgx: Float = 0
-                for i in 0..<C {
-                    let g = gr[i] * (weight?[i] ?? 1)
-                    sg += g
-                    sgx += g * (xr[i] - mu) * rs
-                }
-                let mg = rms ? 0 : sg / Float(C)
-                let mgx = sgx / Float(C)
-                for i in 0..<C {
-                    let g = gr[i] * (weight?[i] ?? 1)
-                    let xh = (xr[i] - mu) * rs
-                    dxr[i] = rs * (g - mg - xh * mgx)
-                }
+        let block = 64
+        let blocks = (R + block - 1) / block
+        let needParams = dw != nil || db != nil
+        let partial = UnsafeMutablePointer<Float>.allocate(capacity: needParams ? 2 * blocks * C : 1)
+        defer { partial.deallocate() }
+        if needParams { partial.update(repeating: 0, count: 2 * blocks * C) }
+        Parallel.forRanges(blocks, grain: 1) { br in
+            for b in br {
+                let r0 = b * block
+                let n = Swift.min(block, R - r0)
+                orr_norm_rows_backward(
+                    dy + r0 * C, x + r0 * C, n, C, weight, rms ? 1 : 0, mean + r0, rstd + r0, dx + r0 * C,
+                    dw != nil ? partial + b * C : nil, db != nil ? partial + (blocks + b) * C : nil)
             }
         }
-        if dw == nil && db == nil { return }
-        Parallel.forRanges(C, grain: 16) { cr in
-            for r in 0..<R {
-                let xr = x + r * C
-                let gr = dy + r * C
-                let mu = mean[r]
-                let rs = rstd[r]
-                if let dw = dw { for i in cr { dw[i] += gr[i] * (xr[i] - mu) * rs } }
-                if let db = db { for i in cr { db[i] += gr[i] } }
-            }
+        if !needParams { return }
+        for b in 0..<blocks {
+            if let dw { for i in 0..<C { dw[i] += partial[b * C + i] } }
+            if let db { for i in 0..<C { db[i] += partial[(blocks + b) * C + i] } }
         }
     }
 
