@@ -58,6 +58,8 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+static void run_locked(int count, orr_team_fn fn, void *ctx);
+
 void orr_team_run(int count, orr_team_fn fn, void *ctx) {
     if (count <= 1) {
         fn(ctx, 0, 1);
@@ -65,6 +67,22 @@ void orr_team_run(int count, orr_team_fn fn, void *ctx) {
     }
     if (count > TEAM_MAX) count = TEAM_MAX;
     pthread_mutex_lock(&team.lock);
+    run_locked(count, fn, ctx);
+}
+
+int orr_team_try_run(int count, orr_team_fn fn, void *ctx) {
+    if (count <= 1) {
+        fn(ctx, 0, 1);
+        return 1;
+    }
+    if (count > TEAM_MAX) count = TEAM_MAX;
+    if (pthread_mutex_trylock(&team.lock) != 0) return 0;
+    run_locked(count, fn, ctx);
+    return 1;
+}
+
+// Runs one region with team.lock held; releases it.
+static void run_locked(int count, orr_team_fn fn, void *ctx) {
     while (team.started < count - 1) {
         pthread_t t;
         pthread_attr_t attr;

@@ -1,4 +1,5 @@
-// The worker pool: work is split into at most `Parallel.threads` chunks and run on GCD's pool.
+// The worker pool: work is split into at most `Parallel.threads` chunks and run on the spinning
+// worker team (or GCD's pool while another thread holds the team).
 // Results never depend on the thread count: kernels split work by output element, never by
 // reduction order across threads, and random numbers are drawn serially.
 import CKernels
@@ -44,12 +45,10 @@ public enum Parallel {
             body(0..<n)
             return
         }
-        withoutActuallyEscaping(body) { body in
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                let lo = n * c / chunks
-                let hi = n * (c + 1) / chunks
-                if lo < hi { body(lo..<hi) }
-            }
+        region(chunks) { c in
+            let lo = n * c / chunks
+            let hi = n * (c + 1) / chunks
+            if lo < hi { body(lo..<hi) }
         }
     }
 
@@ -59,31 +58,36 @@ public enum Parallel {
         forRanges(n, grain: 1) { r in for i in r { body(i) } }
     }
 
-    /// Like `forRanges`, on the spinning worker team (CKernels' team.c): for the many short regions
-    /// of token-by-token decoding, where waking pool threads through the OS costs as much as the
-    /// work. A region started from inside another runs inline.
+    /// Like `forRanges`; kept for the decoding call sites that asked for the spinning team by name
+    /// (every parallel region now runs there when it is free).
     public static func onTeam(_ n: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
-        if n <= 0 { return }
-        let chunks = min(threads, max(1, n / max(grain, 1)))
-        if chunks <= 1 || pthread_getspecific(teamKey) != nil {
-            body(0..<n)
+        forRanges(n, grain: grain, body)
+    }
+
+    /// One parallel region of `count` tasks, body(0) … body(count − 1). It runs on the spinning worker
+    /// team (CKernels' team.c: workers spin a millisecond between regions, so the many short regions
+    /// of a training step or of token-by-token decoding start without an OS wake-up). A region
+    /// started from inside a team task runs inline; one started while another thread holds the team
+    /// runs on GCD's pool instead. No region ever waits for the team, so none can deadlock.
+    @usableFromInline
+    static func region(_ count: Int, _ body: (Int) -> Void) {
+        if count <= 1 || pthread_getspecific(teamKey) != nil {
+            for c in 0..<count { body(c) }
             return
         }
         withoutActuallyEscaping(body) { body in
-            var box = TeamTask(body: body, n: n)
-            withUnsafeMutablePointer(to: &box) { p in
-                orr_team_run(
-                    Int32(chunks),
-                    { ctx, i, count in
+            var box = TeamTask(body: body)
+            let ran = withUnsafeMutablePointer(to: &box) { p in
+                orr_team_try_run(
+                    Int32(count),
+                    { ctx, i, _ in
                         let task = ctx!.assumingMemoryBound(to: TeamTask.self)
                         pthread_setspecific(Parallel.teamKey, UnsafeRawPointer(bitPattern: 1))
                         defer { pthread_setspecific(Parallel.teamKey, nil) }
-                        let n = task.pointee.n
-                        let lo = n * Int(i) / Int(count)
-                        let hi = n * (Int(i) + 1) / Int(count)
-                        if lo < hi { task.pointee.body(lo..<hi) }
+                        task.pointee.body(Int(i))
                     }, p)
             }
+            if ran == 0 { DispatchQueue.concurrentPerform(iterations: count, execute: body) }
         }
     }
 
@@ -96,6 +100,5 @@ public enum Parallel {
 }
 
 struct TeamTask {
-    let body: (Range<Int>) -> Void
-    let n: Int
+    let body: (Int) -> Void
 }

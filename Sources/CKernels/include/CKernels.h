@@ -183,6 +183,9 @@ void orr_attend(const float *q, const float *K, const float *V, long T, long H, 
 /// the calling thread. Workers spin between regions (no wake-up system call for short regions).
 typedef void (*orr_team_fn)(void *ctx, int index, int count);
 void orr_team_run(int count, orr_team_fn fn, void *ctx);
+/// The same, unless another region holds the team: then it returns 0 at once and runs nothing (the
+/// caller goes elsewhere; nothing ever waits for the team, so regions cannot deadlock).
+int orr_team_try_run(int count, orr_team_fn fn, void *ctx);
 
 
 /// GroupNorm of one group (cg channels × S positions, contiguous) with a fused activation (act 0

@@ -199,7 +199,7 @@ extension Kernels {
 enum DispatchQueueBridge {
     @inline(__always)
     static func concurrentPerform(_ n: Int, _ body: (Int) -> Void) {
-        withoutActuallyEscaping(body) { b in DispatchQueue.concurrentPerform(iterations: n, execute: b) }
+        Parallel.region(n, body)
     }
 }
 
