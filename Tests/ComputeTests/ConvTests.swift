@@ -188,6 +188,34 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    /// Narrow-map convolutions run by blocks of images (Ops/ConvBlocked) give bit-identical outputs
+    /// and gradients for any thread count, and equal the explicit im2col composite.
+    func testBlockedConvolutionsDoNotDependOnThreads() {
+        let win = Window2D(kernel: (4, 4), stride: (2, 2), padding: (1, 1))
+        let x = randn([8, 10, 8, 8], seed: 700)  // channel-major [C, N, H, W]: 8-wide maps
+        let w = randn([16, 8 * 16], seed: 701)
+        let xt = randn([16, 10 * 4 * 4], seed: 702)  // a transposed convolution's [Cin, N·H·W]
+        let wt = randn([16, 8 * 16], seed: 703)
+        func run() -> [[Float]] {
+            let (xa, wa, xb, wb) = (
+                x.detach().requiringGrad(), w.detach().requiringGrad(), xt.detach().requiringGrad(),
+                wt.detach().requiringGrad()
+            )
+            let y = xa.convFolded(wa, win, channelMajor: true)
+            let z = xb.convTransposeFolded(wb, win, N: 10, Cout: 8, Ho: 8, Wo: 8, channelMajor: true)
+            let g = Autograd.grad(of: [y], wrt: [xa, wa], gradOutputs: [randn(y.shape, seed: 704)])
+            let h = Autograd.grad(of: [z], wrt: [xb, wb], gradOutputs: [randn(z.shape, seed: 705)])
+            return [y, g[0]!, g[1]!, z, h[0]!, h[1]!].map { $0.toArray() }
+        }
+        let one = Parallel.withThreads(1) { run() }
+        for t in [2, 3] {
+            let other = Parallel.withThreads(t) { run() }
+            for (i, (a, b)) in zip(one, other).enumerated() { XCTAssertEqual(a, b, "output \(i), \(t) threads") }
+        }
+        let ref = w.matmul(x.im2colFolded(win, channelMajor: true))
+        assertClose(one[0], ref.toArray(), atol: 1e-4, rtol: 1e-4, "blocked forward")
+    }
+
     /// The direct weight-gradient kernel (cols read in place from the padded image, dY packed
     /// transposed per block of output rows) equals dY · colsᵀ from the explicit matrix: both dY
     /// layouts, partial row and column tiles (K = 45, O = 40), output rows of any width, a vertical

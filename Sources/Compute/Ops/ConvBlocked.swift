@@ -156,21 +156,23 @@ extension Kernels {
     /// Floats of im2col scratch a block aims at: 256 Ki floats (1 MiB), half a core's L2 here.
     static let blockScratchFloats = 1 << 18
 
-    /// Images per block: as many as fit the scratch (at least one), and no fewer blocks than threads.
+    /// Weight gradients are summed per lane (a fixed run of blocks), then lanes in order: a fixed
+    /// count, not the thread count, so results are the same for any number of threads.
+    static let blockLanes = 4
+
+    /// Images per block: as many as fit the scratch (at least one), and at least `blockLanes` blocks.
     static func imagesPerBlock(N: Int, scratchPerImage: Int) -> Int {
         let fit = Swift.max(1, blockScratchFloats / Swift.max(scratchPerImage, 1))
-        return Swift.max(1, Swift.min(fit, (N + Parallel.threads - 1) / Parallel.threads))
+        return Swift.max(1, Swift.min(fit, (N + blockLanes - 1) / blockLanes))
     }
 
-    /// How many parts (threads) `imageBlocks` uses.
+    /// How many lanes (runs of blocks with their own partial sums) `imageBlocks` uses.
     static func imageBlockParts(N: Int, scratchPerImage: Int) -> Int {
-        let blocks =
-            (N + imagesPerBlock(N: N, scratchPerImage: scratchPerImage) - 1)
-            / imagesPerBlock(N: N, scratchPerImage: scratchPerImage)
-        return Swift.max(1, Swift.min(Parallel.threads, blocks))
+        let nb = imagesPerBlock(N: N, scratchPerImage: scratchPerImage)
+        return Swift.max(1, Swift.min(blockLanes, (N + nb - 1) / nb))
     }
 
-    /// The first image of a part's first block.
+    /// The first image of a lane's first block.
     static func imageBlockStart(part: Int, N: Int, scratchPerImage: Int) -> Int {
         let nb = imagesPerBlock(N: N, scratchPerImage: scratchPerImage)
         let blocks = (N + nb - 1) / nb
@@ -178,8 +180,8 @@ extension Kernels {
         return Swift.min(N, blocks * part / parts * nb)
     }
 
-    /// Runs body(n0, n1, scratch, part) for consecutive blocks of images, the blocks split into
-    /// contiguous runs, one run per part (thread); each part has its own scratch of
+    /// Runs body(n0, n1, scratch, lane) for consecutive blocks of images, the blocks split into
+    /// `imageBlockParts` contiguous lanes spread over the threads; each thread has its own scratch of
     /// imagesPerBlock · scratchPerImage + extra floats.
     static func imageBlocks(
         N: Int, scratchPerImage: Int, extra: Int = 0, _ body: (Int, Int, UnsafeMutablePointer<Float>, Int) -> Void
