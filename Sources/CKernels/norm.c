@@ -5,6 +5,7 @@
 // spreads groups over threads. Reductions keep 16 partial sums so they vectorise without
 // reassociating one accumulator.
 #include "CKernels.h"
+#include "fastmath.h"
 #include <math.h>
 #include <string.h>
 
@@ -16,33 +17,10 @@
 
 #define LANES 16
 
-static inline float bits_to_float(int32_t b) { float f; memcpy(&f, &b, 4); return f; }
-
-// exp as in math.c (Cephes polynomial, branch-free).
-static inline float nexp(float x) {
-    float xc = x < -87.33654f ? -87.33654f : (x > 88.3762626f ? 88.3762626f : x);
-    float t = xc * 1.44269504088896341f;
-    float n = (t + 12582912.0f) - 12582912.0f;
-    float r = xc - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    float y = p * r * r + r + 1.0f;
-    int32_t e = ((int32_t)n + 127) << 23;
-    y = y * bits_to_float(e);
-    y = x < -87.33654f ? 0.0f : y;
-    y = x > 88.72283f ? INFINITY : y;
-    return x != x ? x : y;
-}
-
 // d act/dv at the pre-activation v, for act: 0 identity, 1 SiLU, 2 LeakyReLU(slope) (ReLU is slope 0).
 static inline float act_grad(int act, float slope, float v) {
     if (act == 1) {
-        float s = 1.0f / (1.0f + nexp(-v));
+        float s = 1.0f / (1.0f + exp_fast(-v));
         return s * (1.0f + v * (1.0f - s));
     }
     if (act == 2) return v > 0.0f ? 1.0f : slope;
@@ -77,7 +55,7 @@ MULTIVERSION
 static void affine_act(const float *restrict x, float *restrict y, long n, float a, float c, int act, float slope) {
     // y = act(x·a + c) with a = rstd·w, c = b − μ·rstd·w.
     if (act == 1) {
-        for (long i = 0; i < n; i++) { float v = x[i] * a + c; y[i] = v / (1.0f + nexp(-v)); }
+        for (long i = 0; i < n; i++) { float v = x[i] * a + c; y[i] = v / (1.0f + exp_fast(-v)); }
     } else if (act == 2) {
         for (long i = 0; i < n; i++) { float v = x[i] * a + c; y[i] = v > 0.0f ? v : slope * v; }
     } else {
@@ -119,7 +97,7 @@ static void channel_grad(const float *restrict dy, const float *restrict x, floa
         for (; i + LANES <= S; i += LANES)
             for (int j = 0; j < LANES; j++) {
                 float xh = (x[i + j] - mu) * rs, v = xh * wc + bc;
-                float s = 1.0f / (1.0f + nexp(-v));
+                float s = 1.0f / (1.0f + exp_fast(-v));
                 float g = dy[i + j] * s * (1.0f + v * (1.0f - s));
                 gp[i + j] = g;
                 a0[j] += g;

@@ -69,17 +69,7 @@ extension Tensor {
                     }
                 }
             }
-            var dw: Tensor?
-            if let partial {
-                let d = Tensor.empty([O, K])
-                d.data.update(from: partial.data, count: O * K)
-                for p in 1..<Swift.max(parts, 1) {
-                    let src = partial.data + p * O * K
-                    for i in 0..<(O * K) { d.data[i] += src[i] }
-                }
-                dw = d
-            }
-            return [dx, dw]
+            return [dx, partial.map { Kernels.sumLanes($0, lanes: parts, shape: [O, K]) }]
         }
     }
 
@@ -130,17 +120,7 @@ extension Tensor {
                         n0 == Kernels.imageBlockStart(part: part, N: N, scratchPerImage: K * HW) ? 1 : 0)
                 }
             }
-            var dw: Tensor?
-            if let partial {
-                let d = Tensor.empty([Cin, K])
-                d.data.update(from: partial.data, count: Cin * K)
-                for p in 1..<Swift.max(parts, 1) {
-                    let src = partial.data + p * Cin * K
-                    for i in 0..<(Cin * K) { d.data[i] += src[i] }
-                }
-                dw = d
-            }
-            return [dx, dw]
+            return [dx, partial.map { Kernels.sumLanes($0, lanes: parts, shape: [Cin, K]) }]
         }
     }
 }
@@ -155,6 +135,18 @@ extension Kernels {
 
     /// Floats of im2col scratch a block aims at: 256 Ki floats (1 MiB), half a core's L2 here.
     static let blockScratchFloats = 1 << 18
+
+    /// Σ over lanes of partial [lanes, …shape], in lane order.
+    static func sumLanes(_ partial: Tensor, lanes: Int, shape: [Int]) -> Tensor {
+        let n = shape.reduce(1, *)
+        let d = Tensor.empty(shape)
+        d.data.update(from: partial.data, count: n)
+        for p in 1..<Swift.max(lanes, 1) {
+            let src = partial.data + p * n
+            for i in 0..<n { d.data[i] += src[i] }
+        }
+        return d
+    }
 
     /// Weight gradients are summed per lane (a fixed run of blocks), then lanes in order: a fixed
     /// count, not the thread count, so results are the same for any number of threads.
