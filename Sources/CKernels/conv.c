@@ -16,43 +16,8 @@ static inline void valid_range(long Wo, long W, long s, long off, long *lo, long
 }
 
 
-// Stride-2 rows: d[t] = s[2t] (im2col) and d[2t] += s[t] (col2im), t < n. Scalar, and with AVX-512 16
-// outputs per step by two-source permutes (masked loads and stores never touch memory past the row).
-#define GATHER2_PLAIN(d, s, n) do { for (long t_ = 0; t_ < (n); t_++) (d)[t_] = (s)[2 * t_]; } while (0)
-#define SCATTER2_PLAIN(d, s, n) do { for (long t_ = 0; t_ < (n); t_++) (d)[2 * t_] += (s)[t_]; } while (0)
-
 #if defined(__x86_64__)
 #include <immintrin.h>
-__attribute__((target("avx512f"))) static inline __mmask16 mask_n(long n) {
-    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
-}
-__attribute__((target("avx512f"))) static inline void gather2_avx512(float *d, const float *s, long n) {
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    while (n > 0) {
-        const long m = n < 16 ? n : 16, span = 2 * m - 1;  // source floats read: s[0 … 2m−2]
-        const __m512 lo = _mm512_maskz_loadu_ps(mask_n(span), s);
-        const __m512 hi = _mm512_maskz_loadu_ps(mask_n(span > 16 ? span - 16 : 0), s + 16);
-        _mm512_mask_storeu_ps(d, mask_n(m), _mm512_permutex2var_ps(lo, even, hi));
-        d += m; s += 2 * m; n -= m;
-    }
-}
-__attribute__((target("avx512f"))) static inline void scatter2_avx512(float *d, const float *s, long n) {
-    // Source t goes to lane 2t of a 32-lane pair; odd lanes add zero (written back unchanged).
-    const __m512i lo_idx = _mm512_setr_epi32(0, 16, 1, 16, 2, 16, 3, 16, 4, 16, 5, 16, 6, 16, 7, 16);
-    const __m512i hi_idx = _mm512_setr_epi32(8, 16, 9, 16, 10, 16, 11, 16, 12, 16, 13, 16, 14, 16, 15, 16);
-    const __m512 zero = _mm512_setzero_ps();
-    while (n > 0) {
-        const long m = n < 16 ? n : 16, span = 2 * m - 1;
-        const __m512 v = _mm512_maskz_loadu_ps(mask_n(m), s);
-        const __mmask16 k0 = mask_n(span), k1 = mask_n(span > 16 ? span - 16 : 0);
-        __m512 a = _mm512_maskz_loadu_ps(k0, d), b = _mm512_maskz_loadu_ps(k1, d + 16);
-        a = _mm512_add_ps(a, _mm512_permutex2var_ps(v, lo_idx, zero));
-        b = _mm512_add_ps(b, _mm512_permutex2var_ps(v, hi_idx, zero));
-        _mm512_mask_storeu_ps(d, k0, a);
-        _mm512_mask_storeu_ps(d + 16, k1, b);
-        d += 2 * m; s += m; n -= m;
-    }
-}
 #endif
 
 static int have_avx512(void) {
@@ -65,119 +30,96 @@ static int have_avx512(void) {
 #endif
 }
 
-// The loop bodies of orr_im2col_folded and orr_col2im_folded (documented there), compiled twice:
-// for any CPU and for AVX-512 (whose stride-2 rows use the permute helpers above).
-#define IM2COL_BODY \
-    const long kh = g[0], kw = g[1], sh = g[2], sw = g[3], ph = g[4], pw = g[5], dh = g[6], dw = g[7]; \
-    const long Ho = (H + 2 * ph - dh * (kh - 1) - 1) / sh + 1, Wo = (W + 2 * pw - dw * (kw - 1) - 1) / sw + 1; \
-    const long L = Ho * Wo, kk = kh * kw; \
-    long los[kk], his[kk]; \
-    for (long k = 0; k < kk; k++) valid_range(Wo, W, sw, (k % kw) * dw - pw, &los[k], &his[k]); \
-    for (long job = job0; job < job1; job++) { \
-        const long c = job / blocks, b = job % blocks; \
-        const long n0 = nlo + (nhi - nlo) * b / blocks, n1 = nlo + (nhi - nlo) * (b + 1) / blocks; \
-        if (L == 1) { \
-            for (long k = 0; k < kk; k++) { \
-                const long iy = -ph + (k / kw) * dh, ix = (k % kw) * dw - pw; \
-                const int inside = iy >= 0 && iy < H && ix >= 0 && ix < W; \
-                float *row = cols + (c * kk + k) * (nhi - nlo); \
-                for (long n = n0; n < n1; n++) { \
-                    const float *src = x + (cm ? c * N + n : n * C + c) * H * W; \
-                    row[n - nlo] = inside ? src[iy * W + ix] : pad; \
-                } \
-            } \
-            continue; \
-        } \
-        for (long n = n0; n < n1; n++) { \
-            const float *src = x + (cm ? c * N + n : n * C + c) * H * W; \
-            for (long k = 0; k < kk; k++) { \
-                const long ki = k / kw, off = (k % kw) * dw - pw, lo = los[k], hi = his[k]; \
-                float *dst = cols + (c * kk + k) * (nhi - nlo) * L + (n - nlo) * L; \
-                for (long oy = 0; oy < Ho; oy++) { \
-                    const long iy = oy * sh - ph + ki * dh; \
-                    float *d = dst + oy * Wo; \
-                    if (iy < 0 || iy >= H) { \
-                        for (long ox = 0; ox < Wo; ox++) d[ox] = pad; \
-                        continue; \
-                    } \
-                    const float *s = src + iy * W; \
-                    for (long ox = 0; ox < lo; ox++) d[ox] = pad; \
-                    if (sw == 1) { \
-                        for (long ox = lo; ox < hi; ox++) d[ox] = s[ox + off]; \
-                    } else if (sw == 2) { \
-                        GATHER2(d + lo, s + 2 * lo + off, hi - lo); \
-                    } else { \
-                        for (long ox = lo; ox < hi; ox++) d[ox] = s[ox * sw + off]; \
-                    } \
-                    for (long ox = hi; ox < Wo; ox++) d[ox] = pad; \
-                } \
-            } \
-        } \
-    }
-
-#define COL2IM_BODY \
-    const long kh = g[0], kw = g[1], sh = g[2], sw = g[3], ph = g[4], pw = g[5], dh = g[6], dw = g[7]; \
-    const long Ho = (H + 2 * ph - dh * (kh - 1) - 1) / sh + 1, Wo = (W + 2 * pw - dw * (kw - 1) - 1) / sw + 1; \
-    const long L = Ho * Wo, kk = kh * kw; \
-    for (long job = job0; job < job1; job++) { \
-        const long c = job / blocks, b = job % blocks; \
-        const long n0 = nlo + (nhi - nlo) * b / blocks, n1 = nlo + (nhi - nlo) * (b + 1) / blocks; \
-        for (long n = n0; n < n1; n++) { \
-            float *dst = x + (cm ? c * N + n : n * C + c) * H * W; \
-            for (long i = 0; i < H * W; i++) dst[i] = 0; \
-        } \
-        for (long k = 0; k < kk; k++) { \
-            const long ki = k / kw, kj = k % kw; \
-            const long off = kj * dw - pw; \
-            long lo, hi; \
-            valid_range(Wo, W, sw, off, &lo, &hi); \
-            const float *row = cols + (c * kk + k) * (nhi - nlo) * L; \
-            for (long n = n0; n < n1; n++) { \
-                float *dst = x + (cm ? c * N + n : n * C + c) * H * W; \
-                const float *src = row + (n - nlo) * L; \
-                for (long oy = 0; oy < Ho; oy++) { \
-                    const long iy = oy * sh - ph + ki * dh; \
-                    if (iy < 0 || iy >= H) continue; \
-                    float *d = dst + iy * W; \
-                    const float *s = src + oy * Wo; \
-                    if (sw == 1) { \
-                        for (long ox = lo; ox < hi; ox++) d[ox + off] += s[ox]; \
-                    } else if (sw == 2) { \
-                        SCATTER2(d + 2 * lo + off, s + lo, hi - lo); \
-                    } else { \
-                        for (long ox = lo; ox < hi; ox++) d[ox * sw + off] += s[ox]; \
-                    } \
-                } \
-            } \
-        } \
-    }
-
-#define GATHER2 GATHER2_PLAIN
-#define SCATTER2 SCATTER2_PLAIN
+// The general loops of orr_im2col_folded and orr_col2im_folded (documented there), over images
+// nlo … nhi of a cols matrix that holds just those images.
 static void im2col_plain(const float *restrict x, long N, long C, long H, long W, const long *g, float pad,
                          float *restrict cols, long blocks, long job0, long job1, int cm, long nlo, long nhi) {
-    IM2COL_BODY
+    const long kh = g[0], kw = g[1], sh = g[2], sw = g[3], ph = g[4], pw = g[5], dh = g[6], dw = g[7];
+    const long Ho = (H + 2 * ph - dh * (kh - 1) - 1) / sh + 1, Wo = (W + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
+    const long L = Ho * Wo, kk = kh * kw;
+    long los[kk], his[kk];
+    for (long k = 0; k < kk; k++) valid_range(Wo, W, sw, (k % kw) * dw - pw, &los[k], &his[k]);
+    for (long job = job0; job < job1; job++) {
+        const long c = job / blocks, b = job % blocks;
+        const long n0 = nlo + (nhi - nlo) * b / blocks, n1 = nlo + (nhi - nlo) * (b + 1) / blocks;
+        if (L == 1) {
+            for (long k = 0; k < kk; k++) {
+                const long iy = -ph + (k / kw) * dh, ix = (k % kw) * dw - pw;
+                const int inside = iy >= 0 && iy < H && ix >= 0 && ix < W;
+                float *row = cols + (c * kk + k) * (nhi - nlo);
+                for (long n = n0; n < n1; n++) {
+                    const float *src = x + (cm ? c * N + n : n * C + c) * H * W;
+                    row[n - nlo] = inside ? src[iy * W + ix] : pad;
+                }
+            }
+            continue;
+        }
+        for (long n = n0; n < n1; n++) {
+            const float *src = x + (cm ? c * N + n : n * C + c) * H * W;
+            for (long k = 0; k < kk; k++) {
+                const long ki = k / kw, off = (k % kw) * dw - pw, lo = los[k], hi = his[k];
+                float *dst = cols + (c * kk + k) * (nhi - nlo) * L + (n - nlo) * L;
+                for (long oy = 0; oy < Ho; oy++) {
+                    const long iy = oy * sh - ph + ki * dh;
+                    float *d = dst + oy * Wo;
+                    if (iy < 0 || iy >= H) {
+                        for (long ox = 0; ox < Wo; ox++) d[ox] = pad;
+                        continue;
+                    }
+                    const float *s = src + iy * W;
+                    for (long ox = 0; ox < lo; ox++) d[ox] = pad;
+                    if (sw == 1) {
+                        for (long ox = lo; ox < hi; ox++) d[ox] = s[ox + off];
+                    } else if (sw == 2) {
+                        for (long ox = lo; ox < hi; ox++) d[ox] = s[2 * ox + off];
+                    } else {
+                        for (long ox = lo; ox < hi; ox++) d[ox] = s[ox * sw + off];
+                    }
+                    for (long ox = hi; ox < Wo; ox++) d[ox] = pad;
+                }
+            }
+        }
+    }
 }
+
 static void col2im_plain(const float *restrict cols, long N, long C, long H, long W, const long *g,
                          float *restrict x, long blocks, long job0, long job1, int cm, long nlo, long nhi) {
-    COL2IM_BODY
+    const long kh = g[0], kw = g[1], sh = g[2], sw = g[3], ph = g[4], pw = g[5], dh = g[6], dw = g[7];
+    const long Ho = (H + 2 * ph - dh * (kh - 1) - 1) / sh + 1, Wo = (W + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
+    const long L = Ho * Wo, kk = kh * kw;
+    for (long job = job0; job < job1; job++) {
+        const long c = job / blocks, b = job % blocks;
+        const long n0 = nlo + (nhi - nlo) * b / blocks, n1 = nlo + (nhi - nlo) * (b + 1) / blocks;
+        for (long n = n0; n < n1; n++) {
+            float *dst = x + (cm ? c * N + n : n * C + c) * H * W;
+            for (long i = 0; i < H * W; i++) dst[i] = 0;
+        }
+        for (long k = 0; k < kk; k++) {
+            const long ki = k / kw, kj = k % kw;
+            const long off = kj * dw - pw;
+            long lo, hi;
+            valid_range(Wo, W, sw, off, &lo, &hi);
+            const float *row = cols + (c * kk + k) * (nhi - nlo) * L;
+            for (long n = n0; n < n1; n++) {
+                float *dst = x + (cm ? c * N + n : n * C + c) * H * W;
+                const float *src = row + (n - nlo) * L;
+                for (long oy = 0; oy < Ho; oy++) {
+                    const long iy = oy * sh - ph + ki * dh;
+                    if (iy < 0 || iy >= H) continue;
+                    float *d = dst + iy * W;
+                    const float *s = src + oy * Wo;
+                    if (sw == 1) {
+                        for (long ox = lo; ox < hi; ox++) d[ox + off] += s[ox];
+                    } else if (sw == 2) {
+                        for (long ox = lo; ox < hi; ox++) d[2 * ox + off] += s[ox];
+                    } else {
+                        for (long ox = lo; ox < hi; ox++) d[ox * sw + off] += s[ox];
+                    }
+                }
+            }
+        }
+    }
 }
-#undef GATHER2
-#undef SCATTER2
-#if defined(__x86_64__)
-#define GATHER2 gather2_avx512
-#define SCATTER2 scatter2_avx512
-__attribute__((target("avx512f"))) static void im2col_avx512(const float *restrict x, long N, long C, long H, long W, const long *g, float pad,
-                         float *restrict cols, long blocks, long job0, long job1, int cm, long nlo, long nhi) {
-    IM2COL_BODY
-}
-__attribute__((target("avx512f"))) static void col2im_avx512(const float *restrict cols, long N, long C, long H, long W, const long *g,
-                         float *restrict x, long blocks, long job0, long job1, int cm, long nlo, long nhi) {
-    COL2IM_BODY
-}
-#undef GATHER2
-#undef SCATTER2
-#endif
 
 #if defined(__x86_64__)
 // Small maps (output rows ≤ 16 wide, stride 1 or 2 along the width, padded input rows ≤ 48 floats,
@@ -371,10 +313,6 @@ void orr_im2col_folded(const float *restrict x, long N, long C, long H, long W, 
         im2col_small_avx512(x, N, C, H, W, g, pad, cols, blocks, job0, job1, cm, 0, N, 0);
         return;
     }
-    if (have_avx512()) {
-        im2col_avx512(x, N, C, H, W, g, pad, cols, blocks, job0, job1, cm, 0, N);
-        return;
-    }
 #endif
     im2col_plain(x, N, C, H, W, g, pad, cols, blocks, job0, job1, cm, 0, N);
 }
@@ -386,14 +324,10 @@ void orr_im2col_folded(const float *restrict x, long N, long C, long H, long W, 
 // is 3).
 void orr_col2im_folded(const float *restrict cols, long N, long C, long H, long W, const long *g,
                        float *restrict x, long blocks, long job0, long job1, int cm) {
-#if defined(__x86_64__)
     if (col2im_single(cols, N, C, H, W, g, x, blocks, job0, job1, cm, 0, N)) return;
+#if defined(__x86_64__)
     if (have_avx512() && small_map(H, W, g)) {
         col2im_small_avx512(cols, N, C, H, W, g, x, blocks, job0, job1, cm, 0, N);
-        return;
-    }
-    if (have_avx512()) {
-        col2im_avx512(cols, N, C, H, W, g, x, blocks, job0, job1, cm, 0, N);
         return;
     }
 #endif
@@ -409,24 +343,16 @@ void orr_im2col_images(const float *x, long N, long C, long H, long W, const lon
         im2col_small_avx512(x, N, C, H, W, g, pad, cols, 1, 0, C, cm, n0, n1, 0);
         return;
     }
-    if (have_avx512()) {
-        im2col_avx512(x, N, C, H, W, g, pad, cols, 1, 0, C, cm, n0, n1);
-        return;
-    }
 #endif
     im2col_plain(x, N, C, H, W, g, pad, cols, 1, 0, C, cm, n0, n1);
 }
 
 void orr_col2im_images(const float *cols, long N, long C, long H, long W, const long *g, float *x, long n0,
                        long n1, int cm) {
-#if defined(__x86_64__)
     if (col2im_single(cols, N, C, H, W, g, x, 1, 0, C, cm, n0, n1)) return;
+#if defined(__x86_64__)
     if (have_avx512() && small_map(H, W, g)) {
         col2im_small_avx512(cols, N, C, H, W, g, x, 1, 0, C, cm, n0, n1);
-        return;
-    }
-    if (have_avx512()) {
-        col2im_avx512(cols, N, C, H, W, g, x, 1, 0, C, cm, n0, n1);
         return;
     }
 #endif
