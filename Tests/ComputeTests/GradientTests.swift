@@ -19,6 +19,7 @@ final class GradientTests: XCTestCase {
     }
 
     func testUnaryOps() {
+        gradCheck("swiglu (fused)", [randn([3, 37], seed: 160), randn([3, 37], seed: 161)]) { $0[0].swiglu($0[1]) }
         let x = randn([2, 5], seed: 7)
         let pos = randn([2, 5], seed: 8).abs() + 0.5
         let away = randnAwayFromZero([2, 5], seed: 9)

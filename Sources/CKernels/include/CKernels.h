@@ -112,6 +112,9 @@ void orr_gru_cell_backward(const float *xg, long xs, const float *hg, long hgs, 
 /// SiLU x·σ(x) and its backward (contiguous buffers).
 void orr_silu(const float *x, float *y, long n);
 void orr_silu_backward(const float *x, const float *g, float *dx, long n);
+/// SwiGLU's gate fused: y = silu(g)·u, and its backward (dg and du both written).
+void orr_swiglu(const float *g, const float *u, float *y, long n);
+void orr_swiglu_backward(const float *g, const float *u, const float *dy, float *dg, float *du, long n);
 
 /// Keeps freed large blocks in the heap (glibc): tensors of the next step reuse mapped pages.
 void orr_tune_allocator(void);

@@ -104,6 +104,32 @@ extension Tensor {
         }
     }
 
+    /// silu(self) · up, fused (SwiGLU's gate): one pass forward and one backward instead of a SiLU, a
+    /// product and the backward of each.
+    public func swiglu(_ up: Tensor) -> Tensor {
+        precondition(shape == up.shape, "swiglu: gate \(shape) and up \(up.shape) differ")
+        let g = contiguousRaw()
+        let u = up.contiguousRaw()
+        let out = Tensor.empty(shape)
+        let n = count
+        Parallel.forRanges(n, grain: 1 << 15) { r in
+            orr_swiglu(g.data + r.lowerBound, u.data + r.lowerBound, out.data + r.lowerBound, r.count)
+        }
+        return out.recorded("swiglu", [self, up]) { gr in
+            if GradMode.isEnabled {
+                return Autograd.compositeVJP([self, up], gr) { i in i[0] * i[0].sigmoid() * i[1] }
+            }
+            let gc = gr.contiguousRaw()
+            let dg = Tensor.empty(self.shape)
+            let du = Tensor.empty(self.shape)
+            Parallel.forRanges(n, grain: 1 << 15) { r in
+                let o = r.lowerBound
+                orr_swiglu_backward(g.data + o, u.data + o, gc.data + o, dg.data + o, du.data + o, r.count)
+            }
+            return [self.requiresGrad ? dg : nil, up.requiresGrad ? du : nil]
+        }
+    }
+
     /// softplus(x) = log(1 + eˣ), computed stably.
     public func softplus() -> Tensor {
         let out = Kernels.unary(self, ClosureMap { x in x > 20 ? x : Foundation.log1p(Foundation.exp(x)) })

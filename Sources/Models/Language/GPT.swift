@@ -137,7 +137,7 @@ public final class GPTBlock: Module {
         if let moe {
             mlp = moe(m, sequences: B)
         } else {
-            mlp = down!(gate!(m).silu() * up!(m))
+            mlp = down!(gate!(m).swiglu(up!(m)))
         }
         if config.dropout > 0 && isTraining, var r = dropoutRNG {
             mlp = mlp.dropout(config.dropout, rng: &r)

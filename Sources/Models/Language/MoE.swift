@@ -66,7 +66,7 @@ public final class SwiGLU: Module {
         up = Linear(width, hidden, bias: false, rng: &rng)
         down = Linear(hidden, width, bias: false, rng: &rng)
     }
-    public func callAsFunction(_ x: Tensor) -> Tensor { down(gate(x).silu() * up(x)) }
+    public func callAsFunction(_ x: Tensor) -> Tensor { down(gate(x).swiglu(up(x))) }
     public var linears: [Linear] { [gate, up, down] }
 }
 
