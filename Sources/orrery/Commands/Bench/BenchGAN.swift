@@ -52,7 +52,8 @@ struct BenchGANStep: ParsableCommand {
         if !json {
             print(
                 "DCGAN 32×32×3, batch \(B), \(threads) threads (median of \(steps) steps"
-                    + (torch != nil ? " in \(Swift.min(rounds, steps)) rounds alternating with the peer)" : ")"))
+                    + (torch != nil && Swift.min(rounds, steps) > 1
+                        ? " in \(Swift.min(rounds, steps)) rounds alternating with the peer)" : ")"))
         }
         for nf in try parsedWidths() {
             var rng = RNG(seed: 1)

@@ -113,7 +113,8 @@ struct BenchUNetStep: ParsableCommand {
         if !json {
             print(
                 "DDPM UNet 32×32×3, base 32, batch \(B), \(threads) threads (median of \(steps) steps"
-                    + (torch != nil ? " in \(Swift.min(rounds, steps)) rounds alternating with the peer)" : ")"))
+                    + (torch != nil && Swift.min(rounds, steps) > 1
+                        ? " in \(Swift.min(rounds, steps)) rounds alternating with the peer)" : ")"))
             print(line)
         }
     }
