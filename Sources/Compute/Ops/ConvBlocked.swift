@@ -37,10 +37,7 @@ extension Tensor {
         }
         return out.recorded("convFoldedBlocked", [self, wm]) { g in
             if GradMode.isEnabled {  // a recorded backward: differentiable ops
-                let cols = self.im2colFolded(w, channelMajor: cm)
-                return [
-                    wm.mT.matmul(g).col2imFolded(w, N: N, C: C, H: H, W: W, channelMajor: cm), g.matmul(cols.mT),
-                ]
+                return Tensor.convFoldedRecordedBackward(self, wm, g, w, channelMajor: cm)
             }
             let gc = g.contiguousRaw()
             let dx = self.requiresGrad ? Tensor.empty(self.shape) : nil
@@ -100,8 +97,7 @@ extension Tensor {
         }
         return y.recorded("convTransposeFoldedBlocked", [self, wm]) { g in
             if GradMode.isEnabled {
-                let cols = g.im2colFolded(w, channelMajor: cm)
-                return [wm.matmul(cols), self.matmul(cols.mT)]
+                return Tensor.convTransposeFoldedRecordedBackward(self, wm, g, w, channelMajor: cm)
             }
             let gc = g.contiguousRaw()
             let dx = self.requiresGrad ? Tensor.empty([Cin, P]) : nil

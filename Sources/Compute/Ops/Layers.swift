@@ -218,10 +218,7 @@ extension Tensor {
         }
         return out.recorded("convFolded", [self, wm]) { g in
             if GradMode.isEnabled {  // a recorded backward: differentiable ops
-                let cols = self.im2colFolded(w, channelMajor: cm)
-                return [
-                    wm.mT.matmul(g).col2imFolded(w, N: N, C: C, H: H, W: W, channelMajor: cm), g.matmul(cols.mT),
-                ]
+                return Tensor.convFoldedRecordedBackward(self, wm, g, w, channelMajor: cm)
             }
             // Only the gradients some input needs (a discriminator's real batch needs no dx).
             let gc = g.contiguousRaw()
@@ -246,6 +243,27 @@ extension Tensor {
                     outChannelMajor: cm) : nil
             return [dx, dw]
         }
+    }
+
+    /// The gradients of wm · im2colFolded(x) from differentiable ops, for a recorded backward
+    /// (gradients of gradients): [dx, dwm].
+    static func convFoldedRecordedBackward(
+        _ x: Tensor, _ wm: Tensor, _ g: Tensor, _ w: Window2D, channelMajor cm: Bool
+    ) -> [Tensor?] {
+        let (N, C) = cm ? (x.shape[1], x.shape[0]) : (x.shape[0], x.shape[1])
+        let cols = x.im2colFolded(w, channelMajor: cm)
+        return [
+            wm.mT.matmul(g).col2imFolded(w, N: N, C: C, H: x.shape[2], W: x.shape[3], channelMajor: cm),
+            g.matmul(cols.mT),
+        ]
+    }
+
+    /// The gradients of col2imFolded(wmᵀ · x) from differentiable ops, for a recorded backward: [dx, dwm].
+    static func convTransposeFoldedRecordedBackward(
+        _ x: Tensor, _ wm: Tensor, _ g: Tensor, _ w: Window2D, channelMajor cm: Bool
+    ) -> [Tensor?] {
+        let cols = g.im2colFolded(w, channelMajor: cm)
+        return [wm.matmul(cols), x.matmul(cols.mT)]
     }
 
     /// An NCHW convolution x [N, C, H, W] · wm [O, C·kh·kw] → [N, O, Ho, Wo] written in NCHW order by
@@ -363,8 +381,7 @@ extension Tensor {
             outChannelMajor: cm)
         return y.recorded("convTransposeFolded", [self, wm]) { g in
             if GradMode.isEnabled {
-                let cols = g.im2colFolded(w, channelMajor: cm)
-                return [wm.matmul(cols), self.matmul(cols.mT)]
+                return Tensor.convTransposeFoldedRecordedBackward(self, wm, g, w, channelMajor: cm)
             }
             let gc = g.contiguousRaw()
             let geometry = orr_conv_geometry(

@@ -32,3 +32,41 @@ func runPython(_ python: String, _ script: String, threads: Int) throws -> [(Str
         return (String(parts[0]), v)
     }
 }
+
+/// A benchmark's timed steps split into `rounds` alternating rounds, so a slow spell of a shared
+/// machine falls on both sides: Orrery's steps (5 warm-up steps first, 1 after each peer round,
+/// whose caches it inherits), then, when `peer` is given, one peer process running `count` steps
+/// (it prints "step MS" lines). `step` runs one step and returns its timed milliseconds (work it
+/// should not time, such as drawing a batch, stays outside). Returns Orrery's times, the peer's,
+/// and the peer's last output (for what it prints once, such as sampling times).
+func alternatingRounds(
+    steps: Int, rounds: Int, step: () -> Double, peer: ((_ count: Int, _ last: Bool) throws -> [(String, Double)])?
+) throws -> (orrery: [Double], peer: [Double], peerLast: [(String, Double)]) {
+    var times: [Double] = []
+    var peerTimes: [Double] = []
+    var peerLast: [(String, Double)] = []
+    let R = Swift.min(rounds, steps)
+    for r in 0..<R {
+        let warm = r == 0 ? 5 : 1
+        let count = steps * (r + 1) / R - steps * r / R
+        for i in 0..<(warm + count) {
+            let ms = step()
+            if i >= warm { times.append(ms) }
+        }
+        if let peer {
+            let out = try peer(count, r == R - 1)
+            let tt = out.filter { $0.0 == "step" }.map(\.1)
+            guard tt.count == count else { throw CLIError("peer printed \(tt.count) step times, expected \(count)") }
+            peerTimes += tt
+            peerLast = out
+        }
+    }
+    return (times, peerTimes, peerLast)
+}
+
+/// Milliseconds `body` takes.
+func timedMs(_ body: () -> Void) -> Double {
+    let t0 = DispatchTime.now().uptimeNanoseconds
+    body()
+    return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+}

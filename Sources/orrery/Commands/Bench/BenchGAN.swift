@@ -63,40 +63,29 @@ struct BenchGANStep: ParsableCommand {
             let optG = Adam(G.parameters, lr: 2e-4, betas: (0.5, 0.999))
             let optD = Adam(D.parameters, lr: 2e-4, betas: (0.5, 0.999))
             let real = Tensor.rand([B, 3, 32, 32], -1, 1, rng: &rng)
-            var times: [Double] = []
-            var peerTimes: [Double] = []
-            var peerSample: Double?
-            let R = Swift.min(rounds, steps)
-            for r in 0..<R {
-                // 5 warm-up steps first, 1 after each peer round (its caches are the peer's now).
-                let warm = r == 0 ? 5 : 1
-                let count = steps * (r + 1) / R - steps * r / R
-                for i in 0..<(warm + count) {
-                    let t0 = DispatchTime.now().uptimeNanoseconds
-                    let fake = G(Tensor.randn([B, nz], rng: &rng))
-                    D.zeroGrad()
-                    GANLoss.discriminator(.gan, real: D(real), fake: D(fake.detach())).backward()
-                    optD.step()
-                    G.zeroGrad()
-                    GANLoss.generator(.gan, fake: D(fake)).backward()
-                    optG.step()
-                    if i >= warm { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
-                }
-                if let py = torch {
-                    let last = r == R - 1
-                    let out = try runPython(
-                        py, torchScript(nf: nf, threads: threads, steps: count, sample: last), threads: threads)
-                    let tt = out.filter { $0.0 == "step" }.map(\.1)
-                    guard tt.count == count else { throw CLIError("torch peer printed \(tt.count) step times") }
-                    peerTimes += tt
-                    if last {
-                        guard let ts = out.first(where: { $0.0 == "sample" })?.1 else {
-                            throw CLIError("torch peer printed no sampling time")
-                        }
-                        peerSample = ts
+            let measured = try alternatingRounds(
+                steps: steps, rounds: rounds,
+                step: {
+                    timedMs {
+                        let fake = G(Tensor.randn([B, nz], rng: &rng))
+                        D.zeroGrad()
+                        GANLoss.discriminator(.gan, real: D(real), fake: D(fake.detach())).backward()
+                        optD.step()
+                        G.zeroGrad()
+                        GANLoss.generator(.gan, fake: D(fake)).backward()
+                        optG.step()
                     }
-                }
-            }
+                },
+                peer: torch.map { py in
+                    { count, last in
+                        try runPython(
+                            py, torchScript(nf: nf, threads: threads, steps: count, sample: last), threads: threads)
+                    }
+                })
+            let times = measured.orrery
+            let peerTimes = measured.peer
+            let peerSample = measured.peerLast.first(where: { $0.0 == "sample" })?.1
+            if torch != nil && peerSample == nil { throw CLIError("torch peer printed no sampling time") }
             G.train(false)
             let sampleTimes = measure(runs: 5, minSeconds: 0.3) {
                 _ = noGrad { G(Tensor.randn([B, nz], rng: &rng)) }

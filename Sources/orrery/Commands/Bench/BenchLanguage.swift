@@ -109,15 +109,9 @@ struct BenchTrainGPT: ParsableCommand {
             let opt = Adam.adamW(model.namedParameters(), lr: 1e-3, betas: (0.9, 0.99), weightDecay: 0.1)
             var rng = RNG(seed: 2)
             let data = (0..<100_000).map { _ in rng.int(below: 65) }
-            var times: [Double] = []
-            var peerTimes: [Double] = []
-            var peerParams = 0
-            let R = Swift.min(rounds, steps)
-            for r in 0..<R {
-                // 5 warm-up steps first, 1 after each peer round (its caches are the peer's now).
-                let warm = r == 0 ? 5 : 1
-                let count = steps * (r + 1) / R - steps * r / R
-                for i in 0..<(warm + count) {
+            let measured = try alternatingRounds(
+                steps: steps, rounds: rounds,
+                step: {
                     var x: [Int] = []
                     var y: [Int] = []
                     for _ in 0..<s.batch {
@@ -125,21 +119,19 @@ struct BenchTrainGPT: ParsableCommand {
                         x += data[o..<(o + s.context)]
                         y += data[(o + 1)..<(o + 1 + s.context)]
                     }
-                    let t0 = DispatchTime.now().uptimeNanoseconds
-                    model.zeroGrad()
-                    model.loss(x, targets: y, batch: s.batch).backward()
-                    Autograd.clipGradNorm(model.parameters, maxNorm: 1)
-                    opt.step()
-                    if i >= warm { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
-                }
-                if let py = torch {
-                    let out = try runPython(py, torchTrainScript(s, steps: count), threads: threads)
-                    let tt = out.filter { $0.0 == "step" }.map(\.1)
-                    guard tt.count == count else { throw CLIError("torch peer printed \(tt.count) step times") }
-                    peerTimes += tt
-                    peerParams = Int(out.first { $0.0 == "params" }?.1 ?? 0)
-                }
-            }
+                    return timedMs {
+                        model.zeroGrad()
+                        model.loss(x, targets: y, batch: s.batch).backward()
+                        Autograd.clipGradNorm(model.parameters, maxNorm: 1)
+                        opt.step()
+                    }
+                },
+                peer: torch.map { py in
+                    { count, _ in try runPython(py, torchTrainScript(s, steps: count), threads: threads) }
+                })
+            let times = measured.orrery
+            let peerTimes = measured.peer
+            let peerParams = Int(measured.peerLast.first { $0.0 == "params" }?.1 ?? 0)
             let tokens = Double(s.batch * s.context)
             let nonEmb = model.parameterCount - 65 * s.width
             let flopsTok = trainFlopsPerToken(

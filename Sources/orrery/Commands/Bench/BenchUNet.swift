@@ -40,36 +40,25 @@ struct BenchUNetStep: ParsableCommand {
         let opt = Adam(model.parameters, lr: 2e-4)
         let schedule = NoiseSchedule(.linear, steps: 1000)
         let x0 = Tensor.randn([B, 3, 32, 32], rng: &rng)
-        var times: [Double] = []
-        var peerTimes: [Double] = []
-        var peerSample: Double?
-        let R = Swift.min(rounds, steps)
-        for r in 0..<R {
-            // 5 warm-up steps first, 1 after each peer round (its caches are the peer's now).
-            let warm = r == 0 ? 5 : 1
-            let count = steps * (r + 1) / R - steps * r / R
-            for i in 0..<(warm + count) {
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                let (xt, t, target) = schedule.trainingBatch(x0, type: .epsilon, rng: &rng)
-                model.zeroGrad()
-                model(xt, t: t).mseLoss(target).backward()
-                opt.step()
-                if i >= warm { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
-            }
-            if let py = torch {
-                let last = r == R - 1
-                let out = try runPython(py, torchScript(threads: threads, steps: count, sample: last), threads: threads)
-                let tt = out.filter { $0.0 == "step" }.map(\.1)
-                guard tt.count == count else { throw CLIError("torch peer printed \(tt.count) step times") }
-                peerTimes += tt
-                if last {
-                    guard let ts = out.first(where: { $0.0 == "sample" })?.1 else {
-                        throw CLIError("torch peer printed no sampling time")
-                    }
-                    peerSample = ts
+        let measured = try alternatingRounds(
+            steps: steps, rounds: rounds,
+            step: {
+                timedMs {
+                    let (xt, t, target) = schedule.trainingBatch(x0, type: .epsilon, rng: &rng)
+                    model.zeroGrad()
+                    model(xt, t: t).mseLoss(target).backward()
+                    opt.step()
                 }
-            }
-        }
+            },
+            peer: torch.map { py in
+                { count, last in
+                    try runPython(py, torchScript(threads: threads, steps: count, sample: last), threads: threads)
+                }
+            })
+        let times = measured.orrery
+        let peerTimes = measured.peer
+        let peerSample = measured.peerLast.first(where: { $0.0 == "sample" })?.1
+        if torch != nil && peerSample == nil { throw CLIError("torch peer printed no sampling time") }
         // 50-step DDIM on a batch of 16.
         var settings = DenoiseSettings()
         settings.steps = 50
