@@ -6,6 +6,7 @@
 #include "CKernels.h"
 #include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define CPU_RELAX() _mm_pause()
@@ -30,6 +31,35 @@ static struct {
     uint64_t generation;    // bumped for each region (atomic)
     int pending;            // tasks not yet finished (atomic)
 } team = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, 0};
+
+// The step profiler's view: how long the profiling thread waited, at the end of its regions, for the
+// workers to finish their tasks (load imbalance plus hand-over), and how many regions it ran.
+static struct {
+    int on;
+    pthread_t owner;
+    uint64_t wait_ns;  // atomic
+    uint64_t regions;  // atomic
+} prof;
+
+static inline uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void orr_team_set_profiling(int on) {
+    prof.owner = pthread_self();
+    __atomic_store_n(&prof.on, on, __ATOMIC_RELEASE);
+}
+void orr_team_profile_reset(void) {
+    __atomic_store_n(&prof.wait_ns, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&prof.regions, 0, __ATOMIC_RELAXED);
+}
+uint64_t orr_team_profile_wait_ns(void) { return __atomic_load_n(&prof.wait_ns, __ATOMIC_RELAXED); }
+void orr_team_profile_read(orr_team_profile_t *out) {
+    out->wait_ns = __atomic_load_n(&prof.wait_ns, __ATOMIC_RELAXED);
+    out->regions = __atomic_load_n(&prof.regions, __ATOMIC_RELAXED);
+}
 
 static void *worker(void *arg) {
     const int index = (int)(intptr_t)arg;  // 1 … TEAM_MAX−1
@@ -106,6 +136,13 @@ static void run_locked(int count, orr_team_fn fn, void *ctx) {
     if (team.sleepers > 0) pthread_cond_broadcast(&team.wake);
     pthread_mutex_unlock(&team.sleep);
     fn(ctx, 0, count);
-    while (__atomic_load_n(&team.pending, __ATOMIC_ACQUIRE) > 0) CPU_RELAX();
+    if (__atomic_load_n(&prof.on, __ATOMIC_ACQUIRE) && pthread_equal(pthread_self(), prof.owner)) {
+        const uint64_t t0 = now_ns();
+        while (__atomic_load_n(&team.pending, __ATOMIC_ACQUIRE) > 0) CPU_RELAX();
+        __atomic_fetch_add(&prof.wait_ns, now_ns() - t0, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&prof.regions, 1, __ATOMIC_RELAXED);
+    } else {
+        while (__atomic_load_n(&team.pending, __ATOMIC_ACQUIRE) > 0) CPU_RELAX();
+    }
     pthread_mutex_unlock(&team.lock);
 }

@@ -124,24 +124,61 @@ public final class Adam: Optimizer {
         let b1 = beta1
         let b2 = beta2
         let e = eps
-        noGrad {
-            for (i, p) in params.enumerated() {
-                guard let gt = p.grad else { continue }
-                precondition(p.isContiguous, "optimizer parameters must be contiguous")
-                let g = gt.contiguousRaw()
-                let n = p.count
-                let pp = p.data
-                let gp = g.data
-                let mp = m[i].data
-                let vp = v[i].data
-                let wd = decayMask[i] ? weightDecay : 0
-                let decoupled = self.decoupled
-                Parallel.forRanges(n, grain: 1 << 14) { r in
-                    let o = r.lowerBound
-                    orr_adam(
-                        pp + o, gp + o, mp + o, vp + o, r.count, lr, b1, b2, e, bc1, bc2, wd, decoupled ? 1 : 0)
+        let decoupled: Int32 = self.decoupled ? 1 : 0
+        let wdAll = weightDecay
+        // Multi-tensor: every parameter's update in one parallel region, split by element over the
+        // concatenation of the parameters (the update is elementwise: no thread-count dependence).
+        var parts: [AdamPart] = []
+        var total = 0
+        var grads: [Tensor] = []  // keeps contiguous copies of strided gradients alive
+        for (i, p) in params.enumerated() {
+            guard let gt = p.grad else { continue }
+            precondition(p.isContiguous, "optimizer parameters must be contiguous")
+            let g = gt.contiguousRaw()
+            grads.append(g)
+            parts.append(
+                AdamPart(
+                    start: total, p: p.data, g: g.data, m: m[i].data, v: v[i].data,
+                    wd: decayMask[i] ? wdAll : 0))
+            total += p.count
+        }
+        parts.append(AdamPart(start: total, p: nil, g: nil, m: nil, v: nil, wd: 0))
+        Profiler.scope(.optimizer, bytes: 28 * Double(total)) {
+            parts.withUnsafeBufferPointer { pb in
+                Parallel.forRanges(total, grain: 1 << 14) { r in
+                    // First part holding element r.lowerBound (binary search), then part by part.
+                    var lo = 0
+                    var hi = pb.count - 1
+                    while lo + 1 < hi {
+                        let mid = (lo + hi) / 2
+                        if pb[mid].start <= r.lowerBound { lo = mid } else { hi = mid }
+                    }
+                    var k = lo
+                    var at = r.lowerBound
+                    while at < r.upperBound {
+                        let part = pb[k]
+                        let end = Swift.min(r.upperBound, pb[k + 1].start)
+                        let o = at - part.start
+                        if end > at {
+                            orr_adam(
+                                part.p! + o, part.g! + o, part.m! + o, part.v! + o, end - at, lr, b1, b2, e, bc1, bc2,
+                                part.wd, decoupled)
+                        }
+                        at = end
+                        k += 1
+                    }
                 }
             }
         }
+        withExtendedLifetime(grads) {}
     }
+}
+
+/// One parameter's slice of a multi-tensor Adam update: where it starts in the concatenation, its
+/// buffers and its weight decay. A last part with nil buffers marks the end.
+struct AdamPart {
+    let start: Int
+    let p: UnsafeMutablePointer<Float>?, g: UnsafeMutablePointer<Float>?
+    let m: UnsafeMutablePointer<Float>?, v: UnsafeMutablePointer<Float>?
+    let wd: Float
 }

@@ -130,17 +130,23 @@ struct CommonOptions: ParsableArguments {
 
 struct Version: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print the version and the compute kernels this CPU uses.")
+        abstract: "Print the version, the CPU, its measured FP32 FMA peak and the compute kernels it uses.")
     @Flag(help: "Print one JSON object.") var json = false
     func run() throws {
+        let peak = Machine.fmaPeak()
         let info: [String: Any] = [
             "version": OrreryVersion.string, "gemm_kernel": Kernels.gemmKernelName,
-            "threads": Parallel.threads,
+            "threads": Parallel.threads, "cpu": Machine.cpuName, "fma_peak_gflops": peak.gflops,
+            "vector_unit": peak.unit,
         ]
         if json {
             print(JSONLine.encode(info))
         } else {
             print("orrery \(OrreryVersion.string) (gemm kernel \(Kernels.gemmKernelName), \(Parallel.threads) threads)")
+            print(
+                String(
+                    format: "CPU %@, FP32 FMA peak %.0f GFLOP/s (%@, %d threads)", Machine.cpuName, peak.gflops,
+                    peak.unit, Parallel.threads))
         }
     }
 }

@@ -155,6 +155,10 @@ final class GradientTests: XCTestCase {
     func testRoPEAttentionAndCheckpoint() {
         let table = RotaryTable(headDim: 4, maxPositions: 8)
         gradCheck("rope", [randn([2, 3, 2, 4], seed: 80)]) { $0[0].rope(table, positions: [2, 0, 7]) }
+        // Strided input (a head slice of a fused projection) and strided gradient (a permuted view).
+        gradCheck("rope strided", [randn([2, 3, 5, 4], seed: 81)]) {
+            $0[0].slice(2, 1, 3).rope(table, positions: [2, 0, 7]).permute([0, 2, 1, 3]) * 1.5
+        }
         gradCheck(
             "flash attention",
             [randn([1, 2, 5, 4], seed: 81), randn([1, 1, 5, 4], seed: 82), randn([1, 1, 5, 4], seed: 83)]

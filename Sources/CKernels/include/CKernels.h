@@ -189,6 +189,16 @@ void orr_team_run(int count, orr_team_fn fn, void *ctx);
 /// The same, unless another region holds the team: then it returns 0 at once and runs nothing (the
 /// caller goes elsewhere; nothing ever waits for the team, so regions cannot deadlock).
 int orr_team_try_run(int count, orr_team_fn fn, void *ctx);
+/// Step-profiler counters: while on, the thread that switched them on adds the time it waits at the
+/// end of each of its regions for the workers (and counts the regions).
+typedef struct {
+    uint64_t wait_ns;
+    uint64_t regions;
+} orr_team_profile_t;
+void orr_team_set_profiling(int on);
+void orr_team_profile_reset(void);
+uint64_t orr_team_profile_wait_ns(void);
+void orr_team_profile_read(orr_team_profile_t *out);
 
 
 /// GroupNorm of one group (cg channels × S positions, contiguous) with a fused activation (act 0

@@ -10,6 +10,10 @@ public final class Node {
     public let name: String
     let inputs: [Tensor]
     let backward: (Tensor) -> [Tensor?]
+    /// Set on a `slice` node (dimension, start, step): the engine adds such a gradient straight into
+    /// the region of the input's gradient instead of building a zero tensor around it and adding
+    /// that (the heads of a fused QKV projection, the halves of a split).
+    var slice: (dim: Int, start: Int, step: Int)?
 
     init(name: String, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) {
         self.name = name
@@ -128,14 +132,40 @@ public enum Autograd {
             }
         }
         var grads: [ObjectIdentifier: Tensor] = [:]
+        // Gradients the engine allocated itself and shared with no one: added to in place.
+        var owned = Set<ObjectIdentifier>()
         func accumulate(_ t: Tensor, _ g: Tensor) {
             precondition(g.shape == t.shape, "internal: gradient shape \(g.shape) for tensor \(t.shape)")
             let id = ObjectIdentifier(t)
             if let old = grads[id] {
-                grads[id] = createGraph ? old + g : Kernels.binary(old, g, AddF())
+                if createGraph {
+                    grads[id] = old + g
+                } else if owned.contains(id) {
+                    Kernels.zip(old, g, into: old, AddF())
+                } else {
+                    grads[id] = Kernels.binary(old, g, AddF())
+                    owned.insert(id)
+                }
             } else {
                 grads[id] = g
             }
+        }
+        // g of a slice of t: added into the slice's region of t's gradient (made, zeroed, if need be).
+        func accumulateSlice(_ t: Tensor, _ g: Tensor, _ sl: (dim: Int, start: Int, step: Int)) {
+            let id = ObjectIdentifier(t)
+            let full: Tensor
+            if let old = grads[id], owned.contains(id) {
+                full = old
+            } else {
+                full = grads[id]?.contiguousRaw(forceCopy: true) ?? Tensor.zeros(t.shape)
+                grads[id] = full
+                owned.insert(id)
+            }
+            var st = full.strides
+            st[sl.dim] *= sl.step
+            let region = Tensor(
+                storage: full.storage, shape: g.shape, strides: st, offset: full.offset + sl.start * full.strides[sl.dim])
+            Kernels.zip(region, g, into: region, AddF())
         }
         GradMode.with(createGraph) {
             for (t, g) in roots where t.requiresGrad { accumulate(t, g) }
@@ -143,6 +173,11 @@ public enum Autograd {
                 let id = ObjectIdentifier(t)
                 guard let g = grads[id], let node = t.gradFn else { continue }
                 grads[id] = nil  // free as we go: peak memory stays near the forward's
+                owned.remove(id)
+                if !createGraph, let sl = node.slice, node.inputs.count == 1 {
+                    if node.inputs[0].requiresGrad { accumulateSlice(node.inputs[0], g, sl) }
+                    continue
+                }
                 let gi = node.backward(g)
                 for (inp, ig) in zip(node.inputs, gi) where inp.requiresGrad {
                     if let ig { accumulate(inp, ig) }
@@ -173,36 +208,88 @@ public enum Autograd {
     /// Returns the norm before clipping (a NaN norm is returned as is and nothing is scaled).
     @discardableResult
     public static func clipGradNorm(_ params: [Tensor], maxNorm: Float) -> Float {
-        var total: Double = 0
-        for p in params { if let g = p.grad { total += Double(Kernels.sumSquares(g)) } }
-        let norm = Float(total.squareRoot())
-        if norm.isFinite && norm > maxNorm {
-            let s = maxNorm / (norm + 1e-6)
-            for p in params { if let g = p.grad { Kernels.map(g, into: g, AffineF(scale: s, shift: 0)) } }
+        let grads = params.compactMap(\.grad)
+        return Profiler.scope(.optimizer, bytes: 8 * Double(grads.reduce(0) { $0 + $1.count })) {
+            // Multi-tensor: the squares of every gradient in one parallel region, the scaling in one more.
+            let sums = Kernels.sumSquares(grads)
+            var total: Double = 0
+            for s in sums { total += Double(s) }
+            let norm = Float(total.squareRoot())
+            if norm.isFinite && norm > maxNorm {
+                let s = maxNorm / (norm + 1e-6)
+                let flat = grads.filter { $0.isContiguous }
+                for g in grads where !g.isContiguous { Kernels.map(g, into: g, AffineF(scale: s, shift: 0)) }
+                Kernels.forChunks(of: flat) { p, n in orr_scale(p, n, s) }
+            }
+            return norm
         }
-        return norm
     }
 }
 
 extension Kernels {
     /// Σ x² (Double accumulation per worker-independent chunk of 4096, for a stable norm).
-    public static func sumSquares(_ x: Tensor) -> Float {
-        let c = x.contiguousRaw()
-        let n = c.count
-        let p = c.data
-        let chunks = (n + 4095) / 4096
-        var partial = [Double](repeating: 0, count: chunks)
+    public static func sumSquares(_ x: Tensor) -> Float { sumSquares([x])[0] }
+
+    /// Σ x² of each tensor, all in one parallel region over chunks of 4096 elements: each chunk is
+    /// summed in 16 lanes, chunks in order in Double. The same result at any thread count.
+    public static func sumSquares(_ xs: [Tensor]) -> [Float] {
+        let cs = xs.map { $0.contiguousRaw() }
+        var partial = [Double](repeating: 0, count: cs.reduce(0) { $0 + ($1.count + 4095) / 4096 })
         partial.withUnsafeMutableBufferPointer { pb in
             let pp = pb.baseAddress!
-            Parallel.forRanges(chunks, grain: 8) { r in
-                for ch in r {
-                    var s: Float = 0
-                    for i in (ch * 4096)..<min(n, ch * 4096 + 4096) { s += p[i] * p[i] }
-                    pp[ch] = Double(s)
+            forChunks(of: cs) { p, n in
+                var acc = SIMD16<Float>(repeating: 0)
+                var i = 0
+                let raw = UnsafeRawPointer(p)
+                while i + 16 <= n {
+                    let x = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+                    acc += x * x
+                    i += 16
                 }
+                var s = acc.sum()
+                while i < n {
+                    s += p[i] * p[i]
+                    i += 1
+                }
+                return s
+            } store: { k, s in pp[k] = Double(s) }
+        }
+        var out: [Float] = []
+        var k = 0
+        for c in cs {
+            let chunks = (c.count + 4095) / 4096
+            out.append(Float(partial[k..<(k + chunks)].reduce(0, +)))
+            k += chunks
+        }
+        return out
+    }
+
+    /// Runs `body(pointer, count)` over every 4096-element chunk of the contiguous tensors `ts` in one
+    /// parallel region.
+    static func forChunks(of ts: [Tensor], _ body: (UnsafeMutablePointer<Float>, Int) -> Void) {
+        forChunks(of: ts, { p, n in body(p, n); return 0 }, store: { _, _ in })
+    }
+
+    /// The same, with a Float per chunk handed to `store(chunk index, value)` (chunks numbered across
+    /// the tensors in order).
+    static func forChunks(
+        of ts: [Tensor], _ body: (UnsafeMutablePointer<Float>, Int) -> Float, store: (Int, Float) -> Void
+    ) {
+        var chunks: [(UnsafeMutablePointer<Float>, Int)] = []
+        for t in ts {
+            let p = t.data
+            let n = t.count
+            var o = 0
+            while o < n {
+                chunks.append((p + o, Swift.min(4096, n - o)))
+                o += 4096
             }
         }
-        return Float(partial.reduce(0, +))
+        chunks.withUnsafeBufferPointer { cb in
+            Parallel.forRanges(cb.count, grain: 8) { r in
+                for k in r { store(k, body(cb[k].0, cb[k].1)) }
+            }
+        }
     }
 }
 

@@ -14,7 +14,7 @@ public enum Kernels {
     /// dst[...] = src[...] for equal shapes, any strides.
     public static func copy(from src: Tensor, to dst: Tensor) {
         precondition(src.shape == dst.shape, "copy: shapes \(src.shape) and \(dst.shape) differ")
-        map(src, into: dst, Identity())
+        Profiler.scope(.copy, bytes: 8 * Double(dst.count)) { map(src, into: dst, Identity()) }
     }
 
     struct Identity: UnaryMap { @inline(__always) func callAsFunction(_ x: Float) -> Float { x } }
@@ -23,6 +23,11 @@ public enum Kernels {
     @inline(__always)
     public static func map<F: UnaryMap>(_ x: Tensor, into out: Tensor, _ f: F) {
         precondition(x.shape == out.shape, "map: shapes \(x.shape) and \(out.shape) differ")
+        Profiler.scope(.elementwise, bytes: 8 * Double(out.count)) { mapRaw(x, into: out, f) }
+    }
+
+    @inline(__always)
+    static func mapRaw<F: UnaryMap>(_ x: Tensor, into out: Tensor, _ f: F) {
         let plan = StridedPlan(shape: x.shape, x.strides, out.strides)
         let xp = x.data
         let op = out.data
@@ -54,6 +59,11 @@ public enum Kernels {
     /// out = f(a, b) with broadcasting; `out` must have the broadcast shape.
     @inline(__always)
     public static func zip<F: BinaryMap>(_ a: Tensor, _ b: Tensor, into out: Tensor, _ f: F) {
+        Profiler.scope(.elementwise, bytes: 12 * Double(out.count)) { zipRaw(a, b, into: out, f) }
+    }
+
+    @inline(__always)
+    static func zipRaw<F: BinaryMap>(_ a: Tensor, _ b: Tensor, into out: Tensor, _ f: F) {
         let ae = a.expandedRaw(to: out.shape)
         let be = b.expandedRaw(to: out.shape)
         let plan = StridedPlan(shape: out.shape, ae.strides, be.strides, out.strides)
@@ -93,7 +103,9 @@ public enum Kernels {
         let n = c.count
         let src = c.data
         let dst = out.data
-        Parallel.forRanges(n, grain: 1 << 15) { r in orr_vexp(src + r.lowerBound, dst + r.lowerBound, r.count) }
+        Profiler.scope(.elementwise, bytes: 8 * Double(n)) {
+            Parallel.forRanges(n, grain: 1 << 15) { r in orr_vexp(src + r.lowerBound, dst + r.lowerBound, r.count) }
+        }
         return out
     }
 }

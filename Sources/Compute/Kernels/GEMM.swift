@@ -19,8 +19,10 @@ extension Kernels {
         C: UnsafeMutablePointer<Float>, rsC: Int, csC: Int,
         threads: Int? = nil
     ) {
-        split(M: M, N: N, K: K, beta: beta, C: C, rsC: rsC, csC: csC, threads: threads) { m0, m1, n0, n1, c, ow in
-            orr_sgemm(m1 - m0, n1 - n0, K, alpha, A + m0 * rsA, rsA, csA, B + n0 * csB, rsB, csB, c, rsC, csC, ow)
+        Profiler.gemm(m: M, n: N, k: K) {
+            split(M: M, N: N, K: K, beta: beta, C: C, rsC: rsC, csC: csC, threads: threads) { m0, m1, n0, n1, c, ow in
+                orr_sgemm(m1 - m0, n1 - n0, K, alpha, A + m0 * rsA, rsA, csA, B + n0 * csB, rsB, csB, c, rsC, csC, ow)
+            }
         }
     }
 
@@ -28,6 +30,18 @@ extension Kernels {
     /// `geometry`'s image (K = C·kh·kw, N = N·Ho·Wo), or its transpose (K = N·Ho·Wo, N = C·kh·kw),
     /// packed straight from the image (the matrix is never formed).
     public static func gemmIm2col(
+        M: Int, N: Int, K: Int, A: UnsafePointer<Float>, rsA: Int, csA: Int,
+        geometry: orr_conv_geometry, transposed: Bool,
+        C: UnsafeMutablePointer<Float>, rsC: Int, csC: Int
+    ) {
+        Profiler.gemm(m: M, n: N, k: K) {
+            gemmIm2colRaw(
+                M: M, N: N, K: K, A: A, rsA: rsA, csA: csA, geometry: geometry, transposed: transposed, C: C, rsC: rsC,
+                csC: csC)
+        }
+    }
+
+    static func gemmIm2colRaw(
         M: Int, N: Int, K: Int, A: UnsafePointer<Float>, rsA: Int, csA: Int,
         geometry: orr_conv_geometry, transposed: Bool,
         C: UnsafeMutablePointer<Float>, rsC: Int, csC: Int
@@ -267,21 +281,31 @@ extension Kernels {
         let ap = ae.data
         let bp = be.data
         let cp = out.data
+        Profiler.gemm(m: M, n: N, k: K, batch: nb) {
+            batchedGEMM(nb: nb, M: M, N: N, K: K, perFlops: perFlops, offsets: offsets) { oa, ob, i, threads in
+                gemm(
+                    M: M, N: N, K: K, A: ap + oa, rsA: rsA, csA: csA, B: bp + ob, rsB: rsB, csB: csB,
+                    C: cp + i * M * N, rsC: N, csC: 1, threads: threads)
+            }
+        }
+        return out
+    }
+
+    /// Runs `nb` independent GEMMs: one per worker when they are small, else one after another.
+    static func batchedGEMM(
+        nb: Int, M: Int, N: Int, K: Int, perFlops: Double, offsets: (Int) -> (Int, Int),
+        _ one: (Int, Int, Int, Int?) -> Void
+    ) {
         if nb >= Parallel.threads && perFlops < 4.0e6 {
             Parallel.forEach(nb) { i in
                 let (oa, ob) = offsets(i)
-                gemm(
-                    M: M, N: N, K: K, A: ap + oa, rsA: rsA, csA: csA, B: bp + ob, rsB: rsB, csB: csB,
-                    C: cp + i * M * N, rsC: N, csC: 1, threads: 1)
+                one(oa, ob, i, 1)
             }
         } else {
             for i in 0..<nb {
                 let (oa, ob) = offsets(i)
-                gemm(
-                    M: M, N: N, K: K, A: ap + oa, rsA: rsA, csA: csA, B: bp + ob, rsB: rsB, csB: csB,
-                    C: cp + i * M * N, rsC: N, csC: 1)
+                one(oa, ob, i, nil)
             }
         }
-        return out
     }
 }

@@ -12,10 +12,12 @@ extension Kernels {
         weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?, eps: Float, rms: Bool,
         mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>
     ) {
-        Parallel.forRanges(R, grain: max(1, 8192 / max(C, 1))) { r in
-            let o = r.lowerBound
-            orr_norm_rows_forward(
-                x + o * C, y + o * C, r.count, C, weight, bias, eps, rms ? 1 : 0, mean + o, rstd + o)
+        Profiler.scope(.norm, bytes: 8 * Double(R * C)) {
+            Parallel.forRanges(R, grain: max(1, 8192 / max(C, 1))) { r in
+                let o = r.lowerBound
+                orr_norm_rows_forward(
+                    x + o * C, y + o * C, r.count, C, weight, bias, eps, rms ? 1 : 0, mean + o, rstd + o)
+            }
         }
     }
 
@@ -23,6 +25,19 @@ extension Kernels {
     /// fixed blocks of 64, each with its own parameter-gradient partial sums, added in block order:
     /// the result does not depend on the number of threads.
     public static func normBackward(
+        dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows R: Int, cols C: Int,
+        weight: UnsafePointer<Float>?, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+        rms: Bool, dx: UnsafeMutablePointer<Float>,
+        dw: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>?
+    ) {
+        Profiler.scope(.norm, bytes: 12 * Double(R * C)) {
+            normBackwardRaw(
+                dy: dy, x: x, rows: R, cols: C, weight: weight, mean: mean, rstd: rstd, rms: rms, dx: dx, dw: dw,
+                db: db)
+        }
+    }
+
+    static func normBackwardRaw(
         dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows R: Int, cols C: Int,
         weight: UnsafePointer<Float>?, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
         rms: Bool, dx: UnsafeMutablePointer<Float>,

@@ -22,6 +22,10 @@ extension Kernels {
 
     /// Sums `x` over `dims` (sorted, normalised); the result keeps those dims with size 1.
     public static func sum(_ x: Tensor, dims: [Int]) -> Tensor {
+        Profiler.scope(.reduction, bytes: 4 * Double(x.count)) { sumRaw(x, dims: dims) }
+    }
+
+    static func sumRaw(_ x: Tensor, dims: [Int]) -> Tensor {
         let reduce = Set(dims)
         let outShape = x.shape.enumerated().map { reduce.contains($0.offset) ? 1 : $0.element }
         let out = Tensor.zeros(outShape)
@@ -123,8 +127,10 @@ extension Kernels {
         let rows = n == 0 ? 0 : c.count / n
         let src = c.data
         let dst = out.data
-        Parallel.forRanges(rows, grain: max(1, 8192 / max(n, 1))) { r in
-            orr_softmax_rows(src + r.lowerBound * n, dst + r.lowerBound * n, r.count, n)
+        Profiler.scope(.elementwise, bytes: 8 * Double(rows * n)) {
+            Parallel.forRanges(rows, grain: max(1, 8192 / max(n, 1))) { r in
+                orr_softmax_rows(src + r.lowerBound * n, dst + r.lowerBound * n, r.count, n)
+            }
         }
         return out
     }
@@ -137,10 +143,12 @@ extension Kernels {
         let rows = n == 0 ? 0 : c.count / n
         let src = c.data
         let dst = out.data
-        Parallel.forRanges(rows, grain: max(1, 8192 / max(n, 1))) { r in
-            orr_logsoftmax_rows(
-                src + r.lowerBound * n, dst + r.lowerBound * n,
-                lse.map { $0 + r.lowerBound }, r.count, n)
+        Profiler.scope(.elementwise, bytes: 8 * Double(rows * n)) {
+            Parallel.forRanges(rows, grain: max(1, 8192 / max(n, 1))) { r in
+                orr_logsoftmax_rows(
+                    src + r.lowerBound * n, dst + r.lowerBound * n,
+                    lse.map { $0 + r.lowerBound }, r.count, n)
+            }
         }
         return out
     }

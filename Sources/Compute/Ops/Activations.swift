@@ -30,7 +30,10 @@ extension Tensor {
         let c = contiguousRaw()
         let out = Tensor.empty(shape)
         let (src, dst) = (c.data, out.data)
-        Parallel.forRanges(count, grain: 1 << 14) { r in orr_vtanh(src + r.lowerBound, dst + r.lowerBound, r.count) }
+        Profiler.scope(.elementwise, bytes: 8 * Double(count)) {
+            Parallel.forRanges(count, grain: 1 << 14) { r in orr_vtanh(src + r.lowerBound, dst + r.lowerBound, r.count)
+            }
+        }
         let od = out.detach()
         return out.recorded("tanh", [self]) { g in
             let t = GradMode.isEnabled ? self.tanh() : od
@@ -90,15 +93,19 @@ extension Tensor {
         let n = count
         let xp = x.data
         let op = out.data
-        Parallel.forRanges(n, grain: 1 << 15) { r in orr_silu(xp + r.lowerBound, op + r.lowerBound, r.count) }
+        Profiler.scope(.elementwise, bytes: 8 * Double(n)) {
+            Parallel.forRanges(n, grain: 1 << 15) { r in orr_silu(xp + r.lowerBound, op + r.lowerBound, r.count) }
+        }
         return out.recorded("silu", [self]) { g in
             if GradMode.isEnabled { return Autograd.compositeVJP([self], g) { i in i[0] * i[0].sigmoid() } }
             let gc = g.contiguousRaw()
             let dx = Tensor.empty(self.shape)
             let gp = gc.data
             let dp = dx.data
-            Parallel.forRanges(n, grain: 1 << 15) { r in
-                orr_silu_backward(xp + r.lowerBound, gp + r.lowerBound, dp + r.lowerBound, r.count)
+            Profiler.scope(.elementwise, bytes: 12 * Double(n)) {
+                Parallel.forRanges(n, grain: 1 << 15) { r in
+                    orr_silu_backward(xp + r.lowerBound, gp + r.lowerBound, dp + r.lowerBound, r.count)
+                }
             }
             return [dx]
         }
@@ -112,8 +119,10 @@ extension Tensor {
         let u = up.contiguousRaw()
         let out = Tensor.empty(shape)
         let n = count
-        Parallel.forRanges(n, grain: 1 << 15) { r in
-            orr_swiglu(g.data + r.lowerBound, u.data + r.lowerBound, out.data + r.lowerBound, r.count)
+        Profiler.scope(.elementwise, bytes: 12 * Double(n)) {
+            Parallel.forRanges(n, grain: 1 << 15) { r in
+                orr_swiglu(g.data + r.lowerBound, u.data + r.lowerBound, out.data + r.lowerBound, r.count)
+            }
         }
         return out.recorded("swiglu", [self, up]) { gr in
             if GradMode.isEnabled {
@@ -122,9 +131,11 @@ extension Tensor {
             let gc = gr.contiguousRaw()
             let dg = Tensor.empty(self.shape)
             let du = Tensor.empty(self.shape)
-            Parallel.forRanges(n, grain: 1 << 15) { r in
-                let o = r.lowerBound
-                orr_swiglu_backward(g.data + o, u.data + o, gc.data + o, dg.data + o, du.data + o, r.count)
+            Profiler.scope(.elementwise, bytes: 20 * Double(n)) {
+                Parallel.forRanges(n, grain: 1 << 15) { r in
+                    let o = r.lowerBound
+                    orr_swiglu_backward(g.data + o, u.data + o, gc.data + o, dg.data + o, du.data + o, r.count)
+                }
             }
             return [self.requiresGrad ? dg : nil, up.requiresGrad ? du : nil]
         }

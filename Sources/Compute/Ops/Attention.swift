@@ -34,7 +34,7 @@ extension Tensor {
         let qc = q.lastDimContiguous()
         let kc = k.lastDimContiguous()
         let vc = v.lastDimContiguous()
-        let out = Tensor.empty([B, H, Nq, d])
+        let out = Tensor.emptyAttentionLayout(like: q, [B, H, Nq, d])
         let lse = Tensor.empty([B, H, Nq])
         FlashAttention.forward(
             q: AttentionOperand(qc), k: AttentionOperand(kc), v: AttentionOperand(vc),
@@ -47,9 +47,9 @@ extension Tensor {
                 }
             }
             let gc = g.lastDimContiguous()
-            let dq = Tensor.empty(q.shape)
-            let dk = Tensor.empty(k.shape)
-            let dv = Tensor.empty(v.shape)
+            let dq = Tensor.emptyAttentionLayout(like: q, q.shape)
+            let dk = Tensor.emptyAttentionLayout(like: k, k.shape)
+            let dv = Tensor.emptyAttentionLayout(like: v, v.shape)
             FlashAttention.backward(
                 q: AttentionOperand(qc), k: AttentionOperand(kc), v: AttentionOperand(vc),
                 o: AttentionOperand(od), dO: AttentionOperand(gc), lse: lse.data,
@@ -78,6 +78,17 @@ extension Tensor {
         let N = shape[2]
         let d = shape[3]
         return unsqueeze(2).expand([B, Hkv, g, N, d]).reshape([B, Hkv * g, N, d])
+    }
+
+    /// An uninitialised [B, H, N, d] tensor laid out as `x` is: token-major ([B, N, H, d] memory, seen
+    /// through a permutation) when x's rows are farther apart than its heads, as the heads of a
+    /// [B, T, C] projection are; else head-major. Outputs and gradients then reach the projections
+    /// on either side without a transposing copy.
+    static func emptyAttentionLayout(like x: Tensor, _ shape: [Int]) -> Tensor {
+        if x.strides[2] > x.strides[1] && shape[1] > 1 && shape[2] > 1 {
+            return Tensor.empty([shape[0], shape[2], shape[1], shape[3]]).permute([0, 2, 1, 3])
+        }
+        return Tensor.empty(shape)
     }
 
     /// A copy only if the last dimension is strided (attention kernels read rows directly).

@@ -80,10 +80,19 @@ extension Tensor {
         let sa = shape
         let sb = other.shape
         return out.recorded("matmul", [self, other]) { g in
-            [
-                self.requiresGrad ? g.matmul(other.mT).sumTo(sa) : nil,
-                other.requiresGrad ? self.mT.matmul(g).sumTo(sb) : nil,
-            ]
+            var dOther: Tensor? = nil
+            if other.requiresGrad {
+                if sb.count == 2 && sa.count > 2 {
+                    // A shared weight: fold the batch into K, one [K, rows]·[rows, N] GEMM instead of a
+                    // GEMM per batch item and a sum over them.
+                    let K = sa[sa.count - 1]
+                    let rows = sa.reduce(1, *) / Swift.max(K, 1)
+                    dOther = self.reshape([rows, K]).mT.matmul(g.reshape([rows, sb[1]]))
+                } else {
+                    dOther = self.mT.matmul(g).sumTo(sb)
+                }
+            }
+            return [self.requiresGrad ? g.matmul(other.mT).sumTo(sa) : nil, dOther]
         }
     }
 }
@@ -97,13 +106,16 @@ extension Tensor {
         let N = shape[0]
         let C = shape[1]
         let lse = Tensor.empty([N])
-        let logp = Kernels.logSoftmaxLastDim(self, lse: lse.data)
         var total: Double = 0
         var used = 0
-        for (i, t) in targets.enumerated() where t != ignoreIndex {
-            precondition(t >= 0 && t < C, "crossEntropy: target \(t) out of range 0..<\(C)")
-            total -= Double(logp.data[i * C + t])
-            used += 1
+        let logp = Profiler.scope(.crossEntropy, bytes: 8 * Double(N * C)) { () -> Tensor in
+            let logp = Kernels.logSoftmaxLastDim(self, lse: lse.data)
+            for (i, t) in targets.enumerated() where t != ignoreIndex {
+                precondition(t >= 0 && t < C, "crossEntropy: target \(t) out of range 0..<\(C)")
+                total -= Double(logp.data[i * C + t])
+                used += 1
+            }
+            return logp
         }
         let out = Tensor.scalar(used == 0 ? 0 : Float(total / Double(used)))
         return out.recorded("crossEntropy", [self]) { g in
@@ -121,15 +133,17 @@ extension Tensor {
             let scale = g.item() / Float(Swift.max(used, 1))
             let lp = logp.data
             let dp = dx.data
-            Parallel.forRanges(N, grain: Swift.max(1, 4096 / Swift.max(C, 1))) { r in
-                for i in r {
-                    let t = targets[i]
-                    if t == ignoreIndex {
-                        for j in 0..<C { dp[i * C + j] = 0 }
-                        continue
+            Profiler.scope(.crossEntropy, bytes: 8 * Double(N * C)) {
+                Parallel.forRanges(N, grain: Swift.max(1, 4096 / Swift.max(C, 1))) { r in
+                    for i in r {
+                        let t = targets[i]
+                        if t == ignoreIndex {
+                            for j in 0..<C { dp[i * C + j] = 0 }
+                            continue
+                        }
+                        orr_exp_scaled(lp + i * C, dp + i * C, C, scale)
+                        dp[i * C + t] -= scale
                     }
-                    orr_exp_scaled(lp + i * C, dp + i * C, C, scale)
-                    dp[i * C + t] -= scale
                 }
             }
             return [dx]

@@ -43,29 +43,34 @@ extension Tensor {
         for p in positions {
             precondition(p >= 0 && p < table.maxPositions, "rope: position \(p) beyond table (\(table.maxPositions))")
         }
-        let x = contiguousRaw()
+        // Rows of d may sit anywhere (a head slice of a fused QKV projection, a permuted gradient):
+        // read in place when the last dimension is contiguous.
+        let x = strides[3] == 1 ? self : contiguousRaw()
         let out = Tensor.empty(shape)
         let xp = x.data
         let op = out.data
+        let (xsB, xsT, xsH) = (x.strides[0], x.strides[1], x.strides[2])
         let sign: Float = inverse ? -1 : 1
-        table.cos.withUnsafeBufferPointer { cb in
-            table.sin.withUnsafeBufferPointer { sb in
-                let cp = cb.baseAddress!
-                let sp = sb.baseAddress!
-                Parallel.forRanges(B * T, grain: 16) { r in
-                    for bt in r {
-                        let pos = positions[bt % T]
-                        let c = cp + pos * half
-                        let s = sp + pos * half
-                        for h in 0..<H {
-                            let src = xp + (bt * H + h) * d
-                            let dst = op + (bt * H + h) * d
-                            for i in 0..<half {
-                                let a = src[i]
-                                let b = src[i + half]
-                                let sn = sign * s[i]
-                                dst[i] = a * c[i] - b * sn
-                                dst[i + half] = a * sn + b * c[i]
+        Profiler.scope(.embedding, bytes: 8 * Double(B * T * H * d)) {
+            table.cos.withUnsafeBufferPointer { cb in
+                table.sin.withUnsafeBufferPointer { sb in
+                    let cp = cb.baseAddress!
+                    let sp = sb.baseAddress!
+                    Parallel.forRanges(B * T, grain: 16) { r in
+                        for bt in r {
+                            let pos = positions[bt % T]
+                            let c = cp + pos * half
+                            let s = sp + pos * half
+                            for h in 0..<H {
+                                let src = xp + (bt / T) * xsB + (bt % T) * xsT + h * xsH
+                                let dst = op + (bt * H + h) * d
+                                for i in 0..<half {
+                                    let a = src[i]
+                                    let b = src[i + half]
+                                    let sn = sign * s[i]
+                                    dst[i] = a * c[i] - b * sn
+                                    dst[i + half] = a * sn + b * c[i]
+                                }
                             }
                         }
                     }

@@ -58,7 +58,9 @@ extension Tensor {
         st[dd] = strides[dd] * step
         let out = Tensor(storage: storage, shape: s, strides: st, offset: offset + start * strides[dd])
         let inShape = shape
-        return out.recorded("slice", [self]) { g in [g.sliceAdjoint(inShape, dd, start, step)] }
+        let r = out.recorded("slice", [self]) { g in [g.sliceAdjoint(inShape, dd, start, step)] }
+        r.gradFn?.slice = (dd, start, step)
+        return r
     }
 
     /// Zeros of `full` with this tensor written at the slice (the adjoint of `slice`).
@@ -159,10 +161,12 @@ extension Tensor {
         let op = out.data
         let n0 = shape[0]
         for i in indices { precondition(i >= 0 && i < n0, "indexSelect: index \(i) out of range 0..<\(n0)") }
-        indices.withUnsafeBufferPointer { ib in
-            let ip = ib.baseAddress!
-            Parallel.forRanges(indices.count, grain: Swift.max(1, 4096 / Swift.max(row, 1))) { r in
-                for i in r { (op + i * row).update(from: sp + ip[i] * row, count: row) }
+        Profiler.scope(.embedding, bytes: 8 * Double(indices.count * row)) {
+            indices.withUnsafeBufferPointer { ib in
+                let ip = ib.baseAddress!
+                Parallel.forRanges(indices.count, grain: Swift.max(1, 4096 / Swift.max(row, 1))) { r in
+                    for i in r { (op + i * row).update(from: sp + ip[i] * row, count: row) }
+                }
             }
         }
         let n = shape[0]
@@ -179,11 +183,13 @@ extension Tensor {
         let sp = src.data
         let op = out.data
         // Partition by destination row so threads never write the same row.
-        Parallel.forRanges(rows, grain: Swift.max(1, rows / 64)) { r in
-            for (i, dst) in indices.enumerated() where r.contains(dst) {
-                let o = op + dst * row
-                let x = sp + i * row
-                for j in 0..<row { o[j] += x[j] }
+        Profiler.scope(.embedding, bytes: 8 * Double(indices.count * row)) {
+            Parallel.forRanges(rows, grain: Swift.max(1, rows / 64)) { r in
+                for (i, dst) in indices.enumerated() where r.contains(dst) {
+                    let o = op + dst * row
+                    let x = sp + i * row
+                    for j in 0..<row { o[j] += x[j] }
+                }
             }
         }
         return out.recorded("indexAdd", [self]) { g in [g.indexSelect(indices)] }

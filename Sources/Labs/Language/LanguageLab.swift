@@ -19,11 +19,22 @@ public struct LanguageSnapshot: Sendable {
     public var skippedSteps = 0, rollbacks = 0
     /// Bytes held by tensors (Orrery's allocator) — the process's resident memory is larger.
     public var tensorBytes = 0
+    /// The latest step profile (`p` in the lab), the machine limits it is measured against, and how
+    /// many steps of a profile in progress are still to run (0: none running).
+    public var profile: StepProfile?
+    public var limits: MachineLimits?
+    public var profileStepsLeft = 0
+    /// Why a profile could not start (another thread is profiling), else nil.
+    public var profileError: String?
     public var elapsed = 0.0
     public init() {}
 }
 
-public enum LanguageLabCommand: Sendable { case sample }
+public enum LanguageLabCommand: Sendable {
+    case sample
+    /// Profile the next `steps` training steps (where a step's time goes).
+    case profile(steps: Int)
+}
 
 public final class LanguageLab: SteppedSession {
     public let session: LanguageSession
@@ -34,6 +45,10 @@ public final class LanguageLab: SteppedSession {
     var probe: (tokens: [String], maps: [[[[Float]]]])?
     var sample = ""
     var newMetrics: [StepMetrics] = []
+    var profileRequest = 0, profileTotal = 0, profileLeft = 0
+    var profile: StepProfile?
+    var limits: MachineLimits?
+    var profileError: String?
     /// Test hook: trap on the session thread after this many steps (ORRERY_DEBUG_CRASH_AFTER_STEPS).
     let crashAfter = ProcessInfo.processInfo.environment["ORRERY_DEBUG_CRASH_AFTER_STEPS"].flatMap(Int.init)
 
@@ -47,8 +62,31 @@ public final class LanguageLab: SteppedSession {
     public var step: Int { session.step }
     public var isFinished: Bool { session.step >= session.config.steps }
 
+    deinit { if profileLeft > 0 { _ = Profiler.stop(steps: 1) } }
+
     public func advance() throws {
+        if profileRequest > 0 && profileLeft == 0 {
+            if limits == nil { limits = Machine.limits }
+            if Profiler.start() {
+                profileTotal = profileRequest
+                profileLeft = profileRequest
+                profileError = nil
+            } else {
+                profileError = "another profile is running"
+            }
+            profileRequest = 0
+        } else if profileLeft > 0 {
+            Profiler.resume()
+        }
         let m = session.trainStep()
+        if profileLeft > 0 {
+            profileLeft -= 1
+            if profileLeft == 0 {
+                profile = Profiler.stop(steps: profileTotal)
+            } else {
+                Profiler.pause()  // the clock stops between steps: probes, samples and pauses are not a step
+            }
+        }
         if let n = crashAfter, session.step >= n {
             fatalError("debug crash on the session thread (ORRERY_DEBUG_CRASH_AFTER_STEPS)")
         }
@@ -61,6 +99,7 @@ public final class LanguageLab: SteppedSession {
     public func handle(_ command: LanguageLabCommand) {
         switch command {
         case .sample: sample = session.sampleText()
+        case .profile(let steps): profileRequest = Swift.max(1, steps)
         }
     }
 
@@ -92,6 +131,10 @@ public final class LanguageLab: SteppedSession {
         s.skippedSteps = session.skippedSteps
         s.rollbacks = session.rollbacks
         s.tensorBytes = MemoryStats.liveBytes
+        s.profile = profile
+        s.limits = limits
+        s.profileStepsLeft = profileLeft > 0 ? profileLeft : profileRequest
+        s.profileError = profileError
         s.elapsed = Date().timeIntervalSince(started)
     }
 

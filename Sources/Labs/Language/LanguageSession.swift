@@ -431,11 +431,14 @@ public final class LanguageSession {
         }
         m.tokensPerSecond =
             Double(config.batch * config.context) / (Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
-        if config.evalEvery > 0 && (step % config.evalEvery == 0 || step == config.steps) { m.valLoss = evaluate() }
+        // Validation is not part of a training step: a step profile leaves it out.
+        if config.evalEvery > 0 && (step % config.evalEvery == 0 || step == config.steps) {
+            m.valLoss = Profiler.suspended { evaluate() }
+        }
         history.append(m)
         // The rollback target: a sound state (finite validation loss too), every checkpoint or 100 steps.
         let every = config.checkpointEvery > 0 ? config.checkpointEvery : 100
-        if !m.skipped && step % every == 0 && (m.valLoss ?? evaluate()).isFinite {
+        if !m.skipped && step % every == 0 && (m.valLoss ?? Profiler.suspended { evaluate() }).isFinite {
             divergence.remember(step: step)
         }
         return m

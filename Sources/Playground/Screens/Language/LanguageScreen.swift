@@ -13,6 +13,10 @@ public final class LanguageScreen: Screen {
     public var layer = 0, head = 0
     /// Log-scale loss axis.
     public var logScale = false
+    /// The step profile fills the screen instead of the plots (`p`).
+    public var showProfile = false
+    /// Steps a profile covers.
+    static let profileSteps = 10
 
     public init() {}
 
@@ -61,6 +65,12 @@ public final class LanguageScreen: Screen {
                 m.focus = m.focus == .loss && m.isGPT(app) ? .attention : .loss
             },
             KeyBinding([.char("g")], "g", "loss axis: linear / log") { app in me(app)?.logScale.toggle() },
+            KeyBinding([.char("p")], "p", "profile: where a step's time goes (p again: the plots)", footer: true) {
+                app in
+                guard let m = me(app), let r = app.language else { return }
+                m.showProfile.toggle()
+                if m.showProfile { r.send(.lab(.profile(steps: LanguageScreen.profileSteps))) }
+            },
             KeyBinding([.char("e")], "e", "export the focused pane as PNG", footer: true) { app in me(app)?.export(app)
             },
             KeyBinding([.char("w")], "w", "save the session", footer: true) { app in app.saveLanguage() },
@@ -112,6 +122,10 @@ public final class LanguageScreen: Screen {
             for (i, line) in wrap("error: \(why)", width: r.width - 2).prefix(r.height).enumerated() {
                 buf.text(r.x + 1, r.y + 1 + i, line, Style(fg: ctx.theme.error))
             }
+            return
+        }
+        if showProfile {
+            renderProfile(r, into: &buf, ctx, s, st)
             return
         }
         let (top, bottom) = r.splitTop(r.height * 3 / 5)
@@ -169,6 +183,38 @@ public final class LanguageScreen: Screen {
         ProgressBar(fraction: Double(s.step) / Double(max(1, s.totalSteps)), label: LanguageScreen.phaseWord(st.phase))
             .render(pb, into: &buf, ctx.widgets)
         BarChart(items: s.gradNorms).render(bars, into: &buf, ctx.widgets)
+    }
+
+    func renderProfile(
+        _ r: Rect, into buf: inout Buffer, _ ctx: RenderContext, _ s: LanguageSnapshot, _ st: RunnerStatus
+    ) {
+        let title = "where does a step's time go?" + ctx.pick(" — ", " - ") + s.model
+        let a = buf.box(r, title: title, glyphs: ctx.glyphs, focused: true)
+        var notes: [String] = []
+        if let e = s.profileError { notes.append("cannot profile: \(e)") }
+        if s.profileStepsLeft > 0 {
+            switch st.phase {
+            case .paused: notes.append("profiling waits for training steps: space resumes the run")
+            case .finished, .stopped, .failed:
+                notes.append("the run has ended, so there are no steps to profile: n starts a new run")
+            default:
+                notes.append(
+                    "profiling the next \(LanguageScreen.profileSteps) training steps, \(s.profileStepsLeft) to go"
+                        + (s.limits == nil ? " (measuring this machine's limits first)" : ""))
+            }
+        }
+        var area = a
+        for n in notes {
+            for line in wrap(n, width: area.width).prefix(2) where area.height > 0 {
+                _ = buf.text(area.x, area.y, line, Style(fg: ctx.theme.warning), maxWidth: area.width)
+                area = Rect(x: area.x, y: area.y + 1, width: area.width, height: area.height - 1)
+            }
+        }
+        if let p = s.profile, let l = s.limits {
+            StepProfileView(profile: p, limits: l).render(area, into: &buf, ctx)
+        } else if notes.isEmpty {
+            _ = buf.text(area.x, area.y, "no profile yet", Style(fg: ctx.theme.faint), maxWidth: area.width)
+        }
     }
 
     public func statusFields(app: App) -> [(String, String)] {

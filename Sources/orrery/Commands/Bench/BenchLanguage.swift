@@ -85,18 +85,32 @@ struct BenchTrainGPT: ParsableCommand {
             round is a new process with its own warm-up).
             """)
     var rounds = 1
+    @Flag(
+        help: """
+            After the timed steps, profile --profile-steps more: where a step's time goes (GEMM by shape, \
+            attention, norms, elementwise, cross-entropy, optimizer, allocation, thread sync), each against \
+            the machine's limits.
+            """)
+    var profile = false
+    @Option(help: "Steps the profile covers.") var profileSteps = 10
     @Flag(help: "JSON lines per the bench contract.") var json = false
 
     func validate() throws {
         guard steps >= 1 && steps <= 10_000 else { throw ValidationError("--steps must be 1…10000, got \(steps)") }
         guard rounds >= 1 && rounds <= 100 else { throw ValidationError("--rounds must be 1…100, got \(rounds)") }
+        guard profileSteps >= 1 && profileSteps <= 1000 else {
+            throw ValidationError("--profile-steps must be 1…1000, got \(profileSteps)")
+        }
     }
 
     func run() throws {
         try common.apply()
         let threads = Parallel.threads
         let list = GPTBenchShape.all.filter { shapes == .all || (shapes == .small ? $0.layers == 4 : $0.layers == 6) }
+        let limits = Machine.limits
+        let peak = limits.fmaGFLOPS
         if !json {
+            print(String(format: "%@, FP32 FMA peak %.0f GFLOP/s (MFU = model FLOP/s ÷ peak)", Machine.cpuName, peak))
             print(
                 "GPT training step, vocab 65, \(threads) threads (median of \(steps) steps"
                     + (torch != nil && Swift.min(rounds, steps) > 1
@@ -109,23 +123,24 @@ struct BenchTrainGPT: ParsableCommand {
             let opt = Adam.adamW(model.namedParameters(), lr: 1e-3, betas: (0.9, 0.99), weightDecay: 0.1)
             var rng = RNG(seed: 2)
             let data = (0..<100_000).map { _ in rng.int(below: 65) }
+            func step() -> Double {
+                var x: [Int] = []
+                var y: [Int] = []
+                for _ in 0..<s.batch {
+                    let o = rng.int(below: data.count - s.context - 1)
+                    x += data[o..<(o + s.context)]
+                    y += data[(o + 1)..<(o + 1 + s.context)]
+                }
+                return timedMs {
+                    model.zeroGrad()
+                    model.loss(x, targets: y, batch: s.batch).backward()
+                    Autograd.clipGradNorm(model.parameters, maxNorm: 1)
+                    opt.step()
+                }
+            }
             let measured = try alternatingRounds(
                 steps: steps, rounds: rounds,
-                step: {
-                    var x: [Int] = []
-                    var y: [Int] = []
-                    for _ in 0..<s.batch {
-                        let o = rng.int(below: data.count - s.context - 1)
-                        x += data[o..<(o + s.context)]
-                        y += data[(o + 1)..<(o + 1 + s.context)]
-                    }
-                    return timedMs {
-                        model.zeroGrad()
-                        model.loss(x, targets: y, batch: s.batch).backward()
-                        Autograd.clipGradNorm(model.parameters, maxNorm: 1)
-                        opt.step()
-                    }
-                },
+                step: step,
                 peer: torch.map { py in
                     { count, _ in try runPython(py, torchTrainScript(s, steps: count), threads: threads) }
                 })
@@ -139,10 +154,14 @@ struct BenchTrainGPT: ParsableCommand {
             var rec = BenchRecord(
                 bench: "train-gpt", caseName: s.name, impl: "orrery", threads: threads, timesMs: times, extra: [:])
             let tps = tokens / (rec.median / 1000)
-            rec.extra = ["tokens_per_s": tps, "model_gflops": tps * flopsTok / 1e9, "parameters": model.parameterCount]
+            rec.extra = [
+                "tokens_per_s": tps, "model_gflops": tps * flopsTok / 1e9, "parameters": model.parameterCount,
+                "mfu": tps * flopsTok / 1e9 / peak, "peak_gflops": peak, "cpu": Machine.cpuName,
+            ]
             var line = String(
-                format: "%-20@ orrery %8.1f ms/step %9.0f tok/s %6.1f GFLOP/s (%.2fM params)",
-                s.name, rec.median, tps, tps * flopsTok / 1e9, Double(model.parameterCount) / 1e6)
+                format: "%-20@ orrery %8.1f ms/step %9.0f tok/s %6.1f GFLOP/s = %4.1f%% MFU (%.2fM params)",
+                s.name, rec.median, tps, tps * flopsTok / 1e9, 100 * tps * flopsTok / 1e9 / peak,
+                Double(model.parameterCount) / 1e6)
             if json { print(JSONLine.encode(rec.json)) }
             if torch != nil {
                 let tt = peerTimes
@@ -153,11 +172,15 @@ struct BenchTrainGPT: ParsableCommand {
                 let tflops = trainFlopsPerToken(
                     nonEmbedding: tparams - 65 * s.width - s.context * s.width, layers: s.layers,
                     context: s.context, width: s.width)
-                prec.extra = ["tokens_per_s": ttps, "model_gflops": ttps * tflops / 1e9, "parameters": tparams]
+                prec.extra = [
+                    "tokens_per_s": ttps, "model_gflops": ttps * tflops / 1e9, "parameters": tparams,
+                    "mfu": ttps * tflops / 1e9 / peak,
+                ]
                 line += String(
                     format:
-                        "\n%-20@ torch  %8.1f ms/step %9.0f tok/s %6.1f GFLOP/s (%.2fM params) → orrery/torch %.2fx",
-                    s.name, prec.median, ttps, ttps * tflops / 1e9, Double(tparams) / 1e6, tps / ttps)
+                        "\n%-20@ torch  %8.1f ms/step %9.0f tok/s %6.1f GFLOP/s = %4.1f%% MFU (%.2fM params) → orrery/torch %.2fx",
+                    s.name, prec.median, ttps, ttps * tflops / 1e9, 100 * ttps * tflops / 1e9 / peak,
+                    Double(tparams) / 1e6, tps / ttps)
                 if json {
                     print(JSONLine.encode(prec.json))
                     print(
@@ -168,6 +191,12 @@ struct BenchTrainGPT: ParsableCommand {
                 }
             }
             if !json { print(line) }
+            if profile {
+                Profiler.start()
+                for _ in 0..<profileSteps { _ = step() }
+                let p = Profiler.stop(steps: profileSteps)
+                printProfile(p, caseName: s.name, limits: limits, json: json)
+            }
         }
     }
 

@@ -1,5 +1,4 @@
 import ArgumentParser
-import CKernels
 import Compute
 import Foundation
 
@@ -23,49 +22,8 @@ struct BenchPeak: ParsableCommand {
     func run() throws {
         try common.apply()
         let threads = Parallel.threads
-        var unitName = "scalar"
-        var probe: UnsafePointer<CChar>?
-        _ = orr_fma_loop(1, &probe)
-        if let p = probe { unitName = String(cString: p) }
-        let iters = 20_000_000
-        var best = 0.0
-        for _ in 0..<5 {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            let flops = UnsafeMutablePointer<Double>.allocate(capacity: threads)
-            defer { flops.deallocate() }
-            Parallel.forEach(threads) { i in flops[i] = orr_fma_loop(iters, nil) }
-            let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            let total = (0..<threads).reduce(0.0) { $0 + flops[$1] }
-            best = max(best, total / secs / 1e9)
-        }
-        let n = 64 << 20  // floats: 256 MiB
-        let x = UnsafeMutablePointer<Float>.allocate(capacity: n)
-        defer { x.deallocate() }
-        x.initialize(repeating: 1, count: n)
-        var read = 0.0
-        for _ in 0..<5 {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            Parallel.forEach(threads) { i in
-                let lo = n * i / threads
-                let hi = n * (i + 1) / threads
-                _ = orr_read_stream(x + lo, hi - lo)
-            }
-            let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            read = max(read, Double(n * 4) / secs / 1e9)
-        }
-        let m = 16 << 20  // floats per array: 64 MiB
-        let (a, b, c) = (x, x + m, x + 2 * m)
-        var triad = 0.0
-        for _ in 0..<5 {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            Parallel.forEach(threads) { i in
-                let lo = m * i / threads
-                let hi = m * (i + 1) / threads
-                orr_triad(a + lo, b + lo, c + lo, 3, hi - lo)
-            }
-            let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            triad = max(triad, Double(m * 12) / secs / 1e9)
-        }
+        let l = Machine.limits
+        let (best, unitName, read, triad) = (l.fmaGFLOPS, l.unit, l.readGBs, l.triadGBs)
         if json {
             print(
                 JSONLine.encode([
@@ -81,6 +39,7 @@ struct BenchPeak: ParsableCommand {
                     "bench": "peak", "case": "triad", "impl": "orrery", "threads": threads, "gb_per_s": triad,
                 ]))
         } else {
+            print("CPU            \(Machine.cpuName)")
             print(String(format: "FP32 FMA peak  %7.1f GFLOPS  (%@, %d threads)", best, unitName, threads))
             print(String(format: "memory read    %7.1f GB/s", read))
             print(String(format: "memory triad   %7.1f GB/s  (STREAM's count: 12 bytes per element)", triad))

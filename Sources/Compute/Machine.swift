@@ -1,0 +1,126 @@
+// The machine's limits, measured: the FP32 FMA peak with every worker on the widest vector unit,
+// and memory bandwidth (a read stream and STREAM's triad). Benchmarks and the step profiler state
+// their results as fractions of these. Measured once per process, on first use (about a second).
+import CKernels
+import Dispatch
+import Foundation
+
+public struct MachineLimits: Sendable {
+    /// FP32 FMA peak, GFLOP/s, all `threads` threads.
+    public var fmaGFLOPS: Double
+    /// Vector unit the peak was measured on (avx512, avx2, neon, scalar).
+    public var unit: String
+    /// Memory read and triad bandwidth, GB/s.
+    public var readGBs: Double
+    public var triadGBs: Double
+    public var threads: Int
+}
+
+public enum Machine {
+    /// The CPU's name, with its core generation where /proc/cpuinfo tells it (AMD Zen 4 and 5).
+    public static let cpuName: String = {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else {
+            #if arch(arm64)
+                return "arm64"
+            #else
+                return "x86-64"
+            #endif
+        }
+        func field(_ key: String) -> String? {
+            for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+                if line.isEmpty { break }
+                let parts = line.split(separator: ":", maxSplits: 1)
+                if parts.count == 2 && parts[0].trimmingCharacters(in: .whitespaces) == key {
+                    return parts[1].trimmingCharacters(in: .whitespaces)
+                }
+            }
+            return nil
+        }
+        var name = field("model name") ?? field("Model") ?? field("CPU part") ?? "unknown CPU"
+        if field("vendor_id") == "AuthenticAMD", let family = field("cpu family").flatMap({ Int($0) }) {
+            let avx512 = (field("flags") ?? "").split(separator: " ").contains("avx512f")
+            if family == 25 && avx512 { name += " (Zen 4)" } else if family == 26 { name += " (Zen 5)" }
+        }
+        return name
+    }()
+
+    nonisolated(unsafe) private static var cached: MachineLimits?
+    private static let lock = NSLock()
+
+    /// The limits, measured on first use with `Parallel.threads` threads, then cached.
+    public static var limits: MachineLimits {
+        lock.lock()
+        defer { lock.unlock() }
+        if let c = cached, c.threads == Parallel.threads { return c }
+        let l = measure()
+        cached = l
+        return l
+    }
+
+    /// The FMA peak alone, measured quickly (best of 3 runs of ~20 ms; within a few per cent of
+    /// `limits`), or taken from `limits` when that was measured already.
+    public static func fmaPeak() -> (gflops: Double, unit: String) {
+        lock.lock()
+        let c = cached
+        lock.unlock()
+        if let c, c.threads == Parallel.threads { return (c.fmaGFLOPS, c.unit) }
+        let (g, u) = fma(iterations: 4_000_000, runs: 3)
+        return (g, u)
+    }
+
+    static func fma(iterations: Int, runs: Int) -> (Double, String) {
+        let threads = Parallel.threads
+        var unitName = "scalar"
+        var probe: UnsafePointer<CChar>?
+        _ = orr_fma_loop(1, &probe)
+        if let p = probe { unitName = String(cString: p) }
+        var best = 0.0
+        let flops = UnsafeMutablePointer<Double>.allocate(capacity: threads)
+        defer { flops.deallocate() }
+        for _ in 0..<runs {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            Parallel.forEach(threads) { i in flops[i] = orr_fma_loop(iterations, nil) }
+            let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            let total = (0..<threads).reduce(0.0) { $0 + flops[$1] }
+            best = Swift.max(best, total / secs / 1e9)
+        }
+        return (best, unitName)
+    }
+
+    /// Measures the limits now: FMA best of `runs` runs of `fmaIterations` iterations of twelve
+    /// independent FMA chains per thread; read best of `runs` passes over 256 MiB; triad best of
+    /// `runs` over three 64 MiB arrays (12 bytes per element, as STREAM counts).
+    public static func measure(fmaIterations: Int = 20_000_000, runs: Int = 5) -> MachineLimits {
+        let threads = Parallel.threads
+        let (best, unitName) = fma(iterations: fmaIterations, runs: runs)
+        let n = 64 << 20  // floats: 256 MiB
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: n)
+        defer { x.deallocate() }
+        x.initialize(repeating: 1, count: n)
+        var read = 0.0
+        for _ in 0..<runs {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            Parallel.forEach(threads) { i in
+                let lo = n * i / threads
+                let hi = n * (i + 1) / threads
+                _ = orr_read_stream(x + lo, hi - lo)
+            }
+            let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            read = Swift.max(read, Double(n * 4) / secs / 1e9)
+        }
+        let m = 16 << 20  // floats per array: 64 MiB
+        let (a, b, c) = (x, x + m, x + 2 * m)
+        var triad = 0.0
+        for _ in 0..<runs {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            Parallel.forEach(threads) { i in
+                let lo = m * i / threads
+                let hi = m * (i + 1) / threads
+                orr_triad(a + lo, b + lo, c + lo, 3, hi - lo)
+            }
+            let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            triad = Swift.max(triad, Double(m * 12) / secs / 1e9)
+        }
+        return MachineLimits(fmaGFLOPS: best, unit: unitName, readGBs: read, triadGBs: triad, threads: threads)
+    }
+}
