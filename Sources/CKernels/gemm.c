@@ -755,6 +755,35 @@ long orr_prepacked_offset(long row, long col, long K, long N) {
     return pc * Npad + (col / 32) * kc * 32 + (row - pc) * 32 + col % 32;
 }
 
+void orr_sgemm_pack_b(long K, long N, const float *B, long rsB, long csB, float *dst) {
+    const long Npad = (N + 31) / 32 * 32;
+    for (long pc = 0; pc < K; pc += KC) {
+        long kc = K - pc < KC ? K - pc : KC;
+        pack_b(32, kc, N, B + pc * rsB, rsB, csB, dst + pc * Npad);
+    }
+}
+
+// A B whose K ≤ KC rows are packed as 32-column panels `stride` floats apart (a block of a larger
+// packed matrix: the first rows of a key tile, the columns of a slice of Kᵀ).
+typedef struct { const float *Bp; long stride; } panels_b;
+
+static const float *panels(const void *ctx, int nr, long k0, long kc, long n0, long nc, float *dst) {
+    (void)nr; (void)k0;
+    const panels_b *d = (const panels_b *)ctx;
+    const float *src = d->Bp + (n0 / 32) * d->stride;
+    if (nc <= 32 || d->stride == 32 * kc) return src;
+    // The micro-kernel finds panel j at j·32·kc: the first kc rows of a taller panel are copied there.
+    for (long j = 0; j < (nc + 31) / 32; j++) memcpy(dst + j * 32 * kc, src + j * d->stride, sizeof(float) * 32 * (size_t)kc);
+    return dst;
+}
+
+void orr_sgemm_panels(long M, long N, long K, float alpha, const float *A, long rsA, long csA, const float *Bp,
+                      long stride, float *C, long rsC, long csC, int overwrite) {
+    if (pick_kernel()->nr != 32 || ((unsigned long)Bp & 63) != 0 || K > KC || (stride & 15) != 0) abort();
+    panels_b d = {Bp, stride};
+    sgemm_core(M, N, K, alpha, A, rsA, csA, panels, &d, 0, NC, C, rsC, csC, overwrite);
+}
+
 void orr_sgemm_prepacked(long M, long N, long K, float alpha, const float *A, long rsA, long csA, const float *Bp,
                          float *C, long rsC, long csC, int overwrite) {
     if (pick_kernel()->nr != 32 || ((unsigned long)Bp & 63) != 0) abort();  // panels are read with aligned loads

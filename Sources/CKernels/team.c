@@ -24,13 +24,16 @@ static struct {
     pthread_mutex_t sleep;  // guards `sleepers` and the condition
     pthread_cond_t wake;
     int started;            // workers created
-    int sleepers;
+    uint64_t sleeping;      // bit i: worker i sleeps (guarded by `sleep`)
     orr_team_fn fn;
     void *ctx;
     int count;              // tasks in the current region
     uint64_t generation;    // bumped for each region (atomic)
     int pending;            // tasks not yet finished (atomic)
 } team = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, 0};
+// A worker that had no task in the last region sleeps at once instead of spinning: after a region
+// of more tasks than cores (a test at 3 threads on 2 cores), the extra worker would otherwise spin
+// beside every later region and take a core's share from the workers that have work.
 
 // The step profiler's view: how long the profiling thread waited, at the end of its regions, for the
 // workers to finish their tasks (load imbalance plus hand-over), and how many regions it ran.
@@ -63,19 +66,21 @@ void orr_team_profile_read(orr_team_profile_t *out) {
 
 static void *worker(void *arg) {
     const int index = (int)(intptr_t)arg;  // 1 … TEAM_MAX−1
+    const uint64_t bit = (uint64_t)1 << index;
     uint64_t seen = 0;
+    int idle = 0;
     for (;;) {
         uint64_t g;
         int spins = 0;
         while ((g = __atomic_load_n(&team.generation, __ATOMIC_ACQUIRE)) == seen) {
-            if (++spins < SPIN_ROUNDS) {
+            if (!idle && ++spins < SPIN_ROUNDS) {
                 CPU_RELAX();
                 continue;
             }
             pthread_mutex_lock(&team.sleep);
-            team.sleepers++;
+            team.sleeping |= bit;
             while (__atomic_load_n(&team.generation, __ATOMIC_ACQUIRE) == seen) pthread_cond_wait(&team.wake, &team.sleep);
-            team.sleepers--;
+            team.sleeping &= ~bit;
             pthread_mutex_unlock(&team.sleep);
             spins = 0;
         }
@@ -83,6 +88,9 @@ static void *worker(void *arg) {
         if (index < team.count) {
             team.fn(team.ctx, index, team.count);
             __atomic_fetch_sub(&team.pending, 1, __ATOMIC_ACQ_REL);
+            idle = 0;
+        } else {
+            idle = 1;
         }
     }
     return NULL;
@@ -131,9 +139,11 @@ static void run_locked(int count, orr_team_fn fn, void *ctx) {
     team.count = count;
     // Workers with index ≥ count see the new generation and do nothing; only `count − 1` finish.
     __atomic_store_n(&team.pending, count - 1, __ATOMIC_RELEASE);
+    // Wake sleepers only when one of this region's workers (1 … count−1) is among them.
+    const uint64_t needed = count >= 64 ? ~(uint64_t)1 : (((uint64_t)1 << count) - 1) & ~(uint64_t)1;
     pthread_mutex_lock(&team.sleep);
     __atomic_fetch_add(&team.generation, 1, __ATOMIC_ACQ_REL);
-    if (team.sleepers > 0) pthread_cond_broadcast(&team.wake);
+    if (team.sleeping & needed) pthread_cond_broadcast(&team.wake);
     pthread_mutex_unlock(&team.sleep);
     fn(ctx, 0, count);
     if (__atomic_load_n(&prof.on, __ATOMIC_ACQUIRE) && pthread_equal(pthread_self(), prof.owner)) {

@@ -14,6 +14,9 @@ public struct MachineLimits: Sendable {
     public var readGBs: Double
     public var triadGBs: Double
     public var threads: Int
+    /// The memory bandwidth a streaming kernel can count on: the better of read and triad (this
+    /// kind of shared machine measures either one low at times).
+    public var bandwidthGBs: Double { Swift.max(readGBs, triadGBs) }
 }
 
 public enum Machine {

@@ -72,6 +72,17 @@ final class AttentionTests: XCTestCase {
                 }
             }
         }
+        // Key tiles of 32 with enough heads: each key/value head's operands packed once (Kᵀ columns
+        // from a tile's start, V tiles cut short by the causal span and by packed documents).
+        FlashAttention.withTiles(q: 16, k: 32) {
+            for t in [1, 2] {
+                Parallel.withThreads(t) {
+                    compare(B: 2, H: 4, Hkv: 2, Nq: 100, Nk: 100, d: 48, causal: true, seed: 230)
+                    compare(B: 2, H: 4, Hkv: 2, Nq: 90, Nk: 90, d: 32, causal: true, cu: [0, 5, 40, 41, 90], seed: 240)
+                    compare(B: 3, H: 2, Hkv: 2, Nq: 20, Nk: 70, d: 16, causal: false, seed: 250)
+                }
+            }
+        }
         XCTAssertEqual(FlashAttention.blockQ, 128, "the default is untouched")
     }
 

@@ -51,6 +51,14 @@ void orr_transpose(const float *a, long rows, long cols, float *t);
 /// 64-byte aligned).
 int orr_sgemm_prepacked_available(void);
 long orr_prepacked_offset(long row, long col, long K, long N);
+/// Packs B [K, N] (any strides) into the layout orr_sgemm_prepacked reads (K·Npad floats, Npad = N
+/// rounded up to 32; dst 64-byte aligned). Needs orr_sgemm_prepacked_available().
+void orr_sgemm_pack_b(long K, long N, const float *B, long rsB, long csB, float *dst);
+/// C = α·A·B + (overwrite ? 0 : C) with B (K ≤ 256 rows) packed as 32-column panels `stride` floats
+/// apart, panel j at Bp + j·stride, row k of a panel at +32·k: a sub-block of an orr_sgemm_pack_b
+/// matrix (its first K rows, or its columns from a multiple of 32). Bp 64-byte aligned.
+void orr_sgemm_panels(long M, long N, long K, float alpha, const float *A, long rsA, long csA, const float *Bp,
+                      long stride, float *C, long rsC, long csC, int overwrite);
 void orr_sgemm_prepacked(long M, long N, long K, float alpha, const float *A, long rsA, long csA, const float *Bp,
                          float *C, long rsC, long csC, int overwrite);
 

@@ -164,7 +164,8 @@ public enum Autograd {
             var st = full.strides
             st[sl.dim] *= sl.step
             let region = Tensor(
-                storage: full.storage, shape: g.shape, strides: st, offset: full.offset + sl.start * full.strides[sl.dim])
+                storage: full.storage, shape: g.shape, strides: st,
+                offset: full.offset + sl.start * full.strides[sl.dim])
             Kernels.zip(region, g, into: region, AddF())
         }
         GradMode.with(createGraph) {
@@ -252,7 +253,9 @@ extension Kernels {
                     i += 1
                 }
                 return s
-            } store: { k, s in pp[k] = Double(s) }
+            } store: { k, s in
+                pp[k] = Double(s)
+            }
         }
         var out: [Float] = []
         var k = 0
@@ -267,7 +270,12 @@ extension Kernels {
     /// Runs `body(pointer, count)` over every 4096-element chunk of the contiguous tensors `ts` in one
     /// parallel region.
     static func forChunks(of ts: [Tensor], _ body: (UnsafeMutablePointer<Float>, Int) -> Void) {
-        forChunks(of: ts, { p, n in body(p, n); return 0 }, store: { _, _ in })
+        forChunks(
+            of: ts,
+            { p, n in
+                body(p, n)
+                return 0
+            }, store: { _, _ in })
     }
 
     /// The same, with a Float per chunk handed to `store(chunk index, value)` (chunks numbered across

@@ -107,7 +107,12 @@ public struct AttentionMask: Sendable, Equatable {
         for r in 0..<rows {
             let (a, b) = range(i0 + r)
             let row = s + r * ld
-            for c in 0..<cols where k0 + c < a || k0 + c >= b { row[c] = -.infinity }
+            // Row r sees columns [a − k0, b − k0) of the tile: the rest is set as two runs (a loop
+            // with a test per element mispredicted along the diagonal: 10 % of short attention).
+            let lo = Swift.min(cols, Swift.max(0, a - k0))
+            let hi = Swift.max(lo, Swift.min(cols, b - k0))
+            if lo > 0 { row.update(repeating: -.infinity, count: lo) }
+            if hi < cols { (row + hi).update(repeating: -.infinity, count: cols - hi) }
         }
     }
 }
@@ -136,13 +141,13 @@ public enum FlashAttention {
     }
 
     /// The query tile for `rows` query rows, unless set: short sequences take short tiles, so that a
-    /// causal tile's masked keys are left out (`bench attention`, causal, d 64 on Zen 4: at N = 128
-    /// 32-row tiles took 0.30 ms fwd+bwd against 0.41 with 128; at 512, 64 rows 3.16 against 3.58;
-    /// at 4096, 128 rows were fastest).
+    /// causal tile's masked keys are left out (`bench attention --mask causal --block-q`, fwd+bwd ms,
+    /// Zen 4, 48 heads of 64: N = 128: 2.96 with 16-row tiles, 3.48 with 32, 4.76 with 128; N = 256 and
+    /// 512: 16 and 32 alike, 128 slowest; N = 1024: 32 best; N = 4096 (4 heads): 128 best).
     static func queryTile(rows: Int) -> Int {
         if let p = pthread_getspecific(tilesKey) { return Int(bitPattern: p) >> 32 }
         if defaultTiles.q > 0 { return defaultTiles.q }
-        return rows <= 256 ? 32 : rows <= 1024 ? 64 : 128
+        return rows <= 128 ? 16 : rows <= 2048 ? 32 : 128
     }
 
     /// Runs `body` with q × k tiles for the attention called from this thread only.
@@ -174,23 +179,32 @@ public enum FlashAttention {
         scale: Float, mask: AttentionMask
     ) {
         let Nq = mask.nq
+        let Nk = mask.nk
         let bq = queryTile(rows: Nq)
         let bk = blockK
         let group = H / Hkv
         let nQT = (Nq + bq - 1) / bq
-        Parallel.forRanges(B * H * nQT) { items in
+        let nKT = (Nk + bk - 1) / bk
+        // Short sequences, many heads: one work item per key/value head, whose Kᵀ and V tiles are packed
+        // once for all its query heads and query tiles (packing them per tile cost as much as the
+        // products at head dim 32).
+        let packed = packedTiles(B: B, Hkv: Hkv, Nk: Nk, d: d, bk: bk)
+        let dpad = (d + 31) / 32 * 32
+        let ktSize = d * ((Nk + 31) / 32 * 32)
+        let vSize = nKT * bk * dpad
+        Parallel.forRanges(packed ? B * Hkv : B * H * nQT) { items in
             let s = UnsafeMutablePointer<Float>.allocate(capacity: bq * bk)
             let acc = UnsafeMutablePointer<Float>.allocate(capacity: bq * d)
+            let kt = packed ? UnsafeMutableRawPointer.allocate(byteCount: 4 * (ktSize + vSize), alignment: 64) : nil
+            let ktp = kt?.bindMemory(to: Float.self, capacity: ktSize + vSize)
             var m = [Float](repeating: 0, count: bq)
             var l = [Float](repeating: 0, count: bq)
             defer {
                 s.deallocate()
                 acc.deallocate()
+                kt?.deallocate()
             }
-            for it in items {
-                let qt = it % nQT
-                let h = (it / nQT) % H
-                let b = it / (nQT * H)
+            func tile(_ b: Int, _ h: Int, _ qt: Int) {
                 let hk = h / group
                 let i0 = qt * bq
                 let rows = Swift.min(bq, Nq - i0)
@@ -205,8 +219,12 @@ public enum FlashAttention {
                 while k0 < hi {
                     // Keys past the span are masked for every row of the tile: not computed at all.
                     let cols = Swift.min(bk, hi - k0)
-                    s.update(repeating: 0, count: rows * bk)
-                    orr_sgemm_acc(rows, cols, d, scale, qp, q.sn, 1, k.row(b, hk, k0), 1, k.sn, s, bk, 1)
+                    if let ktp {
+                        orr_sgemm_panels(rows, cols, d, scale, qp, q.sn, 1, ktp + k0 * d, 32 * d, s, bk, 1, 1)
+                    } else {
+                        s.update(repeating: 0, count: rows * bk)
+                        orr_sgemm_acc(rows, cols, d, scale, qp, q.sn, 1, k.row(b, hk, k0), 1, k.sn, s, bk, 1)
+                    }
                     if !mask.full(i0, i0 + rows, k0, k0 + cols) {
                         mask.apply(s, ld: bk, i0: i0, rows: rows, k0: k0, cols: cols)
                     }
@@ -223,7 +241,13 @@ public enum FlashAttention {
                         if alpha != 1 { orr_scale(acc + r * d, d, alpha) }
                         m[r] = mNew
                     }
-                    orr_sgemm_acc(rows, d, cols, 1, s, bk, 1, v.row(b, hk, k0), v.sn, 1, acc, d, 1)
+                    if let ktp {
+                        let vTile = ktp + ktSize + (k0 / bk) * bk * dpad
+                        let tileRows = Swift.min(bk, Nk - k0)
+                        orr_sgemm_panels(rows, d, cols, 1, s, bk, 1, vTile, 32 * tileRows, acc, d, 1, 0)
+                    } else {
+                        orr_sgemm_acc(rows, d, cols, 1, s, bk, 1, v.row(b, hk, k0), v.sn, 1, acc, d, 1)
+                    }
                     k0 += bk
                 }
                 for r in 0..<rows {
@@ -233,6 +257,38 @@ public enum FlashAttention {
                     lse[(b * H + h) * Nq + i0 + r] = l[r] > 0 ? m[r] + logf(l[r]) : -.infinity
                 }
             }
+            for it in items {
+                if let ktp {
+                    let b = it / Hkv
+                    let hk = it % Hkv
+                    packKeysValues(k, v, b: b, hk: hk, Nk: Nk, d: d, bk: bk, kt: ktp, vt: ktp + ktSize)
+                    for g in 0..<group { for qt in 0..<nQT { tile(b, hk * group + g, qt) } }
+                } else {
+                    tile(it / (nQT * H), (it / nQT) % H, it % nQT)
+                }
+            }
+        }
+    }
+
+    /// Whether attention packs each key/value head's operands once (short sequences, enough heads to
+    /// keep every worker busy, the 32-column packed GEMM available).
+    static func packedTiles(B: Int, Hkv: Int, Nk: Int, d: Int, bk: Int) -> Bool {
+        orr_sgemm_prepacked_available() != 0 && d <= 256 && bk <= 256 && bk % 32 == 0 && Nk <= 2048
+            && B * Hkv >= 2 * Parallel.threads
+    }
+
+    /// Packs Kᵀ [d, Nk] of head (b, hk) as GEMM panels into `kt` (column n at panel n/32), and each
+    /// key tile of `u` (V, or K itself) [rows, d] into `vt`, tile t at t·bk·dpad.
+    static func packKeysValues(
+        _ k: AttentionOperand, _ u: AttentionOperand, b: Int, hk: Int, Nk: Int, d: Int, bk: Int,
+        kt: UnsafeMutablePointer<Float>?, vt: UnsafeMutablePointer<Float>
+    ) {
+        if let kt { orr_sgemm_pack_b(d, Nk, k.row(b, hk, 0), 1, k.sn, kt) }
+        let dpad = (d + 31) / 32 * 32
+        var k0 = 0
+        while k0 < Nk {
+            orr_sgemm_pack_b(Swift.min(bk, Nk - k0), d, u.row(b, hk, k0), u.sn, 1, vt + (k0 / bk) * bk * dpad)
+            k0 += bk
         }
     }
 
@@ -296,6 +352,10 @@ public enum FlashAttention {
         let priv = splits > 1 ? UnsafeMutablePointer<Float>.allocate(capacity: heads * splits * privSize) : nil
         priv?.initialize(repeating: 0, count: heads * splits * privSize)
         defer { priv?.deallocate() }
+        let packed = splits == 1 && packedTiles(B: B, Hkv: Hkv, Nk: Nk, d: d, bk: bk)
+        let dpad = (d + 31) / 32 * 32
+        let ktSize = d * ((Nk + 31) / 32 * 32)
+        let kSize = nKT * bk * dpad
         Parallel.forEach(heads * splits) { item in
             let sp = item % splits
             let bh = item / splits
@@ -303,9 +363,19 @@ public enum FlashAttention {
             let hk = bh % Hkv
             let s = UnsafeMutablePointer<Float>.allocate(capacity: bq * bk)
             let dp = UnsafeMutablePointer<Float>.allocate(capacity: bq * bk)
+            // Packed once per key/value head (see forwardRaw): Kᵀ and Vᵀ for the score products, the
+            // key tiles for dQ.
+            let raw =
+                packed ? UnsafeMutableRawPointer.allocate(byteCount: 4 * (2 * ktSize + kSize), alignment: 64) : nil
+            let ktp = raw?.bindMemory(to: Float.self, capacity: 2 * ktSize + kSize)
             defer {
                 s.deallocate()
                 dp.deallocate()
+                raw?.deallocate()
+            }
+            if let ktp {
+                packKeysValues(k, k, b: b, hk: hk, Nk: Nk, d: d, bk: bk, kt: ktp, vt: ktp + 2 * ktSize)
+                orr_sgemm_pack_b(d, Nk, v.row(b, hk, 0), 1, v.sn, ktp + ktSize)
             }
             let t0 = nKT * sp / splits
             let t1 = nKT * (sp + 1) / splits
@@ -330,8 +400,12 @@ public enum FlashAttention {
                         let cols = Swift.min(cols, hi - k0)
                         let qp = q.row(b, h, i0)
                         let dop = dO.row(b, h, i0)
-                        s.update(repeating: 0, count: rows * bk)
-                        orr_sgemm_acc(rows, cols, d, scale, qp, q.sn, 1, kp, 1, k.sn, s, bk, 1)
+                        if let ktp {
+                            orr_sgemm_panels(rows, cols, d, scale, qp, q.sn, 1, ktp + k0 * d, 32 * d, s, bk, 1, 1)
+                        } else {
+                            s.update(repeating: 0, count: rows * bk)
+                            orr_sgemm_acc(rows, cols, d, scale, qp, q.sn, 1, kp, 1, k.sn, s, bk, 1)
+                        }
                         if !mask.full(i0, i0 + rows, k0, k0 + cols) {
                             mask.apply(s, ld: bk, i0: i0, rows: rows, k0: k0, cols: cols)
                         }
@@ -346,14 +420,23 @@ public enum FlashAttention {
                         // dV += Pᵀ dO
                         orr_sgemm_acc(cols, d, rows, 1, s, 1, bk, dop, dO.sn, 1, dvp, dv.sn, 1)
                         // dP = dO Vᵀ ; dS = P ∘ (dP − D)
-                        dp.update(repeating: 0, count: rows * bk)
-                        orr_sgemm_acc(rows, cols, d, 1, dop, dO.sn, 1, vp, 1, v.sn, dp, bk, 1)
+                        if let ktp {
+                            orr_sgemm_panels(
+                                rows, cols, d, 1, dop, dO.sn, 1, ktp + ktSize + k0 * d, 32 * d, dp, bk, 1, 1)
+                        } else {
+                            dp.update(repeating: 0, count: rows * bk)
+                            orr_sgemm_acc(rows, cols, d, 1, dop, dO.sn, 1, vp, 1, v.sn, dp, bk, 1)
+                        }
                         let drow = D + (b * H + h) * Nq + i0
                         for r in 0..<rows { orr_softmax_grad_row(s + r * bk, dp + r * bk, cols, drow[r]) }
                         // dQ += scale·dS K ; dK += scale·dSᵀ Q
                         if let pv = priv {
                             let base = pv + (bh * splits + sp) * privSize + (g * Nq + i0) * d
                             orr_sgemm_acc(rows, d, cols, scale, dp, bk, 1, kp, k.sn, 1, base, d, 1)
+                        } else if let ktp {
+                            orr_sgemm_panels(
+                                rows, d, cols, scale, dp, bk, 1, ktp + 2 * ktSize + kt * bk * dpad,
+                                32 * Swift.min(bk, Nk - k0), dq.row(b, h, i0), dq.sn, 1, 0)
                         } else {
                             orr_sgemm_acc(rows, d, cols, scale, dp, bk, 1, kp, k.sn, 1, dq.row(b, h, i0), dq.sn, 1)
                         }

@@ -87,7 +87,15 @@ extension Tensor {
                     // GEMM per batch item and a sum over them.
                     let K = sa[sa.count - 1]
                     let rows = sa.reduce(1, *) / Swift.max(K, 1)
-                    dOther = self.reshape([rows, K]).mT.matmul(g.reshape([rows, sb[1]]))
+                    let x2 = self.reshape([rows, K])
+                    let g2 = g.reshape([rows, sb[1]])
+                    if other.strides == [1, sb[0]] && sb[0] > 1 {
+                        // other is Wᵀ of a row-major W (a Linear layer): W's gradient Gᵀ·X is made
+                        // row-major, so the optimizer reads it without a transposing copy.
+                        dOther = g2.mT.matmul(x2).mT
+                    } else {
+                        dOther = x2.mT.matmul(g2)
+                    }
                 } else {
                     dOther = self.mT.matmul(g).sumTo(sb)
                 }

@@ -4,7 +4,7 @@ import Foundation
 /// Prints a step profile as a table (or JSON lines per the bench contract): one row per category and
 /// per leading GEMM shape, each with its achieved rate against the machine's limits.
 func printProfile(_ p: StepProfile, caseName: String, limits: MachineLimits, json: Bool) {
-    let rows = p.rows(peakGFLOPS: limits.fmaGFLOPS, bandwidthGBs: limits.readGBs)
+    let rows = p.rows(peakGFLOPS: limits.fmaGFLOPS, bandwidthGBs: limits.bandwidthGBs)
     if json {
         for r in rows {
             var o: [String: Any] = [
@@ -29,8 +29,8 @@ func printProfile(_ p: StepProfile, caseName: String, limits: MachineLimits, jso
     }
     print(
         String(
-            format: "\nprofile of %@: %d steps, %.1f ms per step (limits: %.0f GFLOP/s FMA, %.1f GB/s read)",
-            caseName, p.steps, p.stepSeconds * 1000, limits.fmaGFLOPS, limits.readGBs))
+            format: "\nprofile of %@: %d steps, %.1f ms per step (limits: %.0f GFLOP/s FMA, %.1f GB/s memory)",
+            caseName, p.steps, p.stepSeconds * 1000, limits.fmaGFLOPS, limits.bandwidthGBs))
     print("  where                          ms/step  share  calls/step            rate  of limit")
     for r in rows {
         let rate = r.rate.map { String(format: "%6.1f %@", $0, r.unit) } ?? ""

@@ -29,11 +29,11 @@ struct StepProfileView {
         }
         let rowsLeft = area.y + area.height - y - 1
         guard rowsLeft >= 1 else { return }
-        let categories = p.rows(peakGFLOPS: limits.fmaGFLOPS, bandwidthGBs: limits.readGBs, shapes: 0)
+        let categories = p.rows(peakGFLOPS: limits.fmaGFLOPS, bandwidthGBs: limits.bandwidthGBs, shapes: 0)
             .filter { !$0.name.hasPrefix(" ") }
         let spare = rowsLeft - categories.count
         let shapeCount = spare >= 2 ? Swift.min(4, spare - 1) : 0
-        let rows = p.rows(peakGFLOPS: limits.fmaGFLOPS, bandwidthGBs: limits.readGBs, shapes: shapeCount)
+        let rows = p.rows(peakGFLOPS: limits.fmaGFLOPS, bandwidthGBs: limits.bandwidthGBs, shapes: shapeCount)
             .filter { shapeCount > 0 || !$0.name.hasPrefix(" ") }
         // Columns: name, ms/step, share bar, rate (with "of limit" when wide enough).
         let wide = area.width >= 90

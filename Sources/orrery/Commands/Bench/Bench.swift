@@ -12,6 +12,11 @@ struct Bench: ParsableCommand {
 }
 
 /// One measurement line of the --json contract.
+/// The first line of a benchmark's table: the CPU, its measured FMA peak and the threads.
+func machineLine(_ threads: Int) -> String {
+    String(format: "%@, FP32 FMA peak %.0f GFLOP/s, %d threads", Machine.cpuName, Machine.fmaPeak().gflops, threads)
+}
+
 struct BenchRecord {
     var bench: String, caseName: String, impl: String, threads: Int
     var timesMs: [Double]
@@ -25,7 +30,7 @@ struct BenchRecord {
         var o: [String: Any] = [
             "bench": bench, "case": caseName, "impl": impl, "threads": threads,
             "median_ms": median, "min_ms": timesMs.min()!, "max_ms": timesMs.max()!,
-            "runs": timesMs.count,
+            "runs": timesMs.count, "cpu": Machine.cpuName,
         ]
         for (k, v) in extra { o[k] = v }
         return o
@@ -88,9 +93,12 @@ struct BenchGEMM: ParsableCommand {
     func run() throws {
         try common.apply()
         let threads = Parallel.threads
+        let peak = Machine.fmaPeak().gflops
         if !json {
-            print("gemm kernel \(Kernels.gemmKernelName), \(threads) threads")
-            print("      M     K     N |   orrery GFLOPS" + (numpy != nil ? " |    numpy GFLOPS |  ratio" : ""))
+            print(machineLine(threads) + ", gemm kernel \(Kernels.gemmKernelName)")
+            print(
+                "      M     K     N |   orrery GFLOPS (of peak)"
+                    + (numpy != nil ? " |    numpy GFLOPS (of peak) |  ratio" : ""))
         }
         var rng = RNG(seed: 42)
         for (M, K, N) in try parsedSizes() {
@@ -108,6 +116,7 @@ struct BenchGEMM: ParsableCommand {
                 timesMs: times, extra: [:])
             let gf = flop / (rec.median * 1e6)
             rec.extra["gflops"] = gf
+            rec.extra["mfu"] = gf / peak
             rec.extra["kernel"] = Kernels.gemmKernelName
             var peerGF: Double?
             if let py = numpy {
@@ -118,6 +127,7 @@ struct BenchGEMM: ParsableCommand {
                 let peer = flop / (prec.median * 1e6)
                 peerGF = peer
                 prec.extra["gflops"] = peer
+                prec.extra["mfu"] = peer / peak
                 if json {
                     print(JSONLine.encode(rec.json))
                     print(JSONLine.encode(prec.json))
@@ -131,8 +141,8 @@ struct BenchGEMM: ParsableCommand {
                 print(JSONLine.encode(rec.json))
             }
             if !json {
-                var line = String(format: "%7d %5d %5d | %15.1f", M, K, N, gf)
-                if let p = peerGF { line += String(format: " | %15.1f | %5.2fx", p, gf / p) }
+                var line = String(format: "%7d %5d %5d | %15.1f (%4.1f%%)", M, K, N, gf, 100 * gf / peak)
+                if let p = peerGF { line += String(format: " | %15.1f (%4.1f%%) | %5.2fx", p, 100 * p / peak, gf / p) }
                 print(line)
             }
         }

@@ -52,11 +52,13 @@ struct BenchAttention: ParsableCommand {
         let threads = Parallel.threads
         let lengths = try lengths()
         let masks: [Bool] = mask == .causal ? [true] : mask == .full ? [false] : [true, false]
+        let fmaPeak = Machine.fmaPeak().gflops
         if !json {
-            print("attention B=1 H=\(heads) d=\(headDim), \(threads) threads (median ms; peak = extra tensor bytes)")
+            print(machineLine(threads))
             print(
-                "    N  mask   | impl  |    fwd ms | fwd+bwd ms |  peak MiB"
-                    + (torch != nil ? " | torch sdpa fwd+bwd | ratio" : ""))
+                "attention B=1 H=\(heads) d=\(headDim) (median ms; peak = extra tensor bytes; MFU counts the useful "
+                    + "FLOPs, 4·d per visible query-key pair forward, 10·d backward, against the FMA peak)")
+            print("    N  mask   | impl  |    fwd ms | fwd+bwd ms |  peak MiB | fwd+bwd GFLOP/s (MFU)")
         }
         var rng = RNG(seed: 1)
         for N in lengths {
@@ -66,6 +68,11 @@ struct BenchAttention: ParsableCommand {
             let dO = Tensor.randn([1, heads, N, headDim], rng: &rng)
             for causal in masks {
                 let reps = N >= 4096 ? min(runs, 5) : runs
+                let pairs = Double(AttentionMask(nq: N, nk: N, causal: causal).visiblePairs)
+                let usefulFlops = 14 * Double(heads * headDim) * pairs  // forward 4·d, backward 10·d per pair
+                func rate(_ ms: Double) -> (Double, Double) {
+                    (usefulFlops / ms / 1e6, usefulFlops / ms / 1e6 / fmaPeak)
+                }
                 var flashFB: Double?
                 for impl in AttentionImplementation.allCases {
                     if impl == .naive && N > naiveMax { continue }
@@ -93,9 +100,11 @@ struct BenchAttention: ParsableCommand {
                     let f = BenchRecord(
                         bench: "attention", caseName: caseName + ",fwd", impl: impl.rawValue, threads: threads,
                         timesMs: fwd, extra: [:])
-                    let b = BenchRecord(
+                    var b = BenchRecord(
                         bench: "attention", caseName: caseName + ",fwd+bwd", impl: impl.rawValue, threads: threads,
                         timesMs: fb, extra: ["peak_bytes": peak])
+                    b.extra["useful_gflops"] = rate(b.median).0
+                    b.extra["mfu"] = rate(b.median).1
                     if impl == .flash { flashFB = b.median }
                     if json {
                         print(JSONLine.encode(f.json))
@@ -103,15 +112,18 @@ struct BenchAttention: ParsableCommand {
                     } else {
                         print(
                             String(
-                                format: "%5d  %-6@ | %-5@ | %9.2f | %10.2f | %9.1f", N, causal ? "causal" : "full",
-                                impl.rawValue, f.median, b.median, Double(peak) / 1_048_576))
+                                format: "%5d  %-6@ | %-5@ | %9.2f | %10.2f | %9.1f | %6.1f (%4.1f%%)", N,
+                                causal ? "causal" : "full", impl.rawValue, f.median, b.median,
+                                Double(peak) / 1_048_576, rate(b.median).0, 100 * rate(b.median).1))
                     }
                 }
                 if let py = torch, let mine = flashFB {
                     let (tf, tfb) = try runTorch(py, N: N, causal: causal, threads: threads, reps: reps)
-                    let tr = BenchRecord(
+                    var tr = BenchRecord(
                         bench: "attention", caseName: "n=\(N),\(causal ? "causal" : "full"),fwd+bwd",
                         impl: "torch-sdpa", threads: threads, timesMs: tfb, extra: [:])
+                    tr.extra["useful_gflops"] = rate(tr.median).0
+                    tr.extra["mfu"] = rate(tr.median).1
                     let tf0 = BenchRecord(
                         bench: "attention", caseName: "n=\(N),\(causal ? "causal" : "full"),fwd",
                         impl: "torch-sdpa", threads: threads, timesMs: tf, extra: [:])
@@ -126,8 +138,10 @@ struct BenchAttention: ParsableCommand {
                     } else {
                         print(
                             String(
-                                format: "%5d  %-6@ | torch |  %8.2f | %10.2f |           | flash is %.2fx faster",
-                                N, causal ? "causal" : "full", tf0.median, tr.median, tr.median / mine))
+                                format:
+                                    "%5d  %-6@ | torch |  %8.2f | %10.2f |           | %6.1f (%4.1f%%) → flash is %.2fx faster",
+                                N, causal ? "causal" : "full", tf0.median, tr.median, rate(tr.median).0,
+                                100 * rate(tr.median).1, tr.median / mine))
                     }
                 }
             }

@@ -51,6 +51,9 @@ struct BenchGANStep: ParsableCommand {
         let nz = 100
         if !json {
             print(
+                machineLine(threads)
+                    + (torch == nil ? " (MFU needs --torch: the step's FLOPs are PyTorch's count)" : ""))
+            print(
                 "DCGAN 32×32×3, batch \(B), \(threads) threads (median of \(steps) steps"
                     + (torch != nil && Swift.min(rounds, steps) > 1
                         ? " in \(Swift.min(rounds, steps)) rounds alternating with the peer)" : ")"))
@@ -101,6 +104,16 @@ struct BenchGANStep: ParsableCommand {
             var line = String(
                 format: "nf %-3d orrery %7.1f ms/step  %7.0f train img/s  %7.0f sample img/s", nf, rec.median,
                 Double(B) / (rec.median / 1000), Double(B) / (sampleMs / 1000))
+            // Model FLOPs of one step, as PyTorch's FlopCounterMode counts them (2 per multiply-add of
+            // every convolution; the same network on both sides): MFU beside each time.
+            let stepFlops = measured.peerLast.first(where: { $0.0 == "flops" })?.1
+            let peak = Machine.fmaPeak().gflops
+            func mfu(_ ms: Double) -> String {
+                guard let f = stepFlops else { return "" }
+                return String(format: "  %5.1f GFLOP/s = %4.1f%% MFU", f / ms / 1e6, 100 * f / ms / 1e6 / peak)
+            }
+            if let f = stepFlops { rec.extra["mfu"] = f / rec.median / 1e6 / peak }
+            line += mfu(rec.median)
             if json { print(JSONLine.encode(rec.json)) }
             if torch != nil, let ts = peerSample {
                 let tt = peerTimes
@@ -110,12 +123,13 @@ struct BenchGANStep: ParsableCommand {
                 prec.extra = [
                     "images_per_s": Double(B) / (prec.median / 1000), "sample_images_per_s": Double(B) / (ts / 1000),
                 ]
+                if let f = stepFlops { prec.extra["mfu"] = f / prec.median / 1e6 / peak }
                 line += String(
-                    format: "\nnf %-3d torch  %7.1f ms/step  %7.0f train img/s  %7.0f sample img/s"
-                        + "  → orrery/torch step %.2fx, sampling %.2fx",
-                    nf, prec.median, Double(B) / (prec.median / 1000), Double(B) / (ts / 1000),
-                    prec.median / rec.median,
-                    ts / sampleMs)
+                    format: "\nnf %-3d torch  %7.1f ms/step  %7.0f train img/s  %7.0f sample img/s",
+                    nf, prec.median, Double(B) / (prec.median / 1000), Double(B) / (ts / 1000))
+                line += mfu(prec.median)
+                line += String(
+                    format: "  → orrery/torch step %.2fx, sampling %.2fx", prec.median / rec.median, ts / sampleMs)
                 if json {
                     print(JSONLine.encode(prec.json))
                     print(
@@ -150,15 +164,20 @@ struct BenchGANStep: ParsableCommand {
         real = torch.rand(B, 3, 32, 32) * 2 - 1
         ones, zeros = torch.ones(B), torch.zeros(B)
         bce = nn.BCEWithLogitsLoss()
-        for i in range(5 + \(steps)):
-            t0 = time.perf_counter()
+        def step():
             fake = G(torch.randn(B, nz, 1, 1))
             oD.zero_grad(set_to_none=True)
             (bce(D(real).view(-1), ones) + bce(D(fake.detach()).view(-1), zeros)).backward(); oD.step()
             oG.zero_grad(set_to_none=True)
             bce(D(fake).view(-1), ones).backward(); oG.step()
+        for i in range(5 + \(steps)):
+            t0 = time.perf_counter()
+            step()
             if i >= 5: print("step", (time.perf_counter() - t0) * 1000)
         if \(sample ? "True" : "False"):
+            from torch.utils.flop_counter import FlopCounterMode
+            with FlopCounterMode(display=False) as fc: step()
+            print("flops", fc.get_total_flops())
             G.eval()
             ts = []
             with torch.no_grad():

@@ -78,6 +78,16 @@ struct BenchUNetStep: ParsableCommand {
         var line = String(
             format: "orrery %7.1f ms/step  %6.0f train img/s  %6.2f DDIM-50 samples/s (%.3fM params)", rec.median,
             Double(B) / (rec.median / 1000), Double(B) / sampleSecs, Double(model.parameterCount) / 1e6)
+        // Model FLOPs of one step, as PyTorch's FlopCounterMode counts them (the same network on both
+        // sides): MFU beside each time.
+        let stepFlops = measured.peerLast.first(where: { $0.0 == "flops" })?.1
+        let peak = Machine.fmaPeak().gflops
+        func mfu(_ ms: Double) -> String {
+            guard let f = stepFlops else { return "" }
+            return String(format: "  %5.1f GFLOP/s = %4.1f%% MFU", f / ms / 1e6, 100 * f / ms / 1e6 / peak)
+        }
+        if let f = stepFlops { rec.extra["mfu"] = f / rec.median / 1e6 / peak }
+        line += mfu(rec.median)
         if json { print(JSONLine.encode(rec.json)) }
         if torch != nil, let ts = peerSample {
             let tt = peerTimes
@@ -85,11 +95,13 @@ struct BenchUNetStep: ParsableCommand {
                 bench: "unet-step", caseName: "ddpm-unet32-b16", impl: "torch", threads: threads, timesMs: tt,
                 extra: [:])
             prec.extra = ["images_per_s": Double(B) / (prec.median / 1000), "ddim50_samples_per_s": Double(B) / ts]
+            if let f = stepFlops { prec.extra["mfu"] = f / prec.median / 1e6 / peak }
             line += String(
-                format: "\ntorch  %7.1f ms/step  %6.0f train img/s  %6.2f DDIM-50 samples/s"
-                    + "  → orrery/torch step %.2fx, sampling %.2fx",
-                prec.median, Double(B) / (prec.median / 1000), Double(B) / ts, prec.median / rec.median,
-                ts / sampleSecs)
+                format: "\ntorch  %7.1f ms/step  %6.0f train img/s  %6.2f DDIM-50 samples/s",
+                prec.median, Double(B) / (prec.median / 1000), Double(B) / ts)
+            line += mfu(prec.median)
+            line += String(
+                format: "  → orrery/torch step %.2fx, sampling %.2fx", prec.median / rec.median, ts / sampleSecs)
             if json {
                 print(JSONLine.encode(prec.json))
                 print(
@@ -100,6 +112,9 @@ struct BenchUNetStep: ParsableCommand {
             }
         }
         if !json {
+            print(
+                machineLine(threads)
+                    + (torch == nil ? " (MFU needs --torch: the step's FLOPs are PyTorch's count)" : ""))
             print(
                 "DDPM UNet 32×32×3, base 32, batch \(B), \(threads) threads (median of \(steps) steps"
                     + (torch != nil && Swift.min(rounds, steps) > 1
@@ -160,15 +175,20 @@ struct BenchUNetStep: ParsableCommand {
         m = UNet(); opt = torch.optim.Adam(m.parameters(), lr=2e-4)
         abar = torch.cumprod(1 - torch.linspace(1e-4, 0.02, 1000), 0)
         x0 = torch.randn(B, 3, 32, 32)
-        for i in range(5 + \(steps)):
-            t0 = time.perf_counter()
+        def step():
             t = torch.randint(0, 1000, (B,)); eps = torch.randn_like(x0)
             a = abar[t][:, None, None, None]
             xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
             loss = F.mse_loss(m(xt, t), eps)
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+        for i in range(5 + \(steps)):
+            t0 = time.perf_counter()
+            step()
             if i >= 5: print("step", (time.perf_counter() - t0) * 1000)
         if \(sample ? "True" : "False"):
+            from torch.utils.flop_counter import FlopCounterMode
+            with FlopCounterMode(display=False) as fc: step()
+            print("flops", fc.get_total_flops())
             ts = torch.linspace(999, 0, 50).round().long()
             t0 = time.perf_counter()
             with torch.no_grad():
