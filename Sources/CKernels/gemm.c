@@ -748,6 +748,13 @@ void orr_transpose(const float *a, long rows, long cols, float *t) {
     }
 }
 
+void orr_transpose_columns(const float *a, long rows, long cols, long c0, long c1, float *t) {
+    for (; c0 < c1; c0 += 16) {
+        const long kn = c1 - c0 < 16 ? c1 - c0 : 16;
+        transpose_block(a + c0, cols, rows, kn, t + c0 * rows, rows);
+    }
+}
+
 int orr_sgemm_prepacked_available(void) { return pick_kernel()->nr == 32; }
 
 long orr_prepacked_offset(long row, long col, long K, long N) {

@@ -64,12 +64,14 @@ public enum Machine {
     /// `limits`), or taken from `limits` when that was measured already.
     public static func fmaPeak() -> (gflops: Double, unit: String) {
         lock.lock()
-        let c = cached
-        lock.unlock()
-        if let c, c.threads == Parallel.threads { return (c.fmaGFLOPS, c.unit) }
+        defer { lock.unlock() }
+        if let c = cached, c.threads == Parallel.threads { return (c.fmaGFLOPS, c.unit) }
+        if let q = quick, q.threads == Parallel.threads { return (q.gflops, q.unit) }
         let (g, u) = fma(iterations: 4_000_000, runs: 3)
+        quick = (g, u, Parallel.threads)
         return (g, u)
     }
+    nonisolated(unsafe) private static var quick: (gflops: Double, unit: String, threads: Int)?
 
     static func fma(iterations: Int, runs: Int) -> (Double, String) {
         let threads = Parallel.threads

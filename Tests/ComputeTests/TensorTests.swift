@@ -23,6 +23,22 @@ final class TensorTests: XCTestCase {
         XCTAssertEqual(tt[1, 0], 9, "views see writes")
     }
 
+    func testTransposedCopiesMatchElementByElement() {
+        // A matrix transpose made contiguous goes through the 4 × 4 register-transpose path (strips of
+        // 16 columns, partial strips and rows that are not multiples of 4 included).
+        for (r, c) in [(37, 53), (16, 16), (2, 35), (130, 3)] {
+            let data = (0..<(r * c)).map { Float($0) * 0.5 - 7 }
+            let a = Tensor(shape: [r, c], data: data)
+            let t = a.mT.contiguous()
+            XCTAssertEqual(t.shape, [c, r])
+            XCTAssertTrue(t.isContiguous)
+            let out = t.toArray()
+            for i in 0..<c {
+                for j in 0..<r { XCTAssertEqual(out[i * r + j], data[j * c + i], "\(r)×\(c) at \(i),\(j)") }
+            }
+        }
+    }
+
     func testConcatSplitGatherScatter() {
         let a = Tensor(shape: [2, 2], data: [1, 2, 3, 4])
         let b = Tensor(shape: [2, 1], data: [5, 6])

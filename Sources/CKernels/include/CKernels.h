@@ -42,6 +42,8 @@ void orr_sgemm_im2col(long M, long N, long K, float alpha, const float *A, long 
 
 /// t [cols, rows] = transpose of a [rows, cols] (both row-major).
 void orr_transpose(const float *a, long rows, long cols, float *t);
+/// Columns c0 ..< c1 of a [rows, cols] (row-major) written as rows c0 ..< c1 of t [cols, rows].
+void orr_transpose_columns(const float *a, long rows, long cols, long c0, long c1, float *t);
 
 /// The GEMM's K block (rows of B per packed block).
 #define ORR_GEMM_KC 256

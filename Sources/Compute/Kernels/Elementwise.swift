@@ -14,7 +14,26 @@ public enum Kernels {
     /// dst[...] = src[...] for equal shapes, any strides.
     public static func copy(from src: Tensor, to dst: Tensor) {
         precondition(src.shape == dst.shape, "copy: shapes \(src.shape) and \(dst.shape) differ")
-        Profiler.scope(.copy, bytes: 8 * Double(dst.count)) { map(src, into: dst, Identity()) }
+        Profiler.scope(.copy, bytes: 8 * Double(dst.count)) {
+            // The transpose of a row-major matrix into a row-major one (a weight gradient made
+            // row-major): 4 × 4 register transposes by strips of 16 columns, not an element at a time.
+            if src.rank == 2 && dst.isContiguous && src.strides == [1, src.shape[0]] && src.shape[0] > 1
+                && src.shape[1] > 1
+            {
+                let cols = src.shape[0]
+                let rows = src.shape[1]
+                let a = src.data
+                let t = dst.data
+                let strips = (cols + 15) / 16
+                Parallel.forRanges(strips, grain: Swift.max(1, 4096 / Swift.max(rows, 1))) { r in
+                    let c0 = r.lowerBound * 16
+                    let c1 = Swift.min(cols, r.upperBound * 16)
+                    orr_transpose_columns(a, rows, cols, c0, c1, t)
+                }
+                return
+            }
+            map(src, into: dst, Identity())
+        }
     }
 
     struct Identity: UnaryMap { @inline(__always) func callAsFunction(_ x: Float) -> Float { x } }
