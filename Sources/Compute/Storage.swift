@@ -91,6 +91,9 @@ public enum BufferPool {
         if !kept { UnsafeMutableRawPointer(p).deallocate() }
     }
 
+    /// The element count a buffer of `count` elements is given (for tests).
+    public static func sizeClassForTesting(_ count: Int) -> Int { sizeClass(count) }
+
     /// Returns every cached buffer to the heap (after a lab session ends, say).
     public static func trim() {
         let all = state.withLock { s -> [UnsafeMutablePointer<Float>] in

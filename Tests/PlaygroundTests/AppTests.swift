@@ -187,6 +187,33 @@ final class AppTests: XCTestCase {
         runner.stopAndWait()
     }
 
+    func testLanguageLabProfilesTenStepsAt80x24() throws {
+        for unicode in [true, false] {
+            let b = TestBackend(width: 80, height: 24, unicode: unicode)
+            let app = App(backend: b, chatModel: nil)
+            startTinyRun(app)
+            guard let runner = app.language else { return XCTFail("no run") }
+            XCTAssertTrue(waitUntil(app) { runner.snapshot.get().step >= 2 })
+            app.handle(.char("p"))
+            XCTAssertTrue(waitFor(app, b, "where does a step's time go?"), screen(b))
+            XCTAssertTrue(waitFor(app, b, "attention backward", timeout: 60), screen(b))
+            let text = screen(b)
+            for row in ["GEMM", "attention forward", "norms", "optimizer", "allocation", "thread sync"] {
+                XCTAssertTrue(text.contains(row), "\(row) in\n\(text)")
+            }
+            XCTAssertTrue(text.contains("GFLOP/s"), text)
+            XCTAssertEqual(runner.snapshot.get().profile?.heapAllocations, 0, "a steady step takes no heap buffers")
+            if !unicode {  // the view itself (the status line's "…" becomes "~" in the ncurses backend)
+                let view = b.buffer.lines.dropLast().joined(separator: "\n")
+                XCTAssertTrue(view.unicodeScalars.allSatisfy { $0.isASCII }, view)
+            }
+            app.handle(.char("p"))
+            app.render()
+            XCTAssertTrue(screen(b).contains("loss"), "p again: the plots")
+            runner.stopAndWait()
+        }
+    }
+
     func testSigintFollowsTheQuitRule() throws {
         let b = TestBackend(width: 120, height: 40)
         let app = App(backend: b, chatModel: nil, exportDirectory: try temporaryDirectory())

@@ -188,7 +188,9 @@ public final class LanguageScreen: Screen {
     func renderProfile(
         _ r: Rect, into buf: inout Buffer, _ ctx: RenderContext, _ s: LanguageSnapshot, _ st: RunnerStatus
     ) {
-        let title = "where does a step's time go?" + ctx.pick(" — ", " - ") + s.model
+        let title =
+            "where does a step's time go?" + ctx.pick(" — ", " - ")
+            + ctx.pick(s.model, s.model.replacingOccurrences(of: "×", with: "x"))
         let a = buf.box(r, title: title, glyphs: ctx.glyphs, focused: true)
         var notes: [String] = []
         if let e = s.profileError { notes.append("cannot profile: \(e)") }
