@@ -32,7 +32,14 @@ struct StepProfileView {
         let categories = p.rows(peakGFLOPS: limits.fmaGFLOPS, bandwidthGBs: limits.bandwidthGBs, shapes: 0)
             .filter { !$0.name.hasPrefix(" ") }
         let spare = rowsLeft - categories.count
-        let shapeCount = spare >= 2 ? Swift.min(4, spare - 1) : 0
+        // Tall screens list more GEMM shapes and then, if room is left, say what the rows mean.
+        let legend = wrap(
+            ctx.glyphs.unicode
+                ? StepProfileView.legend : StepProfileView.legend.replacingOccurrences(of: "×", with: "x"),
+            width: area.width)
+        let withLegend = spare >= 8 + legend.count
+        let shapeCount =
+            spare >= 2 ? Swift.min(withLegend ? 12 : 4, spare - 1 - (withLegend ? legend.count + 1 : 0)) : 0
         let rows = p.rows(peakGFLOPS: limits.fmaGFLOPS, bandwidthGBs: limits.bandwidthGBs, shapes: shapeCount)
             .filter { shapeCount > 0 || !$0.name.hasPrefix(" ") }
         // Columns: name, ms/step, share bar, rate (with "of limit" when wide enough).
@@ -75,7 +82,22 @@ struct StepProfileView {
             }
             y += 1
         }
+        if withLegend && y + legend.count < area.y + area.height {
+            y += 1
+            for line in legend {
+                _ = buf.text(area.x, y, line, Style(fg: ctx.theme.faint), maxWidth: area.width)
+                y += 1
+            }
+        }
     }
+
+    static let legend = """
+        GEMM: the matrix products of the linear layers, forward and backward (M×N×K). Attention: \
+        FlashAttention's tiles, useful FLOPs only. Norms, elementwise, RoPE, cross-entropy: passes over \
+        memory, against its bandwidth. Allocation: taking (and zeroing) tensor buffers from the pool. \
+        Thread sync: waiting at the end of a parallel region for the other workers. Autograd, other: \
+        the rest of the step's wall time (graph bookkeeping, small ops).
+        """
 
     static func color(_ c: ProfileCategory) -> Color {
         switch c {
