@@ -152,6 +152,33 @@ final class GradientTests: XCTestCase {
         gradCheck("upsample bilinear", [randn([1, 2, 3, 3], seed: 47)]) { $0[0].upsampleBilinear(5, 7) }
     }
 
+    func testSliceGradientsAddedInPlace() {
+        // The engine writes slice gradients into their rows of the input's gradient and zeroes only
+        // the rows no slice covered; overlapping, strided, cross-dimension and mixed uses add.
+        let x = randn([3, 6, 2], seed: 90)
+        gradCheck("split, every part", [x]) { i in
+            let p = i[0].split([2, 3, 1], dim: 1)
+            return (p[0] * 2).sum() + p[1].square().sum() + (p[2] * p[2] * p[2]).sum()
+        }
+        gradCheck("split, one part", [x]) { i in i[0].split([2, 3, 1], dim: 1)[1].square().sum() }
+        gradCheck("split, two of three in reverse", [x]) { i in
+            let p = i[0].split([1, 4, 1], dim: 1)
+            return p[2].square().sum() * 3 + p[0].exp().sum()
+        }
+        gradCheck("overlapping slices", [x]) { i in
+            i[0].slice(1, 0, 4).square().sum() + (i[0].slice(1, 2, 6) * 1.5).exp().sum()
+        }
+        gradCheck("slices along two dimensions", [x]) { i in
+            i[0].slice(1, 0, 3).square().sum() + i[0].slice(0, 1, 3).exp().sum() + i[0].slice(1, 3, 6).sum()
+        }
+        gradCheck("strided slices", [x]) { i in
+            i[0].slice(1, 0, 6, step: 2).square().sum() + i[0].slice(1, 1, 6, step: 2).exp().sum()
+        }
+        gradCheck("a slice and the whole", [x]) { i in
+            i[0].slice(1, 1, 4).square().sum() + (i[0] * i[0]).sum() + i[0].slice(1, 4, 6).exp().sum()
+        }
+    }
+
     func testRoPEAttentionAndCheckpoint() {
         let table = RotaryTable(headDim: 4, maxPositions: 8)
         gradCheck("rope", [randn([2, 3, 2, 4], seed: 80)]) { $0[0].rope(table, positions: [2, 0, 7]) }

@@ -134,9 +134,22 @@ public enum Autograd {
         var grads: [ObjectIdentifier: Tensor] = [:]
         // Gradients the engine allocated itself and shared with no one: added to in place.
         var owned = Set<ObjectIdentifier>()
+        // Gradients built from slices along one dimension (the Q, K and V heads of a fused projection)
+        // start uninitialised: each slice is copied into its rows, and only the rows no slice covered
+        // are zeroed, when the gradient is first read.
+        var cover: [ObjectIdentifier: (dim: Int, intervals: [(Int, Int)])] = [:]
+        func finish(_ id: ObjectIdentifier) {
+            guard let c = cover.removeValue(forKey: id), let full = grads[id] else { return }
+            var at = 0
+            for (lo, hi) in c.intervals.sorted(by: { $0.0 < $1.0 }) + [(full.shape[c.dim], full.shape[c.dim])] {
+                if lo > at { full.slice(c.dim, at, lo).detach().fill(0) }
+                at = Swift.max(at, hi)
+            }
+        }
         func accumulate(_ t: Tensor, _ g: Tensor) {
             precondition(g.shape == t.shape, "internal: gradient shape \(g.shape) for tensor \(t.shape)")
             let id = ObjectIdentifier(t)
+            finish(id)
             if let old = grads[id] {
                 if createGraph {
                     grads[id] = old + g
@@ -150,14 +163,35 @@ public enum Autograd {
                 grads[id] = g
             }
         }
-        // g of a slice of t: added into the slice's region of t's gradient (made, zeroed, if need be).
+        // g of a slice of t: written or added into the slice's region of t's gradient.
         func accumulateSlice(_ t: Tensor, _ g: Tensor, _ sl: (dim: Int, start: Int, step: Int)) {
             let id = ObjectIdentifier(t)
+            let span = (sl.start, sl.start + (g.shape[sl.dim] - 1) * sl.step + 1)
             let full: Tensor
+            var copy = false
             if let old = grads[id], owned.contains(id) {
                 full = old
+                if let c = cover[id] {
+                    let disjoint = c.intervals.allSatisfy { $0.1 <= span.0 || $0.0 >= span.1 }
+                    if c.dim == sl.dim && sl.step == 1 && disjoint {
+                        copy = true
+                        cover[id]!.intervals.append(span)
+                    } else {
+                        finish(id)
+                    }
+                }
+            } else if let old = grads[id] {
+                full = old.contiguousRaw(forceCopy: true)
+                grads[id] = full
+                owned.insert(id)
+            } else if sl.step == 1 {
+                full = Tensor.empty(t.shape)
+                grads[id] = full
+                owned.insert(id)
+                cover[id] = (sl.dim, [span])
+                copy = true
             } else {
-                full = grads[id]?.contiguousRaw(forceCopy: true) ?? Tensor.zeros(t.shape)
+                full = Tensor.zeros(t.shape)
                 grads[id] = full
                 owned.insert(id)
             }
@@ -166,12 +200,17 @@ public enum Autograd {
             let region = Tensor(
                 storage: full.storage, shape: g.shape, strides: st,
                 offset: full.offset + sl.start * full.strides[sl.dim])
-            Kernels.zip(region, g, into: region, AddF())
+            if copy {
+                Kernels.copy(from: g, to: region)
+            } else {
+                Kernels.zip(region, g, into: region, AddF())
+            }
         }
         GradMode.with(createGraph) {
             for (t, g) in roots where t.requiresGrad { accumulate(t, g) }
             for t in order.reversed() {
                 let id = ObjectIdentifier(t)
+                finish(id)
                 guard let g = grads[id], let node = t.gradFn else { continue }
                 grads[id] = nil  // free as we go: peak memory stays near the forward's
                 owned.remove(id)
@@ -186,6 +225,7 @@ public enum Autograd {
             }
         }
         var r = Result()
+        for id in Array(cover.keys) { finish(id) }
         for l in leaves { if let g = grads[ObjectIdentifier(l)] { r.leaves.append((l, g)) } }
         for id in stopAt { if let g = grads[id] { r.stopped[id] = g } }
         return r
