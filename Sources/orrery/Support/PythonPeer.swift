@@ -1,4 +1,5 @@
 // Runs a Python peer (numpy, PyTorch) for a side-by-side benchmark: one runner for every bench.
+import Compute
 import Foundation
 
 /// Runs a peer's Python script with fair settings (thread count set, OpenBLAS overrides removed);
@@ -69,4 +70,22 @@ func timedMs(_ body: () -> Void) -> Double {
     let t0 = DispatchTime.now().uptimeNanoseconds
     body()
     return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+}
+
+/// MFU of a training step whose FLOPs the peer counted (PyTorch's `FlopCounterMode`, printed as a
+/// `flops` line; the same network on both sides): nil where the peer did not run.
+struct PeerCountedMFU {
+    let stepFlops: Double?
+    let peak = Machine.fmaPeak().gflops
+
+    init(_ peerLines: [(String, Double)]) { stepFlops = peerLines.first(where: { $0.0 == "flops" })?.1 }
+
+    /// The fraction of the FMA peak a step of `ms` milliseconds reaches.
+    func fraction(_ ms: Double) -> Double? { stepFlops.map { $0 / ms / 1e6 / peak } }
+
+    /// "  GFLOP/s = MFU" for a table line, or nothing.
+    func text(_ ms: Double) -> String {
+        guard let f = stepFlops else { return "" }
+        return String(format: "  %5.1f GFLOP/s = %4.1f%% MFU", f / ms / 1e6, 100 * f / ms / 1e6 / peak)
+    }
 }

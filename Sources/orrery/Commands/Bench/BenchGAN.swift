@@ -104,16 +104,9 @@ struct BenchGANStep: ParsableCommand {
             var line = String(
                 format: "nf %-3d orrery %7.1f ms/step  %7.0f train img/s  %7.0f sample img/s", nf, rec.median,
                 Double(B) / (rec.median / 1000), Double(B) / (sampleMs / 1000))
-            // Model FLOPs of one step, as PyTorch's FlopCounterMode counts them (2 per multiply-add of
-            // every convolution; the same network on both sides): MFU beside each time.
-            let stepFlops = measured.peerLast.first(where: { $0.0 == "flops" })?.1
-            let peak = Machine.fmaPeak().gflops
-            func mfu(_ ms: Double) -> String {
-                guard let f = stepFlops else { return "" }
-                return String(format: "  %5.1f GFLOP/s = %4.1f%% MFU", f / ms / 1e6, 100 * f / ms / 1e6 / peak)
-            }
-            if let f = stepFlops { rec.extra["mfu"] = f / rec.median / 1e6 / peak }
-            line += mfu(rec.median)
+            let mfu = PeerCountedMFU(measured.peerLast)
+            if let m = mfu.fraction(rec.median) { rec.extra["mfu"] = m }
+            line += mfu.text(rec.median)
             if json { print(JSONLine.encode(rec.json)) }
             if torch != nil, let ts = peerSample {
                 let tt = peerTimes
@@ -123,11 +116,11 @@ struct BenchGANStep: ParsableCommand {
                 prec.extra = [
                     "images_per_s": Double(B) / (prec.median / 1000), "sample_images_per_s": Double(B) / (ts / 1000),
                 ]
-                if let f = stepFlops { prec.extra["mfu"] = f / prec.median / 1e6 / peak }
+                if let m = mfu.fraction(prec.median) { prec.extra["mfu"] = m }
                 line += String(
                     format: "\nnf %-3d torch  %7.1f ms/step  %7.0f train img/s  %7.0f sample img/s",
                     nf, prec.median, Double(B) / (prec.median / 1000), Double(B) / (ts / 1000))
-                line += mfu(prec.median)
+                line += mfu.text(prec.median)
                 line += String(
                     format: "  → orrery/torch step %.2fx, sampling %.2fx", prec.median / rec.median, ts / sampleMs)
                 if json {

@@ -78,16 +78,9 @@ struct BenchUNetStep: ParsableCommand {
         var line = String(
             format: "orrery %7.1f ms/step  %6.0f train img/s  %6.2f DDIM-50 samples/s (%.3fM params)", rec.median,
             Double(B) / (rec.median / 1000), Double(B) / sampleSecs, Double(model.parameterCount) / 1e6)
-        // Model FLOPs of one step, as PyTorch's FlopCounterMode counts them (the same network on both
-        // sides): MFU beside each time.
-        let stepFlops = measured.peerLast.first(where: { $0.0 == "flops" })?.1
-        let peak = Machine.fmaPeak().gflops
-        func mfu(_ ms: Double) -> String {
-            guard let f = stepFlops else { return "" }
-            return String(format: "  %5.1f GFLOP/s = %4.1f%% MFU", f / ms / 1e6, 100 * f / ms / 1e6 / peak)
-        }
-        if let f = stepFlops { rec.extra["mfu"] = f / rec.median / 1e6 / peak }
-        line += mfu(rec.median)
+        let mfu = PeerCountedMFU(measured.peerLast)
+        if let m = mfu.fraction(rec.median) { rec.extra["mfu"] = m }
+        line += mfu.text(rec.median)
         if json { print(JSONLine.encode(rec.json)) }
         if torch != nil, let ts = peerSample {
             let tt = peerTimes
@@ -95,11 +88,11 @@ struct BenchUNetStep: ParsableCommand {
                 bench: "unet-step", caseName: "ddpm-unet32-b16", impl: "torch", threads: threads, timesMs: tt,
                 extra: [:])
             prec.extra = ["images_per_s": Double(B) / (prec.median / 1000), "ddim50_samples_per_s": Double(B) / ts]
-            if let f = stepFlops { prec.extra["mfu"] = f / prec.median / 1e6 / peak }
+            if let m = mfu.fraction(prec.median) { prec.extra["mfu"] = m }
             line += String(
                 format: "\ntorch  %7.1f ms/step  %6.0f train img/s  %6.2f DDIM-50 samples/s",
                 prec.median, Double(B) / (prec.median / 1000), Double(B) / ts)
-            line += mfu(prec.median)
+            line += mfu.text(prec.median)
             line += String(
                 format: "  → orrery/torch step %.2fx, sampling %.2fx", prec.median / rec.median, ts / sampleSecs)
             if json {
