@@ -92,6 +92,20 @@ public enum Machine {
         return (best, unitName)
     }
 
+    /// GB/s of the best of `runs` passes of `body(lo, hi)` over `items` split evenly among the threads,
+    /// each pass moving `bytes`.
+    static func bestRate(runs: Int, bytes: Double, items: Int, _ body: (Int, Int) -> Void) -> Double {
+        let threads = Parallel.threads
+        var best = 0.0
+        for _ in 0..<runs {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            Parallel.forEach(threads) { i in body(items * i / threads, items * (i + 1) / threads) }
+            let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            best = Swift.max(best, bytes / secs / 1e9)
+        }
+        return best
+    }
+
     /// Measures the limits now: FMA best of `runs` runs of `fmaIterations` iterations of twelve
     /// independent FMA chains per thread; read best of `runs` passes over 256 MiB; triad best of
     /// `runs` over three 64 MiB arrays (12 bytes per element, as STREAM counts).
@@ -102,29 +116,12 @@ public enum Machine {
         let x = UnsafeMutablePointer<Float>.allocate(capacity: n)
         defer { x.deallocate() }
         x.initialize(repeating: 1, count: n)
-        var read = 0.0
-        for _ in 0..<runs {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            Parallel.forEach(threads) { i in
-                let lo = n * i / threads
-                let hi = n * (i + 1) / threads
-                _ = orr_read_stream(x + lo, hi - lo)
-            }
-            let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            read = Swift.max(read, Double(n * 4) / secs / 1e9)
+        let read = bestRate(runs: runs, bytes: Double(n * 4), items: n) { lo, hi in _ = orr_read_stream(x + lo, hi - lo)
         }
         let m = 16 << 20  // floats per array: 64 MiB
         let (a, b, c) = (x, x + m, x + 2 * m)
-        var triad = 0.0
-        for _ in 0..<runs {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            Parallel.forEach(threads) { i in
-                let lo = m * i / threads
-                let hi = m * (i + 1) / threads
-                orr_triad(a + lo, b + lo, c + lo, 3, hi - lo)
-            }
-            let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            triad = Swift.max(triad, Double(m * 12) / secs / 1e9)
+        let triad = bestRate(runs: runs, bytes: Double(m * 12), items: m) { lo, hi in
+            orr_triad(a + lo, b + lo, c + lo, 3, hi - lo)
         }
         return MachineLimits(fmaGFLOPS: best, unit: unitName, readGBs: read, triadGBs: triad, threads: threads)
     }
