@@ -10,9 +10,9 @@ public final class Node {
     public let name: String
     let inputs: [Tensor]
     let backward: (Tensor) -> [Tensor?]
-    /// Set on a `slice` node (dimension, start, step): the engine adds such a gradient straight into
-    /// the region of the input's gradient instead of building a zero tensor around it and adding
-    /// that (the heads of a fused QKV projection, the halves of a split).
+    /// Set on a `slice` node (dimension, start, step): the engine writes (or adds) such a gradient
+    /// straight into its region of the input's gradient instead of building a zero tensor around it
+    /// and adding that (the heads of a fused QKV projection, the parts of a split).
     var slice: (dim: Int, start: Int, step: Int)?
 
     init(name: String, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) {
