@@ -113,6 +113,17 @@ static void uk_avx512_8x32_rowA(long kc, const float *restrict a, long lda, long
     for (long k = 0; k < kc; k++) ACC8x32_STEP(r0[k], r1[k], r2[k], r3[k], r4[k], r5[k], r6[k], r7[k])
     ACC8x32_STORE
 }
+
+// AVX-512 8 × 32 reading A straight from column-major storage (A(i, k) at a[k·lda + i], a weight
+// gradient's Xᵀ): the 8 values of each k are already side by side, as in a packed panel, so the
+// panel is the matrix itself at stride lda. 8 full rows only.
+__attribute__((target("avx512f,fma")))
+static void uk_avx512_8x32_colA(long kc, const float *restrict a, long lda, const float *restrict b,
+                                float *restrict c, long ldc, float alpha, int ow) {
+    ACC8x32_DECLARE;
+    for (long k = 0; k < kc; k++, a += lda) ACC8x32_STEP(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7])
+    ACC8x32_STORE
+}
 #endif
 
 // ---------------------------------------------------------------- dispatch
@@ -195,6 +206,11 @@ static void pack_a(int mr, long mc, long kc, const float *A, long rs, long cs, f
         if (rs == 1) {
             for (long k = 0; k < kc; k++) {
                 const float *src = A + p + k * cs;
+                if (rows == 8 && mr == 8) {  // a constant-size copy: one vector move
+                    memcpy(dst, src, 8 * sizeof(float));
+                    dst += 8;
+                    continue;
+                }
                 long i = 0;
                 for (; i < rows; i++) dst[i] = src[i];
                 for (; i < mr; i++) dst[i] = 0.0f;
@@ -492,6 +508,31 @@ static void sgemm_core(long M, long N, long K, float alpha,
                             uk_avx512_8x32_rowA(kc, arow, rsA, 8, bpk + jr * kc, c, rsC, alpha, ow);
                         } else {
                             uk_avx512_8x32_rowA(kc, arow, rsA, nrows, bpk + jr * kc, tile, 32, 1.0f, 1);
+                            for (long i = 0; i < nrows; i++)
+                                for (long j = 0; j < ncols; j++)
+                                    c[i * rsC + j * csC] = alpha * tile[i * 32 + j] + (ow ? 0.0f : c[i * rsC + j * csC]);
+                        }
+                    }
+                }
+                continue;
+            }
+            if (kern == &K_AVX512 && rsA == 1 && csA >= 8) {  // column-major A: full 8-row panels in place
+                for (long ic = 0; ic < M; ic += 8) {
+                    long nrows = M - ic < 8 ? M - ic : 8;
+                    const float *apanel = A + ic + pc * csA;
+                    long lda = csA;
+                    if (nrows < 8) {  // the edge panel is packed (zero rows past M)
+                        pack_a(8, nrows, kc, apanel, 1, csA, ap);
+                        apanel = ap;
+                        lda = 8;
+                    }
+                    for (long jr = 0; jr < nc; jr += 32) {
+                        long ncols = nc - jr < 32 ? nc - jr : 32;
+                        float *c = C + ic * rsC + (jc + jr) * csC;
+                        if (nrows == 8 && ncols == 32 && csC == 1) {
+                            uk_avx512_8x32_colA(kc, apanel, lda, bpk + jr * kc, c, rsC, alpha, ow);
+                        } else {
+                            uk_avx512_8x32_colA(kc, apanel, lda, bpk + jr * kc, tile, 32, 1.0f, 1);
                             for (long i = 0; i < nrows; i++)
                                 for (long j = 0; j < ncols; j++)
                                     c[i * rsC + j * csC] = alpha * tile[i * 32 + j] + (ow ? 0.0f : c[i * rsC + j * csC]);

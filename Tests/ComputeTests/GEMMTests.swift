@@ -87,6 +87,32 @@ final class GEMMTests: XCTestCase {
         XCTAssertEqual(k0.toArray(), [Float](repeating: 0, count: 6))
     }
 
+    /// Weight-gradient shapes (K ≫ M, N) sum two halves of K: right against the reference with α, β,
+    /// column-major A (edge panels of 4 and 5 rows), transposed B, and bit-identical for 1…4 workers.
+    func testShortWideOutputsSplitTheSharedDimension() {
+        check(M: 20, N: 37, K: 2100, transA: true, transB: false, alpha: 0.5, beta: 2, seed: 300)
+        check(M: 13, N: 40, K: 2304, transA: true, transB: true, beta: 1, seed: 301, threads: 2)
+        check(M: 8, N: 64, K: 4096, transA: false, transB: false, seed: 302, threads: 3)
+        let a = randn([2560 * 24], seed: 303).toArray()
+        let b = randn([2560 * 50], seed: 304).toArray()
+        func run(_ threads: Int) -> [Float] {
+            var c = [Float](repeating: .nan, count: 24 * 50)
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    c.withUnsafeMutableBufferPointer { cp in
+                        Kernels.gemm(
+                            M: 24, N: 50, K: 2560, A: ap.baseAddress!, rsA: 1, csA: 24, B: bp.baseAddress!, rsB: 50,
+                            csB: 1, C: cp.baseAddress!, rsC: 50, csC: 1, threads: threads)
+                    }
+                }
+            }
+            return c
+        }
+        let one = run(1)
+        XCTAssertFalse(one.contains { $0.isNaN }, "β = 0 overwrites every element")
+        for t in 2...4 { XCTAssertEqual(run(t), one, "\(t) workers") }
+    }
+
     func testEveryMicroKernelAgrees() {
         defer { _ = orr_gemm_force_kernel("auto") }
         for name in ["generic-4x16", "avx2-6x16", "avx512-8x32"] {

@@ -20,10 +20,58 @@ extension Kernels {
         threads: Int? = nil
     ) {
         Profiler.gemm(m: M, n: N, k: K) {
-            split(M: M, N: N, K: K, beta: beta, C: C, rsC: rsC, csC: csC, threads: threads) { m0, m1, n0, n1, c, ow in
-                orr_sgemm(m1 - m0, n1 - n0, K, alpha, A + m0 * rsA, rsA, csA, B + n0 * csB, rsB, csB, c, rsC, csC, ow)
+            let workers = threads ?? Parallel.threads
+            guard let kh = kSplit(M: M, N: N, K: K) else {
+                split(M: M, N: N, K: K, beta: beta, C: C, rsC: rsC, csC: csC, threads: workers) {
+                    m0, m1, n0, n1, c, ow in
+                    orr_sgemm(
+                        m1 - m0, n1 - n0, K, alpha, A + m0 * rsA, rsA, csA, B + n0 * csB, rsB, csB, c, rsC, csC, ow)
+                }
+                return
+            }
+            // C = (β·C + α·A[:, :kh]·B[:kh]) + α·A[:, kh:]·B[kh:], the second half into a scratch
+            // matrix: the same sums in the same order for any number of workers.
+            let cap = BufferPool.sizeClass(M * N)
+            let scratch = BufferPool.take(cap)
+            defer { BufferPool.give(scratch, cap) }
+            func half(_ h: Int, _ threads: Int) {
+                let (k0, k1) = h == 0 ? (0, kh) : (kh, K)
+                let (dst, rs, cs, b) = h == 0 ? (C, rsC, csC, beta) : (scratch, N, 1, Float(0))
+                split(M: M, N: N, K: k1 - k0, beta: b, C: dst, rsC: rs, csC: cs, threads: threads) {
+                    m0, m1, n0, n1, c, ow in
+                    orr_sgemm(
+                        m1 - m0, n1 - n0, k1 - k0, alpha, A + m0 * rsA + k0 * csA, rsA, csA, B + k0 * rsB + n0 * csB,
+                        rsB, csB, c, rs, cs, ow)
+                }
+            }
+            if workers >= 2 && workers < 4 {
+                DispatchQueueBridge.concurrentPerform(2) { half($0, 1) }
+            } else {
+                half(0, workers)
+                half(1, workers)
+            }
+            Parallel.forRanges(M, grain: Swift.max(1, 16384 / Swift.max(1, N))) { rows in
+                for i in rows {
+                    let c = C + i * rsC
+                    let s = scratch + i * N
+                    if csC == 1 {
+                        orr_saxpy(N, 1, s, c)
+                    } else {
+                        for j in 0..<N { c[j * csC] += s[j] }
+                    }
+                }
             }
         }
+    }
+
+    /// Where a GEMM whose output is small next to its shared dimension (a weight gradient summed over
+    /// thousands of tokens) splits K in two, or nil. Splitting C instead leaves each worker a sliver
+    /// of it to pack whole operands for (and an uneven one: 352 columns are 11 micro-tiles); two
+    /// K halves are even, and each packs only its own half of A and B. The split depends on the shape
+    /// alone, so results do not change with the number of workers.
+    static func kSplit(M: Int, N: Int, K: Int) -> Int? {
+        guard K >= 2048 && K >= 8 * Swift.max(M, N) else { return nil }
+        return (K / 2 + Int(ORR_GEMM_KC) - 1) / Int(ORR_GEMM_KC) * Int(ORR_GEMM_KC)
     }
 
     /// Implicit-GEMM convolution: C[M, N] = A[M, K] · B with B the batch-folded im2col matrix of

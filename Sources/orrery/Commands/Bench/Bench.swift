@@ -58,6 +58,11 @@ func measure(runs: Int = 7, minSeconds: Double = 0.2, _ body: () -> Void) -> [Do
     return out
 }
 
+/// How `bench gemm` stores its operands (BLAS transposition flags).
+enum GEMMLayout: String, ExpressibleByArgument, CaseIterable {
+    case nn, tn, nt
+}
+
 struct BenchGEMM: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemm",
@@ -69,6 +74,11 @@ struct BenchGEMM: ParsableCommand {
     @OptionGroup var common: CommonOptions
     @Option(help: "Comma-separated sizes: N for N×N×N or MxKxN.") var sizes =
         "256,512,1024,2048,4096x128x384,4096x128x512,4096x512x128,128x4096x128"
+    @Option(
+        help: """
+            Operand layouts, BLAS-style: nn (A [M,K], B [K,N] row-major), tn (A stored [K,M]: a weight \
+            gradient Xᵀ·dY), nt (B stored [N,K]: x·Wᵀ).
+            """) var layout: GEMMLayout = .nn
     @Option(help: "Repetitions per shape.") var runs = 7
     @Option(help: "A Python with numpy to measure side by side.") var numpy: String?
     @Flag(help: "JSON lines per the bench contract.") var json = false
@@ -105,14 +115,19 @@ struct BenchGEMM: ParsableCommand {
             let a = Tensor.randn([M, K], rng: &rng)
             let b = Tensor.randn([K, N], rng: &rng)
             let c = Tensor.empty([M, N])
+            // The same storage read as a transposed operand: A [K, M] (element (m, k) at k·M + m) or
+            // B [N, K].
+            let (rsA, csA) = layout == .tn ? (1, M) : (K, 1)
+            let (rsB, csB) = layout == .nt ? (1, K) : (N, 1)
             let times = measure(runs: runs) {
                 Kernels.gemm(
-                    M: M, N: N, K: K, A: a.data, rsA: K, csA: 1, B: b.data, rsB: N, csB: 1,
+                    M: M, N: N, K: K, A: a.data, rsA: rsA, csA: csA, B: b.data, rsB: rsB, csB: csB,
                     C: c.data, rsC: N, csC: 1)
             }
             let flop = 2.0 * Double(M) * Double(N) * Double(K)
             var rec = BenchRecord(
-                bench: "gemm", caseName: "\(M)x\(K)x\(N)", impl: "orrery", threads: threads,
+                bench: "gemm", caseName: "\(M)x\(K)x\(N)" + (layout == .nn ? "" : ":\(layout.rawValue)"),
+                impl: "orrery", threads: threads,
                 timesMs: times, extra: [:])
             let gf = flop / (rec.median * 1e6)
             rec.extra["gflops"] = gf
@@ -155,6 +170,8 @@ struct BenchGEMM: ParsableCommand {
             M, K, N, R = \(M), \(K), \(N), \(runs)
             rng = np.random.default_rng(0)
             A = rng.standard_normal((M, K), dtype=np.float32); B = rng.standard_normal((K, N), dtype=np.float32)
+            if '\(layout.rawValue)' == 'tn': A = A.reshape(K, M).T
+            if '\(layout.rawValue)' == 'nt': B = B.reshape(N, K).T
             C = np.empty((M, N), dtype=np.float32); np.matmul(A, B, out=C)
             t0 = time.perf_counter(); n = 0
             while time.perf_counter() - t0 < 0.1: np.matmul(A, B, out=C); n += 1
