@@ -238,6 +238,15 @@ static void pack_a(int mr, long mc, long kc, const float *A, long rs, long cs, f
 // B block [kc x nc] → panels of nr columns: dst[p][k][j] = B[k, p*nr+j], zero past nc.
 // Transposed B (rs == 1, e.g. x·Wᵀ with W row-major) is transposed in 16-wide k blocks.
 static void pack_b(int nr, long kc, long nc, const float *B, long rs, long cs, float *dst) {
+    if (cs == 1 && nr == 32 && nc % 32 == 0) {
+        // Row by row: each row of the block is one sequential read (a contiguous block is one
+        // stream), scattered into the panels' k-th rows.
+        for (long k = 0; k < kc; k++) {
+            const float *src = B + k * rs;
+            for (long p = 0; p < nc; p += 32) memcpy(dst + p * kc + k * 32, src + p, 32 * sizeof(float));
+        }
+        return;
+    }
     for (long p = 0; p < nc; p += nr) {
         long cols = nc - p < nr ? nc - p : nr;
         if (cs == 1) {

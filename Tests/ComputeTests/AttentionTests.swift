@@ -1,3 +1,4 @@
+import CKernels
 import Compute
 import TestSupport
 import XCTest
@@ -42,6 +43,35 @@ final class AttentionTests: XCTestCase {
         XCTAssertLessThan(relErr(outs[0], outs[1]), 1e-4, "output \(what)", line: line)
         for (n, name) in ["dQ", "dK", "dV"].enumerated() {
             XCTAssertLessThan(relErr(grads[0][n], grads[1][n]), 1e-4, "\(name) \(what)", line: line)
+        }
+    }
+
+    /// The row kernel attention exponentiates scores with (a vector path on AVX-512 machines) gives
+    /// exactly the library's exp of x − m, element by element, for lengths with and without a tail,
+    /// masked (−∞) and out-of-range scores, and NaN.
+    func testScoreExponentialIsTheLibraryExp() {
+        var rng = RNG(seed: 77)
+        for n in [1, 15, 16, 17, 48, 100] {
+            var x = (0..<n).map { _ in Float(rng.uniform()) * 120 - 100 }
+            x[0] = -.infinity
+            if n > 2 { x[2] = .nan }
+            if n > 5 { x[5] = 95 }
+            if n > 7 { x[7] = -88 }
+            let m: Float = 3.5
+            var want = [Float](repeating: 0, count: n)
+            let shifted = x.map { $0 - m }
+            orr_vexp(shifted, &want, n)
+            var got = x
+            let sum = orr_exp_sub_sum(&got, n, m)
+            for i in 0..<n {
+                if want[i].isNaN {
+                    XCTAssertTrue(got[i].isNaN, "n \(n) i \(i)")
+                } else {
+                    XCTAssertEqual(got[i].bitPattern, want[i].bitPattern, "n \(n) i \(i): x \(x[i])")
+                }
+            }
+            XCTAssertEqual(x[0] - m < -87.33654 ? got[0] : -1, 0, "a masked score gives exactly 0")
+            if n > 2 { XCTAssertTrue(sum.isNaN, "a NaN score makes the row's sum NaN") }
         }
     }
 

@@ -105,6 +105,14 @@ void orr_saxpy(long n, float a, const float *x, float *y);
 /// Attention row helpers: max; x ← exp(x − m) returning Σ; x ← a·x; dp ← p ∘ (dp − d).
 float orr_row_max(const float *x, long n);
 float orr_exp_sub_sum(float *x, long n, float m);
+/// FlashAttention's online-softmax step for a [rows × cols] score tile (row stride ld): per row,
+/// m' = max(m, row max), row = exp(row − m'), l = l·exp(m − m') + Σ row, acc row ·= exp(m − m')
+/// (acc is [rows × d]); a row with m' = −∞ is zeroed and left as it was.
+void orr_attention_softmax_tile(float *s, long ld, long rows, long cols, float *m, float *l, float *acc, long d);
+/// Backward's probabilities: row = exp(row − lse[r]), or 0 where lse[r] = −∞.
+void orr_attention_exp_tile(float *s, long ld, long rows, long cols, const float *lse);
+/// x[0..<n] = v (short rows: no libc call per row).
+void orr_fill(float *x, long n, float v);
 void orr_scale(float *x, long n, float a);
 void orr_softmax_grad_row(const float *p, float *dp, long n, float d);
 

@@ -197,12 +197,13 @@ public enum FlashAttention {
             let acc = UnsafeMutablePointer<Float>.allocate(capacity: bq * d)
             let kt = packed ? UnsafeMutableRawPointer.allocate(byteCount: 4 * (ktSize + vSize), alignment: 64) : nil
             let ktp = kt?.bindMemory(to: Float.self, capacity: ktSize + vSize)
-            var m = [Float](repeating: 0, count: bq)
-            var l = [Float](repeating: 0, count: bq)
+            let m = UnsafeMutablePointer<Float>.allocate(capacity: 2 * bq)
+            let l = m + bq
             defer {
                 s.deallocate()
                 acc.deallocate()
                 kt?.deallocate()
+                m.deallocate()
             }
             func tile(_ b: Int, _ h: Int, _ qt: Int) {
                 let hk = h / group
@@ -228,19 +229,7 @@ public enum FlashAttention {
                     if !mask.full(i0, i0 + rows, k0, k0 + cols) {
                         mask.apply(s, ld: bk, i0: i0, rows: rows, k0: k0, cols: cols)
                     }
-                    for r in 0..<rows {
-                        let row = s + r * bk
-                        let mNew = Swift.max(m[r], orr_row_max(row, cols))
-                        if mNew == -.infinity {
-                            row.update(repeating: 0, count: cols)
-                            continue
-                        }
-                        let alpha = m[r] == -.infinity ? 0 : expf(m[r] - mNew)
-                        let sum = orr_exp_sub_sum(row, cols, mNew)
-                        l[r] = l[r] * alpha + sum
-                        if alpha != 1 { orr_scale(acc + r * d, d, alpha) }
-                        m[r] = mNew
-                    }
+                    orr_attention_softmax_tile(s, bk, rows, cols, m, l, acc, d)
                     if let ktp {
                         let vTile = ktp + ktSize + (k0 / bk) * bk * dpad
                         let tileRows = Swift.min(bk, Nk - k0)
@@ -333,21 +322,21 @@ public enum FlashAttention {
                 D[idx] = orr_sdot(dO.row(b, h, n), o.row(b, h, n), d)
             }
         }
-        // Zero the outputs.
-        for b in 0..<B {
-            for h in 0..<H { for n in 0..<Nq { dq.row(b, h, n).update(repeating: 0, count: d) } }
-            for h in 0..<Hkv {
-                for n in 0..<Nk {
-                    dk.row(b, h, n).update(repeating: 0, count: d)
-                    dv.row(b, h, n).update(repeating: 0, count: d)
-                }
-            }
-        }
         let nKT = (Nk + bk - 1) / bk
         let heads = B * Hkv
         // Each work item owns one KV head (all of its query heads), so dK, dV and dQ have one writer.
         // With fewer heads than workers, KV tiles are split too and dQ goes to private buffers.
         let splits = heads >= Parallel.threads ? 1 : Swift.min(nKT, (Parallel.threads + heads - 1) / heads)
+        /// Zeroes the gradient rows of key/value head (b, hk) and its query heads.
+        func zeroHead(_ b: Int, _ hk: Int) {
+            for g in 0..<group { for n in 0..<Nq { orr_fill(dq.row(b, hk * group + g, n), d, 0) } }
+            for n in 0..<Nk {
+                orr_fill(dk.row(b, hk, n), d, 0)
+                orr_fill(dv.row(b, hk, n), d, 0)
+            }
+        }
+        // With one item per head, each zeroes its own rows (in its own cache, no call per row here).
+        if splits > 1 { for bh in 0..<heads { zeroHead(bh / Hkv, bh % Hkv) } }
         let privSize = group * Nq * d
         let priv = splits > 1 ? UnsafeMutablePointer<Float>.allocate(capacity: heads * splits * privSize) : nil
         priv?.initialize(repeating: 0, count: heads * splits * privSize)
@@ -365,22 +354,35 @@ public enum FlashAttention {
             let dp = UnsafeMutablePointer<Float>.allocate(capacity: bq * bk)
             // Packed once per key/value head (see forwardRaw): Kᵀ and Vᵀ for the score products, the
             // key tiles for dQ.
-            let raw =
-                packed ? UnsafeMutableRawPointer.allocate(byteCount: 4 * (2 * ktSize + kSize), alignment: 64) : nil
-            let ktp = raw?.bindMemory(to: Float.self, capacity: 2 * ktSize + kSize)
+            // …and each query head's Q and dO tiles, the B operands of dK and dV.
+            let qSize = (Nq + bq - 1) / bq * bq * dpad
+            let total = 2 * ktSize + kSize + 2 * qSize
+            let raw = packed ? UnsafeMutableRawPointer.allocate(byteCount: 4 * total, alignment: 64) : nil
+            let ktp = raw?.bindMemory(to: Float.self, capacity: total)
             defer {
                 s.deallocate()
                 dp.deallocate()
                 raw?.deallocate()
             }
+            if splits == 1 { zeroHead(b, hk) }
             if let ktp {
                 packKeysValues(k, k, b: b, hk: hk, Nk: Nk, d: d, bk: bk, kt: ktp, vt: ktp + 2 * ktSize)
                 orr_sgemm_pack_b(d, Nk, v.row(b, hk, 0), 1, v.sn, ktp + ktSize)
             }
+            let qtp = ktp.map { $0 + 2 * ktSize + kSize }
             let t0 = nKT * sp / splits
             let t1 = nKT * (sp + 1) / splits
             for g in 0..<group {
                 let h = hk * group + g
+                if let qtp {
+                    var i0 = 0
+                    while i0 < Nq {
+                        let rows = Swift.min(bq, Nq - i0)
+                        orr_sgemm_pack_b(rows, d, q.row(b, h, i0), q.sn, 1, qtp + (i0 / bq) * bq * dpad)
+                        orr_sgemm_pack_b(rows, d, dO.row(b, h, i0), dO.sn, 1, qtp + qSize + (i0 / bq) * bq * dpad)
+                        i0 += bq
+                    }
+                }
                 for kt in t0..<t1 {
                     let k0 = kt * bk
                     let cols = Swift.min(bk, Nk - k0)
@@ -409,16 +411,14 @@ public enum FlashAttention {
                         if !mask.full(i0, i0 + rows, k0, k0 + cols) {
                             mask.apply(s, ld: bk, i0: i0, rows: rows, k0: k0, cols: cols)
                         }
-                        let lrow = lse + (b * H + h) * Nq + i0
-                        for r in 0..<rows {
-                            if lrow[r] == -.infinity {
-                                (s + r * bk).update(repeating: 0, count: cols)
-                            } else {
-                                _ = orr_exp_sub_sum(s + r * bk, cols, lrow[r])
-                            }
-                        }
+                        orr_attention_exp_tile(s, bk, rows, cols, lse + (b * H + h) * Nq + i0)
                         // dV += Pᵀ dO
-                        orr_sgemm_acc(cols, d, rows, 1, s, 1, bk, dop, dO.sn, 1, dvp, dv.sn, 1)
+                        let qTile = qtp.map { $0 + (i0 / bq) * bq * dpad }
+                        if let qTile {
+                            orr_sgemm_panels(cols, d, rows, 1, s, 1, bk, qTile + qSize, 32 * rows, dvp, dv.sn, 1, 0)
+                        } else {
+                            orr_sgemm_acc(cols, d, rows, 1, s, 1, bk, dop, dO.sn, 1, dvp, dv.sn, 1)
+                        }
                         // dP = dO Vᵀ ; dS = P ∘ (dP − D)
                         if let ktp {
                             orr_sgemm_panels(
@@ -440,7 +440,11 @@ public enum FlashAttention {
                         } else {
                             orr_sgemm_acc(rows, d, cols, scale, dp, bk, 1, kp, k.sn, 1, dq.row(b, h, i0), dq.sn, 1)
                         }
-                        orr_sgemm_acc(cols, d, rows, scale, dp, 1, bk, qp, q.sn, 1, dkp, dk.sn, 1)
+                        if let qTile {
+                            orr_sgemm_panels(cols, d, rows, scale, dp, 1, bk, qTile, 32 * rows, dkp, dk.sn, 1, 0)
+                        } else {
+                            orr_sgemm_acc(cols, d, rows, scale, dp, 1, bk, qp, q.sn, 1, dkp, dk.sn, 1)
+                        }
                         i0 += bq
                     }
                 }
