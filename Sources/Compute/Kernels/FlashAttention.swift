@@ -185,9 +185,9 @@ public enum FlashAttention {
         let group = H / Hkv
         let nQT = (Nq + bq - 1) / bq
         let nKT = (Nk + bk - 1) / bk
-        // Short sequences, many heads: one work item per key/value head, whose Kᵀ and V tiles are packed
-        // once for all its query heads and query tiles (packing them per tile cost as much as the
-        // products at head dim 32).
+        // Enough heads to keep every worker busy: one work item per key/value head, whose Kᵀ and V
+        // tiles are packed once for all its query heads and query tiles (packing them per tile cost as
+        // much as the products at head dim 32, and 8 % of a 4096-token causal pass).
         let packed = packedTiles(B: B, Hkv: Hkv, Nk: Nk, d: d, bk: bk)
         let dpad = (d + 31) / 32 * 32
         let ktSize = d * ((Nk + 31) / 32 * 32)
@@ -259,10 +259,12 @@ public enum FlashAttention {
         }
     }
 
-    /// Whether attention packs each key/value head's operands once (short sequences, enough heads to
-    /// keep every worker busy, the 32-column packed GEMM available).
+    /// Whether attention packs each key/value head's operands once (enough heads to keep every worker
+    /// busy, the 32-column packed GEMM available). The packed copies take O(Nk·d) floats per worker
+    /// (about 5 MB in the backward at 4096 keys of 64), hence the cap on Nk (`bench attention --seq
+    /// 4096`, causal fwd+bwd, Zen 4: 164 ms packing per tile, 157 ms packing per head).
     static func packedTiles(B: Int, Hkv: Int, Nk: Int, d: Int, bk: Int) -> Bool {
-        orr_sgemm_prepacked_available() != 0 && d <= 256 && bk <= 256 && bk % 32 == 0 && Nk <= 2048
+        orr_sgemm_prepacked_available() != 0 && d <= 256 && bk <= 256 && bk % 32 == 0 && Nk <= 8192
             && B * Hkv >= 2 * Parallel.threads
     }
 
