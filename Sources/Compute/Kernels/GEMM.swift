@@ -3,7 +3,6 @@
 // sit on top of it.
 import CKernels
 import Dispatch
-import Foundation
 
 extension Kernels {
     /// Name of the micro-kernel this CPU runs.
@@ -22,9 +21,6 @@ extension Kernels {
     ) {
         Profiler.gemm(m: M, n: N, k: K) {
             let workers = threads ?? Parallel.threads
-            if K == 4096 && M == 128 && getenv("GDEBUG") != nil {
-                print("gemm", M, N, K, rsA, csA, rsB, csB, rsC, csC, beta)
-            }
             guard let kh = kSplit(M: M, N: N, K: K) else {
                 split(M: M, N: N, K: K, beta: beta, C: C, rsC: rsC, csC: csC, threads: workers) {
                     m0, m1, n0, n1, c, ow in
