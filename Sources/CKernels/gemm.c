@@ -243,6 +243,9 @@ static void pack_b(int nr, long kc, long nc, const float *B, long rs, long cs, f
         // stream), scattered into the panels' k-th rows.
         for (long k = 0; k < kc; k++) {
             const float *src = B + k * rs;
+            // Strided rows (a head's rows of a token-major tensor) come from memory: ask for them early.
+            if (k + 8 < kc)
+                for (long o = 0; o < nc; o += 16) __builtin_prefetch(src + 8 * rs + o);
             for (long p = 0; p < nc; p += 32) memcpy(dst + p * kc + k * 32, src + p, 32 * sizeof(float));
         }
         return;
@@ -261,6 +264,12 @@ static void pack_b(int nr, long kc, long nc, const float *B, long rs, long cs, f
                 dst += nr;
             }
         } else if (rs == 1) {
+            // The next panel's source rows (a head's keys, say, from memory) are fetched meanwhile.
+            if (p + nr < nc) {
+                long next = nc - p - nr < nr ? nc - p - nr : nr;
+                for (long j = 0; j < next; j++)
+                    for (long o = 0; o < kc; o += 16) __builtin_prefetch(B + (p + nr + j) * cs + o);
+            }
             if (cols < nr) memset(dst, 0, sizeof(float) * (size_t)(kc * nr));
             for (long kb = 0; kb < kc; kb += 16) {
                 long kn = kc - kb < 16 ? kc - kb : 16;
@@ -510,8 +519,17 @@ static void sgemm_core(long M, long N, long K, float alpha,
                 for (long ic = 0; ic < M; ic += 8) {
                     long nrows = M - ic < 8 ? M - ic : 8;
                     const float *arow = A + ic * rsA + pc;
+                    const long npan = (nc + 31) / 32;
+                    const long nnext = M - ic - 8 < 8 ? M - ic - 8 : 8;  // rows of the next block
                     for (long jr = 0; jr < nc; jr += 32) {
                         long ncols = nc - jr < 32 ? nc - jr : 32;
+                        // The next block's rows of A (activations, often not in cache yet) are
+                        // requested a share per panel, so its first products do not wait on memory.
+                        if (nnext > 0) {
+                            long j = jr / 32, r0 = j * nnext / npan, r1 = (j + 1) * nnext / npan;
+                            for (long r = r0; r < r1; r++)
+                                for (long o = 0; o < kc; o += 16) __builtin_prefetch(arow + (8 + r) * rsA + o);
+                        }
                         float *c = C + ic * rsC + (jc + jr) * csC;
                         if (nrows == 8 && ncols == 32 && csC == 1) {
                             uk_avx512_8x32_rowA(kc, arow, rsA, 8, bpk + jr * kc, c, rsC, alpha, ow);
