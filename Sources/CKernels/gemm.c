@@ -553,8 +553,15 @@ static void sgemm_core(long M, long N, long K, float alpha,
                         apanel = ap;
                         lda = 8;
                     }
+                    const long npan = (nc + 31) / 32;
+                    const int pf = ic + 8 < M;
                     for (long jr = 0; jr < nc; jr += 32) {
                         long ncols = nc - jr < 32 ? nc - jr : 32;
+                        // The next panel's kc lines of A, a share per B panel (as in the row-major path).
+                        if (pf) {
+                            long j = jr / 32, k0 = j * kc / npan, k1 = (j + 1) * kc / npan;
+                            for (long k = k0; k < k1; k++) __builtin_prefetch(A + ic + 8 + (pc + k) * csA);
+                        }
                         float *c = C + ic * rsC + (jc + jr) * csC;
                         if (nrows == 8 && ncols == 32 && csC == 1) {
                             uk_avx512_8x32_colA(kc, apanel, lda, bpk + jr * kc, c, rsC, alpha, ow);
