@@ -181,7 +181,6 @@ void orr_bf16_to_f32(const uint16_t *x, float *y, long n) {
 }
 
 // ---------------------------------------------------------------- attention row helpers
-float orr_row_max(const float *x, long n) { return row_max(x, n); }
 
 #if defined(__x86_64__) && defined(__clang__)
 #include <immintrin.h>
@@ -326,13 +325,6 @@ void orr_attention_exp_tile(float *s, long ld, long rows, long cols, const float
     if (has_avx512()) { exp_tile_avx512(s, ld, rows, cols, lse); return; }
 #endif
     EXP_TILE_BODY(exp_sub_portable)
-}
-
-float orr_exp_sub_sum(float *x, long n, float m) {  // in place: one pointer, so no aliasing fallback
-#if defined(__x86_64__) && defined(__clang__)
-    if (has_avx512()) return exp_sub_sum_avx512(x, n, m);
-#endif
-    return exp_sub_sum_portable(x, n, m);
 }
 
 MULTIVERSION

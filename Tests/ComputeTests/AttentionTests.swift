@@ -46,32 +46,63 @@ final class AttentionTests: XCTestCase {
         }
     }
 
-    /// The row kernel attention exponentiates scores with (a vector path on AVX-512 machines) gives
-    /// exactly the library's exp of x − m, element by element, for lengths with and without a tail,
-    /// masked (−∞) and out-of-range scores, and NaN.
-    func testScoreExponentialIsTheLibraryExp() {
+    /// The score-tile kernels attention calls (a vector path on AVX-512 machines) give exactly the
+    /// library's exp of x − m per element — tiles with and without a 16-lane tail, masked (−∞),
+    /// out-of-range and NaN scores — and the forward's running max, sum and accumulator rescaling.
+    func testScoreTilesExponentiateWithTheLibraryExp() {
         var rng = RNG(seed: 77)
+        func exact(_ got: Float, _ want: Float, _ what: String) {
+            if want.isNaN {
+                XCTAssertTrue(got.isNaN, what)
+            } else {
+                XCTAssertEqual(got.bitPattern, want.bitPattern, "\(what): \(got) vs \(want)")
+            }
+        }
         for n in [1, 15, 16, 17, 48, 100] {
-            var x = (0..<n).map { _ in Float(rng.uniform()) * 120 - 100 }
+            let rows = 3
+            let ld = n + 3
+            var x = (0..<(rows * ld)).map { _ in Float(rng.uniform()) * 120 - 100 }
             x[0] = -.infinity
             if n > 2 { x[2] = .nan }
             if n > 5 { x[5] = 95 }
             if n > 7 { x[7] = -88 }
-            let m: Float = 3.5
-            var want = [Float](repeating: 0, count: n)
-            let shifted = x.map { $0 - m }
-            orr_vexp(shifted, &want, n)
-            var got = x
-            let sum = orr_exp_sub_sum(&got, n, m)
-            for i in 0..<n {
-                if want[i].isNaN {
-                    XCTAssertTrue(got[i].isNaN, "n \(n) i \(i)")
-                } else {
-                    XCTAssertEqual(got[i].bitPattern, want[i].bitPattern, "n \(n) i \(i): x \(x[i])")
-                }
+            // Backward: row r becomes exp(x − lse[r]); a row whose lse is −∞ becomes 0.
+            let lse: [Float] = [3.5, -.infinity, -20]
+            var p = x
+            orr_attention_exp_tile(&p, ld, rows, n, lse)
+            for r in 0..<rows {
+                var want = [Float](repeating: 0, count: n)
+                if lse[r] != -.infinity { orr_vexp(x[(r * ld)..<(r * ld + n)].map { $0 - lse[r] }, &want, n) }
+                for c in 0..<n { exact(p[r * ld + c], want[c], "exp tile n \(n) row \(r) col \(c)") }
+                XCTAssertEqual(Array(p[(r * ld + n)..<(r * ld + ld)]), Array(x[(r * ld + n)..<(r * ld + ld)]))
             }
-            XCTAssertEqual(x[0] - m < -87.33654 ? got[0] : -1, 0, "a masked score gives exactly 0")
-            if n > 2 { XCTAssertTrue(sum.isNaN, "a NaN score makes the row's sum NaN") }
+            XCTAssertEqual(p[0], 0, "a masked score gives exactly 0")
+            // Forward, row 2 (no NaN): first tile from m = −∞, then a second pass with the kept m.
+            let d = 4
+            var m: [Float] = [-.infinity]
+            var l: [Float] = [0]
+            var acc: [Float] = [1, 2, 3, 4]
+            var s = Array(x[(2 * ld)..<(2 * ld + n)])
+            orr_attention_softmax_tile(&s, n, 1, n, &m, &l, &acc, d)
+            let mx = x[(2 * ld)..<(2 * ld + n)].max()!
+            XCTAssertEqual(m[0], mx)
+            var want = [Float](repeating: 0, count: n)
+            orr_vexp(x[(2 * ld)..<(2 * ld + n)].map { $0 - mx }, &want, n)
+            for c in 0..<n { exact(s[c], want[c], "softmax tile n \(n) col \(c)") }
+            XCTAssertEqual(l[0], want.reduce(0, +), accuracy: 1e-5 * max(1, l[0]))
+            XCTAssertEqual(acc, [0, 0, 0, 0], "the first tile replaces the accumulator (scale exp(−∞) = 0)")
+            acc = [1, 2, 3, 4]
+            let l0 = l[0]
+            var t: [Float] = (0..<n).map { Float($0 % 7) + mx }  // raises the max by up to 6
+            let t0 = t
+            orr_attention_softmax_tile(&t, n, 1, n, &m, &l, &acc, d)
+            let m1 = max(mx, t0.max()!)
+            XCTAssertEqual(m[0], m1)
+            let alpha = expf(mx - m1)
+            XCTAssertEqual(acc, [1, 2, 3, 4].map { $0 * alpha })
+            var e = [Float](repeating: 0, count: n)
+            orr_vexp(t0.map { $0 - m1 }, &e, n)
+            XCTAssertEqual(l[0], l0 * alpha + e.reduce(0, +), accuracy: 1e-5 * max(1, l[0]))
         }
     }
 

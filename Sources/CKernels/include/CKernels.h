@@ -102,9 +102,7 @@ void orr_logsoftmax_rows(const float *x, float *y, float *lse, long rows, long n
 float orr_sdot(const float *x, const float *y, long n);
 void orr_saxpy(long n, float a, const float *x, float *y);
 
-/// Attention row helpers: max; x ← exp(x − m) returning Σ; x ← a·x; dp ← p ∘ (dp − d).
-float orr_row_max(const float *x, long n);
-float orr_exp_sub_sum(float *x, long n, float m);
+/// Attention score-tile helpers (and x ← v, x ← a·x, dp ← p ∘ (dp − d) on rows).
 /// FlashAttention's online-softmax step for a [rows × cols] score tile (row stride ld): per row,
 /// m' = max(m, row max), row = exp(row − m'), l = l·exp(m − m') + Σ row, acc row ·= exp(m − m')
 /// (acc is [rows × d]); a row with m' = −∞ is zeroed and left as it was.
