@@ -113,6 +113,33 @@ final class GEMMTests: XCTestCase {
         for t in 2...4 { XCTAssertEqual(run(t), one, "\(t) workers") }
     }
 
+    /// A column-major A (a weight gradient's Xᵀ) splits K as soon as K ≥ max(M, N), where other
+    /// layouts keep splitting C: right against the reference with α and β, and bit-identical for
+    /// 1…4 workers.
+    func testColumnMajorWeightGradientsSplitTheSharedDimension() {
+        check(M: 40, N: 300, K: 2048, transA: true, transB: false, alpha: 0.5, beta: 2, seed: 310, threads: 2)
+        check(M: 44, N: 70, K: 2304, transA: true, transB: true, beta: 1, seed: 311, threads: 3)
+        let (M, N, K) = (48, 520, 2048)
+        let a = randn([K * M], seed: 312).toArray()
+        let b = randn([K * N], seed: 313).toArray()
+        func run(_ threads: Int) -> [Float] {
+            var c = [Float](repeating: .nan, count: M * N)
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    c.withUnsafeMutableBufferPointer { cp in
+                        Kernels.gemm(
+                            M: M, N: N, K: K, A: ap.baseAddress!, rsA: 1, csA: M, B: bp.baseAddress!, rsB: N,
+                            csB: 1, C: cp.baseAddress!, rsC: N, csC: 1, threads: threads)
+                    }
+                }
+            }
+            return c
+        }
+        let one = run(1)
+        XCTAssertFalse(one.contains { $0.isNaN }, "β = 0 overwrites every element")
+        for t in 2...4 { XCTAssertEqual(run(t), one, "\(t) workers") }
+    }
+
     func testEveryMicroKernelAgrees() {
         defer { _ = orr_gemm_force_kernel("auto") }
         for name in ["generic-4x16", "avx2-6x16", "avx512-8x32"] {

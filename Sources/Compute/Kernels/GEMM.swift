@@ -21,7 +21,7 @@ extension Kernels {
     ) {
         Profiler.gemm(m: M, n: N, k: K) {
             let workers = threads ?? Parallel.threads
-            guard let kh = kSplit(M: M, N: N, K: K) else {
+            guard let kh = kSplit(M: M, N: N, K: K, columnMajorA: rsA == 1 && csA > 1) else {
                 split(M: M, N: N, K: K, beta: beta, C: C, rsC: rsC, csC: csC, threads: workers) {
                     m0, m1, n0, n1, c, ow in
                     orr_sgemm(
@@ -68,9 +68,15 @@ extension Kernels {
     /// thousands of tokens) splits K in two, or nil. Splitting C instead leaves each worker a sliver
     /// of it to pack whole operands for (and an uneven one: 352 columns are 11 micro-tiles); two
     /// K halves are even, and each packs only its own half of A and B. The split depends on the shape
-    /// alone, so results do not change with the number of workers.
-    static func kSplit(M: Int, N: Int, K: Int) -> Int? {
-        guard K >= 2048 && K >= 8 * Swift.max(M, N) else { return nil }
+    /// and layout alone, so results do not change with the number of workers.
+    ///
+    /// A column-major A (Xᵀ of a weight gradient, read in place) splits K from K ≥ max(M, N) on:
+    /// split by columns of C, both workers read all of A's strided panels at once, and that slowed
+    /// the product by up to a fifth in this machine's slow spells while one worker alone kept its
+    /// rate (`bench gemm --layout tn`, Zen 4, 2 threads, alternated in one slow spell: 384 × 1024 ×
+    /// 2048 at 72–76 % of peak split by columns, 87 % by rows, 88–90 % by K; one thread 92 %).
+    static func kSplit(M: Int, N: Int, K: Int, columnMajorA: Bool = false) -> Int? {
+        guard K >= 2048 && K >= (columnMajorA ? 1 : 8) * Swift.max(M, N) else { return nil }
         return (K / 2 + Int(ORR_GEMM_KC) - 1) / Int(ORR_GEMM_KC) * Int(ORR_GEMM_KC)
     }
 
