@@ -845,6 +845,27 @@ void orr_sgemm_pack_b(long K, long N, const float *B, long rsB, long csB, float 
     }
 }
 
+void orr_sgemm_pack_b_columns(long K, long N, long n0, long n1, const float *B, long rsB, long csB, float *dst) {
+    const long Npad = (N + 31) / 32 * 32;
+    if (n1 > N) n1 = N;
+    if (n0 >= n1) return;
+    for (long pc = 0; pc < K; pc += KC) {
+        long kc = K - pc < KC ? K - pc : KC;
+        pack_b(32, kc, n1 - n0, B + pc * rsB + n0 * csB, rsB, csB, dst + pc * Npad + (n0 / 32) * kc * 32);
+    }
+}
+
+long orr_range_take(uint64_t *range, int back) {
+    uint64_t v = __atomic_load_n(range, __ATOMIC_ACQUIRE);
+    for (;;) {
+        const uint64_t lo = v & 0xffffffffu, hi = v >> 32;
+        if (lo >= hi) return -1;
+        const uint64_t next = back ? ((hi - 1) << 32 | lo) : (hi << 32 | (lo + 1));
+        if (__atomic_compare_exchange_n(range, &v, next, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            return (long)(back ? hi - 1 : lo);
+    }
+}
+
 // A B whose K ≤ KC rows are packed as 32-column panels `stride` floats apart (a block of a larger
 // packed matrix: the first rows of a key tile, the columns of a slice of Kᵀ).
 typedef struct { const float *Bp; long stride; } panels_b;

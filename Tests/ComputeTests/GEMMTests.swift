@@ -140,6 +140,33 @@ final class GEMMTests: XCTestCase {
         for t in 2...4 { XCTAssertEqual(run(t), one, "\(t) workers") }
     }
 
+    /// Tall products over a row-major A (a training step's projections) pack B once for all workers,
+    /// which then take 64-row blocks of C: right against the reference with α and β (a last short
+    /// block, a last narrow panel, two K blocks), and bit-identical for 1…4 workers.
+    func testTallProductsShareOnePackedB() {
+        check(M: 300, N: 70, K: 300, transA: false, transB: true, alpha: 0.5, beta: 2, seed: 320, threads: 2)
+        check(M: 520, N: 96, K: 64, transA: false, transB: false, beta: 1, seed: 321, threads: 3)
+        let (M, N, K) = (1000, 200, 300)
+        let a = randn([M * K], seed: 322).toArray()
+        let b = randn([N * K], seed: 323).toArray()
+        func run(_ threads: Int) -> [Float] {
+            var c = [Float](repeating: .nan, count: M * N)
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    c.withUnsafeMutableBufferPointer { cp in
+                        Kernels.gemm(
+                            M: M, N: N, K: K, A: ap.baseAddress!, rsA: K, csA: 1, B: bp.baseAddress!, rsB: 1,
+                            csB: K, C: cp.baseAddress!, rsC: N, csC: 1, threads: threads)
+                    }
+                }
+            }
+            return c
+        }
+        let one = run(1)
+        XCTAssertFalse(one.contains { $0.isNaN }, "β = 0 overwrites every element")
+        for t in 2...4 { XCTAssertEqual(run(t), one, "\(t) workers") }
+    }
+
     func testEveryMicroKernelAgrees() {
         defer { _ = orr_gemm_force_kernel("auto") }
         for name in ["generic-4x16", "avx2-6x16", "avx512-8x32"] {

@@ -56,6 +56,13 @@ long orr_prepacked_offset(long row, long col, long K, long N);
 /// Packs B [K, N] (any strides) into the layout orr_sgemm_prepacked reads (K·Npad floats, Npad = N
 /// rounded up to 32; dst 64-byte aligned). Needs orr_sgemm_prepacked_available().
 void orr_sgemm_pack_b(long K, long N, const float *B, long rsB, long csB, float *dst);
+/// Packs only columns [n0, n1) of B (n0 a multiple of 32) into their panels of that layout, so that
+/// workers can pack one B together.
+void orr_sgemm_pack_b_columns(long K, long N, long n0, long n1, const float *B, long rsB, long csB, float *dst);
+/// A range of work items [lo, hi) held in one word (hi << 32 | lo) that several workers take from:
+/// one item from the front (back = 0, its owner) or the back (back = 1, a worker that ran out of its
+/// own). Returns the item, or −1 when the range is empty.
+long orr_range_take(uint64_t *range, int back);
 /// C = α·A·B + (overwrite ? 0 : C) with B (K ≤ 256 rows) packed as 32-column panels `stride` floats
 /// apart, panel j at Bp + j·stride, row k of a panel at +32·k: a sub-block of an orr_sgemm_pack_b
 /// matrix (its first K rows, or its columns from a multiple of 32). Bp 64-byte aligned.

@@ -22,6 +22,12 @@ extension Kernels {
         Profiler.gemm(m: M, n: N, k: K) {
             let workers = threads ?? Parallel.threads
             guard let kh = kSplit(M: M, N: N, K: K, columnMajorA: rsA == 1 && csA > 1) else {
+                if let parts = sharedPanelWorkers(M: M, N: N, K: K, rowMajorA: csA == 1 && rsA != 1, threads: workers) {
+                    rowsOverSharedPanels(
+                        M: M, N: N, K: K, alpha: alpha, A: A, rsA: rsA, B: B, rsB: rsB, csB: csB, beta: beta, C: C,
+                        rsC: rsC, csC: csC, workers: parts)
+                    return
+                }
                 split(M: M, N: N, K: K, beta: beta, C: C, rsC: rsC, csC: csC, threads: workers) {
                     m0, m1, n0, n1, c, ow in
                     orr_sgemm(
@@ -78,6 +84,80 @@ extension Kernels {
     static func kSplit(M: Int, N: Int, K: Int, columnMajorA: Bool = false) -> Int? {
         guard K >= 2048 && K >= (columnMajorA ? 1 : 8) * Swift.max(M, N) else { return nil }
         return (K / 2 + Int(ORR_GEMM_KC) - 1) / Int(ORR_GEMM_KC) * Int(ORR_GEMM_KC)
+    }
+
+    /// How many workers share one packed B for a GEMM split by rows of C, or nil where the plain split
+    /// applies: a tall C (the projections of a training step: thousands of token rows against a
+    /// weight) over a row-major A, which the micro-kernel reads in place.
+    static func sharedPanelWorkers(M: Int, N: Int, K: Int, rowMajorA: Bool, threads: Int) -> Int? {
+        guard rowMajorA, threads >= 2, orr_sgemm_prepacked_available() != 0, M >= N, M >= 256, N >= 32,
+            K * ((N + 31) / 32 * 32) <= 1 << 22
+        else { return nil }
+        let flops = 2.0 * Double(M) * Double(N) * Double(K)
+        let workers = min(threads, Int(flops / 1.0e5), M / 128)
+        return workers >= 2 ? workers : nil
+    }
+
+    /// Rows per work item of `rowsOverSharedPanels`.
+    static let sharedPanelRows = 64
+
+    /// C = α·A·B + β·C split by rows, with B packed once for every worker: each packs a share of
+    /// its column panels, then the workers take 64-row blocks of C, each from the front of its own
+    /// share and, when that runs out, from the back of another's. Split in halves, each worker had
+    /// packed all of B (3 % of a projection's time), and the slower core set the pace (a shared
+    /// machine's cores do not run evenly). Every block is the same sums in the same order whoever
+    /// takes it, so results do not depend on the number of workers.
+    static func rowsOverSharedPanels(
+        M: Int, N: Int, K: Int, alpha: Float, A: UnsafePointer<Float>, rsA: Int,
+        B: UnsafePointer<Float>, rsB: Int, csB: Int, beta: Float,
+        C: UnsafeMutablePointer<Float>, rsC: Int, csC: Int, workers: Int
+    ) {
+        let npad = (N + 31) / 32 * 32
+        let cap = BufferPool.sizeClass(K * npad)
+        let packed = BufferPool.take(cap)
+        defer { BufferPool.give(packed, cap) }
+        let panels = npad / 32
+        Parallel.region(workers) { w in
+            let p0 = panels * w / workers
+            let p1 = panels * (w + 1) / workers
+            orr_sgemm_pack_b_columns(K, N, p0 * 32, p1 * 32, B, rsB, csB, packed)
+        }
+        let blocks = (M + sharedPanelRows - 1) / sharedPanelRows
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 8 * workers) { ranges in
+            for w in 0..<workers {  // one 64-byte line per worker's range
+                let lo = UInt64(blocks * w / workers)
+                let hi = UInt64(blocks * (w + 1) / workers)
+                ranges[8 * w] = hi << 32 | lo
+            }
+            let base = ranges.baseAddress!
+            Parallel.region(workers) { w in
+                func run(_ block: Int) {
+                    let m0 = block * sharedPanelRows
+                    let rows = Swift.min(sharedPanelRows, M - m0)
+                    let c = C + m0 * rsC
+                    if beta != 1 && beta != 0 {
+                        for i in 0..<rows {
+                            let row = c + i * rsC
+                            for j in 0..<N { row[j * csC] *= beta }
+                        }
+                    }
+                    orr_sgemm_prepacked(rows, N, K, alpha, A + m0 * rsA, rsA, 1, packed, c, rsC, csC, beta == 0 ? 1 : 0)
+                }
+                while true {
+                    let b = orr_range_take(base + 8 * w, 0)
+                    if b < 0 { break }
+                    run(b)
+                }
+                for o in 1..<workers {
+                    let victim = base + 8 * ((w + o) % workers)
+                    while true {
+                        let b = orr_range_take(victim, 1)
+                        if b < 0 { break }
+                        run(b)
+                    }
+                }
+            }
+        }
     }
 
     /// Implicit-GEMM convolution: C[M, N] = A[M, K] · B with B the batch-folded im2col matrix of
