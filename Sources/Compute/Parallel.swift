@@ -58,6 +58,34 @@ public enum Parallel {
         forRanges(n, grain: 1) { r in for i in r { body(i) } }
     }
 
+    /// Runs `body(item)` for every item in 0 ..< shares[workers] on `workers` workers: worker w owns
+    /// items shares[w] ..< shares[w + 1] and takes them in order; when its own run out, it takes the
+    /// last items of the others' (so a core that runs slower for a while hands work over instead of
+    /// holding the rest up). Each item runs exactly once, on whichever worker took it.
+    public static func stealing(workers: Int, shares: UnsafePointer<Int>, _ body: (Int) -> Void) {
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 8 * workers) { ranges in
+            let base = ranges.baseAddress!
+            for w in 0..<workers {  // one 64-byte line per worker's range
+                base[8 * w] = UInt64(shares[w + 1]) << 32 | UInt64(shares[w])
+            }
+            region(workers) { w in
+                while true {
+                    let item = orr_range_take(base + 8 * w, 0)
+                    if item < 0 { break }
+                    body(item)
+                }
+                for o in 1..<Swift.max(workers, 1) {
+                    let victim = base + 8 * ((w + o) % workers)
+                    while true {
+                        let item = orr_range_take(victim, 1)
+                        if item < 0 { break }
+                        body(item)
+                    }
+                }
+            }
+        }
+    }
+
     /// Like `forRanges`; kept for the decoding call sites that asked for the spinning team by name
     /// (every parallel region now runs there when it is free).
     public static func onTeam(_ n: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {

@@ -1,6 +1,7 @@
 import CKernels
 import Compute
 import TestSupport
+import Foundation
 import XCTest
 
 /// GEMM against a naive Double reference: odd and degenerate shapes, every transpose, strided
@@ -231,5 +232,31 @@ final class GEMMTests: XCTestCase {
         XCTAssertEqual(got.shape, [4, 2, 33, 9])
         let want = naive(big.reshape([8, 33, 17]), bigB.unsqueeze(0).expand([4, 2, 17, 9]).reshape([8, 17, 9]))
         assertClose(got.toArray(), want, "4-d broadcast")
+    }
+}
+
+/// The balanced loop under the shared-panel GEMM: every item runs once, and a worker that runs out
+/// of its own share takes the rest of a slower one's.
+final class StealingTests: XCTestCase {
+    func testEveryItemRunsOnceAndASlowWorkersItemsAreTaken() {
+        let shares = [0, 3, 10, 10, 16]  // uneven, one empty
+        var runs = [Int](repeating: 0, count: 16)
+        var ranOn = [Int](repeating: -1, count: 16)
+        let lock = NSLock()
+        shares.withUnsafeBufferPointer { s in
+            Parallel.stealing(workers: 4, shares: s.baseAddress!) { item in
+                // Share 1 (items 3 ..< 10) is slow: its later items should go to the others.
+                if (3..<10).contains(item) { usleep(20_000) }
+                let worker = Int(bitPattern: pthread_self())
+                lock.lock()
+                runs[item] += 1
+                ranOn[item] = worker
+                lock.unlock()
+            }
+        }
+        XCTAssertEqual(runs, [Int](repeating: 1, count: 16))
+        if Parallel.threads >= 2 {
+            XCTAssertGreaterThan(Set(ranOn[3..<10]).count, 1, "the slow share's last items were taken by others")
+        }
     }
 }

@@ -98,15 +98,12 @@ extension Kernels {
         return workers >= 2 ? workers : nil
     }
 
-    /// Rows per work item of `rowsOverSharedPanels`.
-    static let sharedPanelRows = 64
-
     /// C = α·A·B + β·C split by rows, with B packed once for every worker: each packs a share of
-    /// its column panels, then the workers take 64-row blocks of C, each from the front of its own
-    /// share and, when that runs out, from the back of another's. Split in halves, each worker had
-    /// packed all of B (3 % of a projection's time), and the slower core set the pace (a shared
-    /// machine's cores do not run evenly). Every block is the same sums in the same order whoever
-    /// takes it, so results do not depend on the number of workers.
+    /// its column panels, then each takes blocks of rows of its own share of C (64 rows, the last 64
+    /// in blocks of 16) and, when those run out, takes the last blocks of another's share. Split in
+    /// halves, each worker had packed all of B (3 % of a projection's time), and the slower core set
+    /// the pace (a shared machine's cores do not run evenly). Every block is the same sums in the
+    /// same order whoever takes it, so results do not depend on the number of workers.
     static func rowsOverSharedPanels(
         M: Int, N: Int, K: Int, alpha: Float, A: UnsafePointer<Float>, rsA: Int,
         B: UnsafePointer<Float>, rsB: Int, csB: Int, beta: Float,
@@ -122,40 +119,40 @@ extension Kernels {
             let p1 = panels * (w + 1) / workers
             orr_sgemm_pack_b_columns(K, N, p0 * 32, p1 * 32, B, rsB, csB, packed)
         }
-        let blocks = (M + sharedPanelRows - 1) / sharedPanelRows
-        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 8 * workers) { ranges in
-            for w in 0..<workers {  // one 64-byte line per worker's range
-                let lo = UInt64(blocks * w / workers)
-                let hi = UInt64(blocks * (w + 1) / workers)
-                ranges[8 * w] = hi << 32 | lo
+        // Blocks of rows, start and count, share by share; shares[w] is the first block of share w.
+        let maxBlocks = M / 16 + 2 * workers + 1
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * maxBlocks + workers + 1) { table in
+            let start = table.baseAddress!
+            let count = start + maxBlocks
+            let shares = count + maxBlocks
+            let units = (M + 7) / 8
+            var n = 0
+            for w in 0..<workers {
+                shares[w] = n
+                let s0 = Swift.min(M, units * w / workers * 8)
+                let s1 = Swift.min(M, units * (w + 1) / workers * 8)
+                let tail = s1 - Swift.min(s1 - s0, 64)
+                var m = s0
+                while m < s1 {
+                    let size = Swift.min(m < tail ? Swift.min(64, tail - m) : 16, s1 - m)
+                    start[n] = m
+                    count[n] = size
+                    n += 1
+                    m += size
+                }
             }
-            let base = ranges.baseAddress!
-            Parallel.region(workers) { w in
-                func run(_ block: Int) {
-                    let m0 = block * sharedPanelRows
-                    let rows = Swift.min(sharedPanelRows, M - m0)
-                    let c = C + m0 * rsC
-                    if beta != 1 && beta != 0 {
-                        for i in 0..<rows {
-                            let row = c + i * rsC
-                            for j in 0..<N { row[j * csC] *= beta }
-                        }
-                    }
-                    orr_sgemm_prepacked(rows, N, K, alpha, A + m0 * rsA, rsA, 1, packed, c, rsC, csC, beta == 0 ? 1 : 0)
-                }
-                while true {
-                    let b = orr_range_take(base + 8 * w, 0)
-                    if b < 0 { break }
-                    run(b)
-                }
-                for o in 1..<workers {
-                    let victim = base + 8 * ((w + o) % workers)
-                    while true {
-                        let b = orr_range_take(victim, 1)
-                        if b < 0 { break }
-                        run(b)
+            shares[workers] = n
+            Parallel.stealing(workers: workers, shares: shares) { block in
+                let m0 = start[block]
+                let rows = count[block]
+                let c = C + m0 * rsC
+                if beta != 1 && beta != 0 {
+                    for i in 0..<rows {
+                        let row = c + i * rsC
+                        for j in 0..<N { row[j * csC] *= beta }
                     }
                 }
+                orr_sgemm_prepacked(rows, N, K, alpha, A + m0 * rsA, rsA, 1, packed, c, rsC, csC, beta == 0 ? 1 : 0)
             }
         }
     }
