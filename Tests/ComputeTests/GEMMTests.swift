@@ -53,6 +53,32 @@ final class GEMMTests: XCTestCase {
             file: file, line: line)
     }
 
+    /// Asserts that Kernels.gemm (β = 0, C filled with NaN first) writes every element and gives the
+    /// same bits for 1…4 workers: A and B random, stored with the given strides.
+    func assertSameForEveryWorkerCount(
+        M: Int, N: Int, K: Int, rsA: Int, csA: Int, rsB: Int, csB: Int, seed: UInt64,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
+        let a = randn([M * K], seed: seed).toArray()
+        let b = randn([K * N], seed: seed + 1).toArray()
+        func run(_ threads: Int) -> [Float] {
+            var c = [Float](repeating: .nan, count: M * N)
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    c.withUnsafeMutableBufferPointer { cp in
+                        Kernels.gemm(
+                            M: M, N: N, K: K, A: ap.baseAddress!, rsA: rsA, csA: csA, B: bp.baseAddress!, rsB: rsB,
+                            csB: csB, C: cp.baseAddress!, rsC: N, csC: 1, threads: threads)
+                    }
+                }
+            }
+            return c
+        }
+        let one = run(1)
+        XCTAssertFalse(one.contains { $0.isNaN }, "β = 0 overwrites every element", file: file, line: line)
+        for t in 2...4 { XCTAssertEqual(run(t), one, "\(t) workers", file: file, line: line) }
+    }
+
     let shapes = [
         (1, 1, 1), (7, 13, 5), (1, 64, 1), (8, 1, 32), (33, 17, 65), (1023, 65, 257), (129, 300, 31), (2, 513, 3),
     ]
@@ -94,24 +120,7 @@ final class GEMMTests: XCTestCase {
         check(M: 20, N: 37, K: 2100, transA: true, transB: false, alpha: 0.5, beta: 2, seed: 300)
         check(M: 13, N: 40, K: 2304, transA: true, transB: true, beta: 1, seed: 301, threads: 2)
         check(M: 8, N: 64, K: 4096, transA: false, transB: false, seed: 302, threads: 3)
-        let a = randn([2560 * 24], seed: 303).toArray()
-        let b = randn([2560 * 50], seed: 304).toArray()
-        func run(_ threads: Int) -> [Float] {
-            var c = [Float](repeating: .nan, count: 24 * 50)
-            a.withUnsafeBufferPointer { ap in
-                b.withUnsafeBufferPointer { bp in
-                    c.withUnsafeMutableBufferPointer { cp in
-                        Kernels.gemm(
-                            M: 24, N: 50, K: 2560, A: ap.baseAddress!, rsA: 1, csA: 24, B: bp.baseAddress!, rsB: 50,
-                            csB: 1, C: cp.baseAddress!, rsC: 50, csC: 1, threads: threads)
-                    }
-                }
-            }
-            return c
-        }
-        let one = run(1)
-        XCTAssertFalse(one.contains { $0.isNaN }, "β = 0 overwrites every element")
-        for t in 2...4 { XCTAssertEqual(run(t), one, "\(t) workers") }
+        assertSameForEveryWorkerCount(M: 24, N: 50, K: 2560, rsA: 1, csA: 24, rsB: 50, csB: 1, seed: 303)
     }
 
     /// A column-major A (a weight gradient's Xᵀ) splits K as soon as K ≥ max(M, N), where other
@@ -120,25 +129,7 @@ final class GEMMTests: XCTestCase {
     func testColumnMajorWeightGradientsSplitTheSharedDimension() {
         check(M: 40, N: 300, K: 2048, transA: true, transB: false, alpha: 0.5, beta: 2, seed: 310, threads: 2)
         check(M: 44, N: 70, K: 2304, transA: true, transB: true, beta: 1, seed: 311, threads: 3)
-        let (M, N, K) = (48, 520, 2048)
-        let a = randn([K * M], seed: 312).toArray()
-        let b = randn([K * N], seed: 313).toArray()
-        func run(_ threads: Int) -> [Float] {
-            var c = [Float](repeating: .nan, count: M * N)
-            a.withUnsafeBufferPointer { ap in
-                b.withUnsafeBufferPointer { bp in
-                    c.withUnsafeMutableBufferPointer { cp in
-                        Kernels.gemm(
-                            M: M, N: N, K: K, A: ap.baseAddress!, rsA: 1, csA: M, B: bp.baseAddress!, rsB: N,
-                            csB: 1, C: cp.baseAddress!, rsC: N, csC: 1, threads: threads)
-                    }
-                }
-            }
-            return c
-        }
-        let one = run(1)
-        XCTAssertFalse(one.contains { $0.isNaN }, "β = 0 overwrites every element")
-        for t in 2...4 { XCTAssertEqual(run(t), one, "\(t) workers") }
+        assertSameForEveryWorkerCount(M: 48, N: 520, K: 2048, rsA: 1, csA: 48, rsB: 520, csB: 1, seed: 312)
     }
 
     /// Tall products over a row-major A (a training step's projections) pack B once for all workers,
@@ -147,25 +138,7 @@ final class GEMMTests: XCTestCase {
     func testTallProductsShareOnePackedB() {
         check(M: 300, N: 70, K: 300, transA: false, transB: true, alpha: 0.5, beta: 2, seed: 320, threads: 2)
         check(M: 520, N: 96, K: 64, transA: false, transB: false, beta: 1, seed: 321, threads: 3)
-        let (M, N, K) = (1000, 200, 300)
-        let a = randn([M * K], seed: 322).toArray()
-        let b = randn([N * K], seed: 323).toArray()
-        func run(_ threads: Int) -> [Float] {
-            var c = [Float](repeating: .nan, count: M * N)
-            a.withUnsafeBufferPointer { ap in
-                b.withUnsafeBufferPointer { bp in
-                    c.withUnsafeMutableBufferPointer { cp in
-                        Kernels.gemm(
-                            M: M, N: N, K: K, A: ap.baseAddress!, rsA: K, csA: 1, B: bp.baseAddress!, rsB: 1,
-                            csB: K, C: cp.baseAddress!, rsC: N, csC: 1, threads: threads)
-                    }
-                }
-            }
-            return c
-        }
-        let one = run(1)
-        XCTAssertFalse(one.contains { $0.isNaN }, "β = 0 overwrites every element")
-        for t in 2...4 { XCTAssertEqual(run(t), one, "\(t) workers") }
+        assertSameForEveryWorkerCount(M: 1000, N: 200, K: 300, rsA: 300, csA: 1, rsB: 1, csB: 300, seed: 322)
     }
 
     func testEveryMicroKernelAgrees() {
