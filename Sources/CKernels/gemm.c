@@ -837,13 +837,6 @@ long orr_prepacked_offset(long row, long col, long K, long N) {
     return pc * Npad + (col / 32) * kc * 32 + (row - pc) * 32 + col % 32;
 }
 
-void orr_sgemm_pack_b(long K, long N, const float *B, long rsB, long csB, float *dst) {
-    const long Npad = (N + 31) / 32 * 32;
-    for (long pc = 0; pc < K; pc += KC) {
-        long kc = K - pc < KC ? K - pc : KC;
-        pack_b(32, kc, N, B + pc * rsB, rsB, csB, dst + pc * Npad);
-    }
-}
 
 void orr_sgemm_pack_b_columns(long K, long N, long n0, long n1, const float *B, long rsB, long csB, float *dst) {
     const long Npad = (N + 31) / 32 * 32;
@@ -853,6 +846,10 @@ void orr_sgemm_pack_b_columns(long K, long N, long n0, long n1, const float *B, 
         long kc = K - pc < KC ? K - pc : KC;
         pack_b(32, kc, n1 - n0, B + pc * rsB + n0 * csB, rsB, csB, dst + pc * Npad + (n0 / 32) * kc * 32);
     }
+}
+
+void orr_sgemm_pack_b(long K, long N, const float *B, long rsB, long csB, float *dst) {
+    orr_sgemm_pack_b_columns(K, N, 0, N, B, rsB, csB, dst);
 }
 
 long orr_range_take(uint64_t *range, int back) {
