@@ -163,6 +163,107 @@ final class AttentionTests: XCTestCase {
         }
     }
 
+    /// RoPE's kernel (a vector path on AVX-512 machines, masked for a tail of rotation pairs) gives
+    /// the bits of the scalar definition, on a strided head slice, forwards and inverse.
+    func testRotationKernelIsTheScalarDefinition() {
+        for d in [8, 32, 40, 64] {
+            let table = RotaryTable(headDim: d, maxPositions: 16)
+            let full = randn([2, 5, 3, d], seed: UInt64(800 + d))
+            let x = full.slice(2, 1, 3)  // rows d apart, tokens 3·d apart
+            let positions = [4, 0, 15, 7, 1]
+            for inverse in [false, true] {
+                let y = x.rope(table, positions: positions, inverse: inverse).toArray()
+                let xs = x.contiguous().toArray()
+                let (c, s) = (table.cos, table.sin)
+                let half = d / 2
+                var want = [Float](repeating: 0, count: xs.count)
+                for row in 0..<(2 * 5 * 2) {
+                    let p = positions[(row / 2) % 5]
+                    for i in 0..<half {
+                        let a = xs[row * d + i]
+                        let b = xs[row * d + i + half]
+                        let sn = (inverse ? -1 : 1) * s[p * half + i]
+                        let (ac, bs) = (a * c[p * half + i], b * sn)
+                        let (asn, bc) = (a * sn, b * c[p * half + i])
+                        want[row * d + i] = ac - bs
+                        want[row * d + i + half] = asn + bc
+                    }
+                }
+                XCTAssertEqual(y, want, "d \(d) inverse \(inverse)")
+            }
+        }
+    }
+
+    /// The fused rotary attention over a [B, T, H + 2·Hkv, d] projection gives the bits of the
+    /// composition it replaces (split, rotate q and k, attention), output and gradient: head dims
+    /// with and without a 16-lane tail of rotation pairs, grouped heads, packed documents, 1 and 2
+    /// threads, key tiles packed per head or not.
+    func testRotaryAttentionOverAFusedProjectionIsTheComposition() {
+        var seed: UInt64 = 700
+        for (B, T, H, Hkv, d, cu) in [
+            (2, 37, 2, 2, 32, nil), (1, 70, 4, 2, 40, [0, 3, 40, 41, 70]), (3, 20, 3, 1, 16, nil),
+            (2, 150, 4, 4, 64, nil),
+        ] as [(Int, Int, Int, Int, Int, [Int]?)] {
+            let table = RotaryTable(headDim: d, maxPositions: 256)
+            var positions = Array(0..<T)
+            if let cu {
+                for doc in 0..<(cu.count - 1) { for t in cu[doc]..<cu[doc + 1] { positions[t] = t - cu[doc] } }
+            }
+            // h is a reshaped projection, as in a model: its heads are strided views of one buffer.
+            let x = randn([B, T, (H + 2 * Hkv) * d], seed: seed)
+            let dO = randn([B, H, T, d], seed: seed + 1)
+            for threads in [1, 2] {
+                Parallel.withThreads(threads) {
+                    var outs: [Tensor] = []
+                    var grads: [Tensor] = []
+                    for fused in [true, false] {
+                        let xs = x.clone().requiringGrad()
+                        let h = xs.reshape([B, T, H + 2 * Hkv, d])
+                        let o: Tensor
+                        if fused {
+                            o = Tensor.ropeAttention(
+                                h, heads: H, kvHeads: Hkv, rope: table, positions: positions,
+                                causal: cu != nil || T != 20,
+                                cuSeqlens: cu)
+                        } else {
+                            let p = h.split([H, Hkv, Hkv], dim: 2)
+                            o = Tensor.attention(
+                                p[0].rope(table, positions: positions).permute([0, 2, 1, 3]),
+                                p[1].rope(table, positions: positions).permute([0, 2, 1, 3]),
+                                p[2].permute([0, 2, 1, 3]), causal: cu != nil || T != 20, cuSeqlens: cu)
+                        }
+                        o.backward(dO)
+                        outs.append(o)
+                        grads.append(xs.grad!)
+                    }
+                    let what = "B\(B) T\(T) H\(H)/\(Hkv) d\(d) cu=\(cu ?? []) threads=\(threads)"
+                    XCTAssertEqual(outs[0].toArray(), outs[1].toArray(), "output \(what)")
+                    XCTAssertEqual(grads[0].toArray(), grads[1].toArray(), "gradient \(what)")
+                }
+            }
+            seed += 10
+        }
+        // A second-order gradient (the backward recorded) goes through the composition.
+        let table = RotaryTable(headDim: 8, maxPositions: 8)
+        func penalty(_ fused: Bool) -> [Float] {
+            let h = randn([1, 6, 3, 8], seed: 790).requiringGrad()
+            let o: Tensor
+            if fused {
+                o = Tensor.ropeAttention(h, heads: 1, kvHeads: 1, rope: table, positions: Array(0..<6), causal: true)
+            } else {
+                let p = h.split([1, 1, 1], dim: 2)
+                o = Tensor.attention(
+                    p[0].rope(table, positions: Array(0..<6)).permute([0, 2, 1, 3]),
+                    p[1].rope(table, positions: Array(0..<6)).permute([0, 2, 1, 3]), p[2].permute([0, 2, 1, 3]),
+                    causal: true)
+            }
+            let g = Autograd.grad(of: o.tanh().sum(), wrt: h, createGraph: true)!
+            g.square().sum().backward()
+            return h.grad!.toArray()
+        }
+        assertClose(penalty(true), penalty(false), atol: 1e-5, rtol: 1e-4, "∂‖∂L/∂h‖²/∂h")
+    }
+
     func testHeadLayoutViewsNeedNoCopy() {
         // q, k, v as views of one [B, N, 3, H, d] projection, permuted to [B, H, N, d].
         let qkv = randn([2, 20, 3, 2, 32], seed: 400)

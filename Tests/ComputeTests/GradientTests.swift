@@ -186,6 +186,10 @@ final class GradientTests: XCTestCase {
         gradCheck("rope strided", [randn([2, 3, 5, 4], seed: 81)]) {
             $0[0].slice(2, 1, 3).rope(table, positions: [2, 0, 7]).permute([0, 2, 1, 3]) * 1.5
         }
+        let table8 = RotaryTable(headDim: 8, maxPositions: 8)
+        gradCheck("fused rotary attention", [randn([2, 5, 4, 8], seed: 89)]) {
+            Tensor.ropeAttention($0[0], heads: 2, kvHeads: 1, rope: table8, positions: [3, 0, 1, 2, 7], causal: true)
+        }
         gradCheck(
             "flash attention",
             [randn([1, 2, 5, 4], seed: 81), randn([1, 1, 5, 4], seed: 82), randn([1, 1, 5, 4], seed: 83)]

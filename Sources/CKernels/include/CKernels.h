@@ -121,6 +121,13 @@ void orr_fill(float *x, long n, float v);
 void orr_scale(float *x, long n, float a);
 void orr_softmax_grad_row(const float *p, float *dp, long n, float d);
 
+/// RoPE ("rotate half") on tokens [t0, t1) of x [B, T, H, d] (element strides xsB, xsT, xsH; d = 2·half
+/// contiguous) into y (strides ysB, ysT, ysH; y may be x): for i < half, (x_i, x_{i+half}) rotated by
+/// the angle whose cos and sin are cosT/sinT[pos[t]·half + i], times `sign` (−1: the inverse rotation).
+/// Products and sums are not fused: the same bits as the scalar definition.
+void orr_rope(const float *x, long xsB, long xsT, long xsH, float *y, long ysB, long ysT, long ysH, long t0,
+              long t1, long T, long H, long half, const float *cosT, const float *sinT, const long *pos, float sign);
+
 /// Fused recurrent cells (rows with the given row strides; outputs contiguous): LSTM gates [rows, 4H]
 /// (i f g o) and c → (h | c') [rows, 2H]; GRU projected input xg and hidden hg [rows, 3H] (r z n) and h
 /// → h' [rows, H]; and their backward passes.

@@ -59,6 +59,69 @@ extension Tensor {
         }
     }
 
+    /// Causal or full attention over the heads of a fused projection h [B, T, H + 2·Hkv, d] (H query
+    /// heads, then Hkv key heads, then Hkv value heads along dim 2), with RoPE on the queries and keys.
+    /// The same numbers as splitting h, rotating q and k and calling `attention`, in fewer passes over
+    /// memory: the rotated queries and keys are written once, side by side; the backward writes dQ, dK
+    /// and dV straight into h's gradient and rotates dQ and dK back in place (no rotated gradient
+    /// copies, no copies into the slices of h's gradient). Returns [B, H, T, d], token-major.
+    public static func ropeAttention(
+        _ h: Tensor, heads H: Int, kvHeads Hkv: Int, rope: RotaryTable, positions: [Int], causal: Bool,
+        cuSeqlens: [Int]? = nil
+    ) -> Tensor {
+        precondition(
+            h.rank == 4 && h.shape[2] == H + 2 * Hkv && h.shape[3] == rope.headDim && Hkv > 0 && H % Hkv == 0,
+            "ropeAttention: h \(h.shape) is not [B, T, \(H) + 2·\(Hkv), \(rope.headDim)]")
+        let B = h.shape[0]
+        let T = h.shape[1]
+        let d = h.shape[3]
+        let hc = h.strides[3] == 1 ? h : h.contiguousRaw()
+        // The rotated queries and keys, [B, T, H + Hkv, d].
+        let r = Tensor.empty([B, T, H + Hkv, d])
+        rope.rotate(
+            hc.data, strides: (hc.strides[0], hc.strides[1], hc.strides[2]), into: r.data,
+            strides: (T * (H + Hkv) * d, (H + Hkv) * d, d), B: B, T: T, H: H + Hkv, positions: positions,
+            inverse: false)
+        func heads(_ t: Tensor, _ h0: Int) -> AttentionOperand {
+            AttentionOperand(t.data + h0 * t.strides[2], sb: t.strides[0], sh: t.strides[2], sn: t.strides[1])
+        }
+        let q = heads(r, 0)
+        let k = heads(r, H)
+        let v = heads(hc, H + Hkv)
+        let sc = 1 / Float(d).squareRoot()
+        let mask = AttentionMask(nq: T, nk: T, causal: causal, cuSeqlens: cuSeqlens)
+        let out = Tensor.empty([B, T, H, d]).permute([0, 2, 1, 3])
+        let lse = Tensor.empty([B, H, T])
+        FlashAttention.forward(
+            q: q, k: k, v: v, o: AttentionOperand(out), lse: lse.data, B: B, H: H, Hkv: Hkv, d: d, scale: sc,
+            mask: mask)
+        let od = out.detach()
+        return out.recorded("ropeAttention", [h]) { g in
+            if GradMode.isEnabled {
+                return Autograd.compositeVJP([h], g) {
+                    let parts = $0[0].split([H, Hkv, Hkv], dim: 2)
+                    return attention(
+                        parts[0].rope(rope, positions: positions).permute([0, 2, 1, 3]),
+                        parts[1].rope(rope, positions: positions).permute([0, 2, 1, 3]),
+                        parts[2].permute([0, 2, 1, 3]), causal: causal, cuSeqlens: cuSeqlens)
+                }
+            }
+            let gc = g.lastDimContiguous()
+            let dh = Tensor.empty([B, T, H + 2 * Hkv, d])
+            FlashAttention.backward(
+                q: q, k: k, v: v, o: AttentionOperand(od), dO: AttentionOperand(gc), lse: lse.data,
+                dq: heads(dh, 0), dk: heads(dh, H), dv: heads(dh, H + Hkv), B: B, H: H, Hkv: Hkv, d: d, scale: sc,
+                mask: mask)
+            // Keep the saved operands alive until here (the closure holds r and hc through them).
+            withExtendedLifetime((r, hc)) {}
+            let st = (T * (H + 2 * Hkv) * d, (H + 2 * Hkv) * d, d)
+            rope.rotate(
+                dh.data, strides: st, into: dh.data, strides: st, B: B, T: T, H: H + Hkv, positions: positions,
+                inverse: true)
+            return [dh]
+        }
+    }
+
     /// The textbook definition with the scores materialised: the reference for tests and benchmarks.
     static func naiveAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float, mask: AttentionMask) -> Tensor {
         let H = q.shape[1]

@@ -1,12 +1,14 @@
 // Rotary position embedding (Su et al. 2021, RoFormer), in the "rotate half" layout used by LLaMA:
 // for head dim d and i < d/2, (x_i, x_{i+d/2}) is rotated by the angle pos·θ_i, θ_i = base^(−2i/d).
 // A rotation is linear and orthogonal, so its backward is the inverse rotation (the same op with −sin).
+import CKernels
 import Foundation
 
 /// Precomputed cos/sin tables for positions 0..<maxPositions.
 public final class RotaryTable {
     public let headDim: Int, maxPositions: Int, base: Float
-    let cos: [Float], sin: [Float]  // [maxPositions, headDim/2]
+    /// cos and sin of pos·θ_i, [maxPositions, headDim/2].
+    public let cos: [Float], sin: [Float]
 
     public init(headDim: Int, maxPositions: Int, base: Float = 10000) {
         precondition(headDim % 2 == 0, "RoPE needs an even head dimension")
@@ -26,6 +28,33 @@ public final class RotaryTable {
         cos = c
         sin = s
     }
+
+    /// Rotates the rows of x [B, T, H, headDim] (element strides xs; the head dimension contiguous)
+    /// into y (strides ys; y may be x): token t of every batch row at position `positions[t]`.
+    func rotate(
+        _ x: UnsafePointer<Float>, strides xs: (Int, Int, Int), into y: UnsafeMutablePointer<Float>,
+        strides ys: (Int, Int, Int), B: Int, T: Int, H: Int, positions: [Int], inverse: Bool
+    ) {
+        precondition(positions.count == T, "rope: \(positions.count) positions for \(T) tokens")
+        for p in positions {
+            precondition(p >= 0 && p < maxPositions, "rope: position \(p) beyond table (\(maxPositions))")
+        }
+        let half = headDim / 2
+        Profiler.scope(.embedding, bytes: 8 * Double(B * T * H * headDim)) {
+            cos.withUnsafeBufferPointer { cb in
+                sin.withUnsafeBufferPointer { sb in
+                    positions.withUnsafeBufferPointer { pb in
+                        let (cp, sp, pp) = (cb.baseAddress!, sb.baseAddress!, pb.baseAddress!)
+                        Parallel.forRanges(B * T, grain: 16) { r in
+                            orr_rope(
+                                x, xs.0, xs.1, xs.2, y, ys.0, ys.1, ys.2, r.lowerBound, r.upperBound, T, H, half,
+                                cp, sp, pp, inverse ? -1 : 1)
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 extension Tensor {
@@ -39,44 +68,13 @@ extension Tensor {
         let T = shape[1]
         let H = shape[2]
         let d = shape[3]
-        let half = d / 2
-        for p in positions {
-            precondition(p >= 0 && p < table.maxPositions, "rope: position \(p) beyond table (\(table.maxPositions))")
-        }
         // Rows of d may sit anywhere (a head slice of a fused QKV projection, a permuted gradient):
         // read in place when the last dimension is contiguous.
         let x = strides[3] == 1 ? self : contiguousRaw()
         let out = Tensor.empty(shape)
-        let xp = x.data
-        let op = out.data
-        let (xsB, xsT, xsH) = (x.strides[0], x.strides[1], x.strides[2])
-        let sign: Float = inverse ? -1 : 1
-        Profiler.scope(.embedding, bytes: 8 * Double(B * T * H * d)) {
-            table.cos.withUnsafeBufferPointer { cb in
-                table.sin.withUnsafeBufferPointer { sb in
-                    let cp = cb.baseAddress!
-                    let sp = sb.baseAddress!
-                    Parallel.forRanges(B * T, grain: 16) { r in
-                        for bt in r {
-                            let pos = positions[bt % T]
-                            let c = cp + pos * half
-                            let s = sp + pos * half
-                            for h in 0..<H {
-                                let src = xp + (bt / T) * xsB + (bt % T) * xsT + h * xsH
-                                let dst = op + (bt * H + h) * d
-                                for i in 0..<half {
-                                    let a = src[i]
-                                    let b = src[i + half]
-                                    let sn = sign * s[i]
-                                    dst[i] = a * c[i] - b * sn
-                                    dst[i + half] = a * sn + b * c[i]
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        table.rotate(
+            x.data, strides: (x.strides[0], x.strides[1], x.strides[2]), into: out.data,
+            strides: (T * H * d, H * d, d), B: B, T: T, H: H, positions: positions, inverse: inverse)
         return out.recorded("rope", [self]) { g in [g.rope(table, positions: positions, inverse: !inverse)] }
     }
 }

@@ -107,6 +107,16 @@ public final class GPTBlock: Module {
 
     /// x [B, T, C] → [B, T, C]. `positions` [T] per token; `cuSeqlens` packs documents along T.
     public func callAsFunction(_ x: Tensor, rope: RotaryTable, positions: [Int], cuSeqlens: [Int]?) -> Tensor {
+        if mla == nil {  // fused: the rotated heads and their gradients take no extra copies
+            let h = qkv!(attnNorm(x)).reshape([
+                x.shape[0], x.shape[1], config.heads + 2 * config.kvHeads, config.headDim,
+            ])
+            return finish(
+                x,
+                Tensor.ropeAttention(
+                    h, heads: config.heads, kvHeads: config.kvHeads, rope: rope, positions: positions, causal: true,
+                    cuSeqlens: cuSeqlens))
+        }
         let (q, k, v) = queriesKeysValues(x, rope: rope, positions: positions)
         return finish(x, Tensor.attention(q, k, v, causal: true, cuSeqlens: cuSeqlens))
     }
