@@ -213,27 +213,6 @@ static inline __m512 exp_sub16(__m512 x, __m512 vm) {
     return _mm512_mask_mov_ps(y, big, _mm512_set1_ps(INFINITY));
 }
 
-__attribute__((target("avx512f")))
-static float exp_sub_sum_avx512(float *x, long n, float m) {
-    const __m512 vm = _mm512_set1_ps(m);
-    __m512 acc = _mm512_setzero_ps();
-    long i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m512 e = exp_sub16(_mm512_loadu_ps(x + i), vm);
-        _mm512_storeu_ps(x + i, e);
-        acc = _mm512_add_ps(acc, e);
-    }
-    // The lanes summed in order, then the tail element by element: the portable loop's order.
-    float lanes[16], s = 0.0f;
-    _mm512_storeu_ps(lanes, acc);
-    for (int j = 0; j < 16; j++) s += lanes[j];
-    if (i < n) {
-        const __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
-        _mm512_mask_storeu_ps(x + i, k, exp_sub16(_mm512_maskz_loadu_ps(k, x + i), vm));
-        for (; i < n; i++) s += x[i];
-    }
-    return s;
-}
 #endif
 
 MULTIVERSION
@@ -292,9 +271,53 @@ static void exp_sub_avx512(float *x, long n, float m) {
     }
 }
 
+// The same steps in registers: each row's max and sum reduced in-vector (a tree, not the portable
+// lane order: the sum may differ from it in the last bits; the max and every exponential do not), the
+// rescaling vectorised. A call per row, a scalar 16-lane sum and a libm call per row had cost as much
+// as the exponentials with the short rows of a short sequence.
 __attribute__((target("avx512f")))
 static void softmax_tile_avx512(float *s, long ld, long rows, long cols, float *m, float *l, float *acc, long d) {
-    SOFTMAX_TILE_BODY(exp_sub_sum_avx512)
+    const long full = cols & ~15L;
+    const __mmask16 tail = (__mmask16)((1u << (cols & 15)) - 1);
+    const long dfull = d & ~15L;
+    const __mmask16 dtail = (__mmask16)((1u << (d & 15)) - 1);
+    for (long r = 0; r < rows; r++) {
+        float *row = s + r * ld;
+        __m512 vmax = _mm512_set1_ps(-INFINITY);
+        // max(x, running): a NaN score is passed over, as in row_max.
+        for (long c = 0; c < full; c += 16) vmax = _mm512_max_ps(_mm512_loadu_ps(row + c), vmax);
+        if (tail) vmax = _mm512_mask_max_ps(vmax, tail, _mm512_maskz_loadu_ps(tail, row + full), vmax);
+        const float mx = _mm512_reduce_max_ps(vmax);
+        const float mNew = mx >= m[r] ? mx : m[r];
+        if (mNew == -INFINITY) {
+            for (long c = 0; c < cols; c++) row[c] = 0.0f;
+            continue;
+        }
+        const __m512 vm = _mm512_set1_ps(mNew);
+        __m512 vsum = _mm512_setzero_ps();
+        for (long c = 0; c < full; c += 16) {
+            const __m512 e = exp_sub16(_mm512_loadu_ps(row + c), vm);
+            _mm512_storeu_ps(row + c, e);
+            vsum = _mm512_add_ps(vsum, e);
+        }
+        if (tail) {
+            const __m512 e = exp_sub16(_mm512_maskz_loadu_ps(tail, row + full), vm);
+            _mm512_mask_storeu_ps(row + full, tail, e);
+            vsum = _mm512_mask_add_ps(vsum, tail, vsum, e);
+        }
+        const float sum = _mm512_reduce_add_ps(vsum);
+        const float alpha = m[r] == -INFINITY ? 0.0f : expf(m[r] - mNew);
+        const float kept = l[r] * alpha; /* two statements: no fused multiply-add */
+        l[r] = kept + sum;
+        if (alpha != 1.0f) {
+            const __m512 va = _mm512_set1_ps(alpha);
+            float *ar = acc + r * d;
+            for (long c = 0; c < dfull; c += 16) _mm512_storeu_ps(ar + c, _mm512_mul_ps(va, _mm512_loadu_ps(ar + c)));
+            if (dtail)
+                _mm512_mask_storeu_ps(ar + dfull, dtail, _mm512_mul_ps(va, _mm512_maskz_loadu_ps(dtail, ar + dfull)));
+        }
+        m[r] = mNew;
+    }
 }
 
 __attribute__((target("avx512f")))
@@ -325,6 +348,18 @@ void orr_attention_exp_tile(float *s, long ld, long rows, long cols, const float
     if (has_avx512()) { exp_tile_avx512(s, ld, rows, cols, lse); return; }
 #endif
     EXP_TILE_BODY(exp_sub_portable)
+}
+
+MULTIVERSION
+void orr_attention_finish(const float *acc, long d, long rows, const float *m, const float *l, float *out, long osn,
+                          float *lse) {
+    for (long r = 0; r < rows; r++) {
+        const float inv = l[r] > 0 ? 1.0f / l[r] : 0.0f;
+        const float *a = acc + r * d;
+        float *o = out + r * osn;
+        for (long c = 0; c < d; c++) o[c] = a[c] * inv;
+        lse[r] = l[r] > 0 ? m[r] + logf(l[r]) : -INFINITY;
+    }
 }
 
 // ---------------------------------------------------------------- RoPE

@@ -116,6 +116,10 @@ void orr_saxpy(long n, float a, const float *x, float *y);
 void orr_attention_softmax_tile(float *s, long ld, long rows, long cols, float *m, float *l, float *acc, long d);
 /// Backward's probabilities: row = exp(row − lse[r]), or 0 where lse[r] = −∞.
 void orr_attention_exp_tile(float *s, long ld, long rows, long cols, const float *lse);
+/// The end of FlashAttention's forward for a tile of rows: out row r (row stride osn) = acc row / l[r]
+/// (0 where l[r] = 0), lse[r] = m[r] + log l[r] (−∞ where l[r] = 0).
+void orr_attention_finish(const float *acc, long d, long rows, const float *m, const float *l, float *out, long osn,
+                          float *lse);
 /// x[0..<n] = v (short rows: no libc call per row).
 void orr_fill(float *x, long n, float v);
 void orr_scale(float *x, long n, float a);

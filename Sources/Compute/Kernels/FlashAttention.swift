@@ -81,6 +81,10 @@ public struct AttentionMask: Sendable, Equatable {
 
     /// Union of the key ranges of rows [i0, i1).
     func span(_ i0: Int, _ i1: Int) -> (Int, Int) {
+        if cuSeqlens == nil {  // one sequence: row ranges grow with the row, the last row's is the union
+            let hi = range(i1 - 1).1
+            return hi > 0 ? (0, hi) : (0, 0)
+        }
         var lo = Int.max
         var hi = Int.min
         for i in i0..<i1 {
@@ -95,6 +99,7 @@ public struct AttentionMask: Sendable, Equatable {
 
     /// Whether every row of [i0, i1) sees all keys of [k0, k1).
     func full(_ i0: Int, _ i1: Int, _ k0: Int, _ k1: Int) -> Bool {
+        if cuSeqlens == nil { return k0 >= 0 && range(i0).1 >= k1 }  // the first row's range is the shortest
         for i in i0..<i1 {
             let (a, b) = range(i)
             if a > k0 || b < k1 { return false }
@@ -193,17 +198,19 @@ public enum FlashAttention {
         let ktSize = d * ((Nk + 31) / 32 * 32)
         let vSize = nKT * bk * dpad
         Parallel.forRanges(packed ? B * Hkv : B * H * nQT) { items in
-            let s = UnsafeMutablePointer<Float>.allocate(capacity: bq * bk)
-            let acc = UnsafeMutablePointer<Float>.allocate(capacity: bq * d)
+            // The score tile and the accumulator on cache-line boundaries (malloc's 16-byte alignment
+            // split every other row's vector loads and stores across two lines).
+            let accSize = (bq * d + 15) / 16 * 16
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: 4 * (bq * bk + accSize + 2 * bq), alignment: 64)
+            let s = scratch.bindMemory(to: Float.self, capacity: bq * bk + accSize + 2 * bq)
+            let acc = s + bq * bk
+            let m = acc + accSize
+            let l = m + bq
             let kt = packed ? UnsafeMutableRawPointer.allocate(byteCount: 4 * (ktSize + vSize), alignment: 64) : nil
             let ktp = kt?.bindMemory(to: Float.self, capacity: ktSize + vSize)
-            let m = UnsafeMutablePointer<Float>.allocate(capacity: 2 * bq)
-            let l = m + bq
             defer {
-                s.deallocate()
-                acc.deallocate()
+                scratch.deallocate()
                 kt?.deallocate()
-                m.deallocate()
             }
             func tile(_ b: Int, _ h: Int, _ qt: Int) {
                 let hk = h / group
@@ -239,12 +246,7 @@ public enum FlashAttention {
                     }
                     k0 += bk
                 }
-                for r in 0..<rows {
-                    let out = o.row(b, h, i0 + r)
-                    let inv: Float = l[r] > 0 ? 1 / l[r] : 0
-                    for c in 0..<d { out[c] = acc[r * d + c] * inv }
-                    lse[(b * H + h) * Nq + i0 + r] = l[r] > 0 ? m[r] + logf(l[r]) : -.infinity
-                }
+                orr_attention_finish(acc, d, rows, m, l, o.row(b, h, i0), o.sn, lse + (b * H + h) * Nq + i0)
             }
             for it in items {
                 if let ktp {
@@ -352,8 +354,9 @@ public enum FlashAttention {
             let bh = item / splits
             let b = bh / Hkv
             let hk = bh % Hkv
-            let s = UnsafeMutablePointer<Float>.allocate(capacity: bq * bk)
-            let dp = UnsafeMutablePointer<Float>.allocate(capacity: bq * bk)
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: 8 * bq * bk, alignment: 64)  // see forwardRaw
+            let s = scratch.bindMemory(to: Float.self, capacity: 2 * bq * bk)
+            let dp = s + bq * bk
             // Packed once per key/value head (see forwardRaw): Kᵀ and Vᵀ for the score products, the
             // key tiles for dQ.
             // …and each query head's Q and dO tiles, the B operands of dK and dV.
@@ -362,8 +365,7 @@ public enum FlashAttention {
             let raw = packed ? UnsafeMutableRawPointer.allocate(byteCount: 4 * total, alignment: 64) : nil
             let ktp = raw?.bindMemory(to: Float.self, capacity: total)
             defer {
-                s.deallocate()
-                dp.deallocate()
+                scratch.deallocate()
                 raw?.deallocate()
             }
             if splits == 1 { zeroHead(b, hk) }
