@@ -363,29 +363,37 @@ void orr_attention_finish(const float *acc, long d, long rows, const float *m, c
 }
 
 // ---------------------------------------------------------------- RoPE
-// One rotation: products and the sum kept apart (no contraction), as in the scalar definition.
+// One token's H heads (x head h at x + h·xs): products and the sum kept apart (no contraction), as in
+// the scalar definition. The loop over heads is inside: at head dim 32 a head is one vector.
 #pragma clang fp contract(off)
-static void rope_row_portable(const float *x, float *y, long half, const float *c, const float *s, float sign) {
-    for (long i = 0; i < half; i++) {
-        const float a = x[i], b = x[i + half], sn = sign * s[i];
-        const float lo = a * c[i] - b * sn, hi = a * sn + b * c[i];
-        y[i] = lo;
-        y[i + half] = hi;
-    }
+static void rope_heads_portable(const float *x, long xs, float *y, long ys, long H, long half, const float *c,
+                                const float *s, float sign) {
+    for (long h = 0; h < H; h++, x += xs, y += ys)
+        for (long i = 0; i < half; i++) {
+            const float a = x[i], b = x[i + half], sn = sign * s[i];
+            const float lo = a * c[i] - b * sn, hi = a * sn + b * c[i];
+            y[i] = lo;
+            y[i + half] = hi;
+        }
 }
 
 #if defined(__x86_64__) && defined(__clang__)
 __attribute__((target("avx512f")))
-static void rope_row_avx512(const float *x, float *y, long half, const float *c, const float *s, float sign) {
+static void rope_heads_avx512(const float *x, long xs, float *y, long ys, long H, long half, const float *c,
+                              const float *s, float sign) {
     const __m512 sg = _mm512_set1_ps(sign);
     for (long i = 0; i < half; i += 16) {
         const __mmask16 k = half - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (half - i)) - 1);
-        const __m512 a = _mm512_maskz_loadu_ps(k, x + i), b = _mm512_maskz_loadu_ps(k, x + i + half);
         const __m512 cv = _mm512_maskz_loadu_ps(k, c + i), sn = _mm512_mul_ps(sg, _mm512_maskz_loadu_ps(k, s + i));
-        const __m512 lo = _mm512_sub_ps(_mm512_mul_ps(a, cv), _mm512_mul_ps(b, sn));
-        const __m512 hi = _mm512_add_ps(_mm512_mul_ps(a, sn), _mm512_mul_ps(b, cv));
-        _mm512_mask_storeu_ps(y + i, k, lo);
-        _mm512_mask_storeu_ps(y + i + half, k, hi);
+        for (long h = 0; h < H; h++) {
+            const float *xh = x + h * xs;
+            float *yh = y + h * ys;
+            const __m512 a = _mm512_maskz_loadu_ps(k, xh + i), b = _mm512_maskz_loadu_ps(k, xh + i + half);
+            const __m512 lo = _mm512_sub_ps(_mm512_mul_ps(a, cv), _mm512_mul_ps(b, sn));
+            const __m512 hi = _mm512_add_ps(_mm512_mul_ps(a, sn), _mm512_mul_ps(b, cv));
+            _mm512_mask_storeu_ps(yh + i, k, lo);
+            _mm512_mask_storeu_ps(yh + i + half, k, hi);
+        }
     }
 }
 #endif
@@ -393,17 +401,16 @@ static void rope_row_avx512(const float *x, float *y, long half, const float *c,
 void orr_rope(const float *x, long xsB, long xsT, long xsH, float *y, long ysB, long ysT, long ysH, long t0,
               long t1, long T, long H, long half, const float *cosT, const float *sinT, const long *pos, float sign) {
 #if defined(__x86_64__) && defined(__clang__)
-    void (*row)(const float *, float *, long, const float *, const float *, float) =
-        has_avx512() ? rope_row_avx512 : rope_row_portable;
+    void (*heads)(const float *, long, float *, long, long, long, const float *, const float *, float) =
+        has_avx512() ? rope_heads_avx512 : rope_heads_portable;
 #else
-    void (*row)(const float *, float *, long, const float *, const float *, float) = rope_row_portable;
+    void (*heads)(const float *, long, float *, long, long, long, const float *, const float *, float) =
+        rope_heads_portable;
 #endif
     for (long bt = t0; bt < t1; bt++) {
         const long b = bt / T, t = bt % T;
-        const float *c = cosT + pos[t] * half, *s = sinT + pos[t] * half;
-        const float *xr = x + b * xsB + t * xsT;
-        float *yr = y + b * ysB + t * ysT;
-        for (long h = 0; h < H; h++) row(xr + h * xsH, yr + h * ysH, half, c, s, sign);
+        heads(x + b * xsB + t * xsT, xsH, y + b * ysB + t * ysT, ysH, H, half, cosT + pos[t] * half,
+              sinT + pos[t] * half, sign);
     }
 }
 #pragma clang fp contract(on)
