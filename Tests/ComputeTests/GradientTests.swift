@@ -179,6 +179,20 @@ final class GradientTests: XCTestCase {
         }
     }
 
+    /// SwiGLU over the halves of one [.., 2F] projection: the bits of silu(gate)·up on the halves,
+    /// and finite-difference gradients (the fused backward writes both halves' gradients).
+    func testSwiGLUOverStackedHalves() {
+        let x = randn([2, 3, 10], seed: 90)
+        let split = x.split([5, 5], dim: 2)
+        XCTAssertEqual(x.swigluHalves().toArray(), split[0].swiglu(split[1]).toArray())
+        gradCheck("swiglu halves", [randn([4, 6], seed: 91)]) { $0[0].swigluHalves() * 1.5 }
+        gradCheck(
+            "stacked gate and up", [randn([3, 4], seed: 92), randn([5, 4], seed: 93), randn([5, 4], seed: 94)]
+        ) {
+            $0[0].matmul(Tensor.cat([$0[1], $0[2]], dim: 0).mT).swigluHalves()
+        }
+    }
+
     func testRoPEAttentionAndCheckpoint() {
         let table = RotaryTable(headDim: 4, maxPositions: 8)
         gradCheck("rope", [randn([2, 3, 2, 4], seed: 80)]) { $0[0].rope(table, positions: [2, 0, 7]) }

@@ -121,6 +121,15 @@ public final class GPTBlock: Module {
         return finish(x, Tensor.attention(q, k, v, causal: true, cuSeqlens: cuSeqlens))
     }
 
+    /// silu(gate(m)) · up(m). Without biases or FP8 the two projections are one GEMM against their
+    /// stacked weights [gate; up] (the parameters stay two tensors: checkpoints are unchanged).
+    func gatedUp(_ m: Tensor) -> Tensor {
+        guard let gate, let up, gate.bias == nil, up.bias == nil, !gate.fp8, !up.fp8 else {
+            return gate!(m).swiglu(up!(m))
+        }
+        return m.matmul(Tensor.cat([gate.weight, up.weight], dim: 0).mT).swigluHalves()
+    }
+
     /// Seeded by the model before each training step when dropout is on (deterministic, resumable).
     var dropoutRNG: RNG?
 
@@ -147,7 +156,7 @@ public final class GPTBlock: Module {
         if let moe {
             mlp = moe(m, sequences: B)
         } else {
-            mlp = down!(gate!(m).swiglu(up!(m)))
+            mlp = down!(gatedUp(m))
         }
         if config.dropout > 0 && isTraining, var r = dropoutRNG {
             mlp = mlp.dropout(config.dropout, rng: &r)
