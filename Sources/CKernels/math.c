@@ -677,3 +677,32 @@ void orr_swiglu_backward(const float *restrict g, const float *restrict u, const
         du[i] = dy[i] * gs;
     }
 }
+
+// Row by row over (gate | up) halves of a [rows, 2f] matrix (x row stride ldx) into y [rows, f]: one
+// vector width per step (no 4× interleave), so a 352-wide half has no scalar remainder.
+MULTIVERSION
+void orr_swiglu_halves(const float *restrict x, long ldx, long f, float *restrict y, long rows) {
+    for (long r = 0; r < rows; r++) {
+        const float *g = x + r * ldx, *u = g + f;
+        float *yr = y + r * f;
+#pragma clang loop vectorize_width(16) interleave_count(1)
+        for (long i = 0; i < f; i++) yr[i] = g[i] / (1.0f + exp_fast(-g[i])) * u[i];
+    }
+}
+
+// Its backward: dx [rows, 2f] (row stride ldx) = (dgate | dup) from dy [rows, f].
+MULTIVERSION
+void orr_swiglu_halves_backward(const float *restrict x, long ldx, long f, const float *restrict dy,
+                                float *restrict dx, long rows) {
+    for (long r = 0; r < rows; r++) {
+        const float *g = x + r * ldx, *u = g + f, *d = dy + r * f;
+        float *dg = dx + r * ldx, *du = dg + f;
+#pragma clang loop vectorize_width(16) interleave_count(1)
+        for (long i = 0; i < f; i++) {
+            const float s = 1.0f / (1.0f + exp_fast(-g[i])), gs = g[i] * s;
+            dg[i] = d[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
+            du[i] = d[i] * gs;
+        }
+    }
+}
+

@@ -149,6 +149,10 @@ void orr_silu_backward(const float *x, const float *g, float *dx, long n);
 /// SwiGLU's gate fused: y = silu(g)·u, and its backward (dg and du both written).
 void orr_swiglu(const float *g, const float *u, float *y, long n);
 void orr_swiglu_backward(const float *g, const float *u, const float *dy, float *dg, float *du, long n);
+/// The same over the (gate | up) halves of each row of x [rows, 2f] (row stride ldx), into y [rows, f];
+/// the backward writes (dgate | dup) into dx (row stride ldx) from dy [rows, f].
+void orr_swiglu_halves(const float *x, long ldx, long f, float *y, long rows);
+void orr_swiglu_halves_backward(const float *x, long ldx, long f, const float *dy, float *dx, long rows);
 
 /// Keeps freed large blocks in the heap (glibc): tensors of the next step reuse mapped pages.
 void orr_tune_allocator(void);

@@ -156,7 +156,7 @@ extension Tensor {
         let grain = Swift.max(1, (1 << 15) / Swift.max(1, f))
         Profiler.scope(.elementwise, bytes: 12 * Double(rows * f)) {
             Parallel.forRanges(rows, grain: grain) { r in
-                for i in r { orr_swiglu(x.data + i * f2, x.data + i * f2 + f, out.data + i * f, f) }
+                orr_swiglu_halves(x.data + r.lowerBound * f2, f2, f, out.data + r.lowerBound * f, r.count)
             }
         }
         return out.recorded("swigluHalves", [self]) { gr in
@@ -170,10 +170,8 @@ extension Tensor {
             let dx = Tensor.empty(self.shape)
             Profiler.scope(.elementwise, bytes: 20 * Double(rows * f)) {
                 Parallel.forRanges(rows, grain: grain) { r in
-                    for i in r {
-                        let (xi, di) = (x.data + i * f2, dx.data + i * f2)
-                        orr_swiglu_backward(xi, xi + f, gc.data + i * f, di, di + f, f)
-                    }
+                    let o = r.lowerBound
+                    orr_swiglu_halves_backward(x.data + o * f2, f2, f, gc.data + o * f, dx.data + o * f2, r.count)
                 }
             }
             return [dx]
