@@ -122,9 +122,12 @@ public final class GPTBlock: Module {
     }
 
     /// silu(gate(m)) · up(m). Without biases or FP8 the two projections are one GEMM against their
-    /// stacked weights [gate; up] (the parameters stay two tensors: checkpoints are unchanged).
+    /// stacked weights [gate; up] (the parameters stay two tensors: checkpoints are unchanged). Only
+    /// for a training-sized batch of rows: stacking copies both weights, which for the few rows of a
+    /// decoding step would cost more than the products themselves.
     func gatedUp(_ m: Tensor) -> Tensor {
-        guard let gate, let up, gate.bias == nil, up.bias == nil, !gate.fp8, !up.fp8 else {
+        let rows = m.count / Swift.max(1, m.shape[m.rank - 1])
+        guard rows >= 256, let gate, let up, gate.bias == nil, up.bias == nil, !gate.fp8, !up.fp8 else {
             return gate!(m).swiglu(up!(m))
         }
         return m.matmul(Tensor.cat([gate.weight, up.weight], dim: 0).mT).swigluHalves()
