@@ -678,6 +678,14 @@ void orr_swiglu_backward(const float *restrict g, const float *restrict u, const
     }
 }
 
+// A row's two halves, read one after the other, are two interleaved streams that the hardware
+// prefetchers follow poorly from memory (0.84 against 0.52 ms for the same bytes as two separate
+// buffers, cold): rows a few ahead are requested in software.
+#define SWIGLU_AHEAD 3
+static inline void prefetch_row(const float *p, long n) {
+    for (long i = 0; i < n; i += 16) __builtin_prefetch(p + i);
+}
+
 // Row by row over (gate | up) halves of a [rows, 2f] matrix (x row stride ldx) into y [rows, f]: one
 // vector width per step (no 4× interleave), so a 352-wide half has no scalar remainder.
 MULTIVERSION
@@ -685,6 +693,7 @@ void orr_swiglu_halves(const float *restrict x, long ldx, long f, float *restric
     for (long r = 0; r < rows; r++) {
         const float *g = x + r * ldx, *u = g + f;
         float *yr = y + r * f;
+        prefetch_row(x + (r + SWIGLU_AHEAD) * ldx, r + SWIGLU_AHEAD < rows ? 2 * f : 0);
 #pragma clang loop vectorize_width(16) interleave_count(1)
         for (long i = 0; i < f; i++) yr[i] = g[i] / (1.0f + exp_fast(-g[i])) * u[i];
     }
@@ -697,6 +706,7 @@ void orr_swiglu_halves_backward(const float *restrict x, long ldx, long f, const
     for (long r = 0; r < rows; r++) {
         const float *g = x + r * ldx, *u = g + f, *d = dy + r * f;
         float *dg = dx + r * ldx, *du = dg + f;
+        prefetch_row(x + (r + SWIGLU_AHEAD) * ldx, r + SWIGLU_AHEAD < rows ? 2 * f : 0);
 #pragma clang loop vectorize_width(16) interleave_count(1)
         for (long i = 0; i < f; i++) {
             const float s = 1.0f / (1.0f + exp_fast(-g[i])), gs = g[i] * s;
