@@ -662,20 +662,25 @@ void orr_adam(float *restrict p, const float *restrict g, float *restrict m, flo
 // ---------------------------------------------------------------- SwiGLU's gate, fused
 // y = silu(g)·u; backward dg = dy·u·σ(g)(1 + g(1 − σ(g))), du = dy·silu(g). One pass each way
 // instead of a SiLU, a product and their two backward passes.
+static inline float swiglu1(float g, float u) { return g / (1.0f + exp_fast(-g)) * u; }
+
+// One division per element (a 16-lane divide is the slowest step here): silu(g) = g·s.
+#define SWIGLU_GRAD(g, u, dy, dg, du)                                                   \
+    {                                                                                   \
+        const float s_ = 1.0f / (1.0f + exp_fast(-(g))), gs_ = (g) * s_;                \
+        (dg) = (dy) * (u) * s_ * (1.0f + (g) * (1.0f - s_));                            \
+        (du) = (dy) * gs_;                                                              \
+    }
+
 MULTIVERSION
 void orr_swiglu(const float *restrict g, const float *restrict u, float *restrict y, long n) {
-    for (long i = 0; i < n; i++) y[i] = g[i] / (1.0f + exp_fast(-g[i])) * u[i];
+    for (long i = 0; i < n; i++) y[i] = swiglu1(g[i], u[i]);
 }
 
 MULTIVERSION
 void orr_swiglu_backward(const float *restrict g, const float *restrict u, const float *restrict dy,
                          float *restrict dg, float *restrict du, long n) {
-    for (long i = 0; i < n; i++) {
-        // One division per element (a 16-lane divide is the slowest step here): silu(g) = g·s.
-        const float s = 1.0f / (1.0f + exp_fast(-g[i])), gs = g[i] * s;
-        dg[i] = dy[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
-        du[i] = dy[i] * gs;
-    }
+    for (long i = 0; i < n; i++) SWIGLU_GRAD(g[i], u[i], dy[i], dg[i], du[i])
 }
 
 // A row's two halves, read one after the other, are two interleaved streams that the hardware
@@ -695,7 +700,7 @@ void orr_swiglu_halves(const float *restrict x, long ldx, long f, float *restric
         float *yr = y + r * f;
         prefetch_row(x + (r + SWIGLU_AHEAD) * ldx, r + SWIGLU_AHEAD < rows ? 2 * f : 0);
 #pragma clang loop vectorize_width(16) interleave_count(1)
-        for (long i = 0; i < f; i++) yr[i] = g[i] / (1.0f + exp_fast(-g[i])) * u[i];
+        for (long i = 0; i < f; i++) yr[i] = swiglu1(g[i], u[i]);
     }
 }
 
@@ -708,11 +713,7 @@ void orr_swiglu_halves_backward(const float *restrict x, long ldx, long f, const
         float *dg = dx + r * ldx, *du = dg + f;
         prefetch_row(x + (r + SWIGLU_AHEAD) * ldx, r + SWIGLU_AHEAD < rows ? 2 * f : 0);
 #pragma clang loop vectorize_width(16) interleave_count(1)
-        for (long i = 0; i < f; i++) {
-            const float s = 1.0f / (1.0f + exp_fast(-g[i])), gs = g[i] * s;
-            dg[i] = d[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
-            du[i] = d[i] * gs;
-        }
+        for (long i = 0; i < f; i++) SWIGLU_GRAD(g[i], u[i], d[i], dg[i], du[i])
     }
 }
 
