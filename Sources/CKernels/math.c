@@ -420,6 +420,19 @@ void orr_fill(float *x, long n, float v) {
     for (long i = 0; i < n; i++) x[i] = v;
 }
 
+// Asks for rows [r0, r1) of a strided matrix (n floats per row, row stride `stride`) ahead of use:
+// the next attention head's operands, while this one computes.
+// `write`: rows about to be overwritten (asked for in the state a store needs).
+void orr_prefetch_rows(const float *p, long r0, long r1, long stride, long n, int write) {
+    if (write) {
+        for (long r = r0; r < r1; r++)
+            for (long o = 0; o < n; o += 16) __builtin_prefetch(p + r * stride + o, 1, 2);
+    } else {
+        for (long r = r0; r < r1; r++)
+            for (long o = 0; o < n; o += 16) __builtin_prefetch(p + r * stride + o, 0, 2);
+    }
+}
+
 MULTIVERSION
 void orr_scale(float *x, long n, float a) {
     for (long i = 0; i < n; i++) x[i] *= a;

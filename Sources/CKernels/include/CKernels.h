@@ -122,6 +122,7 @@ void orr_attention_finish(const float *acc, long d, long rows, const float *m, c
                           float *lse);
 /// x[0..<n] = v (short rows: no libc call per row).
 void orr_fill(float *x, long n, float v);
+void orr_prefetch_rows(const float *p, long r0, long r1, long stride, long n, int write);
 void orr_scale(float *x, long n, float a);
 void orr_softmax_grad_row(const float *p, float *dp, long n, float d);
 

@@ -253,12 +253,38 @@ public enum FlashAttention {
                     let b = it / Hkv
                     let hk = it % Hkv
                     packKeysValues(k, v, b: b, hk: hk, Nk: Nk, d: d, bk: bk, kt: ktp, vt: ktp + ktSize)
-                    for g in 0..<group { for qt in 0..<nQT { tile(b, hk * group + g, qt) } }
+                    let ahead = it + 1 < items.upperBound && prefetchesHeads(Nq: Nq, Nk: Nk, d: d, group: group)
+                    let tiles = group * nQT
+                    for g in 0..<group {
+                        for qt in 0..<nQT {
+                            // The next head's keys, values and queries, a share per tile (a short
+                            // sequence's head is done before the prefetchers would have found them).
+                            if ahead {
+                                let t = g * nQT + qt
+                                let (nb, nhk) = ((it + 1) / Hkv, (it + 1) % Hkv)
+                                let (r0, r1) = (Nk * t / tiles, Nk * (t + 1) / tiles)
+                                orr_prefetch_rows(k.row(nb, nhk, 0), r0, r1, k.sn, d, 0)
+                                orr_prefetch_rows(v.row(nb, nhk, 0), r0, r1, v.sn, d, 0)
+                                for ng in 0..<group {
+                                    orr_prefetch_rows(
+                                        q.row(nb, nhk * group + ng, 0), Nq * t / tiles, Nq * (t + 1) / tiles, q.sn, d, 0
+                                    )
+                                }
+                            }
+                            tile(b, hk * group + g, qt)
+                        }
+                    }
                 } else {
                     tile(it / (nQT * H), (it / nQT) % H, it % nQT)
                 }
             }
         }
+    }
+
+    /// Whether a worker asks for the next head's operands while it computes this one: a short
+    /// sequence's head, whose operands fit in L2 beside this one's.
+    static func prefetchesHeads(Nq: Int, Nk: Int, d: Int, group: Int) -> Bool {
+        4 * d * (2 * Nk + 2 * group * Nq) <= 128 << 10
     }
 
     /// Whether attention packs each key/value head's operands once (enough heads to keep every worker
@@ -376,6 +402,9 @@ public enum FlashAttention {
             let qtp = ktp.map { $0 + 2 * ktSize + kSize }
             let t0 = nKT * sp / splits
             let t1 = nKT * (sp + 1) / splits
+            let ahead = splits == 1 && bh + 1 < heads && prefetchesHeads(Nq: Nq, Nk: Nk, d: d, group: group)
+            let nQT = (Nq + bq - 1) / bq
+            let tiles = group * nQT
             for g in 0..<group {
                 let h = hk * group + g
                 if let qtp {
@@ -397,6 +426,24 @@ public enum FlashAttention {
                     var i0 = 0
                     while i0 < Nq {
                         let rows = Swift.min(bq, Nq - i0)
+                        if ahead && kt == t0 {
+                            // The next head's operands and gradient rows, a share per query tile
+                            // (see forwardRaw).
+                            let t = g * nQT + i0 / bq
+                            let (nb, nhk) = ((bh + 1) / Hkv, (bh + 1) % Hkv)
+                            let (r0, r1) = (Nk * t / tiles, Nk * (t + 1) / tiles)
+                            orr_prefetch_rows(k.row(nb, nhk, 0), r0, r1, k.sn, d, 0)
+                            orr_prefetch_rows(v.row(nb, nhk, 0), r0, r1, v.sn, d, 0)
+                            orr_prefetch_rows(dk.row(nb, nhk, 0), r0, r1, dk.sn, d, 1)
+                            orr_prefetch_rows(dv.row(nb, nhk, 0), r0, r1, dv.sn, d, 1)
+                            let (s0, s1) = (Nq * t / tiles, Nq * (t + 1) / tiles)
+                            for ng in 0..<group {
+                                let nh = nhk * group + ng
+                                orr_prefetch_rows(q.row(nb, nh, 0), s0, s1, q.sn, d, 0)
+                                orr_prefetch_rows(dO.row(nb, nh, 0), s0, s1, dO.sn, d, 0)
+                                orr_prefetch_rows(dq.row(nb, nh, 0), s0, s1, dq.sn, d, 1)
+                            }
+                        }
                         let (lo, hi) = mask.span(i0, i0 + rows)
                         if hi <= k0 || lo >= k0 + cols {
                             i0 += bq
