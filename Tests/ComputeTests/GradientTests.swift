@@ -193,6 +193,47 @@ final class GradientTests: XCTestCase {
         }
     }
 
+    /// SwiGLU run as the epilogue of the gate/up product (each block of rows activated as soon as the
+    /// GEMM finishes it) is the product followed by SwiGLU, bit for bit, forward and gradient: through
+    /// the shared-panel path (hundreds of token rows) and the plain split (a few), on 1 and 2 threads.
+    func testSwiGLUAsTheEpilogueOfItsProduct() {
+        for (rows, width, f) in [(5, 24, 10), (300, 64, 48), (1000, 32, 40)] {
+            let x = randn([2, rows, width], seed: UInt64(96 + rows))
+            let w = randn([2 * f, width], seed: UInt64(97 + rows))
+            let g = randn([2, rows, f], seed: UInt64(98 + rows))
+            for threads in [1, 2] {
+                Parallel.withThreads(threads) {
+                    var outs: [Tensor] = []
+                    var grads: [[Float]] = []
+                    for epilogue in [true, false] {
+                        let xs = x.clone().requiringGrad()
+                        let ws = w.clone().requiringGrad()
+                        let y: Tensor
+                        if epilogue {
+                            let h = Tensor.empty([2, rows, f])
+                            var covered = [Int](repeating: 0, count: 2 * rows)
+                            let lock = NSLock()
+                            let gu = xs.matmul(ws.mT) { out, r0, r1 in
+                                Tensor.swigluHalvesRows(out, into: h, r0, r1)
+                                lock.withLock { for r in r0..<r1 { covered[r] += 1 } }
+                            }
+                            XCTAssertEqual(covered, [Int](repeating: 1, count: 2 * rows), "every row once")
+                            y = gu.swigluHalves(computed: h)
+                        } else {
+                            y = xs.matmul(ws.mT).swigluHalves()
+                        }
+                        y.backward(g)
+                        outs.append(y)
+                        grads.append(xs.grad!.toArray() + ws.grad!.toArray())
+                    }
+                    let what = "rows \(rows) width \(width) F \(f) threads \(threads)"
+                    XCTAssertEqual(outs[0].toArray(), outs[1].toArray(), "output \(what)")
+                    XCTAssertEqual(grads[0], grads[1], "gradients \(what)")
+                }
+            }
+        }
+    }
+
     func testRoPEAttentionAndCheckpoint() {
         let table = RotaryTable(headDim: 4, maxPositions: 8)
         gradCheck("rope", [randn([2, 3, 2, 4], seed: 80)]) { $0[0].rope(table, positions: [2, 0, 7]) }

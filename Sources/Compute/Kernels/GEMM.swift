@@ -17,54 +17,69 @@ extension Kernels {
         B: UnsafePointer<Float>, rsB: Int, csB: Int,
         beta: Float = 0,
         C: UnsafeMutablePointer<Float>, rsC: Int, csC: Int,
-        threads: Int? = nil
+        threads: Int? = nil, rowsDone: ((Int, Int) -> Void)? = nil
     ) {
         Profiler.gemm(m: M, n: N, k: K) {
             let workers = threads ?? Parallel.threads
-            guard let kh = kSplit(M: M, N: N, K: K, columnMajorA: rsA == 1 && csA > 1) else {
-                if let parts = sharedPanelWorkers(M: M, N: N, K: K, rowMajorA: csA == 1 && rsA != 1, threads: workers) {
-                    rowsOverSharedPanels(
-                        M: M, N: N, K: K, alpha: alpha, A: A, rsA: rsA, B: B, rsB: rsB, csB: csB, beta: beta, C: C,
-                        rsC: rsC, csC: csC, workers: parts)
-                    return
-                }
-                split(M: M, N: N, K: K, beta: beta, C: C, rsC: rsC, csC: csC, threads: workers) {
-                    m0, m1, n0, n1, c, ow in
-                    orr_sgemm(
-                        m1 - m0, n1 - n0, K, alpha, A + m0 * rsA, rsA, csA, B + n0 * csB, rsB, csB, c, rsC, csC, ow)
-                }
+            if let parts = sharedPanelWorkers(M: M, N: N, K: K, rowMajorA: csA == 1 && rsA != 1, threads: workers),
+                kSplit(M: M, N: N, K: K, columnMajorA: rsA == 1 && csA > 1) == nil
+            {
+                rowsOverSharedPanels(
+                    M: M, N: N, K: K, alpha: alpha, A: A, rsA: rsA, B: B, rsB: rsB, csB: csB, beta: beta, C: C,
+                    rsC: rsC, csC: csC, workers: parts, rowsDone: rowsDone)
                 return
             }
-            // C = (β·C + α·A[:, :kh]·B[:kh]) + α·A[:, kh:]·B[kh:], the second half into a scratch
-            // matrix: the same sums in the same order for any number of workers.
-            let cap = BufferPool.sizeClass(M * N)
-            let scratch = BufferPool.take(cap)
-            defer { BufferPool.give(scratch, cap) }
-            func half(_ h: Int, _ threads: Int) {
-                let (k0, k1) = h == 0 ? (0, kh) : (kh, K)
-                let (dst, rs, cs, b) = h == 0 ? (C, rsC, csC, beta) : (scratch, N, 1, Float(0))
-                split(M: M, N: N, K: k1 - k0, beta: b, C: dst, rsC: rs, csC: cs, threads: threads) {
-                    m0, m1, n0, n1, c, ow in
-                    orr_sgemm(
-                        m1 - m0, n1 - n0, k1 - k0, alpha, A + m0 * rsA + k0 * csA, rsA, csA, B + k0 * rsB + n0 * csB,
-                        rsB, csB, c, rs, cs, ow)
-                }
+            gemmRaw(
+                M: M, N: N, K: K, alpha: alpha, A: A, rsA: rsA, csA: csA, B: B, rsB: rsB, csB: csB, beta: beta, C: C,
+                rsC: rsC, csC: csC, workers: workers)
+            if let rowsDone { Parallel.forRanges(M, grain: 64) { r in rowsDone(r.lowerBound, r.upperBound) } }
+        }
+    }
+
+    /// `gemm` without the shared-panel path or the profile line.
+    static func gemmRaw(
+        M: Int, N: Int, K: Int, alpha: Float,
+        A: UnsafePointer<Float>, rsA: Int, csA: Int,
+        B: UnsafePointer<Float>, rsB: Int, csB: Int,
+        beta: Float, C: UnsafeMutablePointer<Float>, rsC: Int, csC: Int, workers: Int
+    ) {
+        guard let kh = kSplit(M: M, N: N, K: K, columnMajorA: rsA == 1 && csA > 1) else {
+            split(M: M, N: N, K: K, beta: beta, C: C, rsC: rsC, csC: csC, threads: workers) {
+                m0, m1, n0, n1, c, ow in
+                orr_sgemm(
+                    m1 - m0, n1 - n0, K, alpha, A + m0 * rsA, rsA, csA, B + n0 * csB, rsB, csB, c, rsC, csC, ow)
             }
-            if workers >= 2 && workers < 4 {
-                DispatchQueueBridge.concurrentPerform(2) { half($0, 1) }
-            } else {
-                half(0, workers)
-                half(1, workers)
+            return
+        }
+        // C = (β·C + α·A[:, :kh]·B[:kh]) + α·A[:, kh:]·B[kh:], the second half into a scratch
+        // matrix: the same sums in the same order for any number of workers.
+        let cap = BufferPool.sizeClass(M * N)
+        let scratch = BufferPool.take(cap)
+        defer { BufferPool.give(scratch, cap) }
+        func half(_ h: Int, _ threads: Int) {
+            let (k0, k1) = h == 0 ? (0, kh) : (kh, K)
+            let (dst, rs, cs, b) = h == 0 ? (C, rsC, csC, beta) : (scratch, N, 1, Float(0))
+            split(M: M, N: N, K: k1 - k0, beta: b, C: dst, rsC: rs, csC: cs, threads: threads) {
+                m0, m1, n0, n1, c, ow in
+                orr_sgemm(
+                    m1 - m0, n1 - n0, k1 - k0, alpha, A + m0 * rsA + k0 * csA, rsA, csA, B + k0 * rsB + n0 * csB,
+                    rsB, csB, c, rs, cs, ow)
             }
-            Parallel.forRanges(M, grain: Swift.max(1, 16384 / Swift.max(1, N))) { rows in
-                for i in rows {
-                    let c = C + i * rsC
-                    let s = scratch + i * N
-                    if csC == 1 {
-                        orr_saxpy(N, 1, s, c)
-                    } else {
-                        for j in 0..<N { c[j * csC] += s[j] }
-                    }
+        }
+        if workers >= 2 && workers < 4 {
+            DispatchQueueBridge.concurrentPerform(2) { half($0, 1) }
+        } else {
+            half(0, workers)
+            half(1, workers)
+        }
+        Parallel.forRanges(M, grain: Swift.max(1, 16384 / Swift.max(1, N))) { rows in
+            for i in rows {
+                let c = C + i * rsC
+                let s = scratch + i * N
+                if csC == 1 {
+                    orr_saxpy(N, 1, s, c)
+                } else {
+                    for j in 0..<N { c[j * csC] += s[j] }
                 }
             }
         }
@@ -107,7 +122,7 @@ extension Kernels {
     static func rowsOverSharedPanels(
         M: Int, N: Int, K: Int, alpha: Float, A: UnsafePointer<Float>, rsA: Int,
         B: UnsafePointer<Float>, rsB: Int, csB: Int, beta: Float,
-        C: UnsafeMutablePointer<Float>, rsC: Int, csC: Int, workers: Int
+        C: UnsafeMutablePointer<Float>, rsC: Int, csC: Int, workers: Int, rowsDone: ((Int, Int) -> Void)? = nil
     ) {
         let npad = (N + 31) / 32 * 32
         let cap = BufferPool.sizeClass(K * npad)
@@ -153,6 +168,8 @@ extension Kernels {
                     }
                 }
                 orr_sgemm_prepacked(rows, N, K, alpha, A + m0 * rsA, rsA, 1, packed, c, rsC, csC, beta == 0 ? 1 : 0)
+                // The block's rows are final: an epilogue reads them while they are still in cache.
+                rowsDone?(m0, m0 + rows)
             }
         }
     }
@@ -356,7 +373,12 @@ extension Tensor {
 extension Kernels {
     /// Matrix product with NumPy broadcasting over leading (batch) dimensions:
     /// a [..., M, K] · b [..., K, N] → [..., M, N]. 1-d operands are not promoted; use reshape.
-    public static func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
+    /// `rowsDone(out, r0, r1)` runs once rows [r0, r1) of the result (its leading dimensions folded
+    /// into rows) are final, on the worker that finished them where the product is split by rows, so
+    /// an elementwise epilogue reads them from cache; it covers every row exactly once.
+    public static func matmul(
+        _ a: Tensor, _ b: Tensor, rowsDone: ((Tensor, Int, Int) -> Void)? = nil
+    ) -> Tensor {
         precondition(a.rank >= 2 && b.rank >= 2, "matmul needs rank ≥ 2, got \(a.shape) and \(b.shape)")
         let M = a.shape[a.rank - 2]
         let K = a.shape[a.rank - 1]
@@ -389,7 +411,8 @@ extension Kernels {
             if foldable {
                 gemm(
                     M: nb * M, N: N, K: K, A: a.data, rsA: rsA, csA: csA,
-                    B: b.data, rsB: rsB, csB: csB, C: out.data, rsC: N, csC: 1)
+                    B: b.data, rsB: rsB, csB: csB, C: out.data, rsC: N, csC: 1,
+                    rowsDone: rowsDone.map { done in { r0, r1 in done(out, r0, r1) } })
                 return out
             }
         }
@@ -419,6 +442,7 @@ extension Kernels {
                     C: cp + i * M * N, rsC: N, csC: 1, threads: threads)
             }
         }
+        if let rowsDone { Parallel.forRanges(nb * M, grain: 64) { r in rowsDone(out, r.lowerBound, r.upperBound) } }
         return out
     }
 

@@ -144,7 +144,10 @@ extension Tensor {
     /// SwiGLU over the halves of the last dimension: x [..., 2F] = (gate | up) → silu(gate) · up
     /// [..., F]. With it the gate and up projections run as one GEMM against their stacked weights
     /// (twice as wide, and one input gradient instead of two and their sum).
-    public func swigluHalves() -> Tensor {
+    ///
+    /// `computed`: the result, already written by `swigluHalvesRows` (a GEMM epilogue, say); only the
+    /// gradient is recorded.
+    public func swigluHalves(computed: Tensor? = nil) -> Tensor {
         let f2 = shape[rank - 1]
         precondition(f2 % 2 == 0, "swigluHalves: last dimension \(f2) is odd")
         let f = f2 / 2
@@ -152,11 +155,15 @@ extension Tensor {
         let rows = count / Swift.max(1, f2)
         var outShape = shape
         outShape[rank - 1] = f
-        let out = Tensor.empty(outShape)
+        precondition(
+            computed == nil || (computed!.shape == outShape && isContiguous), "swigluHalves: computed \(outShape)")
+        let out = computed ?? Tensor.empty(outShape)
         let grain = Swift.max(1, (1 << 15) / Swift.max(1, f))
-        Profiler.scope(.elementwise, bytes: 12 * Double(rows * f)) {
-            Parallel.forRanges(rows, grain: grain) { r in
-                orr_swiglu_halves(x.data + r.lowerBound * f2, f2, f, out.data + r.lowerBound * f, r.count)
+        if computed == nil {
+            Profiler.scope(.elementwise, bytes: 12 * Double(rows * f)) {
+                Parallel.forRanges(rows, grain: grain) { r in
+                    orr_swiglu_halves(x.data + r.lowerBound * f2, f2, f, out.data + r.lowerBound * f, r.count)
+                }
             }
         }
         return out.recorded("swigluHalves", [self]) { gr in
@@ -176,6 +183,14 @@ extension Tensor {
             }
             return [dx]
         }
+    }
+
+    /// Rows [r0, r1) of `swigluHalves` of a contiguous x [rows, 2F] into out [rows, F], unrecorded.
+    public static func swigluHalvesRows(_ x: Tensor, into out: Tensor, _ r0: Int, _ r1: Int) {
+        let f2 = x.shape[x.rank - 1]
+        let f = f2 / 2
+        precondition(x.isContiguous && out.isContiguous && out.shape[out.rank - 1] == f, "swigluHalvesRows: layout")
+        if r1 > r0 { orr_swiglu_halves(x.data + r0 * f2, f2, f, out.data + r0 * f, r1 - r0) }
     }
 
     /// softplus(x) = log(1 + eˣ), computed stably.

@@ -74,9 +74,11 @@ extension Tensor {
         return keepDim ? s : s.squeeze(d)
     }
 
-    /// Matrix product with broadcasting over batch dims: [..., M, K] · [..., K, N].
-    public func matmul(_ other: Tensor) -> Tensor {
-        let out = Kernels.matmul(self, other)
+    /// Matrix product with broadcasting over batch dims: [..., M, K] · [..., K, N]. `rowsDone` (see
+    /// `Kernels.matmul`) is a forward epilogue over the finished rows; it does not change the product
+    /// or its gradient.
+    public func matmul(_ other: Tensor, rowsDone: ((Tensor, Int, Int) -> Void)? = nil) -> Tensor {
+        let out = Kernels.matmul(self, other, rowsDone: rowsDone)
         let sa = shape
         let sb = other.shape
         return out.recorded("matmul", [self, other]) { g in

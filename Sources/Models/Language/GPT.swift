@@ -130,7 +130,15 @@ public final class GPTBlock: Module {
         guard rows >= 256, let gate, let up, gate.bias == nil, up.bias == nil, !gate.fp8, !up.fp8 else {
             return gate!(m).swiglu(up!(m))
         }
-        return m.matmul(Tensor.cat([gate.weight, up.weight], dim: 0).mT).swigluHalves()
+        // SwiGLU as the product's epilogue: each block of rows is activated as soon as it is final,
+        // while it is still in cache (the product is 2F wide: 11.5 MB at 4 × 128, T 128, B 32).
+        var outShape = m.shape
+        outShape[m.rank - 1] = gate.weight.shape[0]
+        let h = Tensor.empty(outShape)
+        let gu = m.matmul(Tensor.cat([gate.weight, up.weight], dim: 0).mT) { out, r0, r1 in
+            Tensor.swigluHalvesRows(out, into: h, r0, r1)
+        }
+        return gu.swigluHalves(computed: h)
     }
 
     /// Seeded by the model before each training step when dropout is on (deterministic, resumable).
