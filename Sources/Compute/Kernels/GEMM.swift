@@ -392,6 +392,7 @@ extension Kernels {
         if nb == 0 || M == 0 || N == 0 { return out }
         if K == 0 {
             out.fill(0)
+            rowsDone?(out, 0, nb * M)
             return out
         }
         let (rsA, csA) = a.matrixStrides
