@@ -717,6 +717,22 @@ void orr_swiglu_halves(const float *restrict x, long ldx, long f, float *restric
     }
 }
 
+// Its backward in place: each row's output gradient dy sits in the up half of dx (where du goes), read
+// before written (the down projection's input gradient lands there, as its GEMM's epilogue).
+MULTIVERSION
+void orr_swiglu_halves_backward_inplace(const float *restrict x, long ldx, long f, float *dx, long rows) {
+    for (long r = 0; r < rows; r++) {
+        const float *g = x + r * ldx, *u = g + f;
+        float *restrict dg = dx + r * ldx, *restrict du = dg + f;
+        prefetch_row(x + (r + SWIGLU_AHEAD) * ldx, r + SWIGLU_AHEAD < rows ? 2 * f : 0);
+#pragma clang loop vectorize_width(16) interleave_count(1)
+        for (long i = 0; i < f; i++) {
+            const float d = du[i];
+            SWIGLU_GRAD(g[i], u[i], d, dg[i], du[i])
+        }
+    }
+}
+
 // Its backward: dx [rows, 2f] (row stride ldx) = (dgate | dup) from dy [rows, f].
 MULTIVERSION
 void orr_swiglu_halves_backward(const float *restrict x, long ldx, long f, const float *restrict dy,

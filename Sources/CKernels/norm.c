@@ -189,10 +189,12 @@ void orr_norm_rows_forward(const float *x, float *y, long rows, long C, const fl
 }
 
 // Per row: sg = Σ g·w, sgx = Σ g·w·x̂; dx = rstd·(g·w − mean(g·w) − x̂·mean(g·w·x̂)) (rms: no mean
-// term). dw += g·x̂ and db += g over this call's rows (the caller sums calls in a fixed order).
+// term), plus add[i] where add is given (another gradient of x, summed in the same pass). dw += g·x̂
+// and db += g over this call's rows (the caller sums calls in a fixed order).
 MULTIVERSION
-static void row_backward(const float *restrict g, const float *restrict x, float *restrict dx, long C, float mu,
-                         float rs, const float *restrict w, int rms, float *restrict dw, float *restrict db) {
+static void row_backward(const float *restrict g, const float *restrict x, const float *restrict add,
+                         float *restrict dx, long C, float mu, float rs, const float *restrict w, int rms,
+                         float *restrict dw, float *restrict db) {
     float a0[LANES] = {0}, a1[LANES] = {0};
     long i = 0;
     if (w) {
@@ -221,9 +223,17 @@ static void row_backward(const float *restrict g, const float *restrict x, float
     if (w && dw && db) {  // LayerNorm with affine parameters: the common case, one vectorised loop
         for (i = 0; i < C; i++) {
             const float xh = (x[i] - mu) * rs, gi = g[i];
-            dx[i] = rs * (gi * w[i] - mg - xh * mgx);
+            const float d = rs * (gi * w[i] - mg - xh * mgx);
+            dx[i] = add ? add[i] + d : d;
             dw[i] += gi * xh;
             db[i] += gi;
+        }
+    } else if (w && dw && add) {  // RMSNorm beside a residual
+        for (i = 0; i < C; i++) {
+            const float xh = (x[i] - mu) * rs, gi = g[i];
+            const float d = rs * (gi * w[i] - mg - xh * mgx);  // own statement: no FMA with the add
+            dx[i] = add[i] + d;
+            dw[i] += gi * xh;
         }
     } else if (w && dw) {  // RMSNorm
         for (i = 0; i < C; i++) {
@@ -234,15 +244,17 @@ static void row_backward(const float *restrict g, const float *restrict x, float
     } else {
         for (i = 0; i < C; i++) {
             const float xh = (x[i] - mu) * rs;
-            dx[i] = rs * (g[i] * (w ? w[i] : 1.0f) - mg - xh * mgx);
+            const float d = rs * (g[i] * (w ? w[i] : 1.0f) - mg - xh * mgx);
+            dx[i] = add ? add[i] + d : d;
             if (dw) dw[i] += g[i] * xh;
             if (db) db[i] += g[i];
         }
     }
 }
 
-void orr_norm_rows_backward(const float *dy, const float *x, long rows, long C, const float *w, int rms,
-                            const float *mean, const float *rstd, float *dx, float *dw, float *db) {
+void orr_norm_rows_backward(const float *dy, const float *x, const float *add, long rows, long C, const float *w,
+                            int rms, const float *mean, const float *rstd, float *dx, float *dw, float *db) {
     for (long r = 0; r < rows; r++)
-        row_backward(dy + r * C, x + r * C, dx + r * C, C, mean[r], rstd[r], w, rms, dw, db);
+        row_backward(dy + r * C, x + r * C, add ? add + r * C : NULL, dx + r * C, C, mean[r], rstd[r], w, rms, dw,
+                     db);
 }

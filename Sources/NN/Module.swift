@@ -117,6 +117,13 @@ public final class Linear: Module {
         if let b = bias { return y + b }
         return y
     }
+
+    /// residual + self(x), the residual added as the product's epilogue where the layer is a plain
+    /// product (no bias, no FP8): a pre-norm block's `x + proj(a)` without a pass of its own.
+    public func callAsFunction(_ x: Tensor, adding residual: Tensor) -> Tensor {
+        guard bias == nil, !fp8 else { return residual + self(x) }
+        return x.matmul(weight.mT, adding: residual)
+    }
 }
 
 /// A multi-layer perceptron: Linear → activation → … → Linear.

@@ -234,6 +234,65 @@ final class GradientTests: XCTestCase {
         }
     }
 
+    func testResidualAndSwiGLUBackwardAsEpilogues() {
+        // The residual added as a product's epilogue.
+        gradCheck(
+            "matmul adding", [randn([2, 5, 6], seed: 120), randn([4, 6], seed: 121), randn([2, 5, 4], seed: 122)]
+        ) {
+            $0[0].matmul($0[1].mT, adding: $0[2])
+        }
+        // A norm's backward adding the gradient its input already has (a residual's), contiguous or not.
+        gradCheck(
+            "rmsNorm beside a residual",
+            [randn([2, 3, 8], seed: 123), randn([8], seed: 124), randn([8, 8], seed: 125)]
+        ) {
+            $0[0].rmsNorm(weight: $0[1]).matmul($0[2], adding: $0[0])
+        }
+        gradCheck(
+            "layerNorm beside a permuted use",
+            [randn([3, 2, 8], seed: 126), randn([8], seed: 127), randn([8], seed: 128)]
+        ) {
+            ($0[0].permute([1, 0, 2]) * 2).permute([1, 0, 2]) + $0[0].layerNorm(weight: $0[1], bias: $0[2]) * 3
+        }
+        // SwiGLU's backward as the epilogue of the down projection's input gradient.
+        gradCheck(
+            "swigluHalvesMatmul",
+            [randn([2, 3, 8], seed: 129), randn([5, 4], seed: 130), randn([2, 3, 5], seed: 131)]
+        ) {
+            i in
+            let h = noGrad { i[0].swigluHalves() }
+            return i[0].swigluHalvesMatmul(i[1].mT, computed: h, adding: i[2])
+        }
+        // Bit for bit the separate ops, on the shared-panel path (≥ 256 rows) and the plain one.
+        for (rows, width, f) in [(5, 24, 10), (300, 64, 48), (1000, 32, 40)] {
+            let gu = randn([2, rows, 2 * f], seed: UInt64(132 + rows))
+            let w = randn([width, f], seed: UInt64(133 + rows))
+            let r = randn([2, rows, width], seed: UInt64(134 + rows))
+            let g = randn([2, rows, width], seed: UInt64(135 + rows))
+            for threads in [1, 2] {
+                Parallel.withThreads(threads) {
+                    var outs: [[Float]] = []
+                    var grads: [[Float]] = []
+                    for fused in [true, false] {
+                        let (gs, ws, rs) = (
+                            gu.clone().requiringGrad(), w.clone().requiringGrad(), r.clone().requiringGrad()
+                        )
+                        let y =
+                            fused
+                            ? gs.swigluHalvesMatmul(ws.mT, computed: noGrad { gs.swigluHalves() }, adding: rs)
+                            : gs.swigluHalves().matmul(ws.mT) + rs
+                        y.backward(g)
+                        outs.append(y.toArray())
+                        grads.append(gs.grad!.toArray() + ws.grad!.toArray() + rs.grad!.toArray())
+                    }
+                    let what = "rows \(rows) width \(width) F \(f) threads \(threads)"
+                    XCTAssertEqual(outs[0], outs[1], "output \(what)")
+                    XCTAssertEqual(grads[0], grads[1], "gradients \(what)")
+                }
+            }
+        }
+    }
+
     func testRoPEAttentionAndCheckpoint() {
         let table = RotaryTable(headDim: 4, maxPositions: 8)
         gradCheck("rope", [randn([2, 3, 2, 4], seed: 80)]) { $0[0].rope(table, positions: [2, 0, 7]) }

@@ -154,6 +154,8 @@ void orr_swiglu_backward(const float *g, const float *u, const float *dy, float 
 /// the backward writes (dgate | dup) into dx (row stride ldx) from dy [rows, f].
 void orr_swiglu_halves(const float *x, long ldx, long f, float *y, long rows);
 void orr_swiglu_halves_backward(const float *x, long ldx, long f, const float *dy, float *dx, long rows);
+/// The backward in place: row r's dy [f] is read from dx's up half (dx + r·ldx + f) and overwritten.
+void orr_swiglu_halves_backward_inplace(const float *x, long ldx, long f, float *dx, long rows);
 
 /// Keeps freed large blocks in the heap (glibc): tensors of the next step reuse mapped pages.
 void orr_tune_allocator(void);
@@ -248,9 +250,10 @@ void orr_groupnorm_forward(const float *x, float *y, long cg, long S, const floa
 /// LayerNorm (rms 0) or RMSNorm (rms 1) over `rows` rows of C: y, and each row's mean and rstd.
 void orr_norm_rows_forward(const float *x, float *y, long rows, long C, const float *w, const float *b, float eps,
                            int rms, float *mean, float *rstd);
-/// Its backward: dx (overwritten); dw and db (may be NULL) accumulate these rows' sums.
-void orr_norm_rows_backward(const float *dy, const float *x, long rows, long C, const float *w, int rms,
-                            const float *mean, const float *rstd, float *dx, float *dw, float *db);
+/// Its backward: dx (overwritten, plus `add` where that is not NULL: another gradient of x); dw and db
+/// (may be NULL) accumulate these rows' sums.
+void orr_norm_rows_backward(const float *dy, const float *x, const float *add, long rows, long C, const float *w,
+                            int rms, const float *mean, const float *rstd, float *dx, float *dw, float *db);
 /// Its backward for the same group: dx, and per channel dw = Σ g·x̂, db = Σ g (g the gradient at the
 /// pre-activation; dw/db may be NULL).
 void orr_groupnorm_backward(const float *dy, const float *x, long cg, long S, const float *w, const float *b,

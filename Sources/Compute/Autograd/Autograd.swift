@@ -14,6 +14,11 @@ public final class Node {
     /// straight into its region of the input's gradient instead of building a zero tensor around it
     /// and adding that (the heads of a fused QKV projection, the parts of a split).
     var slice: (dim: Int, start: Int, step: Int)?
+    /// Set by an op whose backward can add its first input's gradient so far (nil: none yet) into
+    /// the one it computes, in the same pass (a norm's dx and the residual's gradient beside it): the
+    /// engine takes the first result, a fresh tensor, as that input's whole gradient, and saves a
+    /// pass over it. Used only when the backward is not itself recorded.
+    var backwardAdding: ((Tensor, Tensor?) -> [Tensor?])?
 
     init(name: String, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) {
         self.name = name
@@ -51,6 +56,17 @@ extension Tensor {
             gradFn = Node(name: name, inputs: inputs, backward: backward)
         }
         return self
+    }
+
+    /// `recorded`, with a second form of the backward that adds the first input's gradient so far
+    /// (nil: none yet) into its first result, a fresh tensor (see `Node.backwardAdding`).
+    public func recorded(
+        _ name: String, _ inputs: [Tensor], _ backward: @escaping (Tensor) -> [Tensor?],
+        addingFirst: @escaping (Tensor, Tensor?) -> [Tensor?]
+    ) -> Tensor {
+        let out = recorded(name, inputs, backward)
+        out.gradFn?.backwardAdding = addingFirst
+        return out
     }
 
     /// Marks this tensor as a leaf that accumulates gradients; returns self for chaining.
@@ -216,6 +232,19 @@ public enum Autograd {
                 owned.remove(id)
                 if !createGraph, let sl = node.slice, node.inputs.count == 1 {
                     if node.inputs[0].requiresGrad { accumulateSlice(node.inputs[0], g, sl) }
+                    continue
+                }
+                if !createGraph, let adding = node.backwardAdding, node.inputs[0].requiresGrad {
+                    let first = ObjectIdentifier(node.inputs[0])
+                    finish(first)
+                    let gi = adding(g, grads[first])
+                    if let g0 = gi[0] {
+                        grads[first] = g0
+                        owned.insert(first)
+                    }
+                    for (inp, ig) in zip(node.inputs, gi).dropFirst() where inp.requiresGrad {
+                        if let ig { accumulate(inp, ig) }
+                    }
                     continue
                 }
                 let gi = node.backward(g)

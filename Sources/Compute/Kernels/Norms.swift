@@ -28,12 +28,12 @@ extension Kernels {
         dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows R: Int, cols C: Int,
         weight: UnsafePointer<Float>?, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
         rms: Bool, dx: UnsafeMutablePointer<Float>,
-        dw: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>?
+        dw: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>?, add: UnsafePointer<Float>? = nil
     ) {
-        Profiler.scope(.norm, bytes: 12 * Double(R * C)) {
+        Profiler.scope(.norm, bytes: (add == nil ? 12 : 16) * Double(R * C)) {
             normBackwardRaw(
                 dy: dy, x: x, rows: R, cols: C, weight: weight, mean: mean, rstd: rstd, rms: rms, dx: dx, dw: dw,
-                db: db)
+                db: db, add: add)
         }
     }
 
@@ -41,7 +41,7 @@ extension Kernels {
         dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows R: Int, cols C: Int,
         weight: UnsafePointer<Float>?, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
         rms: Bool, dx: UnsafeMutablePointer<Float>,
-        dw: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>?
+        dw: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>?, add: UnsafePointer<Float>? = nil
     ) {
         let block = 64
         let blocks = (R + block - 1) / block
@@ -54,7 +54,8 @@ extension Kernels {
                 let r0 = b * block
                 let n = Swift.min(block, R - r0)
                 orr_norm_rows_backward(
-                    dy + r0 * C, x + r0 * C, n, C, weight, rms ? 1 : 0, mean + r0, rstd + r0, dx + r0 * C,
+                    dy + r0 * C, x + r0 * C, add.map { $0 + r0 * C }, n, C, weight, rms ? 1 : 0, mean + r0, rstd + r0,
+                    dx + r0 * C,
                     dw != nil ? partial + b * C : nil, db != nil ? partial + (blocks + b) * C : nil)
             }
         }

@@ -32,35 +32,43 @@ extension Tensor {
         if let b = bias { inputs.append(b) }
         let hasW = weight != nil
         let hasB = bias != nil
-        return out.recorded(rms ? "rmsNorm" : "layerNorm", inputs) { g in
-            if GradMode.isEnabled {
-                return Autograd.compositeVJP(inputs, g) { i in
-                    let x = i[0]
-                    var y: Tensor
-                    if rms {
-                        y = x / ((x * x).mean(-1, keepDim: true) + eps).sqrt()
-                    } else {
-                        let mu = x.mean(-1, keepDim: true)
-                        let d = x - mu
-                        y = d / ((d * d).mean(-1, keepDim: true) + eps).sqrt()
-                    }
-                    if hasW { y = y * i[1] }
-                    if hasB { y = y + i[hasW ? 2 : 1] }
-                    return y
-                }
-            }
+        // The backward, adding x's gradient so far (`prior`, e.g. a residual's) into dx in the same pass.
+        func gradients(_ g: Tensor, _ prior: Tensor?) -> [Tensor?] {
             let gc = g.contiguousRaw()
+            let pc = prior?.contiguousRaw()
             let dx = Tensor.empty(self.shape)
             let dw = (hasW && weight!.requiresGrad) ? Tensor.zeros([C]) : nil
             let db = (hasB && bias!.requiresGrad) ? Tensor.zeros([C]) : nil
             Kernels.normBackward(
                 dy: gc.data, x: x.data, rows: R, cols: C, weight: wc.map { UnsafePointer($0.data) },
-                mean: mean.data, rstd: rstd.data, rms: rms, dx: dx.data, dw: dw?.data, db: db?.data)
+                mean: mean.data, rstd: rstd.data, rms: rms, dx: dx.data, dw: dw?.data, db: db?.data,
+                add: pc.map { UnsafePointer($0.data) })
             var r: [Tensor?] = [dx]
             if hasW { r.append(dw) }
             if hasB { r.append(db) }
             return r
         }
+        return out.recorded(
+            rms ? "rmsNorm" : "layerNorm", inputs,
+            { g in
+                if GradMode.isEnabled {
+                    return Autograd.compositeVJP(inputs, g) { i in
+                        let x = i[0]
+                        var y: Tensor
+                        if rms {
+                            y = x / ((x * x).mean(-1, keepDim: true) + eps).sqrt()
+                        } else {
+                            let mu = x.mean(-1, keepDim: true)
+                            let d = x - mu
+                            y = d / ((d * d).mean(-1, keepDim: true) + eps).sqrt()
+                        }
+                        if hasW { y = y * i[1] }
+                        if hasB { y = y + i[hasW ? 2 : 1] }
+                        return y
+                    }
+                }
+                return gradients(g, nil)
+            }, addingFirst: gradients)
     }
 
     /// GroupNorm of x [N, C, …] with `groups` groups and per-channel affine [C], then `activation`

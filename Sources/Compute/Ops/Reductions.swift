@@ -80,36 +80,58 @@ extension Tensor {
     public func matmul(_ other: Tensor, rowsDone: ((Tensor, Int, Int) -> Void)? = nil) -> Tensor {
         let out = Kernels.matmul(self, other, rowsDone: rowsDone)
         let sa = shape
-        let sb = other.shape
         return out.recorded("matmul", [self, other]) { g in
-            var dOther: Tensor? = nil
-            if other.requiresGrad {
-                if sb.count == 2 && sa.count > 2 {
-                    // A shared weight: fold the batch into K, one [K, rows]·[rows, N] GEMM instead of a
-                    // GEMM per batch item and a sum over them.
-                    let K = sa[sa.count - 1]
-                    let rows = sa.reduce(1, *) / Swift.max(K, 1)
-                    let x2 = self.reshape([rows, K])
-                    let g2 = g.reshape([rows, sb[1]])
-                    if other.strides == [1, sb[0]] && sb[0] > 1 {
-                        // other is Wᵀ of a row-major W (a Linear layer): W's gradient is made row-major,
-                        // so the optimizer reads it without a transposing copy. The GEMM runs with the
-                        // smaller side as its rows (Xᵀ·G then one transposing copy of the small result,
-                        // or Gᵀ·X directly): wide-and-short products split and pack better here
-                        // (4 L × 128: 352 × 128 × 4096 measured 74 % of peak, 128 × 352 × 4096 82 %).
-                        if sb[0] <= sb[1] {
-                            dOther = x2.mT.matmul(g2).mT.contiguous().mT
-                        } else {
-                            dOther = g2.mT.matmul(x2).mT
-                        }
-                    } else {
-                        dOther = x2.mT.matmul(g2)
-                    }
-                } else {
-                    dOther = self.mT.matmul(g).sumTo(sb)
-                }
-            }
+            let dOther = other.requiresGrad ? Tensor.matmulGradient(of: other, input: self, g) : nil
             return [self.requiresGrad ? g.matmul(other.mT).sumTo(sa) : nil, dOther]
+        }
+    }
+
+    /// The gradient of `other` in x · other, given the product's gradient g.
+    static func matmulGradient(of other: Tensor, input x: Tensor, _ g: Tensor) -> Tensor {
+        let sa = x.shape
+        let sb = other.shape
+        if sb.count == 2 && sa.count > 2 {
+            // A shared weight: fold the batch into K, one [K, rows]·[rows, N] GEMM instead of a GEMM per
+            // batch item and a sum over them.
+            let K = sa[sa.count - 1]
+            let rows = sa.reduce(1, *) / Swift.max(K, 1)
+            let x2 = x.reshape([rows, K])
+            let g2 = g.reshape([rows, sb[1]])
+            if other.strides == [1, sb[0]] && sb[0] > 1 {
+                // other is Wᵀ of a row-major W (a Linear layer): W's gradient is made row-major, so the
+                // optimizer reads it without a transposing copy. The GEMM runs with the smaller side as
+                // its rows (Xᵀ·G then one transposing copy of the small result, or Gᵀ·X directly):
+                // wide-and-short products split and pack better here (4 L × 128: 352 × 128 × 4096
+                // measured 74 % of peak, 128 × 352 × 4096 82 %).
+                if sb[0] <= sb[1] { return x2.mT.matmul(g2).mT.contiguous().mT }
+                return g2.mT.matmul(x2).mT
+            }
+            return x2.mT.matmul(g2)
+        }
+        return x.mT.matmul(g).sumTo(sb)
+    }
+}
+
+extension Tensor {
+    /// self · other + residual, the residual added as the product's epilogue: each block of rows
+    /// while it is still in cache, instead of a separate pass that reads the product back from memory
+    /// (a pre-norm block's `x + proj(a)`). Values and gradients are those of `matmul(other) +
+    /// residual`; the residual must have the product's shape.
+    public func matmul(_ other: Tensor, adding residual: Tensor) -> Tensor {
+        precondition(rank >= 2 && other.rank >= 2, "matmul needs rank ≥ 2, got \(shape) and \(other.shape)")
+        let shapeOut =
+            Tensor.broadcastShape(Array(shape.dropLast(2)), Array(other.shape.dropLast(2)))
+            + [shape[rank - 2], other.shape[other.rank - 1]]
+        precondition(residual.shape == shapeOut, "matmul(adding:): residual \(residual.shape), product \(shapeOut)")
+        let r = residual.contiguousRaw()
+        let n = shapeOut[shapeOut.count - 1]
+        let product = matmul(other) { out, r0, r1 in
+            if r1 > r0 { orr_saxpy((r1 - r0) * n, 1, r.data + r0 * n, out.data + r0 * n) }
+        }
+        let sum = Tensor(
+            storage: product.storage, shape: product.shape, strides: product.strides, offset: product.offset)
+        return sum.recorded("add", [product, residual]) { g in
+            [product.requiresGrad ? g : nil, residual.requiresGrad ? g : nil]
         }
     }
 }
