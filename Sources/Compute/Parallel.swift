@@ -58,6 +58,34 @@ public enum Parallel {
         forRanges(n, grain: 1) { r in for i in r { body(i) } }
     }
 
+    /// Runs `body(i)` for every i in 0..<n across the workers, each starting on an even share in order
+    /// and then taking the last items of the others' (see `stealing`): for coarse tasks that must not
+    /// wait for a core that runs slower for a while (a shared machine's cores do not run evenly).
+    /// Which worker runs an item is not fixed, so `body` must depend on the item alone.
+    public static func forEachStealing(_ n: Int, _ body: (Int) -> Void) {
+        let workers = min(threads, n)
+        if workers <= 1 {
+            for i in 0..<max(n, 0) { body(i) }
+            return
+        }
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: workers + 1) { shares in
+            for w in 0...workers { shares[w] = n * w / workers }
+            stealing(workers: workers, shares: shares.baseAddress!, body)
+        }
+    }
+
+    /// Runs `body(range)` over 0..<n in blocks of `block` items, taken as `forEachStealing` takes its
+    /// items (a short pass over rows: a norm, RoPE); one block, or one worker, runs it on the caller.
+    public static func forBlocksStealing(_ n: Int, block: Int, _ body: (Range<Int>) -> Void) {
+        let b = max(block, 1)
+        let blocks = (n + b - 1) / b
+        if blocks <= 1 || threads <= 1 {
+            if n > 0 { body(0..<n) }
+            return
+        }
+        forEachStealing(blocks) { i in body(i * b..<min(n, (i + 1) * b)) }
+    }
+
     /// Runs `body(item)` for every item in 0 ..< shares[workers] on `workers` workers: worker w owns
     /// items shares[w] ..< shares[w + 1] and takes them in order; when its own run out, it takes the
     /// last items of the others' (so a core that runs slower for a while hands work over instead of

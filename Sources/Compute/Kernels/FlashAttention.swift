@@ -197,7 +197,8 @@ public enum FlashAttention {
         let dpad = (d + 31) / 32 * 32
         let ktSize = d * ((Nk + 31) / 32 * 32)
         let vSize = nKT * bk * dpad
-        Parallel.forRanges(packed ? B * Hkv : B * H * nQT) { items in
+        let items = packed ? B * Hkv : B * H * nQT
+        Parallel.forEachStealing(items) { it in
             // The score tile and the accumulator on cache-line boundaries (malloc's 16-byte alignment
             // split every other row's vector loads and stores across two lines).
             let accSize = (bq * d + 15) / 16 * 16
@@ -248,35 +249,33 @@ public enum FlashAttention {
                 }
                 orr_attention_finish(acc, d, rows, m, l, o.row(b, h, i0), o.sn, lse + (b * H + h) * Nq + i0)
             }
-            for it in items {
-                if let ktp {
-                    let b = it / Hkv
-                    let hk = it % Hkv
-                    packKeysValues(k, v, b: b, hk: hk, Nk: Nk, d: d, bk: bk, kt: ktp, vt: ktp + ktSize)
-                    let ahead = it + 1 < items.upperBound && prefetchesHeads(Nq: Nq, Nk: Nk, d: d, group: group)
-                    let tiles = group * nQT
-                    for g in 0..<group {
-                        for qt in 0..<nQT {
-                            // The next head's keys, values and queries, a share per tile (a short
-                            // sequence's head is done before the prefetchers would have found them).
-                            if ahead {
-                                let t = g * nQT + qt
-                                let (nb, nhk) = ((it + 1) / Hkv, (it + 1) % Hkv)
-                                let (r0, r1) = (Nk * t / tiles, Nk * (t + 1) / tiles)
-                                orr_prefetch_rows(k.row(nb, nhk, 0), r0, r1, k.sn, d, 0)
-                                orr_prefetch_rows(v.row(nb, nhk, 0), r0, r1, v.sn, d, 0)
-                                for ng in 0..<group {
-                                    orr_prefetch_rows(
-                                        q.row(nb, nhk * group + ng, 0), Nq * t / tiles, Nq * (t + 1) / tiles, q.sn, d, 0
-                                    )
-                                }
+            if let ktp {
+                let b = it / Hkv
+                let hk = it % Hkv
+                packKeysValues(k, v, b: b, hk: hk, Nk: Nk, d: d, bk: bk, kt: ktp, vt: ktp + ktSize)
+                let ahead = it + 1 < items && prefetchesHeads(Nq: Nq, Nk: Nk, d: d, group: group)
+                let tiles = group * nQT
+                for g in 0..<group {
+                    for qt in 0..<nQT {
+                        // The next head's keys, values and queries, a share per tile (a short
+                        // sequence's head is done before the prefetchers would have found them).
+                        if ahead {
+                            let t = g * nQT + qt
+                            let (nb, nhk) = ((it + 1) / Hkv, (it + 1) % Hkv)
+                            let (r0, r1) = (Nk * t / tiles, Nk * (t + 1) / tiles)
+                            orr_prefetch_rows(k.row(nb, nhk, 0), r0, r1, k.sn, d, 0)
+                            orr_prefetch_rows(v.row(nb, nhk, 0), r0, r1, v.sn, d, 0)
+                            for ng in 0..<group {
+                                orr_prefetch_rows(
+                                    q.row(nb, nhk * group + ng, 0), Nq * t / tiles, Nq * (t + 1) / tiles, q.sn, d, 0
+                                )
                             }
-                            tile(b, hk * group + g, qt)
                         }
+                        tile(b, hk * group + g, qt)
                     }
-                } else {
-                    tile(it / (nQT * H), (it / nQT) % H, it % nQT)
                 }
+            } else {
+                tile(it / (nQT * H), (it / nQT) % H, it % nQT)
             }
         }
     }
@@ -375,7 +374,7 @@ public enum FlashAttention {
         let dpad = (d + 31) / 32 * 32
         let ktSize = d * ((Nk + 31) / 32 * 32)
         let kSize = nKT * bk * dpad
-        Parallel.forEach(heads * splits) { item in
+        Parallel.forEachStealing(heads * splits) { item in
             let sp = item % splits
             let bh = item / splits
             let b = bh / Hkv

@@ -13,7 +13,7 @@ extension Kernels {
         mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>
     ) {
         Profiler.scope(.norm, bytes: 8 * Double(R * C)) {
-            Parallel.forRanges(R, grain: max(1, 8192 / max(C, 1))) { r in
+            Parallel.forBlocksStealing(R, block: max(1, 8192 / max(C, 1))) { r in
                 let o = r.lowerBound
                 orr_norm_rows_forward(
                     x + o * C, y + o * C, r.count, C, weight, bias, eps, rms ? 1 : 0, mean + o, rstd + o)
@@ -49,15 +49,12 @@ extension Kernels {
         let partial = UnsafeMutablePointer<Float>.allocate(capacity: needParams ? 2 * blocks * C : 1)
         defer { partial.deallocate() }
         if needParams { partial.update(repeating: 0, count: 2 * blocks * C) }
-        Parallel.forRanges(blocks, grain: 1) { br in
-            for b in br {
-                let r0 = b * block
-                let n = Swift.min(block, R - r0)
-                orr_norm_rows_backward(
-                    dy + r0 * C, x + r0 * C, add.map { $0 + r0 * C }, n, C, weight, rms ? 1 : 0, mean + r0, rstd + r0,
-                    dx + r0 * C,
-                    dw != nil ? partial + b * C : nil, db != nil ? partial + (blocks + b) * C : nil)
-            }
+        Parallel.forEachStealing(blocks) { b in
+            let r0 = b * block
+            let n = Swift.min(block, R - r0)
+            orr_norm_rows_backward(
+                dy + r0 * C, x + r0 * C, add.map { $0 + r0 * C }, n, C, weight, rms ? 1 : 0, mean + r0, rstd + r0,
+                dx + r0 * C, dw != nil ? partial + b * C : nil, db != nil ? partial + (blocks + b) * C : nil)
         }
         if !needParams { return }
         for b in 0..<blocks {

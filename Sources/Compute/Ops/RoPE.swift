@@ -45,7 +45,7 @@ public final class RotaryTable {
                 sin.withUnsafeBufferPointer { sb in
                     positions.withUnsafeBufferPointer { pb in
                         let (cp, sp, pp) = (cb.baseAddress!, sb.baseAddress!, pb.baseAddress!)
-                        Parallel.forRanges(B * T, grain: 16) { r in
+                        Parallel.forBlocksStealing(B * T, block: 64) { r in
                             orr_rope(
                                 x, xs.0, xs.1, xs.2, y, ys.0, ys.1, ys.2, r.lowerBound, r.upperBound, T, H, half,
                                 cp, sp, pp, inverse ? -1 : 1)
