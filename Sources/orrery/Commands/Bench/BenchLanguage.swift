@@ -107,10 +107,11 @@ struct BenchTrainGPT: ParsableCommand {
         try common.apply()
         let threads = Parallel.threads
         let list = GPTBenchShape.all.filter { shapes == .all || (shapes == .small ? $0.layers == 4 : $0.layers == 6) }
-        let limits = Machine.limits
-        let peak = limits.fmaGFLOPS
+        let startPeak = Machine.limits.fmaGFLOPS
         if !json {
-            print(String(format: "%@, FP32 FMA peak %.0f GFLOP/s (MFU = model FLOP/s ÷ peak)", Machine.cpuName, peak))
+            print(
+                String(
+                    format: "%@, FP32 FMA peak %.0f GFLOP/s (MFU = model FLOP/s ÷ peak)", Machine.cpuName, startPeak))
             print(
                 "GPT training step, vocab 65, \(threads) threads (median of \(steps) steps"
                     + (torch != nil && Swift.min(rounds, steps) > 1
@@ -144,6 +145,11 @@ struct BenchTrainGPT: ParsableCommand {
                 peer: torch.map { py in
                     { count, _ in try runPython(py, torchTrainScript(s, steps: count), threads: threads) }
                 })
+            // The peak measured again after the runs; the best reading of the process stands.
+            let peak = Machine.confirmPeak()
+            if !json && peak > 1.02 * startPeak {
+                print(String(format: "(FMA peak measured again after the runs: %.0f GFLOP/s, used below)", peak))
+            }
             let times = measured.orrery
             let peerTimes = measured.peer
             let peerParams = Int(measured.peerLast.first { $0.0 == "params" }?.1 ?? 0)
@@ -195,7 +201,7 @@ struct BenchTrainGPT: ParsableCommand {
                 Profiler.start()
                 for _ in 0..<profileSteps { _ = step() }
                 let p = Profiler.stop(steps: profileSteps)
-                printProfile(p, caseName: s.name, limits: limits, json: json)
+                printProfile(p, caseName: s.name, limits: Machine.limits, json: json)
             }
         }
     }
