@@ -63,14 +63,23 @@ public enum Parallel {
     /// wait for a core that runs slower for a while (a shared machine's cores do not run evenly).
     /// Which worker runs an item is not fixed, so `body` must depend on the item alone.
     public static func forEachStealing(_ n: Int, _ body: (Int) -> Void) {
-        let workers = min(threads, n)
+        forEachStealingByWorker(n) { _, i in body(i) }
+    }
+
+    /// The workers `forEachStealing` uses for n items (at least 1).
+    public static func stealingWorkers(_ n: Int) -> Int { max(1, min(threads, n)) }
+
+    /// `forEachStealing`, telling `body` which worker (0 ..< stealingWorkers(n)) runs the item, so it can
+    /// use that worker's scratch buffers; one worker's items never run at the same time.
+    public static func forEachStealingByWorker(_ n: Int, _ body: (_ worker: Int, _ item: Int) -> Void) {
+        let workers = stealingWorkers(n)
         if workers <= 1 {
-            for i in 0..<max(n, 0) { body(i) }
+            for i in 0..<max(n, 0) { body(0, i) }
             return
         }
         withUnsafeTemporaryAllocation(of: Int.self, capacity: workers + 1) { shares in
             for w in 0...workers { shares[w] = n * w / workers }
-            stealing(workers: workers, shares: shares.baseAddress!, body)
+            stealingByWorker(workers: workers, shares: shares.baseAddress!, body)
         }
     }
 
@@ -91,6 +100,13 @@ public enum Parallel {
     /// last items of the others' (so a core that runs slower for a while hands work over instead of
     /// holding the rest up). Each item runs exactly once, on whichever worker took it.
     public static func stealing(workers: Int, shares: UnsafePointer<Int>, _ body: (Int) -> Void) {
+        stealingByWorker(workers: workers, shares: shares) { _, item in body(item) }
+    }
+
+    /// `stealing`, with the index of the worker that runs each item.
+    public static func stealingByWorker(
+        workers: Int, shares: UnsafePointer<Int>, _ body: (_ worker: Int, _ item: Int) -> Void
+    ) {
         withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 8 * workers) { ranges in
             let base = ranges.baseAddress!
             for w in 0..<workers {  // one 64-byte line per worker's range
@@ -100,14 +116,14 @@ public enum Parallel {
                 while true {
                     let item = orr_range_take(base + 8 * w, 0)
                     if item < 0 { break }
-                    body(item)
+                    body(w, item)
                 }
                 for o in 1..<Swift.max(workers, 1) {
                     let victim = base + 8 * ((w + o) % workers)
                     while true {
                         let item = orr_range_take(victim, 1)
                         if item < 0 { break }
-                        body(item)
+                        body(w, item)
                     }
                 }
             }

@@ -198,21 +198,23 @@ public enum FlashAttention {
         let ktSize = d * ((Nk + 31) / 32 * 32)
         let vSize = nKT * bk * dpad
         let items = packed ? B * Hkv : B * H * nQT
-        Parallel.forEachStealing(items) { it in
-            // The score tile and the accumulator on cache-line boundaries (malloc's 16-byte alignment
-            // split every other row's vector loads and stores across two lines).
-            let accSize = (bq * d + 15) / 16 * 16
-            let scratch = UnsafeMutableRawPointer.allocate(byteCount: 4 * (bq * bk + accSize + 2 * bq), alignment: 64)
-            let s = scratch.bindMemory(to: Float.self, capacity: bq * bk + accSize + 2 * bq)
+        // Each worker's scratch, allocated once for all its items: the score tile and the accumulator
+        // on cache-line boundaries (malloc's 16-byte alignment split every other row's vector loads and
+        // stores across two lines), and the packed key/value head (2 MB at 4096 keys of 64, which
+        // malloc maps afresh, page by page, each time).
+        let accSize = (bq * d + 15) / 16 * 16
+        let scratchFloats = (bq * bk + accSize + 2 * bq + 15) / 16 * 16
+        let perWorker = scratchFloats + (packed ? ktSize + vSize : 0)
+        let workers = Parallel.stealingWorkers(items)
+        let buffers = UnsafeMutableRawPointer.allocate(byteCount: 4 * workers * perWorker, alignment: 64)
+            .bindMemory(to: Float.self, capacity: workers * perWorker)
+        defer { buffers.deallocate() }
+        Parallel.forEachStealingByWorker(items) { worker, it in
+            let s = buffers + worker * perWorker
             let acc = s + bq * bk
             let m = acc + accSize
             let l = m + bq
-            let kt = packed ? UnsafeMutableRawPointer.allocate(byteCount: 4 * (ktSize + vSize), alignment: 64) : nil
-            let ktp = kt?.bindMemory(to: Float.self, capacity: ktSize + vSize)
-            defer {
-                scratch.deallocate()
-                kt?.deallocate()
-            }
+            let ktp = packed ? s + scratchFloats : nil
             func tile(_ b: Int, _ h: Int, _ qt: Int) {
                 let hk = h / group
                 let i0 = qt * bq
@@ -374,25 +376,25 @@ public enum FlashAttention {
         let dpad = (d + 31) / 32 * 32
         let ktSize = d * ((Nk + 31) / 32 * 32)
         let kSize = nKT * bk * dpad
-        Parallel.forEachStealing(heads * splits) { item in
+        // Each worker's scratch, once for all its items (see forwardRaw): the score and dP tiles, and
+        // the operands packed once per key/value head: Kᵀ and Vᵀ for the score products, the key tiles
+        // for dQ, and each query head's Q and dO tiles, the B operands of dK and dV.
+        let qSize = (Nq + bq - 1) / bq * bq * dpad
+        let total = 2 * ktSize + kSize + 2 * qSize
+        let tile = (bq * bk + 15) / 16 * 16  // 64-byte boundaries
+        let perWorker = 2 * tile + (packed ? total : 0)
+        let workers = Parallel.stealingWorkers(heads * splits)
+        let buffers = UnsafeMutableRawPointer.allocate(byteCount: 4 * workers * perWorker, alignment: 64)
+            .bindMemory(to: Float.self, capacity: workers * perWorker)
+        defer { buffers.deallocate() }
+        Parallel.forEachStealingByWorker(heads * splits) { worker, item in
             let sp = item % splits
             let bh = item / splits
             let b = bh / Hkv
             let hk = bh % Hkv
-            let scratch = UnsafeMutableRawPointer.allocate(byteCount: 8 * bq * bk, alignment: 64)  // see forwardRaw
-            let s = scratch.bindMemory(to: Float.self, capacity: 2 * bq * bk)
-            let dp = s + bq * bk
-            // Packed once per key/value head (see forwardRaw): Kᵀ and Vᵀ for the score products, the
-            // key tiles for dQ.
-            // …and each query head's Q and dO tiles, the B operands of dK and dV.
-            let qSize = (Nq + bq - 1) / bq * bq * dpad
-            let total = 2 * ktSize + kSize + 2 * qSize
-            let raw = packed ? UnsafeMutableRawPointer.allocate(byteCount: 4 * total, alignment: 64) : nil
-            let ktp = raw?.bindMemory(to: Float.self, capacity: total)
-            defer {
-                scratch.deallocate()
-                raw?.deallocate()
-            }
+            let s = buffers + worker * perWorker
+            let dp = s + tile
+            let ktp = packed ? dp + tile : nil
             if splits == 1 { zeroHead(b, hk) }
             if let ktp {
                 packKeysValues(k, k, b: b, hk: hk, Nk: Nk, d: d, bk: bk, kt: ktp, vt: ktp + 2 * ktSize)

@@ -67,8 +67,6 @@ struct BenchAttention: ParsableCommand {
             let v = Tensor.randn([1, heads, N, headDim], rng: &rng)
             let dO = Tensor.randn([1, heads, N, headDim], rng: &rng)
             for causal in masks {
-                // Measured again per case; the best reading stands (see `Machine.confirmPeak`).
-                fmaPeak = Machine.confirmPeak()
                 let reps = N >= 4096 ? min(runs, 5) : runs
                 let pairs = Double(AttentionMask(nq: N, nk: N, causal: causal).visiblePairs)
                 let usefulFlops = 14 * Double(heads * headDim) * pairs  // forward 4·d, backward 10·d per pair
@@ -90,6 +88,9 @@ struct BenchAttention: ParsableCommand {
                         ks.grad = nil
                         vs.grad = nil
                     }
+                    // The peak measured again after each implementation's runs; the best reading of
+                    // the process stands (see `Machine.confirmPeak`).
+                    fmaPeak = Machine.confirmPeak()
                     let base = MemoryStats.liveBytes
                     MemoryStats.resetPeak()
                     Tensor.attention(qs, ks, vs, causal: causal, implementation: impl).backward(dO)
@@ -121,6 +122,7 @@ struct BenchAttention: ParsableCommand {
                 }
                 if let py = torch, let mine = flashFB {
                     let (tf, tfb) = try runTorch(py, N: N, causal: causal, threads: threads, reps: reps)
+                    fmaPeak = Machine.confirmPeak()
                     var tr = BenchRecord(
                         bench: "attention", caseName: "n=\(N),\(causal ? "causal" : "full"),fwd+bwd",
                         impl: "torch-sdpa", threads: threads, timesMs: tfb, extra: [:])
