@@ -213,6 +213,27 @@ static inline __m512 exp_sub16(__m512 x, __m512 vm) {
     return _mm512_mask_mov_ps(y, big, _mm512_set1_ps(INFINITY));
 }
 
+// exp_sub16 for x ≤ m (or NaN), as the forward's softmax has it (m is the row's running max, so
+// x − m ≤ 0 exactly): bit for bit exp_sub16 there without its clamps, which only act above 0 or
+// below −87.34, where the mask's 0 is all that is kept (an argument of −∞ runs to NaN in between).
+__attribute__((target("avx512f")))
+static inline __m512 exp_nonpos16(__m512 x, __m512 vm) {
+    const __m512 xm = _mm512_sub_ps(x, vm);
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xm, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xm);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
+    const __mmask16 keep = _mm512_cmp_ps_mask(xm, _mm512_set1_ps(-87.33654f), _CMP_NLT_UQ);
+    return _mm512_maskz_scalef_ps(keep, y, n);
+}
+
 #endif
 
 MULTIVERSION
@@ -296,12 +317,12 @@ static void softmax_tile_avx512(float *s, long ld, long rows, long cols, float *
         const __m512 vm = _mm512_set1_ps(mNew);
         __m512 vsum = _mm512_setzero_ps();
         for (long c = 0; c < full; c += 16) {
-            const __m512 e = exp_sub16(_mm512_loadu_ps(row + c), vm);
+            const __m512 e = exp_nonpos16(_mm512_loadu_ps(row + c), vm);
             _mm512_storeu_ps(row + c, e);
             vsum = _mm512_add_ps(vsum, e);
         }
         if (tail) {
-            const __m512 e = exp_sub16(_mm512_maskz_loadu_ps(tail, row + full), vm);
+            const __m512 e = exp_nonpos16(_mm512_maskz_loadu_ps(tail, row + full), vm);
             _mm512_mask_storeu_ps(row + full, tail, e);
             vsum = _mm512_mask_add_ps(vsum, tail, vsum, e);
         }

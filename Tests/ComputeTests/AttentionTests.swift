@@ -66,6 +66,7 @@ final class AttentionTests: XCTestCase {
             if n > 2 { x[2] = .nan }
             if n > 5 { x[5] = 95 }
             if n > 7 { x[7] = -88 }
+            if n > 1 { x[2 * ld + 1] = -.infinity }  // a masked score in the forward's row
             // Backward: row r becomes exp(x − lse[r]); a row whose lse is −∞ becomes 0.
             let lse: [Float] = [3.5, -.infinity, -20]
             var p = x
@@ -141,6 +142,20 @@ final class AttentionTests: XCTestCase {
                     compare(B: 2, H: 4, Hkv: 2, Nq: 100, Nk: 100, d: 48, causal: true, seed: 230)
                     compare(B: 2, H: 4, Hkv: 2, Nq: 90, Nk: 90, d: 32, causal: true, cu: [0, 5, 40, 41, 90], seed: 240)
                     compare(B: 3, H: 2, Hkv: 2, Nq: 20, Nk: 70, d: 16, causal: false, seed: 250)
+                }
+            }
+        }
+        // Query tiles taller than a band across the causal diagonal: the products take bands of 32
+        // rows (and of 32 keys), with the diagonal at every offset from a tile's corner (Nq < Nk puts
+        // the queries at the end), key tiles shorter and longer than the query tiles.
+        for (bq, bk) in [(96, 64), (128, 128), (64, 96)] {
+            FlashAttention.withTiles(q: bq, k: bk) {
+                for t in [1, 2] {
+                    Parallel.withThreads(t) {
+                        compare(B: 2, H: 4, Hkv: 2, Nq: 200, Nk: 200, d: 48, causal: true, seed: 260)
+                        compare(B: 2, H: 2, Hkv: 2, Nq: 150, Nk: 237, d: 32, causal: true, seed: 270)
+                        compare(B: 2, H: 2, Hkv: 2, Nq: 37, Nk: 300, d: 16, causal: true, seed: 280)
+                    }
                 }
             }
         }

@@ -107,6 +107,34 @@ public struct AttentionMask: Sendable, Equatable {
         return true
     }
 
+    /// Whether a tile of `rows` rows that crosses the causal diagonal is cut into bands of rows, each
+    /// computing only the keys its last (widest) row sees (`forEachBand`): one sequence only (packed
+    /// documents' ranges do not only grow), and tiles taller than a band. At 4096 tokens in tiles of
+    /// 128, the diagonal tiles' masked halves were 3 % of the products.
+    func bandsDiagonal(rows: Int) -> Bool { cuSeqlens == nil && causal && rows > Self.band }
+    static let band = 32
+
+    /// Calls body(first row, rows, keys) for each band of 32 rows of the tile at (i0, k0) that sees
+    /// any of its `cols` keys.
+    @inline(__always)
+    func forEachBand(_ i0: Int, _ rows: Int, _ k0: Int, _ cols: Int, _ body: (Int, Int, Int) -> Void) {
+        var r0 = 0
+        while r0 < rows {
+            let rr = Swift.min(Self.band, rows - r0)
+            let sc = Swift.min(cols, range(i0 + r0 + rr - 1).1 - k0)
+            if sc > 0 { body(r0, rr, sc) }
+            r0 += Self.band
+        }
+    }
+
+    /// The first row of [i0, i0 + rows) that sees key `key` (rows if none): the start of the rows a
+    /// key column of a diagonal tile needs (one sequence, causal: row ranges only grow).
+    func firstRow(seeing key: Int, _ i0: Int, _ rows: Int) -> Int {
+        var r = 0
+        while r < rows && range(i0 + r).1 <= key { r += 1 }
+        return r
+    }
+
     /// Sets masked scores of a [rows × cols] tile (row stride ld) to −∞.
     func apply(_ s: UnsafeMutablePointer<Float>, ld: Int, i0: Int, rows: Int, k0: Int, cols: Int) {
         for r in 0..<rows {
@@ -122,7 +150,21 @@ public struct AttentionMask: Sendable, Equatable {
     }
 }
 
+/// Scratch floats from the tensor buffer pool: 64-byte aligned, and reused from call to call (at 4096
+/// keys the backward's 10 MB had been mapped afresh, page by page, on every call).
+struct Scratch {
+    let ptr: UnsafeMutablePointer<Float>
+    let capacity: Int
+    init(_ count: Int) {
+        capacity = BufferPool.sizeClass(count)
+        ptr = BufferPool.take(capacity)
+    }
+    func release() { BufferPool.give(ptr, capacity) }
+}
+
 public enum FlashAttention {
+    /// Keys per band of a diagonal tile's key-row products (dV, dK): one micro-kernel panel.
+    static let bandKeys = 32
     /// Query and key tile sizes (rows): 128 × 128 measured fastest here for long sequences (score tile
     /// 64 KiB, in L2). The query tile is 0 by default: chosen per call by `queryTile(rows:)`.
     nonisolated(unsafe) static var defaultTiles = (q: 0, k: 128)
@@ -206,11 +248,10 @@ public enum FlashAttention {
         let scratchFloats = (bq * bk + accSize + 2 * bq + 15) / 16 * 16
         let perWorker = scratchFloats + (packed ? ktSize + vSize : 0)
         let workers = Parallel.stealingWorkers(items)
-        let buffers = UnsafeMutableRawPointer.allocate(byteCount: 4 * workers * perWorker, alignment: 64)
-            .bindMemory(to: Float.self, capacity: workers * perWorker)
-        defer { buffers.deallocate() }
+        let buffers = Scratch(workers * perWorker)
+        defer { buffers.release() }
         Parallel.forEachStealingByWorker(items) { worker, it in
-            let s = buffers + worker * perWorker
+            let s = buffers.ptr + worker * perWorker
             let acc = s + bq * bk
             let m = acc + accSize
             let l = m + bq
@@ -230,20 +271,39 @@ public enum FlashAttention {
                 while k0 < hi {
                     // Keys past the span are masked for every row of the tile: not computed at all.
                     let cols = Swift.min(bk, hi - k0)
+                    let full = mask.full(i0, i0 + rows, k0, k0 + cols)
+                    // A tile across the causal diagonal: each band of rows computes only the keys
+                    // it sees (the rest are masked below), both products.
+                    let banded = ktp != nil && !full && mask.bandsDiagonal(rows: rows)
                     if let ktp {
-                        orr_sgemm_panels(rows, cols, d, scale, qp, q.sn, 1, ktp + k0 * d, 32 * d, s, bk, 1, 1)
+                        if banded {
+                            mask.forEachBand(i0, rows, k0, cols) { r0, rr, sc in
+                                orr_sgemm_panels(
+                                    rr, sc, d, scale, qp + r0 * q.sn, q.sn, 1, ktp + k0 * d, 32 * d, s + r0 * bk, bk,
+                                    1, 1)
+                            }
+                        } else {
+                            orr_sgemm_panels(rows, cols, d, scale, qp, q.sn, 1, ktp + k0 * d, 32 * d, s, bk, 1, 1)
+                        }
                     } else {
                         s.update(repeating: 0, count: rows * bk)
                         orr_sgemm_acc(rows, cols, d, scale, qp, q.sn, 1, k.row(b, hk, k0), 1, k.sn, s, bk, 1)
                     }
-                    if !mask.full(i0, i0 + rows, k0, k0 + cols) {
+                    if !full {
                         mask.apply(s, ld: bk, i0: i0, rows: rows, k0: k0, cols: cols)
                     }
                     orr_attention_softmax_tile(s, bk, rows, cols, m, l, acc, d)
                     if let ktp {
                         let vTile = ktp + ktSize + (k0 / bk) * bk * dpad
                         let tileRows = Swift.min(bk, Nk - k0)
-                        orr_sgemm_panels(rows, d, cols, 1, s, bk, 1, vTile, 32 * tileRows, acc, d, 1, 0)
+                        if banded {
+                            mask.forEachBand(i0, rows, k0, cols) { r0, rr, sc in
+                                orr_sgemm_panels(
+                                    rr, d, sc, 1, s + r0 * bk, bk, 1, vTile, 32 * tileRows, acc + r0 * d, d, 1, 0)
+                            }
+                        } else {
+                            orr_sgemm_panels(rows, d, cols, 1, s, bk, 1, vTile, 32 * tileRows, acc, d, 1, 0)
+                        }
                     } else {
                         orr_sgemm_acc(rows, d, cols, 1, s, bk, 1, v.row(b, hk, k0), v.sn, 1, acc, d, 1)
                     }
@@ -343,8 +403,9 @@ public enum FlashAttention {
         let bk = blockK
         let group = H / Hkv
         // D = rowsum(dO ∘ O), [B, H, Nq]
-        let D = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, B * H * Nq))
-        defer { D.deallocate() }
+        let rowSums = Scratch(B * H * Nq)
+        defer { rowSums.release() }
+        let D = rowSums.ptr
         Parallel.forRanges(B * H * Nq, grain: 256) { r in
             for idx in r {
                 let n = idx % Nq
@@ -369,9 +430,10 @@ public enum FlashAttention {
         // With one item per head, each zeroes its own rows (in its own cache, no call per row here).
         if splits > 1 { for bh in 0..<heads { zeroHead(bh / Hkv, bh % Hkv) } }
         let privSize = group * Nq * d
-        let priv = splits > 1 ? UnsafeMutablePointer<Float>.allocate(capacity: heads * splits * privSize) : nil
+        let privScratch = splits > 1 ? Scratch(heads * splits * privSize) : nil
+        let priv = privScratch?.ptr
         priv?.initialize(repeating: 0, count: heads * splits * privSize)
-        defer { priv?.deallocate() }
+        defer { privScratch?.release() }
         let packed = splits == 1 && packedTiles(B: B, Hkv: Hkv, Nk: Nk, d: d, bk: bk)
         let dpad = (d + 31) / 32 * 32
         let ktSize = d * ((Nk + 31) / 32 * 32)
@@ -384,15 +446,14 @@ public enum FlashAttention {
         let tile = (bq * bk + 15) / 16 * 16  // 64-byte boundaries
         let perWorker = 2 * tile + (packed ? total : 0)
         let workers = Parallel.stealingWorkers(heads * splits)
-        let buffers = UnsafeMutableRawPointer.allocate(byteCount: 4 * workers * perWorker, alignment: 64)
-            .bindMemory(to: Float.self, capacity: workers * perWorker)
-        defer { buffers.deallocate() }
+        let buffers = Scratch(workers * perWorker)
+        defer { buffers.release() }
         Parallel.forEachStealingByWorker(heads * splits) { worker, item in
             let sp = item % splits
             let bh = item / splits
             let b = bh / Hkv
             let hk = bh % Hkv
-            let s = buffers + worker * perWorker
+            let s = buffers.ptr + worker * perWorker
             let dp = s + tile
             let ktp = packed ? dp + tile : nil
             if splits == 1 { zeroHead(b, hk) }
@@ -454,27 +515,71 @@ public enum FlashAttention {
                         let cols = Swift.min(cols, hi - k0)
                         let qp = q.row(b, h, i0)
                         let dop = dO.row(b, h, i0)
+                        let full = mask.full(i0, i0 + rows, k0, k0 + cols)
+                        // A tile across the causal diagonal (see forwardRaw): the products whose
+                        // rows are query rows take bands of rows, each with the keys it sees; those
+                        // whose rows are keys (dV, dK) take bands of 32 keys, each with the query rows
+                        // that see its first key (the rows above see none of the band: P and dS are 0).
+                        let banded = ktp != nil && !full && mask.bandsDiagonal(rows: rows)
                         if let ktp {
-                            orr_sgemm_panels(rows, cols, d, scale, qp, q.sn, 1, ktp + k0 * d, 32 * d, s, bk, 1, 1)
+                            if banded {
+                                mask.forEachBand(i0, rows, k0, cols) { r0, rr, sc in
+                                    orr_sgemm_panels(
+                                        rr, sc, d, scale, qp + r0 * q.sn, q.sn, 1, ktp + k0 * d, 32 * d, s + r0 * bk,
+                                        bk, 1, 1)
+                                }
+                            } else {
+                                orr_sgemm_panels(rows, cols, d, scale, qp, q.sn, 1, ktp + k0 * d, 32 * d, s, bk, 1, 1)
+                            }
                         } else {
                             s.update(repeating: 0, count: rows * bk)
                             orr_sgemm_acc(rows, cols, d, scale, qp, q.sn, 1, kp, 1, k.sn, s, bk, 1)
                         }
-                        if !mask.full(i0, i0 + rows, k0, k0 + cols) {
+                        if !full {
                             mask.apply(s, ld: bk, i0: i0, rows: rows, k0: k0, cols: cols)
                         }
                         orr_attention_exp_tile(s, bk, rows, cols, lse + (b * H + h) * Nq + i0)
+                        /// Calls body(first key, keys, first row) per band of 32 keys of a diagonal tile.
+                        func keyBands(_ body: (Int, Int, Int) -> Void) {
+                            var c0 = 0
+                            while c0 < cols {
+                                let r0 = mask.firstRow(seeing: k0 + c0, i0, rows)
+                                if r0 < rows { body(c0, Swift.min(FlashAttention.bandKeys, cols - c0), r0) }
+                                c0 += FlashAttention.bandKeys
+                            }
+                        }
                         // dV += Pᵀ dO
                         let qTile = qtp.map { $0 + (i0 / bq) * bq * dpad }
                         if let qTile {
-                            orr_sgemm_panels(cols, d, rows, 1, s, 1, bk, qTile + qSize, 32 * rows, dvp, dv.sn, 1, 0)
+                            if banded {
+                                keyBands { c0, cc, r0 in
+                                    orr_sgemm_panels(
+                                        cc, d, rows - r0, 1, s + r0 * bk + c0, 1, bk, qTile + qSize + r0 * 32,
+                                        32 * rows,
+                                        dvp + c0 * dv.sn, dv.sn, 1, 0)
+                                }
+                            } else {
+                                orr_sgemm_panels(cols, d, rows, 1, s, 1, bk, qTile + qSize, 32 * rows, dvp, dv.sn, 1, 0)
+                            }
                         } else {
                             orr_sgemm_acc(cols, d, rows, 1, s, 1, bk, dop, dO.sn, 1, dvp, dv.sn, 1)
                         }
                         // dP = dO Vᵀ ; dS = P ∘ (dP − D)
                         if let ktp {
-                            orr_sgemm_panels(
-                                rows, cols, d, 1, dop, dO.sn, 1, ktp + ktSize + k0 * d, 32 * d, dp, bk, 1, 1)
+                            if banded {
+                                mask.forEachBand(i0, rows, k0, cols) { r0, rr, sc in
+                                    orr_sgemm_panels(
+                                        rr, sc, d, 1, dop + r0 * dO.sn, dO.sn, 1, ktp + ktSize + k0 * d, 32 * d,
+                                        dp + r0 * bk, bk, 1, 1)
+                                    // The keys a band leaves out: dP 0 there (P is 0), not last tile's.
+                                    if sc < cols {
+                                        for r in r0..<(r0 + rr) { orr_fill(dp + r * bk + sc, cols - sc, 0) }
+                                    }
+                                }
+                            } else {
+                                orr_sgemm_panels(
+                                    rows, cols, d, 1, dop, dO.sn, 1, ktp + ktSize + k0 * d, 32 * d, dp, bk, 1, 1)
+                            }
                         } else {
                             dp.update(repeating: 0, count: rows * bk)
                             orr_sgemm_acc(rows, cols, d, 1, dop, dO.sn, 1, vp, 1, v.sn, dp, bk, 1)
@@ -486,14 +591,31 @@ public enum FlashAttention {
                             let base = pv + (bh * splits + sp) * privSize + (g * Nq + i0) * d
                             orr_sgemm_acc(rows, d, cols, scale, dp, bk, 1, kp, k.sn, 1, base, d, 1)
                         } else if let ktp {
-                            orr_sgemm_panels(
-                                rows, d, cols, scale, dp, bk, 1, ktp + 2 * ktSize + kt * bk * dpad,
-                                32 * Swift.min(bk, Nk - k0), dq.row(b, h, i0), dq.sn, 1, 0)
+                            let kTile = ktp + 2 * ktSize + kt * bk * dpad
+                            let kStride = 32 * Swift.min(bk, Nk - k0)
+                            if banded {
+                                mask.forEachBand(i0, rows, k0, cols) { r0, rr, sc in
+                                    orr_sgemm_panels(
+                                        rr, d, sc, scale, dp + r0 * bk, bk, 1, kTile, kStride, dq.row(b, h, i0 + r0),
+                                        dq.sn, 1, 0)
+                                }
+                            } else {
+                                orr_sgemm_panels(
+                                    rows, d, cols, scale, dp, bk, 1, kTile, kStride, dq.row(b, h, i0), dq.sn, 1, 0)
+                            }
                         } else {
                             orr_sgemm_acc(rows, d, cols, scale, dp, bk, 1, kp, k.sn, 1, dq.row(b, h, i0), dq.sn, 1)
                         }
                         if let qTile {
-                            orr_sgemm_panels(cols, d, rows, scale, dp, 1, bk, qTile, 32 * rows, dkp, dk.sn, 1, 0)
+                            if banded {
+                                keyBands { c0, cc, r0 in
+                                    orr_sgemm_panels(
+                                        cc, d, rows - r0, scale, dp + r0 * bk + c0, 1, bk, qTile + r0 * 32, 32 * rows,
+                                        dkp + c0 * dk.sn, dk.sn, 1, 0)
+                                }
+                            } else {
+                                orr_sgemm_panels(cols, d, rows, scale, dp, 1, bk, qTile, 32 * rows, dkp, dk.sn, 1, 0)
+                            }
                         } else {
                             orr_sgemm_acc(cols, d, rows, scale, dp, 1, bk, qp, q.sn, 1, dkp, dk.sn, 1)
                         }
