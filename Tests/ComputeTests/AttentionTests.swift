@@ -162,6 +162,21 @@ final class AttentionTests: XCTestCase {
         XCTAssertEqual(FlashAttention.blockQ, 128, "the default is untouched")
     }
 
+    /// The benchmark's products-only mode (`bench attention --bound`) is not attention, and ends with
+    /// the call that set it.
+    func testProductsOnlyTimingIsScopedToItsBody() {
+        let q = randn([1, 2, 40, 32], seed: 300)
+        let k = randn([1, 2, 40, 32], seed: 301)
+        let v = randn([1, 2, 40, 32], seed: 302)
+        let naive = Tensor.attention(q, k, v, causal: true, implementation: .naive)
+        let products = FlashAttention.timingProductsOnly {
+            Tensor.attention(q, k, v, causal: true, implementation: .flash)
+        }
+        XCTAssertGreaterThan(relErr(products, naive), 0.5, "the products alone leave out the softmax")
+        let flash = Tensor.attention(q, k, v, causal: true, implementation: .flash)
+        XCTAssertLessThan(relErr(flash, naive), 1e-4)
+    }
+
     func testPackedDocumentsIncludingOneTokenOnes() {
         let cu = [0, 1, 2, 30, 31, 100, 131]
         compare(H: 2, Hkv: 1, Nq: 131, Nk: 131, d: 64, causal: true, cu: cu, seed: 300)

@@ -183,6 +183,26 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(lines.map { $0["case"] as? String }, ["64x64x64", "33x17x9"])
     }
 
+    /// `bench attention --bound` adds the tile products' own rows: their MFU, and the share of flash's
+    /// time the rest takes (a shape check, not a timing test).
+    func testBenchAttentionBoundJSON() throws {
+        let r = try run([
+            "bench", "attention", "--seq", "64", "--mask", "causal", "--runs", "1", "--naive-max", "0", "--bound",
+            "--json", "--threads", "2",
+        ])
+        XCTAssertEqual(r.code, 0, r.err)
+        let lines = jsonLines(r.out)
+        XCTAssertEqual(
+            lines.map { "\($0["impl"] as? String ?? "?") \($0["case"] as? String ?? "?")" },
+            [
+                "flash n=64,causal,fwd", "flash n=64,causal,fwd+bwd", "flash-products n=64,causal,fwd",
+                "flash-products n=64,causal,fwd+bwd",
+            ])
+        let products = lines[3]
+        XCTAssertGreaterThan(products["mfu"] as? Double ?? 0, 0)
+        XCTAssertLessThan(products["rest_fraction"] as? Double ?? 1, 1)
+    }
+
     /// The machine-limits benchmark keeps the JSON contract (a shape check, not a timing test).
     func testBenchPeakJSONContract() throws {
         let r = try run(["bench", "peak", "--json", "--threads", "2"])

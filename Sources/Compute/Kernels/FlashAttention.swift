@@ -165,9 +165,9 @@ struct Scratch {
 public enum FlashAttention {
     /// Keys per band of a diagonal tile's key-row products (dV, dK): one micro-kernel panel.
     static let bandKeys = 32
-    /// Query and key tile sizes (rows): 128 × 128 measured fastest here for long sequences (score tile
-    /// 64 KiB, in L2). The query tile is 0 by default: chosen per call by `queryTile(rows:)`.
-    nonisolated(unsafe) static var defaultTiles = (q: 0, k: 128)
+    /// Query and key tile sizes (rows) set for the process; 0 (the default): chosen per call by
+    /// `queryTile(rows:)` and `keyTile(keys:forward:)`.
+    nonisolated(unsafe) static var defaultTiles = (q: 0, k: 0)
     /// A per-thread override of the tile sizes (see `withTiles`): q in the high half, k in the low.
     static let tilesKey: pthread_key_t = {
         var key = pthread_key_t()
@@ -177,14 +177,25 @@ public enum FlashAttention {
 
     /// Query and key/value tile rows. Setting them changes the process default (`bench attention
     /// --block-q/--block-k`); `withTiles` overrides them for one thread's work. blockQ reads as the
-    /// tile of a long (4096-row) sequence unless set.
+    /// tile of a long (4096-row) sequence unless set, blockK as the backward's.
     public static var blockQ: Int {
         get { queryTile(rows: 4096) }
         set { defaultTiles.q = max(1, newValue) }
     }
     public static var blockK: Int {
-        get { pthread_getspecific(tilesKey).map { Int(bitPattern: $0) & 0xFFFF_FFFF } ?? defaultTiles.k }
+        get { keyTile(keys: 4096, forward: false) }
         set { defaultTiles.k = max(1, newValue) }
+    }
+
+    /// The key/value tile, unless set: 128 rows (a 64 KiB score tile at 128 query rows, in L2), and 256
+    /// in the forward from 1024 keys on, where the softmax's work per row and tile (the max and sum
+    /// reductions, the accumulator's rescaling) then comes once per 256 keys (`bench attention --mask
+    /// causal --block-k`, forward ms, Zen 4, 4 heads of 64: N = 4096: 48.9–52.9 with 128, 47.0–49.4
+    /// with 256; N = 1024: 3.7 and 3.4–3.6; the backward gained nothing).
+    static func keyTile(keys: Int, forward: Bool) -> Int {
+        if let p = pthread_getspecific(tilesKey) { return Int(bitPattern: p) & 0xFFFF_FFFF }
+        if defaultTiles.k > 0 { return defaultTiles.k }
+        return forward && keys >= 1024 ? 256 : 128
     }
 
     /// The query tile for `rows` query rows, unless set: short sequences take short tiles, so that a
@@ -195,6 +206,18 @@ public enum FlashAttention {
         if let p = pthread_getspecific(tilesKey) { return Int(bitPattern: p) >> 32 }
         if defaultTiles.q > 0 { return defaultTiles.q }
         return rows <= 128 ? 16 : rows <= 2048 ? 32 : 128
+    }
+
+    /// For `bench attention --bound` only: while set, flash attention runs its tile products alone, on
+    /// the same tiles in the same order, without the masks, the softmax, the exponentials and dS. The
+    /// time is the ceiling of the tiling; the outputs are not attention.
+    nonisolated(unsafe) static var productsOnly = false
+
+    /// Runs `body` with flash attention's tile products alone (see `productsOnly`), in every thread.
+    public static func timingProductsOnly<T>(_ body: () throws -> T) rethrows -> T {
+        productsOnly = true
+        defer { productsOnly = false }
+        return try body()
     }
 
     /// Runs `body` with q × k tiles for the attention called from this thread only.
@@ -228,7 +251,8 @@ public enum FlashAttention {
         let Nq = mask.nq
         let Nk = mask.nk
         let bq = queryTile(rows: Nq)
-        let bk = blockK
+        let bk = keyTile(keys: Nk, forward: true)
+        let only = productsOnly
         let group = H / Hkv
         let nQT = (Nq + bq - 1) / bq
         let nKT = (Nk + bk - 1) / bk
@@ -289,10 +313,10 @@ public enum FlashAttention {
                         s.update(repeating: 0, count: rows * bk)
                         orr_sgemm_acc(rows, cols, d, scale, qp, q.sn, 1, k.row(b, hk, k0), 1, k.sn, s, bk, 1)
                     }
-                    if !full {
+                    if !full && !only {
                         mask.apply(s, ld: bk, i0: i0, rows: rows, k0: k0, cols: cols)
                     }
-                    orr_attention_softmax_tile(s, bk, rows, cols, m, l, acc, d)
+                    if !only { orr_attention_softmax_tile(s, bk, rows, cols, m, l, acc, d) }
                     if let ktp {
                         let vTile = ktp + ktSize + (k0 / bk) * bk * dpad
                         let tileRows = Swift.min(bk, Nk - k0)
@@ -400,7 +424,8 @@ public enum FlashAttention {
         let Nq = mask.nq
         let Nk = mask.nk
         let bq = queryTile(rows: Nq)
-        let bk = blockK
+        let bk = keyTile(keys: Nk, forward: false)
+        let only = productsOnly
         let group = H / Hkv
         // D = rowsum(dO ∘ O), [B, H, Nq]
         let rowSums = Scratch(B * H * Nq)
@@ -535,10 +560,10 @@ public enum FlashAttention {
                             s.update(repeating: 0, count: rows * bk)
                             orr_sgemm_acc(rows, cols, d, scale, qp, q.sn, 1, kp, 1, k.sn, s, bk, 1)
                         }
-                        if !full {
+                        if !full && !only {
                             mask.apply(s, ld: bk, i0: i0, rows: rows, k0: k0, cols: cols)
                         }
-                        orr_attention_exp_tile(s, bk, rows, cols, lse + (b * H + h) * Nq + i0)
+                        if !only { orr_attention_exp_tile(s, bk, rows, cols, lse + (b * H + h) * Nq + i0) }
                         /// Calls body(first key, keys, first row) per band of 32 keys of a diagonal tile.
                         func keyBands(_ body: (Int, Int, Int) -> Void) {
                             var c0 = 0
@@ -585,7 +610,7 @@ public enum FlashAttention {
                             orr_sgemm_acc(rows, cols, d, 1, dop, dO.sn, 1, vp, 1, v.sn, dp, bk, 1)
                         }
                         let drow = D + (b * H + h) * Nq + i0
-                        for r in 0..<rows { orr_softmax_grad_row(s + r * bk, dp + r * bk, cols, drow[r]) }
+                        if !only { for r in 0..<rows { orr_softmax_grad_row(s + r * bk, dp + r * bk, cols, drow[r]) } }
                         // dQ += scale·dS K ; dK += scale·dSᵀ Q
                         if let pv = priv {
                             let base = pv + (bh * splits + sp) * privSize + (g * Nq + i0) * d

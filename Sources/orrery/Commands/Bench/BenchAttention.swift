@@ -20,6 +20,12 @@ struct BenchAttention: ParsableCommand {
     @Option(help: "Skip the naive implementation above this length (its memory grows as N²).") var naiveMax = 4096
     @Option(help: "A Python with torch to measure side by side.") var torch: String?
     @Flag(help: "JSON lines per the bench contract.") var json = false
+    @Flag(
+        help: ArgumentHelp(
+            "Also time flash attention's tile products alone (row 'bound').",
+            discussion: "The same tiles in the same order without the masks, softmax, exponentials and dS (the "
+                + "outputs are discarded): the ceiling of the tiling against the FMA peak, and the share of "
+                + "flash's time that the rest takes.")) var bound = false
     @Option(help: "Flash query tile rows (default: the library's).") var blockQ: Int?
     @Option(help: "Flash key/value tile rows (default: the library's).") var blockK: Int?
 
@@ -88,6 +94,21 @@ struct BenchAttention: ParsableCommand {
                         ks.grad = nil
                         vs.grad = nil
                     }
+                    var products: (fwd: [Double], fb: [Double])?
+                    if impl == .flash && bound {
+                        products = FlashAttention.timingProductsOnly {
+                            let f = measure(runs: reps, minSeconds: 0.05) {
+                                _ = noGrad { Tensor.attention(q, k, v, causal: causal, implementation: impl) }
+                            }
+                            let b = measure(runs: reps, minSeconds: 0.05) {
+                                Tensor.attention(qs, ks, vs, causal: causal, implementation: impl).backward(dO)
+                                qs.grad = nil
+                                ks.grad = nil
+                                vs.grad = nil
+                            }
+                            return (f, b)
+                        }
+                    }
                     // The peak measured again after each implementation's runs; the best reading of
                     // the process stands (see `Machine.confirmPeak`).
                     fmaPeak = Machine.confirmPeak()
@@ -118,6 +139,30 @@ struct BenchAttention: ParsableCommand {
                                 format: "%5d  %-6@ | %-5@ | %9.2f | %10.2f | %9.1f | %6.1f (%4.1f%%)", N,
                                 causal ? "causal" : "full", impl.rawValue, f.median, b.median,
                                 Double(peak) / 1_048_576, rate(b.median).0, 100 * rate(b.median).1))
+                    }
+                    if let products {
+                        let pf = BenchRecord(
+                            bench: "attention", caseName: caseName + ",fwd", impl: "flash-products", threads: threads,
+                            timesMs: products.fwd, extra: [:])
+                        var pb = BenchRecord(
+                            bench: "attention", caseName: caseName + ",fwd+bwd", impl: "flash-products",
+                            threads: threads, timesMs: products.fb, extra: [:])
+                        pb.extra["useful_gflops"] = rate(pb.median).0
+                        pb.extra["mfu"] = rate(pb.median).1
+                        // The share of flash's fwd+bwd not spent in the tile products.
+                        let rest = 1 - pb.median / b.median
+                        pb.extra["rest_fraction"] = rest
+                        if json {
+                            print(JSONLine.encode(pf.json))
+                            print(JSONLine.encode(pb.json))
+                        } else {
+                            print(
+                                String(
+                                    format: "%5d  %-6@ | bound | %9.2f | %10.2f |           | %6.1f (%4.1f%%) "
+                                        + "tile products alone; the rest is %.0f%% of flash's fwd+bwd",
+                                    N, causal ? "causal" : "full", pf.median, pb.median, rate(pb.median).0,
+                                    100 * rate(pb.median).1, 100 * rest))
+                        }
                     }
                 }
                 if let py = torch, let mine = flashFB {
