@@ -263,7 +263,21 @@ public enum FlashAttention {
         let dpad = (d + 31) / 32 * 32
         let ktSize = d * ((Nk + 31) / 32 * 32)
         let vSize = nKT * bk * dpad
-        let items = packed ? B * Hkv : B * H * nQT
+        // Few heads (a long sequence's): each head's query tiles in `splits` runs of equal work, so
+        // that a worker whose core runs slower hands runs over. A worker packs a head's keys and
+        // values once for the runs it takes in a row. (At 4096 tokens, 4 heads, 2 workers, a probe of
+        // each worker's busy time: whole heads left one idle for up to 8 ms of a 130 ms backward in
+        // a slow spell; runs of half a head, up to 2.3 ms. The forward gained less: its items are
+        // shorter either way.)
+        let splits = packed ? Self.splits(heads: B * Hkv, tiles: nQT) : 1
+        let qBounds =
+            splits > 1
+            ? balancedBounds(
+                (0..<nQT).map { qt in
+                    let (lo, hi) = mask.span(qt * bq, Swift.min(Nq, (qt + 1) * bq))
+                    return hi > lo ? (hi - (lo / bk) * bk + bk - 1) / bk : 0
+                }, parts: splits) : [0, nQT]
+        let items = packed ? B * Hkv * splits : B * H * nQT
         // Each worker's scratch, allocated once for all its items: the score tile and the accumulator
         // on cache-line boundaries (malloc's 16-byte alignment split every other row's vector loads and
         // stores across two lines), and the packed key/value head (2 MB at 4096 keys of 64, which
@@ -274,6 +288,10 @@ public enum FlashAttention {
         let workers = Parallel.stealingWorkers(items)
         let buffers = Scratch(workers * perWorker)
         defer { buffers.release() }
+        // The key/value head each worker's scratch holds packed (−1: none).
+        let packedHead = UnsafeMutablePointer<Int>.allocate(capacity: workers)
+        packedHead.initialize(repeating: -1, count: workers)
+        defer { packedHead.deallocate() }
         Parallel.forEachStealingByWorker(items) { worker, it in
             let s = buffers.ptr + worker * perWorker
             let acc = s + bq * bk
@@ -336,13 +354,17 @@ public enum FlashAttention {
                 orr_attention_finish(acc, d, rows, m, l, o.row(b, h, i0), o.sn, lse + (b * H + h) * Nq + i0)
             }
             if let ktp {
-                let b = it / Hkv
-                let hk = it % Hkv
-                packKeysValues(k, v, b: b, hk: hk, Nk: Nk, d: d, bk: bk, kt: ktp, vt: ktp + ktSize)
-                let ahead = it + 1 < items && prefetchesHeads(Nq: Nq, Nk: Nk, d: d, group: group)
+                let bh = it / splits
+                let b = bh / Hkv
+                let hk = bh % Hkv
+                if packedHead[worker] != bh {
+                    packKeysValues(k, v, b: b, hk: hk, Nk: Nk, d: d, bk: bk, kt: ktp, vt: ktp + ktSize)
+                    packedHead[worker] = bh
+                }
+                let ahead = splits == 1 && it + 1 < items && prefetchesHeads(Nq: Nq, Nk: Nk, d: d, group: group)
                 let tiles = group * nQT
                 for g in 0..<group {
-                    for qt in 0..<nQT {
+                    for qt in qBounds[it % splits]..<qBounds[it % splits + 1] {
                         // The next head's keys, values and queries, a share per tile (a short
                         // sequence's head is done before the prefetchers would have found them).
                         if ahead {
@@ -364,6 +386,32 @@ public enum FlashAttention {
                 tile(it / (nQT * H), (it / nQT) % H, it % nQT)
             }
         }
+    }
+
+    /// Runs each head's tiles are cut into: 1 with enough heads to share out (4 a worker), else about
+    /// 4 runs a worker in all, at most one a tile.
+    static func splits(heads: Int, tiles: Int) -> Int {
+        let want = 4 * Parallel.threads
+        return heads >= want ? 1 : Swift.max(1, Swift.min(tiles, (want + heads - 1) / heads))
+    }
+
+    /// Cuts tiles 0 ..< costs.count into `parts` runs of near-equal total cost: bounds[0 ... parts]
+    /// (run p is bounds[p] ..< bounds[p + 1]; a run may be empty).
+    static func balancedBounds(_ costs: [Int], parts: Int) -> [Int] {
+        let total = costs.reduce(0, +)
+        var bounds = [0]
+        var sum = 0
+        var t = 0
+        for p in 1..<parts {
+            // Tiles whose middle falls short of p/parts of the total cost.
+            while t < costs.count && (2 * sum + costs[t]) * parts < 2 * p * total {
+                sum += costs[t]
+                t += 1
+            }
+            bounds.append(t)
+        }
+        bounds.append(costs.count)
+        return bounds
     }
 
     /// Whether a worker asks for the next head's operands while it computes this one: a short
@@ -442,8 +490,19 @@ public enum FlashAttention {
         let nKT = (Nk + bk - 1) / bk
         let heads = B * Hkv
         // Each work item owns one KV head (all of its query heads), so dK, dV and dQ have one writer.
-        // With fewer heads than workers, KV tiles are split too and dQ goes to private buffers.
-        let splits = heads >= Parallel.threads ? 1 : Swift.min(nKT, (Parallel.threads + heads - 1) / heads)
+        // With few heads (see forwardRaw), each head's key tiles are cut into runs of equal work, each
+        // run writing its own dQ, summed in a fixed order at the end.
+        let nQT = (Nq + bq - 1) / bq
+        let splits = Self.splits(heads: heads, tiles: nKT)
+        let kBounds =
+            splits > 1
+            ? balancedBounds(
+                (0..<nKT).map { kt in
+                    (0..<nQT).reduce(0) { n, qt in
+                        let (lo, hi) = mask.span(qt * bq, Swift.min(Nq, (qt + 1) * bq))
+                        return n + (hi > kt * bk && lo < (kt + 1) * bk ? 1 : 0)
+                    }
+                }, parts: splits) : [0, nKT]
         /// Zeroes the gradient rows of key/value head (b, hk) and its query heads.
         func zeroHead(_ b: Int, _ hk: Int) {
             for g in 0..<group { for n in 0..<Nq { orr_fill(dq.row(b, hk * group + g, n), d, 0) } }
@@ -452,14 +511,13 @@ public enum FlashAttention {
                 orr_fill(dv.row(b, hk, n), d, 0)
             }
         }
-        // With one item per head, each zeroes its own rows (in its own cache, no call per row here).
-        if splits > 1 { for bh in 0..<heads { zeroHead(bh / Hkv, bh % Hkv) } }
+        // Each item zeroes the rows it owns (in its own cache): a whole head's, or a run's dK and dV
+        // rows and its private dQ; the sum at the end writes dQ.
         let privSize = group * Nq * d
         let privScratch = splits > 1 ? Scratch(heads * splits * privSize) : nil
         let priv = privScratch?.ptr
-        priv?.initialize(repeating: 0, count: heads * splits * privSize)
         defer { privScratch?.release() }
-        let packed = splits == 1 && packedTiles(B: B, Hkv: Hkv, Nk: Nk, d: d, bk: bk)
+        let packed = packedTiles(B: B, Hkv: Hkv, Nk: Nk, d: d, bk: bk)
         let dpad = (d + 31) / 32 * 32
         let ktSize = d * ((Nk + 31) / 32 * 32)
         let kSize = nKT * bk * dpad
@@ -473,6 +531,11 @@ public enum FlashAttention {
         let workers = Parallel.stealingWorkers(heads * splits)
         let buffers = Scratch(workers * perWorker)
         defer { buffers.release() }
+        // The key/value head each worker's scratch holds packed (−1: none), with its query head's Q
+        // and dO tiles when there is one query head a key/value head.
+        let packedHead = UnsafeMutablePointer<Int>.allocate(capacity: workers)
+        packedHead.initialize(repeating: -1, count: workers)
+        defer { packedHead.deallocate() }
         Parallel.forEachStealingByWorker(heads * splits) { worker, item in
             let sp = item % splits
             let bh = item / splits
@@ -481,20 +544,29 @@ public enum FlashAttention {
             let s = buffers.ptr + worker * perWorker
             let dp = s + tile
             let ktp = packed ? dp + tile : nil
-            if splits == 1 { zeroHead(b, hk) }
-            if let ktp {
+            let t0 = kBounds[sp]
+            let t1 = kBounds[sp + 1]
+            if splits == 1 {
+                zeroHead(b, hk)
+            } else {
+                for n in (t0 * bk)..<Swift.min(Nk, t1 * bk) {
+                    orr_fill(dk.row(b, hk, n), d, 0)
+                    orr_fill(dv.row(b, hk, n), d, 0)
+                }
+                priv!.advanced(by: (bh * splits + sp) * privSize).update(repeating: 0, count: privSize)
+            }
+            let reuse = packedHead[worker] == bh
+            if let ktp, !reuse {
                 packKeysValues(k, k, b: b, hk: hk, Nk: Nk, d: d, bk: bk, kt: ktp, vt: ktp + 2 * ktSize)
                 orr_sgemm_pack_b(d, Nk, v.row(b, hk, 0), 1, v.sn, ktp + ktSize)
+                packedHead[worker] = bh
             }
             let qtp = ktp.map { $0 + 2 * ktSize + kSize }
-            let t0 = nKT * sp / splits
-            let t1 = nKT * (sp + 1) / splits
             let ahead = splits == 1 && bh + 1 < heads && prefetchesHeads(Nq: Nq, Nk: Nk, d: d, group: group)
-            let nQT = (Nq + bq - 1) / bq
             let tiles = group * nQT
             for g in 0..<group {
                 let h = hk * group + g
-                if let qtp {
+                if let qtp, !(reuse && group == 1) {
                     var i0 = 0
                     while i0 < Nq {
                         let rows = Swift.min(bq, Nq - i0)
@@ -612,24 +684,24 @@ public enum FlashAttention {
                         let drow = D + (b * H + h) * Nq + i0
                         if !only { for r in 0..<rows { orr_softmax_grad_row(s + r * bk, dp + r * bk, cols, drow[r]) } }
                         // dQ += scale·dS K ; dK += scale·dSᵀ Q
-                        if let pv = priv {
-                            let base = pv + (bh * splits + sp) * privSize + (g * Nq + i0) * d
-                            orr_sgemm_acc(rows, d, cols, scale, dp, bk, 1, kp, k.sn, 1, base, d, 1)
-                        } else if let ktp {
+                        // A run's dQ goes to its private rows.
+                        let (dqp, dqs) =
+                            priv.map { ($0 + (bh * splits + sp) * privSize + (g * Nq + i0) * d, d) }
+                            ?? (dq.row(b, h, i0), dq.sn)
+                        if let ktp {
                             let kTile = ktp + 2 * ktSize + kt * bk * dpad
                             let kStride = 32 * Swift.min(bk, Nk - k0)
                             if banded {
                                 mask.forEachBand(i0, rows, k0, cols) { r0, rr, sc in
                                     orr_sgemm_panels(
-                                        rr, d, sc, scale, dp + r0 * bk, bk, 1, kTile, kStride, dq.row(b, h, i0 + r0),
-                                        dq.sn, 1, 0)
+                                        rr, d, sc, scale, dp + r0 * bk, bk, 1, kTile, kStride, dqp + r0 * dqs, dqs, 1, 0
+                                    )
                                 }
                             } else {
-                                orr_sgemm_panels(
-                                    rows, d, cols, scale, dp, bk, 1, kTile, kStride, dq.row(b, h, i0), dq.sn, 1, 0)
+                                orr_sgemm_panels(rows, d, cols, scale, dp, bk, 1, kTile, kStride, dqp, dqs, 1, 0)
                             }
                         } else {
-                            orr_sgemm_acc(rows, d, cols, scale, dp, bk, 1, kp, k.sn, 1, dq.row(b, h, i0), dq.sn, 1)
+                            orr_sgemm_acc(rows, d, cols, scale, dp, bk, 1, kp, k.sn, 1, dqp, dqs, 1)
                         }
                         if let qTile {
                             if banded {
@@ -658,6 +730,7 @@ public enum FlashAttention {
                     let b = bh / Hkv
                     let h = (bh % Hkv) * group + g
                     let out = dq.row(b, h, n)
+                    orr_fill(out, d, 0)
                     for sp in 0..<splits { orr_saxpy(d, 1, pv + (bh * splits + sp) * privSize + (g * Nq + n) * d, out) }
                 }
             }
