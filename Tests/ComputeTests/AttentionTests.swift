@@ -159,6 +159,16 @@ final class AttentionTests: XCTestCase {
                 }
             }
         }
+        // From 1024 keys, few heads: each head's tiles in runs of equal work (query runs forward, key
+        // runs with private dQ rows backward), packed (4 heads on 2 workers, with GQA) and not.
+        FlashAttention.withTiles(q: 64, k: 64) {
+            for t in [2, 3] {
+                Parallel.withThreads(t) {
+                    compare(B: 2, H: 2, Hkv: 2, Nq: 1024, Nk: 1024, d: 16, causal: true, seed: 290)
+                    compare(B: 2, H: 4, Hkv: 2, Nq: 1030, Nk: 1030, d: 16, causal: false, seed: 300)
+                }
+            }
+        }
         XCTAssertEqual(FlashAttention.blockQ, 128, "the default is untouched")
     }
 

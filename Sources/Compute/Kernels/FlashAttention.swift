@@ -269,7 +269,7 @@ public enum FlashAttention {
         // each worker's busy time: whole heads left one idle for up to 8 ms of a 130 ms backward in
         // a slow spell; runs of half a head, up to 2.3 ms. The forward gained less: its items are
         // shorter either way.)
-        let splits = packed ? Self.splits(heads: B * Hkv, tiles: nQT) : 1
+        let splits = packed ? Self.splits(heads: B * Hkv, tiles: nQT, keys: Nk) : 1
         let qBounds =
             splits > 1
             ? balancedBounds(
@@ -389,9 +389,12 @@ public enum FlashAttention {
     }
 
     /// Runs each head's tiles are cut into: 1 with enough heads to share out (4 a worker), else about
-    /// 4 runs a worker in all, at most one a tile.
-    static func splits(heads: Int, tiles: Int) -> Int {
-        let want = 4 * Parallel.threads
+    /// 4 runs a worker in all, at most one a tile. Below 1024 keys only as many as keep every worker
+    /// busy: a run's own costs (its dQ rows zeroed and summed, its head packed again when stolen)
+    /// outweighed the balance (`bench attention --seq 256 --mask causal`, 4 heads: fwd+bwd 0.79–0.80
+    /// → 0.83–0.87 ms).
+    static func splits(heads: Int, tiles: Int, keys: Int) -> Int {
+        let want = keys >= 1024 ? 4 * Parallel.threads : Parallel.threads
         return heads >= want ? 1 : Swift.max(1, Swift.min(tiles, (want + heads - 1) / heads))
     }
 
@@ -493,7 +496,7 @@ public enum FlashAttention {
         // With few heads (see forwardRaw), each head's key tiles are cut into runs of equal work, each
         // run writing its own dQ, summed in a fixed order at the end.
         let nQT = (Nq + bq - 1) / bq
-        let splits = Self.splits(heads: heads, tiles: nKT)
+        let splits = Self.splits(heads: heads, tiles: nKT, keys: Nk)
         let kBounds =
             splits > 1
             ? balancedBounds(
