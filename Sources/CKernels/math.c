@@ -184,6 +184,24 @@ void orr_bf16_to_f32(const uint16_t *x, float *y, long n) {
 
 #if defined(__x86_64__) && defined(__clang__)
 #include <immintrin.h>
+// The reduction and polynomial of exp_fast on 16 lanes: exp(x) = p(r)·2ⁿ with n = round(x·log2 e),
+// returned before the 2ⁿ step (y, n); an x outside the range is the caller's to clamp or mask.
+__attribute__((target("avx512f")))
+static inline __m512 exp_poly16(__m512 x, __m512 *n_out) {
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    *n_out = n;
+    return _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
+}
+
 // exp_fast(x − m) over 16 lanes with AVX-512's scalef for the 2ⁿ step: no exponent-field arithmetic
 // and one clamp, since the bounds are checked once by mask (attention calls this on every score,
 // twice a step: about a fifth of short attention's time). Bit for bit exp_fast: the same rounding of
@@ -192,19 +210,9 @@ __attribute__((target("avx512f")))
 static inline __m512 exp_sub16(__m512 x, __m512 vm) {
     const __m512 xm = _mm512_sub_ps(x, vm);
     // max/min return their second operand when one is NaN: NaN passes through.
-    __m512 xc = _mm512_min_ps(_mm512_set1_ps(88.3762626f), _mm512_max_ps(_mm512_set1_ps(-87.33654f), xm));
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    __m512 y = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
-    y = _mm512_scalef_ps(y, n);
+    const __m512 xc = _mm512_min_ps(_mm512_set1_ps(88.3762626f), _mm512_max_ps(_mm512_set1_ps(-87.33654f), xm));
+    __m512 n;
+    __m512 y = _mm512_scalef_ps(exp_poly16(xc, &n), n);
     // Below the range: 0 (NaN compares unordered: kept).
     const __mmask16 keep = _mm512_cmp_ps_mask(xm, _mm512_set1_ps(-87.33654f), _CMP_NLT_UQ);
     y = _mm512_maskz_mov_ps(keep, y);
@@ -219,17 +227,8 @@ static inline __m512 exp_sub16(__m512 x, __m512 vm) {
 __attribute__((target("avx512f")))
 static inline __m512 exp_nonpos16(__m512 x, __m512 vm) {
     const __m512 xm = _mm512_sub_ps(x, vm);
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xm, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xm);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
+    __m512 n;
+    const __m512 y = exp_poly16(xm, &n);
     const __mmask16 keep = _mm512_cmp_ps_mask(xm, _mm512_set1_ps(-87.33654f), _CMP_NLT_UQ);
     return _mm512_maskz_scalef_ps(keep, y, n);
 }

@@ -79,6 +79,19 @@ struct BenchAttention: ParsableCommand {
                 func rate(_ ms: Double) -> (Double, Double) {
                     (usefulFlops / ms / 1e6, usefulFlops / ms / 1e6 / fmaPeak)
                 }
+                let caseName = "n=\(N),\(causal ? "causal" : "full")"
+                /// One implementation's fwd and fwd+bwd records, the latter with its useful GFLOP/s and MFU.
+                func records(_ impl: String, _ fwd: [Double], _ fb: [Double]) -> (BenchRecord, BenchRecord) {
+                    let f = BenchRecord(
+                        bench: "attention", caseName: caseName + ",fwd", impl: impl, threads: threads, timesMs: fwd,
+                        extra: [:])
+                    var b = BenchRecord(
+                        bench: "attention", caseName: caseName + ",fwd+bwd", impl: impl, threads: threads, timesMs: fb,
+                        extra: [:])
+                    b.extra["useful_gflops"] = rate(b.median).0
+                    b.extra["mfu"] = rate(b.median).1
+                    return (f, b)
+                }
                 var flashFB: Double?
                 for impl in AttentionImplementation.allCases {
                     if impl == .naive && N > naiveMax { continue }
@@ -120,15 +133,9 @@ struct BenchAttention: ParsableCommand {
                     vs.grad = nil
                     let peak = MemoryStats.peakBytes - base
                     for t in [q, k, v] { t.requiresGrad = false }
-                    let caseName = "n=\(N),\(causal ? "causal" : "full")"
-                    let f = BenchRecord(
-                        bench: "attention", caseName: caseName + ",fwd", impl: impl.rawValue, threads: threads,
-                        timesMs: fwd, extra: [:])
-                    var b = BenchRecord(
-                        bench: "attention", caseName: caseName + ",fwd+bwd", impl: impl.rawValue, threads: threads,
-                        timesMs: fb, extra: ["peak_bytes": peak])
-                    b.extra["useful_gflops"] = rate(b.median).0
-                    b.extra["mfu"] = rate(b.median).1
+                    let (f, both) = records(impl.rawValue, fwd, fb)
+                    var b = both
+                    b.extra["peak_bytes"] = peak
                     if impl == .flash { flashFB = b.median }
                     if json {
                         print(JSONLine.encode(f.json))
@@ -141,14 +148,8 @@ struct BenchAttention: ParsableCommand {
                                 Double(peak) / 1_048_576, rate(b.median).0, 100 * rate(b.median).1))
                     }
                     if let products {
-                        let pf = BenchRecord(
-                            bench: "attention", caseName: caseName + ",fwd", impl: "flash-products", threads: threads,
-                            timesMs: products.fwd, extra: [:])
-                        var pb = BenchRecord(
-                            bench: "attention", caseName: caseName + ",fwd+bwd", impl: "flash-products",
-                            threads: threads, timesMs: products.fb, extra: [:])
-                        pb.extra["useful_gflops"] = rate(pb.median).0
-                        pb.extra["mfu"] = rate(pb.median).1
+                        let (pf, productsBoth) = records("flash-products", products.fwd, products.fb)
+                        var pb = productsBoth
                         // The share of flash's fwd+bwd not spent in the tile products.
                         let rest = 1 - pb.median / b.median
                         pb.extra["rest_fraction"] = rest
@@ -168,14 +169,7 @@ struct BenchAttention: ParsableCommand {
                 if let py = torch, let mine = flashFB {
                     let (tf, tfb) = try runTorch(py, N: N, causal: causal, threads: threads, reps: reps)
                     fmaPeak = Machine.confirmPeak()
-                    var tr = BenchRecord(
-                        bench: "attention", caseName: "n=\(N),\(causal ? "causal" : "full"),fwd+bwd",
-                        impl: "torch-sdpa", threads: threads, timesMs: tfb, extra: [:])
-                    tr.extra["useful_gflops"] = rate(tr.median).0
-                    tr.extra["mfu"] = rate(tr.median).1
-                    let tf0 = BenchRecord(
-                        bench: "attention", caseName: "n=\(N),\(causal ? "causal" : "full"),fwd",
-                        impl: "torch-sdpa", threads: threads, timesMs: tf, extra: [:])
+                    let (tf0, tr) = records("torch-sdpa", tf, tfb)
                     if json {
                         print(JSONLine.encode(tf0.json))
                         print(JSONLine.encode(tr.json))
