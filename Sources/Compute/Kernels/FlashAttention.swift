@@ -276,7 +276,7 @@ public enum FlashAttention {
                 (0..<nQT).map { qt in
                     let (lo, hi) = mask.span(qt * bq, Swift.min(Nq, (qt + 1) * bq))
                     return hi > lo ? (hi - (lo / bk) * bk + bk - 1) / bk : 0
-                }, parts: splits) : [0, nQT]
+                }, parts: splits) : []
         let items = packed ? B * Hkv * splits : B * H * nQT
         // Each worker's scratch, allocated once for all its items: the score tile and the accumulator
         // on cache-line boundaries (malloc's 16-byte alignment split every other row's vector loads and
@@ -289,101 +289,102 @@ public enum FlashAttention {
         let buffers = Scratch(workers * perWorker)
         defer { buffers.release() }
         // The key/value head each worker's scratch holds packed (−1: none).
-        let packedHead = UnsafeMutablePointer<Int>.allocate(capacity: workers)
-        packedHead.initialize(repeating: -1, count: workers)
-        defer { packedHead.deallocate() }
-        Parallel.forEachStealingByWorker(items) { worker, it in
-            let s = buffers.ptr + worker * perWorker
-            let acc = s + bq * bk
-            let m = acc + accSize
-            let l = m + bq
-            let ktp = packed ? s + scratchFloats : nil
-            func tile(_ b: Int, _ h: Int, _ qt: Int) {
-                let hk = h / group
-                let i0 = qt * bq
-                let rows = Swift.min(bq, Nq - i0)
-                acc.update(repeating: 0, count: rows * d)
-                for r in 0..<rows {
-                    m[r] = -.infinity
-                    l[r] = 0
-                }
-                let (lo, hi) = mask.span(i0, i0 + rows)
-                let qp = q.row(b, h, i0)
-                var k0 = (lo / bk) * bk
-                while k0 < hi {
-                    // Keys past the span are masked for every row of the tile: not computed at all.
-                    let cols = Swift.min(bk, hi - k0)
-                    let full = mask.full(i0, i0 + rows, k0, k0 + cols)
-                    // A tile across the causal diagonal: each band of rows computes only the keys
-                    // it sees (the rest are masked below), both products.
-                    let banded = ktp != nil && !full && mask.bandsDiagonal(rows: rows)
-                    if let ktp {
-                        if banded {
-                            mask.forEachBand(i0, rows, k0, cols) { r0, rr, sc in
-                                orr_sgemm_panels(
-                                    rr, sc, d, scale, qp + r0 * q.sn, q.sn, 1, ktp + k0 * d, 32 * d, s + r0 * bk, bk,
-                                    1, 1)
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: workers) { packedHead in
+            packedHead.initialize(repeating: -1)
+            Parallel.forEachStealingByWorker(items) { worker, it in
+                let s = buffers.ptr + worker * perWorker
+                let acc = s + bq * bk
+                let m = acc + accSize
+                let l = m + bq
+                let ktp = packed ? s + scratchFloats : nil
+                func tile(_ b: Int, _ h: Int, _ qt: Int) {
+                    let hk = h / group
+                    let i0 = qt * bq
+                    let rows = Swift.min(bq, Nq - i0)
+                    acc.update(repeating: 0, count: rows * d)
+                    for r in 0..<rows {
+                        m[r] = -.infinity
+                        l[r] = 0
+                    }
+                    let (lo, hi) = mask.span(i0, i0 + rows)
+                    let qp = q.row(b, h, i0)
+                    var k0 = (lo / bk) * bk
+                    while k0 < hi {
+                        // Keys past the span are masked for every row of the tile: not computed at all.
+                        let cols = Swift.min(bk, hi - k0)
+                        let full = mask.full(i0, i0 + rows, k0, k0 + cols)
+                        // A tile across the causal diagonal: each band of rows computes only the keys
+                        // it sees (the rest are masked below), both products.
+                        let banded = ktp != nil && !full && mask.bandsDiagonal(rows: rows)
+                        if let ktp {
+                            if banded {
+                                mask.forEachBand(i0, rows, k0, cols) { r0, rr, sc in
+                                    orr_sgemm_panels(
+                                        rr, sc, d, scale, qp + r0 * q.sn, q.sn, 1, ktp + k0 * d, 32 * d, s + r0 * bk,
+                                        bk,
+                                        1, 1)
+                                }
+                            } else {
+                                orr_sgemm_panels(rows, cols, d, scale, qp, q.sn, 1, ktp + k0 * d, 32 * d, s, bk, 1, 1)
                             }
                         } else {
-                            orr_sgemm_panels(rows, cols, d, scale, qp, q.sn, 1, ktp + k0 * d, 32 * d, s, bk, 1, 1)
+                            s.update(repeating: 0, count: rows * bk)
+                            orr_sgemm_acc(rows, cols, d, scale, qp, q.sn, 1, k.row(b, hk, k0), 1, k.sn, s, bk, 1)
                         }
-                    } else {
-                        s.update(repeating: 0, count: rows * bk)
-                        orr_sgemm_acc(rows, cols, d, scale, qp, q.sn, 1, k.row(b, hk, k0), 1, k.sn, s, bk, 1)
-                    }
-                    if !full && !only {
-                        mask.apply(s, ld: bk, i0: i0, rows: rows, k0: k0, cols: cols)
-                    }
-                    if !only { orr_attention_softmax_tile(s, bk, rows, cols, m, l, acc, d) }
-                    if let ktp {
-                        let vTile = ktp + ktSize + (k0 / bk) * bk * dpad
-                        let tileRows = Swift.min(bk, Nk - k0)
-                        if banded {
-                            mask.forEachBand(i0, rows, k0, cols) { r0, rr, sc in
-                                orr_sgemm_panels(
-                                    rr, d, sc, 1, s + r0 * bk, bk, 1, vTile, 32 * tileRows, acc + r0 * d, d, 1, 0)
+                        if !full && !only {
+                            mask.apply(s, ld: bk, i0: i0, rows: rows, k0: k0, cols: cols)
+                        }
+                        if !only { orr_attention_softmax_tile(s, bk, rows, cols, m, l, acc, d) }
+                        if let ktp {
+                            let vTile = ktp + ktSize + (k0 / bk) * bk * dpad
+                            let tileRows = Swift.min(bk, Nk - k0)
+                            if banded {
+                                mask.forEachBand(i0, rows, k0, cols) { r0, rr, sc in
+                                    orr_sgemm_panels(
+                                        rr, d, sc, 1, s + r0 * bk, bk, 1, vTile, 32 * tileRows, acc + r0 * d, d, 1, 0)
+                                }
+                            } else {
+                                orr_sgemm_panels(rows, d, cols, 1, s, bk, 1, vTile, 32 * tileRows, acc, d, 1, 0)
                             }
                         } else {
-                            orr_sgemm_panels(rows, d, cols, 1, s, bk, 1, vTile, 32 * tileRows, acc, d, 1, 0)
+                            orr_sgemm_acc(rows, d, cols, 1, s, bk, 1, v.row(b, hk, k0), v.sn, 1, acc, d, 1)
                         }
-                    } else {
-                        orr_sgemm_acc(rows, d, cols, 1, s, bk, 1, v.row(b, hk, k0), v.sn, 1, acc, d, 1)
+                        k0 += bk
                     }
-                    k0 += bk
+                    orr_attention_finish(acc, d, rows, m, l, o.row(b, h, i0), o.sn, lse + (b * H + h) * Nq + i0)
                 }
-                orr_attention_finish(acc, d, rows, m, l, o.row(b, h, i0), o.sn, lse + (b * H + h) * Nq + i0)
-            }
-            if let ktp {
-                let bh = it / splits
-                let b = bh / Hkv
-                let hk = bh % Hkv
-                if packedHead[worker] != bh {
-                    packKeysValues(k, v, b: b, hk: hk, Nk: Nk, d: d, bk: bk, kt: ktp, vt: ktp + ktSize)
-                    packedHead[worker] = bh
-                }
-                let ahead = splits == 1 && it + 1 < items && prefetchesHeads(Nq: Nq, Nk: Nk, d: d, group: group)
-                let tiles = group * nQT
-                for g in 0..<group {
-                    for qt in qBounds[it % splits]..<qBounds[it % splits + 1] {
-                        // The next head's keys, values and queries, a share per tile (a short
-                        // sequence's head is done before the prefetchers would have found them).
-                        if ahead {
-                            let t = g * nQT + qt
-                            let (nb, nhk) = ((it + 1) / Hkv, (it + 1) % Hkv)
-                            let (r0, r1) = (Nk * t / tiles, Nk * (t + 1) / tiles)
-                            orr_prefetch_rows(k.row(nb, nhk, 0), r0, r1, k.sn, d, 0)
-                            orr_prefetch_rows(v.row(nb, nhk, 0), r0, r1, v.sn, d, 0)
-                            for ng in 0..<group {
-                                orr_prefetch_rows(
-                                    q.row(nb, nhk * group + ng, 0), Nq * t / tiles, Nq * (t + 1) / tiles, q.sn, d, 0
-                                )
+                if let ktp {
+                    let bh = it / splits
+                    let b = bh / Hkv
+                    let hk = bh % Hkv
+                    if packedHead[worker] != bh {
+                        packKeysValues(k, v, b: b, hk: hk, Nk: Nk, d: d, bk: bk, kt: ktp, vt: ktp + ktSize)
+                        packedHead[worker] = bh
+                    }
+                    let ahead = splits == 1 && it + 1 < items && prefetchesHeads(Nq: Nq, Nk: Nk, d: d, group: group)
+                    let tiles = group * nQT
+                    for g in 0..<group {
+                        for qt in splits > 1 ? qBounds[it % splits]..<qBounds[it % splits + 1] : 0..<nQT {
+                            // The next head's keys, values and queries, a share per tile (a short
+                            // sequence's head is done before the prefetchers would have found them).
+                            if ahead {
+                                let t = g * nQT + qt
+                                let (nb, nhk) = ((it + 1) / Hkv, (it + 1) % Hkv)
+                                let (r0, r1) = (Nk * t / tiles, Nk * (t + 1) / tiles)
+                                orr_prefetch_rows(k.row(nb, nhk, 0), r0, r1, k.sn, d, 0)
+                                orr_prefetch_rows(v.row(nb, nhk, 0), r0, r1, v.sn, d, 0)
+                                for ng in 0..<group {
+                                    orr_prefetch_rows(
+                                        q.row(nb, nhk * group + ng, 0), Nq * t / tiles, Nq * (t + 1) / tiles, q.sn, d, 0
+                                    )
+                                }
                             }
+                            tile(b, hk * group + g, qt)
                         }
-                        tile(b, hk * group + g, qt)
                     }
+                } else {
+                    tile(it / (nQT * H), (it / nQT) % H, it % nQT)
                 }
-            } else {
-                tile(it / (nQT * H), (it / nQT) % H, it % nQT)
             }
         }
     }
@@ -505,7 +506,7 @@ public enum FlashAttention {
                         let (lo, hi) = mask.span(qt * bq, Swift.min(Nq, (qt + 1) * bq))
                         return n + (hi > kt * bk && lo < (kt + 1) * bk ? 1 : 0)
                     }
-                }, parts: splits) : [0, nKT]
+                }, parts: splits) : []
         /// Zeroes the gradient rows of key/value head (b, hk) and its query heads.
         func zeroHead(_ b: Int, _ hk: Int) {
             for g in 0..<group { for n in 0..<Nq { orr_fill(dq.row(b, hk * group + g, n), d, 0) } }
@@ -536,190 +537,198 @@ public enum FlashAttention {
         defer { buffers.release() }
         // The key/value head each worker's scratch holds packed (−1: none), with its query head's Q
         // and dO tiles when there is one query head a key/value head.
-        let packedHead = UnsafeMutablePointer<Int>.allocate(capacity: workers)
-        packedHead.initialize(repeating: -1, count: workers)
-        defer { packedHead.deallocate() }
-        Parallel.forEachStealingByWorker(heads * splits) { worker, item in
-            let sp = item % splits
-            let bh = item / splits
-            let b = bh / Hkv
-            let hk = bh % Hkv
-            let s = buffers.ptr + worker * perWorker
-            let dp = s + tile
-            let ktp = packed ? dp + tile : nil
-            let t0 = kBounds[sp]
-            let t1 = kBounds[sp + 1]
-            if splits == 1 {
-                zeroHead(b, hk)
-            } else {
-                for n in (t0 * bk)..<Swift.min(Nk, t1 * bk) {
-                    orr_fill(dk.row(b, hk, n), d, 0)
-                    orr_fill(dv.row(b, hk, n), d, 0)
-                }
-                priv!.advanced(by: (bh * splits + sp) * privSize).update(repeating: 0, count: privSize)
-            }
-            let reuse = packedHead[worker] == bh
-            if let ktp, !reuse {
-                packKeysValues(k, k, b: b, hk: hk, Nk: Nk, d: d, bk: bk, kt: ktp, vt: ktp + 2 * ktSize)
-                orr_sgemm_pack_b(d, Nk, v.row(b, hk, 0), 1, v.sn, ktp + ktSize)
-                packedHead[worker] = bh
-            }
-            let qtp = ktp.map { $0 + 2 * ktSize + kSize }
-            let ahead = splits == 1 && bh + 1 < heads && prefetchesHeads(Nq: Nq, Nk: Nk, d: d, group: group)
-            let tiles = group * nQT
-            for g in 0..<group {
-                let h = hk * group + g
-                if let qtp, !(reuse && group == 1) {
-                    var i0 = 0
-                    while i0 < Nq {
-                        let rows = Swift.min(bq, Nq - i0)
-                        orr_sgemm_pack_b(rows, d, q.row(b, h, i0), q.sn, 1, qtp + (i0 / bq) * bq * dpad)
-                        orr_sgemm_pack_b(rows, d, dO.row(b, h, i0), dO.sn, 1, qtp + qSize + (i0 / bq) * bq * dpad)
-                        i0 += bq
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: workers) { packedHead in
+            packedHead.initialize(repeating: -1)
+            Parallel.forEachStealingByWorker(heads * splits) { worker, item in
+                let sp = item % splits
+                let bh = item / splits
+                let b = bh / Hkv
+                let hk = bh % Hkv
+                let s = buffers.ptr + worker * perWorker
+                let dp = s + tile
+                let ktp = packed ? dp + tile : nil
+                let t0 = splits > 1 ? kBounds[sp] : 0
+                let t1 = splits > 1 ? kBounds[sp + 1] : nKT
+                if splits == 1 {
+                    zeroHead(b, hk)
+                } else {
+                    for n in (t0 * bk)..<Swift.min(Nk, t1 * bk) {
+                        orr_fill(dk.row(b, hk, n), d, 0)
+                        orr_fill(dv.row(b, hk, n), d, 0)
                     }
+                    priv!.advanced(by: (bh * splits + sp) * privSize).update(repeating: 0, count: privSize)
                 }
-                for kt in t0..<t1 {
-                    let k0 = kt * bk
-                    let cols = Swift.min(bk, Nk - k0)
-                    let kp = k.row(b, hk, k0)
-                    let vp = v.row(b, hk, k0)
-                    let dkp = dk.row(b, hk, k0)
-                    let dvp = dv.row(b, hk, k0)
-                    var i0 = 0
-                    while i0 < Nq {
-                        let rows = Swift.min(bq, Nq - i0)
-                        if ahead && kt == t0 {
-                            // The next head's operands and gradient rows, a share per query tile
-                            // (see forwardRaw).
-                            let t = g * nQT + i0 / bq
-                            let (nb, nhk) = ((bh + 1) / Hkv, (bh + 1) % Hkv)
-                            let (r0, r1) = (Nk * t / tiles, Nk * (t + 1) / tiles)
-                            orr_prefetch_rows(k.row(nb, nhk, 0), r0, r1, k.sn, d, 0)
-                            orr_prefetch_rows(v.row(nb, nhk, 0), r0, r1, v.sn, d, 0)
-                            orr_prefetch_rows(dk.row(nb, nhk, 0), r0, r1, dk.sn, d, 1)
-                            orr_prefetch_rows(dv.row(nb, nhk, 0), r0, r1, dv.sn, d, 1)
-                            let (s0, s1) = (Nq * t / tiles, Nq * (t + 1) / tiles)
-                            for ng in 0..<group {
-                                let nh = nhk * group + ng
-                                orr_prefetch_rows(q.row(nb, nh, 0), s0, s1, q.sn, d, 0)
-                                orr_prefetch_rows(dO.row(nb, nh, 0), s0, s1, dO.sn, d, 0)
-                                orr_prefetch_rows(dq.row(nb, nh, 0), s0, s1, dq.sn, d, 1)
-                            }
-                        }
-                        let (lo, hi) = mask.span(i0, i0 + rows)
-                        if hi <= k0 || lo >= k0 + cols {
+                let reuse = packedHead[worker] == bh
+                if let ktp, !reuse {
+                    packKeysValues(k, k, b: b, hk: hk, Nk: Nk, d: d, bk: bk, kt: ktp, vt: ktp + 2 * ktSize)
+                    orr_sgemm_pack_b(d, Nk, v.row(b, hk, 0), 1, v.sn, ktp + ktSize)
+                    packedHead[worker] = bh
+                }
+                let qtp = ktp.map { $0 + 2 * ktSize + kSize }
+                let ahead = splits == 1 && bh + 1 < heads && prefetchesHeads(Nq: Nq, Nk: Nk, d: d, group: group)
+                let tiles = group * nQT
+                for g in 0..<group {
+                    let h = hk * group + g
+                    if let qtp, !(reuse && group == 1) {
+                        var i0 = 0
+                        while i0 < Nq {
+                            let rows = Swift.min(bq, Nq - i0)
+                            orr_sgemm_pack_b(rows, d, q.row(b, h, i0), q.sn, 1, qtp + (i0 / bq) * bq * dpad)
+                            orr_sgemm_pack_b(rows, d, dO.row(b, h, i0), dO.sn, 1, qtp + qSize + (i0 / bq) * bq * dpad)
                             i0 += bq
-                            continue
                         }
-                        // Keys of this tile past every row's range are masked: left out of the products.
-                        let cols = Swift.min(cols, hi - k0)
-                        let qp = q.row(b, h, i0)
-                        let dop = dO.row(b, h, i0)
-                        let full = mask.full(i0, i0 + rows, k0, k0 + cols)
-                        // A tile across the causal diagonal (see forwardRaw): the products whose
-                        // rows are query rows take bands of rows, each with the keys it sees; those
-                        // whose rows are keys (dV, dK) take bands of 32 keys, each with the query rows
-                        // that see its first key (the rows above see none of the band: P and dS are 0).
-                        let banded = ktp != nil && !full && mask.bandsDiagonal(rows: rows)
-                        if let ktp {
-                            if banded {
-                                mask.forEachBand(i0, rows, k0, cols) { r0, rr, sc in
-                                    orr_sgemm_panels(
-                                        rr, sc, d, scale, qp + r0 * q.sn, q.sn, 1, ktp + k0 * d, 32 * d, s + r0 * bk,
-                                        bk, 1, 1)
+                    }
+                    for kt in t0..<t1 {
+                        let k0 = kt * bk
+                        let cols = Swift.min(bk, Nk - k0)
+                        let kp = k.row(b, hk, k0)
+                        let vp = v.row(b, hk, k0)
+                        let dkp = dk.row(b, hk, k0)
+                        let dvp = dv.row(b, hk, k0)
+                        var i0 = 0
+                        while i0 < Nq {
+                            let rows = Swift.min(bq, Nq - i0)
+                            if ahead && kt == t0 {
+                                // The next head's operands and gradient rows, a share per query tile
+                                // (see forwardRaw).
+                                let t = g * nQT + i0 / bq
+                                let (nb, nhk) = ((bh + 1) / Hkv, (bh + 1) % Hkv)
+                                let (r0, r1) = (Nk * t / tiles, Nk * (t + 1) / tiles)
+                                orr_prefetch_rows(k.row(nb, nhk, 0), r0, r1, k.sn, d, 0)
+                                orr_prefetch_rows(v.row(nb, nhk, 0), r0, r1, v.sn, d, 0)
+                                orr_prefetch_rows(dk.row(nb, nhk, 0), r0, r1, dk.sn, d, 1)
+                                orr_prefetch_rows(dv.row(nb, nhk, 0), r0, r1, dv.sn, d, 1)
+                                let (s0, s1) = (Nq * t / tiles, Nq * (t + 1) / tiles)
+                                for ng in 0..<group {
+                                    let nh = nhk * group + ng
+                                    orr_prefetch_rows(q.row(nb, nh, 0), s0, s1, q.sn, d, 0)
+                                    orr_prefetch_rows(dO.row(nb, nh, 0), s0, s1, dO.sn, d, 0)
+                                    orr_prefetch_rows(dq.row(nb, nh, 0), s0, s1, dq.sn, d, 1)
                                 }
-                            } else {
-                                orr_sgemm_panels(rows, cols, d, scale, qp, q.sn, 1, ktp + k0 * d, 32 * d, s, bk, 1, 1)
                             }
-                        } else {
-                            s.update(repeating: 0, count: rows * bk)
-                            orr_sgemm_acc(rows, cols, d, scale, qp, q.sn, 1, kp, 1, k.sn, s, bk, 1)
-                        }
-                        if !full && !only {
-                            mask.apply(s, ld: bk, i0: i0, rows: rows, k0: k0, cols: cols)
-                        }
-                        if !only { orr_attention_exp_tile(s, bk, rows, cols, lse + (b * H + h) * Nq + i0) }
-                        /// Calls body(first key, keys, first row) per band of 32 keys of a diagonal tile.
-                        func keyBands(_ body: (Int, Int, Int) -> Void) {
-                            var c0 = 0
-                            while c0 < cols {
-                                let r0 = mask.firstRow(seeing: k0 + c0, i0, rows)
-                                if r0 < rows { body(c0, Swift.min(FlashAttention.bandKeys, cols - c0), r0) }
-                                c0 += FlashAttention.bandKeys
+                            let (lo, hi) = mask.span(i0, i0 + rows)
+                            if hi <= k0 || lo >= k0 + cols {
+                                i0 += bq
+                                continue
                             }
-                        }
-                        // dV += Pᵀ dO
-                        let qTile = qtp.map { $0 + (i0 / bq) * bq * dpad }
-                        if let qTile {
-                            if banded {
-                                keyBands { c0, cc, r0 in
-                                    orr_sgemm_panels(
-                                        cc, d, rows - r0, 1, s + r0 * bk + c0, 1, bk, qTile + qSize + r0 * 32,
-                                        32 * rows,
-                                        dvp + c0 * dv.sn, dv.sn, 1, 0)
-                                }
-                            } else {
-                                orr_sgemm_panels(cols, d, rows, 1, s, 1, bk, qTile + qSize, 32 * rows, dvp, dv.sn, 1, 0)
-                            }
-                        } else {
-                            orr_sgemm_acc(cols, d, rows, 1, s, 1, bk, dop, dO.sn, 1, dvp, dv.sn, 1)
-                        }
-                        // dP = dO Vᵀ ; dS = P ∘ (dP − D)
-                        if let ktp {
-                            if banded {
-                                mask.forEachBand(i0, rows, k0, cols) { r0, rr, sc in
-                                    orr_sgemm_panels(
-                                        rr, sc, d, 1, dop + r0 * dO.sn, dO.sn, 1, ktp + ktSize + k0 * d, 32 * d,
-                                        dp + r0 * bk, bk, 1, 1)
-                                    // The keys a band leaves out: dP 0 there (P is 0), not last tile's.
-                                    if sc < cols {
-                                        for r in r0..<(r0 + rr) { orr_fill(dp + r * bk + sc, cols - sc, 0) }
+                            // Keys of this tile past every row's range are masked: left out of the products.
+                            let cols = Swift.min(cols, hi - k0)
+                            let qp = q.row(b, h, i0)
+                            let dop = dO.row(b, h, i0)
+                            let full = mask.full(i0, i0 + rows, k0, k0 + cols)
+                            // A tile across the causal diagonal (see forwardRaw): the products whose
+                            // rows are query rows take bands of rows, each with the keys it sees; those
+                            // whose rows are keys (dV, dK) take bands of 32 keys, each with the query rows
+                            // that see its first key (the rows above see none of the band: P and dS are 0).
+                            let banded = ktp != nil && !full && mask.bandsDiagonal(rows: rows)
+                            if let ktp {
+                                if banded {
+                                    mask.forEachBand(i0, rows, k0, cols) { r0, rr, sc in
+                                        orr_sgemm_panels(
+                                            rr, sc, d, scale, qp + r0 * q.sn, q.sn, 1, ktp + k0 * d, 32 * d,
+                                            s + r0 * bk,
+                                            bk, 1, 1)
                                     }
-                                }
-                            } else {
-                                orr_sgemm_panels(
-                                    rows, cols, d, 1, dop, dO.sn, 1, ktp + ktSize + k0 * d, 32 * d, dp, bk, 1, 1)
-                            }
-                        } else {
-                            dp.update(repeating: 0, count: rows * bk)
-                            orr_sgemm_acc(rows, cols, d, 1, dop, dO.sn, 1, vp, 1, v.sn, dp, bk, 1)
-                        }
-                        let drow = D + (b * H + h) * Nq + i0
-                        if !only { for r in 0..<rows { orr_softmax_grad_row(s + r * bk, dp + r * bk, cols, drow[r]) } }
-                        // dQ += scale·dS K ; dK += scale·dSᵀ Q
-                        // A run's dQ goes to its private rows.
-                        let (dqp, dqs) =
-                            priv.map { ($0 + (bh * splits + sp) * privSize + (g * Nq + i0) * d, d) }
-                            ?? (dq.row(b, h, i0), dq.sn)
-                        if let ktp {
-                            let kTile = ktp + 2 * ktSize + kt * bk * dpad
-                            let kStride = 32 * Swift.min(bk, Nk - k0)
-                            if banded {
-                                mask.forEachBand(i0, rows, k0, cols) { r0, rr, sc in
+                                } else {
                                     orr_sgemm_panels(
-                                        rr, d, sc, scale, dp + r0 * bk, bk, 1, kTile, kStride, dqp + r0 * dqs, dqs, 1, 0
-                                    )
+                                        rows, cols, d, scale, qp, q.sn, 1, ktp + k0 * d, 32 * d, s, bk, 1, 1)
                                 }
                             } else {
-                                orr_sgemm_panels(rows, d, cols, scale, dp, bk, 1, kTile, kStride, dqp, dqs, 1, 0)
+                                s.update(repeating: 0, count: rows * bk)
+                                orr_sgemm_acc(rows, cols, d, scale, qp, q.sn, 1, kp, 1, k.sn, s, bk, 1)
                             }
-                        } else {
-                            orr_sgemm_acc(rows, d, cols, scale, dp, bk, 1, kp, k.sn, 1, dqp, dqs, 1)
-                        }
-                        if let qTile {
-                            if banded {
-                                keyBands { c0, cc, r0 in
+                            if !full && !only {
+                                mask.apply(s, ld: bk, i0: i0, rows: rows, k0: k0, cols: cols)
+                            }
+                            if !only { orr_attention_exp_tile(s, bk, rows, cols, lse + (b * H + h) * Nq + i0) }
+                            /// Calls body(first key, keys, first row) per band of 32 keys of a diagonal tile.
+                            func keyBands(_ body: (Int, Int, Int) -> Void) {
+                                var c0 = 0
+                                while c0 < cols {
+                                    let r0 = mask.firstRow(seeing: k0 + c0, i0, rows)
+                                    if r0 < rows { body(c0, Swift.min(FlashAttention.bandKeys, cols - c0), r0) }
+                                    c0 += FlashAttention.bandKeys
+                                }
+                            }
+                            // dV += Pᵀ dO
+                            let qTile = qtp.map { $0 + (i0 / bq) * bq * dpad }
+                            if let qTile {
+                                if banded {
+                                    keyBands { c0, cc, r0 in
+                                        orr_sgemm_panels(
+                                            cc, d, rows - r0, 1, s + r0 * bk + c0, 1, bk, qTile + qSize + r0 * 32,
+                                            32 * rows,
+                                            dvp + c0 * dv.sn, dv.sn, 1, 0)
+                                    }
+                                } else {
                                     orr_sgemm_panels(
-                                        cc, d, rows - r0, scale, dp + r0 * bk + c0, 1, bk, qTile + r0 * 32, 32 * rows,
-                                        dkp + c0 * dk.sn, dk.sn, 1, 0)
+                                        cols, d, rows, 1, s, 1, bk, qTile + qSize, 32 * rows, dvp, dv.sn, 1, 0)
                                 }
                             } else {
-                                orr_sgemm_panels(cols, d, rows, scale, dp, 1, bk, qTile, 32 * rows, dkp, dk.sn, 1, 0)
+                                orr_sgemm_acc(cols, d, rows, 1, s, 1, bk, dop, dO.sn, 1, dvp, dv.sn, 1)
                             }
-                        } else {
-                            orr_sgemm_acc(cols, d, rows, scale, dp, 1, bk, qp, q.sn, 1, dkp, dk.sn, 1)
+                            // dP = dO Vᵀ ; dS = P ∘ (dP − D)
+                            if let ktp {
+                                if banded {
+                                    mask.forEachBand(i0, rows, k0, cols) { r0, rr, sc in
+                                        orr_sgemm_panels(
+                                            rr, sc, d, 1, dop + r0 * dO.sn, dO.sn, 1, ktp + ktSize + k0 * d, 32 * d,
+                                            dp + r0 * bk, bk, 1, 1)
+                                        // The keys a band leaves out: dP 0 there (P is 0), not last tile's.
+                                        if sc < cols {
+                                            for r in r0..<(r0 + rr) { orr_fill(dp + r * bk + sc, cols - sc, 0) }
+                                        }
+                                    }
+                                } else {
+                                    orr_sgemm_panels(
+                                        rows, cols, d, 1, dop, dO.sn, 1, ktp + ktSize + k0 * d, 32 * d, dp, bk, 1, 1)
+                                }
+                            } else {
+                                dp.update(repeating: 0, count: rows * bk)
+                                orr_sgemm_acc(rows, cols, d, 1, dop, dO.sn, 1, vp, 1, v.sn, dp, bk, 1)
+                            }
+                            let drow = D + (b * H + h) * Nq + i0
+                            if !only {
+                                for r in 0..<rows { orr_softmax_grad_row(s + r * bk, dp + r * bk, cols, drow[r]) }
+                            }
+                            // dQ += scale·dS K ; dK += scale·dSᵀ Q
+                            // A run's dQ goes to its private rows.
+                            let (dqp, dqs) =
+                                priv.map { ($0 + (bh * splits + sp) * privSize + (g * Nq + i0) * d, d) }
+                                ?? (dq.row(b, h, i0), dq.sn)
+                            if let ktp {
+                                let kTile = ktp + 2 * ktSize + kt * bk * dpad
+                                let kStride = 32 * Swift.min(bk, Nk - k0)
+                                if banded {
+                                    mask.forEachBand(i0, rows, k0, cols) { r0, rr, sc in
+                                        orr_sgemm_panels(
+                                            rr, d, sc, scale, dp + r0 * bk, bk, 1, kTile, kStride, dqp + r0 * dqs, dqs,
+                                            1, 0
+                                        )
+                                    }
+                                } else {
+                                    orr_sgemm_panels(rows, d, cols, scale, dp, bk, 1, kTile, kStride, dqp, dqs, 1, 0)
+                                }
+                            } else {
+                                orr_sgemm_acc(rows, d, cols, scale, dp, bk, 1, kp, k.sn, 1, dqp, dqs, 1)
+                            }
+                            if let qTile {
+                                if banded {
+                                    keyBands { c0, cc, r0 in
+                                        orr_sgemm_panels(
+                                            cc, d, rows - r0, scale, dp + r0 * bk + c0, 1, bk, qTile + r0 * 32,
+                                            32 * rows,
+                                            dkp + c0 * dk.sn, dk.sn, 1, 0)
+                                    }
+                                } else {
+                                    orr_sgemm_panels(
+                                        cols, d, rows, scale, dp, 1, bk, qTile, 32 * rows, dkp, dk.sn, 1, 0)
+                                }
+                            } else {
+                                orr_sgemm_acc(cols, d, rows, scale, dp, 1, bk, qp, q.sn, 1, dkp, dk.sn, 1)
+                            }
+                            i0 += bq
                         }
-                        i0 += bq
                     }
                 }
             }
