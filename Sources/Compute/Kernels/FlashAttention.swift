@@ -115,9 +115,12 @@ public struct AttentionMask: Sendable, Equatable {
     static let band = 32
 
     /// Calls body(first row, rows, keys) for each band of 32 rows of the tile at (i0, k0) that sees
-    /// any of its `cols` keys.
+    /// any of its `cols` keys; not banded, once for the whole tile, body(0, rows, cols).
     @inline(__always)
-    func forEachBand(_ i0: Int, _ rows: Int, _ k0: Int, _ cols: Int, _ body: (Int, Int, Int) -> Void) {
+    func forEachBand(
+        _ banded: Bool, _ i0: Int, _ rows: Int, _ k0: Int, _ cols: Int, _ body: (Int, Int, Int) -> Void
+    ) {
+        if !banded { return body(0, rows, cols) }
         var r0 = 0
         while r0 < rows {
             let rr = Swift.min(Self.band, rows - r0)
@@ -317,15 +320,11 @@ public enum FlashAttention {
                         // it sees (the rest are masked below), both products.
                         let banded = ktp != nil && !full && mask.bandsDiagonal(rows: rows)
                         if let ktp {
-                            if banded {
-                                mask.forEachBand(i0, rows, k0, cols) { r0, rr, sc in
-                                    orr_sgemm_panels(
-                                        rr, sc, d, scale, qp + r0 * q.sn, q.sn, 1, ktp + k0 * d, 32 * d, s + r0 * bk,
-                                        bk,
-                                        1, 1)
-                                }
-                            } else {
-                                orr_sgemm_panels(rows, cols, d, scale, qp, q.sn, 1, ktp + k0 * d, 32 * d, s, bk, 1, 1)
+                            mask.forEachBand(banded, i0, rows, k0, cols) { r0, rr, sc in
+                                orr_sgemm_panels(
+                                    rr, sc, d, scale, qp + r0 * q.sn, q.sn, 1, ktp + k0 * d, 32 * d, s + r0 * bk,
+                                    bk,
+                                    1, 1)
                             }
                         } else {
                             s.update(repeating: 0, count: rows * bk)
@@ -338,13 +337,9 @@ public enum FlashAttention {
                         if let ktp {
                             let vTile = ktp + ktSize + (k0 / bk) * bk * dpad
                             let tileRows = Swift.min(bk, Nk - k0)
-                            if banded {
-                                mask.forEachBand(i0, rows, k0, cols) { r0, rr, sc in
-                                    orr_sgemm_panels(
-                                        rr, d, sc, 1, s + r0 * bk, bk, 1, vTile, 32 * tileRows, acc + r0 * d, d, 1, 0)
-                                }
-                            } else {
-                                orr_sgemm_panels(rows, d, cols, 1, s, bk, 1, vTile, 32 * tileRows, acc, d, 1, 0)
+                            mask.forEachBand(banded, i0, rows, k0, cols) { r0, rr, sc in
+                                orr_sgemm_panels(
+                                    rr, d, sc, 1, s + r0 * bk, bk, 1, vTile, 32 * tileRows, acc + r0 * d, d, 1, 0)
                             }
                         } else {
                             orr_sgemm_acc(rows, d, cols, 1, s, bk, 1, v.row(b, hk, k0), v.sn, 1, acc, d, 1)
@@ -622,16 +617,11 @@ public enum FlashAttention {
                             // that see its first key (the rows above see none of the band: P and dS are 0).
                             let banded = ktp != nil && !full && mask.bandsDiagonal(rows: rows)
                             if let ktp {
-                                if banded {
-                                    mask.forEachBand(i0, rows, k0, cols) { r0, rr, sc in
-                                        orr_sgemm_panels(
-                                            rr, sc, d, scale, qp + r0 * q.sn, q.sn, 1, ktp + k0 * d, 32 * d,
-                                            s + r0 * bk,
-                                            bk, 1, 1)
-                                    }
-                                } else {
+                                mask.forEachBand(banded, i0, rows, k0, cols) { r0, rr, sc in
                                     orr_sgemm_panels(
-                                        rows, cols, d, scale, qp, q.sn, 1, ktp + k0 * d, 32 * d, s, bk, 1, 1)
+                                        rr, sc, d, scale, qp + r0 * q.sn, q.sn, 1, ktp + k0 * d, 32 * d,
+                                        s + r0 * bk,
+                                        bk, 1, 1)
                                 }
                             } else {
                                 s.update(repeating: 0, count: rows * bk)
@@ -641,8 +631,10 @@ public enum FlashAttention {
                                 mask.apply(s, ld: bk, i0: i0, rows: rows, k0: k0, cols: cols)
                             }
                             if !only { orr_attention_exp_tile(s, bk, rows, cols, lse + (b * H + h) * Nq + i0) }
-                            /// Calls body(first key, keys, first row) per band of 32 keys of a diagonal tile.
+                            /// Calls body(first key, keys, first row) per band of 32 keys of a diagonal tile;
+                            /// not banded, once for the whole tile, body(0, cols, 0).
                             func keyBands(_ body: (Int, Int, Int) -> Void) {
+                                if !banded { return body(0, cols, 0) }
                                 var c0 = 0
                                 while c0 < cols {
                                     let r0 = mask.firstRow(seeing: k0 + c0, i0, rows)
@@ -653,35 +645,25 @@ public enum FlashAttention {
                             // dV += Pᵀ dO
                             let qTile = qtp.map { $0 + (i0 / bq) * bq * dpad }
                             if let qTile {
-                                if banded {
-                                    keyBands { c0, cc, r0 in
-                                        orr_sgemm_panels(
-                                            cc, d, rows - r0, 1, s + r0 * bk + c0, 1, bk, qTile + qSize + r0 * 32,
-                                            32 * rows,
-                                            dvp + c0 * dv.sn, dv.sn, 1, 0)
-                                    }
-                                } else {
+                                keyBands { c0, cc, r0 in
                                     orr_sgemm_panels(
-                                        cols, d, rows, 1, s, 1, bk, qTile + qSize, 32 * rows, dvp, dv.sn, 1, 0)
+                                        cc, d, rows - r0, 1, s + r0 * bk + c0, 1, bk, qTile + qSize + r0 * 32,
+                                        32 * rows,
+                                        dvp + c0 * dv.sn, dv.sn, 1, 0)
                                 }
                             } else {
                                 orr_sgemm_acc(cols, d, rows, 1, s, 1, bk, dop, dO.sn, 1, dvp, dv.sn, 1)
                             }
                             // dP = dO Vᵀ ; dS = P ∘ (dP − D)
                             if let ktp {
-                                if banded {
-                                    mask.forEachBand(i0, rows, k0, cols) { r0, rr, sc in
-                                        orr_sgemm_panels(
-                                            rr, sc, d, 1, dop + r0 * dO.sn, dO.sn, 1, ktp + ktSize + k0 * d, 32 * d,
-                                            dp + r0 * bk, bk, 1, 1)
-                                        // The keys a band leaves out: dP 0 there (P is 0), not last tile's.
-                                        if sc < cols {
-                                            for r in r0..<(r0 + rr) { orr_fill(dp + r * bk + sc, cols - sc, 0) }
-                                        }
-                                    }
-                                } else {
+                                mask.forEachBand(banded, i0, rows, k0, cols) { r0, rr, sc in
                                     orr_sgemm_panels(
-                                        rows, cols, d, 1, dop, dO.sn, 1, ktp + ktSize + k0 * d, 32 * d, dp, bk, 1, 1)
+                                        rr, sc, d, 1, dop + r0 * dO.sn, dO.sn, 1, ktp + ktSize + k0 * d, 32 * d,
+                                        dp + r0 * bk, bk, 1, 1)
+                                    // The keys a band leaves out: dP 0 there (P is 0), not last tile's.
+                                    if sc < cols {
+                                        for r in r0..<(r0 + rr) { orr_fill(dp + r * bk + sc, cols - sc, 0) }
+                                    }
                                 }
                             } else {
                                 dp.update(repeating: 0, count: rows * bk)
@@ -699,30 +681,21 @@ public enum FlashAttention {
                             if let ktp {
                                 let kTile = ktp + 2 * ktSize + kt * bk * dpad
                                 let kStride = 32 * Swift.min(bk, Nk - k0)
-                                if banded {
-                                    mask.forEachBand(i0, rows, k0, cols) { r0, rr, sc in
-                                        orr_sgemm_panels(
-                                            rr, d, sc, scale, dp + r0 * bk, bk, 1, kTile, kStride, dqp + r0 * dqs, dqs,
-                                            1, 0
-                                        )
-                                    }
-                                } else {
-                                    orr_sgemm_panels(rows, d, cols, scale, dp, bk, 1, kTile, kStride, dqp, dqs, 1, 0)
+                                mask.forEachBand(banded, i0, rows, k0, cols) { r0, rr, sc in
+                                    orr_sgemm_panels(
+                                        rr, d, sc, scale, dp + r0 * bk, bk, 1, kTile, kStride, dqp + r0 * dqs, dqs,
+                                        1, 0
+                                    )
                                 }
                             } else {
                                 orr_sgemm_acc(rows, d, cols, scale, dp, bk, 1, kp, k.sn, 1, dqp, dqs, 1)
                             }
                             if let qTile {
-                                if banded {
-                                    keyBands { c0, cc, r0 in
-                                        orr_sgemm_panels(
-                                            cc, d, rows - r0, scale, dp + r0 * bk + c0, 1, bk, qTile + r0 * 32,
-                                            32 * rows,
-                                            dkp + c0 * dk.sn, dk.sn, 1, 0)
-                                    }
-                                } else {
+                                keyBands { c0, cc, r0 in
                                     orr_sgemm_panels(
-                                        cols, d, rows, scale, dp, 1, bk, qTile, 32 * rows, dkp, dk.sn, 1, 0)
+                                        cc, d, rows - r0, scale, dp + r0 * bk + c0, 1, bk, qTile + r0 * 32,
+                                        32 * rows,
+                                        dkp + c0 * dk.sn, dk.sn, 1, 0)
                                 }
                             } else {
                                 orr_sgemm_acc(cols, d, rows, scale, dp, 1, bk, qp, q.sn, 1, dkp, dk.sn, 1)
