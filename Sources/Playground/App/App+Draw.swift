@@ -36,9 +36,14 @@ extension App {
         let running = runners.values.filter { $0.status.get().isActive }.map(\.title).sorted()
         if !running.isEmpty && !(top is HomeScreen) { fields.append(("running", "\(running.count)")) }
         // Footer: the screen's main keys, whole items only, as many as fit in a third of the line
-        // ("? keys" first, so help is always one key away).
+        // ("? keys" first, so help is always one key away), each with the first word of its help
+        // ("profile: where a step's time goes" reads "p profile", not "p profile:").
         let items = ([App.globalKeys[0]] + top.keyTable.filter(\.footer) + App.globalKeys.dropFirst().filter(\.footer))
-            .map { "\($0.label(unicode: ctx.glyphs.unicode)) \($0.help.split(separator: " ").first ?? "")" }
+            .map {
+                let word = ($0.help.split(separator: " ").first ?? "").trimmingCharacters(
+                    in: .init(charactersIn: ":;,"))
+                return "\($0.label(unicode: ctx.glyphs.unicode)) \(word)"
+            }
         let separator = ctx.pick(" · ", " | ")
         var footer = ""
         for item in items {
