@@ -76,11 +76,14 @@ extension Tensor {
         let T = h.shape[1]
         let d = h.shape[3]
         let hc = h.strides[3] == 1 ? h : h.contiguousRaw()
-        // The rotated queries and keys, [B, T, H + Hkv, d].
-        let r = Tensor.empty([B, T, H + Hkv, d])
+        // The rotated queries and keys, head-major ([B, H + Hkv, T, d] seen as [B, T, H + Hkv, d]): each
+        // head's rows are one contiguous run that attention reads in order, not rows a token apart
+        // (`bench train-gpt --profile`, 4 × 128, Zen 4, five alternated pairs: attention backward
+        // 12.73 → 12.19 ms a step, medians; the losses are bit for bit the same).
+        let r = Tensor.empty([B, H + Hkv, T, d]).permute([0, 2, 1, 3])
         rope.rotate(
             hc.data, strides: (hc.strides[0], hc.strides[1], hc.strides[2]), into: r.data,
-            strides: (T * (H + Hkv) * d, (H + Hkv) * d, d), B: B, T: T, H: H + Hkv, positions: positions,
+            strides: (r.strides[0], r.strides[1], r.strides[2]), B: B, T: T, H: H + Hkv, positions: positions,
             inverse: false)
         func heads(_ t: Tensor, _ h0: Int) -> AttentionOperand {
             AttentionOperand(t.data + h0 * t.strides[2], sb: t.strides[0], sh: t.strides[2], sn: t.strides[1])
