@@ -38,7 +38,7 @@ struct EvalOAD: ParsableCommand {
             if json {
                 print(
                     JSONLine.encode([
-                        "type": "start", "variants": 7, "steps": steps, "train_frames": base.trainFrames,
+                        "type": "start", "variants": 7, "steps": base.steps, "train_frames": base.trainFrames,
                         "test_frames": base.testFrames, "batch": base.batch,
                     ]))
             }
