@@ -250,9 +250,10 @@ static void transpose16_avx512(const float *src, long ld, float *dst, long strid
 // transpose_block, in 16 × 16 AVX-512 blocks where the CPU has them and the block is whole.
 static void transpose_block_wide(const float *src, long ld, long n, long kn, float *dst, long stride) {
 #if defined(__x86_64__)
-    static int wide = -1;
-    if (wide < 0) wide = __builtin_cpu_supports("avx512f") ? 1 : 0;
-    if (wide && kn == 16) {
+    static int wide = -1;  // set once, by whichever worker packs first (each finds the same answer)
+    int w = __atomic_load_n(&wide, __ATOMIC_RELAXED);
+    if (w < 0) __atomic_store_n(&wide, w = __builtin_cpu_supports("avx512f") ? 1 : 0, __ATOMIC_RELAXED);
+    if (w && kn == 16) {
         long i = 0;
         for (; i + 16 <= n; i += 16) transpose16_avx512(src + i * ld, ld, dst + i, stride);
         if (i < n) transpose_block(src + i * ld, ld, n - i, kn, dst + i, stride);
