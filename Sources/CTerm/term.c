@@ -12,6 +12,7 @@ static SCREEN *g_screen = NULL;
 static volatile sig_atomic_t g_active = 0;
 static volatile sig_atomic_t g_quit = 0;
 static int g_colors = 0;
+static int g_utf8 = 1; /* whether the locale decodes UTF-8 input (set by term_start) */
 
 int term_locale_is_utf8(void) {
     setlocale(LC_ALL, "");
@@ -22,6 +23,7 @@ int term_locale_is_utf8(void) {
 int term_start(int color) {
     setlocale(LC_ALL, "");
     if (!isatty(0) || !isatty(1)) return -1;
+    g_utf8 = term_locale_is_utf8();
     g_screen = newterm(NULL, stdout, stdin);
     if (!g_screen) return -1;
     set_term(g_screen);
@@ -62,8 +64,51 @@ int term_getch(int timeout_ms) {
 
 /* The next key as a wide character (the locale's multibyte input decoded: é, 😀 arrive whole),
    -1 if none arrived in time. *function is set to 1 for a KEY_* code (arrows, resize, …). */
+int term_decode_utf8(const int *bytes, int n, int *used) {
+    *used = 1;
+    if (n < 1) return -1;
+    const int c = bytes[0];
+    const int need = c >= 0xC2 && c <= 0xDF ? 1 : c >= 0xE0 && c <= 0xEF ? 2 : c >= 0xF0 && c <= 0xF4 ? 3 : 0;
+    if (need == 0 || n < 1 + need) return c;
+    int cp = c & (0x3F >> need);
+    for (int i = 1; i <= need; i++) {
+        if ((bytes[i] & 0xC0) != 0x80) return c;
+        cp = (cp << 6) | (bytes[i] & 0x3F);
+    }
+    if ((need == 2 && cp < 0x800) || (cp >= 0xD800 && cp <= 0xDFFF) || (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return c;
+    *used = 1 + need;
+    return cp;
+}
+
+/* Without a UTF-8 locale get_wch cannot decode what a UTF-8 terminal sends: é arrived as two bytes
+   that were dropped, and a paste lost everything after them. So bytes are read and decoded here
+   (term_decode_utf8); the bytes a character did not use are read again as the next keys. */
+static int get_byte_key(int *function) {
+    int c = getch();
+    if (c == ERR) return -1;
+    *function = c >= KEY_MIN;
+    if (c >= KEY_MIN || c < 0x80) return c;
+    int bytes[4] = {c, 0, 0, 0}, n = 1;
+    timeout(20); /* the rest of a character arrives with its first byte */
+    while (n < 4) {
+        const int d = getch();
+        if (d == ERR) break;
+        if (d >= KEY_MIN || (d & 0xC0) != 0x80) {
+            ungetch(d);
+            break;
+        }
+        bytes[n++] = d;
+    }
+    int used = 1;
+    const int cp = term_decode_utf8(bytes, n, &used);
+    for (int i = n - 1; i >= used; i--) ungetch(bytes[i]);
+    return cp;
+}
+
 int term_get_key(int timeout_ms, int *function) {
     timeout(timeout_ms);
+    if (!g_utf8) return get_byte_key(function);
     wint_t w = 0;
     int r = get_wch(&w);
     if (r == ERR) return -1;

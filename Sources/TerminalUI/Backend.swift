@@ -58,7 +58,7 @@ public final class NcursesBackend: Backend {
 
     public func draw(_ b: Buffer) {
         if BufferDiff.needsFullRepaint(from: last, to: b) { term_clear() }
-        for change in BufferDiff.changes(from: last, to: b) {
+        for change in BufferDiff.drawn(from: last, to: b, unicode: glyphs.unicode) {
             let c = change.cell
             let ch = glyphs.unicode ? c.ch.value : NcursesBackend.ascii(c.ch)
             term_put(Int32(change.y), Int32(change.x), ch, Int32(c.style.fg), Int32(c.style.bg), c.style.bold ? 1 : 0)
@@ -70,6 +70,7 @@ public final class NcursesBackend: Backend {
     /// Without a UTF-8 locale, text symbols become their nearest ASCII (widgets already use ASCII
     /// glyph sets for boxes, bars and plots).
     static func ascii(_ u: Unicode.Scalar) -> UInt32 {
+        if u == Cell.wideTail { return UInt32(UInt8(ascii: "?")) }  // a wide character's second column
         if u.value < 128 { return u.value }
         switch u {
         case "—", "–", "─", "━": return UInt32(UInt8(ascii: "-"))
@@ -125,6 +126,23 @@ public final class NcursesBackend: Backend {
             if k >= 0x20, k < 0x110000, let u = Unicode.Scalar(UInt32(k)) { return .char(Character(u)) }
             return nil
         }
+    }
+
+    /// The characters in bytes a terminal sent, decoded as the backend does without a UTF-8 locale:
+    /// UTF-8 where the bytes are valid UTF-8, else each byte as Latin-1.
+    public static func decodeTerminalBytes(_ bytes: [UInt8]) -> String {
+        var out = String.UnicodeScalarView()
+        var i = 0
+        let ints = bytes.map(Int32.init)
+        while i < ints.count {
+            var used: Int32 = 1
+            let cp = ints[i...].withContiguousStorageIfAvailable {
+                term_decode_utf8($0.baseAddress!, Int32($0.count), &used)
+            }
+            if let cp, let u = Unicode.Scalar(UInt32(cp)) { out.append(u) }
+            i += Int(used)
+        }
+        return String(out)
     }
 
     /// 0, or the signal (SIGINT, SIGTERM, SIGHUP) that asked the app to quit.

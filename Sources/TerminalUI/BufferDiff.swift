@@ -25,4 +25,12 @@ public enum BufferDiff {
         }
         return out
     }
+
+    /// The changes a terminal is sent: in UTF-8 a wide character's right half is left out (the
+    /// character draws both columns, and the buffer changes the two together); without UTF-8 a wide
+    /// character is drawn as one placeholder per column, its half included.
+    public static func drawn(from old: Buffer?, to new: Buffer, unicode: Bool) -> [Change] {
+        let all = changes(from: old, to: new)
+        return unicode ? all.filter { $0.cell.ch != Cell.wideTail } : all
+    }
 }

@@ -156,7 +156,80 @@ final class PlotAndFieldTests: XCTestCase {
         let cursor = (0..<22).first { buf[$0, 0].style.bg == Theme.standard.accent }
         XCTAssertNotNil(cursor, "the cursor is drawn")
         XCTAssertLessThan(cursor ?? 99, 21, "inside the field")
-        XCTAssertEqual(buf.lines[0].unicodeScalars.filter { $0 == "👍" }.count, 9, "as many characters as fit before it")
+        // Each is two wide code points, four columns (as wcwidth and ncurses count them): 4 fit in 19.
+        XCTAssertEqual(buf.lines[0].unicodeScalars.filter { $0 == "👍" }.count, 4, "as many characters as fit before it")
+    }
+
+    /// A wide character (CJK, emoji) takes two cells, the second its tail: the text after it starts
+    /// two columns on, as the terminal draws it, and writing over either half blanks the other.
+    func testWideCharactersTakeTwoCellsAndStayWhole() {
+        var b = Buffer(width: 7, height: 1)
+        XCTAssertEqual(b.text(0, 0, "a日b"), 4)
+        XCTAssertEqual(b[1, 0].ch, "日")
+        XCTAssertEqual(b[2, 0].ch, Cell.wideTail)
+        XCTAssertEqual(b[3, 0].ch, "b")
+        XCTAssertEqual(b.lines, ["a日b   "])
+        XCTAssertEqual("a日b".terminalColumns, 4)
+        XCTAssertEqual("e\u{301}\u{200D}".terminalColumns, 1, "combining and zero-width scalars take no column")
+        b.set(2, 0, "x")  // over the tail: the character is gone
+        XCTAssertEqual(b.lines, ["a xb   "])
+        b.text(4, 0, "本")
+        b.set(4, 0, "y")  // over the head: its tail is blanked
+        XCTAssertEqual(b.lines, ["a xby  "])
+        XCTAssertNotEqual(b[5, 0].ch, Cell.wideTail)
+        // A wide character that does not fit whole ends the text.
+        var c = Buffer(width: 5, height: 1)
+        XCTAssertEqual(c.text(0, 0, "日本語", maxWidth: 5), 4)
+        XCTAssertEqual(c.lines, ["日本 "])
+        XCTAssertEqual(c.text(0, 0, "x日本"), 5)
+        XCTAssertEqual(c.lines, ["x日本"])
+    }
+
+    /// The terminal is sent a wide character once in UTF-8 (it draws both columns); without UTF-8 it
+    /// is a placeholder in each of its columns, so the rest of the line stays in place.
+    func testWideCharactersAreDrawnOnceOrAsTwoPlaceholders() {
+        let old = Buffer(width: 4, height: 1)
+        var new = old
+        new.text(0, 0, "日x")
+        XCTAssertEqual(BufferDiff.drawn(from: old, to: new, unicode: true).map(\.x), [0, 2])
+        XCTAssertEqual(BufferDiff.drawn(from: old, to: new, unicode: false).map(\.x), [0, 1, 2])
+        // Replacing it redraws both of its columns (x, unchanged, is not sent again).
+        var after = new
+        after.text(0, 0, "ab")
+        XCTAssertEqual(BufferDiff.drawn(from: new, to: after, unicode: true).map(\.x), [0, 1])
+    }
+
+    /// Wrapping and the input line count columns: a wide character takes two.
+    func testWrapAndInputLineCountWideCharactersAsTwoColumns() {
+        let lines = wrap("日本語のテキスト and more", width: 5)
+        XCTAssertTrue(lines.allSatisfy { $0.terminalColumns <= 5 }, "\(lines)")
+        XCTAssertEqual(lines.joined().filter { $0 != " " }, "日本語のテキストandmore")
+        var f = TextField()
+        f.insert("a日b")
+        f.left()  // the cursor on b, after the two columns of 日
+        var buf = Buffer(width: 12, height: 1)
+        InputLine(prompt: "> ", field: f, active: true).render(
+            buf.area, into: &buf, WidgetContext(glyphs: Glyphs(unicode: true)))
+        XCTAssertEqual(buf.lines[0], "> a日b      ")
+        XCTAssertEqual(buf[5, 0].ch, "b")
+        XCTAssertEqual(buf[5, 0].style.bg, Theme.standard.accent, "the cursor is on b, two columns after 日")
+        f.left()  // on 日: the cursor covers both of its columns
+        InputLine(prompt: "> ", field: f, active: true).render(
+            buf.area, into: &buf, WidgetContext(glyphs: Glyphs(unicode: true)))
+        XCTAssertEqual(buf[3, 0].ch, "日")
+        XCTAssertEqual(buf[3, 0].style.bg, Theme.standard.accent)
+        XCTAssertEqual(buf[4, 0].ch, Cell.wideTail)
+    }
+
+    /// Without a UTF-8 locale the backend decodes the terminal's bytes itself: UTF-8 whole (a paste
+    /// of é and 日本 is not cut at its first non-ASCII byte), a byte that starts no valid sequence
+    /// as Latin-1, and the byte after a broken sequence kept.
+    func testTerminalBytesDecodeAsUTF8ElseLatin1() {
+        XCTAssertEqual(NcursesBackend.decodeTerminalBytes(Array("héllo 日本 😀".utf8)), "héllo 日本 😀")
+        XCTAssertEqual(NcursesBackend.decodeTerminalBytes([0x63, 0x61, 0x66, 0xE9]), "café")  // Latin-1 é
+        XCTAssertEqual(NcursesBackend.decodeTerminalBytes([0xE9, 0x61]), "éa")  // a lead byte, no continuation
+        XCTAssertEqual(NcursesBackend.decodeTerminalBytes([0xC0, 0xAF]), "\u{C0}\u{AF}")  // overlong: not UTF-8
+        XCTAssertEqual(NcursesBackend.decodeTerminalBytes([0xED, 0xA0, 0x80]), "\u{ED}\u{A0}\u{80}")  // a surrogate
     }
 
     func testKeysDecodeFromCodePoints() {

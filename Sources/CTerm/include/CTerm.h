@@ -17,6 +17,10 @@ int term_cols(void);
 /// Next key (ncurses code; -1 when none arrived within `timeout_ms`).
 int term_getch(int timeout_ms);
 int term_get_key(int timeout_ms, int *function);
+/// One character from the bytes a terminal sent, for a locale that cannot decode them: the UTF-8
+/// sequence at bytes[0] (*used set to its length), or bytes[0] itself as Latin-1 (*used = 1) when
+/// no valid sequence starts there.
+int term_decode_utf8(const int *bytes, int n, int *used);
 int term_key_delete(void);
 int term_key_mouse(void);
 int term_mouse(int *x, int *y);

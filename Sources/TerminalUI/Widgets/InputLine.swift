@@ -17,8 +17,9 @@ public struct InputLine: Widget, Sendable {
         let x = buf.text(area.x, area.y, prompt, Style(fg: ctx.theme.accent, bold: true), maxWidth: area.width)
         let room = Swift.max(1, area.width - x - 1)
         let chars = field.characters
-        // The buffer holds one code point per cell: scroll so that the cursor's cell is in view.
-        let cells = chars.map(\.unicodeScalars.count)
+        // Scroll so that the cursor's cell is in view, counting the cells the buffer gives each
+        // character (two for a wide one, none for a combining mark on its own).
+        let cells = chars.map(\.terminalColumns)
         var start = field.cursor
         var used = 1  // the cursor's own cell
         while start > 0 && used + cells[start - 1] <= room {
@@ -29,9 +30,10 @@ public struct InputLine: Widget, Sendable {
         buf.text(area.x + x, area.y, shown, .plain, maxWidth: room)
         if active {
             let column = cells[start..<field.cursor].reduce(0, +)
-            let under = field.cursor < chars.count ? chars[field.cursor].unicodeScalars.first ?? " " : " "
-            buf.set(
-                area.x + x + Swift.min(column, room), area.y, under, Style(fg: 16, bg: ctx.theme.accent, bold: true))
+            let under = field.cursor < chars.count ? String(chars[field.cursor]) : " "
+            buf.text(
+                area.x + x + Swift.min(column, room), area.y, under, Style(fg: 16, bg: ctx.theme.accent, bold: true),
+                maxWidth: Swift.max(1, room + 1 - Swift.min(column, room)))
         }
     }
 }

@@ -1,5 +1,5 @@
 // Word wrapping to a column width (hard breaks at newlines, long words cut).
-/// Wraps text to `width` columns (hard breaks at newlines).
+/// Wraps text to `width` terminal columns (a wide character takes two; hard breaks at newlines).
 public func wrap(_ s: String, width: Int) -> [String] {
     guard width > 0 else { return [] }
     var out: [String] = []
@@ -9,15 +9,23 @@ public func wrap(_ s: String, width: Int) -> [String] {
             let w = String(word)
             if cur.isEmpty {
                 cur = w
-            } else if cur.count + 1 + w.count <= width {
+            } else if cur.terminalColumns + 1 + w.terminalColumns <= width {
                 cur += " " + w
             } else {
                 out.append(cur)
                 cur = w
             }
-            while cur.count > width {
-                out.append(String(cur.prefix(width)))
-                cur = String(cur.dropFirst(width))
+            while cur.terminalColumns > width {
+                // The longest prefix that fits (at least one character, so that the loop ends).
+                var cut = cur.startIndex
+                var used = 0
+                while cut < cur.endIndex, used + cur[cut].terminalColumns <= width {
+                    used += cur[cut].terminalColumns
+                    cut = cur.index(after: cut)
+                }
+                if cut == cur.startIndex { cut = cur.index(after: cut) }
+                out.append(String(cur[..<cut]))
+                cur = String(cur[cut...])
             }
         }
         out.append(cur)
