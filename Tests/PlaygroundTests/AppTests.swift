@@ -311,6 +311,8 @@ final class AppTests: XCTestCase {
         XCTAssertGreaterThan(last, first, "the quit saved the newest step, not the older save")
         XCTAssertEqual(runner.status.get().savedDirectory, saved)
         XCTAssertTrue(app.exitMessages.last?.contains(saved) ?? false, "where it went is printed after the UI closes")
+        XCTAssertEqual(app.exitMessages.count, 1, "one line for the session, naming its last save: \(app.exitMessages)")
+        XCTAssertTrue(app.exitMessages[0].contains("(step \(last))"), app.exitMessages[0])
         let resumed = try LanguageSessionDirectory.resume(saved)
         XCTAssertEqual(resumed.step, last)
         runner.stopAndWait()

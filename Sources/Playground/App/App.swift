@@ -92,6 +92,9 @@ public final class App {
                 switch event {
                 case .saved(let dir, let step):
                     status = "saved step \(step) to \(dir)"
+                    // The last save of a session is the one to name on exit (an earlier `w` and the
+                    // save on quit are one session, one line).
+                    exitMessages.removeAll { $0.hasPrefix("saved the \(lab) session ") }
                     exitMessages.append("saved the \(lab) session (step \(step)) to \(dir)")
                 case .saveFailed(let why):
                     status = "save failed: \(why)"

@@ -8,9 +8,10 @@ public struct StatusBar: Widget, Sendable {
     }
     public func render(_ area: Rect, into buf: inout Buffer, _ ctx: WidgetContext) {
         buf.fill(area, " ", Style(fg: 16, bg: ctx.theme.statusBackground))
-        // The message (what just happened: "wrote …", "saved …") is never dropped: it keeps up to 40 %
-        // of the line, the fields get the rest and are cut at a field boundary.
-        let messageRoom = message.isEmpty ? 0 : Swift.min(message.unicodeScalars.count, area.width * 2 / 5)
+        // The message (what just happened: "wrote …", "saved …") is never dropped: it keeps up to 70 %
+        // of the line (a written file's whole path at 80 columns), the fields get the rest and are cut
+        // at a field boundary.
+        let messageRoom = message.isEmpty ? 0 : Swift.min(message.unicodeScalars.count, area.width * 7 / 10)
         let fieldEnd = area.x + area.width - messageRoom - (messageRoom > 0 ? 2 : 0)
         var x = area.x + 1
         for (k, v) in fields {

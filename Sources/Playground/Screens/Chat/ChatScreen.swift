@@ -111,8 +111,13 @@ public final class ChatScreen: Screen {
                 s.pretrained
                 ? "Ask anything: \(s.modelName) is a real instruction-tuned model. m (Ctrl-O) picks another."
                 : "Ask about numbers (what is 3 plus 4?) or the world (where is Ana?). Ctrl-O picks a model."
-            buf.text(log.x, log.y, elide(hint, log.width, ctx), Style(fg: ctx.theme.dim))
-            top += 1
+            // Two lines where one is too narrow (80 columns cut the model-picking key off).
+            let lines = wrap(hint, width: log.width)
+            for (i, line) in lines.prefix(2).enumerated() {
+                let last = i == 1 && lines.count > 2
+                buf.text(log.x, log.y + i, last ? elide(line + " …", log.width, ctx) : line, Style(fg: ctx.theme.dim))
+            }
+            top += Swift.min(2, lines.count)
         }
         ChatTranscript(turns: s.turns, pending: s.pending, pendingQuestion: s.pendingQuestion)
             .render(Rect(x: log.x, y: top, width: log.width, height: log.y + log.height - top), into: &buf, ctx.widgets)

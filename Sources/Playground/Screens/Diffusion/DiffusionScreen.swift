@@ -291,7 +291,9 @@ public final class DiffusionScreen: Screen {
             buf.text(info.x + 1, info.y, line, Style(fg: ctx.theme.text), maxWidth: info.width - 2)
         }
         let plots = Rect(x: info.x, y: info.y + 1, width: info.width, height: info.height - 1).columns([1, 1])
-        let (snrArea, changeArea) = (plots[0], plots[1])
+        // Two columns apart, so that the SNR curve's last dots do not run into the other plot.
+        let snrArea = Rect(x: plots[0].x, y: plots[0].y, width: plots[0].width - 2, height: plots[0].height)
+        let changeArea = plots[1]
         // The whole plan's signal-to-noise ratio, and where the run is now.
         let ts = r.branch.timesteps.enumerated().map {
             (Double($0.offset), log10(max(1e-6, s.schedule.snr($0.element))))

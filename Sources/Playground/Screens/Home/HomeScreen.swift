@@ -79,6 +79,9 @@ public final class HomeScreen: Screen {
         ]
     }
 
+    /// Columns of the longest lab title with its selection marker.
+    static let titleColumns = 2 + (labs.map(\.title.terminalColumns).max() ?? 0)
+
     func move(_ d: Int) { selected = (selected + d + HomeScreen.labs.count) % HomeScreen.labs.count }
 
     public func render(_ r: Rect, into buf: inout Buffer, _ ctx: RenderContext) {
@@ -97,7 +100,8 @@ public final class HomeScreen: Screen {
             let sel = i == selected
             let title = (sel ? ctx.pick("▶ ", "> ") : "  ") + lab.title
             buf.text(inner.x + 2, y, title, Style(fg: sel ? ctx.theme.accent : ctx.theme.text, bold: sel))
-            let x = wide ? inner.x + 24 : inner.x + 4
+            // Wide: the summaries in a column after the longest title (with its marker) and a gap.
+            let x = wide ? inner.x + 2 + HomeScreen.titleColumns + 2 : inner.x + 4
             let room = inner.x + inner.width - x - 1
             if wide {
                 buf.text(x, y, elide(lab.summary, room, ctx), Style(fg: ctx.theme.dim), maxWidth: room)
