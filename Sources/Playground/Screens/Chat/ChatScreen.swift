@@ -132,8 +132,11 @@ public final class ChatScreen: Screen {
             renderNextTokens(s, cols[1], &buf, ctx)
             return
         }
+        // The layer and head stay in the title when the pane is narrow (the description goes first).
+        let layerHead = "L\(s.layer) H\(s.head)"
+        let long = "attention of the generated token · " + layerHead
         let hm = buf.box(
-            mapArea, title: "attention of the generated token · L\(s.layer) H\(s.head)", glyphs: ctx.glyphs,
+            mapArea, title: long.count + 4 <= mapArea.width ? long : "attention · " + layerHead, glyphs: ctx.glyphs,
             focused: focus == .attention)
         if s.attention.isEmpty {
             buf.text(hm.x, hm.y, "appears while an answer streams", Style(fg: ctx.theme.dim), maxWidth: hm.width)
