@@ -29,6 +29,7 @@ extension Unicode.Scalar {
     /// and emoji (the ranges terminals draw two columns wide, as wcwidth has them), else 1.
     public var terminalColumns: Int {
         let v = value
+        if v >= 0x20 && v < 0x7F { return 1 }  // printable ASCII, most of every frame
         if v < 0x20 || (v >= 0x7F && v < 0xA0) { return 0 }
         if v < 0x1100 { return properties.generalCategory.isZeroWidth ? 0 : 1 }
         if properties.generalCategory.isZeroWidth { return 0 }
