@@ -32,6 +32,34 @@ final class ClassifierLabTests: XCTestCase {
         }
     }
 
+    /// `r` after a run has finished starts a new run: it is shown running, finishes again (and says
+    /// so), and counts as unsaved, with no folder of its own yet (a save must not overwrite the old run's).
+    func testARestartedRunFinishesAgainAndIsUnsaved() throws {
+        var c = ClassifierConfig()
+        c.steps = 20
+        let runner = ClassifierRunner.classifier(c)
+        runner.start()
+        defer { runner.stopAndWait() }
+        func wait(_ what: String, _ done: () -> Bool) {
+            let end = Date().addingTimeInterval(60)
+            while !done() && Date() < end { Thread.sleep(forTimeInterval: 0.005) }
+            XCTAssertTrue(done(), what)
+        }
+        wait("first run finishes") { runner.status.get().phase == .finished }
+        let dir = NSTemporaryDirectory() + "orrery-restart-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        runner.send(.save(directory: dir))
+        wait("saved") { runner.status.get().savedStep == 20 }
+        runner.send(.lab(.restart))
+        wait("the new run starts") { runner.status.get().savedStep == nil }
+        XCTAssertNil(runner.status.get().savedDirectory)
+        wait("the new run finishes too") {
+            runner.status.get().phase == .finished && runner.status.get().step == 20
+        }
+        let finishes = runner.takeEvents().filter { if case .finished = $0 { return true } else { return false } }
+        XCTAssertEqual(finishes.count, 2, "each run announces its end")
+    }
+
     func testConfigIsValidated() {
         var c = ClassifierConfig()
         c.layers = 0

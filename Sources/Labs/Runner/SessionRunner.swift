@@ -200,7 +200,19 @@ public final class SessionRunner<Session: SteppedSession>: @unchecked Sendable {
                         post(.saveFailed("\(error)"))
                     }
                 case .lab(let command):
+                    let before = session.step
                     session.handle(command)
+                    if session.step < before {
+                        // The lab started over (new random weights): a new run, not finished and not
+                        // saved. Its save goes to a new folder, not over the old run's.
+                        announcedFinish = false
+                        status.update {
+                            $0.step = session.step
+                            if $0.phase == .finished { $0.phase = .running }
+                            $0.savedStep = nil
+                            $0.savedDirectory = nil
+                        }
+                    }
                     snapshot.update { session.publish(into: &$0) }
                 }
             }
