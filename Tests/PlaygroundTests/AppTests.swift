@@ -347,6 +347,27 @@ final class AppTests: XCTestCase {
         runner.stopAndWait()
     }
 
+    /// The diffusion lab steps on the UI thread, with no background run: Esc and the home list bring
+    /// back the same run, at the step it was left, and home says where it stands.
+    func testTheDiffusionLabIsReopenedWhereItWasLeft() {
+        let b = TestBackend(width: 120, height: 40)
+        let app = App(backend: b, chatModel: nil)
+        for _ in 0..<7 { app.handle(.down) }
+        app.handle(.enter)
+        app.render()
+        XCTAssertTrue(screen(b).contains("step 0/50"), screen(b))
+        app.handle(.right)
+        app.handle(.right)
+        app.render()
+        XCTAssertTrue(screen(b).contains("step 2/50"), screen(b))
+        app.handle(.escape)
+        app.render()
+        XCTAssertTrue(screen(b).contains("step 2/50, branch 1/1"), "home shows the kept run: \(screen(b))")
+        app.handle(.enter)
+        app.render()
+        XCTAssertTrue(screen(b).contains("step 2/50"), "reopened where it was left: \(screen(b))")
+    }
+
     func testQuittingSavesEveryLabIntoItsOwnFolder() throws {
         let dir = try temporaryDirectory()
         let b = TestBackend(width: 120, height: 40)

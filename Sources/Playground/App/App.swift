@@ -32,6 +32,17 @@ public final class App {
     public private(set) var runners: [String: ManagedRunner] = [:]
     /// The language lab's current run.
     public var language: LanguageRunner? { runners[LabID.language] as? LanguageRunner }
+    /// Screens that keep their state when left, by lab: a lab without a background run (the
+    /// diffusion lab steps on the UI thread) is reopened where it was, branches and all.
+    var keptScreens: [String: Screen] = [:]
+
+    /// The kept screen of `lab`, made by `make` the first time.
+    func kept<S: Screen>(_ lab: String, _ make: () -> S) -> S {
+        if let s = keptScreens[lab] as? S { return s }
+        let s = make()
+        keptScreens[lab] = s
+        return s
+    }
     var quittingAfterSaves = false
     var interruptHandled = false
     let backend: Backend

@@ -10,6 +10,10 @@ import Labs
 import Models
 import TerminalUI
 
+extension LabID {
+    public static let diffusion = "diffusion"
+}
+
 public final class DiffusionScreen: Screen {
     public let title = "diffusion lab"
     /// The two shipped models (or a session directory's): m switches.
@@ -59,6 +63,17 @@ public final class DiffusionScreen: Screen {
     }
 
     static func top(_ app: App) -> DiffusionScreen? { app.top as? DiffusionScreen }
+
+    /// Opens the lab where it was left (Esc goes back home; the run and its branches stay).
+    static func open(_ app: App) { app.push(app.kept(LabID.diffusion) { DiffusionScreen() }) }
+
+    /// The home list's line: where the kept run stands, if the lab was opened.
+    static func homeStatus(_ app: App) -> String {
+        guard let s = app.keptScreens[LabID.diffusion] as? DiffusionScreen, let r = s.run else {
+            return "text-to-shapes latent model and glyph DDPM, shipped"
+        }
+        return "step \(r.position)/\(r.stepCount), branch \(r.current + 1)/\(r.branches.count)"
+    }
 
     public var capturesText: Bool { editing }
 

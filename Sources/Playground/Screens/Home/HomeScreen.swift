@@ -50,7 +50,7 @@ public final class HomeScreen: Screen {
         LabEntry(
             title: "Diffusion lab",
             summary: "text to image, step by step: forwards, back, branch with another prompt or guidance",
-            status: { _ in "text-to-shapes latent model and glyph DDPM, shipped" }, open: { $0.push(DiffusionScreen()) }
+            status: DiffusionScreen.homeStatus, open: DiffusionScreen.open
         ),
         LabEntry(
             title: "Sequence lab",
