@@ -80,7 +80,17 @@ public final class NcursesBackend: Backend {
         case "×": return UInt32(UInt8(ascii: "x"))
         case "…": return UInt32(UInt8(ascii: "~"))
         case "⏎": return UInt32(UInt8(ascii: "|"))
-        case "▌", "█", "▀": return UInt32(UInt8(ascii: "#"))
+        case "▌", "█", "▀", "▇", "▆", "▅": return UInt32(UInt8(ascii: "#"))
+        case "▄", "▃", "▂", "▁", "␣": return UInt32(UInt8(ascii: "_"))
+        case "↑": return UInt32(UInt8(ascii: "^"))
+        case "↓": return UInt32(UInt8(ascii: "v"))
+        case "−": return UInt32(UInt8(ascii: "-"))
+        case "‖", "❚", "│": return UInt32(UInt8(ascii: "|"))
+        case "═": return UInt32(UInt8(ascii: "="))
+        case "▸": return UInt32(UInt8(ascii: ">"))
+        case "●", "○": return UInt32(UInt8(ascii: "o"))
+        case "∝": return UInt32(UInt8(ascii: "~"))
+        case "²": return UInt32(UInt8(ascii: "2"))
         default: return UInt32(UInt8(ascii: "?"))
         }
     }

@@ -225,7 +225,9 @@ public struct Buffer: Equatable, Sendable {
         set(r.x, r.y + r.height - 1, bl, st)
         set(r.x + r.width - 1, r.y + r.height - 1, br, st)
         if !title.isEmpty {
-            text(r.x + 2, r.y, " \(title) ", Style(fg: focused ? 45 : 252, bold: true), maxWidth: r.width - 4)
+            // A title too long for the box is cut with a mark, so that it reads as cut.
+            let shown = " " + elided(title, columns: r.width - 6, unicode: glyphs.unicode) + " "
+            text(r.x + 2, r.y, shown, Style(fg: focused ? 45 : 252, bold: true), maxWidth: r.width - 4)
         }
         return r.inner
     }

@@ -162,10 +162,17 @@ public struct LinePlot: Widget, Sendable {
             let key =
                 monochrome && si > 0
                 ? String(LinePlot.markers[(si - 1) % LinePlot.markers.count]) + " " : (glyphs.unicode ? "━ " : "- ")
-            lx +=
-                buf.text(
-                    lx, xAxis.y, key + s.name, Style(fg: s.color),
-                    maxWidth: xAxis.x + xAxis.width - right.count - 2 - lx) + 2
+            let room = xAxis.x + xAxis.width - right.count - 2 - lx
+            let entry = key + s.name
+            // An entry that does not fit whole is left out ("━ gr" named nothing); the first is cut
+            // with a mark instead, so that a narrow plot still says what its line is.
+            if entry.terminalColumns > room {
+                if si == 0 {
+                    buf.text(lx, xAxis.y, elided(entry, columns: room, unicode: glyphs.unicode), Style(fg: s.color))
+                }
+                break
+            }
+            lx += buf.text(lx, xAxis.y, entry, Style(fg: s.color)) + 2
         }
     }
 }

@@ -32,3 +32,19 @@ public func wrap(_ s: String, width: Int) -> [String] {
     }
     return out
 }
+
+/// `s` cut to `columns` terminal columns with a mark at the end ("…", or "~" in ASCII), so a cut
+/// line says it was cut; `s` itself when it fits.
+public func elided(_ s: String, columns: Int, unicode: Bool = true) -> String {
+    guard columns > 0 else { return "" }
+    if s.terminalColumns <= columns { return s }
+    var out = ""
+    var used = 0
+    for c in s {
+        let w = c.terminalColumns
+        if used + w > columns - 1 { break }
+        out.append(c)
+        used += w
+    }
+    return out + (unicode ? "…" : "~")
+}

@@ -154,8 +154,5 @@ public final class HomeScreen: Screen {
 
 /// `s` cut to `width` cells with an ellipsis, so a cut line says it was cut.
 func elide(_ s: String, _ width: Int, _ ctx: RenderContext) -> String {
-    guard width > 0 else { return "" }
-    if s.unicodeScalars.count <= width { return s }
-    let mark = ctx.pick("…", "~")
-    return String(String.UnicodeScalarView(s.unicodeScalars.prefix(max(0, width - 1)))) + mark
+    elided(s, columns: width, unicode: ctx.glyphs.unicode)
 }

@@ -101,7 +101,11 @@ public final class GANScreen: Screen {
             lp.smoothing = 0.9
             lp.monochrome = ctx.colors == 0
             lp.render(lArea, into: &buf, ctx.widgets)
-            let hArea = buf.box(parts[2], title: "critic ‖∇D‖ at interpolates (1 = Lipschitz)", glyphs: ctx.glyphs)
+            let hArea = buf.box(
+                parts[2],
+                title: ctx.pick(
+                    "critic ‖∇D‖ at interpolates (1 = Lipschitz)", "critic |grad D| at interpolates (1 = Lipschitz)"),
+                glyphs: ctx.glyphs)
             BarChart(items: GANScreen.histogram(p.gradientNorms, bins: max(1, hArea.height))).render(
                 hArea, into: &buf, ctx.widgets)
         } else {

@@ -53,15 +53,24 @@ public final class RaceScreen: Screen {
             plot.render(area, into: &buf, ctx.widgets)
         }
         let t = buf.box(table, title: "contestants", glyphs: ctx.glyphs)
+        // One set of column widths for the header and the rows: the name left-aligned, numbers
+        // right-aligned ("-" for a loss not measured yet stands where the number will).
+        let widths = [15, 8, 8, 10, 8, 9]
+        func row(_ cells: [String]) -> String {
+            zip(cells, widths).enumerated().map { i, cw in
+                let (c, w) = cw
+                let pad = String(repeating: " ", count: Swift.max(0, w - c.terminalColumns))
+                return i == 0 ? c + pad : pad + c
+            }.joined()
+        }
         buf.text(
-            t.x + 1, t.y, "model            params    step    val loss   tok/s    seconds", Style(fg: ctx.theme.dim),
+            t.x + 1, t.y, row(["model", "params", "step", "val loss", "tok/s", "seconds"]), Style(fg: ctx.theme.dim),
             maxWidth: t.width - 1)
         for (k, e) in s.entries.enumerated() where k + 1 < t.height {
-            let line =
-                e.name.padding(toLength: 15, withPad: " ", startingAt: 0)
-                + String(
-                    format: "%8d  %6d  %9@  %7.0f  %8.1f", e.parameters, e.step,
-                    e.byStep.last.map { String(format: "%.4f", $0.y) } ?? "-", e.tokensPerSecond, e.seconds)
+            let line = row([
+                e.name, "\(e.parameters)", "\(e.step)", e.byStep.last.map { String(format: "%.4f", $0.y) } ?? "-",
+                String(format: "%.0f", e.tokensPerSecond), String(format: "%.1f", e.seconds),
+            ])
             buf.text(
                 t.x + 1, t.y + 1 + k, line, Style(fg: RaceScreen.colors[k % RaceScreen.colors.count]),
                 maxWidth: t.width - 1)
