@@ -65,7 +65,7 @@ public final class VQScreen: Screen {
                 guard let r = VQScreen.runner(app) else { return }
                 let st = r.status.get()
                 guard let dir = st.savedDirectory, st.savedStep == st.step else {
-                    app.status = "save the model first (w), then t trains a prior on the saved codes"
+                    app.status = "save first (w): t trains a prior on the saved codes"
                     return
                 }
                 VQPriorScreen.start(app, vqDirectory: dir)
