@@ -110,7 +110,10 @@ public final class App {
                 case .saveFailed(let why):
                     status = "save failed: \(why)"
                     quittingAfterSaves = false
-                case .finished(let step): status = "\(runner.title): finished at step \(step)"
+                case .finished(let step):
+                    // No colon after the title: a narrow footer keeps the first word and the end,
+                    // "Classifier …finished at step 1500".
+                    status = "\(runner.title) finished at step \(step)"
                 case .failed(let why): status = "\(runner.title): \(why)"
                 }
             }
